@@ -1,0 +1,34 @@
+# Every target the README and CI call. Each creates .venv if missing and installs what it needs.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: test demo lint bench vectors clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[server,test,dev]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+demo: $(STAMP)
+	$(VENV)/bin/tessera demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check keys server client tests bench
+	$(VENV)/bin/mypy keys server client
+
+bench: $(STAMP)
+	$(PY) bench/crypto.py
+
+vectors: $(STAMP)
+	$(PY) tests/vectors/generate.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,328 @@
+"""The key directory: an append-only, hash-chained list of signed entries (protocol doc §5).
+
+`h_n = KDF32(log; h_{n−1}, entry_n)` and every entry carries the signatures its kind requires:
+
+| kind | payload | signed by |
+|---|---|---|
+| `server-key` | the server's signing key | the new key, and the previous server key (none for the genesis entry) |
+| `account-added` | account, role, public keys | the account itself, and an active administrator (the server key for the first administrator only) |
+| `account-rotated` | account, new public keys | the new keys, and the account's current key |
+| `account-revoked` | account | an active administrator, or the account itself |
+| `council-epoch` | an `EpochRecord` | every new member, and k members of the previous epoch (none for the first) |
+
+So neither an administrator nor the server can add a reader: changing who holds council shares needs the
+current council's k signatures. Clients replay the chain from their pinned head with `apply_entries`
+and refuse forks, rollbacks and missing signatures (DirectoryError). The server signs checkpoints of the head.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar, Final
+
+from keys.accounts import AccountKeys, AccountPublic, verify_signature
+from keys.council import EpochRecord, EpochSignature
+from keys.encoding import b64u_decode, b64u_encode, canonical_json, parse_json, u64
+from keys.errors import DirectoryError, EncodingError, ProofError, TesseraError
+from keys.hashing import TAG_CHECKPOINT, TAG_LOG, TAG_LOG_SIG, kdf32
+from keys.wire import encode_json, from_wire, require_len, require_text, require_version, signing_bytes, to_wire
+
+GENESIS_PREV: Final = bytes(32)
+ROLES: Final = ("helper", "council", "admin")
+KINDS: Final = ("server-key", "account-added", "account-rotated", "account-revoked", "council-epoch")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DirectoryEntry:
+    VERSION: ClassVar[int] = 1
+    v: int
+    seq: int
+    prev: bytes
+    kind: str
+    payload: bytes  # canonical JSON of the kind's payload
+    day: int
+    signatures: tuple[EpochSignature, ...]
+
+    def __post_init__(self) -> None:
+        require_version(self)
+        require_len("prev", self.prev, 32)
+        if self.kind not in KINDS:
+            raise EncodingError(f"unknown directory entry kind {self.kind!r}")
+        u64(self.seq)
+        u64(self.day)
+
+    def hash(self) -> bytes:
+        return kdf32(TAG_LOG, self.prev, encode_json(self))
+
+    def signed_message(self) -> bytes:
+        return signing_bytes(self, without=("signatures",))
+
+    def body(self) -> dict[str, Any]:
+        data = parse_json(self.payload, what=f"directory entry {self.seq}")
+        if not isinstance(data, dict):
+            raise EncodingError(f"directory entry {self.seq}: payload must be an object")
+        return data
+
+
+def make_entry(*, seq: int, prev: bytes, kind: str, payload: Mapping[str, Any], day: int, signers: Iterable[AccountKeys]) -> DirectoryEntry:
+    """Build and sign an entry (signers in any order)."""
+    unsigned = DirectoryEntry(v=1, seq=seq, prev=prev, kind=kind, payload=canonical_json(dict(payload)), day=day, signatures=())
+    message = unsigned.signed_message()
+    sigs = tuple(EpochSignature(signer=k.public().sign_key, signature=k.sign(TAG_LOG_SIG, message)) for k in signers)
+    return replace(unsigned, signatures=sigs)
+
+
+def add_signature(entry: DirectoryEntry, keys: AccountKeys) -> DirectoryEntry:
+    """Add one more signature (council members sign an epoch entry one after another)."""
+    sig = EpochSignature(signer=keys.public().sign_key, signature=keys.sign(TAG_LOG_SIG, entry.signed_message()))
+    return replace(entry, signatures=(*entry.signatures, sig))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountState:
+    account: str
+    role: str
+    keys: AccountPublic
+    revoked: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class DirectoryState:
+    """What the chain says after its entry `seq` (−1: nothing applied)."""
+
+    seq: int = -1
+    head: bytes = GENESIS_PREV
+    server_keys: tuple[tuple[int, bytes], ...] = ()  # (from seq, key)
+    accounts: Mapping[str, AccountState] = field(default_factory=dict)
+    council: EpochRecord | None = None
+
+    @property
+    def server_key(self) -> bytes | None:
+        return self.server_keys[-1][1] if self.server_keys else None
+
+    def active(self, account: str) -> AccountState | None:
+        state = self.accounts.get(account)
+        return state if state is not None and not state.revoked else None
+
+    def account_by_sign_key(self, sign_key: bytes) -> AccountState | None:
+        return next((a for a in self.accounts.values() if a.keys.sign_key == sign_key and not a.revoked), None)
+
+
+def _signers(entry: DirectoryEntry) -> set[bytes]:
+    """The distinct keys with a valid signature on the entry; a bad signature fails the whole entry."""
+    message = entry.signed_message()
+    good = set()
+    for sig in entry.signatures:
+        try:
+            verify_signature(sig.signer, TAG_LOG_SIG, message, sig.signature)
+        except ProofError as exc:
+            raise DirectoryError(f"entry {entry.seq}: a signature does not verify") from exc
+        good.add(sig.signer)
+    return good
+
+
+def _public(body: Mapping[str, Any]) -> AccountPublic:
+    return from_wire(_AccountKeysWire, {"v": 1, "sign_key": body.get("sign_key"), "box_key": body.get("box_key")}).public()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _AccountKeysWire:
+    VERSION: ClassVar[int] = 1
+    v: int
+    sign_key: bytes
+    box_key: bytes
+
+    def public(self) -> AccountPublic:
+        return AccountPublic(sign_key=self.sign_key, box_key=self.box_key)
+
+
+def apply_entry(state: DirectoryState, entry: DirectoryEntry) -> DirectoryState:
+    """Check one entry against the state (sequence, chain, kind rules, signatures) and apply it.
+
+    Raises DirectoryError saying what is wrong; the state passed in is left unchanged.
+    """
+    if entry.seq != state.seq + 1:
+        raise DirectoryError(f"entry {entry.seq} out of order: expected {state.seq + 1}")
+    if not hmac.compare_digest(entry.prev, state.head):
+        raise DirectoryError(f"entry {entry.seq} does not chain from the previous head (history was rewritten or forked)")
+    try:
+        body = entry.body()
+        new = _APPLY[entry.kind](state, entry, body, _signers(entry))
+    except DirectoryError:
+        raise
+    except TesseraError as exc:
+        raise DirectoryError(f"entry {entry.seq} ({entry.kind}) is malformed: {exc}") from exc
+    return replace(new, seq=entry.seq, head=entry.hash())
+
+
+def _apply_server_key(state: DirectoryState, entry: DirectoryEntry, body: Mapping[str, Any], signers: set[bytes]) -> DirectoryState:
+    key = body.get("sign_key")
+    if not isinstance(key, str):
+        raise DirectoryError(f"entry {entry.seq}: server-key needs sign_key")
+    new_key = b64u_decode(key, length=32, what="sign_key")
+    required = {new_key} | ({state.server_key} if state.server_key else set())
+    if not required <= signers:
+        raise DirectoryError(f"entry {entry.seq}: server key change not signed by the new and the previous server key")
+    return replace(state, server_keys=(*state.server_keys, (entry.seq, new_key)))
+
+
+def _require_account_fields(body: Mapping[str, Any], seq: int) -> str:
+    account = body.get("account")
+    if not isinstance(account, str):
+        raise DirectoryError(f"entry {seq}: account id missing")
+    require_text("account", account, max_len=64)
+    return account
+
+
+def _is_admin_signed(state: DirectoryState, signers: set[bytes]) -> bool:
+    return any(a.role == "admin" and not a.revoked and a.keys.sign_key in signers for a in state.accounts.values())
+
+
+def _apply_account_added(state: DirectoryState, entry: DirectoryEntry, body: Mapping[str, Any], signers: set[bytes]) -> DirectoryState:
+    account = _require_account_fields(body, entry.seq)
+    role = body.get("role")
+    if role not in ROLES:
+        raise DirectoryError(f"entry {entry.seq}: unknown role {role!r}")
+    if account in state.accounts:
+        raise DirectoryError(f"entry {entry.seq}: account {account} exists already")
+    public = _public(body)
+    if public.sign_key not in signers:
+        raise DirectoryError(f"entry {entry.seq}: new account did not sign (no proof of possession)")
+    has_admin = any(a.role == "admin" and not a.revoked for a in state.accounts.values())
+    bootstrap = not has_admin and role == "admin" and state.server_key in signers
+    if not (_is_admin_signed(state, signers) or bootstrap):
+        raise DirectoryError(f"entry {entry.seq}: account {account} was not added by an administrator")
+    accounts = {**state.accounts, account: AccountState(account=account, role=str(role), keys=public)}
+    return replace(state, accounts=accounts)
+
+
+def _apply_account_rotated(state: DirectoryState, entry: DirectoryEntry, body: Mapping[str, Any], signers: set[bytes]) -> DirectoryState:
+    account = _require_account_fields(body, entry.seq)
+    current = state.active(account)
+    if current is None:
+        raise DirectoryError(f"entry {entry.seq}: account {account} is unknown or revoked")
+    public = _public(body)
+    if not {current.keys.sign_key, public.sign_key} <= signers:
+        raise DirectoryError(f"entry {entry.seq}: key rotation must be signed by the old and the new key")
+    return replace(state, accounts={**state.accounts, account: replace(current, keys=public)})
+
+
+def _apply_account_revoked(state: DirectoryState, entry: DirectoryEntry, body: Mapping[str, Any], signers: set[bytes]) -> DirectoryState:
+    account = _require_account_fields(body, entry.seq)
+    current = state.active(account)
+    if current is None:
+        raise DirectoryError(f"entry {entry.seq}: account {account} is unknown or already revoked")
+    if not (_is_admin_signed(state, signers) or current.keys.sign_key in signers):
+        raise DirectoryError(f"entry {entry.seq}: revocation not signed by an administrator or the account")
+    return replace(state, accounts={**state.accounts, account: replace(current, revoked=True)})
+
+
+def _apply_council_epoch(state: DirectoryState, entry: DirectoryEntry, body: Mapping[str, Any], signers: set[bytes]) -> DirectoryState:
+    record = from_wire(EpochRecord, body)
+    previous = state.council
+    if previous is not None and record.epoch <= previous.epoch:
+        raise DirectoryError(f"entry {entry.seq}: council epoch {record.epoch} does not follow {previous.epoch}")
+    for m in record.members:
+        acct = state.active(m.account)
+        if acct is None or acct.role != "council" or acct.keys.sign_key != m.sign_key or acct.keys.box_key != m.box_key:
+            raise DirectoryError(f"entry {entry.seq}: member {m.index} is not an active council account with these keys")
+        if m.sign_key not in signers:
+            raise DirectoryError(f"entry {entry.seq}: new member {m.index} ({m.account}) did not sign the epoch")
+    if previous is not None:
+        approving = set()
+        for m in previous.members:
+            acct = state.active(m.account)
+            keys = {m.sign_key} | ({acct.keys.sign_key} if acct else set())
+            if acct is not None and keys & signers:
+                approving.add(m.account)
+        if len(approving) < previous.threshold:
+            raise DirectoryError(
+                f"entry {entry.seq}: council change signed by {len(approving)} current member(s); {previous.threshold} needed"
+            )
+    return replace(state, council=record)
+
+
+_APPLY = {
+    "server-key": _apply_server_key,
+    "account-added": _apply_account_added,
+    "account-rotated": _apply_account_rotated,
+    "account-revoked": _apply_account_revoked,
+    "council-epoch": _apply_council_epoch,
+}
+
+
+def apply_entries(state: DirectoryState, entries: Iterable[DirectoryEntry]) -> DirectoryState:
+    """Apply entries in order; raises DirectoryError at the first one that does not verify."""
+    for entry in entries:
+        state = apply_entry(state, entry)
+    return state
+
+
+def replay_to_pin(entries: Iterable[DirectoryEntry], *, pinned_seq: int, pinned_head: bytes) -> DirectoryState:
+    """Replay from genesis and insist that entry `pinned_seq` hashes to `pinned_head` (the pin from the
+    invite or from the last session). Raises DirectoryError on a fork or rollback."""
+    state = DirectoryState()
+    for entry in entries:
+        state = apply_entry(state, entry)
+        if state.seq == pinned_seq and not hmac.compare_digest(state.head, pinned_head):
+            raise DirectoryError(f"directory differs from your pinned head at entry {pinned_seq}: the server forked or rewrote it")
+    if state.seq < pinned_seq:
+        raise DirectoryError(f"directory ends at entry {state.seq}, before your pinned entry {pinned_seq}: rolled back")
+    return state
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Checkpoint:
+    """The server's signature on the head at `seq`."""
+
+    VERSION: ClassVar[int] = 1
+    v: int
+    seq: int
+    head: bytes
+    day: int
+    signature: bytes
+
+    def __post_init__(self) -> None:
+        require_version(self)
+        require_len("head", self.head, 32)
+        require_len("signature", self.signature, 64)
+
+
+def sign_checkpoint(seq: int, head: bytes, day: int, server: AccountKeys) -> Checkpoint:
+    unsigned = Checkpoint(v=1, seq=seq, head=head, day=day, signature=bytes(64))
+    return replace(unsigned, signature=server.sign(TAG_CHECKPOINT, signing_bytes(unsigned)))
+
+
+def verify_checkpoint(checkpoint: Checkpoint, state: DirectoryState, heads: Mapping[int, bytes]) -> None:
+    """Check a checkpoint against the replayed chain: the head at its seq, signed by the server key in
+    force at that seq (so old checkpoints still verify after a server-key rotation). Raises DirectoryError."""
+    head = heads.get(checkpoint.seq)
+    if head is None or not hmac.compare_digest(head, checkpoint.head):
+        raise DirectoryError(f"checkpoint at entry {checkpoint.seq} names a head this chain does not have")
+    keys = [key for since, key in state.server_keys if since <= checkpoint.seq]
+    if not keys:
+        raise DirectoryError("checkpoint predates the server key")
+    try:
+        verify_signature(keys[-1], TAG_CHECKPOINT, signing_bytes(checkpoint), checkpoint.signature)
+    except ProofError as exc:
+        raise DirectoryError(f"checkpoint at entry {checkpoint.seq} is not signed by the server key of that time") from exc
+
+
+def payload_for(kind: str, *, account: str | None = None, role: str | None = None, keys: AccountPublic | None = None,
+                record: EpochRecord | None = None, server_key: bytes | None = None) -> dict[str, Any]:
+    """The payload object of an entry of `kind` (what `make_entry` takes)."""
+    if kind == "council-epoch" and record is not None:
+        return to_wire(record)
+    if kind == "server-key" and server_key is not None:
+        return {"sign_key": b64u_encode(server_key)}
+    payload: dict[str, Any] = {}
+    if account is not None:
+        payload["account"] = account
+    if role is not None:
+        payload["role"] = role
+    if keys is not None:
+        payload["sign_key"] = b64u_encode(keys.sign_key)
+        payload["box_key"] = b64u_encode(keys.box_key)
+    return payload

@@ -1,0 +1,109 @@
+"""Byte encodings shared by every format: integers, unpadded base64url, canonical JSON.
+
+Binary in JSON is unpadded base64url through `b64u_encode`/`b64u_decode` only. Where JSON must be
+signed or hashed, `canonical_json` produces the one byte string for a value.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from typing import Any
+
+from keys.errors import EncodingError
+
+_B64U = re.compile(r"[A-Za-z0-9_-]*")
+
+
+def u16(value: int) -> bytes:
+    """Encode 0 <= value < 2**16 as 2 bytes big-endian; raises EncodingError when out of range."""
+    return _uint(value, 2)
+
+
+def u32(value: int) -> bytes:
+    """Encode 0 <= value < 2**32 as 4 bytes big-endian; raises EncodingError when out of range."""
+    return _uint(value, 4)
+
+
+def u64(value: int) -> bytes:
+    """Encode 0 <= value < 2**64 as 8 bytes big-endian; raises EncodingError when out of range."""
+    return _uint(value, 8)
+
+
+def _uint(value: int, size: int) -> bytes:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << (8 * size):
+        raise EncodingError(f"expected an integer in 0..{(1 << (8 * size)) - 1}, got {value!r}")
+    return value.to_bytes(size, "big")
+
+
+def lp(data: bytes) -> bytes:
+    """Length-prefix `data` with its length as u32 (the framing of every transcript hash)."""
+    return u32(len(data)) + data
+
+
+def b64u_encode(data: bytes) -> str:
+    """Encode bytes as unpadded base64url."""
+    if not isinstance(data, bytes | bytearray):
+        raise EncodingError(f"expected bytes, got {type(data).__name__}")
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64u_decode(text: str, *, length: int | None = None, what: str = "value") -> bytes:
+    """Decode unpadded base64url; reject padding, other alphabets, non-canonical forms and bad lengths.
+
+    Raises EncodingError naming `what`.
+    """
+    if not isinstance(text, str) or not _B64U.fullmatch(text) or len(text) % 4 == 1:
+        raise EncodingError(f"{what}: expected unpadded base64url text")
+    try:
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as exc:  # pragma: no cover - excluded by the regex above
+        raise EncodingError(f"{what}: expected unpadded base64url text") from exc
+    if b64u_encode(data) != text:
+        raise EncodingError(f"{what}: non-canonical base64url (unused bits are set)")
+    if length is not None and len(data) != length:
+        raise EncodingError(f"{what}: expected {length} bytes, got {len(data)}")
+    return data
+
+
+def canonical_json(value: Any) -> bytes:
+    """Encode a JSON value canonically: sorted keys, no spaces, UTF-8, integers only (no floats).
+
+    Raises EncodingError for values JSON cannot carry exactly (floats, non-string keys, bytes).
+    """
+    _check_canonical(value)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _check_canonical(value: Any) -> None:
+    if value is None or isinstance(value, bool | str):
+        return
+    if isinstance(value, int):
+        if abs(value) >= 1 << 53:
+            raise EncodingError("integers in signed JSON must fit in 53 bits")
+        return
+    if isinstance(value, list | tuple):
+        for item in value:
+            _check_canonical(item)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise EncodingError("JSON object keys must be strings")
+            _check_canonical(item)
+        return
+    raise EncodingError(f"{type(value).__name__} cannot be encoded in canonical JSON")
+
+
+def parse_json(data: bytes, *, what: str = "document") -> Any:
+    """Parse UTF-8 JSON bytes; raises EncodingError with `what` on any syntax or encoding problem."""
+    try:
+        return json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise EncodingError(f"{what}: not valid UTF-8 JSON ({exc.__class__.__name__})") from exc
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")

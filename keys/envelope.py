@@ -1,0 +1,225 @@
+"""The intake envelope: what a helper's device uploads for one case (protocol doc §2.4; ARCHITECTURE "What a case is").
+
+* case file: padded, sealed under a random case key CK; CK is sealed (crypto_box_seal) to every council
+  member's X25519 key and to the case's reply key, which the helper derives from its own secret and the
+  case id (so the server holds no helper-to-case link);
+* identity: padded, sealed under a random identity key IK; IK travels in the threshold identity header;
+* the helper's account, signature and the key-directory head it saw travel inside the sealed case file.
+  The signature covers the case file, a digest of the identity plaintext and the header, so a member
+  who opens the case file knows the header was not swapped by the server.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, replace
+from typing import ClassVar, Final
+
+from keys import aead
+from keys.accounts import SEAL_OVERHEAD, AccountKeys, seal_to, verify_signature
+from keys.council import EpochRecord
+from keys.errors import DecryptionError, EncodingError, ProofError, ProtocolError
+from keys.group import Rng, default_rng
+from keys.hashing import (
+    TAG_AD_CASE_FILE,
+    TAG_AD_IDENTITY,
+    TAG_INTAKE_SIG,
+    TAG_REPLY_BOX,
+    TAG_REPLY_SIGN,
+    digest,
+    kdf32,
+)
+from keys.kem import CASE_ID_SIZE, IdentityHeader, check_header, encapsulate
+from keys.wire import (
+    decode_json,
+    encode_json,
+    require_len,
+    require_text,
+    require_version,
+    signing_bytes,
+)
+
+CASE_KEY_SIZE: Final = 32
+CASE_KEY_WRAP_SIZE: Final = SEAL_OVERHEAD + CASE_ID_SIZE + CASE_KEY_SIZE
+MAX_SEALED: Final = 16 * aead.MIB  # a form is text; attachments travel separately
+
+
+def new_case_id(rng: Rng = default_rng) -> bytes:
+    """16 random bytes (never derived from identity data)."""
+    return rng(CASE_ID_SIZE)
+
+
+def reply_keys(reply_secret: bytes, case_id: bytes) -> AccountKeys:
+    """The helper's per-case keys, derived from the helper's secret and the case id."""
+    require_len("reply_secret", reply_secret, 32)
+    require_len("case_id", case_id, CASE_ID_SIZE)
+    return AccountKeys(
+        sign_seed=kdf32(TAG_REPLY_SIGN, reply_secret, case_id), box_secret=kdf32(TAG_REPLY_BOX, reply_secret, case_id)
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeyWrap:
+    """The case key sealed to one reader's X25519 key."""
+
+    recipient: bytes
+    sealed: bytes
+
+    def __post_init__(self) -> None:
+        require_len("recipient", self.recipient, 32)
+        require_len("sealed", self.sealed, CASE_KEY_WRAP_SIZE)
+
+
+def wrap_case_key(case_id: bytes, case_key: bytes, recipient_box_key: bytes) -> KeyWrap:
+    """Seal (case_id ‖ CK) to a reader; also used to re-wrap for a new or rotated member."""
+    return KeyWrap(recipient=recipient_box_key, sealed=seal_to(recipient_box_key, case_id + case_key))
+
+
+def unwrap_case_key(keys: AccountKeys, case_id: bytes, wrap: KeyWrap) -> bytes:
+    """Open a case-key wrap addressed to `keys`; raises DecryptionError (also for a wrap of another case)."""
+    plaintext = keys.unseal(wrap.sealed)
+    if not hmac.compare_digest(plaintext[:CASE_ID_SIZE], case_id):
+        raise DecryptionError("case-key wrap belongs to another case")
+    return plaintext[CASE_ID_SIZE:]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IntakeEnvelope:
+    """What the server stores for a case: ciphertext, wraps, the identity header, public reply keys."""
+
+    VERSION: ClassVar[int] = 1
+    v: int
+    case_id: bytes
+    kid: bytes
+    epoch: int
+    reply_box_key: bytes
+    reply_sign_key: bytes
+    case_file: bytes
+    wraps: tuple[KeyWrap, ...]
+    reply_wrap: KeyWrap
+    header: IdentityHeader
+    identity: bytes
+
+    def __post_init__(self) -> None:
+        require_version(self)
+        require_len("case_id", self.case_id, CASE_ID_SIZE)
+        require_len("kid", self.kid, 32)
+        require_len("reply_box_key", self.reply_box_key, 32)
+        require_len("reply_sign_key", self.reply_sign_key, 32)
+        for name in ("case_file", "identity"):
+            sealed = getattr(self, name)
+            if not aead.is_padded_size(len(sealed)) or len(sealed) > MAX_SEALED:
+                raise EncodingError(f"{name}: sealed size is not a padding bucket (or too large)")
+        if self.reply_wrap.recipient != self.reply_box_key:
+            raise EncodingError("reply_wrap must be addressed to reply_box_key")
+        recipients = [w.recipient for w in self.wraps]
+        if len(set(recipients)) != len(recipients):
+            raise EncodingError("wraps: one wrap per recipient")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignedCaseFile:
+    """The sealed case file's plaintext: the form, the author and the author's signature."""
+
+    VERSION: ClassVar[int] = 1
+    v: int
+    case_id: bytes
+    body: bytes
+    author: str
+    author_sign_key: bytes
+    head_seq: int
+    head_hash: bytes
+    identity_digest: bytes
+    header_digest: bytes
+    signature: bytes
+
+    def __post_init__(self) -> None:
+        require_version(self)
+        require_len("case_id", self.case_id, CASE_ID_SIZE)
+        require_text("author", self.author, max_len=64)
+        require_len("author_sign_key", self.author_sign_key, 32)
+        require_len("head_hash", self.head_hash, 32)
+        require_len("identity_digest", self.identity_digest, 32)
+        require_len("header_digest", self.header_digest, 32)
+        require_len("signature", self.signature, 64)
+
+
+def _header_digest(header: IdentityHeader) -> bytes:
+    return digest(encode_json(header))
+
+
+def seal_intake(
+    *,
+    case_id: bytes,
+    case_file: bytes,
+    identity: bytes,
+    record: EpochRecord,
+    author: str,
+    author_keys: AccountKeys,
+    reply_secret: bytes,
+    head_seq: int,
+    head_hash: bytes,
+    rng: Rng = default_rng,
+) -> IntakeEnvelope:
+    """Seal one intake on the helper's device (doc §2.4). Nothing secret needs to be kept afterwards.
+
+    Warning: `record` must have been verified against the pinned key directory; sealing to an unverified
+    council key hands the identity to whoever made it.
+    """
+    require_len("case_id", case_id, CASE_ID_SIZE)
+    identity_key = rng(32)
+    case_key = rng(CASE_KEY_SIZE)
+    header = encapsulate(council_key=record.key, kid=record.kid, case_id=case_id, identity_key=identity_key, rng=rng)
+    sealed_identity = aead.seal_padded(identity_key, identity, kdf32(TAG_AD_IDENTITY, case_id), rng=rng)
+    unsigned = SignedCaseFile(
+        v=1, case_id=case_id, body=case_file, author=author, author_sign_key=author_keys.public().sign_key,
+        head_seq=head_seq, head_hash=head_hash, identity_digest=digest(identity),
+        header_digest=_header_digest(header), signature=bytes(64),
+    )
+    signed = replace(unsigned, signature=author_keys.sign(TAG_INTAKE_SIG, signing_bytes(unsigned)))
+    sealed_case_file = aead.seal_padded(case_key, encode_json(signed), kdf32(TAG_AD_CASE_FILE, case_id), rng=rng)
+    reply = reply_keys(reply_secret, case_id).public()
+    return IntakeEnvelope(
+        v=1, case_id=case_id, kid=record.kid, epoch=record.epoch,
+        reply_box_key=reply.box_key, reply_sign_key=reply.sign_key, case_file=sealed_case_file,
+        wraps=tuple(wrap_case_key(case_id, case_key, m.box_key) for m in record.members),
+        reply_wrap=wrap_case_key(case_id, case_key, reply.box_key), header=header, identity=sealed_identity,
+    )
+
+
+def check_envelope(envelope: IntakeEnvelope, record: EpochRecord) -> None:
+    """What the server checks on upload: the council key and epoch, one wrap per member, the header's
+    points and π_r. Raises EncodingError, InvalidPointError or ProofError; never opens anything."""
+    if not hmac.compare_digest(envelope.kid, record.kid) or envelope.epoch != record.epoch:
+        raise ProtocolError("intake is sealed to another council key or epoch; refresh the key directory")
+    if {w.recipient for w in envelope.wraps} != {m.box_key for m in record.members}:
+        raise ProtocolError("intake must carry one case-key wrap for each current council member")
+    check_header(envelope.header, kid=record.kid, case_id=envelope.case_id)
+
+
+def open_case_file(envelope: IntakeEnvelope, case_key: bytes) -> SignedCaseFile:
+    """Open and authenticate the case file with its case key.
+
+    Raises DecryptionError when it does not open, ProofError when the author's signature or the header
+    digest does not match (the header was swapped or the file forged). Checking that `author_sign_key`
+    belongs to `author` is the caller's job (key directory).
+    """
+    plaintext = aead.open_padded(case_key, envelope.case_file, kdf32(TAG_AD_CASE_FILE, envelope.case_id))
+    try:
+        signed = decode_json(SignedCaseFile, plaintext)
+    except EncodingError as exc:
+        raise DecryptionError(f"case file content is malformed: {exc}") from exc
+    if signed.case_id != envelope.case_id:
+        raise ProofError("case file belongs to another case")
+    verify_signature(signed.author_sign_key, TAG_INTAKE_SIG, signing_bytes(signed), signed.signature)
+    if not hmac.compare_digest(signed.header_digest, _header_digest(envelope.header)):
+        raise ProofError("identity header was replaced after the helper signed the intake")
+    return signed
+
+
+def open_identity(envelope: IntakeEnvelope, identity_key: bytes, signed: SignedCaseFile) -> bytes:
+    """Open the identity part with the recovered identity key and check it is what the helper signed."""
+    identity = aead.open_padded(identity_key, envelope.identity, kdf32(TAG_AD_IDENTITY, envelope.case_id))
+    if not hmac.compare_digest(digest(identity), signed.identity_digest):
+        raise ProofError("identity differs from what the helper signed")
+    return identity

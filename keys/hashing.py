@@ -1,0 +1,89 @@
+"""Domain-separated hashing: transcript hash, 32-byte KDF and hash-to-scalar (protocol doc §2.1).
+
+`TH(tag; x1..xm) = BLAKE2b-512(LP(PREFIX‖tag) ‖ LP(x1) ‖ … ‖ LP(xm))`; `kdf32` is the same framing with a
+32-byte digest; `hash_to_scalar` reduces the 64-byte form modulo L (never a 32-byte hash: the bias matters).
+Every purpose has its own tag below; never reuse a tag for two statement shapes.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from nacl.bindings import (
+    crypto_core_ed25519_scalar_reduce,
+    crypto_generichash_blake2b_salt_personal,
+)
+
+from keys.encoding import lp
+from keys.errors import EncodingError
+
+PREFIX: Final = b"tessera/v1/"
+
+# One tag per purpose (see docs/protocol.md for where each is used).
+TAG_CTX_KEY: Final = b"ctx/key"
+TAG_CTX_COUNCIL: Final = b"ctx/council"
+TAG_CTX_DKG: Final = b"ctx/dkg"
+TAG_CTX_REDIST: Final = b"ctx/redistribute"
+TAG_DKG_TRANSCRIPT: Final = b"dkg-transcript"
+TAG_DKG_ECHO: Final = b"dkg-echo"
+TAG_DKG_SHARE: Final = b"dkg-share"
+TAG_DKG_COMPLAINT: Final = b"dkg-complaint"
+TAG_DKG_ANSWER: Final = b"dkg-answer"
+TAG_EPOCH: Final = b"epoch-record"
+TAG_POK_COEF: Final = b"pok-coef"
+TAG_KDF_CASE_KEY: Final = b"kdf/case-key"
+TAG_AD_WRAP: Final = b"ad/wrap"
+TAG_AD_IDENTITY: Final = b"ad/identity"
+TAG_AD_CASE_FILE: Final = b"ad/case-file"
+TAG_CASE_KEY_WRAP: Final = b"case-key-wrap"
+TAG_WRAPHASH: Final = b"wraphash"
+TAG_POK_R: Final = b"pok-r"
+TAG_INTAKE_SIG: Final = b"intake-sig"
+TAG_REPLY_BOX: Final = b"reply/box"
+TAG_REPLY_SIGN: Final = b"reply/sign"
+TAG_CTX_REQUEST: Final = b"ctx/request"
+TAG_REQUEST: Final = b"request"
+TAG_POK_B: Final = b"pok-b"
+TAG_DLEQ: Final = b"dleq"
+TAG_APPROVE: Final = b"approve"
+TAG_CTX_SWITCH: Final = b"ctx/switch"
+TAG_SWITCH: Final = b"switch"
+TAG_ATTEST: Final = b"attest"
+TAG_MERKLE_LEAF: Final = b"merkle/leaf"
+TAG_MERKLE_NODE: Final = b"merkle/node"
+TAG_NONCE: Final = b"nonce"
+TAG_LOG: Final = b"log"
+TAG_LOG_SIG: Final = b"log-sig"
+TAG_CHECKPOINT: Final = b"checkpoint"
+TAG_FINGERPRINT: Final = b"fingerprint"
+TAG_KEYSTORE_SUM: Final = b"keystore/checksum"
+TAG_DIGEST: Final = b"digest"
+
+
+def _framed(tag: bytes, parts: tuple[bytes, ...]) -> bytes:
+    pieces = [lp(PREFIX + tag)]
+    for part in parts:
+        if not isinstance(part, bytes):
+            raise EncodingError(f"hash input must be bytes, got {type(part).__name__}")
+        pieces.append(lp(part))
+    return b"".join(pieces)
+
+
+def transcript_hash(tag: bytes, *parts: bytes) -> bytes:
+    """TH: 64-byte BLAKE2b over the tag and the length-prefixed parts."""
+    return crypto_generichash_blake2b_salt_personal(_framed(tag, parts), digest_size=64)
+
+
+def kdf32(tag: bytes, *parts: bytes) -> bytes:
+    """KDF32: 32-byte BLAKE2b over the tag and the length-prefixed parts (keys, ids, contexts)."""
+    return crypto_generichash_blake2b_salt_personal(_framed(tag, parts), digest_size=32)
+
+
+def hash_to_scalar_bytes(tag: bytes, *parts: bytes) -> bytes:
+    """H2S: the 64-byte transcript hash reduced modulo L, as 32 little-endian bytes (may be zero)."""
+    return crypto_core_ed25519_scalar_reduce(transcript_hash(tag, *parts))
+
+
+def digest(data: bytes) -> bytes:
+    """A 32-byte content digest (receipts, 'hash of the plaintext' inside signatures)."""
+    return kdf32(TAG_DIGEST, data)

@@ -1,0 +1,160 @@
+"""Council membership change without changing Y: verifiable share redistribution (protocol doc §2.8).
+
+A set S of old members (at least the old threshold k) each re-share their own share x_i with a fresh
+polynomial g_i of degree k'−1 whose constant term is x_i, so the commitment E_{i,0} must equal the public
+Y_i (a cheating old member is caught and named). New member j receives g_i(j) from every dealer and
+interpolates x'_j = Σ λ_i·g_i(j); the group commitments are Ĉ'_m = Σ λ_i·E_{i,m}, and Ĉ'_0 == Y is checked.
+Nothing encrypted to Y changes. Shares of different epochs never combine (different polynomials).
+
+Consistency of views is settled by the new epoch record itself: every new member and k old members
+sign the same record (key directory rule), and a split view yields different records.
+
+Warning: redistribution is soft revocation. The old shares still open everything until their holders
+erase them; remove a member for cause by a full re-key (keyswitch.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from keys.accounts import AccountKeys
+from keys.ceremony import DealerSecret, DkgCommitment, DkgShare, box_share, open_share
+from keys.council import CouncilMember, EpochRecord, Participant, check_council_shape
+from keys.dkg import DkgResult
+from keys.encoding import u16, u32
+from keys.errors import CryptoError, EncodingError, ProtocolError
+from keys.group import Point, Rng, Scalar, default_rng, multi_mul
+from keys.hashing import TAG_CTX_REDIST, kdf32
+from keys.sharing import Polynomial, evaluate_commitments, lagrange_coefficients
+from keys.wire import require_version
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RedistParams:
+    """Old epoch (by digest), the dealing old members, and the new council's epoch, threshold and members."""
+
+    VERSION: ClassVar[int] = 1
+    v: int
+    old_digest: bytes
+    dealers: tuple[int, ...]
+    epoch: int
+    threshold: int
+    participants: tuple[Participant, ...]
+
+    def __post_init__(self) -> None:
+        require_version(self)
+        check_council_shape(self.threshold, [p.index for p in self.participants])
+        if len(set(self.dealers)) != len(self.dealers):
+            raise EncodingError("dealers must be distinct")
+
+    @property
+    def sid(self) -> bytes:
+        parts = [self.old_digest, u32(self.epoch), u16(self.threshold), *(u16(i) for i in sorted(self.dealers))]
+        parts += [p.encode() for p in sorted(self.participants, key=lambda p: p.index)]
+        return kdf32(TAG_CTX_REDIST, *parts)
+
+    def participant(self, index: int) -> Participant:
+        for p in self.participants:
+            if p.index == index:
+                return p
+        raise ProtocolError(f"member {index} is not in the new council")
+
+    def check_against(self, old: EpochRecord) -> None:
+        """Raise ProtocolError unless this session fits the old record (digest, dealers, epoch order)."""
+        if self.old_digest != old.digest():
+            raise ProtocolError("redistribution was opened for another council epoch")
+        if self.epoch <= old.epoch:
+            raise ProtocolError("the new epoch must come after the old one")
+        if len(self.dealers) < old.threshold:
+            raise ProtocolError(f"{len(self.dealers)} dealing member(s); the old threshold is {old.threshold}")
+        for i in self.dealers:
+            old.member(i)
+
+
+def redeal(
+    params: RedistParams, old: EpochRecord, index: int, share: Scalar, *, rng: Rng = default_rng
+) -> tuple[DealerSecret, DkgCommitment]:
+    """Old member `index` re-shares x_i: g_i(0) = x_i, degree k'−1 (doc §2.8 step 1)."""
+    params.check_against(old)
+    if index not in params.dealers:
+        raise ProtocolError(f"member {index} is not a dealer of this redistribution")
+    if Point.base_mul(share) != old.share_key(index):
+        raise ProtocolError("this share does not belong to member index in the old epoch")
+    polynomial = Polynomial.random(params.threshold - 1, constant=share, rng=rng)
+    commitments = tuple(c.encode() for c in polynomial.commitments())
+    message = DkgCommitment(v=1, sid=params.sid, index=index, commitments=commitments, pok=bytes(64))
+    return DealerSecret(index, polynomial), message
+
+
+def check_recommitment(params: RedistParams, old: EpochRecord, message: DkgCommitment) -> tuple[Point, ...]:
+    """Decode a dealer's commitments; E_{i,0} must be its old Y_i. Raises ProtocolError naming the dealer."""
+    if message.sid != params.sid or message.index not in params.dealers:
+        raise ProtocolError("commitment belongs to another redistribution", culprits=[message.index])
+    if len(message.commitments) != params.threshold:
+        raise ProtocolError(f"dealer {message.index} committed to the wrong degree", culprits=[message.index])
+    try:
+        points = tuple(Point.decode(c) for c in message.commitments)
+    except EncodingError as exc:
+        raise ProtocolError(f"dealer {message.index}: {exc}", culprits=[message.index]) from exc
+    if points[0] != old.share_key(message.index):
+        raise ProtocolError(f"dealer {message.index} does not re-share its own share", culprits=[message.index])
+    return points
+
+
+def redeal_shares(params: RedistParams, old: EpochRecord, secret: DealerSecret, keys: AccountKeys) -> tuple[DkgShare, ...]:
+    """g_i(j) boxed to every new member j (doc §2.8 step 1)."""
+    return tuple(
+        box_share(params.sid, keys, secret.index, p.index, p.box_key, secret.polynomial.evaluate(p.index))
+        for p in params.participants
+    )
+
+
+def receive_reshare(
+    params: RedistParams, old: EpochRecord, index: int, keys: AccountKeys, commitment: DkgCommitment, message: DkgShare
+) -> Scalar:
+    """New member `index` opens and checks g_sender(index). Raises ProtocolError naming the dealer."""
+    if commitment.index != message.sender:
+        raise ProtocolError("commitment and share are from different dealers", culprits=[message.sender])
+    dealer = old.member(message.sender)
+    return open_share(
+        params.sid, keys, index, message, sender_sign_key=dealer.sign_key, sender_box_key=dealer.box_key,
+        commitments=check_recommitment(params, old, commitment),
+    )
+
+
+def finish_redistribution(
+    params: RedistParams, old: EpochRecord, index: int, commitments: Sequence[DkgCommitment], shares: Mapping[int, Scalar]
+) -> DkgResult:
+    """x'_j = Σ λ_i·g_i(j); Ĉ'_m = Σ λ_i·E_{i,m}; check Ĉ'_0 == Y and x'_j·G == Y'_j (doc §2.8 step 2)."""
+    params.check_against(old)
+    by_dealer = {c.index: check_recommitment(params, old, c) for c in commitments}
+    dealers = sorted(params.dealers)
+    missing = [i for i in dealers if i not in by_dealer or i not in shares]
+    if missing:
+        raise ProtocolError(f"no verified share yet from dealer(s) {missing}", culprits=missing)
+    weights = lagrange_coefficients(dealers)
+    new_share = weights[dealers[0]] * shares[dealers[0]]
+    for i in dealers[1:]:
+        new_share = new_share + weights[i] * shares[i]
+    try:
+        group = [multi_mul((weights[i], by_dealer[i][m]) for i in dealers) for m in range(params.threshold)]
+    except CryptoError as exc:
+        raise ProtocolError("new group commitments cancel out; restart with other dealers") from exc
+    if group[0] != old.key:
+        raise ProtocolError("redistribution would change the council key; a dealer cheated")
+    members = tuple(
+        CouncilMember(
+            index=p.index, account=p.account, sign_key=p.sign_key, box_key=p.box_key,
+            share_key=evaluate_commitments(group, p.index).encode(),
+        )
+        for p in sorted(params.participants, key=lambda p: p.index)
+    )
+    record = EpochRecord(
+        v=1, epoch=params.epoch, threshold=params.threshold, council_key=old.council_key, members=members,
+        commitments=tuple(c.encode() for c in group), origin=params.sid,
+    )
+    if Point.base_mul(new_share) != record.share_key(index):
+        raise ProtocolError("own new share does not match the group commitments")
+    return DkgResult(share=new_share, record=record)

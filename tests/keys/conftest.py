@@ -1,0 +1,59 @@
+"""Shared fixtures: real councils made by running the real DKG among simulated members."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from keys import dkg
+from keys.accounts import AccountKeys
+from keys.council import EpochRecord, Participant
+from keys.group import Scalar
+
+
+@dataclass
+class Council:
+    record: EpochRecord
+    shares: dict[int, Scalar]
+    keys: dict[int, AccountKeys]
+
+
+def participants(keys: dict[int, AccountKeys]) -> tuple[Participant, ...]:
+    return tuple(
+        Participant(index=i, account=f"member-{i}", sign_key=k.public().sign_key, box_key=k.public().box_key)
+        for i, k in sorted(keys.items())
+    )
+
+
+def run_dkg(threshold: int, n: int, *, epoch: int = 1) -> Council:
+    keys = {i: AccountKeys.generate() for i in range(1, n + 1)}
+    params = dkg.DkgParams(v=1, epoch=epoch, threshold=threshold, participants=participants(keys))
+    secrets, commitments = {}, {}
+    for i in keys:
+        secrets[i], commitments[i] = dkg.deal(params, i)
+    transcript = dkg.check_commitments(params, list(commitments.values()))
+    dkg.check_echoes(params, transcript, [dkg.echo(params, i, keys[i], transcript) for i in keys])
+    boxed = [s for i in keys for s in dkg.deal_shares(params, secrets[i], keys[i])]
+    results = {}
+    for j in keys:
+        got = {j: secrets[j].polynomial.evaluate(j)}
+        for message in boxed:
+            if message.recipient == j:
+                got[message.sender] = dkg.receive_share(params, j, keys[j], commitments[message.sender], message)
+        results[j] = dkg.finish(params, j, list(commitments.values()), got)
+    records = {r.record.digest() for r in results.values()}
+    assert len(records) == 1, "every member must compute the same epoch record"
+    return Council(record=results[1].record, shares={j: r.share for j, r in results.items()}, keys=keys)
+
+
+@pytest.fixture(scope="session")
+def council() -> Council:
+    """A 3-of-5 council."""
+    return run_dkg(3, 5)
+
+
+@pytest.fixture(scope="session")
+def other_council() -> Council:
+    """An unrelated 2-of-3 council."""
+    return run_dkg(2, 3)

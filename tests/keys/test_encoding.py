@@ -1,0 +1,84 @@
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from keys import hashing
+from keys.encoding import b64u_decode, b64u_encode, canonical_json, parse_json, u16, u32, u64
+from keys.errors import EncodingError
+
+
+@given(st.binary(max_size=200))
+def test_b64u_round_trip(data: bytes) -> None:
+    text = b64u_encode(data)
+    assert "=" not in text and "+" not in text and "/" not in text
+    assert b64u_decode(text) == data
+
+
+@pytest.mark.parametrize("text", ["AA==", "A", "AB+/", "AB CD", "ü", "AB=C"])
+def test_b64u_rejects_padding_other_alphabets_and_junk(text: str) -> None:
+    with pytest.raises(EncodingError):
+        b64u_decode(text)
+
+
+def test_b64u_rejects_non_canonical_trailing_bits() -> None:
+    assert b64u_decode("AA") == b"\x00"
+    with pytest.raises(EncodingError, match="non-canonical"):
+        b64u_decode("AB")  # same byte, unused low bits set
+
+
+def test_b64u_length_check_names_the_field() -> None:
+    with pytest.raises(EncodingError, match="case_id: expected 16 bytes"):
+        b64u_decode(b64u_encode(b"x" * 15), length=16, what="case_id")
+
+
+def test_integers_are_range_checked() -> None:
+    assert u16(0x1234) == b"\x12\x34"
+    assert u32(1) == b"\x00\x00\x00\x01"
+    assert u64(2**64 - 1) == b"\xff" * 8
+    for bad in (-1, 2**16, True, "1"):
+        with pytest.raises(EncodingError):
+            u16(bad)  # type: ignore[arg-type]
+
+
+def test_canonical_json_is_sorted_compact_utf8_and_refuses_floats() -> None:
+    assert canonical_json({"b": 1, "a": ["김", None, True]}) == '{"a":["김",null,true],"b":1}'.encode()
+    with pytest.raises(EncodingError):
+        canonical_json({"x": 1.5})
+    with pytest.raises(EncodingError):
+        canonical_json({1: "x"})
+    with pytest.raises(EncodingError):
+        canonical_json({"x": b"bytes"})
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers(-(2**50), 2**50) | st.text(), lambda c: st.lists(c) | st.dictionaries(st.text(), c)))
+def test_canonical_json_round_trips(value: object) -> None:
+    assert json.loads(canonical_json(value)) == value
+
+
+@given(st.binary(max_size=64))
+def test_parse_json_raises_only_encoding_errors(data: bytes) -> None:
+    try:
+        parse_json(data)
+    except EncodingError:
+        pass
+
+
+def test_parse_json_rejects_nan() -> None:
+    with pytest.raises(EncodingError):
+        parse_json(b"[NaN]")
+
+
+def test_every_domain_tag_is_unique() -> None:
+    tags = [v for k, v in vars(hashing).items() if k.startswith("TAG_")]
+    assert len(tags) == len(set(tags)) > 30
+
+
+def test_hashes_are_domain_separated_and_length_prefixed() -> None:
+    assert hashing.kdf32(b"a", b"x") != hashing.kdf32(b"b", b"x")
+    assert hashing.kdf32(b"a", b"ab", b"c") != hashing.kdf32(b"a", b"a", b"bc")
+    assert hashing.transcript_hash(b"a", b"x")[:32] != hashing.kdf32(b"a", b"x")
+    assert len(hashing.transcript_hash(b"a")) == 64
+    with pytest.raises(EncodingError):
+        hashing.kdf32(b"a", "text")  # type: ignore[arg-type]
