@@ -112,7 +112,12 @@ def sign_attestation(record: EpochRecord, root: bytes, size: int, keys: AccountK
 
 
 def check_attested_header(
-    header: SwitchedHeader, *, case_id: bytes, record: EpochRecord, attestation: HeaderAttestation, index: int,
+    header: SwitchedHeader,
+    *,
+    case_id: bytes,
+    record: EpochRecord,
+    attestation: HeaderAttestation,
+    index: int,
     path: Sequence[bytes],
 ) -> None:
     """Raise ProofError unless k members of `record` signed a root that includes this case's header."""

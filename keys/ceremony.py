@@ -155,7 +155,13 @@ def check_share_signature(sid: bytes, message: DkgShare, sender_sign_key: bytes)
 
 
 def open_share(
-    sid: bytes, keys: AccountKeys, index: int, message: DkgShare, *, sender_sign_key: bytes, sender_box_key: bytes,
+    sid: bytes,
+    keys: AccountKeys,
+    index: int,
+    message: DkgShare,
+    *,
+    sender_sign_key: bytes,
+    sender_box_key: bytes,
     commitments: Sequence[Point],
 ) -> Scalar:
     """Open a boxed share addressed to member `index` and check it against the sender's commitments.

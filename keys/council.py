@@ -182,7 +182,9 @@ def verified_signers(record: EpochRecord, signatures: Sequence[EpochSignature], 
     return good
 
 
-def require_signers(record: EpochRecord, signatures: Sequence[EpochSignature], allowed: Mapping[bytes, str], needed: int, what: str) -> None:
+def require_signers(
+    record: EpochRecord, signatures: Sequence[EpochSignature], allowed: Mapping[bytes, str], needed: int, what: str
+) -> None:
     """Raise ProofError unless at least `needed` distinct keys of `allowed` signed `record`."""
     got = verified_signers(record, signatures, allowed)
     if len(got) < needed:

@@ -5,7 +5,8 @@
 | kind | payload | signed by |
 |---|---|---|
 | `server-key` | the server's signing key | the new key, and the previous server key (none for the genesis entry) |
-| `account-added` | account, role, public keys | the account itself, and an active administrator (the server key for the first administrator only) |
+| `account-added` | account, role, public keys | the account itself, and an active administrator |
+|  |  | (the server key, for the first administrator only) |
 | `account-rotated` | account, new public keys | the new keys, and the account's current key |
 | `account-revoked` | account | an active administrator, or the account itself |
 | `council-epoch` | an `EpochRecord` | every new member, and k members of the previous epoch (none for the first) |
@@ -66,7 +67,9 @@ class DirectoryEntry:
         return data
 
 
-def make_entry(*, seq: int, prev: bytes, kind: str, payload: Mapping[str, Any], day: int, signers: Iterable[AccountKeys]) -> DirectoryEntry:
+def make_entry(
+    *, seq: int, prev: bytes, kind: str, payload: Mapping[str, Any], day: int, signers: Iterable[AccountKeys]
+) -> DirectoryEntry:
     """Build and sign an entry (signers in any order)."""
     unsigned = DirectoryEntry(v=1, seq=seq, prev=prev, kind=kind, payload=canonical_json(dict(payload)), day=day, signatures=())
     message = unsigned.signed_message()
@@ -157,7 +160,9 @@ def apply_entry(state: DirectoryState, entry: DirectoryEntry) -> DirectoryState:
     return replace(new, seq=entry.seq, head=entry.hash())
 
 
-def _apply_server_key(state: DirectoryState, entry: DirectoryEntry, body: Mapping[str, Any], signers: set[bytes]) -> DirectoryState:
+def _apply_server_key(
+    state: DirectoryState, entry: DirectoryEntry, body: Mapping[str, Any], signers: set[bytes]
+) -> DirectoryState:
     key = body.get("sign_key")
     if not isinstance(key, str):
         raise DirectoryError(f"entry {entry.seq}: server-key needs sign_key")
@@ -180,7 +185,9 @@ def _is_admin_signed(state: DirectoryState, signers: set[bytes]) -> bool:
     return any(a.role == "admin" and not a.revoked and a.keys.sign_key in signers for a in state.accounts.values())
 
 
-def _apply_account_added(state: DirectoryState, entry: DirectoryEntry, body: Mapping[str, Any], signers: set[bytes]) -> DirectoryState:
+def _apply_account_added(
+    state: DirectoryState, entry: DirectoryEntry, body: Mapping[str, Any], signers: set[bytes]
+) -> DirectoryState:
     account = _require_account_fields(body, entry.seq)
     role = body.get("role")
     if role not in ROLES:
@@ -198,7 +205,9 @@ def _apply_account_added(state: DirectoryState, entry: DirectoryEntry, body: Map
     return replace(state, accounts=accounts)
 
 
-def _apply_account_rotated(state: DirectoryState, entry: DirectoryEntry, body: Mapping[str, Any], signers: set[bytes]) -> DirectoryState:
+def _apply_account_rotated(
+    state: DirectoryState, entry: DirectoryEntry, body: Mapping[str, Any], signers: set[bytes]
+) -> DirectoryState:
     account = _require_account_fields(body, entry.seq)
     current = state.active(account)
     if current is None:
@@ -209,7 +218,9 @@ def _apply_account_rotated(state: DirectoryState, entry: DirectoryEntry, body: M
     return replace(state, accounts={**state.accounts, account: replace(current, keys=public)})
 
 
-def _apply_account_revoked(state: DirectoryState, entry: DirectoryEntry, body: Mapping[str, Any], signers: set[bytes]) -> DirectoryState:
+def _apply_account_revoked(
+    state: DirectoryState, entry: DirectoryEntry, body: Mapping[str, Any], signers: set[bytes]
+) -> DirectoryState:
     account = _require_account_fields(body, entry.seq)
     current = state.active(account)
     if current is None:
@@ -219,7 +230,9 @@ def _apply_account_revoked(state: DirectoryState, entry: DirectoryEntry, body: M
     return replace(state, accounts={**state.accounts, account: replace(current, revoked=True)})
 
 
-def _apply_council_epoch(state: DirectoryState, entry: DirectoryEntry, body: Mapping[str, Any], signers: set[bytes]) -> DirectoryState:
+def _apply_council_epoch(
+    state: DirectoryState, entry: DirectoryEntry, body: Mapping[str, Any], signers: set[bytes]
+) -> DirectoryState:
     record = from_wire(EpochRecord, body)
     previous = state.council
     if previous is not None and record.epoch <= previous.epoch:
@@ -267,7 +280,9 @@ def replay_to_pin(entries: Iterable[DirectoryEntry], *, pinned_seq: int, pinned_
     for entry in entries:
         state = apply_entry(state, entry)
         if state.seq == pinned_seq and not hmac.compare_digest(state.head, pinned_head):
-            raise DirectoryError(f"directory differs from your pinned head at entry {pinned_seq}: the server forked or rewrote it")
+            raise DirectoryError(
+                f"directory differs from your pinned head at entry {pinned_seq}: the server forked or rewrote it"
+            )
     if state.seq < pinned_seq:
         raise DirectoryError(f"directory ends at entry {state.seq}, before your pinned entry {pinned_seq}: rolled back")
     return state
@@ -310,8 +325,15 @@ def verify_checkpoint(checkpoint: Checkpoint, state: DirectoryState, heads: Mapp
         raise DirectoryError(f"checkpoint at entry {checkpoint.seq} is not signed by the server key of that time") from exc
 
 
-def payload_for(kind: str, *, account: str | None = None, role: str | None = None, keys: AccountPublic | None = None,
-                record: EpochRecord | None = None, server_key: bytes | None = None) -> dict[str, Any]:
+def payload_for(
+    kind: str,
+    *,
+    account: str | None = None,
+    role: str | None = None,
+    keys: AccountPublic | None = None,
+    record: EpochRecord | None = None,
+    server_key: bytes | None = None,
+) -> dict[str, Any]:
     """The payload object of an entry of `kind` (what `make_entry` takes)."""
     if kind == "council-epoch" and record is not None:
         return to_wire(record)

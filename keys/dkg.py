@@ -110,7 +110,10 @@ def deal(params: DkgParams, index: int, *, rng: Rng = default_rng) -> tuple[Deal
 def _decode_commitment(params: DkgParams, message: DkgCommitment) -> tuple[Point, ...]:
     _check_sid(params, message.sid, message.index)
     if len(message.commitments) != params.threshold:
-        raise ProtocolError(f"member {message.index} committed to {len(message.commitments)} coefficients, k = {params.threshold}", culprits=[message.index])
+        raise ProtocolError(
+            f"member {message.index} committed to {len(message.commitments)} coefficients, k = {params.threshold}",
+            culprits=[message.index],
+        )
     try:
         points = tuple(Point.decode(c) for c in message.commitments)
         verify_knowledge(TAG_POK_COEF, BASE, points[0], Proof.decode(message.pok), [params.sid, u16(message.index)])
@@ -144,7 +147,9 @@ def check_commitments(params: DkgParams, messages: Sequence[DkgCommitment]) -> b
 def echo(params: DkgParams, index: int, keys: AccountKeys, transcript: bytes) -> DkgEcho:
     """Sign the transcript hash this member computed."""
     unsigned = DkgEcho(v=1, sid=params.sid, index=index, transcript=transcript, signature=bytes(64))
-    return DkgEcho(v=1, sid=params.sid, index=index, transcript=transcript, signature=keys.sign(TAG_DKG_ECHO, signing_bytes(unsigned)))
+    return DkgEcho(
+        v=1, sid=params.sid, index=index, transcript=transcript, signature=keys.sign(TAG_DKG_ECHO, signing_bytes(unsigned))
+    )
 
 
 def check_echoes(params: DkgParams, transcript: bytes, echoes: Sequence[DkgEcho]) -> None:
@@ -190,7 +195,12 @@ def receive_share(params: DkgParams, index: int, keys: AccountKeys, commitment: 
         raise ProtocolError("commitment and share are from different members", culprits=[message.sender])
     sender = params.participant(message.sender)
     return open_share(
-        params.sid, keys, index, message, sender_sign_key=sender.sign_key, sender_box_key=sender.box_key,
+        params.sid,
+        keys,
+        index,
+        message,
+        sender_sign_key=sender.sign_key,
+        sender_box_key=sender.box_key,
         commitments=_decode_commitment(params, commitment),
     )
 
@@ -198,7 +208,9 @@ def receive_share(params: DkgParams, index: int, keys: AccountKeys, commitment: 
 def complain(params: DkgParams, accuser: int, keys: AccountKeys, accused: int) -> DkgComplaint:
     """A signed public complaint against `accused`."""
     unsigned = DkgComplaint(v=1, sid=params.sid, accuser=accuser, accused=accused, signature=bytes(64))
-    return DkgComplaint(v=1, sid=params.sid, accuser=accuser, accused=accused, signature=keys.sign(TAG_DKG_COMPLAINT, signing_bytes(unsigned)))
+    return DkgComplaint(
+        v=1, sid=params.sid, accuser=accuser, accused=accused, signature=keys.sign(TAG_DKG_COMPLAINT, signing_bytes(unsigned))
+    )
 
 
 def answer_complaint(params: DkgParams, secret: DealerSecret, keys: AccountKeys, complaint: DkgComplaint) -> DkgAnswer:
@@ -208,7 +220,11 @@ def answer_complaint(params: DkgParams, secret: DealerSecret, keys: AccountKeys,
     share = secret.polynomial.evaluate(complaint.accuser).encode()
     unsigned = DkgAnswer(v=1, sid=params.sid, accused=secret.index, accuser=complaint.accuser, share=share, signature=bytes(64))
     return DkgAnswer(
-        v=1, sid=params.sid, accused=secret.index, accuser=complaint.accuser, share=share,
+        v=1,
+        sid=params.sid,
+        accused=secret.index,
+        accuser=complaint.accuser,
+        share=share,
         signature=keys.sign(TAG_DKG_ANSWER, signing_bytes(unsigned)),
     )
 
@@ -221,7 +237,9 @@ def judge_complaint(params: DkgParams, commitment: DkgCommitment, complaint: Dkg
     """
     _check_sid(params, complaint.sid, complaint.accuser)
     try:
-        verify_signature(params.participant(complaint.accuser).sign_key, TAG_DKG_COMPLAINT, signing_bytes(complaint), complaint.signature)
+        verify_signature(
+            params.participant(complaint.accuser).sign_key, TAG_DKG_COMPLAINT, signing_bytes(complaint), complaint.signature
+        )
     except ProofError as exc:
         raise ProtocolError("complaint is not signed by its accuser", culprits=[complaint.accuser]) from exc
     accused = complaint.accused
@@ -267,14 +285,22 @@ def finish(params: DkgParams, index: int, commitments: Sequence[DkgCommitment], 
         raise ProtocolError("group commitments cancel out; restart the ceremony") from exc
     members = tuple(
         CouncilMember(
-            index=p.index, account=p.account, sign_key=p.sign_key, box_key=p.box_key,
+            index=p.index,
+            account=p.account,
+            sign_key=p.sign_key,
+            box_key=p.box_key,
             share_key=evaluate_commitments(group, p.index).encode(),
         )
         for p in sorted(params.participants, key=lambda p: p.index)
     )
     record = EpochRecord(
-        v=1, epoch=params.epoch, threshold=params.threshold, council_key=group[0].encode(),
-        members=members, commitments=tuple(c.encode() for c in group), origin=params.sid,
+        v=1,
+        epoch=params.epoch,
+        threshold=params.threshold,
+        council_key=group[0].encode(),
+        members=members,
+        commitments=tuple(c.encode() for c in group),
+        origin=params.sid,
     )
     if Point.base_mul(total) != record.share_key(index):
         raise ProtocolError("own share does not match the group commitments")

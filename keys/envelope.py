@@ -172,18 +172,32 @@ def seal_intake(
     header = encapsulate(council_key=record.key, kid=record.kid, case_id=case_id, identity_key=identity_key, rng=rng)
     sealed_identity = aead.seal_padded(identity_key, identity, kdf32(TAG_AD_IDENTITY, case_id), rng=rng)
     unsigned = SignedCaseFile(
-        v=1, case_id=case_id, body=case_file, author=author, author_sign_key=author_keys.public().sign_key,
-        head_seq=head_seq, head_hash=head_hash, identity_digest=digest(identity),
-        header_digest=_header_digest(header), signature=bytes(64),
+        v=1,
+        case_id=case_id,
+        body=case_file,
+        author=author,
+        author_sign_key=author_keys.public().sign_key,
+        head_seq=head_seq,
+        head_hash=head_hash,
+        identity_digest=digest(identity),
+        header_digest=_header_digest(header),
+        signature=bytes(64),
     )
     signed = replace(unsigned, signature=author_keys.sign(TAG_INTAKE_SIG, signing_bytes(unsigned)))
     sealed_case_file = aead.seal_padded(case_key, encode_json(signed), kdf32(TAG_AD_CASE_FILE, case_id), rng=rng)
     reply = reply_keys(reply_secret, case_id).public()
     return IntakeEnvelope(
-        v=1, case_id=case_id, kid=record.kid, epoch=record.epoch,
-        reply_box_key=reply.box_key, reply_sign_key=reply.sign_key, case_file=sealed_case_file,
+        v=1,
+        case_id=case_id,
+        kid=record.kid,
+        epoch=record.epoch,
+        reply_box_key=reply.box_key,
+        reply_sign_key=reply.sign_key,
+        case_file=sealed_case_file,
         wraps=tuple(wrap_case_key(case_id, case_key, m.box_key) for m in record.members),
-        reply_wrap=wrap_case_key(case_id, case_key, reply.box_key), header=header, identity=sealed_identity,
+        reply_wrap=wrap_case_key(case_id, case_key, reply.box_key),
+        header=header,
+        identity=sealed_identity,
     )
 
 

@@ -87,7 +87,9 @@ class KeystorePolicy:
 def _derive(passphrase: str, salt: bytes, policy: KeystorePolicy) -> bytes:
     secret = unicodedata.normalize("NFC", passphrase).encode("utf-8")
     try:
-        return hash_secret_raw(secret, salt, time_cost=policy.t_cost, memory_cost=policy.m_kib, parallelism=1, hash_len=32, type=Type.ID, version=19)
+        return hash_secret_raw(
+            secret, salt, time_cost=policy.t_cost, memory_cost=policy.m_kib, parallelism=1, hash_len=32, type=Type.ID, version=19
+        )
     except argon2.exceptions.HashingError as exc:  # pragma: no cover - out of memory
         raise KeystoreError(f"key derivation failed: {exc}") from exc
 
@@ -101,7 +103,9 @@ def seal_keystore(payload: bytes, passphrase: str, policy: KeystorePolicy, *, rn
     salt = rng(16)
     key = _derive(passphrase, salt, policy)
     nonce = rng(aead.NONCE_SIZE)
-    header = _FIXED.pack(MAGIC, VERSION, KDF_ARGON2ID, policy.t_cost, policy.m_kib, 1, salt, AEAD_XCHACHA, nonce, len(payload) + aead.TAG_SIZE)
+    header = _FIXED.pack(
+        MAGIC, VERSION, KDF_ARGON2ID, policy.t_cost, policy.m_kib, 1, salt, AEAD_XCHACHA, nonce, len(payload) + aead.TAG_SIZE
+    )
     ct = crypto_aead_xchacha20poly1305_ietf_encrypt(payload, header, nonce, key)
     body = header + ct
     return body + kdf32(TAG_KEYSTORE_SUM, body)

@@ -71,8 +71,15 @@ def _context(swctx: bytes, index: int, case_id: bytes, c: bytes) -> list[bytes]:
 
 
 def contribute_switch(
-    *, old: EpochRecord, new: EpochRecord, index: int, share: Scalar, case_id: bytes, header: IdentityHeader | SwitchedHeader,
-    swctx: bytes | None = None, rng: Rng = default_rng,
+    *,
+    old: EpochRecord,
+    new: EpochRecord,
+    index: int,
+    share: Scalar,
+    case_id: bytes,
+    header: IdentityHeader | SwitchedHeader,
+    swctx: bytes | None = None,
+    rng: Rng = default_rng,
 ) -> SwitchContribution:
     """One member's contribution for one case (doc §2.9 step 3).
 
@@ -85,14 +92,27 @@ def contribute_switch(
     t_point = Point.base_mul(t)
     u_point = big_r.mul(share) - new.key.mul(t)
     proof = prove_switch(
-        share, t, share_key=old.share_key(index), header_r=big_r, new_key=new.key, t_point=t_point, u_point=u_point,
-        context=_context(context, index, case_id, header.c), rng=rng,
+        share,
+        t,
+        share_key=old.share_key(index),
+        header_r=big_r,
+        new_key=new.key,
+        t_point=t_point,
+        u_point=u_point,
+        context=_context(context, index, case_id, header.c),
+        rng=rng,
     )
-    return SwitchContribution(v=1, case_id=case_id, index=index, t_point=t_point.encode(), u_point=u_point.encode(), proof=proof.encode())
+    return SwitchContribution(
+        v=1, case_id=case_id, index=index, t_point=t_point.encode(), u_point=u_point.encode(), proof=proof.encode()
+    )
 
 
 def verify_contribution(
-    contribution: SwitchContribution, *, old: EpochRecord, new: EpochRecord, header: IdentityHeader | SwitchedHeader,
+    contribution: SwitchContribution,
+    *,
+    old: EpochRecord,
+    new: EpochRecord,
+    header: IdentityHeader | SwitchedHeader,
     swctx: bytes | None = None,
 ) -> tuple[Point, Point]:
     """Verify one contribution (doc §2.9 step 4); returns (T_i, U_i). Raises ProofError naming the member."""
@@ -102,8 +122,12 @@ def verify_contribution(
         t_point = Point.decode_for_mul(contribution.t_point)  # multiplied first inside verify_switch
         u_point = Point.decode_for_mul(contribution.u_point)
         verify_switch(
-            SwitchProof.decode(contribution.proof), share_key=old.share_key(index), header_r=Point.decode_for_mul(header.r),
-            new_key=new.key, t_point=t_point, u_point=u_point,
+            SwitchProof.decode(contribution.proof),
+            share_key=old.share_key(index),
+            header_r=Point.decode_for_mul(header.r),
+            new_key=new.key,
+            t_point=t_point,
+            u_point=u_point,
             context=_context(context, index, contribution.case_id, header.c),
         )
     except (EncodingError, ProofError, ProtocolError) as exc:
@@ -112,8 +136,13 @@ def verify_contribution(
 
 
 def combine_switch(
-    contributions: Sequence[SwitchContribution], *, old: EpochRecord, new: EpochRecord, case_id: bytes,
-    header: IdentityHeader | SwitchedHeader, swctx: bytes | None = None,
+    contributions: Sequence[SwitchContribution],
+    *,
+    old: EpochRecord,
+    new: EpochRecord,
+    case_id: bytes,
+    header: IdentityHeader | SwitchedHeader,
+    swctx: bytes | None = None,
 ) -> SwitchedHeader:
     """Verify and combine k contributions into the switched header. Raises QuorumError or ProtocolError."""
     context = swctx if swctx is not None else switch_context(old, new)

@@ -119,7 +119,12 @@ def receive_reshare(
         raise ProtocolError("commitment and share are from different dealers", culprits=[message.sender])
     dealer = old.member(message.sender)
     return open_share(
-        params.sid, keys, index, message, sender_sign_key=dealer.sign_key, sender_box_key=dealer.box_key,
+        params.sid,
+        keys,
+        index,
+        message,
+        sender_sign_key=dealer.sign_key,
+        sender_box_key=dealer.box_key,
         commitments=check_recommitment(params, old, commitment),
     )
 
@@ -146,14 +151,22 @@ def finish_redistribution(
         raise ProtocolError("redistribution would change the council key; a dealer cheated")
     members = tuple(
         CouncilMember(
-            index=p.index, account=p.account, sign_key=p.sign_key, box_key=p.box_key,
+            index=p.index,
+            account=p.account,
+            sign_key=p.sign_key,
+            box_key=p.box_key,
             share_key=evaluate_commitments(group, p.index).encode(),
         )
         for p in sorted(params.participants, key=lambda p: p.index)
     )
     record = EpochRecord(
-        v=1, epoch=params.epoch, threshold=params.threshold, council_key=old.council_key, members=members,
-        commitments=tuple(c.encode() for c in group), origin=params.sid,
+        v=1,
+        epoch=params.epoch,
+        threshold=params.threshold,
+        council_key=old.council_key,
+        members=members,
+        commitments=tuple(c.encode() for c in group),
+        origin=params.sid,
     )
     if Point.base_mul(new_share) != record.share_key(index):
         raise ProtocolError("own new share does not match the group commitments")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import ClassVar, Final
 
 from keys.accounts import AccountKeys, verify_signature
+from keys.attestation import HeaderAttestation, check_attested_header
 from keys.council import EpochRecord
 from keys.encoding import u16, u64
 from keys.errors import (
@@ -25,7 +26,6 @@ from keys.errors import (
 )
 from keys.group import Point, Rng, Scalar, default_rng, multi_mul
 from keys.hashing import TAG_APPROVE, TAG_CTX_REQUEST, TAG_POK_B, TAG_REQUEST, kdf32
-from keys.attestation import HeaderAttestation, check_attested_header
 from keys.kem import CASE_ID_SIZE, IdentityHeader, check_header, unwrap_identity_key
 from keys.keyswitch import SwitchedHeader
 from keys.proofs import (
@@ -71,8 +71,13 @@ class RevealRequest:
     def context(self, record: EpochRecord) -> bytes:
         """rctx = KDF32(ctx/request; cctx, case_id, pk_Q, purpose, expiry, req_id) (doc §2.5)."""
         return kdf32(
-            TAG_CTX_REQUEST, record.context, self.case_id, self.requester, self.purpose.encode("utf-8"),
-            u64(self.expiry), self.request_id,
+            TAG_CTX_REQUEST,
+            record.context,
+            self.case_id,
+            self.requester,
+            self.purpose.encode("utf-8"),
+            u64(self.expiry),
+            self.request_id,
         )
 
 
@@ -131,7 +136,13 @@ class Blinding:
 
 
 def request_reveal(
-    *, record: EpochRecord, header: Header, case_id: bytes, keys: AccountKeys, purpose: str, expiry: int,
+    *,
+    record: EpochRecord,
+    header: Header,
+    case_id: bytes,
+    keys: AccountKeys,
+    purpose: str,
+    expiry: int,
     rng: Rng = default_rng,
 ) -> tuple[RevealRequest, Blinding]:
     """Build a blinded, signed request (doc §2.5). The caller must have checked the header (check_header)."""
@@ -139,8 +150,16 @@ def request_reveal(
     b = Scalar.random(rng)
     blinded = big_r.mul(b)
     draft = RevealRequest(
-        v=1, request_id=rng(REQUEST_ID_SIZE), case_id=case_id, epoch=record.epoch, requester=keys.public().sign_key,
-        purpose=purpose, expiry=expiry, blinded=blinded.encode(), proof=bytes(64), signature=bytes(64),
+        v=1,
+        request_id=rng(REQUEST_ID_SIZE),
+        case_id=case_id,
+        epoch=record.epoch,
+        requester=keys.public().sign_key,
+        purpose=purpose,
+        expiry=expiry,
+        blinded=blinded.encode(),
+        proof=bytes(64),
+        signature=bytes(64),
     )
     proof = prove_knowledge(TAG_POK_B, big_r, blinded, b, [draft.context(record)], rng=rng)
     with_proof = replace(draft, proof=proof.encode())
@@ -168,8 +187,15 @@ def check_request(request: RevealRequest, *, record: EpochRecord, header: Header
 
 
 def approve_reveal(
-    request: RevealRequest, *, record: EpochRecord, header: IdentityHeader | AttestedHeader, index: int, share: Scalar,
-    keys: AccountKeys, now: int, rng: Rng = default_rng,
+    request: RevealRequest,
+    *,
+    record: EpochRecord,
+    header: IdentityHeader | AttestedHeader,
+    index: int,
+    share: Scalar,
+    keys: AccountKeys,
+    now: int,
+    rng: Rng = default_rng,
 ) -> PartialDecryption:
     """Member `index` decrypts its part for this request (doc §2.6), after checking the case header
     (π_r, or the council's attestation after a re-key) and the request.
@@ -181,7 +207,9 @@ def approve_reveal(
         check_header(header, kid=record.kid, case_id=request.case_id)
     else:
         header.check(case_id=request.case_id, record=record)
-    blinded = check_request(request, record=record, header=header.header if isinstance(header, AttestedHeader) else header, now=now)
+    blinded = check_request(
+        request, record=record, header=header.header if isinstance(header, AttestedHeader) else header, now=now
+    )
     share_key = record.share_key(index)
     if Point.base_mul(share) != share_key:
         raise ProtocolError("this share does not belong to member index in this epoch")
@@ -234,7 +262,11 @@ def _combine_subset(points: dict[int, Point], subset: Sequence[int], b_inv: Scal
 
 
 def combine_reveal(
-    request: RevealRequest, blinding: Blinding, partials: Sequence[PartialDecryption], *, record: EpochRecord,
+    request: RevealRequest,
+    blinding: Blinding,
+    partials: Sequence[PartialDecryption],
+    *,
+    record: EpochRecord,
     header: Header,
 ) -> bytes:
     """Verify the partials, combine k of them, unblind, and open the identity key (doc §2.7).

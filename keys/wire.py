@@ -9,7 +9,6 @@ version first, then exact fields (no unknown keys, no missing ones), then the ty
 from __future__ import annotations
 
 import dataclasses
-import functools
 import types
 import typing
 from typing import Any, ClassVar, Protocol, TypeVar
@@ -22,7 +21,9 @@ MAX_TEXT = 4096  # longest free-text field (purpose, names) carried in a signed 
 
 class WireType(Protocol):
     VERSION: ClassVar[int]
-    v: int
+
+    @property
+    def v(self) -> int: ...
 
 
 W = TypeVar("W", bound=WireType)
@@ -45,9 +46,14 @@ def require_version(obj: WireType) -> None:
         raise VersionError(f"{type(obj).__name__}: unknown version {obj.v!r} (this program reads {obj.VERSION})")
 
 
-@functools.cache
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
 def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    hints = _HINTS.get(cls)
+    if hints is None:  # a cache of resolved annotations per class: derived from code, not state
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
 
 
 def _encode_value(value: Any) -> Any:

@@ -27,8 +27,15 @@ IDENTITY = "이름: 김영희; 生年月日 1990-01-01; 住所: 延吉".encode()
 
 def seal(council: Council, case_id: bytes | None = None, **kw: object) -> IntakeEnvelope:
     args: dict[str, object] = dict(
-        case_id=case_id or new_case_id(), case_file=b'{"kind":"medical","need":"operation"}', identity=IDENTITY,
-        record=council.record, author="helper-1", author_keys=HELPER, reply_secret=REPLY_SECRET, head_seq=7, head_hash=b"h" * 32,
+        case_id=case_id or new_case_id(),
+        case_file=b'{"kind":"medical","need":"operation"}',
+        identity=IDENTITY,
+        record=council.record,
+        author="helper-1",
+        author_keys=HELPER,
+        reply_secret=REPLY_SECRET,
+        head_seq=7,
+        head_hash=b"h" * 32,
     )
     args.update(kw)
     return seal_intake(**args)  # type: ignore[arg-type]
@@ -41,7 +48,7 @@ def flip(data: bytes, i: int) -> bytes:
 def test_every_member_and_the_helper_can_read_the_case_file(council: Council) -> None:
     env = seal(council)
     check_envelope(env, council.record)
-    for i, keys in council.keys.items():
+    for _i, keys in council.keys.items():
         wrap = next(w for w in env.wraps if w.recipient == keys.public().box_key)
         opened = open_case_file(env, unwrap_case_key(keys, env.case_id, wrap))
         assert opened.body == b'{"kind":"medical","need":"operation"}'

@@ -3,9 +3,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from nacl.bindings import crypto_core_ed25519_add, crypto_scalarmult_ed25519_base_noclamp
 
+import keys.group as group
 from keys.errors import CryptoError, InvalidPointError, InvalidScalarError, SelfTestError
 from keys.group import IDENTITY_ENCODING, L, Point, Scalar, self_test
-import keys.group as group
 
 P = 2**255 - 19
 ORDER_TWO = (2**255 - 20).to_bytes(32, "little")

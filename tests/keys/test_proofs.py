@@ -2,7 +2,17 @@ import pytest
 
 from keys.errors import EncodingError, InvalidScalarError, ProofError
 from keys.group import L, Point, Scalar
-from keys.proofs import BASE, Proof, SwitchProof, prove_dleq, prove_knowledge, prove_switch, verify_dleq, verify_knowledge, verify_switch
+from keys.proofs import (
+    BASE,
+    Proof,
+    SwitchProof,
+    prove_dleq,
+    prove_knowledge,
+    prove_switch,
+    verify_dleq,
+    verify_knowledge,
+    verify_switch,
+)
 
 
 def flip(data: bytes, i: int) -> bytes:

@@ -28,12 +28,21 @@ IDENTITY = "박민수, 1985-03-02, 연길시".encode()
 
 def intake(council: Council) -> IntakeEnvelope:
     return seal_intake(
-        case_id=new_case_id(), case_file=b"{}", identity=IDENTITY, record=council.record, author="h",
-        author_keys=AccountKeys.generate(), reply_secret=b"\x01" * 32, head_seq=1, head_hash=b"\x02" * 32,
+        case_id=new_case_id(),
+        case_file=b"{}",
+        identity=IDENTITY,
+        record=council.record,
+        author="h",
+        author_keys=AccountKeys.generate(),
+        reply_secret=b"\x01" * 32,
+        head_seq=1,
+        head_hash=b"\x02" * 32,
     )
 
 
-def ask(council: Council, env: IntakeEnvelope, requester: int = 1, purpose: str = "relocation to a third country") -> tuple[RevealRequest, Blinding]:
+def ask(
+    council: Council, env: IntakeEnvelope, requester: int = 1, purpose: str = "relocation to a third country"
+) -> tuple[RevealRequest, Blinding]:
     return request_reveal(
         record=council.record, header=env.header, case_id=env.case_id, keys=council.keys[requester], purpose=purpose, expiry=LATER
     )
@@ -41,7 +50,13 @@ def ask(council: Council, env: IntakeEnvelope, requester: int = 1, purpose: str 
 
 def approve(council: Council, env: IntakeEnvelope, request: RevealRequest, index: int) -> PartialDecryption:
     return approve_reveal(
-        request, record=council.record, header=env.header, index=index, share=council.shares[index], keys=council.keys[index], now=NOW
+        request,
+        record=council.record,
+        header=env.header,
+        index=index,
+        share=council.shares[index],
+        keys=council.keys[index],
+        now=NOW,
     )
 
 
@@ -123,7 +138,9 @@ def test_requests_are_checked_before_a_member_decrypts(council: Council, other_c
     env = intake(council)
     request, _ = ask(council, env)
     with pytest.raises(ProtocolError, match="expired"):
-        approve_reveal(request, record=council.record, header=env.header, index=2, share=council.shares[2], keys=council.keys[2], now=LATER)
+        approve_reveal(
+            request, record=council.record, header=env.header, index=2, share=council.shares[2], keys=council.keys[2], now=LATER
+        )
     # a request for another case's point: π_b does not verify against this case's R
     other = intake(council)
     moved = replace(request, case_id=other.case_id)
@@ -140,10 +157,14 @@ def test_requests_are_checked_before_a_member_decrypts(council: Council, other_c
         approve(council, env, replace(request, purpose="something else"), 2)
     # a wrong share for the index
     with pytest.raises(ProtocolError, match="does not belong"):
-        approve_reveal(request, record=council.record, header=env.header, index=2, share=council.shares[3], keys=council.keys[2], now=NOW)
+        approve_reveal(
+            request, record=council.record, header=env.header, index=2, share=council.shares[3], keys=council.keys[2], now=NOW
+        )
     # a header moved from another case
     with pytest.raises(ProofError):
-        approve_reveal(request, record=council.record, header=other.header, index=2, share=council.shares[2], keys=council.keys[2], now=NOW)
+        approve_reveal(
+            request, record=council.record, header=other.header, index=2, share=council.shares[2], keys=council.keys[2], now=NOW
+        )
 
 
 def test_invalid_blinded_point_is_refused(council: Council) -> None:
