@@ -28,7 +28,7 @@ bench: $(STAMP)
 	$(PY) bench/crypto.py
 
 vectors: $(STAMP)
-	$(PY) tests/vectors/generate.py
+	$(PY) -m tests.vectors.generate
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,184 @@
+from dataclasses import replace
+
+import pytest
+
+from keys.accounts import AccountKeys
+from keys.council import EpochRecord
+from keys.directory import (
+    DirectoryEntry,
+    DirectoryState,
+    add_signature,
+    apply_entries,
+    apply_entry,
+    make_entry,
+    payload_for,
+    replay_to_pin,
+    sign_checkpoint,
+    verify_checkpoint,
+)
+from keys.errors import DirectoryError
+from keys.wire import decode_json, encode_json
+
+from .conftest import Council, run_dkg
+
+DAY = 20_000
+
+
+class Chain:
+    """Builds a directory the way the server and clients will: one signed entry after another."""
+
+    def __init__(self) -> None:
+        self.entries: list[DirectoryEntry] = []
+        self.state = DirectoryState()
+        self.server = AccountKeys.generate()
+        self.append("server-key", payload_for("server-key", server_key=self.server.public().sign_key), [self.server])
+
+    def append(self, kind: str, payload: dict, signers: list[AccountKeys]) -> DirectoryEntry:  # type: ignore[type-arg]
+        entry = make_entry(seq=self.state.seq + 1, prev=self.state.head, kind=kind, payload=payload, day=DAY, signers=signers)
+        self.state = apply_entry(self.state, entry)
+        self.entries.append(entry)
+        return entry
+
+    def next_entry(self, kind: str, payload: dict, signers: list[AccountKeys]) -> DirectoryEntry:  # type: ignore[type-arg]
+        return make_entry(seq=self.state.seq + 1, prev=self.state.head, kind=kind, payload=payload, day=DAY, signers=signers)
+
+    def add(self, name: str, role: str, keys: AccountKeys, by: AccountKeys) -> None:
+        self.append("account-added", payload_for("account-added", account=name, role=role, keys=keys.public()), [keys, by])
+
+
+def council_chain(council: Council) -> tuple[Chain, AccountKeys]:
+    chain = Chain()
+    admin = AccountKeys.generate()
+    chain.add("admin-1", "admin", admin, chain.server)
+    for i, keys in council.keys.items():
+        chain.add(f"member-{i}", "council", keys, admin)
+    chain.append("council-epoch", payload_for("council-epoch", record=council.record), list(council.keys.values()))
+    return chain, admin
+
+
+def test_a_full_chain_replays_and_names_the_council(council: Council) -> None:
+    chain, _ = council_chain(council)
+    state = replay_to_pin(chain.entries, pinned_seq=0, pinned_head=chain.entries[0].hash())
+    assert state.council == council.record and state.head == chain.state.head
+    assert {a.role for a in state.accounts.values()} == {"admin", "council"}
+    assert decode_json(DirectoryEntry, encode_json(chain.entries[3])) == chain.entries[3]
+
+
+def test_server_alone_cannot_add_a_second_admin_or_any_account() -> None:
+    chain = Chain()
+    first = AccountKeys.generate()
+    chain.add("admin-1", "admin", first, chain.server)
+    second = AccountKeys.generate()
+    with pytest.raises(DirectoryError, match="not added by an administrator"):
+        chain.add("admin-2", "admin", second, chain.server)
+    helper = AccountKeys.generate()
+    with pytest.raises(DirectoryError, match="no proof of possession"):
+        chain.append("account-added", payload_for("account-added", account="h", role="helper", keys=helper.public()), [first])
+
+
+def renamed(record: EpochRecord, prefix: str) -> EpochRecord:
+    """The same record with member accounts named `prefix-i` (as the chain registered them)."""
+    fields = {f: getattr(record, f) for f in ("v", "epoch", "threshold", "council_key", "commitments", "origin")}
+    return EpochRecord(**fields, members=tuple(replace(m, account=f"{prefix}-{m.index}") for m in record.members))
+
+
+def register(chain: Chain, council: Council, prefix: str, admin: AccountKeys) -> EpochRecord:
+    for i, keys in council.keys.items():
+        chain.add(f"{prefix}-{i}", "council", keys, admin)
+    return renamed(council.record, prefix)
+
+
+def test_an_admin_alone_cannot_add_readers(council: Council) -> None:
+    chain, admin = council_chain(council)
+    intruders = run_dkg(3, 4, epoch=2)  # a council the admin made up: every member signs, the old council does not
+    record = register(chain, intruders, "intruder", admin)
+    entry = chain.next_entry("council-epoch", payload_for("council-epoch", record=record), [admin, *intruders.keys.values()])
+    with pytest.raises(DirectoryError, match="0 current member"):
+        apply_entry(chain.state, entry)
+
+
+def test_council_change_needs_k_signatures_of_the_current_council(council: Council) -> None:
+    chain, admin = council_chain(council)
+    new = run_dkg(3, 4, epoch=2)
+    record = register(chain, new, "new", admin)
+    payload = payload_for("council-epoch", record=record)
+    entry = chain.next_entry("council-epoch", payload, [*new.keys.values(), council.keys[1], council.keys[2]])
+    with pytest.raises(DirectoryError, match="2 current member"):
+        apply_entry(chain.state, entry)
+    entry = add_signature(entry, council.keys[5])
+    state = apply_entry(chain.state, entry)
+    assert state.council == record
+    # Every new member must sign too.
+    partial = chain.next_entry("council-epoch", payload, [*list(new.keys.values())[1:], *council.keys.values()])
+    with pytest.raises(DirectoryError, match="did not sign"):
+        apply_entry(chain.state, partial)
+
+
+def test_forged_rewritten_and_reordered_entries_are_detected(council: Council) -> None:
+    chain, _ = council_chain(council)
+    entries = chain.entries
+    forged = replace(entries[2], payload=entries[2].payload.replace(b"council", b"admin"))
+    with pytest.raises(DirectoryError, match="signature does not verify"):
+        apply_entries(DirectoryState(), [*entries[:2], forged])
+    with pytest.raises(DirectoryError, match="out of order"):
+        apply_entries(DirectoryState(), [entries[0], entries[2]])
+    rewritten = replace(entries[1], prev=bytes(32))
+    with pytest.raises(DirectoryError, match="does not chain"):
+        apply_entries(DirectoryState(), [entries[0], rewritten])
+
+
+def test_pinned_head_detects_forks_and_rollbacks(council: Council) -> None:
+    chain, _ = council_chain(council)
+    pin_seq, pin_head = 3, chain.entries[3].hash()
+    replay_to_pin(chain.entries, pinned_seq=pin_seq, pinned_head=pin_head)
+    with pytest.raises(DirectoryError, match="rolled back"):
+        replay_to_pin(chain.entries[:3], pinned_seq=pin_seq, pinned_head=pin_head)
+    other, _ = council_chain(council)  # a parallel history the server could show instead
+    with pytest.raises(DirectoryError, match="forked"):
+        replay_to_pin(other.entries, pinned_seq=0, pinned_head=chain.entries[0].hash())
+
+
+def test_rotation_and_revocation_rules() -> None:
+    chain = Chain()
+    admin = AccountKeys.generate()
+    chain.add("admin-1", "admin", admin, chain.server)
+    helper, new_helper = AccountKeys.generate(), AccountKeys.generate()
+    chain.add("helper-1", "helper", helper, admin)
+    payload = payload_for("account-rotated", account="helper-1", keys=new_helper.public())
+    with pytest.raises(DirectoryError, match="old and the new key"):
+        apply_entry(chain.state, chain.next_entry("account-rotated", payload, [new_helper]))
+    chain.append("account-rotated", payload, [helper, new_helper])
+    assert chain.state.accounts["helper-1"].keys == new_helper.public()
+    stranger = AccountKeys.generate()
+    with pytest.raises(DirectoryError, match="not signed by an administrator"):
+        apply_entry(chain.state, chain.next_entry("account-revoked", payload_for("account-revoked", account="helper-1"), [stranger]))
+    chain.append("account-revoked", payload_for("account-revoked", account="helper-1"), [admin])
+    assert chain.state.active("helper-1") is None
+    with pytest.raises(DirectoryError, match="unknown or revoked"):
+        apply_entry(chain.state, chain.next_entry("account-rotated", payload, [new_helper]))
+
+
+def test_checkpoints_verify_across_a_server_key_rotation() -> None:
+    chain = Chain()
+    old_server = chain.server
+    heads = {0: chain.state.head}
+    old_checkpoint = sign_checkpoint(0, chain.state.head, DAY, old_server)
+    new_server = AccountKeys.generate()
+    with pytest.raises(DirectoryError, match="previous server key"):
+        apply_entry(chain.state, chain.next_entry("server-key", payload_for("server-key", server_key=new_server.public().sign_key), [new_server]))
+    chain.append("server-key", payload_for("server-key", server_key=new_server.public().sign_key), [old_server, new_server])
+    heads[1] = chain.state.head
+    verify_checkpoint(old_checkpoint, chain.state, heads)
+    verify_checkpoint(sign_checkpoint(1, heads[1], DAY, new_server), chain.state, heads)
+    with pytest.raises(DirectoryError, match="not signed by the server key"):
+        verify_checkpoint(sign_checkpoint(1, heads[1], DAY, old_server), chain.state, heads)
+    with pytest.raises(DirectoryError, match="head this chain does not have"):
+        verify_checkpoint(sign_checkpoint(1, bytes(32), DAY, new_server), chain.state, heads)
+
+
+def test_malformed_payloads_are_directory_errors() -> None:
+    chain = Chain()
+    with pytest.raises(DirectoryError, match="malformed"):
+        chain.append("account-added", {"account": "x", "role": "admin", "sign_key": "!!", "box_key": "AA"}, [chain.server])
+    with pytest.raises(DirectoryError, match="unknown role"):
+        chain.append("account-added", {"account": "x", "role": "root"}, [chain.server])

@@ -1,0 +1,143 @@
+"""Known-answer vectors for `keys/`, produced with pinned randomness.
+
+Provenance: every random byte comes from libsodium's `randombytes_buf_deterministic` (ChaCha20 keyed by
+BLAKE2b-256("tessera-vectors" ‖ label ‖ counter)), so the same code gives the same bytes on any machine.
+Run `make vectors` (this script) to rewrite `keys-v1.json` after a deliberate format change; the test
+`tests/keys/test_vectors.py` fails whenever the code stops producing exactly these bytes, and it checks
+the hash vectors against Python's own BLAKE2b (hashlib, an independent implementation) and the group
+vectors against RFC 8032's base point.
+
+Formats whose randomness libsodium draws internally (crypto_box_seal wraps, crypto_box shares) get
+decryption-only vectors: ciphertext, key and expected plaintext.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from nacl.bindings import crypto_generichash_blake2b_salt_personal, randombytes_buf_deterministic
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from keys import hashing  # noqa: E402
+from keys.accounts import AccountKeys  # noqa: E402
+from keys.council import Participant  # noqa: E402
+from keys.dkg import DkgParams, check_commitments, deal  # noqa: E402
+from keys.encoding import b64u_encode  # noqa: E402
+from keys.envelope import seal_intake  # noqa: E402
+from keys.group import Point, Scalar  # noqa: E402
+from keys.kem import encapsulate  # noqa: E402
+from keys.keystore import KeystorePolicy, seal_keystore  # noqa: E402
+from keys.proofs import BASE, prove_dleq, prove_knowledge  # noqa: E402
+from keys.sharing import lagrange_coefficients  # noqa: E402
+from keys.wire import to_wire  # noqa: E402
+
+OUT = Path(__file__).with_name("keys-v1.json")
+
+
+class PinnedRng:
+    def __init__(self, label: str) -> None:
+        self.label = label.encode()
+        self.counter = 0
+
+    def __call__(self, size: int) -> bytes:
+        self.counter += 1
+        seed = crypto_generichash_blake2b_salt_personal(
+            b"tessera-vectors" + self.label + self.counter.to_bytes(4, "big"), digest_size=32
+        )
+        return randombytes_buf_deterministic(size, seed)
+
+
+def h(data: bytes) -> str:
+    return data.hex()
+
+
+def build_vectors() -> dict[str, Any]:
+    v: dict[str, Any] = {}
+    parts = [b"", b"a", bytes(range(40))]
+    v["hash"] = {
+        "tag": "pok-r",
+        "parts_hex": [h(p) for p in parts],
+        "kdf32": h(hashing.kdf32(hashing.TAG_POK_R, *parts)),
+        "transcript_hash": h(hashing.transcript_hash(hashing.TAG_POK_R, *parts)),
+        "hash_to_scalar": h(hashing.hash_to_scalar_bytes(hashing.TAG_POK_R, *parts)),
+    }
+    v["group"] = {
+        "base": h(BASE.encode()),
+        "mul": [{"scalar": n, "point": h(Point.base_mul(Scalar.from_int(n)).encode())} for n in (1, 2, 7, 2**200 + 3)],
+        "lagrange_1_3_5": {str(i): h(s.encode()) for i, s in lagrange_coefficients([1, 3, 5]).items()},
+    }
+    rng = PinnedRng("proofs")
+    x = Scalar.random(rng)
+    y = Point.base_mul(x)
+    base = Point.base_mul(Scalar.random(rng))
+    pok = prove_knowledge(hashing.TAG_POK_R, BASE, y, x, [b"context"], rng=rng)
+    dleq = prove_dleq(x, y, base, base.mul(x), [b"request-context", b"\x00\x02"], rng=rng)
+    v["proofs"] = {
+        "secret": h(x.encode()), "public": h(y.encode()), "base": h(base.encode()),
+        "schnorr_context": h(b"context"), "schnorr": h(pok.encode()),
+        "dleq_context": [h(b"request-context"), h(b"\x00\x02")], "dleq": h(dleq.encode()),
+    }
+    rng = PinnedRng("kem")
+    council_secret = Scalar.random(rng)
+    council_key = Point.base_mul(council_secret)
+    kid = hashing.kdf32(hashing.TAG_CTX_KEY, council_key.encode())
+    case_id, identity_key = rng(16), rng(32)
+    header = encapsulate(council_key=council_key, kid=kid, case_id=case_id, identity_key=identity_key, rng=rng)
+    v["kem"] = {
+        "council_secret": h(council_secret.encode()), "kid": h(kid), "case_id": h(case_id), "identity_key": h(identity_key),
+        "header": to_wire(header),
+    }
+    rng = PinnedRng("dkg")
+    members = {i: AccountKeys(sign_seed=rng(32), box_secret=rng(32)) for i in (1, 2, 3)}
+    params = DkgParams(
+        v=1, epoch=1, threshold=2,
+        participants=tuple(
+            Participant(index=i, account=f"m{i}", sign_key=k.public().sign_key, box_key=k.public().box_key) for i, k in members.items()
+        ),
+    )
+    round1 = [deal(params, i, rng=rng)[1] for i in members]
+    v["dkg"] = {
+        "seeds": {str(i): [h(k.sign_seed), h(k.box_secret)] for i, k in members.items()},
+        "sid": h(params.sid), "round1": [to_wire(m) for m in round1], "transcript": h(check_commitments(params, round1)),
+    }
+    rng = PinnedRng("keystore")
+    v["keystore"] = {
+        "passphrase": "한국어 passphrase ünïcode", "t_cost": 1, "m_kib": 8192, "payload": h(b'{"seed":"..."}'),
+        "file": h(seal_keystore(b'{"seed":"..."}', "한국어 passphrase ünïcode", KeystorePolicy(1, 8192), rng=rng)),
+    }
+    return v
+
+
+def build_envelope_vector() -> dict[str, Any]:
+    """Decryption-only: an envelope sealed once; its sealed boxes use libsodium's internal randomness."""
+    from tests.keys.conftest import run_dkg
+
+    council = run_dkg(2, 3)
+    helper = AccountKeys.generate()
+    envelope = seal_intake(
+        case_id=bytes(range(16)), case_file="지원 요청: 수술비".encode(), identity="김영희 1990-01-01".encode(),
+        record=council.record, author="helper-1", author_keys=helper, reply_secret=b"\x05" * 32, head_seq=4, head_hash=b"\x06" * 32,
+    )
+    return {
+        "envelope": to_wire(envelope), "record": to_wire(council.record),
+        "member_box_secret": b64u_encode(council.keys[1].box_secret), "member_box_key": b64u_encode(council.keys[1].public().box_key),
+        "case_file": "지원 요청: 수술비", "author": "helper-1",
+    }
+
+
+def main() -> None:
+    vectors = build_vectors()
+    previous = json.loads(OUT.read_text()) if OUT.exists() else {}
+    vectors["envelope"] = previous.get("envelope") or build_envelope_vector()
+    OUT.write_text(json.dumps(vectors, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
