@@ -40,7 +40,10 @@ def _uint(value: int, size: int) -> bytes:
 
 def lp(data: bytes) -> bytes:
     """Length-prefix `data` with its length as u32 (the framing of every transcript hash)."""
-    return u32(len(data)) + data
+    size = len(data)
+    if size >= 1 << 32:
+        raise EncodingError("a hashed part is limited to 4 GiB")
+    return size.to_bytes(4, "big") + data
 
 
 def b64u_encode(data: bytes) -> str:
