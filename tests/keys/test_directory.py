@@ -151,7 +151,9 @@ def test_rotation_and_revocation_rules() -> None:
     assert chain.state.accounts["helper-1"].keys == new_helper.public()
     stranger = AccountKeys.generate()
     with pytest.raises(DirectoryError, match="not signed by an administrator"):
-        apply_entry(chain.state, chain.next_entry("account-revoked", payload_for("account-revoked", account="helper-1"), [stranger]))
+        apply_entry(
+            chain.state, chain.next_entry("account-revoked", payload_for("account-revoked", account="helper-1"), [stranger])
+        )
     chain.append("account-revoked", payload_for("account-revoked", account="helper-1"), [admin])
     assert chain.state.active("helper-1") is None
     with pytest.raises(DirectoryError, match="unknown or revoked"):
@@ -165,7 +167,10 @@ def test_checkpoints_verify_across_a_server_key_rotation() -> None:
     old_checkpoint = sign_checkpoint(0, chain.state.head, DAY, old_server)
     new_server = AccountKeys.generate()
     with pytest.raises(DirectoryError, match="previous server key"):
-        apply_entry(chain.state, chain.next_entry("server-key", payload_for("server-key", server_key=new_server.public().sign_key), [new_server]))
+        apply_entry(
+            chain.state,
+            chain.next_entry("server-key", payload_for("server-key", server_key=new_server.public().sign_key), [new_server]),
+        )
     chain.append("server-key", payload_for("server-key", server_key=new_server.public().sign_key), [old_server, new_server])
     heads[1] = chain.state.head
     verify_checkpoint(old_checkpoint, chain.state, heads)

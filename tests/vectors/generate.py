@@ -14,28 +14,23 @@ decryption-only vectors: ciphertext, key and expected plaintext.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from nacl.bindings import crypto_generichash_blake2b_salt_personal, randombytes_buf_deterministic
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from keys import hashing  # noqa: E402
-from keys.accounts import AccountKeys  # noqa: E402
-from keys.council import Participant  # noqa: E402
-from keys.dkg import DkgParams, check_commitments, deal  # noqa: E402
-from keys.encoding import b64u_encode  # noqa: E402
-from keys.envelope import seal_intake  # noqa: E402
-from keys.group import Point, Scalar  # noqa: E402
-from keys.kem import encapsulate  # noqa: E402
-from keys.keystore import KeystorePolicy, seal_keystore  # noqa: E402
-from keys.proofs import BASE, prove_dleq, prove_knowledge  # noqa: E402
-from keys.sharing import lagrange_coefficients  # noqa: E402
-from keys.wire import to_wire  # noqa: E402
+from keys import hashing
+from keys.accounts import AccountKeys
+from keys.council import Participant
+from keys.dkg import DkgParams, check_commitments, deal
+from keys.encoding import b64u_encode
+from keys.envelope import seal_intake
+from keys.group import Point, Scalar
+from keys.kem import encapsulate
+from keys.keystore import KeystorePolicy, seal_keystore
+from keys.proofs import BASE, prove_dleq, prove_knowledge
+from keys.sharing import lagrange_coefficients
+from keys.wire import to_wire
 
 OUT = Path(__file__).with_name("keys-v1.json")
 
@@ -79,9 +74,13 @@ def build_vectors() -> dict[str, Any]:
     pok = prove_knowledge(hashing.TAG_POK_R, BASE, y, x, [b"context"], rng=rng)
     dleq = prove_dleq(x, y, base, base.mul(x), [b"request-context", b"\x00\x02"], rng=rng)
     v["proofs"] = {
-        "secret": h(x.encode()), "public": h(y.encode()), "base": h(base.encode()),
-        "schnorr_context": h(b"context"), "schnorr": h(pok.encode()),
-        "dleq_context": [h(b"request-context"), h(b"\x00\x02")], "dleq": h(dleq.encode()),
+        "secret": h(x.encode()),
+        "public": h(y.encode()),
+        "base": h(base.encode()),
+        "schnorr_context": h(b"context"),
+        "schnorr": h(pok.encode()),
+        "dleq_context": [h(b"request-context"), h(b"\x00\x02")],
+        "dleq": h(dleq.encode()),
     }
     rng = PinnedRng("kem")
     council_secret = Scalar.random(rng)
@@ -90,25 +89,36 @@ def build_vectors() -> dict[str, Any]:
     case_id, identity_key = rng(16), rng(32)
     header = encapsulate(council_key=council_key, kid=kid, case_id=case_id, identity_key=identity_key, rng=rng)
     v["kem"] = {
-        "council_secret": h(council_secret.encode()), "kid": h(kid), "case_id": h(case_id), "identity_key": h(identity_key),
+        "council_secret": h(council_secret.encode()),
+        "kid": h(kid),
+        "case_id": h(case_id),
+        "identity_key": h(identity_key),
         "header": to_wire(header),
     }
     rng = PinnedRng("dkg")
     members = {i: AccountKeys(sign_seed=rng(32), box_secret=rng(32)) for i in (1, 2, 3)}
     params = DkgParams(
-        v=1, epoch=1, threshold=2,
+        v=1,
+        epoch=1,
+        threshold=2,
         participants=tuple(
-            Participant(index=i, account=f"m{i}", sign_key=k.public().sign_key, box_key=k.public().box_key) for i, k in members.items()
+            Participant(index=i, account=f"m{i}", sign_key=k.public().sign_key, box_key=k.public().box_key)
+            for i, k in members.items()
         ),
     )
     round1 = [deal(params, i, rng=rng)[1] for i in members]
     v["dkg"] = {
         "seeds": {str(i): [h(k.sign_seed), h(k.box_secret)] for i, k in members.items()},
-        "sid": h(params.sid), "round1": [to_wire(m) for m in round1], "transcript": h(check_commitments(params, round1)),
+        "sid": h(params.sid),
+        "round1": [to_wire(m) for m in round1],
+        "transcript": h(check_commitments(params, round1)),
     }
     rng = PinnedRng("keystore")
     v["keystore"] = {
-        "passphrase": "한국어 passphrase ünïcode", "t_cost": 1, "m_kib": 8192, "payload": h(b'{"seed":"..."}'),
+        "passphrase": "한국어 passphrase ünïcode",
+        "t_cost": 1,
+        "m_kib": 8192,
+        "payload": h(b'{"seed":"..."}'),
         "file": h(seal_keystore(b'{"seed":"..."}', "한국어 passphrase ünïcode", KeystorePolicy(1, 8192), rng=rng)),
     }
     return v
@@ -121,13 +131,23 @@ def build_envelope_vector() -> dict[str, Any]:
     council = run_dkg(2, 3)
     helper = AccountKeys.generate()
     envelope = seal_intake(
-        case_id=bytes(range(16)), case_file="지원 요청: 수술비".encode(), identity="김영희 1990-01-01".encode(),
-        record=council.record, author="helper-1", author_keys=helper, reply_secret=b"\x05" * 32, head_seq=4, head_hash=b"\x06" * 32,
+        case_id=bytes(range(16)),
+        case_file="지원 요청: 수술비".encode(),
+        identity="김영희 1990-01-01".encode(),
+        record=council.record,
+        author="helper-1",
+        author_keys=helper,
+        reply_secret=b"\x05" * 32,
+        head_seq=4,
+        head_hash=b"\x06" * 32,
     )
     return {
-        "envelope": to_wire(envelope), "record": to_wire(council.record),
-        "member_box_secret": b64u_encode(council.keys[1].box_secret), "member_box_key": b64u_encode(council.keys[1].public().box_key),
-        "case_file": "지원 요청: 수술비", "author": "helper-1",
+        "envelope": to_wire(envelope),
+        "record": to_wire(council.record),
+        "member_box_secret": b64u_encode(council.keys[1].box_secret),
+        "member_box_key": b64u_encode(council.keys[1].public().box_key),
+        "case_file": "지원 요청: 수술비",
+        "author": "helper-1",
     }
 
 
