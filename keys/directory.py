@@ -19,16 +19,17 @@ and refuse forks, rollbacks and missing signatures (DirectoryError). The server 
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Final
 
 from keys.accounts import AccountKeys, AccountPublic, verify_signature
 from keys.council import EpochRecord, EpochSignature
-from keys.encoding import b64u_decode, b64u_encode, canonical_json, parse_json, u64
+from keys.encoding import b64u_decode, b64u_encode, canonical_json, lp, parse_json, u64
 from keys.errors import DirectoryError, EncodingError, ProofError, TesseraError
-from keys.hashing import TAG_CHECKPOINT, TAG_LOG, TAG_LOG_SIG, kdf32
-from keys.wire import encode_json, from_wire, require_len, require_text, require_version, signing_bytes, to_wire
+from keys.hashing import TAG_CHECKPOINT, TAG_GRANT, TAG_LOG, TAG_LOG_SIG, kdf32
+from keys.wire import encode_json, from_wire, require_len, require_version, signing_bytes, to_wire
 
 GENESIS_PREV: Final = bytes(32)
 ROLES: Final = ("helper", "council", "admin")
@@ -58,7 +59,7 @@ class DirectoryEntry:
         return kdf32(TAG_LOG, self.prev, encode_json(self))
 
     def signed_message(self) -> bytes:
-        return signing_bytes(self, without=("signatures",))
+        return payload_message(self.kind, self.payload)
 
     def body(self) -> dict[str, Any]:
         data = parse_json(self.payload, what=f"directory entry {self.seq}")
@@ -67,20 +68,97 @@ class DirectoryEntry:
         return data
 
 
+def payload_message(kind: str, payload: bytes) -> bytes:
+    """What signers of an entry sign: its kind and payload, not its position.
+
+    Signers (a joining member, council members approving an epoch) cannot know the sequence number the
+    server will give the entry. Replaying a signed payload elsewhere gains nothing: every kind's rule
+    depends on the state (an account is added once, epochs only grow, a rotation must be signed by the
+    current key, a server-key change by the current server key, a revocation applies once).
+    """
+    if kind not in KINDS:
+        raise EncodingError(f"unknown directory entry kind {kind!r}")
+    return lp(kind.encode()) + payload
+
+
+def sign_payload(kind: str, payload: Mapping[str, Any], keys: AccountKeys) -> EpochSignature:
+    """One signer's signature over an entry's kind and payload."""
+    message = payload_message(kind, canonical_json(dict(payload)))
+    return EpochSignature(signer=keys.public().sign_key, signature=keys.sign(TAG_LOG_SIG, message))
+
+
 def make_entry(
-    *, seq: int, prev: bytes, kind: str, payload: Mapping[str, Any], day: int, signers: Iterable[AccountKeys]
+    *,
+    seq: int,
+    prev: bytes,
+    kind: str,
+    payload: Mapping[str, Any],
+    day: int,
+    signers: Iterable[AccountKeys] = (),
+    signatures: Iterable[EpochSignature] = (),
 ) -> DirectoryEntry:
-    """Build and sign an entry (signers in any order)."""
-    unsigned = DirectoryEntry(v=1, seq=seq, prev=prev, kind=kind, payload=canonical_json(dict(payload)), day=day, signatures=())
-    message = unsigned.signed_message()
-    sigs = tuple(EpochSignature(signer=k.public().sign_key, signature=k.sign(TAG_LOG_SIG, message)) for k in signers)
-    return replace(unsigned, signatures=sigs)
+    """Build an entry from signatures made earlier and/or by `signers` now."""
+    sigs = (*signatures, *(sign_payload(kind, payload, k) for k in signers))
+    return DirectoryEntry(v=1, seq=seq, prev=prev, kind=kind, payload=canonical_json(dict(payload)), day=day, signatures=sigs)
 
 
 def add_signature(entry: DirectoryEntry, keys: AccountKeys) -> DirectoryEntry:
     """Add one more signature (council members sign an epoch entry one after another)."""
     sig = EpochSignature(signer=keys.public().sign_key, signature=keys.sign(TAG_LOG_SIG, entry.signed_message()))
     return replace(entry, signatures=(*entry.signatures, sig))
+
+
+SERVER_ISSUER: Final = ""  # the server key issues the first administrator's invite, and only that one
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Grant:
+    """An administrator's signed permission for one account to join with one role (part of an invite)."""
+
+    VERSION: ClassVar[int] = 1
+    v: int
+    invite_id: bytes
+    account: str
+    role: str
+    expires_day: int
+    issuer: str
+    signature: bytes
+
+    def __post_init__(self) -> None:
+        require_version(self)
+        require_len("invite_id", self.invite_id, 16)
+        check_account_name(self.account)
+        if self.role not in ROLES:
+            raise EncodingError(f"role must be one of {', '.join(ROLES)}")
+        if self.issuer != SERVER_ISSUER:
+            check_account_name(self.issuer)
+        require_len("signature", self.signature, 64)
+        u64(self.expires_day)
+
+
+def sign_grant(*, invite_id: bytes, account: str, role: str, expires_day: int, issuer: str, keys: AccountKeys) -> Grant:
+    unsigned = Grant(
+        v=1, invite_id=invite_id, account=account, role=role, expires_day=expires_day, issuer=issuer, signature=bytes(64)
+    )
+    return replace(unsigned, signature=keys.sign(TAG_GRANT, signing_bytes(unsigned)))
+
+
+def verify_grant(grant: Grant, issuer_key: bytes) -> None:
+    """Raises ProofError unless `issuer_key` signed this grant."""
+    verify_signature(issuer_key, TAG_GRANT, signing_bytes(grant), grant.signature)
+
+
+_ACCOUNT_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
+
+
+def check_account_name(name: str) -> str:
+    """Account ids are handles chosen at invitation: 1-32 of a-z 0-9 . _ -, starting with a letter or digit.
+
+    Raises EncodingError. Use pseudonyms: the server knows account ids.
+    """
+    if not isinstance(name, str) or not _ACCOUNT_NAME.fullmatch(name):
+        raise EncodingError(f"account name {name!r} must be 1-32 characters of a-z, 0-9, '.', '_', '-'")
+    return name
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -177,11 +255,11 @@ def _require_account_fields(body: Mapping[str, Any], seq: int) -> str:
     account = body.get("account")
     if not isinstance(account, str):
         raise DirectoryError(f"entry {seq}: account id missing")
-    require_text("account", account, max_len=64)
-    return account
+    return check_account_name(account)
 
 
 def _is_admin_signed(state: DirectoryState, signers: set[bytes]) -> bool:
+    """True if an active administrator signed (revocations)."""
     return any(a.role == "admin" and not a.revoked and a.keys.sign_key in signers for a in state.accounts.values())
 
 
@@ -197,10 +275,21 @@ def _apply_account_added(
     public = _public(body)
     if public.sign_key not in signers:
         raise DirectoryError(f"entry {entry.seq}: new account did not sign (no proof of possession)")
+    grant = from_wire(Grant, body.get("grant"))
+    if (grant.account, grant.role) != (account, role):
+        raise DirectoryError(f"entry {entry.seq}: the invite was for another account or role")
     has_admin = any(a.role == "admin" and not a.revoked for a in state.accounts.values())
-    bootstrap = not has_admin and role == "admin" and state.server_key in signers
-    if not (_is_admin_signed(state, signers) or bootstrap):
-        raise DirectoryError(f"entry {entry.seq}: account {account} was not added by an administrator")
+    if grant.issuer == SERVER_ISSUER:
+        issuer_key = state.server_key if not has_admin and role == "admin" else None
+    else:
+        issuer = state.active(grant.issuer)
+        issuer_key = issuer.keys.sign_key if issuer is not None and issuer.role == "admin" else None
+    if issuer_key is None:
+        raise DirectoryError(f"entry {entry.seq}: account {account} was not invited by an active administrator")
+    try:
+        verify_grant(grant, issuer_key)
+    except ProofError as exc:
+        raise DirectoryError(f"entry {entry.seq}: the invite of {account} is not signed by its issuer") from exc
     accounts = {**state.accounts, account: AccountState(account=account, role=str(role), keys=public)}
     return replace(state, accounts=accounts)
 
@@ -328,6 +417,7 @@ def verify_checkpoint(checkpoint: Checkpoint, state: DirectoryState, heads: Mapp
 def payload_for(
     kind: str,
     *,
+    grant: Grant | None = None,
     account: str | None = None,
     role: str | None = None,
     keys: AccountPublic | None = None,
@@ -347,4 +437,6 @@ def payload_for(
     if keys is not None:
         payload["sign_key"] = b64u_encode(keys.sign_key)
         payload["box_key"] = b64u_encode(keys.box_key)
+    if grant is not None:
+        payload["grant"] = to_wire(grant)
     return payload

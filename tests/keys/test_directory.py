@@ -5,6 +5,8 @@ import pytest
 from keys.accounts import AccountKeys
 from keys.council import EpochRecord
 from keys.directory import (
+    SERVER_ISSUER,
+    sign_grant,
     DirectoryEntry,
     DirectoryState,
     add_signature,
@@ -43,13 +45,22 @@ class Chain:
         return make_entry(seq=self.state.seq + 1, prev=self.state.head, kind=kind, payload=payload, day=DAY, signers=signers)
 
     def add(self, name: str, role: str, keys: AccountKeys, by: AccountKeys) -> None:
-        self.append("account-added", payload_for("account-added", account=name, role=role, keys=keys.public()), [keys, by])
+        self.append("account-added", self.joining(name, role, keys, by), [keys])
+
+    def joining(self, name: str, role: str, keys: AccountKeys, by: AccountKeys) -> dict:  # type: ignore[type-arg]
+        issuer = SERVER_ISSUER if by is self.server else self.name_of(by)
+        grant = sign_grant(invite_id=bytes(16), account=name, role=role, expires_day=DAY + 7, issuer=issuer, keys=by)
+        return payload_for("account-added", account=name, role=role, keys=keys.public(), grant=grant)
+
+    def name_of(self, keys: AccountKeys) -> str:
+        found = self.state.account_by_sign_key(keys.public().sign_key)
+        return found.account if found else "nobody"
 
 
 def council_chain(council: Council) -> tuple[Chain, AccountKeys]:
     chain = Chain()
     admin = AccountKeys.generate()
-    chain.add("admin-1", "admin", admin, chain.server)
+    chain.add("admin1", "admin", admin, chain.server)
     for i, keys in council.keys.items():
         chain.add(f"member-{i}", "council", keys, admin)
     chain.append("council-epoch", payload_for("council-epoch", record=council.record), list(council.keys.values()))
@@ -67,13 +78,22 @@ def test_a_full_chain_replays_and_names_the_council(council: Council) -> None:
 def test_server_alone_cannot_add_a_second_admin_or_any_account() -> None:
     chain = Chain()
     first = AccountKeys.generate()
-    chain.add("admin-1", "admin", first, chain.server)
+    chain.add("admin1", "admin", first, chain.server)
     second = AccountKeys.generate()
-    with pytest.raises(DirectoryError, match="not added by an administrator"):
+    with pytest.raises(DirectoryError, match="not invited by an active administrator"):
         chain.add("admin-2", "admin", second, chain.server)
     helper = AccountKeys.generate()
     with pytest.raises(DirectoryError, match="no proof of possession"):
-        chain.append("account-added", payload_for("account-added", account="h", role="helper", keys=helper.public()), [first])
+        chain.append("account-added", chain.joining("h", "helper", helper, first), [first])
+    with pytest.raises(DirectoryError, match="another account or role"):
+        chain.append("account-added", {**chain.joining("h", "helper", helper, first), "role": "admin"}, [helper])
+    stranger = AccountKeys.generate()
+    with pytest.raises(DirectoryError, match="not invited by an active administrator"):
+        chain.append("account-added", chain.joining("h", "helper", helper, stranger), [helper])
+    forged = chain.joining("h", "helper", helper, first)
+    forged["grant"]["expires_day"] += 100
+    with pytest.raises(DirectoryError, match="not signed by its issuer"):
+        chain.append("account-added", forged, [helper])
 
 
 def renamed(record: EpochRecord, prefix: str) -> EpochRecord:
@@ -141,7 +161,7 @@ def test_pinned_head_detects_forks_and_rollbacks(council: Council) -> None:
 def test_rotation_and_revocation_rules() -> None:
     chain = Chain()
     admin = AccountKeys.generate()
-    chain.add("admin-1", "admin", admin, chain.server)
+    chain.add("admin1", "admin", admin, chain.server)
     helper, new_helper = AccountKeys.generate(), AccountKeys.generate()
     chain.add("helper-1", "helper", helper, admin)
     payload = payload_for("account-rotated", account="helper-1", keys=new_helper.public())
@@ -185,5 +205,7 @@ def test_malformed_payloads_are_directory_errors() -> None:
     chain = Chain()
     with pytest.raises(DirectoryError, match="malformed"):
         chain.append("account-added", {"account": "x", "role": "admin", "sign_key": "!!", "box_key": "AA"}, [chain.server])
+    with pytest.raises(DirectoryError, match="malformed"):
+        chain.append("account-added", {"account": "Not A Name", "role": "admin"}, [chain.server])
     with pytest.raises(DirectoryError, match="unknown role"):
         chain.append("account-added", {"account": "x", "role": "root"}, [chain.server])
