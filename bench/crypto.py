@@ -93,7 +93,7 @@ def main() -> int:
         head_hash=bytes(32),
     )
     request, blinding = request_reveal(
-        record=record, header=env.header, case_id=env.case_id, keys=keys[1], purpose="p", expiry=NOW + 99
+        record=record, header=env.header, case_id=env.case_id, keys=keys[1], purpose="p", case_key=b"k" * 32, expiry=NOW + 99
     )
     prepared = prepare_request(request, record)
     partials = [

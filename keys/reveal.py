@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import ClassVar, Final
 
+from keys import aead
 from keys.accounts import AccountKeys, verify_signature
 from keys.attestation import HeaderAttestation, check_attested_header
 from keys.council import EpochRecord
@@ -25,7 +26,7 @@ from keys.errors import (
     QuorumError,
 )
 from keys.group import Point, Rng, Scalar, default_rng, multi_mul
-from keys.hashing import TAG_APPROVE, TAG_CTX_REQUEST, TAG_POK_B, TAG_REQUEST, kdf32
+from keys.hashing import TAG_AD_PURPOSE, TAG_APPROVE, TAG_CTX_REQUEST, TAG_POK_B, TAG_REQUEST, kdf32
 from keys.kem import CASE_ID_SIZE, IdentityHeader, check_header, unwrap_identity_key
 from keys.keyswitch import SwitchedHeader
 from keys.proofs import (
@@ -43,7 +44,11 @@ REQUEST_ID_SIZE: Final = 16
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RevealRequest:
-    """A signed, blinded request to reveal one case's identity, with a purpose and an expiry."""
+    """A signed, blinded request to reveal one case's identity, with a purpose and an expiry.
+
+    The purpose is sealed under the case key (members read it before approving; the server cannot),
+    because a stated reason may name the person it is about.
+    """
 
     VERSION: ClassVar[int] = 1
     v: int
@@ -51,7 +56,7 @@ class RevealRequest:
     case_id: bytes
     epoch: int
     requester: bytes
-    purpose: str
+    purpose: bytes
     expiry: int
     blinded: bytes
     proof: bytes
@@ -62,7 +67,8 @@ class RevealRequest:
         require_len("request_id", self.request_id, REQUEST_ID_SIZE)
         require_len("case_id", self.case_id, CASE_ID_SIZE)
         require_len("requester", self.requester, 32)
-        require_text("purpose", self.purpose, max_len=1000)
+        if not aead.is_padded_size(len(self.purpose)):
+            raise EncodingError("purpose: sealed size is not a padding bucket")
         require_len("blinded", self.blinded, 32)
         require_len("proof", self.proof, 64)
         require_len("signature", self.signature, 64)
@@ -75,7 +81,7 @@ class RevealRequest:
             record.context,
             self.case_id,
             self.requester,
-            self.purpose.encode("utf-8"),
+            self.purpose,
             u64(self.expiry),
             self.request_id,
         )
@@ -142,20 +148,25 @@ def request_reveal(
     case_id: bytes,
     keys: AccountKeys,
     purpose: str,
+    case_key: bytes,
     expiry: int,
     rng: Rng = default_rng,
 ) -> tuple[RevealRequest, Blinding]:
-    """Build a blinded, signed request (doc §2.5). The caller must have checked the header (check_header)."""
+    """Build a blinded, signed request (doc §2.5); the purpose is sealed under the case key.
+
+    The caller must have checked the header (check_header)."""
+    require_text("purpose", purpose, max_len=1000)
     big_r = Point.decode(header.r)
     b = Scalar.random(rng)
     blinded = big_r.mul(b)
+    request_id = rng(REQUEST_ID_SIZE)
     draft = RevealRequest(
         v=1,
-        request_id=rng(REQUEST_ID_SIZE),
+        request_id=request_id,
         case_id=case_id,
         epoch=record.epoch,
         requester=keys.public().sign_key,
-        purpose=purpose,
+        purpose=aead.seal_padded(case_key, purpose.encode("utf-8"), _purpose_ad(case_id, request_id), rng=rng),
         expiry=expiry,
         blinded=blinded.encode(),
         proof=bytes(64),
@@ -164,6 +175,19 @@ def request_reveal(
     proof = prove_knowledge(TAG_POK_B, big_r, blinded, b, [draft.context(record)], rng=rng)
     with_proof = replace(draft, proof=proof.encode())
     return replace(with_proof, signature=keys.sign(TAG_REQUEST, signing_bytes(with_proof))), Blinding(b)
+
+
+def _purpose_ad(case_id: bytes, request_id: bytes) -> bytes:
+    return kdf32(TAG_AD_PURPOSE, case_id, request_id)
+
+
+def open_purpose(request: RevealRequest, case_key: bytes) -> str:
+    """The stated purpose, for the member deciding whether to approve. Raises DecryptionError."""
+    plaintext = aead.open_padded(case_key, request.purpose, _purpose_ad(request.case_id, request.request_id))
+    try:
+        return plaintext.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DecryptionError("purpose is not text") from exc
 
 
 def check_request(request: RevealRequest, *, record: EpochRecord, header: Header, now: int) -> Point:

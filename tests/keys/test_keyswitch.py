@@ -62,6 +62,7 @@ def reveal(council: Council, env: IntakeEnvelope, header: AttestedHeader, member
         case_id=env.case_id,
         keys=council.keys[members[0]],
         purpose="p",
+        case_key=b"k" * 32,
         expiry=NOW + 60,
     )
     partials = [
@@ -101,7 +102,13 @@ def test_old_shares_fail_on_every_switched_header(rekeyed) -> None:  # type: ign
     old, _new, envs, switched, attestation, tree = rekeyed
     for n, (env, header) in enumerate(zip(envs, switched, strict=True)):
         request, blinding = request_reveal(
-            record=old.record, header=header, case_id=env.case_id, keys=old.keys[1], purpose="p", expiry=NOW + 60
+            record=old.record,
+            header=header,
+            case_id=env.case_id,
+            keys=old.keys[1],
+            purpose="p",
+            case_key=b"k" * 32,
+            expiry=NOW + 60,
         )
         attested = AttestedHeader(header=header, attestation=attestation, leaf_index=n, path=tree.proof(n))
         with pytest.raises(ProofError):  # an old member's client refuses: not attested by its council

@@ -43,7 +43,13 @@ def redistribute(old: Council, dealers: list[int], new_k: int, new_n: int) -> Co
 
 def reveal_with(council: Council, record: EpochRecord, shares: dict[int, Scalar], env, requester_keys: AccountKeys) -> bytes:  # type: ignore[no-untyped-def]
     request, blinding = request_reveal(
-        record=record, header=env.header, case_id=env.case_id, keys=requester_keys, purpose="p", expiry=NOW + 100
+        record=record,
+        header=env.header,
+        case_id=env.case_id,
+        keys=requester_keys,
+        purpose="p",
+        case_key=b"k" * 32,
+        expiry=NOW + 100,
     )
     partials = [
         approve_reveal(request, record=record, header=env.header, index=i, share=s, keys=council.keys[i], now=NOW)

@@ -12,6 +12,7 @@ from keys.reveal import (
     PartialDecryption,
     RevealRequest,
     approve_reveal,
+    open_purpose,
     combine_reveal,
     prepare_request,
     request_reveal,
@@ -24,6 +25,7 @@ from .conftest import Council
 NOW = 1_800_000_000
 LATER = NOW + 7 * 86400
 IDENTITY = "박민수, 1985-03-02, 연길시".encode()
+CASE_KEY = b"\x09" * 32
 
 
 def intake(council: Council) -> IntakeEnvelope:
@@ -44,7 +46,13 @@ def ask(
     council: Council, env: IntakeEnvelope, requester: int = 1, purpose: str = "relocation to a third country"
 ) -> tuple[RevealRequest, Blinding]:
     return request_reveal(
-        record=council.record, header=env.header, case_id=env.case_id, keys=council.keys[requester], purpose=purpose, expiry=LATER
+        record=council.record,
+        header=env.header,
+        case_id=env.case_id,
+        keys=council.keys[requester],
+        purpose=purpose,
+        case_key=CASE_KEY,
+        expiry=LATER,
     )
 
 
@@ -148,13 +156,28 @@ def test_requests_are_checked_before_a_member_decrypts(council: Council, other_c
         approve(council, other, moved, 2)
     # a request made by someone outside the council (the server minting its own requests)
     outsider = request_reveal(
-        record=council.record, header=env.header, case_id=env.case_id, keys=AccountKeys.generate(), purpose="x", expiry=LATER
+        record=council.record,
+        header=env.header,
+        case_id=env.case_id,
+        keys=AccountKeys.generate(),
+        purpose="x",
+        case_key=CASE_KEY,
+        expiry=LATER,
     )[0]
     with pytest.raises(ProtocolError, match="not a member"):
         approve(council, env, outsider, 2)
-    # altered purpose breaks the requester's signature
+    # an altered (sealed) purpose breaks the requester's signature
+    other_purpose = request_reveal(
+        record=council.record,
+        header=env.header,
+        case_id=env.case_id,
+        keys=council.keys[1],
+        purpose="other",
+        case_key=CASE_KEY,
+        expiry=LATER,
+    )[0].purpose
     with pytest.raises(ProofError):
-        approve(council, env, replace(request, purpose="something else"), 2)
+        approve(council, env, replace(request, purpose=other_purpose), 2)
     # a wrong share for the index
     with pytest.raises(ProtocolError, match="does not belong"):
         approve_reveal(
@@ -172,3 +195,12 @@ def test_invalid_blinded_point_is_refused(council: Council) -> None:
     request, _ = ask(council, env)
     with pytest.raises(InvalidPointError):
         prepare_request(replace(request, blinded=bytes(32)), council.record)
+
+
+def test_purpose_is_sealed_under_the_case_key(council: Council) -> None:
+    env = intake(council)
+    request, _ = ask(council, env, purpose="이주 지원 (relocation)")
+    assert "relocation".encode() not in request.purpose
+    assert open_purpose(request, CASE_KEY) == "이주 지원 (relocation)"
+    with pytest.raises(DecryptionError):
+        open_purpose(request, b"\x00" * 32)

@@ -57,7 +57,13 @@ def case(council: Council):  # type: ignore[no-untyped-def]
         head_hash=bytes(32),
     )
     request, _ = request_reveal(
-        record=council.record, header=env.header, case_id=env.case_id, keys=council.keys[1], purpose="p", expiry=NOW + 9
+        record=council.record,
+        header=env.header,
+        case_id=env.case_id,
+        keys=council.keys[1],
+        purpose="p",
+        case_key=b"k" * 32,
+        expiry=NOW + 9,
     )
     return env, request
 

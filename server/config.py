@@ -1,0 +1,135 @@
+"""Server configuration: one TOML file in the data directory plus environment overrides, loaded and
+validated once at start-up into a frozen object. A wrong value stops start-up with a message naming it."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from server.errors import ConfigError
+
+CONFIG_NAME = "tessera-server.toml"
+KEY_NAME = "server.key"
+DB_NAME = "tessera.db"
+ACTIONS = ("approve", "decline", "request-info")
+
+TEMPLATE = """\
+# Tessera server configuration. Environment variables override these values:
+# TESSERA_DB_URL, TESSERA_LISTEN, TESSERA_METRICS, TESSERA_RATE_LIMIT.
+
+# Where the database is. SQLite (a file in this directory) is the default; for several server
+# processes use PostgreSQL: "postgresql://user@host:5432/tessera".
+db_url = "{db_url}"
+
+# Address to listen on. Keep it on loopback and publish it through Tor or a reverse proxy.
+listen = "127.0.0.1:8080"
+
+# Requests per principal per minute before 429 answers.
+rate_limit = 600
+
+# Accepted clock difference between a client and this server, in seconds.
+clock_skew = 300
+
+# Prometheus metrics at /v1/metrics: "off", or "loopback" (only answered to 127.0.0.1 / ::1).
+metrics = "off"
+
+# Largest request body in bytes (an intake is a few KiB; attachments use their own route).
+max_body = 1048576
+
+[quorum]
+# Votes needed to adopt a decision, per action: "majority" (of the current council) or a number.
+approve = "majority"
+decline = "majority"
+request-info = "majority"
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    data_dir: Path
+    db_url: str
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8080
+    rate_limit: int = 600
+    clock_skew: int = 300
+    metrics: str = "off"
+    max_body: int = 1024 * 1024
+    quorum: Mapping[str, str | int] = field(default_factory=lambda: dict.fromkeys(ACTIONS, "majority"))
+
+    @property
+    def key_path(self) -> Path:
+        return self.data_dir / KEY_NAME
+
+    def with_listen(self, listen: str) -> Config:
+        host, port = _parse_listen(listen, "--listen")
+        return replace(self, listen_host=host, listen_port=port)
+
+
+def default_db_url(data_dir: Path) -> str:
+    return f"sqlite:///{(data_dir / DB_NAME).resolve()}"
+
+
+def write_template(data_dir: Path, db_url: str) -> None:
+    path = data_dir / CONFIG_NAME
+    path.write_text(TEMPLATE.format(db_url=db_url.replace('"', '\\"')), encoding="utf-8")
+    path.chmod(0o600)
+
+
+def _parse_listen(value: str, name: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{name}: expected HOST:PORT, got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+def _int(raw: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
+    value = raw.get(name, default)
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ConfigError(f"{name}: expected a whole number from {low} to {high}, got {value!r}")
+    return value
+
+
+def load_config(data_dir: Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Read DATA_DIR/tessera-server.toml and the TESSERA_* overrides; raises ConfigError naming a bad value."""
+    env = os.environ if environ is None else environ
+    path = data_dir / CONFIG_NAME
+    try:
+        raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path} does not exist: run `tessera-server init --data {data_dir}` first") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    overrides = {"db_url": "TESSERA_DB_URL", "listen": "TESSERA_LISTEN", "metrics": "TESSERA_METRICS", "rate_limit": "TESSERA_RATE_LIMIT"}
+    for key, var in overrides.items():
+        if env.get(var):
+            raw[key] = env[var]
+    known = {"db_url", "listen", "rate_limit", "clock_skew", "metrics", "max_body", "quorum"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}")
+    db_url = raw.get("db_url") or default_db_url(data_dir)
+    if not isinstance(db_url, str) or not db_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise ConfigError(f"db_url: expected sqlite:///PATH or postgresql://..., got {db_url!r}")
+    host, port = _parse_listen(str(raw.get("listen", "127.0.0.1:8080")), "listen")
+    metrics = raw.get("metrics", "off")
+    if metrics not in ("off", "loopback"):
+        raise ConfigError(f"metrics: expected \"off\" or \"loopback\", got {metrics!r}")
+    quorum_raw = raw.get("quorum", {})
+    if not isinstance(quorum_raw, dict) or set(quorum_raw) - set(ACTIONS):
+        raise ConfigError(f"quorum: expected a table with keys {', '.join(ACTIONS)}")
+    quorum: dict[str, str | int] = dict.fromkeys(ACTIONS, "majority")
+    for action, value in quorum_raw.items():
+        if value != "majority" and not (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 255):
+            raise ConfigError(f"quorum.{action}: expected \"majority\" or a number from 1 to 255, got {value!r}")
+        quorum[action] = value
+    return Config(
+        data_dir=data_dir, db_url=db_url, listen_host=host, listen_port=port,
+        rate_limit=_int(raw, "rate_limit", 600, 1, 1_000_000), clock_skew=_int(raw, "clock_skew", 300, 30, 3600),
+        metrics=str(metrics), max_body=_int(raw, "max_body", 1024 * 1024, 16 * 1024, 64 * 1024 * 1024), quorum=quorum,
+    )

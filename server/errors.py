@@ -1,0 +1,64 @@
+"""Domain errors. Services raise these; only the HTTP edge maps them to status codes (server/http/errors.py)."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """A request could not be carried out."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(ServiceError):
+    """The server configuration is not valid."""
+
+    code = "bad_config"
+
+
+class BadRequest(ServiceError):
+    """The request is malformed or fails a check; nothing was written."""
+
+    code = "bad_request"
+
+
+class Unauthorized(ServiceError):
+    """Authentication failed (all causes look the same)."""
+
+    code = "unauthorized"
+
+    def __init__(self, message: str = "authentication failed") -> None:
+        super().__init__(message)
+
+
+class Forbidden(ServiceError):
+    """The caller's role may not do this."""
+
+    code = "forbidden"
+
+
+class NotFound(ServiceError):
+    """Absent, or not yours: the two look the same."""
+
+    code = "not_found"
+
+
+class Conflict(ServiceError):
+    """The object exists with other content, or the workflow state does not allow this."""
+
+    code = "conflict"
+
+
+class Gone(ServiceError):
+    """The invite was used or has expired."""
+
+    code = "gone"
+
+
+class RateLimited(ServiceError):
+    """Too many requests from this principal in this minute."""
+
+    code = "rate_limited"

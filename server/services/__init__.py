@@ -1,0 +1,1 @@
+"""Services: the domain rules. Never import aiohttp; raise server.errors, never HTTP errors."""

@@ -1,0 +1,163 @@
+"""Enrolment and revocation. An invite is an administrator's signed grant plus a one-time secret that
+the server stores only as an Argon2id hash. Joining proves the secret and possession of the new keys
+(the new account signs its own directory entry)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import argon2
+from sqlalchemy import select
+
+from keys.accounts import AccountPublic
+from keys.council import EpochSignature
+from keys.directory import SERVER_ISSUER, Grant, payload_for, sign_grant
+from keys.encoding import b64u_encode
+from keys.wire import decode_json, encode_json, to_wire
+from server.errors import BadRequest, Conflict, Forbidden, Gone, NotFound
+from server.services import audit
+from server.services.context import Principal, Services
+from server.services.directory import append_entry, load_entries
+from server.storage.models import AccountRow, InviteRow
+
+INVITE_DAYS = 7
+_HASHER = argon2.PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)  # OWASP minimum: secrets are random
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedInvite:
+    invite_id: bytes
+    secret: str
+    grant: Grant
+
+
+def _new_secret(services: Services) -> str:
+    from nacl.utils import random
+
+    return b64u_encode(random(24))
+
+
+async def create_invite(services: Services, principal: Principal, grant: Grant) -> IssuedInvite:
+    """An administrator's invite: its grant must be signed by the caller and name a new account."""
+    principal.require("admin")
+    if grant.issuer != principal.name:
+        raise BadRequest("the grant must be issued by the calling administrator")
+    if grant.expires_day < services.today() or grant.expires_day > services.today() + 30:
+        raise BadRequest("an invite expires between today and 30 days from now")
+    from keys.directory import verify_grant
+    from keys.errors import ProofError
+
+    try:
+        verify_grant(grant, principal.sign_key)
+    except ProofError as exc:
+        raise BadRequest("the grant is not signed by the calling administrator") from exc
+    return await _store_invite(services, grant, actor=principal.name)
+
+
+async def create_first_admin_invite(services: Services, account: str) -> IssuedInvite:
+    """At `init`: the server key issues the only invite it may ever issue (for the first administrator)."""
+    from nacl.utils import random
+
+    grant = sign_grant(
+        invite_id=random(16), account=account, role="admin", expires_day=services.today() + INVITE_DAYS,
+        issuer=SERVER_ISSUER, keys=services.server_keys,
+    )
+    return await _store_invite(services, grant, actor="server")
+
+
+async def _store_invite(services: Services, grant: Grant, *, actor: str) -> IssuedInvite:
+    secret = _new_secret(services)
+    async with services.db.write() as session:
+        taken = await session.get(AccountRow, grant.account)
+        pending = (
+            await session.execute(select(InviteRow).where(InviteRow.account == grant.account, InviteRow.used.is_(False)))
+        ).scalars().first()
+        if taken is not None or (pending is not None and pending.expires_day >= services.today()):
+            raise Conflict(f"the account name {grant.account!r} is taken or already invited")
+        if await session.get(InviteRow, grant.invite_id) is not None:
+            raise Conflict("invite id already used")
+        session.add(
+            InviteRow(
+                invite_id=grant.invite_id, account=grant.account, role=grant.role, grant=encode_json(grant).decode(),
+                secret_hash=_HASHER.hash(secret), expires_day=grant.expires_day, used=False,
+            )
+        )
+        await audit.append(session, day=services.today(), actor=actor, action="invite.created", obj=grant.account, detail={"role": grant.role})
+    return IssuedInvite(grant.invite_id, secret, grant)
+
+
+async def _valid_invite(services: Services, invite_id: bytes, secret: str) -> InviteRow:
+    async with services.db.read() as session:
+        row = await session.get(InviteRow, invite_id)
+    if row is None or not _secret_matches(row.secret_hash, secret):
+        raise NotFound("no such invite (check that you copied the whole invite)")
+    if row.used:
+        raise Gone("this invite was used already; ask your administrator for a new one")
+    if row.expires_day < services.today():
+        raise Gone("this invite has expired; ask your administrator for a new one")
+    return row
+
+
+def _secret_matches(stored: str, secret: str) -> bool:
+    try:
+        return _HASHER.verify(stored, secret)
+    except argon2.exceptions.VerificationError:
+        return False
+    except argon2.exceptions.InvalidHashError:  # pragma: no cover - only our own hashes are stored
+        return False
+
+
+async def invite_grant(services: Services, invite_id: bytes, secret: str) -> Grant:
+    """What a joining device signs into its directory entry."""
+    row = await _valid_invite(services, invite_id, secret)
+    return decode_json(Grant, row.grant.encode())
+
+
+async def join(
+    services: Services, *, invite_id: bytes, secret: str, keys: AccountPublic, signature: EpochSignature
+) -> int:
+    """Register the new account; returns its directory sequence number."""
+    row = await _valid_invite(services, invite_id, secret)
+    grant = decode_json(Grant, row.grant.encode())
+    if signature.signer != keys.sign_key:
+        raise BadRequest("the joining signature must be made with the new account's key")
+    payload = payload_for("account-added", account=grant.account, role=grant.role, keys=keys, grant=grant)
+    async with services.db.write() as session:
+        fresh = await session.get(InviteRow, invite_id)
+        if fresh is None or fresh.used:
+            raise Gone("this invite was used already; ask your administrator for a new one")
+        existing = (await session.execute(select(AccountRow).where(AccountRow.sign_key == keys.sign_key))).scalar_one_or_none()
+        if existing is not None:
+            raise Conflict("this device key is registered already")
+        entry, _ = await append_entry(session, kind="account-added", payload=payload, day=services.today(), signatures=[signature])
+        fresh.used = True
+        await audit.append(session, day=services.today(), actor=grant.account, action="account.joined", obj=grant.account, detail={"role": grant.role, "directory_seq": entry.seq})
+    return entry.seq
+
+
+async def revoke(services: Services, principal: Principal, account: str, signature: EpochSignature) -> int:
+    """Revoke an account (administrators; or an account revoking itself, e.g. a lost device)."""
+    if principal.role != "admin" and principal.name != account:
+        raise Forbidden("only an administrator (or the account itself) may revoke an account")
+    if signature.signer != principal.sign_key:
+        raise BadRequest("the revocation must be signed by the caller")
+    async with services.db.write() as session:
+        if await session.get(AccountRow, account) is None:
+            raise NotFound("no such account")
+        entry, _ = await append_entry(
+            session, kind="account-revoked", payload=payload_for("account-revoked", account=account), day=services.today(), signatures=[signature]
+        )
+        await audit.append(session, day=services.today(), actor=principal.name, action="account.revoked", obj=account, detail={"directory_seq": entry.seq})
+    return entry.seq
+
+
+async def list_accounts(services: Services, principal: Principal) -> Sequence[AccountRow]:
+    principal.require("admin", "council")
+    async with services.db.read() as session:
+        return (await session.execute(select(AccountRow).order_by(AccountRow.account))).scalars().all()
+
+
+async def directory_after(services: Services, after: int) -> list[dict[str, object]]:
+    async with services.db.read() as session:
+        return [to_wire(e) for e in await load_entries(session, after)]

@@ -1,0 +1,80 @@
+"""The hash-chained audit log: every state change appends an entry in the same transaction.
+
+`h_n = KDF32(audit; h_{n−1}, u64 seq, u64 day, actor, action, object, detail)`. Entries carry a day, never
+an exact time. An intake's entry names no account (no helper-to-case link): its actor is the role.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from keys.encoding import b64u_encode, canonical_json, u64
+from keys.hashing import TAG_AUDIT, kdf32
+from server.storage.db import lock_chain, read_chain
+from server.storage.models import AuditRow
+
+GENESIS = bytes(32)
+
+
+class AuditChainError(Exception):
+    """The audit log does not verify: an entry was altered, removed or inserted."""
+
+
+def entry_hash(prev: bytes, seq: int, day: int, actor: str, action: str, obj: str, detail: str) -> bytes:
+    return kdf32(TAG_AUDIT, prev, u64(seq), u64(day), actor.encode(), action.encode(), obj.encode(), detail.encode())
+
+
+async def append(session: AsyncSession, *, day: int, actor: str, action: str, obj: str = "", detail: Mapping[str, Any] | None = None) -> int:
+    """Append one entry; the caller's transaction holds the chain lock (Database.write)."""
+    head = await lock_chain(session, "audit")
+    text = canonical_json(dict(detail or {})).decode()
+    seq = head.seq + 1
+    digest = entry_hash(head.head, seq, day, actor, action, obj, text)
+    session.add(AuditRow(seq=seq, hash=digest, day=day, actor=actor, action=action, object=obj, detail=text))
+    head.seq, head.head = seq, digest
+    return seq
+
+
+def row_json(row: AuditRow) -> dict[str, Any]:
+    return {
+        "seq": row.seq, "hash": b64u_encode(row.hash), "day": row.day, "actor": row.actor, "action": row.action,
+        "object": row.object, "detail": json.loads(row.detail),
+    }
+
+
+async def entries_after(session: AsyncSession, after: int, limit: int) -> Sequence[AuditRow]:
+    query = select(AuditRow).where(AuditRow.seq > after).order_by(AuditRow.seq).limit(limit)
+    return (await session.execute(query)).scalars().all()
+
+
+def verify_rows(rows: Sequence[AuditRow], prev: bytes = GENESIS, start: int = 0) -> bytes:
+    """Recompute the chain over consecutive rows; returns the last hash. Raises AuditChainError."""
+    for row in rows:
+        if row.seq != start + 1:
+            raise AuditChainError(f"audit entry {start + 1} is missing")
+        expected = entry_hash(prev, row.seq, row.day, row.actor, row.action, row.object, row.detail)
+        if not hmac.compare_digest(expected, row.hash):
+            raise AuditChainError(f"audit entry {row.seq} was altered")
+        prev, start = row.hash, row.seq
+    return prev
+
+
+async def verify_chain(session: AsyncSession, batch: int = 5000) -> int:
+    """Verify the whole audit log against its stored head; returns the number of entries."""
+    prev, seq = GENESIS, 0
+    while True:
+        rows = await entries_after(session, seq, batch)
+        if not rows:
+            break
+        prev = verify_rows(rows, prev, seq)
+        seq = rows[-1].seq
+    head = await read_chain(session, "audit")
+    if head.seq != seq or not hmac.compare_digest(head.head, prev):
+        raise AuditChainError("the audit head does not match the log (entries were removed or added)")
+    return seq

@@ -1,0 +1,85 @@
+"""Request authentication, replay protection and rate limits. Shared state lives in the database, so
+several server processes behave as one. Every authentication failure looks the same (one 401)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from keys.encoding import b64u_decode
+from keys.errors import TesseraError
+from keys.hashing import digest
+from keys.requests import CASE_PRINCIPAL_PREFIX, AuthHeaders, verify_request
+from server.errors import RateLimited, Unauthorized
+from server.services.context import Principal, Services
+from server.storage.models import AccountRow, CaseRow, NonceRow, RateRow
+
+NONCE_BUCKET = 600  # seconds: nonce expiry is stored coarsely, never a request's exact time
+RATE_WINDOW = 60
+
+
+async def authenticate(
+    services: Services, *, method: str, path: str, query: str, body: bytes, headers: Mapping[str, str]
+) -> Principal:
+    """Check the request signature, its freshness and its nonce; count it against the rate limit."""
+    try:
+        auth = AuthHeaders.parse(dict(headers))
+    except TesseraError:
+        raise Unauthorized() from None
+    now = services.now()
+    if abs(now - auth.timestamp) > services.config.clock_skew:
+        raise Unauthorized()
+    async with services.db.read() as session:
+        principal = await _lookup(session, auth.principal)
+    if principal is None:
+        raise Unauthorized()
+    try:
+        verify_request(principal.sign_key, auth, method=method, path=path, query=query, body=body)
+    except TesseraError:
+        raise Unauthorized() from None
+    await _record_nonce_and_rate(services, auth, now)
+    return principal
+
+
+async def _lookup(session: AsyncSession, name: str) -> Principal | None:
+    if name.startswith(CASE_PRINCIPAL_PREFIX):
+        try:
+            case_id = b64u_decode(name[len(CASE_PRINCIPAL_PREFIX) :], length=16)
+        except TesseraError:
+            return None
+        case = (await session.execute(select(CaseRow.reply_sign_key).where(CaseRow.case_id == case_id))).scalar_one_or_none()
+        return None if case is None else Principal(name=name, role="case", sign_key=case, case_id=case_id)
+    row = (await session.execute(select(AccountRow).where(AccountRow.account == name))).scalar_one_or_none()
+    if row is None or row.revoked:
+        return None
+    return Principal(name=row.account, role=row.role, sign_key=row.sign_key)
+
+
+async def _record_nonce_and_rate(services: Services, auth: AuthHeaders, now: int) -> None:
+    nonce_digest = digest(auth.principal.encode() + b"\x00" + auth.nonce)
+    expires = (now + 2 * services.config.clock_skew) // NONCE_BUCKET + 1
+    window = now // RATE_WINDOW
+    insert = sqlite_insert if services.db.is_sqlite else pg_insert
+    async with services.db.write(lock_audit=False) as session:
+        inserted = await session.execute(
+            insert(NonceRow).values(digest=nonce_digest, expires=expires).on_conflict_do_nothing().returning(NonceRow.digest)
+        )
+        if inserted.scalar_one_or_none() is None:
+            raise Unauthorized()
+        stmt = insert(RateRow).values(principal=auth.principal, window=window, count=1)
+        stmt = stmt.on_conflict_do_update(index_elements=["principal", "window"], set_={"count": RateRow.count + 1})
+        count = (await session.execute(stmt.returning(RateRow.count))).scalar_one()
+    if count > services.config.rate_limit:
+        raise RateLimited(f"more than {services.config.rate_limit} requests this minute; wait a minute")
+
+
+async def purge_expired(services: Services) -> None:
+    """Drop nonces past their window and old rate counters (run periodically)."""
+    now = services.now()
+    async with services.db.write(lock_audit=False) as session:
+        await session.execute(delete(NonceRow).where(NonceRow.expires < now // NONCE_BUCKET))
+        await session.execute(delete(RateRow).where(RateRow.window < now // RATE_WINDOW - 1))

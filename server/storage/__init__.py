@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy models and queries. Never imports crypto."""

@@ -1,0 +1,163 @@
+"""The database schema. What each table may hold is what ARCHITECTURE.md says the server may know:
+ids, roles, public keys, ciphertext, coarse days, workflow state, who asked and approved, vote values.
+No table has a column for an IP address, a user agent, an exact intake time or a helper-to-case link.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ChainHead(Base):
+    """One row per hash chain ('audit', 'directory'); locked to serialise appends across processes."""
+
+    __tablename__ = "chain_heads"
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    head: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class DirectoryRow(Base):
+    __tablename__ = "directory_entries"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    body: Mapped[str] = mapped_column(Text)
+
+
+class AccountRow(Base):
+    """Mirror of the directory's account state, for authentication lookups."""
+
+    __tablename__ = "accounts"
+    account: Mapped[str] = mapped_column(String(32), primary_key=True)
+    role: Mapped[str] = mapped_column(String(8))
+    sign_key: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    box_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class InviteRow(Base):
+    __tablename__ = "invites"
+    invite_id: Mapped[bytes] = mapped_column(LargeBinary(16), primary_key=True)
+    account: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(8))
+    grant: Mapped[str] = mapped_column(Text)
+    secret_hash: Mapped[str] = mapped_column(String(200))
+    expires_day: Mapped[int] = mapped_column(Integer)
+    used: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class NonceRow(Base):
+    """Replay protection: a digest of (principal, nonce) only, with a coarse expiry bucket."""
+
+    __tablename__ = "nonces"
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    expires: Mapped[int] = mapped_column(Integer, index=True)
+
+
+class RateRow(Base):
+    __tablename__ = "rate_limits"
+    principal: Mapped[str] = mapped_column(String(80), primary_key=True)
+    window: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+
+
+class CeremonyRow(Base):
+    __tablename__ = "ceremonies"
+    ceremony_id: Mapped[bytes] = mapped_column(LargeBinary(16), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    params: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    day: Mapped[int] = mapped_column(Integer)
+
+
+class CeremonyMessageRow(Base):
+    __tablename__ = "ceremony_messages"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ceremony_id: Mapped[bytes] = mapped_column(ForeignKey("ceremonies.ceremony_id"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    sender: Mapped[int] = mapped_column(Integer)
+    recipient: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    body: Mapped[str] = mapped_column(Text)
+
+
+class CaseRow(Base):
+    __tablename__ = "cases"
+    case_id: Mapped[bytes] = mapped_column(LargeBinary(16), primary_key=True)
+    state: Mapped[str] = mapped_column(String(8))
+    day: Mapped[int] = mapped_column(Integer)
+    epoch: Mapped[int] = mapped_column(Integer)
+    receipt: Mapped[bytes] = mapped_column(LargeBinary(32))
+    envelope: Mapped[str] = mapped_column(Text)  # the IntakeEnvelope without its member wraps
+    reply_sign_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    reply_box_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    __table_args__ = (Index("ix_cases_state_case_id", "state", "case_id"),)
+
+
+class WrapRow(Base):
+    __tablename__ = "case_wraps"
+    case_id: Mapped[bytes] = mapped_column(ForeignKey("cases.case_id", ondelete="CASCADE"), primary_key=True)
+    recipient: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary(96))
+
+
+class RevealRow(Base):
+    __tablename__ = "reveal_requests"
+    request_id: Mapped[bytes] = mapped_column(LargeBinary(16), primary_key=True)
+    case_id: Mapped[bytes] = mapped_column(ForeignKey("cases.case_id", ondelete="CASCADE"), index=True)
+    requester: Mapped[str] = mapped_column(String(32))
+    expiry: Mapped[int] = mapped_column(Integer)
+    day: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+
+
+class PartialRow(Base):
+    __tablename__ = "reveal_partials"
+    request_id: Mapped[bytes] = mapped_column(ForeignKey("reveal_requests.request_id", ondelete="CASCADE"), primary_key=True)
+    member_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+
+
+class ProposalRow(Base):
+    __tablename__ = "proposals"
+    proposal_id: Mapped[bytes] = mapped_column(LargeBinary(16), primary_key=True)
+    case_id: Mapped[bytes] = mapped_column(ForeignKey("cases.case_id", ondelete="CASCADE"), index=True)
+    proposer: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(10))
+    day: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+
+
+class VoteRow(Base):
+    __tablename__ = "votes"
+    proposal_id: Mapped[bytes] = mapped_column(ForeignKey("proposals.proposal_id", ondelete="CASCADE"), primary_key=True)
+    account: Mapped[str] = mapped_column(String(32), primary_key=True)
+    approve: Mapped[bool] = mapped_column(Boolean)
+    body: Mapped[str] = mapped_column(Text)
+
+
+class MessageRow(Base):
+    __tablename__ = "messages"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[bytes] = mapped_column(LargeBinary(16), unique=True)
+    case_id: Mapped[bytes] = mapped_column(ForeignKey("cases.case_id", ondelete="CASCADE"), index=True)
+    thread: Mapped[str] = mapped_column(String(8))
+    day: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+
+
+class AuditRow(Base):
+    __tablename__ = "audit_log"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    day: Mapped[int] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(40))
+    object: Mapped[str] = mapped_column(String(80))
+    detail: Mapped[str] = mapped_column(Text)
