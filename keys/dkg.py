@@ -107,7 +107,8 @@ def deal(params: DkgParams, index: int, *, rng: Rng = default_rng) -> tuple[Deal
     return DealerSecret(index, polynomial), message
 
 
-def _decode_commitment(params: DkgParams, message: DkgCommitment) -> tuple[Point, ...]:
+def check_commitment(params: DkgParams, message: DkgCommitment) -> tuple[Point, ...]:
+    """One member's round-1 message: session, shape, points and PoK. Raises ProtocolError naming them."""
     _check_sid(params, message.sid, message.index)
     if len(message.commitments) != params.threshold:
         raise ProtocolError(
@@ -136,7 +137,7 @@ def check_commitments(params: DkgParams, messages: Sequence[DkgCommitment]) -> b
     culprits += [i for i in params.indices if i not in by_index]
     for i, m in by_index.items():
         try:
-            _decode_commitment(params, m)
+            check_commitment(params, m)
         except ProtocolError:
             culprits.append(i)
     if culprits:
@@ -161,13 +162,14 @@ def check_echoes(params: DkgParams, transcript: bytes, echoes: Sequence[DkgEcho]
     culprits = []
     for i in params.indices:
         e = seen.get(i)
-        if e is None or not _echo_ok(params, e, transcript):
+        if e is None or not echo_is_valid(params, e, transcript):
             culprits.append(i)
     if culprits:
         raise ProtocolError(f"transcript echo missing or different for member(s) {culprits}", culprits=culprits)
 
 
-def _echo_ok(params: DkgParams, e: DkgEcho, transcript: bytes) -> bool:
+def echo_is_valid(params: DkgParams, e: DkgEcho, transcript: bytes) -> bool:
+    """True iff `e` is the named member's signature over `transcript` in this session."""
     if not hmac.compare_digest(e.sid, params.sid) or not hmac.compare_digest(e.transcript, transcript):
         return False
     try:
@@ -201,7 +203,7 @@ def receive_share(params: DkgParams, index: int, keys: AccountKeys, commitment: 
         message,
         sender_sign_key=sender.sign_key,
         sender_box_key=sender.box_key,
-        commitments=_decode_commitment(params, commitment),
+        commitments=check_commitment(params, commitment),
     )
 
 
@@ -253,7 +255,7 @@ def judge_complaint(params: DkgParams, commitment: DkgCommitment, complaint: Dkg
         share = Scalar.decode_nonzero(answer.share)
     except (ProofError, EncodingError) as exc:
         raise ProtocolError(f"member {accused} answered with an invalid message", culprits=[accused]) from exc
-    if not verify_share(_decode_commitment(params, commitment), complaint.accuser, share):
+    if not verify_share(check_commitment(params, commitment), complaint.accuser, share):
         raise ProtocolError(f"member {accused} dealt a bad share to member {complaint.accuser}", culprits=[accused])
     return share
 

@@ -20,6 +20,7 @@ from keys.council import EpochRecord
 from keys.encoding import u16, u64
 from keys.errors import (
     CryptoError,
+    DecryptionError,
     EncodingError,
     ProofError,
     ProtocolError,

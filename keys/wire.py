@@ -26,7 +26,7 @@ class WireType(Protocol):
     def v(self) -> int: ...
 
 
-W = TypeVar("W", bound=WireType)
+W = TypeVar("W")
 
 
 def require_len(name: str, value: bytes, size: int) -> None:

@@ -105,7 +105,12 @@ def load_config(data_dir: Path, environ: Mapping[str, str] | None = None) -> Con
         raise ConfigError(f"{path} does not exist: run `tessera-server init --data {data_dir}` first") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    overrides = {"db_url": "TESSERA_DB_URL", "listen": "TESSERA_LISTEN", "metrics": "TESSERA_METRICS", "rate_limit": "TESSERA_RATE_LIMIT"}
+    overrides = {
+        "db_url": "TESSERA_DB_URL",
+        "listen": "TESSERA_LISTEN",
+        "metrics": "TESSERA_METRICS",
+        "rate_limit": "TESSERA_RATE_LIMIT",
+    }
     for key, var in overrides.items():
         if env.get(var):
             raw[key] = env[var]
@@ -119,17 +124,23 @@ def load_config(data_dir: Path, environ: Mapping[str, str] | None = None) -> Con
     host, port = _parse_listen(str(raw.get("listen", "127.0.0.1:8080")), "listen")
     metrics = raw.get("metrics", "off")
     if metrics not in ("off", "loopback"):
-        raise ConfigError(f"metrics: expected \"off\" or \"loopback\", got {metrics!r}")
+        raise ConfigError(f'metrics: expected "off" or "loopback", got {metrics!r}')
     quorum_raw = raw.get("quorum", {})
     if not isinstance(quorum_raw, dict) or set(quorum_raw) - set(ACTIONS):
         raise ConfigError(f"quorum: expected a table with keys {', '.join(ACTIONS)}")
     quorum: dict[str, str | int] = dict.fromkeys(ACTIONS, "majority")
     for action, value in quorum_raw.items():
         if value != "majority" and not (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 255):
-            raise ConfigError(f"quorum.{action}: expected \"majority\" or a number from 1 to 255, got {value!r}")
+            raise ConfigError(f'quorum.{action}: expected "majority" or a number from 1 to 255, got {value!r}')
         quorum[action] = value
     return Config(
-        data_dir=data_dir, db_url=db_url, listen_host=host, listen_port=port,
-        rate_limit=_int(raw, "rate_limit", 600, 1, 1_000_000), clock_skew=_int(raw, "clock_skew", 300, 30, 3600),
-        metrics=str(metrics), max_body=_int(raw, "max_body", 1024 * 1024, 16 * 1024, 64 * 1024 * 1024), quorum=quorum,
+        data_dir=data_dir,
+        db_url=db_url,
+        listen_host=host,
+        listen_port=port,
+        rate_limit=_int(raw, "rate_limit", 600, 1, 1_000_000),
+        clock_skew=_int(raw, "clock_skew", 300, 30, 3600),
+        metrics=str(metrics),
+        max_body=_int(raw, "max_body", 1024 * 1024, 16 * 1024, 64 * 1024 * 1024),
+        quorum=quorum,
     )

@@ -19,13 +19,13 @@ class ConfigError(ServiceError):
     code = "bad_config"
 
 
-class BadRequest(ServiceError):
+class BadRequestError(ServiceError):
     """The request is malformed or fails a check; nothing was written."""
 
     code = "bad_request"
 
 
-class Unauthorized(ServiceError):
+class UnauthorizedError(ServiceError):
     """Authentication failed (all causes look the same)."""
 
     code = "unauthorized"
@@ -34,31 +34,31 @@ class Unauthorized(ServiceError):
         super().__init__(message)
 
 
-class Forbidden(ServiceError):
+class ForbiddenError(ServiceError):
     """The caller's role may not do this."""
 
     code = "forbidden"
 
 
-class NotFound(ServiceError):
+class NotFoundError(ServiceError):
     """Absent, or not yours: the two look the same."""
 
     code = "not_found"
 
 
-class Conflict(ServiceError):
+class ConflictError(ServiceError):
     """The object exists with other content, or the workflow state does not allow this."""
 
     code = "conflict"
 
 
-class Gone(ServiceError):
+class GoneError(ServiceError):
     """The invite was used or has expired."""
 
     code = "gone"
 
 
-class RateLimited(ServiceError):
+class RateLimitedError(ServiceError):
     """Too many requests from this principal in this minute."""
 
     code = "rate_limited"

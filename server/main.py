@@ -1,20 +1,120 @@
-"""The `tessera-server` command."""
+"""`tessera-server`: init, run, migrate."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import logging
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from aiohttp import web
+
+from keys.directory import check_account_name
+from keys.errors import TesseraError
 from keys.group import self_test
+from keys.keystore import write_private_file
+from server.app import create_app, load_server_keys
+from server.config import CONFIG_NAME, default_db_url, load_config, write_template
+from server.errors import ServiceError
+from server.services.context import Services
+from server.services.setup import create_organisation
+from server.storage.db import Database
+from server.storage.migrate import upgrade
+
+EXIT_ERROR = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tessera-server", description="Tessera server: stores only ciphertext.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    init = sub.add_parser("init", help="create a data directory and the organisation; prints the first admin invite")
+    init.add_argument("--data", required=True, type=Path, help="data directory to create")
+    init.add_argument("--db", help="database URL (default: SQLite in the data directory)")
+    init.add_argument("--url", help="address clients use to reach this server (default: from the listen address)")
+    init.add_argument("--admin-name", default="admin", help="account name of the first administrator (default: admin)")
+    init.add_argument("--json", action="store_true", help="print one JSON object with an 'invite' field")
+    run = sub.add_parser("run", help="serve the API until SIGTERM or SIGINT")
+    run.add_argument("--data", required=True, type=Path)
+    run.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:8080, or the configuration's)")
+    migrate = sub.add_parser("migrate", help="upgrade the database schema to this version")
+    migrate.add_argument("--data", required=True, type=Path)
+    return parser
+
+
+def initialise(data: Path, *, db_url: str | None, url: str | None, admin_name: str) -> tuple[str, str]:
+    """Create the data directory, the schema and the organisation; returns (invite, database URL).
+
+    Runs its own event loop: call it from synchronous code only.
+    """
+    check_account_name(admin_name)
+    if (data / CONFIG_NAME).exists():
+        raise ServiceError(f"{data} holds an organisation already; refusing to overwrite it")
+    data.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_template(data, db_url or default_db_url(data))
+    write_private_file(data / "server.key", os.urandom(64))
+    config = load_config(data)
+    upgrade(config.db_url)
+    server_url = url or f"http://{config.listen_host}:{config.listen_port}"
+
+    async def bootstrap() -> str:
+        db = Database(config.db_url)
+        try:
+            services = Services(config=config, db=db, server_keys=load_server_keys(config.key_path))
+            invite = await create_organisation(services, server_url=server_url, admin_name=admin_name)
+            return invite.encode()
+        finally:
+            await db.close()
+
+    return asyncio.run(bootstrap()), config.db_url
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    invite, _db_url = initialise(args.data, db_url=args.db, url=args.url, admin_name=args.admin_name)
+    if args.json:
+        print(json.dumps({"invite": invite, "data": str(args.data)}))
+    else:
+        print(f"Created the organisation in {args.data}.")
+        print(f"Start the server:  tessera-server run --data {args.data}")
+        print(f"The first administrator ({args.admin_name}) joins with this one-time invite (valid 7 days):")
+        print(invite)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = load_config(args.data)
+    if args.listen:
+        config = config.with_listen(args.listen)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(config)
+    print(f"tessera-server listening on {config.listen_host}:{config.listen_port}", flush=True)
+    # access_log=None: no log line with an address or a user agent, ever. SIGTERM/SIGINT finish in-flight requests.
+    web.run_app(app, host=config.listen_host, port=config.listen_port, access_log=None, print=None, shutdown_timeout=30)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    config = load_config(args.data)
+    upgrade(config.db_url)
+    print("the database schema is up to date")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="tessera-server", description="Tessera server: stores only ciphertext.")
-    parser.parse_args(argv)
-    self_test()
-    print("tessera-server: not built yet (issue 3)", file=sys.stderr)
-    return 2
+    args = build_parser().parse_args(argv)
+    os.umask(0o077)  # the database, its WAL and the key file are for this user only
+    try:
+        self_test()
+        return {"init": cmd_init, "run": cmd_run, "migrate": cmd_migrate}[args.command](args)
+    except (ServiceError, TesseraError) as exc:
+        print(f"tessera-server: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:
+        print(f"tessera-server: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 def run() -> None:

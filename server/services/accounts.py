@@ -8,14 +8,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import argon2
+from nacl.utils import random
 from sqlalchemy import select
 
 from keys.accounts import AccountPublic
 from keys.council import EpochSignature
-from keys.directory import SERVER_ISSUER, Grant, payload_for, sign_grant
+from keys.directory import SERVER_ISSUER, Grant, payload_for, sign_grant, verify_grant
 from keys.encoding import b64u_encode
+from keys.errors import ProofError
 from keys.wire import decode_json, encode_json, to_wire
-from server.errors import BadRequest, Conflict, Forbidden, Gone, NotFound
+from server.errors import BadRequestError, ConflictError, ForbiddenError, GoneError, NotFoundError
 from server.services import audit
 from server.services.context import Principal, Services
 from server.services.directory import append_entry, load_entries
@@ -32,9 +34,7 @@ class IssuedInvite:
     grant: Grant
 
 
-def _new_secret(services: Services) -> str:
-    from nacl.utils import random
-
+def _new_secret() -> str:
     return b64u_encode(random(24))
 
 
@@ -42,48 +42,56 @@ async def create_invite(services: Services, principal: Principal, grant: Grant) 
     """An administrator's invite: its grant must be signed by the caller and name a new account."""
     principal.require("admin")
     if grant.issuer != principal.name:
-        raise BadRequest("the grant must be issued by the calling administrator")
+        raise BadRequestError("the grant must be issued by the calling administrator")
     if grant.expires_day < services.today() or grant.expires_day > services.today() + 30:
-        raise BadRequest("an invite expires between today and 30 days from now")
-    from keys.directory import verify_grant
-    from keys.errors import ProofError
-
+        raise BadRequestError("an invite expires between today and 30 days from now")
     try:
         verify_grant(grant, principal.sign_key)
     except ProofError as exc:
-        raise BadRequest("the grant is not signed by the calling administrator") from exc
+        raise BadRequestError("the grant is not signed by the calling administrator") from exc
     return await _store_invite(services, grant, actor=principal.name)
 
 
 async def create_first_admin_invite(services: Services, account: str) -> IssuedInvite:
     """At `init`: the server key issues the only invite it may ever issue (for the first administrator)."""
-    from nacl.utils import random
-
     grant = sign_grant(
-        invite_id=random(16), account=account, role="admin", expires_day=services.today() + INVITE_DAYS,
-        issuer=SERVER_ISSUER, keys=services.server_keys,
+        invite_id=random(16),
+        account=account,
+        role="admin",
+        expires_day=services.today() + INVITE_DAYS,
+        issuer=SERVER_ISSUER,
+        keys=services.server_keys,
     )
     return await _store_invite(services, grant, actor="server")
 
 
 async def _store_invite(services: Services, grant: Grant, *, actor: str) -> IssuedInvite:
-    secret = _new_secret(services)
+    secret = _new_secret()
     async with services.db.write() as session:
         taken = await session.get(AccountRow, grant.account)
         pending = (
-            await session.execute(select(InviteRow).where(InviteRow.account == grant.account, InviteRow.used.is_(False)))
-        ).scalars().first()
+            (await session.execute(select(InviteRow).where(InviteRow.account == grant.account, InviteRow.used.is_(False))))
+            .scalars()
+            .first()
+        )
         if taken is not None or (pending is not None and pending.expires_day >= services.today()):
-            raise Conflict(f"the account name {grant.account!r} is taken or already invited")
+            raise ConflictError(f"the account name {grant.account!r} is taken or already invited")
         if await session.get(InviteRow, grant.invite_id) is not None:
-            raise Conflict("invite id already used")
+            raise ConflictError("invite id already used")
         session.add(
             InviteRow(
-                invite_id=grant.invite_id, account=grant.account, role=grant.role, grant=encode_json(grant).decode(),
-                secret_hash=_HASHER.hash(secret), expires_day=grant.expires_day, used=False,
+                invite_id=grant.invite_id,
+                account=grant.account,
+                role=grant.role,
+                grant=encode_json(grant).decode(),
+                secret_hash=_HASHER.hash(secret),
+                expires_day=grant.expires_day,
+                used=False,
             )
         )
-        await audit.append(session, day=services.today(), actor=actor, action="invite.created", obj=grant.account, detail={"role": grant.role})
+        await audit.append(
+            session, day=services.today(), actor=actor, action="invite.created", obj=grant.account, detail={"role": grant.role}
+        )
     return IssuedInvite(grant.invite_id, secret, grant)
 
 
@@ -91,11 +99,11 @@ async def _valid_invite(services: Services, invite_id: bytes, secret: str) -> In
     async with services.db.read() as session:
         row = await session.get(InviteRow, invite_id)
     if row is None or not _secret_matches(row.secret_hash, secret):
-        raise NotFound("no such invite (check that you copied the whole invite)")
+        raise NotFoundError("no such invite (check that you copied the whole invite)")
     if row.used:
-        raise Gone("this invite was used already; ask your administrator for a new one")
+        raise GoneError("this invite was used already; ask your administrator for a new one")
     if row.expires_day < services.today():
-        raise Gone("this invite has expired; ask your administrator for a new one")
+        raise GoneError("this invite has expired; ask your administrator for a new one")
     return row
 
 
@@ -114,41 +122,59 @@ async def invite_grant(services: Services, invite_id: bytes, secret: str) -> Gra
     return decode_json(Grant, row.grant.encode())
 
 
-async def join(
-    services: Services, *, invite_id: bytes, secret: str, keys: AccountPublic, signature: EpochSignature
-) -> int:
+async def join(services: Services, *, invite_id: bytes, secret: str, keys: AccountPublic, signature: EpochSignature) -> int:
     """Register the new account; returns its directory sequence number."""
     row = await _valid_invite(services, invite_id, secret)
     grant = decode_json(Grant, row.grant.encode())
     if signature.signer != keys.sign_key:
-        raise BadRequest("the joining signature must be made with the new account's key")
+        raise BadRequestError("the joining signature must be made with the new account's key")
     payload = payload_for("account-added", account=grant.account, role=grant.role, keys=keys, grant=grant)
     async with services.db.write() as session:
         fresh = await session.get(InviteRow, invite_id)
         if fresh is None or fresh.used:
-            raise Gone("this invite was used already; ask your administrator for a new one")
+            raise GoneError("this invite was used already; ask your administrator for a new one")
         existing = (await session.execute(select(AccountRow).where(AccountRow.sign_key == keys.sign_key))).scalar_one_or_none()
         if existing is not None:
-            raise Conflict("this device key is registered already")
-        entry, _ = await append_entry(session, kind="account-added", payload=payload, day=services.today(), signatures=[signature])
+            raise ConflictError("this device key is registered already")
+        entry, _ = await append_entry(
+            session, kind="account-added", payload=payload, day=services.today(), signatures=[signature]
+        )
         fresh.used = True
-        await audit.append(session, day=services.today(), actor=grant.account, action="account.joined", obj=grant.account, detail={"role": grant.role, "directory_seq": entry.seq})
+        await audit.append(
+            session,
+            day=services.today(),
+            actor=grant.account,
+            action="account.joined",
+            obj=grant.account,
+            detail={"role": grant.role, "directory_seq": entry.seq},
+        )
     return entry.seq
 
 
 async def revoke(services: Services, principal: Principal, account: str, signature: EpochSignature) -> int:
     """Revoke an account (administrators; or an account revoking itself, e.g. a lost device)."""
     if principal.role != "admin" and principal.name != account:
-        raise Forbidden("only an administrator (or the account itself) may revoke an account")
+        raise ForbiddenError("only an administrator (or the account itself) may revoke an account")
     if signature.signer != principal.sign_key:
-        raise BadRequest("the revocation must be signed by the caller")
+        raise BadRequestError("the revocation must be signed by the caller")
     async with services.db.write() as session:
         if await session.get(AccountRow, account) is None:
-            raise NotFound("no such account")
+            raise NotFoundError("no such account")
         entry, _ = await append_entry(
-            session, kind="account-revoked", payload=payload_for("account-revoked", account=account), day=services.today(), signatures=[signature]
+            session,
+            kind="account-revoked",
+            payload=payload_for("account-revoked", account=account),
+            day=services.today(),
+            signatures=[signature],
         )
-        await audit.append(session, day=services.today(), actor=principal.name, action="account.revoked", obj=account, detail={"directory_seq": entry.seq})
+        await audit.append(
+            session,
+            day=services.today(),
+            actor=principal.name,
+            action="account.revoked",
+            obj=account,
+            detail={"directory_seq": entry.seq},
+        )
     return entry.seq
 
 

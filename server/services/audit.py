@@ -30,7 +30,9 @@ def entry_hash(prev: bytes, seq: int, day: int, actor: str, action: str, obj: st
     return kdf32(TAG_AUDIT, prev, u64(seq), u64(day), actor.encode(), action.encode(), obj.encode(), detail.encode())
 
 
-async def append(session: AsyncSession, *, day: int, actor: str, action: str, obj: str = "", detail: Mapping[str, Any] | None = None) -> int:
+async def append(
+    session: AsyncSession, *, day: int, actor: str, action: str, obj: str = "", detail: Mapping[str, Any] | None = None
+) -> int:
     """Append one entry; the caller's transaction holds the chain lock (Database.write)."""
     head = await lock_chain(session, "audit")
     text = canonical_json(dict(detail or {})).decode()
@@ -43,8 +45,13 @@ async def append(session: AsyncSession, *, day: int, actor: str, action: str, ob
 
 def row_json(row: AuditRow) -> dict[str, Any]:
     return {
-        "seq": row.seq, "hash": b64u_encode(row.hash), "day": row.day, "actor": row.actor, "action": row.action,
-        "object": row.object, "detail": json.loads(row.detail),
+        "seq": row.seq,
+        "hash": b64u_encode(row.hash),
+        "day": row.day,
+        "actor": row.actor,
+        "action": row.action,
+        "object": row.object,
+        "detail": json.loads(row.detail),
     }
 
 

@@ -14,7 +14,7 @@ from keys.encoding import b64u_decode
 from keys.errors import TesseraError
 from keys.hashing import digest
 from keys.requests import CASE_PRINCIPAL_PREFIX, AuthHeaders, verify_request
-from server.errors import RateLimited, Unauthorized
+from server.errors import RateLimitedError, UnauthorizedError
 from server.services.context import Principal, Services
 from server.storage.models import AccountRow, CaseRow, NonceRow, RateRow
 
@@ -29,18 +29,18 @@ async def authenticate(
     try:
         auth = AuthHeaders.parse(dict(headers))
     except TesseraError:
-        raise Unauthorized() from None
+        raise UnauthorizedError() from None
     now = services.now()
     if abs(now - auth.timestamp) > services.config.clock_skew:
-        raise Unauthorized()
+        raise UnauthorizedError()
     async with services.db.read() as session:
         principal = await _lookup(session, auth.principal)
     if principal is None:
-        raise Unauthorized()
+        raise UnauthorizedError()
     try:
         verify_request(principal.sign_key, auth, method=method, path=path, query=query, body=body)
     except TesseraError:
-        raise Unauthorized() from None
+        raise UnauthorizedError() from None
     await _record_nonce_and_rate(services, auth, now)
     return principal
 
@@ -69,12 +69,12 @@ async def _record_nonce_and_rate(services: Services, auth: AuthHeaders, now: int
             insert(NonceRow).values(digest=nonce_digest, expires=expires).on_conflict_do_nothing().returning(NonceRow.digest)
         )
         if inserted.scalar_one_or_none() is None:
-            raise Unauthorized()
+            raise UnauthorizedError()
         stmt = insert(RateRow).values(principal=auth.principal, window=window, count=1)
         stmt = stmt.on_conflict_do_update(index_elements=["principal", "window"], set_={"count": RateRow.count + 1})
         count = (await session.execute(stmt.returning(RateRow.count))).scalar_one()
     if count > services.config.rate_limit:
-        raise RateLimited(f"more than {services.config.rate_limit} requests this minute; wait a minute")
+        raise RateLimitedError(f"more than {services.config.rate_limit} requests this minute; wait a minute")
 
 
 async def purge_expired(services: Services) -> None:

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 from keys.accounts import AccountKeys
 from server.config import Config
-from server.errors import Forbidden
+from server.errors import ForbiddenError
+from server.services.directory import DirectoryCache
 from server.storage.db import Database
 
 DAY = 86_400
@@ -26,7 +27,7 @@ class Principal:
 
     def require(self, *roles: str) -> None:
         if self.role not in roles:
-            raise Forbidden(f"this needs the role {' or '.join(roles)}")
+            raise ForbiddenError(f"this needs the role {' or '.join(roles)}")
 
 
 @dataclass
@@ -35,6 +36,7 @@ class Services:
     db: Database
     server_keys: AccountKeys
     clock: Clock = field(default=time.time)
+    directory: DirectoryCache = field(default_factory=DirectoryCache)
 
     def now(self) -> int:
         return int(self.clock())

@@ -13,7 +13,7 @@ from keys.council import EpochRecord, EpochSignature
 from keys.directory import DirectoryEntry, DirectoryState, apply_entries, apply_entry, make_entry
 from keys.errors import DirectoryError
 from keys.wire import decode_json, encode_json
-from server.errors import BadRequest
+from server.errors import BadRequestError
 from server.storage.db import lock_chain, read_chain
 from server.storage.models import AccountRow, DirectoryRow
 
@@ -47,17 +47,24 @@ async def replay(session: AsyncSession) -> DirectoryState:
 
 
 async def append_entry(
-    session: AsyncSession, *, kind: str, payload: Mapping[str, Any], day: int, signatures: Iterable[EpochSignature] = (),
+    session: AsyncSession,
+    *,
+    kind: str,
+    payload: Mapping[str, Any],
+    day: int,
+    signatures: Iterable[EpochSignature] = (),
     signers: Sequence[Any] = (),
 ) -> tuple[DirectoryEntry, DirectoryState]:
-    """Append an entry after checking it against the replayed chain; raises BadRequest naming the rule."""
+    """Append an entry after checking it against the replayed chain; raises BadRequestError naming the rule."""
     head = await lock_chain(session, "directory")
     state = await replay(session)
-    entry = make_entry(seq=state.seq + 1, prev=state.head, kind=kind, payload=payload, day=day, signatures=signatures, signers=signers)
+    entry = make_entry(
+        seq=state.seq + 1, prev=state.head, kind=kind, payload=payload, day=day, signatures=signatures, signers=signers
+    )
     try:
         new_state = apply_entry(state, entry)
     except DirectoryError as exc:
-        raise BadRequest(str(exc)) from exc
+        raise BadRequestError(str(exc)) from exc
     session.add(DirectoryRow(seq=entry.seq, hash=new_state.head, body=encode_json(entry).decode()))
     head.seq, head.head = new_state.seq, new_state.head
     await _sync_accounts(session, new_state)
@@ -69,7 +76,11 @@ async def _sync_accounts(session: AsyncSession, state: DirectoryState) -> None:
     for name, acct in state.accounts.items():
         row = rows.get(name)
         if row is None:
-            session.add(AccountRow(account=name, role=acct.role, sign_key=acct.keys.sign_key, box_key=acct.keys.box_key, revoked=acct.revoked))
+            session.add(
+                AccountRow(
+                    account=name, role=acct.role, sign_key=acct.keys.sign_key, box_key=acct.keys.box_key, revoked=acct.revoked
+                )
+            )
         else:
             row.role, row.sign_key, row.box_key, row.revoked = acct.role, acct.keys.sign_key, acct.keys.box_key, acct.revoked
 

@@ -6,7 +6,6 @@ from keys.accounts import AccountKeys
 from keys.council import EpochRecord
 from keys.directory import (
     SERVER_ISSUER,
-    sign_grant,
     DirectoryEntry,
     DirectoryState,
     add_signature,
@@ -16,6 +15,7 @@ from keys.directory import (
     payload_for,
     replay_to_pin,
     sign_checkpoint,
+    sign_grant,
     verify_checkpoint,
 )
 from keys.errors import DirectoryError

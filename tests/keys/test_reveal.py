@@ -12,8 +12,8 @@ from keys.reveal import (
     PartialDecryption,
     RevealRequest,
     approve_reveal,
-    open_purpose,
     combine_reveal,
+    open_purpose,
     prepare_request,
     request_reveal,
     verify_partial,
@@ -200,7 +200,7 @@ def test_invalid_blinded_point_is_refused(council: Council) -> None:
 def test_purpose_is_sealed_under_the_case_key(council: Council) -> None:
     env = intake(council)
     request, _ = ask(council, env, purpose="이주 지원 (relocation)")
-    assert "relocation".encode() not in request.purpose
+    assert b"relocation" not in request.purpose
     assert open_purpose(request, CASE_KEY) == "이주 지원 (relocation)"
     with pytest.raises(DecryptionError):
         open_purpose(request, b"\x00" * 32)

@@ -1,0 +1,101 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+from sqlalchemy import text
+
+from keys.accounts import AccountKeys
+from keys.group import self_test
+from server.config import Config
+from server.errors import ConfigError
+from server.http.keys import OPENAPI, SERVICES
+from server.http.metrics import REQUESTS
+from server.http.middleware import authentication, errors
+from server.http.openapi import document
+from server.http.routes import ROUTES
+from server.services import audit
+from server.services.auth import purge_expired
+from server.services.context import Clock, Services
+from server.services.directory import replay
+from server.storage.db import Database
+from server.storage.migrate import head_revision
+
+log = logging.getLogger("tessera.server")
+PURGE_INTERVAL = 60.0
+
+
+def load_server_keys(path: Path) -> AccountKeys:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path} is missing: was this data directory made by `tessera-server init`?") from None
+    if len(data) != 64:
+        raise ConfigError(f"{path} is damaged (expected 64 bytes)")
+    return AccountKeys(sign_seed=data[:32], box_secret=data[32:])
+
+
+async def check_database(db: Database) -> None:
+    """Refuse to serve a database with another schema revision, or whose chains do not verify."""
+    async with db.engine.connect() as conn:
+        try:
+            revision = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one_or_none()
+        except Exception as exc:
+            raise ConfigError("the database has no Tessera schema: run `tessera-server init` or `migrate`") from exc
+    if revision != head_revision():
+        raise ConfigError(
+            f"the database schema is at revision {revision}, this server needs {head_revision()}: run `tessera-server migrate`"
+        )
+    async with db.read() as session:
+        try:
+            await audit.verify_chain(session)
+            await replay(session)
+        except Exception as exc:
+            raise ConfigError(f"refusing to start: {exc}") from exc
+
+
+def create_app(config: Config, *, clock: Clock | None = None) -> web.Application:
+    self_test()
+    app = web.Application(middlewares=[errors, authentication], client_max_size=config.max_body)
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, route.handler)
+    app[OPENAPI] = document()
+    app[REQUESTS] = Counter()
+
+    async def services_ctx(app: web.Application) -> AsyncIterator[None]:
+        db = Database(config.db_url)
+        try:
+            await check_database(db)
+            services = Services(config=config, db=db, server_keys=load_server_keys(config.key_path))
+            if clock is not None:
+                services.clock = clock
+            app[SERVICES] = services
+            yield
+        finally:
+            await db.close()
+
+    async def purge_ctx(app: web.Application) -> AsyncIterator[None]:
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(PURGE_INTERVAL)
+                try:
+                    await purge_expired(app[SERVICES])
+                except Exception:
+                    log.exception("purging expired nonces failed")
+
+        task = asyncio.create_task(loop())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    app.cleanup_ctx.append(services_ctx)
+    app.cleanup_ctx.append(purge_ctx)
+    return app

@@ -1,0 +1,1 @@
+"""The HTTP edge: parse, call a service, serialise. Only this package knows status codes."""

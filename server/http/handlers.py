@@ -1,0 +1,242 @@
+"""Handlers: parse the request, call one service, serialise the answer. No domain rules here."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from keys.accounts import AccountPublic
+from keys.decisions import Proposal, Vote
+from keys.directory import Grant, sign_checkpoint
+from keys.encoding import b64u_encode, parse_json
+from keys.envelope import IntakeEnvelope
+from keys.messages import SealedMessage
+from keys.reveal import PartialDecryption, RevealRequest
+from keys.wire import from_wire, to_wire
+from server.errors import BadRequestError, NotFoundError
+from server.http.keys import OPENAPI, PRINCIPAL, SERVICES
+from server.http.metrics import render
+from server.http.schemas import CeremonyPost, InviteSecret, JoinRequest, OpenCeremony, RevokeRequest, parse_id
+from server.services import accounts, audit, cases, ceremonies, decisions, messages, reveals
+from server.storage.db import read_chain
+
+__all__ = [
+    "CeremonyPost",
+    "Grant",
+    "IntakeEnvelope",
+    "InviteSecret",
+    "JoinRequest",
+    "OpenCeremony",
+    "PartialDecryption",
+    "Proposal",
+    "RevealRequest",
+    "RevokeRequest",
+    "SealedMessage",
+    "Vote",
+]
+
+T = TypeVar("T")
+
+
+def reply(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, ensure_ascii=False, separators=(",", ":")))
+
+
+async def body_as(request: web.Request, cls: type[T]) -> T:
+    return from_wire(cls, parse_json(await request.read(), what="request body"))
+
+
+def query_int(request: web.Request, name: str, default: int) -> int:
+    value = request.query.get(name)
+    if value is None:
+        return default
+    if not value.lstrip("-").isdigit() or len(value) > 12:
+        raise BadRequestError(f"{name} must be a whole number")
+    return int(value)
+
+
+async def health(request: web.Request) -> web.Response:
+    return reply({"status": "ok"})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return reply(request.app[OPENAPI])
+
+
+async def invite_grant(request: web.Request) -> web.Response:
+    body = await body_as(request, InviteSecret)
+    grant = await accounts.invite_grant(request.app[SERVICES], body.invite_id, body.secret)
+    return reply({"grant": to_wire(grant)})
+
+
+async def join(request: web.Request) -> web.Response:
+    body = await body_as(request, JoinRequest)
+    seq = await accounts.join(
+        request.app[SERVICES],
+        invite_id=body.invite_id,
+        secret=body.secret,
+        keys=AccountPublic(sign_key=body.sign_key, box_key=body.box_key),
+        signature=body.signature,
+    )
+    return reply({"directory_seq": seq}, status=201)
+
+
+async def directory(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    after = query_int(request, "after", -1)
+    async with services.db.read() as session:
+        head = await read_chain(session, "directory")
+    entries = await accounts.directory_after(services, after)
+    checkpoint = sign_checkpoint(head.seq, head.head, services.today(), services.server_keys)
+    return reply({"entries": entries, "checkpoint": to_wire(checkpoint)})
+
+
+async def accounts_list(request: web.Request) -> web.Response:
+    rows = await accounts.list_accounts(request.app[SERVICES], request[PRINCIPAL])
+    return reply(
+        {
+            "accounts": [
+                {"account": r.account, "role": r.role, "revoked": r.revoked, "sign_key": b64u_encode(r.sign_key)} for r in rows
+            ]
+        }
+    )
+
+
+async def create_invite(request: web.Request) -> web.Response:
+    grant = await body_as(request, Grant)
+    issued = await accounts.create_invite(request.app[SERVICES], request[PRINCIPAL], grant)
+    return reply(
+        {"invite_id": b64u_encode(issued.invite_id), "secret": issued.secret, "grant": to_wire(issued.grant)}, status=201
+    )
+
+
+async def revoke(request: web.Request) -> web.Response:
+    body = await body_as(request, RevokeRequest)
+    seq = await accounts.revoke(request.app[SERVICES], request[PRINCIPAL], request.match_info["account"], body.signature)
+    return reply({"directory_seq": seq})
+
+
+async def open_ceremony(request: web.Request) -> web.Response:
+    body = await body_as(request, OpenCeremony)
+    result = await ceremonies.open_ceremony(
+        request.app[SERVICES], request[PRINCIPAL], threshold=body.threshold, members=list(body.members)
+    )
+    return reply(result, status=201)
+
+
+async def ceremony_status(request: web.Request) -> web.Response:
+    status = await ceremonies.ceremony_status(request.app[SERVICES], request[PRINCIPAL])
+    if status is None:
+        raise NotFoundError("no ceremony has been opened yet")
+    return reply(status)
+
+
+async def ceremony_post(request: web.Request) -> web.Response:
+    post = await body_as(request, CeremonyPost)
+    try:
+        body = json.loads(post.body)
+    except ValueError as exc:
+        raise BadRequestError("body: not JSON text") from exc
+    ceremony_id = parse_id(request.match_info["ceremony_id"], "ceremony_id")
+    return reply(await ceremonies.post_message(request.app[SERVICES], request[PRINCIPAL], ceremony_id, post.kind, body))
+
+
+async def ceremony_fetch(request: web.Request) -> web.Response:
+    ceremony_id = parse_id(request.match_info["ceremony_id"], "ceremony_id")
+    return reply(
+        await ceremonies.fetch_messages(request.app[SERVICES], request[PRINCIPAL], ceremony_id, query_int(request, "after", 0))
+    )
+
+
+async def put_case(request: web.Request) -> web.Response:
+    case_id = parse_id(request.match_info["case_id"], "case_id")
+    envelope = await body_as(request, IntakeEnvelope)
+    receipt = await cases.submit_intake(request.app[SERVICES], request[PRINCIPAL], case_id, envelope)
+    return reply({"case_id": b64u_encode(receipt.case_id), "receipt": b64u_encode(receipt.receipt), "day": receipt.day})
+
+
+async def list_cases(request: web.Request) -> web.Response:
+    cursor_text = request.query.get("cursor")
+    cursor = parse_id(cursor_text, "cursor") if cursor_text else None
+    page, nxt = await cases.list_cases(
+        request.app[SERVICES],
+        request[PRINCIPAL],
+        state=request.query.get("state"),
+        cursor=cursor,
+        limit=query_int(request, "limit", 50),
+    )
+    return reply({"cases": page, "next_cursor": b64u_encode(nxt) if nxt else None})
+
+
+async def get_case(request: web.Request) -> web.Response:
+    case_id = parse_id(request.match_info["case_id"], "case_id")
+    data = await cases.get_case(request.app[SERVICES], request[PRINCIPAL], case_id)
+    data["envelope"] = to_wire(data["envelope"])
+    return reply(data)
+
+
+async def file_reveal(request: web.Request) -> web.Response:
+    body = await body_as(request, RevealRequest)
+    await reveals.file_request(request.app[SERVICES], request[PRINCIPAL], body)
+    return reply({"request_id": b64u_encode(body.request_id)}, status=201)
+
+
+async def pending_reveals(request: web.Request) -> web.Response:
+    return reply({"requests": await reveals.pending(request.app[SERVICES], request[PRINCIPAL])})
+
+
+async def get_reveal(request: web.Request) -> web.Response:
+    request_id = parse_id(request.match_info["request_id"], "request_id")
+    return reply(await reveals.get_request(request.app[SERVICES], request[PRINCIPAL], request_id))
+
+
+async def post_partial(request: web.Request) -> web.Response:
+    request_id = parse_id(request.match_info["request_id"], "request_id")
+    partial = await body_as(request, PartialDecryption)
+    count = await reveals.post_partial(request.app[SERVICES], request[PRINCIPAL], request_id, partial)
+    return reply({"approvals": count}, status=201)
+
+
+async def propose(request: web.Request) -> web.Response:
+    case_id = parse_id(request.match_info["case_id"], "case_id")
+    proposal = await body_as(request, Proposal)
+    await decisions.propose(request.app[SERVICES], request[PRINCIPAL], case_id, proposal)
+    return reply({"proposal_id": b64u_encode(proposal.proposal_id)}, status=201)
+
+
+async def vote(request: web.Request) -> web.Response:
+    proposal_id = parse_id(request.match_info["proposal_id"], "proposal_id")
+    ballot = await body_as(request, Vote)
+    state = await decisions.cast_vote(request.app[SERVICES], request[PRINCIPAL], proposal_id, ballot)
+    return reply({"state": state}, status=201)
+
+
+async def post_message(request: web.Request) -> web.Response:
+    case_id = parse_id(request.match_info["case_id"], "case_id")
+    message = await body_as(request, SealedMessage)
+    seq = await messages.post_message(request.app[SERVICES], request[PRINCIPAL], case_id, message)
+    return reply({"seq": seq}, status=201)
+
+
+async def list_messages(request: web.Request) -> web.Response:
+    case_id = parse_id(request.match_info["case_id"], "case_id")
+    items = await messages.list_messages(request.app[SERVICES], request[PRINCIPAL], case_id, query_int(request, "after", 0))
+    return reply({"messages": items})
+
+
+async def audit_log(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    request[PRINCIPAL].require("admin", "council")
+    after = query_int(request, "after", 0)
+    limit = max(1, min(query_int(request, "limit", 1000), 5000))
+    async with services.db.read() as session:
+        rows = await audit.entries_after(session, after, limit)
+        head = await read_chain(session, "audit")
+    checkpoint = sign_checkpoint(head.seq, head.head, services.today(), services.server_keys, chain="audit")
+    return reply({"entries": [audit.row_json(r) for r in rows], "checkpoint": to_wire(checkpoint)})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return await render(request)

@@ -1,0 +1,31 @@
+"""Prometheus metrics: request counts per route template and status. Off by default; when on, answered
+only to loopback callers. Labels are route templates, never ids, so no case id or account leaks here."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+
+from aiohttp import web
+
+from server.http.keys import SERVICES
+
+REQUESTS: web.AppKey[Counter[tuple[str, int]]] = web.AppKey("request_counts", Counter)
+
+
+def count_request(request: web.Request, template: str, status: int) -> None:
+    request.app[REQUESTS][(template, status)] += 1
+
+
+async def render(request: web.Request) -> web.Response:
+    config = request.app[SERVICES].config
+    try:
+        loopback = ipaddress.ip_address(request.remote or "").is_loopback
+    except ValueError:
+        loopback = False
+    if config.metrics != "loopback" or not loopback:
+        raise web.HTTPNotFound()
+    lines = ["# HELP tessera_requests_total Requests by route template and status.", "# TYPE tessera_requests_total counter"]
+    for (template, status), value in sorted(request.app[REQUESTS].items()):
+        lines.append(f'tessera_requests_total{{route="{template}",status="{status}"}} {value}')
+    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")

@@ -1,0 +1,89 @@
+"""Two middlewares: one renders every error as {"error", "message"}; one authenticates and checks roles."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from keys.errors import EncodingError, TesseraError
+from server.errors import (
+    BadRequestError,
+    ConflictError,
+    ForbiddenError,
+    GoneError,
+    NotFoundError,
+    RateLimitedError,
+    ServiceError,
+    UnauthorizedError,
+)
+from server.http.keys import PRINCIPAL, SERVICES
+from server.http.metrics import count_request
+from server.http.routes import ROUTES, Handler, Route
+from server.services.auth import authenticate
+
+log = logging.getLogger("tessera.server")
+
+STATUS: dict[type[ServiceError], int] = {
+    BadRequestError: 400,
+    UnauthorizedError: 401,
+    ForbiddenError: 403,
+    NotFoundError: 404,
+    ConflictError: 409,
+    GoneError: 410,
+    RateLimitedError: 429,
+}
+_BY_TEMPLATE: dict[tuple[str, str], Route] = {(r.method, r.path): r for r in ROUTES}
+
+
+def error_response(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": code, "message": message}, status=status)
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        response = await handler(request)
+    except ServiceError as exc:
+        response = error_response(STATUS.get(type(exc), 400), exc.code, exc.message)
+    except EncodingError as exc:
+        response = error_response(400, "bad_request", str(exc))
+    except TesseraError as exc:
+        response = error_response(400, "bad_request", str(exc))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status, "http_error")
+        response = error_response(exc.status, code, exc.reason)
+    except Exception:
+        # The traceback goes to the server log only; it never contains request bodies (ciphertext anyway).
+        log.exception("unexpected error in %s %s", request.method, _template(request))
+        response = error_response(500, "internal", "internal server error")
+    count_request(request, _template(request), response.status)
+    return response
+
+
+def _template(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def authentication(request: web.Request, handler: Handler) -> web.StreamResponse:
+    resource = request.match_info.route.resource
+    route = _BY_TEMPLATE.get((request.method, resource.canonical)) if resource is not None else None
+    if route is None or route.roles is None:
+        return await handler(request)
+    body = await request.read()
+    principal = await authenticate(
+        request.app[SERVICES],
+        method=request.method,
+        path=request.path,
+        query=request.query_string,
+        body=body,
+        headers=dict(request.headers),
+    )
+    if principal.role not in route.roles:
+        raise ForbiddenError(f"this needs the role {' or '.join(sorted(route.roles))}")
+    request[PRINCIPAL] = principal
+    return await handler(request)

@@ -1,0 +1,114 @@
+"""The route table: every route with the roles that may call it. The authentication middleware enforces
+the roles, the OpenAPI document and docs/api.md are generated from this table, and the tests walk it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from server.http import handlers as h
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PUBLIC: frozenset[str] = frozenset()
+ALL_ROLES = frozenset({"helper", "council", "admin"})
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    roles: frozenset[str] | None  # None: no authentication (health, enrolment, the API document)
+    body: type | None
+    summary: str
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/v1/health", h.health, None, None, "Liveness and the schema revision."),
+    Route("GET", "/v1/openapi.json", h.openapi, None, None, "This API as an OpenAPI 3.1 document."),
+    Route(
+        "POST",
+        "/v1/invites/grant",
+        h.invite_grant,
+        None,
+        h.InviteSecret,
+        "The grant a joining device signs (needs the invite secret).",
+    ),
+    Route("POST", "/v1/join", h.join, None, h.JoinRequest, "Join with an invite: registers the device keys."),
+    Route(
+        "GET", "/v1/directory", h.directory, ALL_ROLES, None, "Key-directory entries after ?after=SEQ, with a signed checkpoint."
+    ),
+    Route("GET", "/v1/accounts", h.accounts_list, frozenset({"admin", "council"}), None, "Accounts, roles and keys."),
+    Route("POST", "/v1/invites", h.create_invite, frozenset({"admin"}), h.Grant, "Create an invite from a signed grant."),
+    Route("POST", "/v1/accounts/{account}/revoke", h.revoke, ALL_ROLES, h.RevokeRequest, "Revoke an account (admin, or itself)."),
+    Route("POST", "/v1/ceremonies", h.open_ceremony, frozenset({"admin"}), h.OpenCeremony, "Open a key ceremony (DKG)."),
+    Route(
+        "GET",
+        "/v1/ceremonies/current",
+        h.ceremony_status,
+        frozenset({"admin", "council"}),
+        None,
+        "The latest ceremony and its progress.",
+    ),
+    Route(
+        "POST",
+        "/v1/ceremonies/{ceremony_id}/messages",
+        h.ceremony_post,
+        frozenset({"council"}),
+        h.CeremonyPost,
+        "Post a round message.",
+    ),
+    Route(
+        "GET",
+        "/v1/ceremonies/{ceremony_id}/messages",
+        h.ceremony_fetch,
+        frozenset({"council"}),
+        None,
+        "Broadcasts and your shares.",
+    ),
+    Route("PUT", "/v1/cases/{case_id}", h.put_case, frozenset({"helper"}), h.IntakeEnvelope, "Submit an intake (idempotent)."),
+    Route("GET", "/v1/cases", h.list_cases, frozenset({"council"}), None, "Cases, ?state=&cursor=&limit=."),
+    Route(
+        "GET",
+        "/v1/cases/{case_id}",
+        h.get_case,
+        frozenset({"council", "case"}),
+        None,
+        "A case with your key wrap and its decisions.",
+    ),
+    Route("POST", "/v1/reveals", h.file_reveal, frozenset({"council"}), h.RevealRequest, "File a blinded reveal request."),
+    Route("GET", "/v1/reveals", h.pending_reveals, frozenset({"council"}), None, "Requests you may approve."),
+    Route("GET", "/v1/reveals/{request_id}", h.get_reveal, frozenset({"council"}), None, "Your request and its partials."),
+    Route(
+        "POST",
+        "/v1/reveals/{request_id}/partials",
+        h.post_partial,
+        frozenset({"council"}),
+        h.PartialDecryption,
+        "Approve: post your partial.",
+    ),
+    Route("POST", "/v1/cases/{case_id}/proposals", h.propose, frozenset({"council"}), h.Proposal, "Propose a decision."),
+    Route("POST", "/v1/proposals/{proposal_id}/votes", h.vote, frozenset({"council"}), h.Vote, "Vote on a proposal."),
+    Route(
+        "POST",
+        "/v1/cases/{case_id}/messages",
+        h.post_message,
+        frozenset({"council", "case"}),
+        h.SealedMessage,
+        "Post a sealed message.",
+    ),
+    Route(
+        "GET", "/v1/cases/{case_id}/messages", h.list_messages, frozenset({"council", "case"}), None, "Messages after ?after=SEQ."
+    ),
+    Route(
+        "GET",
+        "/v1/audit",
+        h.audit_log,
+        frozenset({"admin", "council"}),
+        None,
+        "Audit entries after ?after=SEQ, with a checkpoint.",
+    ),
+    Route("GET", "/v1/metrics", h.metrics, None, None, "Prometheus metrics (off unless configured; loopback only)."),
+)

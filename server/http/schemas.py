@@ -1,0 +1,86 @@
+"""Request bodies that are not protocol formats of `keys/` (those are parsed with their own types)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from keys.council import EpochSignature
+from keys.encoding import b64u_decode
+from keys.errors import EncodingError
+from keys.wire import require_len, require_version
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InviteSecret:
+    """Proof of an invite: its id and one-time secret (from the invite string)."""
+
+    VERSION: ClassVar[int] = 1
+    v: int
+    invite_id: bytes
+    secret: str
+
+    def __post_init__(self) -> None:
+        require_version(self)
+        require_len("invite_id", self.invite_id, 16)
+        if not isinstance(self.secret, str) or not 16 <= len(self.secret) <= 64:
+            raise EncodingError("secret: expected the invite's secret")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JoinRequest:
+    VERSION: ClassVar[int] = 1
+    v: int
+    invite_id: bytes
+    secret: str
+    sign_key: bytes
+    box_key: bytes
+    signature: EpochSignature
+
+    def __post_init__(self) -> None:
+        require_version(self)
+        InviteSecret(v=1, invite_id=self.invite_id, secret=self.secret)
+        require_len("sign_key", self.sign_key, 32)
+        require_len("box_key", self.box_key, 32)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RevokeRequest:
+    VERSION: ClassVar[int] = 1
+    v: int
+    signature: EpochSignature
+
+    def __post_init__(self) -> None:
+        require_version(self)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpenCeremony:
+    VERSION: ClassVar[int] = 1
+    v: int
+    threshold: int
+    members: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        require_version(self)
+        if not 3 <= len(self.members) <= 255 or len(set(self.members)) != len(self.members):
+            raise EncodingError("members: 3 to 255 distinct account names")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CeremonyPost:
+    """One ceremony message; `body` is the message's own JSON object (checked by its kind)."""
+
+    VERSION: ClassVar[int] = 1
+    v: int
+    kind: str
+    body: str  # canonical JSON text of the message, so the relay stores exactly what was signed
+
+    def __post_init__(self) -> None:
+        require_version(self)
+        if not isinstance(self.body, str) or len(self.body) > 64 * 1024:
+            raise EncodingError("body: the message as JSON text, at most 64 KiB")
+
+
+def parse_id(text: str, what: str, size: int = 16) -> bytes:
+    return b64u_decode(text, length=size, what=what)

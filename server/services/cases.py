@@ -1,0 +1,172 @@
+"""Intake and case reading. The server checks an envelope's shape and π_r, stores it, and records no
+helper account, no exact time (a day) and no address. A case's helper reads it through the reply key."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from keys.council import EpochRecord
+from keys.encoding import b64u_encode
+from keys.envelope import IntakeEnvelope, KeyWrap, check_envelope
+from keys.errors import TesseraError
+from keys.hashing import digest
+from keys.wire import decode_json, encode_json
+from server.errors import BadRequestError, ConflictError, NotFoundError
+from server.services import audit
+from server.services.context import Principal, Services
+from server.storage.models import CaseRow, ProposalRow, VoteRow, WrapRow
+
+STATES = ("open", "decided", "closed")
+MAX_PAGE = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    case_id: bytes
+    receipt: bytes
+    day: int
+
+
+async def council_record(services: Services, session: AsyncSession) -> EpochRecord:
+    record = (await services.directory.state(session)).council
+    if record is None:
+        raise ConflictError("there is no council key yet: the council must hold its key ceremony first")
+    return record
+
+
+def member_index(record: EpochRecord, principal: Principal) -> int:
+    """The caller's index in the current council epoch; raises BadRequestError for a non-member."""
+    member = record.member_by_sign_key(principal.sign_key)
+    if member is None or member.account != principal.name:
+        raise BadRequestError("you are not a member of the current council epoch")
+    return member.index
+
+
+async def submit_intake(services: Services, principal: Principal, case_id: bytes, envelope: IntakeEnvelope) -> Receipt:
+    """Store an intake. The same envelope again returns the same receipt; another one under the id is a 409."""
+    principal.require("helper")
+    if envelope.case_id != case_id:
+        raise BadRequestError("the envelope's case id differs from the one in the path")
+    receipt = digest(encode_json(envelope))
+    async with services.db.read() as session:
+        record = await council_record(services, session)
+        existing = await session.get(CaseRow, case_id)
+    if existing is not None:
+        return _same_or_conflict(existing, receipt)
+    try:
+        check_envelope(envelope, record)
+    except TesseraError as exc:
+        raise BadRequestError(f"intake envelope rejected: {exc}") from exc
+    day = services.today()
+    stored = replace(envelope, wraps=())
+    async with services.db.write() as session:
+        existing = await session.get(CaseRow, case_id)
+        if existing is not None:  # a retry that raced us
+            return _same_or_conflict(existing, receipt)
+        session.add(
+            CaseRow(
+                case_id=case_id,
+                state="open",
+                day=day,
+                epoch=envelope.epoch,
+                receipt=receipt,
+                envelope=encode_json(stored).decode(),
+                reply_sign_key=envelope.reply_sign_key,
+                reply_box_key=envelope.reply_box_key,
+            )
+        )
+        await session.flush()
+        session.add_all(WrapRow(case_id=case_id, recipient=w.recipient, sealed=w.sealed) for w in envelope.wraps)
+        # actor is the role only: the audit log must not link a helper account to a case
+        await audit.append(session, day=day, actor="helper", action="case.submitted", obj=b64u_encode(case_id))
+    return Receipt(case_id, receipt, day)
+
+
+def _same_or_conflict(existing: CaseRow, receipt: bytes) -> Receipt:
+    if existing.receipt != receipt:
+        raise ConflictError("a different intake exists under this case id")
+    return Receipt(existing.case_id, existing.receipt, existing.day)
+
+
+async def list_cases(
+    services: Services, principal: Principal, *, state: str | None, cursor: bytes | None, limit: int
+) -> tuple[list[dict[str, Any]], bytes | None]:
+    """A page of cases in case-id order (random ids: the order says nothing about time)."""
+    principal.require("council")
+    if state is not None and state not in STATES:
+        raise BadRequestError(f"state must be one of {', '.join(STATES)}")
+    limit = max(1, min(limit, MAX_PAGE))
+    query = select(CaseRow.case_id, CaseRow.state, CaseRow.day, CaseRow.epoch).order_by(CaseRow.case_id).limit(limit + 1)
+    if state is not None:
+        query = query.where(CaseRow.state == state)
+    if cursor is not None:
+        query = query.where(CaseRow.case_id > cursor)
+    async with services.db.read() as session:
+        rows = (await session.execute(query)).all()
+    page = [{"case_id": b64u_encode(r.case_id), "state": r.state, "day": r.day, "epoch": r.epoch} for r in rows[:limit]]
+    return page, (rows[limit - 1].case_id if len(rows) > limit else None)
+
+
+async def load_case(session: AsyncSession, principal: Principal, case_id: bytes) -> CaseRow:
+    """The case if the caller may see it; absent and not-yours look the same."""
+    if principal.role == "case" and principal.case_id != case_id:
+        raise NotFoundError("no such case")
+    if principal.role not in ("council", "case"):
+        raise NotFoundError("no such case")
+    case = await session.get(CaseRow, case_id)
+    if case is None:
+        raise NotFoundError("no such case")
+    return case
+
+
+async def get_case(services: Services, principal: Principal, case_id: bytes) -> dict[str, Any]:
+    """The envelope with the caller's own key wrap, the case state and its decisions."""
+    async with services.db.read() as session:
+        case = await load_case(session, principal, case_id)
+        envelope = decode_json(IntakeEnvelope, case.envelope.encode())
+        wraps: tuple[KeyWrap, ...] = ()
+        if principal.role == "council":
+            box_key = (await services.directory.state(session)).accounts[principal.name].keys.box_key
+            row = await session.get(WrapRow, (case_id, box_key))
+            if row is None:
+                raise NotFoundError("no key wrap for you on this case (you joined the council after it was sealed)")
+            wraps = (KeyWrap(recipient=row.recipient, sealed=row.sealed),)
+        decisions = await _decisions(session, case_id, adopted_only=principal.role == "case")
+    return {
+        "case_id": b64u_encode(case_id),
+        "state": case.state,
+        "day": case.day,
+        "epoch": case.epoch,
+        "envelope": replace(envelope, wraps=wraps),
+        "decisions": decisions,
+    }
+
+
+async def _decisions(session: AsyncSession, case_id: bytes, *, adopted_only: bool) -> list[dict[str, Any]]:
+    query = select(ProposalRow).where(ProposalRow.case_id == case_id).order_by(ProposalRow.day, ProposalRow.proposal_id)
+    if adopted_only:
+        query = query.where(ProposalRow.state == "adopted")
+    out = []
+    for p in (await session.execute(query)).scalars().all():
+        votes = (await session.execute(select(VoteRow).where(VoteRow.proposal_id == p.proposal_id))).scalars().all()
+        out.append(
+            {
+                "proposal_id": b64u_encode(p.proposal_id),
+                "action": p.action,
+                "state": p.state,
+                "day": p.day,
+                "proposer": p.proposer,
+                "proposal": decode_json_obj(p.body),
+                "votes": [{"account": v.account, "approve": v.approve} for v in votes],
+            }
+        )
+    return out
+
+
+def decode_json_obj(text: str) -> Any:
+    return json.loads(text)

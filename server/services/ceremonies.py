@@ -1,0 +1,240 @@
+"""The key-ceremony mailbox: an administrator opens a DKG for named council members and a threshold;
+members post round messages (broadcast ones in clear, private shares boxed to one member) and fetch
+theirs. The server checks shapes and signatures and can read no share. When every member has signed
+the same epoch record, the server appends it to the key directory."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from nacl.utils import random
+from sqlalchemy import select
+
+from keys import dkg
+from keys.accounts import verify_signature
+from keys.ceremony import DkgAnswer, DkgCommitment, DkgComplaint, DkgEcho, DkgShare, check_share_signature
+from keys.council import EpochRecord, EpochSignature, Participant
+from keys.directory import payload_for, payload_message
+from keys.encoding import b64u_encode, canonical_json
+from keys.errors import TesseraError
+from keys.hashing import TAG_LOG_SIG
+from keys.wire import decode_json, encode_json, from_wire, to_wire
+from server.errors import BadRequestError, ConflictError, ForbiddenError, NotFoundError
+from server.services import audit
+from server.services.context import Principal, Services
+from server.services.directory import append_entry
+from server.storage.models import CeremonyMessageRow, CeremonyRow
+
+BROADCAST = ("commitment", "echo", "complaint", "answer", "epoch-signature")
+KINDS = (*BROADCAST, "share")
+
+
+async def open_ceremony(services: Services, principal: Principal, *, threshold: int, members: list[str]) -> dict[str, Any]:
+    principal.require("admin")
+    async with services.db.write() as session:
+        running = (await session.execute(select(CeremonyRow).where(CeremonyRow.state == "running"))).scalars().first()
+        if running is not None:
+            raise ConflictError("a ceremony is running already; finish or cancel it first")
+        state = await services.directory.state(session)
+        participants = []
+        for index, name in enumerate(members, start=1):
+            account = state.active(name)
+            if account is None or account.role != "council":
+                raise BadRequestError(f"{name!r} is not an active council account")
+            participants.append(
+                Participant(index=index, account=name, sign_key=account.keys.sign_key, box_key=account.keys.box_key)
+            )
+        epoch = (state.council.epoch if state.council else 0) + 1
+        try:
+            params = dkg.DkgParams(v=1, epoch=epoch, threshold=threshold, participants=tuple(participants))
+        except TesseraError as exc:
+            raise BadRequestError(str(exc)) from exc
+        ceremony_id = random(16)
+        session.add(
+            CeremonyRow(
+                ceremony_id=ceremony_id, kind="dkg", params=encode_json(params).decode(), state="running", day=services.today()
+            )
+        )
+        await audit.append(
+            session,
+            day=services.today(),
+            actor=principal.name,
+            action="ceremony.opened",
+            obj=b64u_encode(ceremony_id),
+            detail={"threshold": threshold, "members": members, "epoch": epoch},
+        )
+    return {"ceremony_id": b64u_encode(ceremony_id), "params": to_wire(params), "state": "running"}
+
+
+def _participant_index(params: dkg.DkgParams, principal: Principal) -> int:
+    for p in params.participants:
+        if p.account == principal.name and p.sign_key == principal.sign_key:
+            return p.index
+    raise ForbiddenError("you are not a participant of this ceremony")
+
+
+async def ceremony_status(services: Services, principal: Principal) -> dict[str, Any] | None:
+    principal.require("admin", "council")
+    async with services.db.read() as session:
+        row = (
+            (await session.execute(select(CeremonyRow).order_by(CeremonyRow.day.desc(), CeremonyRow.state.desc())))
+            .scalars()
+            .first()
+        )
+        if row is None:
+            return None
+        messages = (
+            (await session.execute(select(CeremonyMessageRow).where(CeremonyMessageRow.ceremony_id == row.ceremony_id)))
+            .scalars()
+            .all()
+        )
+    counts: dict[str, int] = {}
+    for m in messages:
+        counts[m.kind] = counts.get(m.kind, 0) + 1
+    return {"ceremony_id": b64u_encode(row.ceremony_id), "state": row.state, "params": json.loads(row.params), "messages": counts}
+
+
+def _check_message(params: dkg.DkgParams, index: int, kind: str, body: Any) -> tuple[int | None, Any]:
+    """Shape and signature checks a relay can do; returns (recipient, parsed message)."""
+    try:
+        if kind == "commitment":
+            msg = from_wire(DkgCommitment, body)
+            if msg.index != index:
+                raise BadRequestError("a commitment must carry your own index")
+            dkg.check_commitment(params, msg)  # shape and PoK; consistency across members is the echo's job
+            return None, msg
+        if kind == "echo":
+            echo = from_wire(DkgEcho, body)
+            if echo.index != index or not dkg.echo_is_valid(params, echo, echo.transcript):
+                raise BadRequestError("the echo is not signed by you for this ceremony")
+            return None, echo
+        if kind == "share":
+            share = from_wire(DkgShare, body)
+            if share.sender != index:
+                raise BadRequestError("a share must carry your own index")
+            check_share_signature(params.sid, share, params.participant(index).sign_key)
+            params.participant(share.recipient)
+            return share.recipient, share
+        if kind == "complaint":
+            complaint = from_wire(DkgComplaint, body)
+            if complaint.accuser != index:
+                raise BadRequestError("a complaint must carry your own index")
+            return None, complaint
+        if kind == "answer":
+            answer = from_wire(DkgAnswer, body)
+            if answer.accused != index:
+                raise BadRequestError("an answer must carry your own index")
+            return None, answer
+        if kind == "epoch-signature":
+            record = from_wire(EpochRecord, body.get("record") if isinstance(body, dict) else None)
+            signature = from_wire(EpochSignature, body.get("signature"))
+            if record.origin != params.sid or signature.signer != params.participant(index).sign_key:
+                raise BadRequestError("the epoch record is not from this ceremony, or not signed by you")
+            message = payload_message("council-epoch", canonical_json(payload_for("council-epoch", record=record)))
+            verify_signature(signature.signer, TAG_LOG_SIG, message, signature.signature)
+            return None, (record, signature)
+    except TesseraError as exc:
+        raise BadRequestError(f"{kind} rejected: {exc}") from exc
+    raise BadRequestError(f"unknown message kind {kind!r}; one of {', '.join(KINDS)}")
+
+
+async def post_message(services: Services, principal: Principal, ceremony_id: bytes, kind: str, body: Any) -> dict[str, Any]:
+    principal.require("council")
+    async with services.db.write() as session:
+        row = await session.get(CeremonyRow, ceremony_id)
+        if row is None:
+            raise NotFoundError("no such ceremony")
+        if row.state != "running":
+            raise ConflictError(f"this ceremony is {row.state}")
+        params = decode_json(dkg.DkgParams, row.params.encode())
+        index = _participant_index(params, principal)
+        recipient, _parsed = _check_message(params, index, kind, body)
+        text = canonical_json(body).decode()
+        same = (
+            (
+                await session.execute(
+                    select(CeremonyMessageRow).where(
+                        CeremonyMessageRow.ceremony_id == ceremony_id,
+                        CeremonyMessageRow.kind == kind,
+                        CeremonyMessageRow.sender == index,
+                        CeremonyMessageRow.recipient == recipient
+                        if recipient is not None
+                        else CeremonyMessageRow.recipient.is_(None),
+                    )
+                )
+            )
+            .scalars()
+            .first()
+        )
+        if same is not None and kind not in ("complaint", "answer"):
+            if same.body != text:
+                raise ConflictError(f"you posted a different {kind} already")
+            return {"state": row.state}
+        session.add(CeremonyMessageRow(ceremony_id=ceremony_id, kind=kind, sender=index, recipient=recipient, body=text))
+        await audit.append(
+            session, day=services.today(), actor=principal.name, action=f"ceremony.{kind}", obj=b64u_encode(ceremony_id)
+        )
+        if kind == "epoch-signature":
+            await _maybe_finish(services, session, row, params)
+        return {"state": row.state}
+
+
+async def _maybe_finish(services: Services, session: Any, row: CeremonyRow, params: dkg.DkgParams) -> None:
+    messages = (
+        (
+            await session.execute(
+                select(CeremonyMessageRow).where(
+                    CeremonyMessageRow.ceremony_id == row.ceremony_id, CeremonyMessageRow.kind == "epoch-signature"
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    by_record: dict[bytes, list[EpochSignature]] = {}
+    records: dict[bytes, EpochRecord] = {}
+    for m in messages:
+        body = json.loads(m.body)
+        record = from_wire(EpochRecord, body["record"])
+        records[record.digest()] = record
+        by_record.setdefault(record.digest(), []).append(from_wire(EpochSignature, body["signature"]))
+    for digest, signatures in by_record.items():
+        if len({s.signer for s in signatures}) == len(params.participants):
+            record = records[digest]
+            entry, _ = await append_entry(
+                session,
+                kind="council-epoch",
+                payload=payload_for("council-epoch", record=record),
+                day=services.today(),
+                signatures=signatures,
+            )
+            row.state = "done"
+            await audit.append(
+                session,
+                day=services.today(),
+                actor="council",
+                action="council.epoch",
+                obj=f"epoch {record.epoch}",
+                detail={"directory_seq": entry.seq, "threshold": record.threshold, "members": len(record.members)},
+            )
+            return
+
+
+async def fetch_messages(services: Services, principal: Principal, ceremony_id: bytes, after: int) -> dict[str, Any]:
+    principal.require("council")
+    async with services.db.read() as session:
+        row = await session.get(CeremonyRow, ceremony_id)
+        if row is None:
+            raise NotFoundError("no such ceremony")
+        params = decode_json(dkg.DkgParams, row.params.encode())
+        index = _participant_index(params, principal)
+        query = select(CeremonyMessageRow).where(CeremonyMessageRow.ceremony_id == ceremony_id, CeremonyMessageRow.seq > after)
+        rows = (await session.execute(query.order_by(CeremonyMessageRow.seq))).scalars().all()
+    visible = [r for r in rows if r.recipient is None or index in (r.recipient, r.sender)]
+    return {
+        "state": row.state,
+        "params": json.loads(row.params),
+        "index": index,
+        "messages": [{"seq": r.seq, "kind": r.kind, "sender": r.sender, "body": json.loads(r.body)} for r in visible],
+    }

@@ -1,0 +1,175 @@
+"""A real server (create_app on a temporary SQLite file, or PostgreSQL when TESSERA_TEST_PG_URL answers)
+and real clients (client.api.Api) with their own keys."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from client.api import Api
+from client.ceremony import ceremony_step
+from client.enrol import join, make_invite
+from keys.accounts import AccountKeys
+from keys.directory import DirectoryEntry
+from keys.invites import Invite
+from keys.wire import from_wire
+from server.app import create_app
+from server.config import load_config
+from server.main import initialise
+
+PG_URL = os.environ.get("TESSERA_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+class FakeClock:
+    """Starts at the real time (init used the real clock) and moves only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = float(int(time.time()))
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _pg_available() -> str | None:
+    """Create a fresh database on the PostgreSQL server; None (and a reason) when none answers."""
+    try:
+        import asyncpg
+    except ImportError:
+        return None
+
+    async def make() -> str:
+        conn = await asyncpg.connect(PG_URL.replace("postgresql://", "postgres://"), timeout=3)
+        name = f"tessera_test_{uuid.uuid4().hex[:12]}"
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.close()
+        base = PG_URL.rsplit("/", 1)[0]
+        return f"{base}/{name}"
+
+    try:
+        return asyncio.run(make())
+    except (TimeoutError, OSError, Exception):
+        return None
+
+
+def _drop_pg(url: str) -> None:
+    import asyncpg
+
+    async def drop() -> None:
+        name = url.rsplit("/", 1)[1]
+        conn = await asyncpg.connect(PG_URL.replace("postgresql://", "postgres://"), timeout=3)
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()
+
+    asyncio.run(drop())
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    if request.param == "sqlite":
+        yield None
+        return
+    url = _pg_available()
+    if url is None:
+        pytest.skip(f"no PostgreSQL server answers at {PG_URL} (set TESSERA_TEST_PG_URL)")
+    yield url
+    _drop_pg(url)
+
+
+@pytest.fixture
+def server_dir(tmp_path: Path, backend: str | None) -> tuple[Path, str]:
+    data = tmp_path / "server"
+    invite, _ = initialise(data, db_url=backend, url="http://tessera.test", admin_name="admin")
+    return data, invite
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def client(aiohttp_client, server_dir: tuple[Path, str], clock: FakeClock) -> TestClient:  # type: ignore[no-untyped-def]
+    return await aiohttp_client(create_app(load_config(server_dir[0]), clock=clock))
+
+
+@dataclass
+class Member:
+    name: str
+    keys: AccountKeys
+    api: Api
+    secrets: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class World:
+    client: TestClient
+    clock: FakeClock
+    first_invite: str
+    members: dict[str, Member] = field(default_factory=dict)
+
+    def anonymous(self) -> Api:
+        return Api(str(self.client.make_url("")), self.client.session, clock=self.clock)
+
+    async def join(self, invite: Invite, name: str) -> Member:
+        keys = AccountKeys.generate()
+        grant, _ = await join(self.anonymous(), invite, keys)
+        assert grant.account == name
+        member = Member(
+            name, keys, Api(str(self.client.make_url("")), self.client.session, keys=keys, principal=name, clock=self.clock)
+        )
+        self.members[name] = member
+        return member
+
+    async def admin(self) -> Member:
+        if "admin" not in self.members:
+            await self.join(Invite.decode(self.first_invite), "admin")
+        return self.members["admin"]
+
+    async def head(self) -> tuple[int, bytes]:
+        admin = await self.admin()
+        answer = await admin.api.call("GET", "/v1/directory")
+        last = from_wire(DirectoryEntry, answer["entries"][-1])
+        return last.seq, from_wire(DirectoryEntry, answer["entries"][-1]).hash()
+
+    async def invite(self, name: str, role: str) -> Invite:
+        admin = await self.admin()
+        seq, head = await self.head()
+        return await make_invite(
+            admin.api,
+            admin_name="admin",
+            admin_keys=admin.keys,
+            account=name,
+            role=role,
+            today=int(self.clock() // 86400),
+            head_seq=seq,
+            head_hash=head,
+        )
+
+    async def enrol(self, name: str, role: str) -> Member:
+        return await self.join(await self.invite(name, role), name)
+
+    async def council(self, names: list[str], threshold: int) -> list[Member]:
+        members = [await self.enrol(n, "council") for n in names]
+        admin = await self.admin()
+        await admin.api.call("POST", "/v1/ceremonies", body={"v": 1, "threshold": threshold, "members": names})
+        for _ in range(8):
+            results = [await ceremony_step(m.api, m.keys, m.secrets) for m in members]
+            if all(r.done for r in results):
+                return members
+        raise AssertionError(f"ceremony did not finish: {[r.waiting_for for r in results]}")
+
+
+@pytest.fixture
+async def world(client: TestClient, clock: FakeClock, server_dir: tuple[Path, str]) -> AsyncIterator[World]:
+    yield World(client=client, clock=clock, first_invite=server_dir[1])
