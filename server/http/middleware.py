@@ -75,11 +75,13 @@ async def authentication(request: web.Request, handler: Handler) -> web.StreamRe
     if route is None or route.roles is None:
         return await handler(request)
     body = await request.read()
+    # the path and query exactly as they came in the request line: the bytes the client signed
+    raw_path, _, raw_query = request.raw_path.partition("?")
     principal = await authenticate(
         request.app[SERVICES],
         method=request.method,
-        path=request.path,
-        query=request.query_string,
+        path=raw_path,
+        query=raw_query,
         body=body,
         headers=dict(request.headers),
     )

@@ -22,7 +22,7 @@ from keys.directory import DirectoryEntry
 from keys.invites import Invite
 from keys.wire import from_wire
 from server.app import create_app
-from server.config import load_config
+from server.config import Config, load_config
 from server.main import initialise
 
 PG_URL = os.environ.get("TESSERA_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -99,8 +99,13 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def client(aiohttp_client, server_dir: tuple[Path, str], clock: FakeClock) -> TestClient:  # type: ignore[no-untyped-def]
-    return await aiohttp_client(create_app(load_config(server_dir[0]), clock=clock))
+def config(server_dir: tuple[Path, str]) -> Config:
+    return load_config(server_dir[0])
+
+
+@pytest.fixture
+async def client(aiohttp_client, config: Config, clock: FakeClock) -> TestClient:  # type: ignore[no-untyped-def]
+    return await aiohttp_client(create_app(config, clock=clock))
 
 
 @dataclass
