@@ -1,0 +1,119 @@
+"""tessera-server init / run / migrate as real processes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from client.api import Api, ApiError
+from client.enrol import join, make_invite
+from keys.accounts import AccountKeys
+from keys.directory import DirectoryEntry, payload_for, sign_payload
+from keys.invites import Invite
+from keys.requests import sign_request
+from keys.wire import from_wire, to_wire
+from tests.server.conftest import _drop_pg, _pg_available
+
+from .conftest import environment, free_port, running_server, server_cli, server_log
+
+
+def test_init_prints_an_invite_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    data = tmp_path / "srv"
+    first = server_cli("init", "--data", str(data), "--json", env=environment())
+    assert first.returncode == 0, first.stderr
+    invite = Invite.decode(json.loads(first.stdout.strip().splitlines()[-1])["invite"])
+    assert invite.head_seq == 0 and invite.server == "http://127.0.0.1:8080"
+    plain = server_cli("init", "--data", str(data), env=environment())
+    assert plain.returncode == 2 and "refusing to overwrite" in plain.stderr
+    assert "Traceback" not in plain.stderr
+    assert (data / "server.key").stat().st_mode & 0o077 == 0
+    migrate = server_cli("migrate", "--data", str(data), env=environment())
+    assert migrate.returncode == 0 and "up to date" in migrate.stdout
+
+
+def test_a_wrong_setting_stops_start_up_with_its_name(tmp_path: Path) -> None:
+    data = tmp_path / "srv"
+    assert server_cli("init", "--data", str(data), env=environment()).returncode == 0
+    config = data / "tessera-server.toml"
+    config.write_text(config.read_text().replace("rate_limit = 600", 'rate_limit = "lots"'))
+    result = server_cli("run", "--data", str(data), env=environment())
+    assert result.returncode == 2 and "rate_limit" in result.stderr and "Traceback" not in result.stderr
+    env = {**environment(), "TESSERA_METRICS": "everyone"}
+    config.write_text(config.read_text().replace('rate_limit = "lots"', "rate_limit = 600"))
+    result = server_cli("run", "--data", str(data), env=env)
+    assert result.returncode == 2 and "metrics" in result.stderr
+
+
+def test_run_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    data = tmp_path / "srv"
+    assert server_cli("init", "--data", str(data), env=environment()).returncode == 0
+    port = free_port()
+    with running_server(data, port, env=environment()) as process:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    output = server_log(data, port)
+    assert "listening on" in output and "Traceback" not in output
+
+
+@pytest.fixture
+def pg_url() -> object:
+    url = _pg_available()
+    if url is None:
+        pytest.skip("no PostgreSQL server answers (set TESSERA_TEST_PG_URL)")
+    yield url
+    _drop_pg(url)
+
+
+async def test_two_processes_on_one_postgresql_behave_as_one(tmp_path: Path, pg_url: str) -> None:
+    data = tmp_path / "srv"
+    init = server_cli("init", "--data", str(data), "--db", pg_url, "--json", env=environment())
+    assert init.returncode == 0, init.stderr
+    invite = Invite.decode(json.loads(init.stdout.strip().splitlines()[-1])["invite"])
+    port_a, port_b = free_port(), free_port()
+    with running_server(data, port_a, env=environment()), running_server(data, port_b, env=environment()):
+        async with aiohttp.ClientSession() as session:
+            a = Api(f"http://127.0.0.1:{port_a}", session)
+            b = Api(f"http://127.0.0.1:{port_b}", session)
+            admin_keys = AccountKeys.generate()
+            await join(a, invite, admin_keys)
+            admin_a, admin_b = a.as_principal("admin", admin_keys), b.as_principal("admin", admin_keys)
+            # requests alternate between the two processes in one client session
+            for api in (admin_a, admin_b, admin_a, admin_b):
+                assert (await api.call("GET", "/v1/directory"))["entries"]
+            # a nonce used on one process is refused by the other
+            headers = sign_request(
+                admin_keys, principal="admin", method="GET", path="/v1/directory", query="", body=b"", timestamp=int(time.time())
+            ).as_dict()
+            async with session.get(f"http://127.0.0.1:{port_a}/v1/directory", headers=headers) as response:
+                assert response.status == 200
+            async with session.get(f"http://127.0.0.1:{port_b}/v1/directory", headers=headers) as response:
+                assert response.status == 401
+            # entries written through both processes chain up into one audit log
+            helper = AccountKeys.generate()
+            last = from_wire(DirectoryEntry, (await admin_b.call("GET", "/v1/directory"))["entries"][-1])
+            hinvite = await make_invite(
+                admin_b,
+                admin_name="admin",
+                admin_keys=admin_keys,
+                account="h1",
+                role="helper",
+                today=int(time.time()) // 86400,
+                head_seq=last.seq,
+                head_hash=last.hash(),
+            )
+            await join(a, hinvite, helper)
+            # revocation through A is effective at once on B
+            helper_b = b.as_principal("h1", helper)
+            await helper_b.call("GET", "/v1/directory")
+            revocation = sign_payload("account-revoked", payload_for("account-revoked", account="h1"), admin_keys)
+            await admin_a.call("POST", "/v1/accounts/h1/revoke", body={"v": 1, "signature": to_wire(revocation)})
+            with pytest.raises(ApiError) as caught:
+                await helper_b.call("GET", "/v1/directory")
+            assert caught.value.status == 401
+            audit = (await admin_b.call("GET", "/v1/audit"))["entries"]
+            assert [e["seq"] for e in audit] == list(range(1, len(audit) + 1))
