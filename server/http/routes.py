@@ -26,7 +26,7 @@ class Route:
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/v1/health", h.health, None, None, "Liveness and the schema revision."),
+    Route("GET", "/v1/health", h.health, None, None, "Liveness."),
     Route("GET", "/v1/openapi.json", h.openapi, None, None, "This API as an OpenAPI 3.1 document."),
     Route(
         "POST",

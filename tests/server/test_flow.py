@@ -148,6 +148,13 @@ async def test_the_whole_story(world: World) -> None:
     inbox = await as_case.call("GET", f"{path}/messages")
     opened = open_message(from_wire(SealedMessage, inbox["messages"][0]["message"]), reply)
     assert opened.text == "We will pay. 지원합니다."
+    for method, route in [("GET", "/v1/cases"), ("GET", "/v1/directory"), ("GET", "/v1/reveals")]:
+        with pytest.raises(ApiError) as refused:
+            await as_case.call(method, route)
+        assert refused.value.status == 403, route
+    with pytest.raises(ApiError) as other_case:
+        await as_case.call("GET", f"/v1/cases/{b64u_encode(new_case_id())}")
+    assert other_case.value.status == 404
     mine = await as_case.call("GET", path)
     assert [d["action"] for d in mine["decisions"]] == ["approve"]
     outcome = from_wire(Proposal, mine["decisions"][0]["proposal"])
