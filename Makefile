@@ -25,7 +25,8 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy keys server client
 
 bench: $(STAMP)
-	$(PY) bench/crypto.py
+	$(PY) -m bench.crypto
+	$(PY) -m bench.intake
 
 vectors: $(STAMP)
 	$(PY) -m tests.vectors.generate

@@ -1,0 +1,206 @@
+"""Intake throughput and latency over loopback against a real `tessera-server run` process (SQLite),
+next to a reference pipeline (bench/reference_server.py) measured in the same run; then the latency of
+listing a page of 50 cases with 100,000 stored. Run: `make bench` (or `python bench/intake.py`).
+
+Targets (issue 3): at least half the reference throughput with p99 under 100 ms; list p50 under 20 ms.
+Envelopes are sealed before the clock starts: sealing happens on helpers' devices, not on the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+from nacl.signing import SigningKey
+
+from client.api import Api
+from client.ceremony import ceremony_step
+from client.enrol import join, make_invite
+from keys.accounts import AccountKeys
+from keys.directory import DirectoryEntry, replay_to_pin
+from keys.encoding import b64u_encode
+from keys.envelope import new_case_id, seal_intake
+from keys.invites import Invite
+from keys.wire import from_wire, to_wire
+from tests.e2e.conftest import free_port, running_server
+
+BIN = Path(sys.executable).parent
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+async def setup_world(base: str, session: aiohttp.ClientSession, invite: Invite, helpers: int) -> tuple[list[Api], Api, object]:
+    anonymous = Api(base, session)
+    admin_keys = AccountKeys.generate()
+    await join(anonymous, invite, admin_keys)
+    admin = anonymous.as_principal("admin", admin_keys)
+
+    async def enrol(name: str, role: str) -> tuple[Api, AccountKeys]:
+        entries = (await admin.call("GET", "/v1/directory"))["entries"]
+        last = from_wire(DirectoryEntry, entries[-1])
+        inv = await make_invite(
+            admin, admin_name="admin", admin_keys=admin_keys, account=name, role=role, today=int(time.time()) // 86400,
+            head_seq=last.seq, head_hash=last.hash(),
+        )
+        keys = AccountKeys.generate()
+        await join(anonymous, inv, keys)
+        return anonymous.as_principal(name, keys), keys
+
+    council = [await enrol(f"member{i}", "council") for i in range(1, 4)]
+    await admin.call("POST", "/v1/ceremonies", body={"v": 1, "threshold": 2, "members": ["member1", "member2", "member3"]})
+    secrets: list[dict[str, str]] = [{}, {}, {}]
+    for _ in range(8):
+        results = [await ceremony_step(api, keys, s) for (api, keys), s in zip(council, secrets, strict=True)]
+        if all(r.done for r in results):
+            break
+    helper_apis = [await enrol(f"helper{i}", "helper") for i in range(helpers)]
+    entries = [from_wire(DirectoryEntry, e) for e in (await admin.call("GET", "/v1/directory"))["entries"]]
+    state = replay_to_pin(entries, pinned_seq=0, pinned_head=entries[0].hash())
+    return [api for api, _ in helper_apis], council[0][0], (state, [k for _, k in helper_apis])
+
+
+async def submit_all(apis: list[Api], jobs: list[list[tuple[str, dict[str, object]]]]) -> tuple[float, list[float], int]:
+    latencies: list[float] = []
+    errors = 0
+
+    async def worker(api: Api, mine: list[tuple[str, dict[str, object]]]) -> None:
+        nonlocal errors
+        for path, body in mine:
+            start = time.perf_counter()
+            try:
+                await api.call("PUT", path, body=body)
+            except Exception:  # noqa: BLE001 - counted and reported
+                errors += 1
+            latencies.append(time.perf_counter() - start)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(api, mine) for api, mine in zip(apis, jobs, strict=True)))
+    return time.perf_counter() - start, latencies, errors
+
+
+async def reference_run(clients: int, per_client: int, bodies: list[bytes]) -> tuple[float, list[float], int]:
+    port = free_port()
+    key = SigningKey.generate()
+    with tempfile.TemporaryDirectory() as tmp:
+        process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("reference_server.py")), str(port), f"{tmp}/ref.db", bytes(key.verify_key).hex()],
+        )
+        try:
+            async with aiohttp.ClientSession() as session:
+                for _ in range(100):
+                    try:
+                        async with session.get(f"http://127.0.0.1:{port}/v1/health") as r:
+                            if r.status == 200:
+                                break
+                    except aiohttp.ClientError:
+                        await asyncio.sleep(0.1)
+                latencies: list[float] = []
+                errors = 0
+
+                async def worker(offset: int) -> None:
+                    nonlocal errors
+                    for n in range(per_client):
+                        body = bodies[(offset * per_client + n) % len(bodies)]
+                        signature = key.sign(body).signature.hex()
+                        t = time.perf_counter()
+                        async with session.put(
+                            f"http://127.0.0.1:{port}/v1/cases/{offset}-{n}", data=body, headers={"X-Signature": signature}
+                        ) as r:
+                            await r.read()
+                            errors += r.status != 200
+                        latencies.append(time.perf_counter() - t)
+
+                start = time.perf_counter()
+                await asyncio.gather(*(worker(i) for i in range(clients)))
+                return time.perf_counter() - start, latencies, errors
+        finally:
+            process.terminate()
+            process.wait()
+
+
+def fill_cases(db_path: Path, count: int) -> None:
+    db = sqlite3.connect(db_path)
+    rows = ((os.urandom(16), "open", 20000, 1, os.urandom(32), "{}", os.urandom(32), os.urandom(32)) for _ in range(count))
+    db.executemany(
+        "INSERT INTO cases (case_id, state, day, epoch, receipt, envelope, reply_sign_key, reply_box_key) VALUES (?,?,?,?,?,?,?,?)", rows
+    )
+    db.commit()
+    db.close()
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "srv"
+        env = {**os.environ, "TESSERA_RATE_LIMIT": "1000000"}
+        init = subprocess.run([str(BIN / "tessera-server"), "init", "--data", str(data), "--json"], capture_output=True, text=True, env=env, check=True)
+        invite = Invite.decode(json.loads(init.stdout.strip().splitlines()[-1])["invite"])
+        port = free_port()
+        with running_server(data, port, env=env):
+            base = f"http://127.0.0.1:{port}"
+            connector = aiohttp.TCPConnector(limit=args.clients * 2)
+            async with aiohttp.ClientSession(connector=connector) as session:
+                invite = Invite(v=1, server=base, invite_id=invite.invite_id, secret=invite.secret, head_seq=invite.head_seq, head_hash=invite.head_hash)
+                apis, member, (state, helper_keys) = await setup_world(base, session, invite, args.clients)
+                record = state.council  # type: ignore[attr-defined]
+                print(f"sealing {args.clients * args.per_client} intakes (client side, not timed)...", flush=True)
+                jobs = []
+                bodies = []
+                for keys in helper_keys:
+                    mine = []
+                    for _ in range(args.per_client):
+                        case_id = new_case_id()
+                        envelope = seal_intake(
+                            case_id=case_id, case_file=b'{"kind":"food","need":"rice 20 kg"}' * 8, identity=b"name and place" * 10,
+                            record=record, author="helper", author_keys=keys, reply_secret=os.urandom(32),
+                            head_seq=state.seq, head_hash=state.head,  # type: ignore[attr-defined]
+                        )
+                        body = to_wire(envelope)
+                        mine.append((f"/v1/cases/{b64u_encode(case_id)}", body))
+                        bodies.append(json.dumps(body).encode())
+                    jobs.append(mine)
+                elapsed, latencies, errors = await submit_all(apis, jobs)
+                ref_elapsed, ref_latencies, ref_errors = await reference_run(args.clients, args.per_client, bodies)
+                total = args.clients * args.per_client
+                ours, ref = total / elapsed, total / ref_elapsed
+                print(f"\n{args.clients} concurrent clients, {total} intakes each run, over loopback")
+                print(f"{'pipeline':<34} {'intakes/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+                print(f"{'tessera-server (SQLite)':<34} {ours:>10.0f} {percentile(latencies, 50) * 1e3:>8.1f} {percentile(latencies, 99) * 1e3:>8.1f} {errors:>7}")
+                print(f"{'reference (verify + INSERT)':<34} {ref:>10.0f} {percentile(ref_latencies, 50) * 1e3:>8.1f} {percentile(ref_latencies, 99) * 1e3:>8.1f} {ref_errors:>7}")
+                print(f"ratio tessera/reference: {ours / ref:.2f} (target >= 0.5); p99 target < 100 ms")
+                print(f"\nfilling the database to {args.stored:,} cases...", flush=True)
+                fill_cases(data / "tessera.db", args.stored - total)
+                times = []
+                for i in range(args.list_requests):
+                    t = time.perf_counter()
+                    await member.call("GET", "/v1/cases", query={"state": "open", "limit": 50})
+                    times.append(time.perf_counter() - t)
+                    if i == 0:
+                        times.clear()  # the first request warms the page cache
+                print(f"list a page of 50 with {args.stored:,} stored: p50 {statistics.median(times) * 1e3:.1f} ms, "
+                      f"p99 {percentile(times, 99) * 1e3:.1f} ms (target p50 < 20 ms)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--per-client", type=int, default=20)
+    parser.add_argument("--stored", type=int, default=100_000)
+    parser.add_argument("--list-requests", type=int, default=201)
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
