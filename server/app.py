@@ -44,9 +44,9 @@ def load_server_keys(path: Path) -> AccountKeys:
 
 async def check_database(db: Database) -> None:
     """Refuse to serve a database with another schema revision, or whose chains do not verify."""
-    async with db.engine.connect() as conn:
+    async with db.read() as session:
         try:
-            revision = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one_or_none()
+            revision = (await session.execute(text("SELECT version_num FROM alembic_version"))).scalar_one_or_none()
         except Exception as exc:
             raise ConfigError("the database has no Tessera schema: run `tessera-server init` or `migrate`") from exc
     if revision != head_revision():

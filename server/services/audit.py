@@ -12,11 +12,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from keys.encoding import b64u_encode, canonical_json, u64
 from keys.hashing import TAG_AUDIT, kdf32
-from server.storage.db import lock_chain, read_chain
+from server.storage.db import DbSession, lock_chain, read_chain
 from server.storage.models import AuditRow
 
 GENESIS = bytes(32)
@@ -31,7 +30,7 @@ def entry_hash(prev: bytes, seq: int, day: int, actor: str, action: str, obj: st
 
 
 async def append(
-    session: AsyncSession, *, day: int, actor: str, action: str, obj: str = "", detail: Mapping[str, Any] | None = None
+    session: DbSession, *, day: int, actor: str, action: str, obj: str = "", detail: Mapping[str, Any] | None = None
 ) -> int:
     """Append one entry; the caller's transaction holds the chain lock (Database.write)."""
     head = await lock_chain(session, "audit")
@@ -55,7 +54,7 @@ def row_json(row: AuditRow) -> dict[str, Any]:
     }
 
 
-async def entries_after(session: AsyncSession, after: int, limit: int) -> Sequence[AuditRow]:
+async def entries_after(session: DbSession, after: int, limit: int) -> Sequence[AuditRow]:
     query = select(AuditRow).where(AuditRow.seq > after).order_by(AuditRow.seq).limit(limit)
     return (await session.execute(query)).scalars().all()
 
@@ -72,7 +71,7 @@ def verify_rows(rows: Sequence[AuditRow], prev: bytes = GENESIS, start: int = 0)
     return prev
 
 
-async def verify_chain(session: AsyncSession, batch: int = 5000) -> int:
+async def verify_chain(session: DbSession, batch: int = 5000) -> int:
     """Verify the whole audit log against its stored head; returns the number of entries."""
     prev, seq = GENESIS, 0
     while True:

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from keys.encoding import b64u_decode
 from keys.errors import TesseraError
@@ -16,6 +15,7 @@ from keys.hashing import digest
 from keys.requests import CASE_PRINCIPAL_PREFIX, AuthHeaders, verify_request
 from server.errors import RateLimitedError, UnauthorizedError
 from server.services.context import Principal, Services
+from server.storage.db import DbSession
 from server.storage.models import AccountRow, CaseRow, NonceRow, RateRow
 
 NONCE_BUCKET = 600  # seconds: nonce expiry is stored coarsely, never a request's exact time
@@ -33,19 +33,22 @@ async def authenticate(
     now = services.now()
     if abs(now - auth.timestamp) > services.config.clock_skew:
         raise UnauthorizedError()
-    async with services.db.read() as session:
+    # One short transaction: who it is (revocation is seen at once), the signature, the nonce, the counter.
+    async with services.db.write(lock_audit=False) as session:
         principal = await _lookup(session, auth.principal)
-    if principal is None:
-        raise UnauthorizedError()
-    try:
-        verify_request(principal.sign_key, auth, method=method, path=path, query=query, body=body)
-    except TesseraError:
-        raise UnauthorizedError() from None
-    await _record_nonce_and_rate(services, auth, now)
+        if principal is None:
+            raise UnauthorizedError()
+        try:
+            verify_request(principal.sign_key, auth, method=method, path=path, query=query, body=body)
+        except TesseraError:
+            raise UnauthorizedError() from None
+        count = await _record_nonce_and_rate(session, services, auth, now)
+    if count > services.config.rate_limit:
+        raise RateLimitedError(f"more than {services.config.rate_limit} requests this minute; wait a minute")
     return principal
 
 
-async def _lookup(session: AsyncSession, name: str) -> Principal | None:
+async def _lookup(session: DbSession, name: str) -> Principal | None:
     if name.startswith(CASE_PRINCIPAL_PREFIX):
         try:
             case_id = b64u_decode(name[len(CASE_PRINCIPAL_PREFIX) :], length=16)
@@ -59,22 +62,19 @@ async def _lookup(session: AsyncSession, name: str) -> Principal | None:
     return Principal(name=row.account, role=row.role, sign_key=row.sign_key)
 
 
-async def _record_nonce_and_rate(services: Services, auth: AuthHeaders, now: int) -> None:
+async def _record_nonce_and_rate(session: DbSession, services: Services, auth: AuthHeaders, now: int) -> int:
+    """Store the nonce (refusing a replay) and count the request; returns this minute's count."""
     nonce_digest = digest(auth.principal.encode() + b"\x00" + auth.nonce)
     expires = (now + 2 * services.config.clock_skew) // NONCE_BUCKET + 1
-    window = now // RATE_WINDOW
     insert = sqlite_insert if services.db.is_sqlite else pg_insert
-    async with services.db.write(lock_audit=False) as session:
-        inserted = await session.execute(
-            insert(NonceRow).values(digest=nonce_digest, expires=expires).on_conflict_do_nothing().returning(NonceRow.digest)
-        )
-        if inserted.scalar_one_or_none() is None:
-            raise UnauthorizedError()
-        stmt = insert(RateRow).values(principal=auth.principal, window=window, count=1)
-        stmt = stmt.on_conflict_do_update(index_elements=["principal", "window"], set_={"count": RateRow.count + 1})
-        count = (await session.execute(stmt.returning(RateRow.count))).scalar_one()
-    if count > services.config.rate_limit:
-        raise RateLimitedError(f"more than {services.config.rate_limit} requests this minute; wait a minute")
+    inserted = await session.execute(
+        insert(NonceRow).values(digest=nonce_digest, expires=expires).on_conflict_do_nothing().returning(NonceRow.digest)
+    )
+    if inserted.scalar_one_or_none() is None:
+        raise UnauthorizedError()
+    stmt = insert(RateRow).values(principal=auth.principal, window=now // RATE_WINDOW, count=1)
+    stmt = stmt.on_conflict_do_update(index_elements=["principal", "window"], set_={"count": RateRow.count + 1})
+    return int((await session.execute(stmt.returning(RateRow.count))).scalar_one())
 
 
 async def purge_expired(services: Services) -> None:

@@ -3,12 +3,12 @@ helper account, no exact time (a day) and no address. A case's helper reads it t
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from keys.council import EpochRecord
 from keys.encoding import b64u_encode
@@ -19,6 +19,7 @@ from keys.wire import decode_json, encode_json
 from server.errors import BadRequestError, ConflictError, NotFoundError
 from server.services import audit
 from server.services.context import Principal, Services
+from server.storage.db import DbSession
 from server.storage.models import CaseRow, ProposalRow, VoteRow, WrapRow
 
 STATES = ("open", "decided", "closed")
@@ -32,7 +33,7 @@ class Receipt:
     day: int
 
 
-async def council_record(services: Services, session: AsyncSession) -> EpochRecord:
+async def council_record(services: Services, session: DbSession) -> EpochRecord:
     record = (await services.directory.state(session)).council
     if record is None:
         raise ConflictError("there is no council key yet: the council must hold its key ceremony first")
@@ -59,7 +60,8 @@ async def submit_intake(services: Services, principal: Principal, case_id: bytes
     if existing is not None:
         return _same_or_conflict(existing, receipt)
     try:
-        check_envelope(envelope, record)
+        # libsodium releases the GIL: on a second core this check overlaps other requests' work
+        await asyncio.to_thread(check_envelope, envelope, record)
     except TesseraError as exc:
         raise BadRequestError(f"intake envelope rejected: {exc}") from exc
     day = services.today()
@@ -112,7 +114,7 @@ async def list_cases(
     return page, (rows[limit - 1].case_id if len(rows) > limit else None)
 
 
-async def load_case(session: AsyncSession, principal: Principal, case_id: bytes) -> CaseRow:
+async def load_case(session: DbSession, principal: Principal, case_id: bytes) -> CaseRow:
     """The case if the caller may see it; absent and not-yours look the same."""
     if principal.role == "case" and principal.case_id != case_id:
         raise NotFoundError("no such case")
@@ -147,7 +149,7 @@ async def get_case(services: Services, principal: Principal, case_id: bytes) -> 
     }
 
 
-async def _decisions(session: AsyncSession, case_id: bytes, *, adopted_only: bool) -> list[dict[str, Any]]:
+async def _decisions(session: DbSession, case_id: bytes, *, adopted_only: bool) -> list[dict[str, Any]]:
     query = select(ProposalRow).where(ProposalRow.case_id == case_id).order_by(ProposalRow.day, ProposalRow.proposal_id)
     if adopted_only:
         query = query.where(ProposalRow.state == "adopted")

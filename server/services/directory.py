@@ -7,14 +7,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from keys.council import EpochRecord, EpochSignature
 from keys.directory import DirectoryEntry, DirectoryState, apply_entries, apply_entry, make_entry
 from keys.errors import DirectoryError
 from keys.wire import decode_json, encode_json
 from server.errors import BadRequestError
-from server.storage.db import lock_chain, read_chain
+from server.storage.db import DbSession, lock_chain, read_chain
 from server.storage.models import AccountRow, DirectoryRow
 
 
@@ -27,14 +26,14 @@ class DirectoryCache:
     def __init__(self) -> None:
         self._state: DirectoryState | None = None
 
-    async def state(self, session: AsyncSession) -> DirectoryState:
+    async def state(self, session: DbSession) -> DirectoryState:
         head = await read_chain(session, "directory")
         if self._state is None or self._state.seq != head.seq or self._state.head != head.head:
             self._state = await replay(session)
         return self._state
 
 
-async def load_entries(session: AsyncSession, after: int = -1, limit: int | None = None) -> list[DirectoryEntry]:
+async def load_entries(session: DbSession, after: int = -1, limit: int | None = None) -> list[DirectoryEntry]:
     query = select(DirectoryRow).where(DirectoryRow.seq > after).order_by(DirectoryRow.seq)
     if limit is not None:
         query = query.limit(limit)
@@ -42,12 +41,12 @@ async def load_entries(session: AsyncSession, after: int = -1, limit: int | None
     return [decode_json(DirectoryEntry, row.body.encode()) for row in rows]
 
 
-async def replay(session: AsyncSession) -> DirectoryState:
+async def replay(session: DbSession) -> DirectoryState:
     return apply_entries(DirectoryState(), await load_entries(session))
 
 
 async def append_entry(
-    session: AsyncSession,
+    session: DbSession,
     *,
     kind: str,
     payload: Mapping[str, Any],
@@ -71,7 +70,7 @@ async def append_entry(
     return entry, new_state
 
 
-async def _sync_accounts(session: AsyncSession, state: DirectoryState) -> None:
+async def _sync_accounts(session: DbSession, state: DirectoryState) -> None:
     rows = {r.account: r for r in (await session.execute(select(AccountRow))).scalars().all()}
     for name, acct in state.accounts.items():
         row = rows.get(name)

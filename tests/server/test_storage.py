@@ -26,8 +26,7 @@ def test_migrated_schema_equals_the_models(server_dir: tuple[Path, str]) -> None
     async def diff() -> list[object]:
         db = Database(config.db_url)
         try:
-            async with db.engine.connect() as conn:
-                return await conn.run_sync(lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata))
+            return await db.run_sync(lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata))
         finally:
             await db.close()
 

@@ -9,7 +9,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from server.storage.db import _sqlite_pragmas, async_url
+from server.storage.db import async_url, sqlite_pragmas
 from server.storage.models import Base
 
 config = context.config
@@ -27,7 +27,7 @@ async def _main() -> None:
     assert url is not None
     engine = create_async_engine(async_url(url))
     if url.startswith("sqlite"):
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", sqlite_pragmas)
     async with engine.connect() as connection:
         await connection.run_sync(_run)
         await connection.commit()
