@@ -39,7 +39,7 @@ BIN = Path(sys.executable).parent
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def setup_world(base: str, session: aiohttp.ClientSession, invite: Invite, helpers: int) -> tuple[list[Api], Api, object]:
@@ -52,8 +52,14 @@ async def setup_world(base: str, session: aiohttp.ClientSession, invite: Invite,
         entries = (await admin.call("GET", "/v1/directory"))["entries"]
         last = from_wire(DirectoryEntry, entries[-1])
         inv = await make_invite(
-            admin, admin_name="admin", admin_keys=admin_keys, account=name, role=role, today=int(time.time()) // 86400,
-            head_seq=last.seq, head_hash=last.hash(),
+            admin,
+            admin_name="admin",
+            admin_keys=admin_keys,
+            account=name,
+            role=role,
+            today=int(time.time()) // 86400,
+            head_seq=last.seq,
+            head_hash=last.hash(),
         )
         keys = AccountKeys.generate()
         await join(anonymous, inv, keys)
@@ -82,7 +88,7 @@ async def submit_all(apis: list[Api], jobs: list[list[tuple[str, dict[str, objec
             start = time.perf_counter()
             try:
                 await api.call("PUT", path, body=body)
-            except Exception:  # noqa: BLE001 - counted and reported
+            except Exception:
                 errors += 1
             latencies.append(time.perf_counter() - start)
 
@@ -96,7 +102,13 @@ async def reference_run(clients: int, per_client: int, bodies: list[bytes]) -> t
     key = SigningKey.generate()
     with tempfile.TemporaryDirectory() as tmp:
         process = subprocess.Popen(
-            [sys.executable, str(Path(__file__).with_name("reference_server.py")), str(port), f"{tmp}/ref.db", bytes(key.verify_key).hex()],
+            [
+                sys.executable,
+                str(Path(__file__).with_name("reference_server.py")),
+                str(port),
+                f"{tmp}/ref.db",
+                bytes(key.verify_key).hex(),
+            ],
         )
         try:
             async with aiohttp.ClientSession() as session:
@@ -135,7 +147,9 @@ def fill_cases(db_path: Path, count: int) -> None:
     db = sqlite3.connect(db_path)
     rows = ((os.urandom(16), "open", 20000, 1, os.urandom(32), "{}", os.urandom(32), os.urandom(32)) for _ in range(count))
     db.executemany(
-        "INSERT INTO cases (case_id, state, day, epoch, receipt, envelope, reply_sign_key, reply_box_key) VALUES (?,?,?,?,?,?,?,?)", rows
+        "INSERT INTO cases (case_id, state, day, epoch, receipt, envelope, reply_sign_key, reply_box_key)"
+        " VALUES (?,?,?,?,?,?,?,?)",
+        rows,
     )
     db.commit()
     db.close()
@@ -145,14 +159,27 @@ async def main_async(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "srv"
         env = {**os.environ, "TESSERA_RATE_LIMIT": "1000000"}
-        init = subprocess.run([str(BIN / "tessera-server"), "init", "--data", str(data), "--json"], capture_output=True, text=True, env=env, check=True)
+        init = subprocess.run(
+            [str(BIN / "tessera-server"), "init", "--data", str(data), "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
         invite = Invite.decode(json.loads(init.stdout.strip().splitlines()[-1])["invite"])
         port = free_port()
         with running_server(data, port, env=env):
             base = f"http://127.0.0.1:{port}"
             connector = aiohttp.TCPConnector(limit=args.clients * 2)
             async with aiohttp.ClientSession(connector=connector) as session:
-                invite = Invite(v=1, server=base, invite_id=invite.invite_id, secret=invite.secret, head_seq=invite.head_seq, head_hash=invite.head_hash)
+                invite = Invite(
+                    v=1,
+                    server=base,
+                    invite_id=invite.invite_id,
+                    secret=invite.secret,
+                    head_seq=invite.head_seq,
+                    head_hash=invite.head_hash,
+                )
                 apis, member, (state, helper_keys) = await setup_world(base, session, invite, args.clients)
                 record = state.council  # type: ignore[attr-defined]
                 print(f"sealing {args.clients * args.per_client} intakes (client side, not timed)...", flush=True)
@@ -163,9 +190,15 @@ async def main_async(args: argparse.Namespace) -> None:
                     for _ in range(args.per_client):
                         case_id = new_case_id()
                         envelope = seal_intake(
-                            case_id=case_id, case_file=b'{"kind":"food","need":"rice 20 kg"}' * 8, identity=b"name and place" * 10,
-                            record=record, author="helper", author_keys=keys, reply_secret=os.urandom(32),
-                            head_seq=state.seq, head_hash=state.head,  # type: ignore[attr-defined]
+                            case_id=case_id,
+                            case_file=b'{"kind":"food","need":"rice 20 kg"}' * 8,
+                            identity=b"name and place" * 10,
+                            record=record,
+                            author="helper",
+                            author_keys=keys,
+                            reply_secret=os.urandom(32),
+                            head_seq=state.seq,
+                            head_hash=state.head,  # type: ignore[attr-defined]
                         )
                         body = to_wire(envelope)
                         mine.append((f"/v1/cases/{b64u_encode(case_id)}", body))
@@ -177,8 +210,14 @@ async def main_async(args: argparse.Namespace) -> None:
                 ours, ref = total / elapsed, total / ref_elapsed
                 print(f"\n{args.clients} concurrent clients, {total} intakes each run, over loopback")
                 print(f"{'pipeline':<34} {'intakes/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
-                print(f"{'tessera-server (SQLite)':<34} {ours:>10.0f} {percentile(latencies, 50) * 1e3:>8.1f} {percentile(latencies, 99) * 1e3:>8.1f} {errors:>7}")
-                print(f"{'reference (verify + INSERT)':<34} {ref:>10.0f} {percentile(ref_latencies, 50) * 1e3:>8.1f} {percentile(ref_latencies, 99) * 1e3:>8.1f} {ref_errors:>7}")
+                row = "{:<34} {:>10.0f} {:>8.1f} {:>8.1f} {:>7}"
+                print(
+                    row.format(
+                        "tessera-server (SQLite)", ours, percentile(latencies, 50) * 1e3, percentile(latencies, 99) * 1e3, errors
+                    )
+                )
+                ref_p50, ref_p99 = percentile(ref_latencies, 50) * 1e3, percentile(ref_latencies, 99) * 1e3
+                print(row.format("reference (verify + INSERT)", ref, ref_p50, ref_p99, ref_errors))
                 print(f"ratio tessera/reference: {ours / ref:.2f} (target >= 0.5); p99 target < 100 ms")
                 print(f"\nfilling the database to {args.stored:,} cases...", flush=True)
                 fill_cases(data / "tessera.db", args.stored - total)
@@ -189,8 +228,10 @@ async def main_async(args: argparse.Namespace) -> None:
                     times.append(time.perf_counter() - t)
                     if i == 0:
                         times.clear()  # the first request warms the page cache
-                print(f"list a page of 50 with {args.stored:,} stored: p50 {statistics.median(times) * 1e3:.1f} ms, "
-                      f"p99 {percentile(times, 99) * 1e3:.1f} ms (target p50 < 20 ms)")
+                print(
+                    f"list a page of 50 with {args.stored:,} stored: p50 {statistics.median(times) * 1e3:.1f} ms, "
+                    f"p99 {percentile(times, 99) * 1e3:.1f} ms (target p50 < 20 ms)"
+                )
 
 
 def main() -> None:
