@@ -7,7 +7,6 @@ caller keeps it in the keystore. Nothing here prints or touches files.
 
 from __future__ import annotations
 
-import json
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,11 +44,11 @@ async def ceremony_step(api: Api, keys: AccountKeys, secrets: MutableMapping[str
     mailbox = await api.call("GET", f"/v1/ceremonies/{ceremony_id}/messages", query={"after": 0})
     params = from_wire(dkg.DkgParams, mailbox["params"])
     me: int = mailbox["index"]
-    if mailbox["state"] == "done":
-        result.done = True
-        result.waiting_for = ""
-        return result
     prefix = f"{ceremony_id}:"
+    if mailbox["state"] == "done":
+        secrets.pop(prefix + "dealer", None)  # the polynomial is no longer needed: erase it
+        result.done = True
+        return result
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for m in mailbox["messages"]:
         by_kind.setdefault(m["kind"], []).append(m)
@@ -117,15 +116,19 @@ async def ceremony_step(api: Api, keys: AccountKeys, secrets: MutableMapping[str
     outcome = dkg.finish(params, me, list(commitments.values()), shares)
     if not mine("epoch-signature"):
         signature = sign_payload("council-epoch", payload_for("council-epoch", record=outcome.record), keys)
-        secrets[prefix + "share"] = b64u_encode(outcome.share.encode())
+        secrets[f"share:{outcome.record.epoch}"] = b64u_encode(outcome.share.encode())
         await _post(api, ceremony_id, "epoch-signature", {"record": to_wire(outcome.record), "signature": to_wire(signature)})
         result.actions.append(f"computed your key share and signed council epoch {outcome.record.epoch}")
     result.record = outcome.record
     after = await api.call("GET", "/v1/ceremonies/current")
     result.done = after["state"] == "done"
+    if result.done:
+        secrets.pop(prefix + "dealer", None)
     result.waiting_for = "" if result.done else "every member's signature on the council record"
     return result
 
 
-def ceremony_summary(status: dict[str, Any]) -> str:
-    return json.dumps(status, sort_keys=True)
+def share_for(secrets: MutableMapping[str, str], epoch: int) -> Scalar | None:
+    """This member's share of the council key for `epoch`, if it took part."""
+    value = secrets.get(f"share:{epoch}")
+    return Scalar(b64u_decode(value)) if value else None

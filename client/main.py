@@ -3,36 +3,123 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Sequence
 
-from keys.errors import TesseraError
+import aiohttp
+
+from client.api import ApiError, ServerUnreachableError
+from client.commands import account, admin, audit, cases, council, decision, intake, messages, reveal
+from client.forms import FormError
+from client.home import HomeError
+from client.session import KeyChangedError, Session, UsageError
+from keys.errors import (
+    DirectoryError,
+    KeystoreDamagedError,
+    KeystoreError,
+    KeystoreVersionError,
+    QuorumError,
+    TesseraError,
+    WrongPassphraseError,
+)
 from keys.group import self_test
 
-EXIT_USER_ERROR = 2
-NOT_BUILT = "not built yet: the server and the client commands come with issues 3 and 4"
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_SECURITY = 3
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tessera", description="Tessera client: end-to-end encrypted case intake.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("demo", help="run the whole story against a real local server (not built yet)")
+    parser = argparse.ArgumentParser(
+        prog="tessera",
+        description="Tessera: end-to-end encrypted case intake. Identities open only with k council members.",
+    )
+    parser.add_argument("--home", help="your keystore and outbox (default: ~/.local/share/tessera)")
+    parser.add_argument("--server", help="server address (default: the one from your invite)")
+    parser.add_argument("--proxy", help="send everything through a SOCKS proxy, e.g. socks5://127.0.0.1:9050 for Tor")
+    parser.add_argument("--passphrase-file", help="read the passphrase from the first line of this file (for scripts)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for group in (account, admin, council, intake, cases, reveal, decision, messages, audit):
+        group.register(sub)
+    p = sub.add_parser("demo", help="run the whole story against a real local server and explain each step")
+    p.set_defaults(run=None)
     return parser
 
 
+def _api_message(exc: ApiError) -> str:
+    if exc.status == 401:
+        return (
+            "the server does not accept this account: it was revoked, or this device's clock is more than five "
+            "minutes off. Check the clock; if it is right, ask an administrator."
+        )
+    if exc.status == 410:
+        return f"{exc.message}."
+    if exc.status == 429:
+        return "too many requests; wait a minute and try again."
+    return f"the server refused: {exc.message}"
+
+
+def _connector(proxy: str | None) -> aiohttp.BaseConnector | None:
+    if not proxy:
+        return None
+    try:
+        from aiohttp_socks import ProxyConnector
+    except ImportError as exc:  # pragma: no cover - a base dependency
+        raise UsageError("--proxy needs the aiohttp-socks package") from exc
+    try:
+        return ProxyConnector.from_url(proxy, rdns=True)  # rdns: the proxy resolves names (onion addresses)
+    except ValueError as exc:
+        raise UsageError(f"--proxy: {exc}") from exc
+
+
+async def _run(args: argparse.Namespace) -> int:
+    timeout = aiohttp.ClientTimeout(total=120, connect=30)
+    async with aiohttp.ClientSession(connector=_connector(args.proxy), timeout=timeout) as http:
+        result: int = await args.run(Session(args, http), args)
+        return result
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         self_test()
         if args.command == "demo":
-            print(f"tessera demo: {NOT_BUILT}")
-            return 0
-        parser.print_help()
-        return EXIT_USER_ERROR
+            from client.demo import run_demo
+
+            return run_demo()
+        return asyncio.run(_run(args))
+    except WrongPassphraseError:
+        return _fail("wrong passphrase. Try again (check the keyboard layout and Caps Lock).")
+    except (KeystoreDamagedError, KeystoreVersionError) as exc:
+        return _fail(f"{exc}")
+    except KeystoreError as exc:
+        return _fail(f"keystore: {exc}")
+    except ServerUnreachableError as exc:
+        return _fail(f"{exc}. Check the address and your connection (or --proxy); intakes wait safely in the outbox.")
+    except ApiError as exc:
+        return _fail(_api_message(exc))
+    except FormError as exc:
+        return _fail("the form has problems:\n" + "\n".join(f"  - {p}" for p in exc.problems), EXIT_USAGE)
+    except (UsageError, HomeError) as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except KeyChangedError as exc:
+        return _fail(str(exc), EXIT_SECURITY)
+    except DirectoryError as exc:
+        return _fail(
+            f"the key directory does not verify: {exc}. Do not seal or approve anything; tell your council.", EXIT_SECURITY
+        )
+    except QuorumError as exc:
+        return _fail(f"not enough approvals yet: {exc}. Ask more members to run `tessera reveal approve`.")
     except TesseraError as exc:
-        print(f"tessera: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return _fail("interrupted.", 130)
+
+
+def _fail(message: str, code: int = EXIT_ERROR) -> int:
+    print(f"tessera: {message}", file=sys.stderr)
+    return code
 
 
 def run() -> None:

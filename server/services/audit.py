@@ -13,20 +13,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from keys.encoding import b64u_encode, canonical_json, u64
-from keys.hashing import TAG_AUDIT, kdf32
+from keys.audit import GENESIS, entry_hash
+from keys.encoding import b64u_encode, canonical_json
 from server.storage.db import DbSession, lock_chain, read_chain
 from server.storage.models import AuditRow
-
-GENESIS = bytes(32)
 
 
 class AuditChainError(Exception):
     """The audit log does not verify: an entry was altered, removed or inserted."""
-
-
-def entry_hash(prev: bytes, seq: int, day: int, actor: str, action: str, obj: str, detail: str) -> bytes:
-    return kdf32(TAG_AUDIT, prev, u64(seq), u64(day), actor.encode(), action.encode(), obj.encode(), detail.encode())
 
 
 async def append(

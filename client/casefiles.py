@@ -1,0 +1,95 @@
+"""Reading a case on the device: fetch it, open the case file with your key wrap, check what the helper
+signed, and decrypt decision notes. The identity stays sealed (that needs a reveal)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from client.api import Api
+from client.home import Home
+from keys.accounts import AccountKeys
+from keys.decisions import Proposal, open_note
+from keys.encoding import b64u_decode
+from keys.envelope import IntakeEnvelope, SignedCaseFile, open_case_file, reply_keys, unwrap_case_key
+from keys.errors import DecryptionError
+from keys.requests import case_principal
+from keys.wire import from_wire
+
+
+@dataclass
+class OpenedCase:
+    case_id: bytes
+    raw: dict[str, Any]
+    envelope: IntakeEnvelope
+    case_key: bytes
+    signed: SignedCaseFile
+
+    @property
+    def form(self) -> dict[str, Any]:
+        data = json.loads(self.signed.body)
+        return data if isinstance(data, dict) else {}
+
+    def decisions(self) -> list[dict[str, Any]]:
+        out = []
+        for d in self.raw["decisions"]:
+            proposal = from_wire(Proposal, d["proposal"])
+            try:
+                note = open_note(proposal, self.case_key)
+            except DecryptionError:
+                note = "(note does not open)"
+            out.append(
+                {
+                    "proposal_id": d["proposal_id"],
+                    "action": d["action"],
+                    "state": d["state"],
+                    "proposer": d["proposer"],
+                    "note": note,
+                    "votes": d["votes"],
+                    "day": d["day"],
+                }
+            )
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        form = self.form
+        return {
+            "case_id": self.raw["case_id"],
+            "state": self.raw["state"],
+            "day": self.raw["day"],
+            "kind": form.get("kind"),
+            "case_file": form.get("fields", {}),
+            "submitted_by": self.signed.author,
+            "decisions": self.decisions(),
+        }
+
+
+def parse_case_id(text: str) -> bytes:
+    from client.session import UsageError
+    from keys.errors import EncodingError
+
+    try:
+        return b64u_decode(text.strip(), length=16, what="case id")
+    except EncodingError as exc:
+        raise UsageError(f"{text!r} is not a case id (22 characters, as `tessera cases list` shows)") from exc
+
+
+async def open_as_member(api: Api, home: Home, case_id_text: str) -> OpenedCase:
+    case_id = parse_case_id(case_id_text)
+    raw = await api.call("GET", f"/v1/cases/{case_id_text.strip()}")
+    envelope = from_wire(IntakeEnvelope, raw["envelope"])
+    case_key = unwrap_case_key(home.keys, case_id, envelope.wraps[0])
+    return OpenedCase(case_id, raw, envelope, case_key, open_case_file(envelope, case_key))
+
+
+async def open_as_helper(api: Api, home: Home, case_id: bytes) -> tuple[OpenedCase, Api, AccountKeys]:
+    """A helper reaches their own case through its reply key, not their account."""
+    reply = reply_keys(home.reply_secret, case_id)
+    as_case = api.as_principal(case_principal(case_id), reply)
+    from keys.encoding import b64u_encode
+
+    raw = await as_case.call("GET", f"/v1/cases/{b64u_encode(case_id)}")
+    envelope = from_wire(IntakeEnvelope, raw["envelope"])
+    case_key = unwrap_case_key(reply, case_id, envelope.reply_wrap)
+    return OpenedCase(case_id, raw, envelope, case_key, open_case_file(envelope, case_key)), as_case, reply

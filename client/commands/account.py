@@ -1,0 +1,108 @@
+"""join, whoami, verify: enrolment and safety numbers."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from nacl.utils import random
+
+from client.enrol import join
+from client.home import Home
+from client.output import emit_json
+from client.session import Session, UsageError, read_passphrase
+from keys.accounts import AccountKeys, AccountPublic, fingerprint, safety_number
+from keys.encoding import b64u_decode, b64u_encode
+from keys.invites import Invite
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("join", help="join with an invite; creates your keys and keystore in --home")
+    p.add_argument("invite", help="the invite line you were given (starts with tessera-invite:)")
+    p.add_argument("--name", required=True, help="your account name, as written in the invite")
+    p.set_defaults(run=cmd_join)
+    p = sub.add_parser("whoami", help="your account and the safety number others compare with you")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_whoami)
+    p = sub.add_parser("sync", help="fetch and verify the key directory now (do it before going offline)")
+    p.set_defaults(run=cmd_sync)
+    p = sub.add_parser("verify", help="show a person's safety number; --accept after comparing it in person")
+    p.add_argument("member", help="account name")
+    p.add_argument("--accept", action="store_true", help="you compared the numbers in person and they match")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_verify)
+
+
+async def cmd_join(session: Session, args: argparse.Namespace) -> int:
+    invite = Invite.decode(args.invite)
+    passphrase = read_passphrase(args, confirm=True)
+    keys = AccountKeys.generate()
+    api = session.api(server=invite.server)
+    grant, _ = await join(api, invite, keys)
+    if grant.account != args.name:
+        raise UsageError(f"this invite is for the account {grant.account!r}; run join again with --name {grant.account}")
+    state: dict[str, Any] = {
+        "v": 1,
+        "account": grant.account,
+        "role": grant.role,
+        "server": invite.server,
+        "sign_seed": b64u_encode(keys.sign_seed),
+        "box_secret": b64u_encode(keys.box_secret),
+        "reply_secret": b64u_encode(random(32)),
+        "outbox_key": b64u_encode(random(32)),
+        "pin": {"seq": invite.head_seq, "head": b64u_encode(invite.head_hash)},
+    }
+    home = Home.create(session.home_path, passphrase, state)
+    await session.directory(home, session.api(home))  # checks the server against the invite's pinned head
+    print(f"Joined as {grant.account} ({grant.role}). Your keys are in {session.home_path}.")
+    print(f"Your safety number: {fingerprint(keys.public(), grant.account)}")
+    return 0
+
+
+async def cmd_sync(session: Session, args: argparse.Namespace) -> int:
+    home = session.open_home()
+    state = await session.directory(home, session.api(home))
+    council = state.council
+    print(f"key directory verified up to entry {state.seq}.")
+    if council is None:
+        print("no council key yet: the council has not held its key ceremony.")
+    else:
+        print(
+            f"council key of epoch {council.epoch}: {council.threshold} of {len(council.members)} members "
+            f"({', '.join(m.account for m in council.members)}); saved for sealing offline."
+        )
+    return 0
+
+
+async def cmd_whoami(session: Session, args: argparse.Namespace) -> int:
+    home = session.open_home()
+    public = home.keys.public()
+    data = {"account": home.account, "role": home.role, "server": home.server, "safety_number": fingerprint(public, home.account)}
+    if args.json:
+        emit_json(data)
+    else:
+        print(f"{home.account} ({home.role}) on {home.server}")
+        print(f"safety number: {data['safety_number']}")
+    return 0
+
+
+async def cmd_verify(session: Session, args: argparse.Namespace) -> int:
+    home = session.open_home()
+    state = await session.directory(home, session.api(home), accept=args.member if args.accept else None)
+    entry = home.section("known").get(args.member)
+    if entry is None or state.active(args.member) is None:
+        raise UsageError(f"no active account named {args.member!r}")
+    public = AccountPublic(sign_key=b64u_decode(entry["sign_key"]), box_key=b64u_decode(entry["box_key"]))
+    data = {
+        "member": args.member,
+        "safety_number": fingerprint(public, args.member),
+        "verified": entry["verified"],
+        "pair": safety_number((home.keys.public(), home.account), (public, args.member)),
+    }
+    if args.json:
+        emit_json(data)
+    else:
+        print(f"{args.member}: {data['safety_number']}  ({'verified in person' if entry['verified'] else 'not verified yet'})")
+        print("Compare it with the number their `tessera whoami` shows, in person or on a call you trust;")
+        print(f"if they match, run `tessera verify {args.member} --accept`.")
+    return 0

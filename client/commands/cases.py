@@ -1,0 +1,67 @@
+"""cases list / cases show: triage. The case file only; identities stay sealed."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from client.casefiles import open_as_member
+from client.output import emit_json, table
+from client.session import Session, UsageError
+
+
+def register(sub: Any) -> None:
+    cases = sub.add_parser("cases", help="council members: list and read cases").add_subparsers(
+        dest="cases_command", required=True
+    )
+    p = cases.add_parser("list", help="cases, newest states first")
+    p.add_argument("--state", choices=("open", "decided", "closed"))
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_list)
+    p = cases.add_parser("show", help="one case: its case file, state and decisions (never the identity)")
+    p.add_argument("case")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_show)
+
+
+async def cmd_list(session: Session, args: argparse.Namespace) -> int:
+    home = session.open_home()
+    if home.role != "council":
+        raise UsageError("only council members list cases; helpers see their own with `tessera inbox`")
+    api = session.api(home)
+    rows: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = await api.call("GET", "/v1/cases", query={"state": args.state, "cursor": cursor, "limit": 200})
+        rows += page["cases"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    if args.json:
+        emit_json({"cases": rows})
+    else:
+        table([(r["case_id"], r["state"], r["day"]) for r in rows], ("case", "state", "day"))
+    return 0
+
+
+async def cmd_show(session: Session, args: argparse.Namespace) -> int:
+    home = session.open_home()
+    if home.role != "council":
+        raise UsageError("only council members read case files")
+    api = session.api(home)
+    state = await session.directory(home, api)
+    case = await open_as_member(api, home, args.case)
+    author = state.accounts.get(case.signed.author)
+    summary = case.summary()
+    summary["author_verified"] = author is not None and author.keys.sign_key == case.signed.author_sign_key
+    if args.json:
+        emit_json(summary)
+        return 0
+    print(f"case {summary['case_id']}: {summary['kind']}, {summary['state']}, day {summary['day']}")
+    print(f"submitted by {summary['submitted_by']} ({'signature checked' if summary['author_verified'] else 'UNKNOWN SIGNER'})")
+    for name, value in summary["case_file"].items():
+        print(f"  {name}: {value}")
+    for d in summary["decisions"]:
+        votes = ", ".join(f"{v['account']} {'yes' if v['approve'] else 'no'}" for v in d["votes"]) or "no votes"
+        print(f"decision {d['proposal_id']}: {d['action']} ({d['state']}) by {d['proposer']}: {d['note']} [{votes}]")
+    return 0

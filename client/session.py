@@ -1,0 +1,113 @@
+"""What every command gets: the unlocked home, an API client, and the verified key directory."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from client.api import Api
+from client.home import Home, default_home
+from keys.council import EpochRecord
+from keys.directory import Checkpoint, DirectoryEntry, DirectoryState, replay_to_pin, verify_checkpoint
+from keys.encoding import b64u_decode, b64u_encode
+from keys.errors import DirectoryError
+from keys.wire import from_wire, to_wire
+
+PASSPHRASE_ENV = "TESSERA_PASSPHRASE"  # noqa: S105 - the name of a variable, not a secret
+
+
+class UsageError(Exception):
+    """The command cannot run as given."""
+
+
+class KeyChangedError(Exception):
+    """A known person's keys changed; compare safety numbers before trusting them again."""
+
+
+def read_passphrase(args: argparse.Namespace, *, confirm: bool = False) -> str:
+    if args.passphrase_file:
+        try:
+            return Path(args.passphrase_file).read_text(encoding="utf-8").splitlines()[0]
+        except (OSError, IndexError) as exc:
+            raise UsageError(f"cannot read a passphrase from {args.passphrase_file}") from exc
+    if os.environ.get(PASSPHRASE_ENV):
+        return os.environ[PASSPHRASE_ENV]
+    if not sys.stdin.isatty():
+        raise UsageError(f"no passphrase: type it at a terminal, or set {PASSPHRASE_ENV}, or use --passphrase-file")
+    first = getpass.getpass("Passphrase: ")
+    if confirm:
+        if len(first.split()) < 4 and len(first) < 20:
+            raise UsageError("choose a longer passphrase: at least four words (six for council members)")
+        if getpass.getpass("Repeat the passphrase: ") != first:
+            raise UsageError("the two passphrases differ")
+    return first
+
+
+@dataclass
+class Session:
+    args: argparse.Namespace
+    http: aiohttp.ClientSession
+
+    @property
+    def home_path(self) -> Path:
+        return Path(self.args.home) if self.args.home else default_home()
+
+    def open_home(self) -> Home:
+        return Home.open(self.home_path, read_passphrase(self.args))
+
+    def api(self, home: Home | None = None, *, server: str | None = None) -> Api:
+        base = self.args.server or server or (home.server if home else None)
+        if base is None:
+            raise UsageError("which server? give --server URL")
+        if home is None:
+            return Api(base, self.http)
+        return Api(base, self.http, keys=home.keys, principal=home.account)
+
+    async def directory(self, home: Home, api: Api, *, accept: str | None = None) -> DirectoryState:
+        """Fetch the key directory, verify it from the pinned head, check known people, move the pin.
+
+        `accept` names a person whose current keys the user compared in person (`tessera verify --accept`).
+        """
+        answer = await api.call("GET", "/v1/directory")
+        entries = [from_wire(DirectoryEntry, e) for e in answer["entries"]]
+        pin = home.state["pin"]
+        state = replay_to_pin(entries, pinned_seq=int(pin["seq"]), pinned_head=b64u_decode(pin["head"], length=32))
+        verify_checkpoint(from_wire(Checkpoint, answer["checkpoint"]), state, {state.seq: state.head})
+        known = home.section("known")
+        changed = False
+        for name, account in state.accounts.items():
+            keys = {"sign_key": b64u_encode(account.keys.sign_key), "box_key": b64u_encode(account.keys.box_key)}
+            seen = known.get(name)
+            if name == accept:
+                known[name] = {**keys, "verified": True}
+                changed = True
+            elif seen is None:
+                known[name] = {**keys, "verified": False}
+                changed = True
+            elif (seen["sign_key"], seen["box_key"]) != (keys["sign_key"], keys["box_key"]) and not account.revoked:
+                raise KeyChangedError(
+                    f"the keys of {name} changed since you last saw them. Compare safety numbers with {name} in person, "
+                    f"then run `tessera verify {name} --accept`."
+                )
+        if state.council is not None and home.state.get("council_epoch") != state.council.epoch:
+            home.state["council"] = to_wire(state.council)  # for sealing offline later
+            home.state["council_epoch"] = state.council.epoch
+            changed = True
+        if (state.seq, b64u_encode(state.head)) != (pin["seq"], pin["head"]):
+            home.state["pin"] = {"seq": state.seq, "head": b64u_encode(state.head)}
+            changed = True
+        if changed:
+            home.save()
+        return state
+
+    async def council(self, home: Home, api: Api) -> EpochRecord:
+        state = await self.directory(home, api)
+        if state.council is None:
+            raise DirectoryError("the council has not held its key ceremony yet: nothing can be sealed to it")
+        return state.council
