@@ -11,11 +11,11 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from keys.audit import GENESIS, entry_hash
 from keys.encoding import b64u_encode, canonical_json
-from server.storage.db import DbSession, lock_chain, read_chain
+from server.storage.db import DbSession, advance_chain, lock_chain, read_chain
 from server.storage.models import AuditRow
 
 
@@ -31,8 +31,10 @@ async def append(
     text = canonical_json(dict(detail or {})).decode()
     seq = head.seq + 1
     digest = entry_hash(head.head, seq, day, actor, action, obj, text)
-    session.add(AuditRow(seq=seq, hash=digest, day=day, actor=actor, action=action, object=obj, detail=text))
-    head.seq, head.head = seq, digest
+    await session.execute(
+        insert(AuditRow).values(seq=seq, hash=digest, day=day, actor=actor, action=action, object=obj, detail=text)
+    )
+    await advance_chain(session, head, seq, digest)
     return seq
 
 

@@ -56,10 +56,11 @@ async def _lookup(session: DbSession, name: str) -> Principal | None:
             return None
         case = (await session.execute(select(CaseRow.reply_sign_key).where(CaseRow.case_id == case_id))).scalar_one_or_none()
         return None if case is None else Principal(name=name, role="case", sign_key=case, case_id=case_id)
-    row = (await session.execute(select(AccountRow).where(AccountRow.account == name))).scalar_one_or_none()
+    query = select(AccountRow.role, AccountRow.sign_key, AccountRow.revoked).where(AccountRow.account == name)
+    row = (await session.execute(query)).one_or_none()
     if row is None or row.revoked:
         return None
-    return Principal(name=row.account, role=row.role, sign_key=row.sign_key)
+    return Principal(name=name, role=row.role, sign_key=row.sign_key)
 
 
 async def _record_nonce_and_rate(session: DbSession, services: Services, auth: AuthHeaders, now: int) -> int:

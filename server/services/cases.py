@@ -3,12 +3,11 @@ helper account, no exact time (a day) and no address. A case's helper reads it t
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from keys.council import EpochRecord
 from keys.encoding import b64u_encode
@@ -60,8 +59,7 @@ async def submit_intake(services: Services, principal: Principal, case_id: bytes
     if existing is not None:
         return _same_or_conflict(existing, receipt)
     try:
-        # libsodium releases the GIL: on a second core this check overlaps other requests' work
-        await asyncio.to_thread(check_envelope, envelope, record)
+        check_envelope(envelope, record)  # about 0.3 ms; a worker thread measured slower (GIL hand-offs)
     except TesseraError as exc:
         raise BadRequestError(f"intake envelope rejected: {exc}") from exc
     day = services.today()
@@ -70,8 +68,8 @@ async def submit_intake(services: Services, principal: Principal, case_id: bytes
         existing = await session.get(CaseRow, case_id)
         if existing is not None:  # a retry that raced us
             return _same_or_conflict(existing, receipt)
-        session.add(
-            CaseRow(
+        await session.execute(
+            insert(CaseRow).values(
                 case_id=case_id,
                 state="open",
                 day=day,
@@ -82,8 +80,9 @@ async def submit_intake(services: Services, principal: Principal, case_id: bytes
                 reply_box_key=envelope.reply_box_key,
             )
         )
-        await session.flush()
-        session.add_all(WrapRow(case_id=case_id, recipient=w.recipient, sealed=w.sealed) for w in envelope.wraps)
+        await session.execute(
+            insert(WrapRow), [{"case_id": case_id, "recipient": w.recipient, "sealed": w.sealed} for w in envelope.wraps]
+        )
         # actor is the role only: the audit log must not link a helper account to a case
         await audit.append(session, day=day, actor="helper", action="case.submitted", obj=b64u_encode(case_id))
     return Receipt(case_id, receipt, day)

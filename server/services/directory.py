@@ -13,7 +13,7 @@ from keys.directory import DirectoryEntry, DirectoryState, apply_entries, apply_
 from keys.errors import DirectoryError
 from keys.wire import decode_json, encode_json
 from server.errors import BadRequestError
-from server.storage.db import DbSession, lock_chain, read_chain
+from server.storage.db import DbSession, advance_chain, lock_chain, read_chain
 from server.storage.models import AccountRow, DirectoryRow
 
 
@@ -65,7 +65,7 @@ async def append_entry(
     except DirectoryError as exc:
         raise BadRequestError(str(exc)) from exc
     session.add(DirectoryRow(seq=entry.seq, hash=new_state.head, body=encode_json(entry).decode()))
-    head.seq, head.head = new_state.seq, new_state.head
+    await advance_chain(session, head, new_state.seq, new_state.head)
     await _sync_accounts(session, new_state)
     return entry, new_state
 

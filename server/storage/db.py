@@ -14,9 +14,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, create_engine, event, select
+from sqlalchemy import Connection, create_engine, event, select, update
 from sqlalchemy.engine import Engine, Result, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
@@ -147,24 +148,41 @@ class Database:
             await self._async_engine.dispose()
 
 
-async def lock_chain(session: DbSession, name: str) -> ChainHead:
+@dataclass(slots=True)
+class Head:
+    """A hash chain's head: its last sequence number and hash."""
+
+    name: str
+    seq: int
+    head: bytes
+
+
+async def lock_chain(session: DbSession, name: str) -> Head:
     """Lock a chain's head row for this transaction (FOR UPDATE on PostgreSQL; SQLite is single-writer).
 
-    The row is remembered on the session, so a second lock in the same transaction costs nothing.
+    Remembered on the session, so a second lock in the same transaction costs nothing.
     """
     cached = session.info.get(("chain", name))
     if cached is not None:
         return cached  # type: ignore[no-any-return]
-    row = (await session.execute(select(ChainHead).where(ChainHead.name == name).with_for_update())).scalar_one_or_none()
+    query = select(ChainHead.seq, ChainHead.head).where(ChainHead.name == name).with_for_update()
+    row = (await session.execute(query)).one_or_none()
     if row is None:
         raise LookupError(f"chain {name!r} is missing: run `tessera-server init` or `migrate` first")
-    session.info[("chain", name)] = row
-    return row
+    head = Head(name, row.seq, row.head)
+    session.info[("chain", name)] = head
+    return head
 
 
-async def read_chain(session: DbSession, name: str) -> ChainHead:
-    """A chain's head row, without locking it."""
-    row = (await session.execute(select(ChainHead).where(ChainHead.name == name))).scalar_one_or_none()
+async def advance_chain(session: DbSession, head: Head, seq: int, digest: bytes) -> None:
+    """Move a locked chain's head (in the same transaction as the entry it points to)."""
+    await session.execute(update(ChainHead).where(ChainHead.name == head.name).values(seq=seq, head=digest))
+    head.seq, head.head = seq, digest
+
+
+async def read_chain(session: DbSession, name: str) -> Head:
+    """A chain's head, without locking it."""
+    row = (await session.execute(select(ChainHead.seq, ChainHead.head).where(ChainHead.name == name))).one_or_none()
     if row is None:
         raise LookupError(f"chain {name!r} is missing: run `tessera-server init` or `migrate` first")
-    return row
+    return Head(name, row.seq, row.head)
