@@ -1,0 +1,26 @@
+from dataclasses import replace
+from pathlib import Path
+
+from aiohttp.test_utils import TestClient
+
+from server.app import create_app
+from server.config import load_config
+
+from .conftest import FakeClock, World
+
+
+async def test_metrics_are_off_by_default(world: World) -> None:
+    async with world.client.get("/v1/metrics") as response:
+        assert response.status == 404
+
+
+async def test_metrics_on_loopback_count_route_templates_only(aiohttp_client, server_dir: tuple[Path, str], clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
+    config = replace(load_config(server_dir[0]), metrics="loopback")
+    client: TestClient = await aiohttp_client(create_app(config, clock=clock))
+    async with client.get("/v1/cases/AAAAAAAAAAAAAAAAAAAAAA") as response:
+        assert response.status == 401
+    async with client.get("/v1/metrics") as response:
+        assert response.status == 200
+        text = await response.text()
+    assert 'tessera_requests_total{route="/v1/cases/{case_id}",status="401"} 1' in text
+    assert "AAAAAAAAAAAAAAAAAAAAAA" not in text
