@@ -6,9 +6,9 @@ from nacl.utils import random
 
 from client.api import Api
 from keys.accounts import AccountKeys
-from keys.directory import Grant, payload_for, sign_grant, sign_payload
+from keys.directory import payload_for, sign_payload
 from keys.encoding import b64u_decode, b64u_encode
-from keys.invites import Invite
+from keys.invites import Grant, Invite, sign_grant
 from keys.wire import from_wire, to_wire
 
 

@@ -13,8 +13,9 @@ import aiohttp
 
 from client.api import Api
 from client.home import Home, default_home
+from keys.checkpoints import Checkpoint, verify_checkpoint
 from keys.council import EpochRecord
-from keys.directory import Checkpoint, DirectoryEntry, DirectoryState, replay_to_pin, verify_checkpoint
+from keys.directory import DirectoryEntry, DirectoryState, replay_to_pin
 from keys.encoding import b64u_decode, b64u_encode
 from keys.errors import DirectoryError
 from keys.wire import from_wire, to_wire

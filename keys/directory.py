@@ -19,7 +19,6 @@ and refuse forks, rollbacks and missing signatures (DirectoryError). The server 
 from __future__ import annotations
 
 import hmac
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Final
@@ -28,11 +27,11 @@ from keys.accounts import AccountKeys, AccountPublic, verify_signature
 from keys.council import EpochRecord, EpochSignature
 from keys.encoding import b64u_decode, b64u_encode, canonical_json, lp, parse_json, u64
 from keys.errors import DirectoryError, EncodingError, ProofError, TesseraError
-from keys.hashing import TAG_CHECKPOINT, TAG_GRANT, TAG_LOG, TAG_LOG_SIG, kdf32
-from keys.wire import encode_json, from_wire, require_len, require_version, signing_bytes, to_wire
+from keys.hashing import TAG_LOG, TAG_LOG_SIG, kdf32
+from keys.invites import ROLES, SERVER_ISSUER, Grant, check_account_name, verify_grant
+from keys.wire import encode_json, from_wire, require_len, require_version, to_wire
 
 GENESIS_PREV: Final = bytes(32)
-ROLES: Final = ("helper", "council", "admin")
 KINDS: Final = ("server-key", "account-added", "account-rotated", "account-revoked", "council-epoch")
 
 
@@ -106,59 +105,6 @@ def add_signature(entry: DirectoryEntry, keys: AccountKeys) -> DirectoryEntry:
     """Add one more signature (council members sign an epoch entry one after another)."""
     sig = EpochSignature(signer=keys.public().sign_key, signature=keys.sign(TAG_LOG_SIG, entry.signed_message()))
     return replace(entry, signatures=(*entry.signatures, sig))
-
-
-SERVER_ISSUER: Final = ""  # the server key issues the first administrator's invite, and only that one
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Grant:
-    """An administrator's signed permission for one account to join with one role (part of an invite)."""
-
-    VERSION: ClassVar[int] = 1
-    v: int
-    invite_id: bytes
-    account: str
-    role: str
-    expires_day: int
-    issuer: str
-    signature: bytes
-
-    def __post_init__(self) -> None:
-        require_version(self)
-        require_len("invite_id", self.invite_id, 16)
-        check_account_name(self.account)
-        if self.role not in ROLES:
-            raise EncodingError(f"role must be one of {', '.join(ROLES)}")
-        if self.issuer != SERVER_ISSUER:
-            check_account_name(self.issuer)
-        require_len("signature", self.signature, 64)
-        u64(self.expires_day)
-
-
-def sign_grant(*, invite_id: bytes, account: str, role: str, expires_day: int, issuer: str, keys: AccountKeys) -> Grant:
-    unsigned = Grant(
-        v=1, invite_id=invite_id, account=account, role=role, expires_day=expires_day, issuer=issuer, signature=bytes(64)
-    )
-    return replace(unsigned, signature=keys.sign(TAG_GRANT, signing_bytes(unsigned)))
-
-
-def verify_grant(grant: Grant, issuer_key: bytes) -> None:
-    """Raises ProofError unless `issuer_key` signed this grant."""
-    verify_signature(issuer_key, TAG_GRANT, signing_bytes(grant), grant.signature)
-
-
-_ACCOUNT_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
-
-
-def check_account_name(name: str) -> str:
-    """Account ids are handles chosen at invitation: 1-32 of a-z 0-9 . _ -, starting with a letter or digit.
-
-    Raises EncodingError. Use pseudonyms: the server knows account ids.
-    """
-    if not isinstance(name, str) or not _ACCOUNT_NAME.fullmatch(name):
-        raise EncodingError(f"account name {name!r} must be 1-32 characters of a-z, 0-9, '.', '_', '-'")
-    return name
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -377,52 +323,6 @@ def replay_to_pin(entries: Iterable[DirectoryEntry], *, pinned_seq: int, pinned_
     return state
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Checkpoint:
-    """The server's signature on the head at `seq`."""
-
-    VERSION: ClassVar[int] = 1
-    v: int
-    chain: str
-    seq: int
-    head: bytes
-    day: int
-    signature: bytes
-
-    def __post_init__(self) -> None:
-        require_version(self)
-        if self.chain not in CHAINS:
-            raise EncodingError(f"chain must be one of {', '.join(CHAINS)}")
-        require_len("head", self.head, 32)
-        require_len("signature", self.signature, 64)
-
-
-CHAINS: Final = ("directory", "audit")
-
-
-def sign_checkpoint(seq: int, head: bytes, day: int, server: AccountKeys, *, chain: str = "directory") -> Checkpoint:
-    """The server's signature on a chain's head (the key directory's or the audit log's)."""
-    unsigned = Checkpoint(v=1, chain=chain, seq=seq, head=head, day=day, signature=bytes(64))
-    return replace(unsigned, signature=server.sign(TAG_CHECKPOINT, signing_bytes(unsigned)))
-
-
-def verify_checkpoint(checkpoint: Checkpoint, state: DirectoryState, heads: Mapping[int, bytes]) -> None:
-    """Check a checkpoint against the replayed chain: the head at its seq, signed by the server key in
-    force at that seq (so old checkpoints still verify after a server-key rotation). Raises DirectoryError."""
-    if checkpoint.chain != "directory":
-        raise DirectoryError("this checkpoint is for another chain")
-    head = heads.get(checkpoint.seq)
-    if head is None or not hmac.compare_digest(head, checkpoint.head):
-        raise DirectoryError(f"checkpoint at entry {checkpoint.seq} names a head this chain does not have")
-    keys = [key for since, key in state.server_keys if since <= checkpoint.seq]
-    if not keys:
-        raise DirectoryError("checkpoint predates the server key")
-    try:
-        verify_signature(keys[-1], TAG_CHECKPOINT, signing_bytes(checkpoint), checkpoint.signature)
-    except ProofError as exc:
-        raise DirectoryError(f"checkpoint at entry {checkpoint.seq} is not signed by the server key of that time") from exc
-
-
 def payload_for(
     kind: str,
     *,
@@ -449,13 +349,3 @@ def payload_for(
     if grant is not None:
         payload["grant"] = to_wire(grant)
     return payload
-
-
-def verify_audit_checkpoint(checkpoint: Checkpoint, server_key: bytes, head_at_seq: bytes) -> None:
-    """Check the server's signature on the audit log's head; raises DirectoryError."""
-    if checkpoint.chain != "audit" or not hmac.compare_digest(checkpoint.head, head_at_seq):
-        raise DirectoryError(f"audit checkpoint at entry {checkpoint.seq} does not match the audit log")
-    try:
-        verify_signature(server_key, TAG_CHECKPOINT, signing_bytes(checkpoint), checkpoint.signature)
-    except ProofError as exc:
-        raise DirectoryError("audit checkpoint is not signed by the server key") from exc

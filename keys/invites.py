@@ -1,16 +1,73 @@
-"""The invite string: one line a person copies, carrying the server address, the invite id and one-time
-secret, and the key-directory head the inviter saw (so the new member detects a substituted server)."""
+"""Invites: the administrator's signed grant (who may join, with which role, until when) and the invite
+string a person copies, carrying the server address, the invite id and one-time secret, and the
+key-directory head the inviter saw (so the new member detects a substituted server)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from typing import ClassVar, Final
 
-from keys.encoding import b64u_decode, b64u_encode
+from keys.accounts import AccountKeys, verify_signature
+from keys.encoding import b64u_decode, b64u_encode, u64
 from keys.errors import EncodingError
-from keys.wire import decode_json, encode_json, require_len, require_text, require_version
+from keys.hashing import TAG_GRANT
+from keys.wire import decode_json, encode_json, require_len, require_text, require_version, signing_bytes
 
 PREFIX: Final = "tessera-invite:"
+ROLES: Final = ("helper", "council", "admin")
+
+SERVER_ISSUER: Final = ""  # the server key issues the first administrator's invite, and only that one
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Grant:
+    """An administrator's signed permission for one account to join with one role (part of an invite)."""
+
+    VERSION: ClassVar[int] = 1
+    v: int
+    invite_id: bytes
+    account: str
+    role: str
+    expires_day: int
+    issuer: str
+    signature: bytes
+
+    def __post_init__(self) -> None:
+        require_version(self)
+        require_len("invite_id", self.invite_id, 16)
+        check_account_name(self.account)
+        if self.role not in ROLES:
+            raise EncodingError(f"role must be one of {', '.join(ROLES)}")
+        if self.issuer != SERVER_ISSUER:
+            check_account_name(self.issuer)
+        require_len("signature", self.signature, 64)
+        u64(self.expires_day)
+
+
+def sign_grant(*, invite_id: bytes, account: str, role: str, expires_day: int, issuer: str, keys: AccountKeys) -> Grant:
+    unsigned = Grant(
+        v=1, invite_id=invite_id, account=account, role=role, expires_day=expires_day, issuer=issuer, signature=bytes(64)
+    )
+    return replace(unsigned, signature=keys.sign(TAG_GRANT, signing_bytes(unsigned)))
+
+
+def verify_grant(grant: Grant, issuer_key: bytes) -> None:
+    """Raises ProofError unless `issuer_key` signed this grant."""
+    verify_signature(issuer_key, TAG_GRANT, signing_bytes(grant), grant.signature)
+
+
+_ACCOUNT_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
+
+
+def check_account_name(name: str) -> str:
+    """Account ids are handles chosen at invitation: 1-32 of a-z 0-9 . _ -, starting with a letter or digit.
+
+    Raises EncodingError. Use pseudonyms: the server knows account ids.
+    """
+    if not isinstance(name, str) or not _ACCOUNT_NAME.fullmatch(name):
+        raise EncodingError(f"account name {name!r} must be 1-32 characters of a-z, 0-9, '.', '_', '-'")
+    return name
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

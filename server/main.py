@@ -13,9 +13,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from keys.directory import check_account_name
 from keys.errors import TesseraError
 from keys.group import self_test
+from keys.invites import check_account_name
 from keys.keystore import write_private_file
 from server.app import create_app, load_server_keys
 from server.config import CONFIG_NAME, default_db_url, load_config, write_template

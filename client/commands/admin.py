@@ -8,8 +8,9 @@ from typing import Any
 
 from client.enrol import make_invite
 from client.session import Session, UsageError
-from keys.directory import ROLES, check_account_name, payload_for, sign_payload
+from keys.directory import payload_for, sign_payload
 from keys.encoding import b64u_decode
+from keys.invites import ROLES, check_account_name
 from keys.wire import to_wire
 
 

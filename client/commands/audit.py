@@ -7,7 +7,7 @@ from typing import Any
 
 from client.session import Session
 from keys.audit import verify_entries
-from keys.directory import Checkpoint, verify_audit_checkpoint
+from keys.checkpoints import Checkpoint, verify_audit_checkpoint
 from keys.errors import DirectoryError
 from keys.wire import from_wire
 

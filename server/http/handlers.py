@@ -8,10 +8,11 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from keys.accounts import AccountPublic
+from keys.checkpoints import sign_checkpoint
 from keys.decisions import Proposal, Vote
-from keys.directory import Grant, sign_checkpoint
 from keys.encoding import b64u_encode, parse_json
 from keys.envelope import IntakeEnvelope
+from keys.invites import Grant
 from keys.messages import SealedMessage
 from keys.reveal import PartialDecryption, RevealRequest
 from keys.wire import from_wire, to_wire

@@ -13,9 +13,10 @@ from sqlalchemy import select
 
 from keys.accounts import AccountPublic
 from keys.council import EpochSignature
-from keys.directory import SERVER_ISSUER, Grant, payload_for, sign_grant, verify_grant
+from keys.directory import payload_for
 from keys.encoding import b64u_encode
 from keys.errors import ProofError
+from keys.invites import SERVER_ISSUER, Grant, sign_grant, verify_grant
 from keys.wire import decode_json, encode_json, to_wire
 from server.errors import BadRequestError, ConflictError, ForbiddenError, GoneError, NotFoundError
 from server.services import audit

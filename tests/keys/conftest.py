@@ -9,6 +9,7 @@ import pytest
 from keys import dkg
 from keys.accounts import AccountKeys
 from keys.council import EpochRecord, Participant
+from keys.envelope import IntakeEnvelope, new_case_id, seal_intake
 from keys.group import Scalar
 
 
@@ -45,6 +46,21 @@ def run_dkg(threshold: int, n: int, *, epoch: int = 1) -> Council:
     records = {r.record.digest() for r in results.values()}
     assert len(records) == 1, "every member must compute the same epoch record"
     return Council(record=results[1].record, shares={j: r.share for j, r in results.items()}, keys=keys)
+
+
+def sealed_intake(council: Council, *, identity: bytes = b"identity", case_file: bytes = b"{}") -> IntakeEnvelope:
+    """An intake sealed to `council` by a fresh helper."""
+    return seal_intake(
+        case_id=new_case_id(),
+        case_file=case_file,
+        identity=identity,
+        record=council.record,
+        author="helper",
+        author_keys=AccountKeys.generate(),
+        reply_secret=b"\x01" * 32,
+        head_seq=0,
+        head_hash=bytes(32),
+    )
 
 
 @pytest.fixture(scope="session")

@@ -3,9 +3,9 @@ from dataclasses import replace
 import pytest
 
 from keys.accounts import AccountKeys
+from keys.checkpoints import sign_checkpoint, verify_checkpoint
 from keys.council import EpochRecord
 from keys.directory import (
-    SERVER_ISSUER,
     DirectoryEntry,
     DirectoryState,
     add_signature,
@@ -14,11 +14,9 @@ from keys.directory import (
     make_entry,
     payload_for,
     replay_to_pin,
-    sign_checkpoint,
-    sign_grant,
-    verify_checkpoint,
 )
 from keys.errors import DirectoryError
+from keys.invites import SERVER_ISSUER, sign_grant
 from keys.wire import decode_json, encode_json
 
 from .conftest import Council, run_dkg

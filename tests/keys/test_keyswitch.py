@@ -2,10 +2,9 @@ from dataclasses import replace
 
 import pytest
 
-from keys.accounts import AccountKeys
 from keys.attestation import HeaderAttestation, MerkleTree, check_attested_header, sign_attestation, verify_inclusion
 from keys.encoding import u16
-from keys.envelope import IntakeEnvelope, new_case_id, open_case_file, open_identity, seal_intake, unwrap_case_key
+from keys.envelope import IntakeEnvelope, open_case_file, open_identity, unwrap_case_key
 from keys.errors import DecryptionError, ProofError, QuorumError
 from keys.group import Point, Scalar
 from keys.hashing import TAG_APPROVE
@@ -14,23 +13,13 @@ from keys.proofs import prove_dleq
 from keys.reveal import AttestedHeader, PartialDecryption, RevealRequest, approve_reveal, combine_reveal, request_reveal
 from keys.wire import signing_bytes
 
-from .conftest import Council, run_dkg
+from .conftest import Council, run_dkg, sealed_intake
 
 NOW = 1_800_000_000
 
 
 def intake(council: Council, identity: bytes) -> IntakeEnvelope:
-    return seal_intake(
-        case_id=new_case_id(),
-        case_file=b"{}",
-        identity=identity,
-        record=council.record,
-        author="h",
-        author_keys=AccountKeys.generate(),
-        reply_secret=b"\x01" * 32,
-        head_seq=0,
-        head_hash=bytes(32),
-    )
+    return sealed_intake(council, identity=identity)
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,11 @@ from keys import redistribute as rd
 from keys.accounts import AccountKeys
 from keys.ceremony import DkgCommitment
 from keys.council import EpochRecord
-from keys.envelope import new_case_id, seal_intake
 from keys.errors import ProtocolError, QuorumError
 from keys.group import Point, Scalar
 from keys.reveal import approve_reveal, combine_reveal, request_reveal
 
-from .conftest import Council, participants, run_dkg
+from .conftest import Council, participants, run_dkg, sealed_intake
 
 NOW = 1_800_000_000
 
@@ -72,17 +71,7 @@ def test_three_of_five_to_four_of_seven_keeps_y(moved: tuple[Council, Council]) 
 
 def test_any_four_new_shares_decrypt_an_old_intake_and_three_do_not(moved: tuple[Council, Council]) -> None:
     old, new = moved
-    env = seal_intake(
-        case_id=new_case_id(),
-        case_file=b"{}",
-        identity=b"identity",
-        record=old.record,
-        author="h",
-        author_keys=AccountKeys.generate(),
-        reply_secret=b"\x01" * 32,
-        head_seq=0,
-        head_hash=bytes(32),
-    )
+    env = sealed_intake(old)
     keys = set()
     for subset in list(itertools.combinations(range(1, 8), 4))[::7]:
         keys.add(reveal_with(new, new.record, {i: new.shares[i] for i in subset}, env, new.keys[subset[0]]))
@@ -93,17 +82,7 @@ def test_any_four_new_shares_decrypt_an_old_intake_and_three_do_not(moved: tuple
 
 def test_old_and_new_shares_never_combine(moved: tuple[Council, Council]) -> None:
     old, new = moved
-    env = seal_intake(
-        case_id=new_case_id(),
-        case_file=b"{}",
-        identity=b"identity",
-        record=old.record,
-        author="h",
-        author_keys=AccountKeys.generate(),
-        reply_secret=b"\x01" * 32,
-        head_seq=0,
-        head_hash=bytes(32),
-    )
+    env = sealed_intake(old)
     # Mixing: old share 1 presented as new member 1's share. The member check refuses it, and forcing
     # it past the check (a hand-built partial) gives a wrong identity key.
     mixed = {1: old.shares[1], 2: new.shares[2], 3: new.shares[3], 4: new.shares[4]}

@@ -3,7 +3,7 @@ from dataclasses import replace
 import pytest
 
 from keys.accounts import AccountKeys
-from keys.envelope import IntakeEnvelope, new_case_id, open_case_file, open_identity, seal_intake, unwrap_case_key
+from keys.envelope import IntakeEnvelope, open_case_file, open_identity, unwrap_case_key
 from keys.errors import DecryptionError, InvalidPointError, ProofError, ProtocolError, QuorumError
 from keys.group import Point, Scalar
 from keys.kem import unwrap_identity_key
@@ -20,7 +20,7 @@ from keys.reveal import (
 )
 from keys.sharing import lagrange_coefficients
 
-from .conftest import Council
+from .conftest import Council, sealed_intake
 
 NOW = 1_800_000_000
 LATER = NOW + 7 * 86400
@@ -29,17 +29,7 @@ CASE_KEY = b"\x09" * 32
 
 
 def intake(council: Council) -> IntakeEnvelope:
-    return seal_intake(
-        case_id=new_case_id(),
-        case_file=b"{}",
-        identity=IDENTITY,
-        record=council.record,
-        author="h",
-        author_keys=AccountKeys.generate(),
-        reply_secret=b"\x01" * 32,
-        head_seq=1,
-        head_hash=b"\x02" * 32,
-    )
+    return sealed_intake(council, identity=IDENTITY)
 
 
 def ask(

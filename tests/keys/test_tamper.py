@@ -10,16 +10,17 @@ from hypothesis import strategies as st
 
 from keys import dkg
 from keys.accounts import AccountKeys
+from keys.checkpoints import sign_checkpoint, verify_checkpoint
 from keys.council import EpochRecord
-from keys.directory import DirectoryState, apply_entry, make_entry, payload_for, sign_checkpoint, verify_checkpoint
+from keys.directory import DirectoryState, apply_entry, make_entry, payload_for
 from keys.encoding import b64u_decode, b64u_encode
-from keys.envelope import new_case_id, open_case_file, open_identity, seal_intake, unwrap_case_key
+from keys.envelope import open_case_file, open_identity, unwrap_case_key
 from keys.errors import TesseraError
 from keys.keyswitch import contribute_switch, verify_contribution
 from keys.reveal import approve_reveal, check_request, prepare_request, request_reveal, verify_partial
 from keys.wire import from_wire, to_wire
 
-from .conftest import Council, participants, run_dkg
+from .conftest import Council, participants, run_dkg, sealed_intake
 
 NOW = 1_800_000_000
 
@@ -45,17 +46,7 @@ def refuses(check: Callable[[Any], object], obj: Any) -> None:
 
 @pytest.fixture(scope="module")
 def case(council: Council):  # type: ignore[no-untyped-def]
-    env = seal_intake(
-        case_id=new_case_id(),
-        case_file=b"{}",
-        identity=b"id",
-        record=council.record,
-        author="h",
-        author_keys=AccountKeys.generate(),
-        reply_secret=b"\x01" * 32,
-        head_seq=0,
-        head_hash=bytes(32),
-    )
+    env = sealed_intake(council, identity=b"id")
     request, _ = request_reveal(
         record=council.record,
         header=env.header,
@@ -145,17 +136,7 @@ def test_key_switch_contribution(council: Council, case) -> None:  # type: ignor
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case_file=st.binary(max_size=3000), identity=st.text(max_size=300))
 def test_envelope_round_trip(council: Council, case_file: bytes, identity: str) -> None:
-    env = seal_intake(
-        case_id=new_case_id(),
-        case_file=case_file,
-        identity=identity.encode(),
-        record=council.record,
-        author="h",
-        author_keys=AccountKeys.generate(),
-        reply_secret=b"\x01" * 32,
-        head_seq=0,
-        head_hash=bytes(32),
-    )
+    env = sealed_intake(council, identity=identity.encode(), case_file=case_file)
     keys = council.keys[3]
     wrap = next(w for w in env.wraps if w.recipient == keys.public().box_key)
     signed = open_case_file(env, unwrap_case_key(keys, env.case_id, wrap))
