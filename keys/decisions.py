@@ -13,7 +13,7 @@ from typing import ClassVar, Final
 from keys import aead
 from keys.accounts import AccountKeys, verify_signature
 from keys.errors import DecryptionError, EncodingError
-from keys.group import Rng, default_rng
+from keys.group import Rng, default_rng, new_id
 from keys.hashing import TAG_AD_OUTCOME, TAG_PROPOSAL, TAG_VOTE, kdf32
 from keys.kem import CASE_ID_SIZE
 from keys.wire import require_len, require_version, signing_bytes
@@ -69,7 +69,7 @@ def _note_ad(case_id: bytes, proposal_id: bytes, action: str) -> bytes:
 
 def propose(*, case_id: bytes, case_key: bytes, action: str, note: str, keys: AccountKeys, rng: Rng = default_rng) -> Proposal:
     """A signed proposal; the note is sealed under the case key (the helper can read it once adopted)."""
-    proposal_id = rng(ID_SIZE)
+    proposal_id = new_id(rng, ID_SIZE)
     sealed = aead.seal_padded(case_key, note.encode("utf-8"), _note_ad(case_id, proposal_id, action), rng=rng)
     unsigned = Proposal(
         v=1,

@@ -19,7 +19,7 @@ from keys import aead
 from keys.accounts import SEAL_OVERHEAD, AccountKeys, seal_to, verify_signature
 from keys.council import EpochRecord
 from keys.errors import DecryptionError, EncodingError, ProofError, ProtocolError
-from keys.group import Rng, default_rng
+from keys.group import Rng, default_rng, new_id
 from keys.hashing import (
     TAG_AD_CASE_FILE,
     TAG_AD_IDENTITY,
@@ -46,7 +46,7 @@ MAX_SEALED: Final = 16 * aead.MIB  # a form is text; attachments travel separate
 
 def new_case_id(rng: Rng = default_rng) -> bytes:
     """16 random bytes (never derived from identity data)."""
-    return rng(CASE_ID_SIZE)
+    return new_id(rng, CASE_ID_SIZE)
 
 
 def reply_keys(reply_secret: bytes, case_id: bytes) -> AccountKeys:

@@ -50,6 +50,15 @@ Rng = Callable[[int], bytes]
 default_rng: Final[Rng] = nacl.utils.random
 
 
+def new_id(rng: Rng = default_rng, size: int = 16) -> bytes:
+    """A random identifier (case, request, proposal, message) whose base64url form does not start with
+    '-', so it can be typed as a command-line argument. Costs 0.03 bits of the 128."""
+    while True:
+        value = rng(size)
+        if value[0] >> 2 != 62:  # 62 is '-' in the base64url alphabet
+            return value
+
+
 class Scalar:
     """An integer modulo L, stored as 32 little-endian bytes below L. Arithmetic runs in libsodium."""
 

@@ -15,7 +15,7 @@ from keys import aead
 from keys.accounts import AccountKeys, verify_signature
 from keys.envelope import KeyWrap, unwrap_case_key, wrap_case_key
 from keys.errors import DecryptionError, EncodingError, ProofError
-from keys.group import Rng, default_rng
+from keys.group import Rng, default_rng, new_id
 from keys.hashing import TAG_AD_MESSAGE, TAG_MESSAGE, kdf32
 from keys.kem import CASE_ID_SIZE
 from keys.wire import decode_json, encode_json, require_len, require_text, require_version, signing_bytes
@@ -82,7 +82,7 @@ def seal_message(
     rng: Rng = default_rng,
 ) -> SealedMessage:
     """Seal a message to every reader's X25519 key. `author` is an account name, or "helper"."""
-    message_id, message_key = rng(16), rng(32)
+    message_id, message_key = new_id(rng), rng(32)
     unsigned = MessageBody(
         v=1,
         message_id=message_id,

@@ -26,7 +26,7 @@ from keys.errors import (
     ProtocolError,
     QuorumError,
 )
-from keys.group import Point, Rng, Scalar, default_rng, multi_mul
+from keys.group import Point, Rng, Scalar, default_rng, multi_mul, new_id
 from keys.hashing import TAG_AD_PURPOSE, TAG_APPROVE, TAG_CTX_REQUEST, TAG_POK_B, TAG_REQUEST, kdf32
 from keys.kem import CASE_ID_SIZE, IdentityHeader, check_header, unwrap_identity_key
 from keys.keyswitch import SwitchedHeader
@@ -160,7 +160,7 @@ def request_reveal(
     big_r = Point.decode(header.r)
     b = Scalar.random(rng)
     blinded = big_r.mul(b)
-    request_id = rng(REQUEST_ID_SIZE)
+    request_id = new_id(rng, REQUEST_ID_SIZE)
     draft = RevealRequest(
         v=1,
         request_id=request_id,

@@ -25,6 +25,7 @@ from server.services import audit
 from server.services.auth import purge_expired
 from server.services.context import Clock, Services
 from server.services.directory import replay
+from server.services.instances import Instance
 from server.storage.db import Database
 from server.storage.migrate import head_revision
 
@@ -81,21 +82,27 @@ def create_app(config: Config, *, clock: Clock | None = None) -> web.Application
         finally:
             await db.close()
 
-    async def purge_ctx(app: web.Application) -> AsyncIterator[None]:
+    async def housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
+        services = app[SERVICES]
+        instance = Instance(services.db, head_revision())
+        await instance.register(services.now())
+
         async def loop() -> None:
             while True:
                 await asyncio.sleep(PURGE_INTERVAL)
                 try:
-                    await purge_expired(app[SERVICES])
+                    await purge_expired(services)
+                    await instance.beat(services.now())
                 except Exception:
-                    log.exception("purging expired nonces failed")
+                    log.exception("housekeeping failed")
 
         task = asyncio.create_task(loop())
         yield
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        await instance.unregister()
 
     app.cleanup_ctx.append(services_ctx)
-    app.cleanup_ctx.append(purge_ctx)
+    app.cleanup_ctx.append(housekeeping_ctx)
     return app

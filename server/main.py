@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,13 +18,15 @@ from keys.errors import TesseraError
 from keys.group import self_test
 from keys.invites import check_account_name
 from keys.keystore import write_private_file
-from server.app import create_app, load_server_keys
+from server.app import check_database, create_app, load_server_keys
 from server.config import CONFIG_NAME, default_db_url, load_config, write_template
 from server.errors import ServiceError
+from server.services.backup import BackupSummary, create_backup, restore_backup
 from server.services.context import Services
+from server.services.instances import live_revisions
 from server.services.setup import create_organisation
 from server.storage.db import Database
-from server.storage.migrate import upgrade
+from server.storage.migrate import head_revision, upgrade
 
 EXIT_ERROR = 2
 
@@ -40,9 +43,52 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="serve the API until SIGTERM or SIGINT")
     run.add_argument("--data", required=True, type=Path)
     run.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:8080, or the configuration's)")
-    migrate = sub.add_parser("migrate", help="upgrade the database schema to this version")
+    migrate = sub.add_parser("migrate", help="upgrade the database schema to this version (refused while an older one serves)")
     migrate.add_argument("--data", required=True, type=Path)
+    migrate.add_argument("--force", action="store_true", help="migrate even if server processes seem to be running")
+    backup = sub.add_parser("backup", help="write a consistent, signed snapshot of the database (ciphertext only)")
+    backup.add_argument("--data", required=True, type=Path)
+    backup.add_argument("--out", required=True, type=Path, help="archive to write (.tar.gz)")
+    restore = sub.add_parser("restore", help="restore a backup into a fresh database of this data directory")
+    restore.add_argument("--data", required=True, type=Path, help="a data directory with its configuration and server.key")
+    restore.add_argument("archive", type=Path)
     return parser
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    config = load_config(args.data)
+
+    async def go() -> BackupSummary:
+        db = Database(config.db_url)
+        try:
+            return await create_backup(db, load_server_keys(config.key_path), args.out, day=int(time.time()) // 86400)
+        finally:
+            await db.close()
+
+    summary = asyncio.run(go())
+    total = sum(summary.rows.values())
+    print(f"wrote {summary.path}: {total} rows in {len(summary.rows)} tables, schema revision {summary.revision},")
+    print("signed by the server key. It holds ciphertext only; keep server.key and the configuration apart from it.")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    config = load_config(args.data)
+
+    async def go() -> BackupSummary:
+        db = Database(config.db_url)
+        try:
+            summary = await restore_backup(db, load_server_keys(config.key_path), args.archive)
+            await check_database(db)  # the audit chain and the key directory verify
+            return summary
+        finally:
+            await db.close()
+
+    summary = asyncio.run(go())
+    print(
+        f"restored {sum(summary.rows.values())} rows; audit chain and key directory verify; schema at revision {summary.revision}"
+    )
+    return 0
 
 
 def initialise(data: Path, *, db_url: str | None, url: str | None, admin_name: str) -> tuple[str, str]:
@@ -98,8 +144,22 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     config = load_config(args.data)
+
+    async def others() -> list[str]:
+        db = Database(config.db_url)
+        try:
+            return [r for r in await live_revisions(db, int(time.time())) if r != head_revision()]
+        finally:
+            await db.close()
+
+    running = asyncio.run(others())
+    if running and not args.force:
+        raise ServiceError(
+            f"{len(running)} server process(es) of schema revision {', '.join(sorted(set(running)))} are running on this "
+            "database; stop them first (or pass --force if they are gone: an entry expires 150 s after its last heartbeat)"
+        )
     upgrade(config.db_url)
-    print("the database schema is up to date")
+    print(f"the database schema is at revision {head_revision()} (up to date)")
     return 0
 
 
@@ -108,7 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.umask(0o077)  # the database, its WAL and the key file are for this user only
     try:
         self_test()
-        return {"init": cmd_init, "run": cmd_run, "migrate": cmd_migrate}[args.command](args)
+        commands = {"init": cmd_init, "run": cmd_run, "migrate": cmd_migrate, "backup": cmd_backup, "restore": cmd_restore}
+        return commands[args.command](args)
     except (ServiceError, TesseraError) as exc:
         print(f"tessera-server: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return EXIT_ERROR

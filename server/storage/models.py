@@ -161,3 +161,13 @@ class AuditRow(Base):
     action: Mapped[str] = mapped_column(String(40))
     object: Mapped[str] = mapped_column(String(80))
     detail: Mapped[str] = mapped_column(Text)
+
+
+class ServerInstance(Base):
+    """A running server process and the schema revision it serves, refreshed every minute, so that
+    `tessera-server migrate` can refuse to change the schema under a running older version."""
+
+    __tablename__ = "server_instances"
+    instance_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    revision: Mapped[str] = mapped_column(String(32))
+    heartbeat: Mapped[int] = mapped_column(Integer)

@@ -11,9 +11,15 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
+from client.main import main
+
 BIN = Path(sys.executable).parent
+PASSPHRASE = "four words at least here"
 
 
 def free_port() -> int:
@@ -71,3 +77,44 @@ def wait_healthy(port: int, process: subprocess.Popen[str], log: Path, timeout: 
 
 def environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
+
+
+@dataclass
+class Cli:
+    root: Path
+    capsys: pytest.CaptureFixture[str]
+
+    def run(self, who: str, *argv: str) -> tuple[int, str, str]:
+        self.capsys.readouterr()
+        code = main(["--home", str(self.root / who), *argv])
+        out, err = self.capsys.readouterr()
+        assert "Traceback" not in err
+        return code, out, err
+
+    def ok(self, who: str, *argv: str) -> str:
+        code, out, err = self.run(who, *argv)
+        assert code == 0, err
+        return out
+
+
+@pytest.fixture
+def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
+    monkeypatch.setenv("TESSERA_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("TESSERA_INSECURE_FAST_KDF", "1")
+    return Cli(tmp_path, capsys)
+
+
+def build_organisation(cli: Cli, invite: str, *, helper_form: str | None = None, form_dir: Path | None = None) -> str | None:
+    """admin, council kim/lee/park (2 of 3) with their key ceremony, helper hana; optionally one intake."""
+    cli.ok("admin", "join", invite, "--name", "admin")
+    for name, role in {"kim": "council", "lee": "council", "park": "council", "hana": "helper"}.items():
+        cli.ok(name, "join", cli.ok("admin", "admin", "invite", "--role", role, "--name", name).strip(), "--name", name)
+    cli.ok("admin", "council", "ceremony", "start", "--threshold", "2", "--members", "kim,lee,park")
+    for _ in range(6):
+        if all(["done" in cli.ok(m, "council", "ceremony", "step") for m in ("kim", "lee", "park")]):
+            break
+    if helper_form is None or form_dir is None:
+        return None
+    form = form_dir / "form.toml"
+    form.write_text(helper_form)
+    return cli.ok("hana", "intake", "submit", "--kind", "medical", "--form", str(form)).strip().splitlines()[-1]

@@ -7,17 +7,14 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from client.home import Home
-from client.main import main
 
-from .conftest import environment, free_port, running_server, server_cli
+from .conftest import PASSPHRASE, Cli, environment, free_port, running_server, server_cli
 
-PASSPHRASE = "four words at least here"
 MEDICAL = """kind = "medical"
 schema = 1
 [identity]
@@ -33,24 +30,6 @@ amount_usd = 800
 """
 
 
-@dataclass
-class Cli:
-    root: Path
-    capsys: pytest.CaptureFixture[str]
-
-    def run(self, who: str, *argv: str) -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        code = main(["--home", str(self.root / who), *argv])
-        out, err = self.capsys.readouterr()
-        assert "Traceback" not in err
-        return code, out, err
-
-    def ok(self, who: str, *argv: str) -> str:
-        code, out, err = self.run(who, *argv)
-        assert code == 0, err
-        return out
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     root = tmp_path_factory.mktemp("cli")
@@ -59,13 +38,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
     assert init.returncode == 0, init.stderr
     with running_server(root / "srv", port, env=environment()):
         yield f"http://127.0.0.1:{port}", json.loads(init.stdout.strip().splitlines()[-1])["invite"]
-
-
-@pytest.fixture
-def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
-    monkeypatch.setenv("TESSERA_PASSPHRASE", PASSPHRASE)
-    monkeypatch.setenv("TESSERA_INSECURE_FAST_KDF", "1")
-    return Cli(tmp_path, capsys)
 
 
 def test_every_command_and_each_user_error(cli: Cli, server: tuple[str, str], tmp_path: Path) -> None:

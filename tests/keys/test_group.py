@@ -95,3 +95,12 @@ def test_group_law_is_linear(a: int, b: int) -> None:
 
 def test_scalar_repr_hides_secrets() -> None:
     assert "hidden" in repr(Scalar.from_int(12345))
+
+
+def test_new_ids_never_start_with_a_dash() -> None:
+    from keys.encoding import b64u_encode
+    from keys.group import new_id
+
+    stuck_on_dash = iter([b"\xf8" + bytes(15), b"\xf8" + bytes(15), b"\x00" * 16])
+    assert new_id(lambda n: next(stuck_on_dash)) == bytes(16)  # two '-' draws were refused
+    assert all(not b64u_encode(new_id()).startswith("-") for _ in range(2000))

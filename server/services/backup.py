@@ -1,0 +1,161 @@
+"""`tessera-server backup` and `restore`: a consistent logical snapshot in a tar archive with a manifest
+of per-table digests, signed by the server key. Restore refuses a damaged archive (a digest or the
+signature fails) and a foreign one (signed by another organisation's server key), loads the rows into
+an empty database, and verifies the audit chain and the key directory before it reports success.
+
+Backups hold exactly what the database holds: ciphertext, public keys, ids, days. The server key is
+not in them: keep it (and the configuration) separately (docs/operations.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from keys.accounts import AccountKeys, verify_signature
+from keys.encoding import b64u_decode, b64u_encode, canonical_json
+from keys.errors import ProofError
+from keys.hashing import TAG_BACKUP, kdf32
+from server.errors import ConflictError, ServiceError
+from server.storage.db import Database
+from server.storage.dump import begin_snapshot, clear_table, dump_rows, fix_sequences, is_empty, load_rows, tables
+from server.storage.migrate import current_revision, head_revision, upgrade
+
+FORMAT = "tessera-backup"
+VERSION = 1
+SKIPPED = frozenset({"nonces", "rate_limits", "server_instances"})  # per-process bookkeeping, minutes long
+TAG_TABLE = b"backup-table"
+
+
+class BackupError(ServiceError):
+    """The archive cannot be restored."""
+
+    code = "bad_backup"
+
+
+@dataclass(frozen=True)
+class BackupSummary:
+    path: Path
+    rows: dict[str, int]
+    revision: str
+
+
+def _table_digest(data: bytes) -> str:
+    return b64u_encode(kdf32(TAG_TABLE, data))
+
+
+async def create_backup(db: Database, server_keys: AccountKeys, out: Path, *, day: int) -> BackupSummary:
+    with tempfile.TemporaryDirectory() as tmp:
+        files: dict[str, Path] = {}
+
+        def dump(conn: Connection) -> tuple[str | None, dict[str, int]]:
+            begin_snapshot(conn)
+            revision = current_revision(conn)
+            counts = {}
+            for table in tables():
+                if table.name in SKIPPED:
+                    continue
+                path = Path(tmp) / f"{table.name}.jsonl"
+                n = 0
+                with path.open("w", encoding="utf-8") as handle:
+                    for line in dump_rows(conn, table):
+                        handle.write(line + "\n")
+                        n += 1
+                files[table.name], counts[table.name] = path, n
+            conn.rollback()
+            return revision, counts
+
+        revision, counts = await db.run_sync(dump)
+        if revision is None:
+            raise BackupError("the database has no Tessera schema")
+        manifest = {
+            "format": FORMAT,
+            "version": VERSION,
+            "schema_revision": revision,
+            "day": day,
+            "server_key": b64u_encode(server_keys.public().sign_key),
+            "tables": {name: {"rows": counts[name], "digest": _table_digest(path.read_bytes())} for name, path in files.items()},
+        }
+        manifest_bytes = canonical_json(manifest)
+        signature = server_keys.sign(TAG_BACKUP, manifest_bytes)
+        partial = out.with_name(out.name + ".partial")
+        with tarfile.open(partial, "w:gz") as archive:
+            _add(archive, "manifest.json", manifest_bytes)
+            _add(archive, "manifest.sig", b64u_encode(signature).encode())
+            for name, path in files.items():
+                archive.add(path, arcname=f"tables/{name}.jsonl")
+        partial.chmod(0o600)
+        partial.replace(out)
+    return BackupSummary(out, counts, revision)
+
+
+def _add(archive: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o600
+    archive.addfile(info, io.BytesIO(data))
+
+
+def _read_archive(path: Path, server_key: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:
+    try:
+        with tarfile.open(path, "r:gz") as archive:
+            members = {m.name: m for m in archive.getmembers() if m.isfile()}
+
+            def read(name: str) -> bytes:
+                member = members.get(name)
+                handle = archive.extractfile(member) if member else None
+                if handle is None:
+                    raise BackupError(f"the archive has no {name}: it is not a Tessera backup, or it is damaged")
+                return handle.read()
+
+            manifest_bytes, signature = read("manifest.json"), read("manifest.sig")
+            manifest = json.loads(manifest_bytes)
+            if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
+                raise BackupError("not a Tessera backup (or one of a newer format)")
+            try:
+                verify_signature(server_key, TAG_BACKUP, manifest_bytes, b64u_decode(signature.decode().strip()))
+            except ProofError:
+                if manifest.get("server_key") != b64u_encode(server_key):
+                    raise BackupError("this backup belongs to another organisation (another server key)") from None
+                raise BackupError("the backup's manifest was altered or damaged (its signature does not verify)") from None
+            data = {}
+            for name, info in manifest["tables"].items():
+                blob = read(f"tables/{name}.jsonl")
+                if _table_digest(blob) != info["digest"] or blob.count(b"\n") != info["rows"]:
+                    raise BackupError(f"table {name} in the backup is damaged (digest mismatch)")
+                data[name] = blob
+            return manifest, data
+    except (tarfile.TarError, OSError, EOFError, ValueError, KeyError) as exc:
+        raise BackupError(f"cannot read the backup: {exc.__class__.__name__}: damaged or not a Tessera backup") from exc
+
+
+async def restore_backup(db: Database, server_keys: AccountKeys, archive: Path) -> BackupSummary:
+    manifest, data = _read_archive(archive, server_keys.public().sign_key)
+    revision = str(manifest["schema_revision"])
+    await asyncio.to_thread(upgrade, db.url, revision)  # the schema the rows were dumped from (Alembic runs its own loop)
+
+    def load(conn: Connection) -> dict[str, int]:
+        if not is_empty(conn):
+            raise ConflictError("this database holds an organisation already; restore into a fresh database")
+        counts = {}
+        for table in tables():
+            if table.name in data:
+                clear_table(conn, table)  # e.g. the chain heads a fresh schema starts with
+                counts[table.name] = load_rows(conn, table, iter(data[table.name].decode().splitlines()))
+        fix_sequences(conn)
+        if conn.dialect.name == "sqlite":
+            conn.execute(text("PRAGMA foreign_key_check"))
+        conn.commit()
+        return counts
+
+    counts = await db.run_sync(load)
+    await asyncio.to_thread(upgrade, db.url)  # then up to this version's schema
+    return BackupSummary(archive, counts, head_revision())
