@@ -19,7 +19,8 @@ ACTIONS = ("approve", "decline", "request-info")
 
 TEMPLATE = """\
 # Tessera server configuration. Environment variables override these values:
-# TESSERA_DB_URL, TESSERA_LISTEN, TESSERA_METRICS, TESSERA_RATE_LIMIT.
+# TESSERA_DB_URL, TESSERA_LISTEN, TESSERA_METRICS, TESSERA_RATE_LIMIT; and TESSERA_DB_PASSWORD_FILE names a
+# file whose first line is the database password (so no password needs to be written here).
 
 # Where the database is. SQLite (a file in this directory) is the default; for several server
 # processes use PostgreSQL: "postgresql://user@host:5432/tessera".
@@ -95,6 +96,16 @@ def _int(raw: Mapping[str, Any], name: str, default: int, low: int, high: int) -
     return value
 
 
+def _with_password(db_url: str, path: Path) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        password = path.read_text(encoding="utf-8").splitlines()[0].strip()
+    except (OSError, IndexError):
+        raise ConfigError(f"TESSERA_DB_PASSWORD_FILE: cannot read a password from {path}") from None
+    return make_url(db_url).set(password=password).render_as_string(hide_password=False)
+
+
 def load_config(data_dir: Path, environ: Mapping[str, str] | None = None) -> Config:
     """Read DATA_DIR/tessera-server.toml and the TESSERA_* overrides; raises ConfigError naming a bad value."""
     env = os.environ if environ is None else environ
@@ -121,6 +132,8 @@ def load_config(data_dir: Path, environ: Mapping[str, str] | None = None) -> Con
     db_url = raw.get("db_url") or default_db_url(data_dir)
     if not isinstance(db_url, str) or not db_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise ConfigError(f"db_url: expected sqlite:///PATH or postgresql://..., got {db_url!r}")
+    if env.get("TESSERA_DB_PASSWORD_FILE"):
+        db_url = _with_password(db_url, Path(env["TESSERA_DB_PASSWORD_FILE"]))
     host, port = _parse_listen(str(raw.get("listen", "127.0.0.1:8080")), "listen")
     metrics = raw.get("metrics", "off")
     if metrics not in ("off", "loopback"):

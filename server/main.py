@@ -7,6 +7,8 @@ import asyncio
 import json
 import logging
 import os
+import signal
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -19,7 +21,7 @@ from keys.group import self_test
 from keys.invites import check_account_name
 from keys.keystore import write_private_file
 from server.app import check_database, create_app, load_server_keys
-from server.config import CONFIG_NAME, default_db_url, load_config, write_template
+from server.config import CONFIG_NAME, Config, default_db_url, load_config, write_template
 from server.errors import ServiceError
 from server.services.backup import BackupSummary, create_backup, restore_backup
 from server.services.context import Services
@@ -43,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="serve the API until SIGTERM or SIGINT")
     run.add_argument("--data", required=True, type=Path)
     run.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:8080, or the configuration's)")
+    run.add_argument("--workers", type=int, default=1, help="server processes sharing the port (PostgreSQL only; default 1)")
+    run.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     migrate = sub.add_parser("migrate", help="upgrade the database schema to this version (refused while an older one serves)")
     migrate.add_argument("--data", required=True, type=Path)
     migrate.add_argument("--force", action="store_true", help="migrate even if server processes seem to be running")
@@ -134,12 +138,53 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.data)
     if args.listen:
         config = config.with_listen(args.listen)
+    if args.workers != 1:
+        return run_workers(args, config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(config)
     print(f"tessera-server listening on {config.listen_host}:{config.listen_port}", flush=True)
     # access_log=None: no log line with an address or a user agent, ever. SIGTERM/SIGINT finish in-flight requests.
-    web.run_app(app, host=config.listen_host, port=config.listen_port, access_log=None, print=None, shutdown_timeout=30)
+    web.run_app(
+        app,
+        host=config.listen_host,
+        port=config.listen_port,
+        access_log=None,
+        print=None,
+        shutdown_timeout=30,
+        reuse_port=args.reuse_port,
+    )
     return 0
+
+
+def run_workers(args: argparse.Namespace, config: Config) -> int:
+    """N `run` processes on one port (SO_REUSEPORT); the kernel spreads connections. They share nothing
+    but the database, which holds every piece of shared state, so they need PostgreSQL."""
+    if not 1 < args.workers <= 64:
+        raise ServiceError("--workers must be from 2 to 64")
+    if config.db_url.startswith("sqlite"):
+        raise ServiceError("--workers needs PostgreSQL: SQLite allows one writing process (see docs/operations.md)")
+    command = [
+        sys.executable,
+        "-m",
+        "server.main",
+        "run",
+        "--data",
+        str(args.data),
+        "--reuse-port",
+        "--listen",
+        f"{config.listen_host}:{config.listen_port}",
+    ]
+    children = [subprocess.Popen(command) for _ in range(args.workers)]  # noqa: S603 - our own program
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    codes = [child.wait() for child in children]
+    return 0 if all(code == 0 for code in codes) else EXIT_ERROR
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:

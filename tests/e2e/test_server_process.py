@@ -117,3 +117,42 @@ async def test_two_processes_on_one_postgresql_behave_as_one(tmp_path: Path, pg_
             assert caught.value.status == 401
             audit = (await admin_b.call("GET", "/v1/audit"))["entries"]
             assert [e["seq"] for e in audit] == list(range(1, len(audit) + 1))
+
+
+def test_workers_need_postgresql(tmp_path: Path) -> None:
+    data = tmp_path / "srv"
+    assert server_cli("init", "--data", str(data), env=environment()).returncode == 0
+    result = server_cli("run", "--data", str(data), "--workers", "2", env=environment())
+    assert result.returncode == 2 and "needs PostgreSQL" in result.stderr
+
+
+def test_workers_share_one_port_on_postgresql(tmp_path: Path, pg_url: str) -> None:
+    import subprocess
+    import urllib.request
+
+    from .conftest import BIN, wait_healthy
+
+    data = tmp_path / "srv"
+    assert server_cli("init", "--data", str(data), "--db", pg_url, env=environment()).returncode == 0
+    port = free_port()
+    log = tmp_path / "workers.log"
+    with log.open("w") as out:
+        parent = subprocess.Popen(
+            [str(BIN / "tessera-server"), "run", "--data", str(data), "--listen", f"127.0.0.1:{port}", "--workers", "2"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=environment(),
+        )
+        try:
+            wait_healthy(port, parent, log)
+            for _ in range(20):
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/health", timeout=5) as response:
+                    assert response.status == 200
+            children = subprocess.run(
+                ["pgrep", "-P", str(parent.pid)], capture_output=True, text=True, check=False
+            ).stdout.split()
+            assert len(children) == 2
+        finally:
+            parent.send_signal(signal.SIGTERM)
+            assert parent.wait(timeout=30) == 0
+    assert log.read_text().count("listening on") == 2

@@ -1,0 +1,108 @@
+"""The deployment files parse and say what docs/operations.md promises; they build and run where a
+container engine or systemd exists (skipped with the reason elsewhere)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from server.config import load_config
+
+DEPLOY = Path(__file__).parents[2] / "deploy"
+
+
+def test_compose_publishes_no_clearnet_port_and_holds_no_secret() -> None:
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    services = compose["services"]
+    assert set(services) == {"postgres", "tessera", "tor"}
+    assert not any("ports" in s for s in services.values()), "no service publishes a port"
+    assert compose["networks"]["backend"]["internal"] is True
+    tessera = services["tessera"]
+    assert (
+        tessera["read_only"] is True
+        and "ALL" in tessera["cap_drop"]
+        and tessera["depends_on"]["postgres"]["condition"] == "service_healthy"
+    )
+    assert compose["secrets"]["pg_password"]["file"].startswith("./secrets/")
+    text = (DEPLOY / "compose.yaml").read_text()
+    assert not re.search(r"(?i)password\s*[:=]\s*[^\s/]+$", text, re.MULTILINE) or "PASSWORD_FILE" in text
+    assert (
+        "@postgres:5432" in tessera["environment"]["TESSERA_DB_URL"]
+        and ":" not in tessera["environment"]["TESSERA_DB_URL"].split("//")[1].split("@")[0]
+    )
+    assert (DEPLOY / "tor" / "torrc").read_text().count("HiddenServicePort 80 tessera:8080") == 1
+
+
+def test_container_image_is_non_root_with_a_health_check() -> None:
+    text = (DEPLOY / "Containerfile").read_text()
+    users = re.findall(r"^USER (\S+)", text, re.MULTILINE)
+    assert users and users[-1].split(":")[0] not in ("root", "0")
+    assert "HEALTHCHECK" in text and "/v1/health" in text
+    assert re.search(r"^FROM python:3\.\d+-slim", text, re.MULTILINE)
+
+
+def test_gitignore_keeps_secrets_out() -> None:
+    ignored = (Path(__file__).parents[2] / ".gitignore").read_text().splitlines()
+    assert "secrets/" in ignored and "*.key" in ignored
+
+
+def test_systemd_unit_is_sandboxed() -> None:
+    unit = (DEPLOY / "tessera-server.service").read_text()
+    for line in (
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "PrivateTmp=yes",
+        "User=tessera",
+        "CapabilityBoundingSet=",
+        "UMask=0077",
+    ):
+        assert line in unit, line
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed here")
+def test_systemd_units_verify(tmp_path: Path) -> None:
+    for name in ("tessera-server.service", "tessera-backup.service", "tessera-backup.timer"):
+        result = subprocess.run(["systemd-analyze", "verify", str(DEPLOY / name)], capture_output=True, text=True, check=False)
+        errors = [
+            line
+            for line in result.stderr.splitlines()
+            if "tessera" in line and "not found" not in line and "/opt/tessera" not in line
+        ]
+        assert not errors, errors
+
+
+def test_reverse_proxy_logs_no_addresses() -> None:
+    conf = (DEPLOY / "nginx.conf").read_text()
+    log_formats = re.findall(r"log_format [^;]+;", conf)
+    assert log_formats and not any("remote_addr" in f or "http_user_agent" in f or "forwarded" in f for f in log_formats)
+    assert 'proxy_set_header X-Forwarded-For "";' in conf
+
+
+def test_sample_configuration_is_valid(tmp_path: Path) -> None:
+    (tmp_path / "tessera-server.toml").write_text((DEPLOY / "tessera-server.example.toml").read_text())
+    config = load_config(tmp_path, environ={})
+    assert config.db_url.startswith("postgresql://") and config.metrics == "off" and config.listen_host == "127.0.0.1"
+    password = tmp_path / "pw"
+    password.write_text("s3cret\n")
+    with_password = load_config(tmp_path, environ={"TESSERA_DB_PASSWORD_FILE": str(password)})
+    assert "s3cret@" in with_password.db_url
+
+
+def _engine_available() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    return subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
+
+
+@pytest.mark.skipif(not _engine_available(), reason="no container engine runs here (the docker client alone cannot build)")
+def test_image_builds_and_reports_healthy() -> None:  # pragma: no cover - needs a container engine
+    root = DEPLOY.parent
+    build = subprocess.run(["docker", "build", "-f", str(DEPLOY / "Containerfile"), "-t", "tessera-test", str(root)], check=False)
+    assert build.returncode == 0
+    version = subprocess.run(["docker", "run", "--rm", "tessera-test", "--help"], capture_output=True, text=True, check=False)
+    assert "tessera-server" in version.stdout
