@@ -101,7 +101,10 @@ def create_app(config: Config, *, clock: Clock | None = None) -> web.Application
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        await instance.unregister()
+        try:
+            await instance.unregister()
+        except Exception:  # the database may be gone at shutdown; the entry then expires by itself
+            log.warning("could not remove this server's heartbeat entry")
 
     app.cleanup_ctx.append(services_ctx)
     app.cleanup_ctx.append(housekeeping_ctx)

@@ -104,7 +104,8 @@ def config(server_dir: tuple[Path, str]) -> Config:
 
 
 @pytest.fixture
-async def client(aiohttp_client, config: Config, clock: FakeClock) -> TestClient:  # type: ignore[no-untyped-def]
+async def client(config: Config, clock: FakeClock, aiohttp_client) -> TestClient:  # type: ignore[no-untyped-def]
+    # config (and the database behind it) first: torn down after the app, which writes on shutdown
     return await aiohttp_client(create_app(config, clock=clock))
 
 

@@ -14,9 +14,9 @@ async def test_metrics_are_off_by_default(world: World) -> None:
         assert response.status == 404
 
 
-async def test_metrics_on_loopback_count_route_templates_only(
-    aiohttp_client, server_dir: tuple[Path, str], clock: FakeClock
-) -> None:  # type: ignore[no-untyped-def]
+async def test_metrics_on_loopback_count_route_templates_only(  # type: ignore[no-untyped-def]
+    server_dir: tuple[Path, str], clock: FakeClock, aiohttp_client
+) -> None:
     config = replace(load_config(server_dir[0]), metrics="loopback")
     client: TestClient = await aiohttp_client(create_app(config, clock=clock))
     async with client.get("/v1/cases/AAAAAAAAAAAAAAAAAAAAAA") as response:
