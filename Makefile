@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo lint bench vectors clean
+.PHONY: test verify demo lint bench vectors clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,11 @@ $(STAMP): pyproject.toml | $(PY)
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --ignore=tests/verify
+
+# The adversarial suite (issue 8): seizure, parser fuzzing, authorization matrix, crash durability.
+verify: $(STAMP)
+	$(PY) -m pytest -q tests/verify
 
 demo: $(STAMP)
 	$(VENV)/bin/tessera demo
