@@ -24,15 +24,11 @@ import aiohttp
 from nacl.signing import SigningKey
 
 from client.api import Api
-from client.ceremony import ceremony_step
-from client.enrol import join, make_invite
-from keys.accounts import AccountKeys
-from keys.directory import DirectoryEntry, replay_to_pin
 from keys.encoding import b64u_encode
-from keys.envelope import new_case_id, seal_intake
 from keys.invites import Invite
-from keys.wire import from_wire, to_wire
+from keys.wire import to_wire
 from tests.e2e.conftest import free_port, running_server
+from tests.e2e.org import build_org
 
 BIN = Path(sys.executable).parent
 
@@ -40,42 +36,6 @@ BIN = Path(sys.executable).parent
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-async def setup_world(base: str, session: aiohttp.ClientSession, invite: Invite, helpers: int) -> tuple[list[Api], Api, object]:
-    anonymous = Api(base, session)
-    admin_keys = AccountKeys.generate()
-    await join(anonymous, invite, admin_keys)
-    admin = anonymous.as_principal("admin", admin_keys)
-
-    async def enrol(name: str, role: str) -> tuple[Api, AccountKeys]:
-        entries = (await admin.call("GET", "/v1/directory"))["entries"]
-        last = from_wire(DirectoryEntry, entries[-1])
-        inv = await make_invite(
-            admin,
-            admin_name="admin",
-            admin_keys=admin_keys,
-            account=name,
-            role=role,
-            today=int(time.time()) // 86400,
-            head_seq=last.seq,
-            head_hash=last.hash(),
-        )
-        keys = AccountKeys.generate()
-        await join(anonymous, inv, keys)
-        return anonymous.as_principal(name, keys), keys
-
-    council = [await enrol(f"member{i}", "council") for i in range(1, 4)]
-    await admin.call("POST", "/v1/ceremonies", body={"v": 1, "threshold": 2, "members": ["member1", "member2", "member3"]})
-    secrets: list[dict[str, str]] = [{}, {}, {}]
-    for _ in range(8):
-        results = [await ceremony_step(api, keys, s) for (api, keys), s in zip(council, secrets, strict=True)]
-        if all(r.done for r in results):
-            break
-    helper_apis = [await enrol(f"helper{i}", "helper") for i in range(helpers)]
-    entries = [from_wire(DirectoryEntry, e) for e in (await admin.call("GET", "/v1/directory"))["entries"]]
-    state = replay_to_pin(entries, pinned_seq=0, pinned_head=entries[0].hash())
-    return [api for api, _ in helper_apis], council[0][0], (state, [k for _, k in helper_apis])
 
 
 async def submit_all(apis: list[Api], jobs: list[list[tuple[str, dict[str, object]]]]) -> tuple[float, list[float], int]:
@@ -180,26 +140,18 @@ async def main_async(args: argparse.Namespace) -> None:
                     head_seq=invite.head_seq,
                     head_hash=invite.head_hash,
                 )
-                apis, member, (state, helper_keys) = await setup_world(base, session, invite, args.clients)
-                record = state.council  # type: ignore[attr-defined]
+                org = await build_org(base, session, invite, args.clients)
+                apis, member = [h.api for h in org.helpers], org.council[0].api
                 print(f"sealing {args.clients * args.per_client} intakes (client side, not timed)...", flush=True)
                 jobs = []
                 bodies = []
-                for keys in helper_keys:
+                for helper in org.helpers:
                     mine = []
                     for _ in range(args.per_client):
-                        case_id = new_case_id()
-                        envelope = seal_intake(
-                            case_id=case_id,
-                            case_file=b'{"kind":"food","need":"rice 20 kg"}' * 8,
-                            identity=b"name and place" * 10,
-                            record=record,
-                            author="helper",
-                            author_keys=keys,
-                            reply_secret=os.urandom(32),
-                            head_seq=state.seq,
-                            head_hash=state.head,  # type: ignore[attr-defined]
+                        envelope = org.seal(
+                            helper, case_file=b'{"kind":"food","need":"rice 20 kg"}' * 8, identity=b"name and place" * 10
                         )
+                        case_id = envelope.case_id
                         body = to_wire(envelope)
                         mine.append((f"/v1/cases/{b64u_encode(case_id)}", body))
                         bodies.append(json.dumps(body).encode())
