@@ -1,5 +1,9 @@
-"""The verification suite (`make verify`): slower, adversarial checks of what Tessera claims."""
+"""The verification suite (`make verify`): slower, adversarial checks of what Tessera claims.
 
-from tests.e2e.conftest import Cli, cli
+Fixtures come from the server tests (an in-process app on SQLite or PostgreSQL) and the e2e tests
+(the CLI against real processes)."""
 
-__all__ = ["Cli", "cli"]
+from tests.e2e.conftest import cli
+from tests.server.conftest import backend, client, clock, config, server_dir, world
+
+__all__ = ["backend", "cli", "client", "clock", "config", "server_dir", "world"]
