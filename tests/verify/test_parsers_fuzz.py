@@ -68,7 +68,7 @@ WIRE_TYPES = sorted(
     | {AccountPublic},
     key=lambda t: t.__name__,
 )
-FUZZ = settings(max_examples=60, deadline=500, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=60, deadline=2000, suppress_health_check=[HealthCheck.too_slow])  # a hang fails
 json_values = st.recursive(
     st.none()
     | st.booleans()
