@@ -8,7 +8,7 @@ from typing import Any
 from nacl.utils import random
 
 from client.enrol import join
-from client.home import Home
+from client.home import KEYSTORE, Home
 from client.output import emit_json
 from client.session import Session, UsageError, read_passphrase
 from keys.accounts import AccountKeys, AccountPublic, fingerprint, safety_number
@@ -35,6 +35,8 @@ def register(sub: Any) -> None:
 
 async def cmd_join(session: Session, args: argparse.Namespace) -> int:
     invite = Invite.decode(args.invite)
+    if (session.home_path / KEYSTORE).exists():  # before the invite is spent
+        raise UsageError(f"{session.home_path} holds an account already; use another --home")
     passphrase = read_passphrase(args, confirm=True)
     keys = AccountKeys.generate()
     api = session.api(server=invite.server)

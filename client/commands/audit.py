@@ -22,19 +22,24 @@ async def cmd_verify(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
     api = session.api(home)
     state = await session.directory(home, api)  # chain from the pinned head + the directory checkpoint
-    seq, head, checkpoint = 0, bytes(32), None
-    while True:
+    if state.server_key is None:
+        raise DirectoryError("the key directory names no server key")
+    seq, head, retried = 0, bytes(32), False
+    while True:  # page by page; each page's checkpoint is the server's signature on its last entry
         answer = await api.call("GET", "/v1/audit", query={"after": seq, "limit": 5000})
+        checkpoint = from_wire(Checkpoint, answer["checkpoint"])
         if not answer["entries"]:
-            checkpoint = from_wire(Checkpoint, answer["checkpoint"])
+            if checkpoint.seq > seq and not retried:  # an entry was appended while we read: once more
+                retried = True
+                continue
+            if checkpoint.seq != seq:
+                raise DirectoryError("the audit log's signed head is not where its entries end: entries were withheld")
+            verify_audit_checkpoint(checkpoint, state.server_key, head)
             break
         seq, head = verify_entries(answer["entries"], head, seq)
-        checkpoint = from_wire(Checkpoint, answer["checkpoint"])
-        if checkpoint.seq <= seq:
-            break
-    if checkpoint is None or checkpoint.seq != seq or state.server_key is None:
-        raise DirectoryError("the audit checkpoint does not match the entries served")
-    verify_audit_checkpoint(checkpoint, state.server_key, head)
+        if checkpoint.seq != seq:
+            raise DirectoryError("the audit checkpoint does not match the entries served")
+        verify_audit_checkpoint(checkpoint, state.server_key, head)
     print(f"audit log: {seq} entries, hash chain intact, head signed by the server.")
     print(f"key directory: {state.seq + 1} entries from your pinned head, signatures and checkpoint valid.")
     return 0

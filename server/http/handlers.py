@@ -21,6 +21,7 @@ from server.http.keys import OPENAPI, PRINCIPAL, SERVICES
 from server.http.metrics import render
 from server.http.schemas import CeremonyPost, InviteSecret, JoinRequest, OpenCeremony, RevokeRequest, parse_id
 from server.services import accounts, audit, cases, ceremonies, decisions, messages, reveals
+from server.services.directory import load_entries
 from server.storage.db import read_chain
 
 __all__ = [
@@ -88,10 +89,12 @@ async def directory(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     after = query_int(request, "after", -1)
     async with services.db.read() as session:
+        entries = await load_entries(session, after)
         head = await read_chain(session, "directory")
-    entries = await accounts.directory_after(services, after)
-    checkpoint = sign_checkpoint(head.seq, head.head, services.today(), services.server_keys)
-    return reply({"entries": entries, "checkpoint": to_wire(checkpoint)})
+    # The checkpoint names the last entry served, so a write landing in between cannot make them disagree.
+    seq, digest = (entries[-1].seq, entries[-1].hash()) if entries else (head.seq, head.head)
+    checkpoint = sign_checkpoint(seq, digest, services.today(), services.server_keys)
+    return reply({"entries": [to_wire(e) for e in entries], "checkpoint": to_wire(checkpoint)})
 
 
 async def accounts_list(request: web.Request) -> web.Response:
@@ -235,7 +238,9 @@ async def audit_log(request: web.Request) -> web.Response:
     async with services.db.read() as session:
         rows = await audit.entries_after(session, after, limit)
         head = await read_chain(session, "audit")
-    checkpoint = sign_checkpoint(head.seq, head.head, services.today(), services.server_keys, chain="audit")
+    # The checkpoint names the last entry of this page (or the head when there is none after `after`).
+    seq, digest = (rows[-1].seq, rows[-1].hash) if rows else (head.seq, head.head)
+    checkpoint = sign_checkpoint(seq, digest, services.today(), services.server_keys, chain="audit")
     return reply({"entries": [audit.row_json(r) for r in rows], "checkpoint": to_wire(checkpoint)})
 
 

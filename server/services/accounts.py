@@ -17,11 +17,11 @@ from keys.directory import payload_for
 from keys.encoding import b64u_encode
 from keys.errors import ProofError
 from keys.invites import SERVER_ISSUER, Grant, sign_grant, verify_grant
-from keys.wire import decode_json, encode_json, to_wire
+from keys.wire import decode_json, encode_json
 from server.errors import BadRequestError, ConflictError, ForbiddenError, GoneError, NotFoundError
 from server.services import audit
 from server.services.context import Principal, Services
-from server.services.directory import append_entry, load_entries
+from server.services.directory import append_entry
 from server.storage.models import AccountRow, InviteRow
 
 INVITE_DAYS = 7
@@ -183,8 +183,3 @@ async def list_accounts(services: Services, principal: Principal) -> Sequence[Ac
     principal.require("admin", "council")
     async with services.db.read() as session:
         return (await session.execute(select(AccountRow).order_by(AccountRow.account))).scalars().all()
-
-
-async def directory_after(services: Services, after: int) -> list[dict[str, object]]:
-    async with services.db.read() as session:
-        return [to_wire(e) for e in await load_entries(session, after)]
