@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
+from aiohttp_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError
 from yarl import URL
 
 from keys.accounts import AccountKeys
@@ -72,7 +73,16 @@ class Api:
             async with self.session.request(method, url, data=data or None, headers=headers) as response:
                 payload = await response.read()
                 status = response.status
-        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+        except (
+            aiohttp.ClientConnectionError,
+            aiohttp.ClientPayloadError,
+            TimeoutError,
+            OSError,
+            ProxyError,
+            ProxyConnectionError,
+            ProxyTimeoutError,
+        ) as exc:
+            # ProxyError: the SOCKS proxy (Tor) is not running, or refuses or cannot reach the server
             raise ServerUnreachableError(f"cannot reach {self.base}: {exc.__class__.__name__}") from exc
         try:
             decoded = json.loads(payload) if payload else {}

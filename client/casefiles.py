@@ -9,11 +9,12 @@ from typing import Any
 
 from client.api import Api
 from client.home import Home
+from client.session import UsageError
 from keys.accounts import AccountKeys
 from keys.decisions import Proposal, open_note
-from keys.encoding import b64u_decode
+from keys.encoding import b64u_decode, b64u_encode
 from keys.envelope import IntakeEnvelope, SignedCaseFile, open_case_file, reply_keys, unwrap_case_key
-from keys.errors import DecryptionError
+from keys.errors import DecryptionError, EncodingError
 from keys.requests import case_principal
 from keys.wire import from_wire
 
@@ -66,9 +67,6 @@ class OpenedCase:
 
 
 def parse_case_id(text: str) -> bytes:
-    from client.session import UsageError
-    from keys.errors import EncodingError
-
     try:
         return b64u_decode(text.strip(), length=16, what="case id")
     except EncodingError as exc:
@@ -87,8 +85,6 @@ async def open_as_helper(api: Api, home: Home, case_id: bytes) -> tuple[OpenedCa
     """A helper reaches their own case through its reply key, not their account."""
     reply = reply_keys(home.reply_secret, case_id)
     as_case = api.as_principal(case_principal(case_id), reply)
-    from keys.encoding import b64u_encode
-
     raw = await as_case.call("GET", f"/v1/cases/{b64u_encode(case_id)}")
     envelope = from_wire(IntakeEnvelope, raw["envelope"])
     case_key = unwrap_case_key(reply, case_id, envelope.reply_wrap)

@@ -18,6 +18,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from keys.encoding import b64u_decode
+
 FORMS = {
     "medical": """kind = "medical"
 schema = 1
@@ -222,8 +224,6 @@ def _run_demo() -> int:
 
 
 def _case_row(db_path: Path, case_b64: str) -> dict[str, str]:
-    from keys.encoding import b64u_decode
-
     con = sqlite3.connect(db_path)
     try:
         cur = con.execute("SELECT state, day, envelope FROM cases WHERE case_id = ?", (b64u_decode(case_b64),))

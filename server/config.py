@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+
 from server.errors import ConfigError
 
 CONFIG_NAME = "tessera-server.toml"
@@ -97,8 +99,6 @@ def _int(raw: Mapping[str, Any], name: str, default: int, low: int, high: int) -
 
 
 def _with_password(db_url: str, path: Path) -> str:
-    from sqlalchemy.engine import make_url
-
     try:
         password = path.read_text(encoding="utf-8").splitlines()[0].strip()
     except (OSError, IndexError):

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, LargeBinary, delete, func, insert, select, text
 
-from server.storage.models import Base
+from server.storage.models import Base, DirectoryRow
 
 BATCH = 1000
 
@@ -45,8 +45,6 @@ def begin_snapshot(conn: Connection) -> None:
 
 
 def is_empty(conn: Connection) -> bool:
-    from server.storage.models import DirectoryRow
-
     return conn.execute(select(func.count()).select_from(DirectoryRow)).scalar_one() == 0
 
 
