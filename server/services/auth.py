@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import delete
 
 from keys.encoding import b64u_decode
 from keys.errors import TesseraError
@@ -15,8 +13,9 @@ from keys.hashing import digest
 from keys.requests import CASE_PRINCIPAL_PREFIX, AuthHeaders, verify_request
 from server.errors import RateLimitedError, UnauthorizedError
 from server.services.context import Principal, Services
+from server.storage import queries
 from server.storage.db import DbSession
-from server.storage.models import AccountRow, CaseRow, NonceRow, RateRow
+from server.storage.models import NonceRow, RateRow
 
 NONCE_BUCKET = 600  # seconds: nonce expiry is stored coarsely, never a request's exact time
 RATE_WINDOW = 60
@@ -54,10 +53,9 @@ async def _lookup(session: DbSession, name: str) -> Principal | None:
             case_id = b64u_decode(name[len(CASE_PRINCIPAL_PREFIX) :], length=16)
         except TesseraError:
             return None
-        case = (await session.execute(select(CaseRow.reply_sign_key).where(CaseRow.case_id == case_id))).scalar_one_or_none()
+        case = (await session.execute(queries.CASE_REPLY_KEY, {"case_id": case_id})).scalar_one_or_none()
         return None if case is None else Principal(name=name, role="case", sign_key=case, case_id=case_id)
-    query = select(AccountRow.role, AccountRow.sign_key, AccountRow.revoked).where(AccountRow.account == name)
-    row = (await session.execute(query)).one_or_none()
+    row = (await session.execute(queries.ACCOUNT_FOR_AUTH, {"name": name})).one_or_none()
     if row is None or row.revoked:
         return None
     return Principal(name=name, role=row.role, sign_key=row.sign_key)
@@ -67,15 +65,12 @@ async def _record_nonce_and_rate(session: DbSession, services: Services, auth: A
     """Store the nonce (refusing a replay) and count the request; returns this minute's count."""
     nonce_digest = digest(auth.principal.encode() + b"\x00" + auth.nonce)
     expires = (now + 2 * services.config.clock_skew) // NONCE_BUCKET + 1
-    insert = sqlite_insert if services.db.is_sqlite else pg_insert
-    inserted = await session.execute(
-        insert(NonceRow).values(digest=nonce_digest, expires=expires).on_conflict_do_nothing().returning(NonceRow.digest)
-    )
+    dialect = "sqlite" if services.db.is_sqlite else "postgresql"
+    inserted = await session.execute(queries.NONCE_INSERT[dialect], {"digest": nonce_digest, "expires": expires})
     if inserted.scalar_one_or_none() is None:
         raise UnauthorizedError()
-    stmt = insert(RateRow).values(principal=auth.principal, window=now // RATE_WINDOW, count=1)
-    stmt = stmt.on_conflict_do_update(index_elements=["principal", "window"], set_={"count": RateRow.count + 1})
-    return int((await session.execute(stmt.returning(RateRow.count))).scalar_one())
+    counted = await session.execute(queries.RATE_UPSERT[dialect], {"principal": auth.principal, "window": now // RATE_WINDOW})
+    return int(counted.scalar_one())
 
 
 async def purge_expired(services: Services) -> None:

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from keys.council import EpochRecord
 from keys.encoding import b64u_encode
@@ -18,6 +18,7 @@ from keys.wire import decode_json, encode_json
 from server.errors import BadRequestError, ConflictError, NotFoundError
 from server.services import audit
 from server.services.context import Principal, Services
+from server.storage import queries
 from server.storage.db import DbSession
 from server.storage.models import CaseRow, ProposalRow, VoteRow, WrapRow
 
@@ -55,7 +56,7 @@ async def submit_intake(services: Services, principal: Principal, case_id: bytes
     receipt = digest(encode_json(envelope))
     async with services.db.read() as session:
         record = await council_record(services, session)
-        existing = await session.get(CaseRow, case_id)
+        existing = (await session.execute(queries.CASE_RECEIPT, {"case_id": case_id})).one_or_none()
     if existing is not None:
         return _same_or_conflict(existing, receipt)
     try:
@@ -65,30 +66,29 @@ async def submit_intake(services: Services, principal: Principal, case_id: bytes
     day = services.today()
     stored = replace(envelope, wraps=())
     async with services.db.write() as session:
-        existing = await session.get(CaseRow, case_id)
+        existing = (await session.execute(queries.CASE_RECEIPT, {"case_id": case_id})).one_or_none()
         if existing is not None:  # a retry that raced us
             return _same_or_conflict(existing, receipt)
+        row = {
+            "case_id": case_id,
+            "state": "open",
+            "day": day,
+            "epoch": envelope.epoch,
+            "receipt": receipt,
+            "envelope": encode_json(stored).decode(),
+            "reply_sign_key": envelope.reply_sign_key,
+            "reply_box_key": envelope.reply_box_key,
+        }
+        await session.execute(queries.CASE_INSERT, row)
         await session.execute(
-            insert(CaseRow).values(
-                case_id=case_id,
-                state="open",
-                day=day,
-                epoch=envelope.epoch,
-                receipt=receipt,
-                envelope=encode_json(stored).decode(),
-                reply_sign_key=envelope.reply_sign_key,
-                reply_box_key=envelope.reply_box_key,
-            )
-        )
-        await session.execute(
-            insert(WrapRow), [{"case_id": case_id, "recipient": w.recipient, "sealed": w.sealed} for w in envelope.wraps]
+            queries.WRAP_INSERT, [{"case_id": case_id, "recipient": w.recipient, "sealed": w.sealed} for w in envelope.wraps]
         )
         # actor is the role only: the audit log must not link a helper account to a case
         await audit.append(session, day=day, actor="helper", action="case.submitted", obj=b64u_encode(case_id))
     return Receipt(case_id, receipt, day)
 
 
-def _same_or_conflict(existing: CaseRow, receipt: bytes) -> Receipt:
+def _same_or_conflict(existing: Any, receipt: bytes) -> Receipt:
     if existing.receipt != receipt:
         raise ConflictError("a different intake exists under this case id")
     return Receipt(existing.case_id, existing.receipt, existing.day)
