@@ -54,8 +54,11 @@ def _is_orm(statement: Any) -> bool:
 
 
 def _set_synchronous(conn: Connection, level: str) -> None:
-    conn.exec_driver_sql(f"PRAGMA synchronous={level}")
-    conn.commit()
+    # On the DBAPI connection itself: pysqlite runs a PRAGMA outside any transaction, and SQLAlchemy's
+    # transaction state is left untouched (no extra commit).
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    driver.execute(f"PRAGMA synchronous={level}")
 
 
 class SyncSession:
