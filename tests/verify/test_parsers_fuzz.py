@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -14,47 +15,34 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from client.forms import KINDS, FormError, parse_form
-from keys import (
-    attestation,
-    ceremony,
-    checkpoints,
-    council,
-    decisions,
-    directory,
-    dkg,
-    envelope,
-    invites,
-    kem,
-    keyswitch,
-    messages,
-    redistribute,
-    reveal,
-)
 from keys.accounts import AccountPublic
+from keys.ceremony import DealerSecret
 from keys.errors import TesseraError
 from keys.group import Point, Scalar
 from keys.invites import Invite
 from keys.keystore import open_keystore
 from keys.proofs import Proof, SwitchProof
 from keys.requests import AuthHeaders
+from keys.reveal import Blinding
 from keys.wire import decode_json, from_wire
 
-MODULES = [
-    attestation,
-    ceremony,
-    checkpoints,
-    council,
-    decisions,
-    directory,
-    dkg,
-    envelope,
-    invites,
-    kem,
-    keyswitch,
-    messages,
-    redistribute,
-    reveal,
-]
+WIRE_MODULES = (
+    "attestation",
+    "ceremony",
+    "checkpoints",
+    "council",
+    "decisions",
+    "directory",
+    "dkg",
+    "envelope",
+    "invites",
+    "kem",
+    "keyswitch",
+    "messages",
+    "redistribute",
+    "reveal",
+)
+MODULES = [importlib.import_module(f"keys.{name}") for name in WIRE_MODULES]
 WIRE_TYPES = sorted(
     {
         obj
@@ -137,8 +125,8 @@ PARSERS: dict[str, Callable[[bytes], Any]] = {
     "Scalar": Scalar,
     "Proof.decode": Proof.decode,
     "SwitchProof.decode": SwitchProof.decode,
-    "DealerSecret.decode": ceremony.DealerSecret.decode,
-    "Blinding.decode": reveal.Blinding.decode,
+    "DealerSecret.decode": DealerSecret.decode,
+    "Blinding.decode": Blinding.decode,
     "open_keystore": lambda b: open_keystore(b, "passphrase"),
     "Invite.decode": lambda b: Invite.decode(b.decode("utf-8", "replace")),
     "AuthHeaders.parse": lambda b: AuthHeaders.parse(
