@@ -131,11 +131,15 @@ class SignedCaseFile:
     head_hash: bytes
     identity_digest: bytes
     header_digest: bytes
+    reply_box_key: bytes
+    reply_sign_key: bytes
     signature: bytes
 
     def __post_init__(self) -> None:
         require_version(self)
         require_len("case_id", self.case_id, CASE_ID_SIZE)
+        require_len("reply_box_key", self.reply_box_key, 32)
+        require_len("reply_sign_key", self.reply_sign_key, 32)
         require_text("author", self.author, max_len=64)
         require_len("author_sign_key", self.author_sign_key, 32)
         require_len("head_hash", self.head_hash, 32)
@@ -171,6 +175,7 @@ def seal_intake(
     case_key = rng(CASE_KEY_SIZE)
     header = encapsulate(council_key=record.key, kid=record.kid, case_id=case_id, identity_key=identity_key, rng=rng)
     sealed_identity = aead.seal_padded(identity_key, identity, kdf32(TAG_AD_IDENTITY, case_id), rng=rng)
+    reply = reply_keys(reply_secret, case_id).public()
     unsigned = SignedCaseFile(
         v=1,
         case_id=case_id,
@@ -181,11 +186,12 @@ def seal_intake(
         head_hash=head_hash,
         identity_digest=digest(identity),
         header_digest=_header_digest(header),
+        reply_box_key=reply.box_key,
+        reply_sign_key=reply.sign_key,
         signature=bytes(64),
     )
     signed = replace(unsigned, signature=author_keys.sign(TAG_INTAKE_SIG, signing_bytes(unsigned)))
     sealed_case_file = aead.seal_padded(case_key, encode_json(signed), kdf32(TAG_AD_CASE_FILE, case_id), rng=rng)
-    reply = reply_keys(reply_secret, case_id).public()
     return IntakeEnvelope(
         v=1,
         case_id=case_id,
@@ -214,8 +220,8 @@ def check_envelope(envelope: IntakeEnvelope, record: EpochRecord) -> None:
 def open_case_file(envelope: IntakeEnvelope, case_key: bytes) -> SignedCaseFile:
     """Open and authenticate the case file with its case key.
 
-    Raises DecryptionError when it does not open, ProofError when the author's signature or the header
-    digest does not match (the header was swapped or the file forged). Checking that `author_sign_key`
+    Raises DecryptionError when it does not open, ProofError when the author's signature, the header digest
+    or the reply keys do not match (the header or the reply keys were swapped, or the file forged). Checking that `author_sign_key`
     belongs to `author` is the caller's job (key directory).
     """
     plaintext = aead.open_padded(case_key, envelope.case_file, kdf32(TAG_AD_CASE_FILE, envelope.case_id))
@@ -228,6 +234,9 @@ def open_case_file(envelope: IntakeEnvelope, case_key: bytes) -> SignedCaseFile:
     verify_signature(signed.author_sign_key, TAG_INTAKE_SIG, signing_bytes(signed), signed.signature)
     if not hmac.compare_digest(signed.header_digest, _header_digest(envelope.header)):
         raise ProofError("identity header was replaced after the helper signed the intake")
+    if (signed.reply_box_key, signed.reply_sign_key) != (envelope.reply_box_key, envelope.reply_sign_key):
+        # else a server could substitute its own key and read what the council writes to the helper
+        raise ProofError("the case's reply keys were replaced after the helper signed the intake")
     return signed
 
 

@@ -3,15 +3,22 @@ as a subprocess. Every error a user can make ends in one or two plain lines and 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
+from client.api import Api
+from client.casefiles import open_as_member
 from client.home import Home
+from keys.council import EpochRecord
+from keys.messages import seal_message
+from keys.wire import from_wire, to_wire
 
 from .conftest import PASSPHRASE, Cli, environment, free_port, running_server, server_cli
 
@@ -41,7 +48,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
 
 
 def test_every_command_and_each_user_error(cli: Cli, server: tuple[str, str], tmp_path: Path) -> None:
-    _url, invite = server
+    url, invite = server
     cli.ok("admin", "join", invite, "--name", "admin")
     code, _, err = cli.run("again", "join", invite, "--name", "admin")
     assert code == 1 and "used already" in err
@@ -113,6 +120,12 @@ def test_every_command_and_each_user_error(cli: Cli, server: tuple[str, str], tm
     assert [m["text"] for m in mine["messages"]] == ["paid", "thank you 감사합니다"]
     assert "hash chain intact" in cli.ok("admin", "audit", "verify")
 
+    # a message whose signature does not belong to the name it claims (what a server could forge) is flagged
+    forge_message(cli, case, url=url, claimed="kim", signer="lee")
+    flagged = next(m for m in json.loads(cli.ok("hana", "inbox", "--json"))["cases"] if m["case_id"] == case)["messages"]
+    assert flagged[-1]["author"] == "kim (UNVERIFIED SENDER)" and flagged[-1]["verified"] is False
+    assert all(m["verified"] for m in flagged[:-1])
+
     # a changed key for a known person blocks until verified again
     home = Home.open(cli.root / "hana", PASSPHRASE)
     home.section("known")["kim"]["sign_key"] = home.section("known")["lee"]["sign_key"]
@@ -128,6 +141,23 @@ def test_every_command_and_each_user_error(cli: Cli, server: tuple[str, str], tm
     cli.ok("admin", "admin", "revoke", "hana")
     code, _, err = cli.run("hana", "sync")
     assert code == 1 and "does not accept this account" in err
+
+
+def forge_message(cli: Cli, case: str, *, url: str, claimed: str, signer: str) -> None:
+    home = Home.open(cli.root / signer, PASSPHRASE)
+
+    async def post() -> None:
+        async with aiohttp.ClientSession() as session:
+            api = Api(url, session, keys=home.keys, principal=home.account)
+            opened = await open_as_member(api, home, case)
+            record = from_wire(EpochRecord, home.state["council"])
+            readers = [m.box_key for m in record.members] + [opened.envelope.reply_box_key]
+            message = seal_message(
+                case_id=opened.case_id, thread="case", text="forged", author=claimed, author_keys=home.keys, readers=readers
+            )
+            await api.call("POST", f"/v1/cases/{case}/messages", body=to_wire(message))
+
+    asyncio.run(post())
 
 
 def _file(tmp_path: Path, text: str) -> Path:

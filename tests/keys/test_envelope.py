@@ -152,3 +152,18 @@ def test_envelope_parsing_is_strict(council: Council) -> None:
         replace(env, reply_wrap=env.wraps[0])
     with pytest.raises(EncodingError, match="one wrap per recipient"):
         replace(env, wraps=(env.wraps[0], env.wraps[0]))
+
+
+def test_reply_keys_swapped_by_a_server_are_caught(council: Council) -> None:
+    env = seal(council)
+    impostor = AccountKeys.generate().public()
+    keys = council.keys[1]
+    wrap = next(w for w in env.wraps if w.recipient == keys.public().box_key)
+    case_key = unwrap_case_key(keys, env.case_id, wrap)
+    from keys.envelope import wrap_case_key
+
+    swapped = replace(env, reply_box_key=impostor.box_key, reply_wrap=wrap_case_key(env.case_id, case_key, impostor.box_key))
+    with pytest.raises(ProofError, match="reply keys"):
+        open_case_file(swapped, case_key)
+    with pytest.raises(ProofError, match="reply keys"):
+        open_case_file(replace(env, reply_sign_key=impostor.sign_key), case_key)
