@@ -11,10 +11,11 @@ from client.api import Api
 from client.home import Home
 from client.session import UsageError
 from keys.accounts import AccountKeys
-from keys.decisions import Proposal, open_note
+from keys.council import EpochRecord
+from keys.decisions import Proposal, Vote, open_note, verify_proposal, verify_vote
 from keys.encoding import b64u_decode, b64u_encode
 from keys.envelope import IntakeEnvelope, SignedCaseFile, open_case_file, reply_keys, unwrap_case_key
-from keys.errors import DecryptionError, EncodingError
+from keys.errors import DecryptionError, EncodingError, TesseraError
 from keys.requests import case_principal
 from keys.wire import from_wire
 
@@ -32,7 +33,13 @@ class OpenedCase:
         data = json.loads(self.signed.body)
         return data if isinstance(data, dict) else {}
 
-    def decisions(self) -> list[dict[str, Any]]:
+    def decisions(self, record: EpochRecord) -> list[dict[str, Any]]:
+        """The case's decisions with their notes opened and their signatures checked against `record`.
+
+        The server reports a decision's state; a client believes "adopted" only with a majority of valid
+        yes votes signed by members of the council (else the decision is marked unverified).
+        """
+        members = {m.sign_key: m.account for m in record.members}
         out = []
         for d in self.raw["decisions"]:
             proposal = from_wire(Proposal, d["proposal"])
@@ -40,20 +47,33 @@ class OpenedCase:
                 note = open_note(proposal, self.case_key)
             except DecryptionError:
                 note = "(note does not open)"
+            signed_by_member = proposal.proposer in members and _valid(verify_proposal, proposal)
+            yes = set()
+            for v in d["votes"]:
+                try:
+                    ballot = from_wire(Vote, v["vote"])
+                    verify_vote(ballot)
+                except TesseraError:
+                    continue
+                if ballot.approve and ballot.voter in members and ballot.proposal_id == proposal.proposal_id:
+                    yes.add(ballot.voter)
+            verified = signed_by_member and (d["state"] != "adopted" or len(yes) > len(members) // 2)
             out.append(
                 {
                     "proposal_id": d["proposal_id"],
                     "action": d["action"],
-                    "state": d["state"],
-                    "proposer": d["proposer"],
+                    "state": d["state"] if verified else f"{d['state']} (UNVERIFIED)",
+                    "proposer": members.get(proposal.proposer, "?"),
                     "note": note,
-                    "votes": d["votes"],
+                    "yes_votes_verified": len(yes),
+                    "votes": [{"account": v["account"], "approve": v["approve"]} for v in d["votes"]],
                     "day": d["day"],
+                    "verified": verified,
                 }
             )
         return out
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, record: EpochRecord) -> dict[str, Any]:
         form = self.form
         return {
             "case_id": self.raw["case_id"],
@@ -62,7 +82,7 @@ class OpenedCase:
             "kind": form.get("kind"),
             "case_file": form.get("fields", {}),
             "submitted_by": self.signed.author,
-            "decisions": self.decisions(),
+            "decisions": self.decisions(record),
         }
 
 
@@ -71,6 +91,14 @@ def parse_case_id(text: str) -> bytes:
         return b64u_decode(text.strip(), length=16, what="case id")
     except EncodingError as exc:
         raise UsageError(f"{text!r} is not a case id (22 characters, as `tessera cases list` shows)") from exc
+
+
+def _valid(check: Any, value: Any) -> bool:
+    try:
+        check(value)
+    except TesseraError:
+        return False
+    return True
 
 
 async def open_as_member(api: Api, home: Home, case_id_text: str) -> OpenedCase:

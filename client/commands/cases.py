@@ -52,7 +52,8 @@ async def cmd_show(session: Session, args: argparse.Namespace) -> int:
     state = await session.directory(home, api)
     case = await open_as_member(api, home, args.case)
     author = state.accounts.get(case.signed.author)
-    summary = case.summary()
+    assert state.council is not None
+    summary = case.summary(state.council)
     summary["author_verified"] = author is not None and author.keys.sign_key == case.signed.author_sign_key
     if args.json:
         emit_json(summary)

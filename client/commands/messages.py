@@ -132,7 +132,11 @@ async def cmd_inbox(session: Session, args: argparse.Namespace) -> int:
             state=state,
             reply_sign_key=case.envelope.reply_sign_key,
         )
-        outcomes = [{"action": d["action"], "note": d["note"], "day": d["day"]} for d in case.decisions()]
+        assert state.council is not None
+        outcomes = [
+            {"action": d["action"], "note": d["note"], "day": d["day"], "state": d["state"]}
+            for d in case.decisions(state.council)
+        ]
         result.append(
             {
                 "case_id": case_text,

@@ -163,7 +163,7 @@ async def _decisions(session: DbSession, case_id: bytes, *, adopted_only: bool) 
                 "day": p.day,
                 "proposer": p.proposer,
                 "proposal": decode_json_obj(p.body),
-                "votes": [{"account": v.account, "approve": v.approve} for v in votes],
+                "votes": [{"account": v.account, "approve": v.approve, "vote": decode_json_obj(v.body)} for v in votes],
             }
         )
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from client.api import Api
 from client.casefiles import open_as_member
 from client.home import Home
 from keys.council import EpochRecord
+from keys.encoding import b64u_decode
 from keys.messages import seal_message
 from keys.wire import from_wire, to_wire
 
@@ -38,17 +40,17 @@ amount_usd = 800
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Path]]:
     root = tmp_path_factory.mktemp("cli")
     port = free_port()
     init = server_cli("init", "--data", str(root / "srv"), "--url", f"http://127.0.0.1:{port}", "--json", env=environment())
     assert init.returncode == 0, init.stderr
     with running_server(root / "srv", port, env=environment()):
-        yield f"http://127.0.0.1:{port}", json.loads(init.stdout.strip().splitlines()[-1])["invite"]
+        yield f"http://127.0.0.1:{port}", json.loads(init.stdout.strip().splitlines()[-1])["invite"], root / "srv"
 
 
-def test_every_command_and_each_user_error(cli: Cli, server: tuple[str, str], tmp_path: Path) -> None:
-    url, invite = server
+def test_every_command_and_each_user_error(cli: Cli, server: tuple[str, str, Path], tmp_path: Path) -> None:
+    url, invite, data = server
     cli.ok("admin", "join", invite, "--name", "admin")
     code, _, err = cli.run("again", "join", invite, "--name", "admin")
     assert code == 1 and "used already" in err
@@ -116,7 +118,14 @@ def test_every_command_and_each_user_error(cli: Cli, server: tuple[str, str], tm
     assert texts == ["paid", "council only", "thank you 감사합니다"]
     inbox = json.loads(cli.ok("hana", "inbox", "--json"))["cases"]
     mine = next(c for c in inbox if c["case_id"] == case)
-    assert mine["state"] == "decided" and mine["outcomes"][0]["note"] == "800 USD"
+    assert mine["state"] == "decided" and mine["outcomes"][0]["note"] == "800 USD" and mine["outcomes"][0]["state"] == "adopted"
+    # a decision the server calls adopted without a majority of signed yes votes is shown as unverified
+    second = cli.ok("kim", "decision", "propose", offline_case, "--action", "approve", "--note", "forged").strip()
+    cli.ok("kim", "decision", "vote", second, "--yes")
+    with sqlite3.connect(data / "tessera.db") as db:
+        db.execute("UPDATE proposals SET state = 'adopted' WHERE proposal_id = ?", (b64u_decode(second),))
+    shown = json.loads(cli.ok("kim", "cases", "show", offline_case, "--json"))["decisions"]
+    assert [d["state"] for d in shown] == ["adopted (UNVERIFIED)"] and shown[0]["yes_votes_verified"] == 1
     assert [m["text"] for m in mine["messages"]] == ["paid", "thank you 감사합니다"]
     assert "hash chain intact" in cli.ok("admin", "audit", "verify")
 
