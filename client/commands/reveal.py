@@ -12,6 +12,7 @@ from client.casefiles import open_as_member, parse_case_id
 from client.ceremony import share_for
 from client.output import emit_json, table
 from client.session import Session, UsageError
+from keys.council import EpochRecord
 from keys.encoding import b64u_decode, b64u_encode
 from keys.envelope import open_identity
 from keys.errors import TesseraError
@@ -42,6 +43,12 @@ def register(sub: Any) -> None:
     p.set_defaults(run=cmd_open)
 
 
+def _requester(record: EpochRecord, request: RevealRequest) -> str:
+    """Who signed the request, by the verified council record (not by the server's word)."""
+    member = record.member_by_sign_key(request.requester)
+    return member.account if member else "UNKNOWN (not a council member)"
+
+
 async def cmd_request(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
     api = session.api(home)
@@ -69,6 +76,7 @@ async def cmd_request(session: Session, args: argparse.Namespace) -> int:
 async def cmd_pending(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
     api = session.api(home)
+    record = await session.council(home, api)
     answer = await api.call("GET", "/v1/reveals")
     rows = []
     for item in answer["requests"]:
@@ -83,7 +91,7 @@ async def cmd_pending(session: Session, args: argparse.Namespace) -> int:
             {
                 "request_id": b64u_encode(request.request_id),
                 "case_id": b64u_encode(request.case_id),
-                "requester": item["requester"],
+                "requester": _requester(record, request),
                 "purpose": purpose,
                 "approvals": item["approvals"],
                 "threshold": item["threshold"],
@@ -115,7 +123,7 @@ async def cmd_approve(session: Session, args: argparse.Namespace) -> int:
     request = from_wire(RevealRequest, item["request"])
     case = await open_as_member(api, home, b64u_encode(request.case_id))
     purpose = open_purpose(request, case.case_key)
-    print(f"{item['requester']} asks to reveal the identity in case {b64u_encode(request.case_id)}: {purpose}")
+    print(f"{_requester(record, request)} asks to reveal the identity in case {b64u_encode(request.case_id)}: {purpose}")
     if sys.stdin.isatty() and input("Approve? Type yes: ").strip().lower() != "yes":
         print("not approved.")
         return 1
