@@ -119,16 +119,14 @@ async def main_async(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "srv"
         env = {**os.environ, "TESSERA_RATE_LIMIT": "1000000"}
+        init_args = [str(BIN / "tessera-server"), "init", "--data", str(data), "--json"]
         init = subprocess.run(
-            [str(BIN / "tessera-server"), "init", "--data", str(data), "--json"],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=True,
+            init_args + (["--db", args.postgres] if args.postgres else []), capture_output=True, text=True, env=env, check=True
         )
         invite = Invite.decode(json.loads(init.stdout.strip().splitlines()[-1])["invite"])
         port = free_port()
-        with running_server(data, port, env=env):
+        extra = ("--workers", str(args.workers)) if args.workers > 1 else ()
+        with running_server(data, port, env=env, extra=extra):
             base = f"http://127.0.0.1:{port}"
             connector = aiohttp.TCPConnector(limit=args.clients * 2)
             async with aiohttp.ClientSession(connector=connector) as session:
@@ -172,6 +170,9 @@ async def main_async(args: argparse.Namespace) -> None:
                 print(row.format("reference (verify + INSERT)", ref, ref_p50, ref_p99, ref_errors))
                 print(f"ratio tessera/reference: {ours / ref:.2f} (target >= 0.5); p99 target < 100 ms")
                 print(f"\nfilling the database to {args.stored:,} cases...", flush=True)
+                if args.postgres:
+                    print("(listing with many stored cases is measured on SQLite only)")
+                    return
                 fill_cases(data / "tessera.db", args.stored - total)
                 times = []
                 for i in range(args.list_requests):
@@ -192,6 +193,8 @@ def main() -> None:
     parser.add_argument("--per-client", type=int, default=20)
     parser.add_argument("--stored", type=int, default=100_000)
     parser.add_argument("--list-requests", type=int, default=201)
+    parser.add_argument("--postgres", help="an empty PostgreSQL database URL (default: SQLite in a temporary directory)")
+    parser.add_argument("--workers", type=int, default=1, help="server processes (PostgreSQL only)")
     asyncio.run(main_async(parser.parse_args()))
 
 

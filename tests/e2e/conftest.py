@@ -33,12 +33,14 @@ def server_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
 
 
 @contextmanager
-def running_server(data: Path, port: int, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[str]]:
+def running_server(
+    data: Path, port: int, env: dict[str, str] | None = None, extra: tuple[str, ...] = ()
+) -> Iterator[subprocess.Popen[str]]:
     """A `tessera-server run` process; its output goes to DATA.PORT.log (read it with `server_log`)."""
     log = data.parent / f"{data.name}.{port}.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [str(BIN / "tessera-server"), "run", "--data", str(data), "--listen", f"127.0.0.1:{port}"],
+            [str(BIN / "tessera-server"), "run", "--data", str(data), "--listen", f"127.0.0.1:{port}", *extra],
             stdout=out,
             stderr=subprocess.STDOUT,
             text=True,
