@@ -161,11 +161,9 @@ async def main_async(args: argparse.Namespace) -> None:
                 print(f"\n{args.clients} concurrent clients, {total} intakes each run, over loopback")
                 print(f"{'pipeline':<34} {'intakes/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
                 row = "{:<34} {:>10.0f} {:>8.1f} {:>8.1f} {:>7}"
-                print(
-                    row.format(
-                        "tessera-server (SQLite)", ours, percentile(latencies, 50) * 1e3, percentile(latencies, 99) * 1e3, errors
-                    )
-                )
+                backend = f"PostgreSQL, {args.workers} workers" if args.postgres else "SQLite"
+                ours_p50, ours_p99 = percentile(latencies, 50) * 1e3, percentile(latencies, 99) * 1e3
+                print(row.format(f"tessera-server ({backend})", ours, ours_p50, ours_p99, errors))
                 ref_p50, ref_p99 = percentile(ref_latencies, 50) * 1e3, percentile(ref_latencies, 99) * 1e3
                 print(row.format("reference (verify + INSERT)", ref, ref_p50, ref_p99, ref_errors))
                 print(f"ratio tessera/reference: {ours / ref:.2f} (target >= 0.5); p99 target < 100 ms")
