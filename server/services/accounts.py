@@ -20,6 +20,7 @@ from keys.invites import SERVER_ISSUER, Grant, sign_grant, verify_grant
 from keys.wire import decode_json, encode_json
 from server.errors import BadRequestError, ConflictError, ForbiddenError, GoneError, NotFoundError
 from server.services import audit
+from server.services.auth import count_anonymous
 from server.services.context import Principal, Services
 from server.services.directory import append_entry
 from server.storage.models import AccountRow, InviteRow
@@ -97,6 +98,7 @@ async def _store_invite(services: Services, grant: Grant, *, actor: str) -> Issu
 
 
 async def _valid_invite(services: Services, invite_id: bytes, secret: str) -> InviteRow:
+    await count_anonymous(services, "invite")
     async with services.db.read() as session:
         row = await session.get(InviteRow, invite_id)
     if row is None or not _secret_matches(row.secret_hash, secret):

@@ -73,6 +73,23 @@ async def _record_nonce_and_rate(session: DbSession, services: Services, auth: A
     return int(counted.scalar_one())
 
 
+ANONYMOUS_PER_MINUTE = 120  # invite checks cost an Argon2id verification each
+
+
+async def count_anonymous(services: Services, what: str) -> None:
+    """A shared per-minute budget for unauthenticated work (invite checks), since no address is kept to
+    tell callers apart. Raises RateLimitedError past it."""
+    now = services.now()
+    dialect = "sqlite" if services.db.is_sqlite else "postgresql"
+    async with services.db.write(lock_audit=False) as session:
+        counted = await session.execute(
+            queries.RATE_UPSERT[dialect], {"principal": f"anonymous:{what}", "window": now // RATE_WINDOW}
+        )
+        count = int(counted.scalar_one())
+    if count > ANONYMOUS_PER_MINUTE:
+        raise RateLimitedError("too many invite checks this minute; wait a minute and try again")
+
+
 async def purge_expired(services: Services) -> None:
     """Drop nonces past their window and old rate counters (run periodically)."""
     now = services.now()
