@@ -26,6 +26,7 @@ from server.services.auth import purge_expired
 from server.services.context import Clock, Services
 from server.services.directory import replay
 from server.services.instances import Instance
+from server.services.retention import shred_expired
 from server.storage.db import Database
 from server.storage.migrate import head_revision
 
@@ -88,11 +89,17 @@ def create_app(config: Config, *, clock: Clock | None = None) -> web.Application
         await instance.register(services.now())
 
         async def loop() -> None:
+            shredded_on = -1
             while True:
                 await asyncio.sleep(PURGE_INTERVAL)
                 try:
                     await purge_expired(services)
                     await instance.beat(services.now())
+                    if any(config.retention.values()) and services.today() != shredded_on:
+                        shredded_on = services.today()  # once a day
+                        count = len(await shred_expired(services))
+                        if count:
+                            log.info("retention: crypto-shredded %d case(s)", count)
                 except Exception:
                     log.exception("housekeeping failed")
 

@@ -18,6 +18,7 @@ CONFIG_NAME = "tessera-server.toml"
 KEY_NAME = "server.key"
 DB_NAME = "tessera.db"
 ACTIONS = ("approve", "decline", "request-info")
+STATES = ("open", "decided", "closed")
 
 TEMPLATE = """\
 # Tessera server configuration. Environment variables override these values:
@@ -48,6 +49,14 @@ max_body = 1048576
 approve = "majority"
 decline = "majority"
 request-info = "majority"
+
+[retention]
+# Days after its intake day that a case in this state is crypto-shredded (its ciphertext, key wraps,
+# identity header, messages and decisions deleted; the audit entries remain). 0 keeps it forever.
+# `tessera-server shred` applies it; a running server applies it once a day.
+open = 0
+decided = 0
+closed = 0
 """
 
 
@@ -62,6 +71,7 @@ class Config:
     metrics: str = "off"
     max_body: int = 1024 * 1024
     quorum: Mapping[str, str | int] = field(default_factory=lambda: dict.fromkeys(ACTIONS, "majority"))
+    retention: Mapping[str, int] = field(default_factory=lambda: dict.fromkeys(STATES, 0))
 
     @property
     def key_path(self) -> Path:
@@ -125,7 +135,7 @@ def load_config(data_dir: Path, environ: Mapping[str, str] | None = None) -> Con
     for key, var in overrides.items():
         if env.get(var):
             raw[key] = env[var]
-    known = {"db_url", "listen", "rate_limit", "clock_skew", "metrics", "max_body", "quorum"}
+    known = {"db_url", "listen", "rate_limit", "clock_skew", "metrics", "max_body", "quorum", "retention"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}")
@@ -146,6 +156,10 @@ def load_config(data_dir: Path, environ: Mapping[str, str] | None = None) -> Con
         if value != "majority" and not (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 255):
             raise ConfigError(f'quorum.{action}: expected "majority" or a number from 1 to 255, got {value!r}')
         quorum[action] = value
+    retention_raw = raw.get("retention", {})
+    if not isinstance(retention_raw, dict) or set(retention_raw) - set(STATES):
+        raise ConfigError(f"retention: expected a table with keys {', '.join(STATES)}")
+    retention = {state: _int(retention_raw, state, 0, 0, 100 * 365) for state in STATES}
     return Config(
         data_dir=data_dir,
         db_url=db_url,
@@ -156,4 +170,5 @@ def load_config(data_dir: Path, environ: Mapping[str, str] | None = None) -> Con
         metrics=str(metrics),
         max_body=_int(raw, "max_body", 1024 * 1024, 16 * 1024, 64 * 1024 * 1024),
         quorum=quorum,
+        retention=retention,
     )

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from keys.encoding import b64u_encode
 from keys.errors import TesseraError
 from keys.group import self_test
 from keys.invites import check_account_name
@@ -26,6 +27,7 @@ from server.errors import ServiceError
 from server.services.backup import BackupSummary, create_backup, restore_backup
 from server.services.context import Services
 from server.services.instances import live_revisions
+from server.services.retention import shred_expired
 from server.services.setup import create_organisation
 from server.storage.db import Database
 from server.storage.migrate import head_revision, upgrade
@@ -53,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     backup = sub.add_parser("backup", help="write a consistent, signed snapshot of the database (ciphertext only)")
     backup.add_argument("--data", required=True, type=Path)
     backup.add_argument("--out", required=True, type=Path, help="archive to write (.tar.gz)")
+    shred = sub.add_parser("shred", help="crypto-shred the cases past their retention period (the [retention] settings)")
+    shred.add_argument("--data", required=True, type=Path)
+    shred.add_argument("--dry-run", action="store_true", help="only list what would be shredded")
     restore = sub.add_parser("restore", help="restore a backup into a fresh database of this data directory")
     restore.add_argument("--data", required=True, type=Path, help="a data directory with its configuration and server.key")
     restore.add_argument("archive", type=Path)
@@ -73,6 +78,26 @@ def cmd_backup(args: argparse.Namespace) -> int:
     total = sum(summary.rows.values())
     print(f"wrote {summary.path}: {total} rows in {len(summary.rows)} tables, schema revision {summary.revision},")
     print("signed by the server key. It holds ciphertext only; keep server.key and the configuration apart from it.")
+    return 0
+
+
+def cmd_shred(args: argparse.Namespace) -> int:
+    config = load_config(args.data)
+    if not any(config.retention.values()):
+        print("no retention period is set ([retention] in the configuration): nothing is ever shredded")
+        return 0
+
+    async def go() -> list[bytes]:
+        db = Database(config.db_url)
+        try:
+            services = Services(config=config, db=db, server_keys=load_server_keys(config.key_path))
+            return await shred_expired(services, dry_run=args.dry_run)
+        finally:
+            await db.close()
+
+    shredded = asyncio.run(go())
+    verb = "would shred" if args.dry_run else "shredded"
+    print(f"{verb} {len(shredded)} case(s)" + (": " + ", ".join(b64u_encode(c) for c in shredded) if shredded else ""))
     return 0
 
 
@@ -213,7 +238,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.umask(0o077)  # the database, its WAL and the key file are for this user only
     try:
         self_test()
-        commands = {"init": cmd_init, "run": cmd_run, "migrate": cmd_migrate, "backup": cmd_backup, "restore": cmd_restore}
+        commands = {
+            "init": cmd_init,
+            "run": cmd_run,
+            "migrate": cmd_migrate,
+            "backup": cmd_backup,
+            "restore": cmd_restore,
+            "shred": cmd_shred,
+        }
         return commands[args.command](args)
     except (ServiceError, TesseraError) as exc:
         print(f"tessera-server: {getattr(exc, 'message', exc)}", file=sys.stderr)

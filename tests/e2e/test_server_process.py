@@ -156,3 +156,17 @@ def test_workers_share_one_port_on_postgresql(tmp_path: Path, pg_url: str) -> No
             parent.send_signal(signal.SIGTERM)
             assert parent.wait(timeout=30) == 0
     assert log.read_text().count("listening on") == 2
+
+
+def test_shred_without_a_retention_period_does_nothing(tmp_path: Path) -> None:
+    data = tmp_path / "srv"
+    assert server_cli("init", "--data", str(data), env=environment()).returncode == 0
+    result = server_cli("shred", "--data", str(data), env=environment())
+    assert result.returncode == 0 and "nothing is ever shredded" in result.stdout
+    config = data / "tessera-server.toml"
+    config.write_text(config.read_text().replace("decided = 0", "decided = 365"))
+    result = server_cli("shred", "--data", str(data), "--dry-run", env=environment())
+    assert result.returncode == 0 and "would shred 0 case(s)" in result.stdout
+    config.write_text(config.read_text().replace("decided = 365", "decided = -1"))
+    result = server_cli("shred", "--data", str(data), env=environment())
+    assert result.returncode == 2 and "decided" in result.stderr

@@ -1,0 +1,74 @@
+"""Retention: cases past their state's period are crypto-shredded; the audit entries remain and verify."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from client.api import ApiError
+from keys.audit import verify_entries
+from keys.encoding import b64u_encode
+from keys.envelope import new_case_id, seal_intake
+from keys.wire import to_wire
+from server.config import Config, load_config
+from server.http.keys import SERVICES
+from server.services.retention import shred_expired
+
+from .conftest import World
+from .test_flow import council_record
+
+
+@pytest.fixture
+def config(server_dir: tuple[Path, str]) -> Config:
+    return replace(load_config(server_dir[0]), retention={"open": 30, "decided": 0, "closed": 0})
+
+
+async def test_expired_cases_are_shredded_and_the_audit_log_remains(
+    world: World, server_dir: tuple[Path, str], backend: str | None
+) -> None:
+    kim, _lee, _park = await world.council(["kim", "lee", "park"], threshold=2)
+    helper = await world.enrol("hana", "helper")
+    record, seq, head = await council_record(helper.api)
+    old = seal_intake(
+        case_id=new_case_id(),
+        case_file=b"SHRED-ME-CASE",
+        identity=b"SHRED-ME-ID",
+        record=record,
+        author="hana",
+        author_keys=helper.keys,
+        reply_secret=b"\x01" * 32,
+        head_seq=seq,
+        head_hash=head,
+    )
+    await helper.api.call("PUT", f"/v1/cases/{b64u_encode(old.case_id)}", body=to_wire(old))
+    world.clock.advance(31 * 86400)
+    fresh = seal_intake(
+        case_id=new_case_id(),
+        case_file=b"{}",
+        identity=b"x",
+        record=record,
+        author="hana",
+        author_keys=helper.keys,
+        reply_secret=b"\x01" * 32,
+        head_seq=seq,
+        head_hash=head,
+    )
+    await helper.api.call("PUT", f"/v1/cases/{b64u_encode(fresh.case_id)}", body=to_wire(fresh))
+    services = world.client.app[SERVICES]
+    assert await shred_expired(services, dry_run=True) == [old.case_id]
+    assert await shred_expired(services) == [old.case_id]
+    assert await shred_expired(services) == []
+    with pytest.raises(ApiError) as caught:
+        await kim.api.call("GET", f"/v1/cases/{b64u_encode(old.case_id)}")
+    assert caught.value.status == 404
+    await kim.api.call("GET", f"/v1/cases/{b64u_encode(fresh.case_id)}")
+    entries = (await kim.api.call("GET", "/v1/audit"))["entries"]
+    assert [e["action"] for e in entries if e["object"] == b64u_encode(old.case_id)] == ["case.submitted", "case.shredded"]
+    verify_entries(entries)
+    if backend is None:
+        with sqlite3.connect(server_dir[0] / "tessera.db") as db:
+            wraps = db.execute("SELECT COUNT(*) FROM case_wraps WHERE case_id = ?", (old.case_id,)).fetchone()[0]
+        assert wraps == 0
