@@ -13,6 +13,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from keys.accounts import AccountKeys
+from keys.directory import DirectoryState
 from keys.group import self_test
 from server.config import Config
 from server.errors import ConfigError
@@ -27,6 +28,7 @@ from server.services.context import Clock, Services
 from server.services.directory import replay
 from server.services.instances import Instance
 from server.services.retention import shred_expired
+from server.services.serverkey import reconcile_server_key
 from server.storage.db import Database
 from server.storage.migrate import head_revision
 
@@ -44,8 +46,9 @@ def load_server_keys(path: Path) -> AccountKeys:
     return AccountKeys(sign_seed=data[:32], box_secret=data[32:])
 
 
-async def check_database(db: Database) -> None:
-    """Refuse to serve a database with another schema revision, or whose chains do not verify."""
+async def check_database(db: Database) -> DirectoryState:
+    """Refuse to serve a database with another schema revision, or whose chains do not verify; returns the
+    replayed key directory."""
     async with db.read() as session:
         try:
             revision = (await session.execute(text("SELECT version_num FROM alembic_version"))).scalar_one_or_none()
@@ -58,7 +61,7 @@ async def check_database(db: Database) -> None:
     async with db.read() as session:
         try:
             await audit.verify_chain(session)
-            await replay(session)
+            return await replay(session)
         except Exception as exc:
             raise ConfigError(f"refusing to start: {exc}") from exc
 
@@ -74,8 +77,9 @@ def create_app(config: Config, *, clock: Clock | None = None) -> web.Application
     async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         db = Database(config.db_url)
         try:
-            await check_database(db)
-            services = Services(config=config, db=db, server_keys=load_server_keys(config.key_path))
+            state = await check_database(db)
+            server_keys = reconcile_server_key(config.key_path, load_server_keys(config.key_path), state)
+            services = Services(config=config, db=db, server_keys=server_keys)
             if clock is not None:
                 services.clock = clock
             app[SERVICES] = services

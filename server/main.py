@@ -16,6 +16,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from keys.accounts import AccountKeys
 from keys.encoding import b64u_encode
 from keys.errors import TesseraError
 from keys.group import self_test
@@ -28,6 +29,7 @@ from server.services.backup import BackupSummary, create_backup, restore_backup
 from server.services.context import Services
 from server.services.instances import live_revisions
 from server.services.retention import shred_expired
+from server.services.serverkey import pending_path, rotate_server_key, save_keys
 from server.services.setup import create_organisation
 from server.storage.db import Database
 from server.storage.migrate import head_revision, upgrade
@@ -55,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     backup = sub.add_parser("backup", help="write a consistent, signed snapshot of the database (ciphertext only)")
     backup.add_argument("--data", required=True, type=Path)
     backup.add_argument("--out", required=True, type=Path, help="archive to write (.tar.gz)")
+    rotate = sub.add_parser("rotate-key", help="rotate the server's signing key (stop the server first)")
+    rotate.add_argument("--data", required=True, type=Path)
+    rotate.add_argument("--force", action="store_true", help="rotate even if server processes seem to be running")
     shred = sub.add_parser("shred", help="crypto-shred the cases past their retention period (the [retention] settings)")
     shred.add_argument("--data", required=True, type=Path)
     shred.add_argument("--dry-run", action="store_true", help="only list what would be shredded")
@@ -78,6 +83,30 @@ def cmd_backup(args: argparse.Namespace) -> int:
     total = sum(summary.rows.values())
     print(f"wrote {summary.path}: {total} rows in {len(summary.rows)} tables, schema revision {summary.revision},")
     print("signed by the server key. It holds ciphertext only; keep server.key and the configuration apart from it.")
+    return 0
+
+
+def cmd_rotate_key(args: argparse.Namespace) -> int:
+    config = load_config(args.data)
+    new = AccountKeys.generate()
+
+    async def go() -> int:
+        db = Database(config.db_url)
+        try:
+            if await live_revisions(db, int(time.time())) and not args.force:
+                raise ServiceError(
+                    "a server is running on this database; stop it first (it signs with the old key until restarted)"
+                )
+            services = Services(config=config, db=db, server_keys=load_server_keys(config.key_path))
+            save_keys(pending_path(config.key_path), new)  # first: an interruption after the commit is finished at start
+            return await rotate_server_key(services, new)
+        finally:
+            await db.close()
+
+    seq = asyncio.run(go())
+    os.replace(pending_path(config.key_path), config.key_path)
+    print(f"rotated the server key (key directory entry {seq}, signed by the old key and the new one).")
+    print("The old key is gone from this directory; checkpoints it signed still verify. Start the server again.")
     return 0
 
 
@@ -167,7 +196,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         return run_workers(args, config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(config)
-    print(f"tessera-server listening on {config.listen_host}:{config.listen_port}", flush=True)
+
+    async def announce(_app: web.Application) -> None:  # after the database checks passed
+        print(f"tessera-server listening on {config.listen_host}:{config.listen_port}", flush=True)
+
+    app.on_startup.append(announce)
     # access_log=None: no log line with an address or a user agent, ever. SIGTERM/SIGINT finish in-flight requests.
     web.run_app(
         app,
@@ -245,6 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "backup": cmd_backup,
             "restore": cmd_restore,
             "shred": cmd_shred,
+            "rotate-key": cmd_rotate_key,
         }
         return commands[args.command](args)
     except (ServiceError, TesseraError) as exc:
