@@ -13,6 +13,7 @@ import aiohttp
 
 from client.api import Api
 from client.home import Home, default_home
+from keys.accounts import AccountKeys
 from keys.checkpoints import Checkpoint, verify_checkpoint
 from keys.council import EpochRecord
 from keys.directory import DirectoryEntry, DirectoryState, replay_to_pin
@@ -50,6 +51,18 @@ def read_passphrase(args: argparse.Namespace, *, confirm: bool = False) -> str:
     return first
 
 
+def _own_sign_keys(home: Home) -> set[bytes]:
+    keys = {home.keys.public().sign_key}
+    pending = home.state.get("pending_keys")
+    if pending is not None:  # a rotation the server may have taken before this device recorded it
+        keys.add(
+            AccountKeys(sign_seed=b64u_decode(pending["sign_seed"]), box_secret=b64u_decode(pending["box_secret"]))
+            .public()
+            .sign_key
+        )
+    return keys
+
+
 @dataclass
 class Session:
     args: argparse.Namespace
@@ -68,6 +81,8 @@ class Session:
             raise UsageError("which server? give --server URL")
         if home is None:
             return Api(base, self.http)
+        if "pending_keys" in home.state and self.args.command != "rotate-keys":
+            raise UsageError("a key rotation on this device was interrupted: run `tessera rotate-keys` to finish it first")
         return Api(base, self.http, keys=home.keys, principal=home.account)
 
     async def directory(self, home: Home, api: Api, *, accept: str | None = None) -> DirectoryState:
@@ -82,7 +97,14 @@ class Session:
         verify_checkpoint(from_wire(Checkpoint, answer["checkpoint"]), state, {state.seq: state.head})
         known = home.section("known")
         changed = False
+        mine = state.accounts.get(home.account)
+        if mine is not None and not mine.revoked and mine.keys.sign_key not in _own_sign_keys(home):
+            raise DirectoryError(
+                f"the directory names keys for {home.account} that this device does not hold: someone rotated your account"
+            )
         for name, account in state.accounts.items():
+            if name == home.account:
+                continue  # this device knows its own keys
             keys = {"sign_key": b64u_encode(account.keys.sign_key), "box_key": b64u_encode(account.keys.box_key)}
             seen = known.get(name)
             if name == accept:

@@ -113,6 +113,11 @@ class AccountState:
     role: str
     keys: AccountPublic
     revoked: bool = False
+    retired: tuple[bytes, ...] = ()  # earlier signing keys: what this account signed before a rotation
+
+    def signed_with(self, sign_key: bytes) -> bool:
+        """True if `sign_key` is this account's current or an earlier signing key."""
+        return sign_key == self.keys.sign_key or sign_key in self.retired
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -250,7 +255,10 @@ def _apply_account_rotated(
     public = _public(body)
     if not {current.keys.sign_key, public.sign_key} <= signers:
         raise DirectoryError(f"entry {entry.seq}: key rotation must be signed by the old and the new key")
-    return replace(state, accounts={**state.accounts, account: replace(current, keys=public)})
+    if public.sign_key == current.keys.sign_key or public.sign_key in current.retired:
+        raise DirectoryError(f"entry {entry.seq}: a rotation must bring a new signing key")
+    rotated = replace(current, keys=public, retired=(*current.retired, current.keys.sign_key))
+    return replace(state, accounts={**state.accounts, account: rotated})
 
 
 def _apply_account_revoked(

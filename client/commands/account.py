@@ -7,13 +7,16 @@ from typing import Any
 
 from nacl.utils import random
 
+from client.api import ApiError
 from client.enrol import join
 from client.home import KEYSTORE, Home
 from client.output import emit_json
 from client.session import Session, UsageError, read_passphrase
 from keys.accounts import AccountKeys, AccountPublic, fingerprint, safety_number
+from keys.directory import payload_for, sign_payload
 from keys.encoding import b64u_decode, b64u_encode
 from keys.invites import Invite
+from keys.wire import to_wire
 
 
 def register(sub: Any) -> None:
@@ -26,6 +29,8 @@ def register(sub: Any) -> None:
     p.set_defaults(run=cmd_whoami)
     p = sub.add_parser("sync", help="fetch and verify the key directory now (do it before going offline)")
     p.set_defaults(run=cmd_sync)
+    p = sub.add_parser("rotate-keys", help="replace this device's keys (helpers and administrators)")
+    p.set_defaults(run=cmd_rotate_keys)
     p = sub.add_parser("verify", help="show a person's safety number; --accept after comparing it in person")
     p.add_argument("member", help="account name")
     p.add_argument("--accept", action="store_true", help="you compared the numbers in person and they match")
@@ -74,6 +79,56 @@ async def cmd_sync(session: Session, args: argparse.Namespace) -> int:
             f"({', '.join(m.account for m in council.members)}); saved for sealing offline."
         )
     return 0
+
+
+async def cmd_rotate_keys(session: Session, args: argparse.Namespace) -> int:
+    home = session.open_home()
+    if home.role == "council":
+        raise UsageError("a council member's keys change with a new council epoch, which this version cannot make yet")
+    api = session.api(home)
+    pending = home.state.get("pending_keys")
+    if pending is not None:  # an earlier run was interrupted: did the server take the new keys?
+        kept = AccountKeys(sign_seed=b64u_decode(pending["sign_seed"]), box_secret=b64u_decode(pending["box_secret"]))
+        try:
+            state = await session.directory(home, api.as_principal(home.account, kept))
+        except ApiError:
+            state = None  # the new keys do not sign in: the rotation did not happen
+        account = state.active(home.account) if state else None
+        if account is not None and account.keys.sign_key == kept.public().sign_key:
+            _promote(home, kept)
+            print("finished the interrupted key rotation; the new keys are in place.")
+            return 0
+        del home.state["pending_keys"]
+    await session.directory(home, api)
+    old, new = home.keys, AccountKeys.generate()
+    # keep the new keys before the server learns them, so an interruption loses nothing
+    home.state["pending_keys"] = {"sign_seed": b64u_encode(new.sign_seed), "box_secret": b64u_encode(new.box_secret)}
+    home.save()
+    payload = payload_for("account-rotated", account=home.account, keys=new.public())
+    public = new.public()
+    body = {
+        "v": 1,
+        "sign_key": b64u_encode(public.sign_key),
+        "box_key": b64u_encode(public.box_key),
+        "signatures": [to_wire(sign_payload("account-rotated", payload, k)) for k in (old, new)],
+    }
+    answer = await api.call("POST", f"/v1/accounts/{home.account}/rotate", body=body)
+    _promote(home, new)
+    print(f"new keys in place (key directory entry {answer['directory_seq']}); the old ones can no longer sign in.")
+    print(f"Your new safety number: {fingerprint(public, home.account)}. Others will be asked to compare it with you.")
+    return 0
+
+
+def _promote(home: Home, keys: AccountKeys) -> None:
+    public = keys.public()
+    home.state["sign_seed"], home.state["box_secret"] = b64u_encode(keys.sign_seed), b64u_encode(keys.box_secret)
+    home.state.pop("pending_keys", None)
+    home.section("known")[home.account] = {
+        "sign_key": b64u_encode(public.sign_key),
+        "box_key": b64u_encode(public.box_key),
+        "verified": True,
+    }
+    home.save()
 
 
 async def cmd_whoami(session: Session, args: argparse.Namespace) -> int:

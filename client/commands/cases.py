@@ -54,7 +54,7 @@ async def cmd_show(session: Session, args: argparse.Namespace) -> int:
     author = state.accounts.get(case.signed.author)
     assert state.council is not None
     summary = case.summary(state.council)
-    summary["author_verified"] = author is not None and author.keys.sign_key == case.signed.author_sign_key
+    summary["author_verified"] = author is not None and author.signed_with(case.signed.author_sign_key)
     if args.json:
         emit_json(summary)
         return 0

@@ -19,7 +19,7 @@ from keys.wire import from_wire, to_wire
 from server.errors import BadRequestError, NotFoundError
 from server.http.keys import OPENAPI, PRINCIPAL, SERVICES
 from server.http.metrics import render
-from server.http.schemas import CeremonyPost, InviteSecret, JoinRequest, OpenCeremony, RevokeRequest, parse_id
+from server.http.schemas import CeremonyPost, InviteSecret, JoinRequest, OpenCeremony, RevokeRequest, RotateRequest, parse_id
 from server.services import accounts, audit, cases, ceremonies, decisions, messages, reveals
 from server.services.directory import load_entries
 from server.storage.db import read_chain
@@ -35,6 +35,7 @@ __all__ = [
     "Proposal",
     "RevealRequest",
     "RevokeRequest",
+    "RotateRequest",
     "SealedMessage",
     "Vote",
 ]
@@ -119,6 +120,13 @@ async def create_invite(request: web.Request) -> web.Response:
 async def revoke(request: web.Request) -> web.Response:
     body = await body_as(request, RevokeRequest)
     seq = await accounts.revoke(request.app[SERVICES], request[PRINCIPAL], request.match_info["account"], body.signature)
+    return reply({"directory_seq": seq})
+
+
+async def rotate(request: web.Request) -> web.Response:
+    body = await body_as(request, RotateRequest)
+    keys = AccountPublic(sign_key=body.sign_key, box_key=body.box_key)
+    seq = await accounts.rotate(request.app[SERVICES], request[PRINCIPAL], request.match_info["account"], keys, body.signatures)
     return reply({"directory_seq": seq})
 
 

@@ -43,6 +43,14 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/accounts", h.accounts_list, frozenset({"admin", "council"}), None, "Accounts, roles and keys."),
     Route("POST", "/v1/invites", h.create_invite, frozenset({"admin"}), h.Grant, "Create an invite from a signed grant."),
     Route("POST", "/v1/accounts/{account}/revoke", h.revoke, ALL_ROLES, h.RevokeRequest, "Revoke an account (admin, or itself)."),
+    Route(
+        "POST",
+        "/v1/accounts/{account}/rotate",
+        h.rotate,
+        ALL_ROLES,
+        h.RotateRequest,
+        "Replace your own device keys (not council).",
+    ),
     Route("POST", "/v1/ceremonies", h.open_ceremony, frozenset({"admin"}), h.OpenCeremony, "Open a key ceremony (DKG)."),
     Route(
         "GET",

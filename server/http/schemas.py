@@ -84,3 +84,21 @@ class CeremonyPost:
 
 def parse_id(text: str, what: str, size: int = 16) -> bytes:
     return b64u_decode(text, length=size, what=what)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RotateRequest:
+    """New device keys, with signatures of the old key and the new one over the directory payload."""
+
+    VERSION: ClassVar[int] = 1
+    v: int
+    sign_key: bytes
+    box_key: bytes
+    signatures: tuple[EpochSignature, ...]
+
+    def __post_init__(self) -> None:
+        require_version(self)
+        require_len("sign_key", self.sign_key, 32)
+        require_len("box_key", self.box_key, 32)
+        if len(self.signatures) != 2:
+            raise EncodingError("signatures: the old key's and the new key's")

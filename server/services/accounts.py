@@ -181,6 +181,33 @@ async def revoke(services: Services, principal: Principal, account: str, signatu
     return entry.seq
 
 
+async def rotate(
+    services: Services, principal: Principal, account: str, keys: AccountPublic, signatures: Sequence[EpochSignature]
+) -> int:
+    """An account replaces its device keys; the directory rule checks both signatures."""
+    if principal.name != account:
+        raise ForbiddenError("an account rotates only its own keys")
+    if principal.role == "council":
+        raise BadRequestError(
+            "a council member's keys are named in the council's epoch record: they change with a new council epoch, "
+            "which this version cannot make yet"
+        )
+    payload = payload_for("account-rotated", account=account, keys=keys)
+    async with services.db.write() as session:
+        entry, _ = await append_entry(
+            session, kind="account-rotated", payload=payload, day=services.today(), signatures=signatures
+        )
+        await audit.append(
+            session,
+            day=services.today(),
+            actor=account,
+            action="account.rotated",
+            obj=account,
+            detail={"directory_seq": entry.seq},
+        )
+    return entry.seq
+
+
 async def list_accounts(services: Services, principal: Principal) -> Sequence[AccountRow]:
     principal.require("admin", "council")
     async with services.db.read() as session:
