@@ -221,8 +221,8 @@ def open_case_file(envelope: IntakeEnvelope, case_key: bytes) -> SignedCaseFile:
     """Open and authenticate the case file with its case key.
 
     Raises DecryptionError when it does not open, ProofError when the author's signature, the header digest
-    or the reply keys do not match (the header or the reply keys were swapped, or the file forged). Checking that `author_sign_key`
-    belongs to `author` is the caller's job (key directory).
+    or the reply keys do not match (the header or the reply keys were swapped, or the file forged).
+    Checking that `author_sign_key` belongs to `author` is the caller's job (key directory).
     """
     plaintext = aead.open_padded(case_key, envelope.case_file, kdf32(TAG_AD_CASE_FILE, envelope.case_id))
     try:
