@@ -31,17 +31,26 @@ class StepResult:
     record: EpochRecord | None = None
 
 
-async def _post(api: Api, ceremony_id: str, kind: str, message: Any) -> None:
+async def post_message(api: Api, ceremony_id: str, kind: str, message: Any) -> None:
     body = canonical_json(message).decode()
     await api.call("POST", f"/v1/ceremonies/{ceremony_id}/messages", body={"v": 1, "kind": kind, "body": body})
 
 
-async def ceremony_step(api: Api, keys: AccountKeys, secrets: MutableMapping[str, str]) -> StepResult:
-    """Do everything this member can do now in the running ceremony."""
+async def ceremony_step(
+    api: Api, keys: AccountKeys, secrets: MutableMapping[str, str], *, council: EpochRecord | None = None
+) -> StepResult:
+    """Do everything this member can do now in the running ceremony (a key ceremony, or a membership change
+    of `council`, the record this device verified)."""
     result = StepResult()
     status = await api.call("GET", "/v1/ceremonies/current")
     ceremony_id = status["ceremony_id"]
     mailbox = await api.call("GET", f"/v1/ceremonies/{ceremony_id}/messages", query={"after": 0})
+    if mailbox.get("kind") == "redistribute":
+        from client.redistribution import redistribution_step  # the membership change builds on this module
+
+        if council is None:
+            raise ProtocolError("a membership change needs the council record verified on this device")
+        return await redistribution_step(api, keys, secrets, mailbox, ceremony_id, council)
     params = from_wire(dkg.DkgParams, mailbox["params"])
     me: int = mailbox["index"]
     prefix = f"{ceremony_id}:"
@@ -60,7 +69,7 @@ async def ceremony_step(api: Api, keys: AccountKeys, secrets: MutableMapping[str
     if not mine("commitment"):
         secret, commitment = dkg.deal(params, me)
         secrets[prefix + "dealer"] = b64u_encode(secret.encode())
-        await _post(api, ceremony_id, "commitment", to_wire(commitment))
+        await post_message(api, ceremony_id, "commitment", to_wire(commitment))
         result.actions.append("posted your commitments (round 1)")
         result.waiting_for = "the other members' commitments"
         return result
@@ -72,7 +81,7 @@ async def ceremony_step(api: Api, keys: AccountKeys, secrets: MutableMapping[str
     transcript = dkg.check_commitments(params, list(commitments.values()))
     # Echo: everyone signs the transcript they saw.
     if not mine("echo"):
-        await _post(api, ceremony_id, "echo", to_wire(dkg.echo(params, me, keys, transcript)))
+        await post_message(api, ceremony_id, "echo", to_wire(dkg.echo(params, me, keys, transcript)))
         result.actions.append("confirmed the round-1 transcript")
     echoes = [from_wire(DkgEcho, m["body"]) for m in by_kind.get("echo", [])]
     if len(echoes) < len(params.participants):
@@ -82,7 +91,7 @@ async def ceremony_step(api: Api, keys: AccountKeys, secrets: MutableMapping[str
     # Round 2: shares.
     if not mine("share"):
         for share in dkg.deal_shares(params, secret, keys):
-            await _post(api, ceremony_id, "share", to_wire(share))
+            await post_message(api, ceremony_id, "share", to_wire(share))
         result.actions.append("sent your shares to each member (round 2)")
     shares: dict[int, Scalar] = {me: secret.polynomial.evaluate(me)}
     complained = {from_wire(DkgComplaint, m["body"]).accused for m in mine("complaint")}
@@ -93,7 +102,7 @@ async def ceremony_step(api: Api, keys: AccountKeys, secrets: MutableMapping[str
         try:
             shares[message.sender] = dkg.receive_share(params, me, keys, commitments[message.sender], message)
         except ProtocolError:
-            await _post(api, ceremony_id, "complaint", to_wire(dkg.complain(params, me, keys, message.sender)))
+            await post_message(api, ceremony_id, "complaint", to_wire(dkg.complain(params, me, keys, message.sender)))
             complained.add(message.sender)
             result.actions.append(f"complained about the share from member {message.sender}")
     # Answer complaints against me; settle my own complaints.
@@ -102,7 +111,7 @@ async def ceremony_step(api: Api, keys: AccountKeys, secrets: MutableMapping[str
     for m in by_kind.get("complaint", []):
         complaint = from_wire(DkgComplaint, m["body"])
         if complaint.accused == me and complaint.accuser not in answered:
-            await _post(api, ceremony_id, "answer", to_wire(dkg.answer_complaint(params, secret, keys, complaint)))
+            await post_message(api, ceremony_id, "answer", to_wire(dkg.answer_complaint(params, secret, keys, complaint)))
             result.actions.append(f"answered member {complaint.accuser}'s complaint")
         if complaint.accuser == me and (complaint.accused, me) in answers:
             shares[complaint.accused] = dkg.judge_complaint(
@@ -117,7 +126,9 @@ async def ceremony_step(api: Api, keys: AccountKeys, secrets: MutableMapping[str
     if not mine("epoch-signature"):
         signature = sign_payload("council-epoch", payload_for("council-epoch", record=outcome.record), keys)
         secrets[f"share:{outcome.record.epoch}"] = b64u_encode(outcome.share.encode())
-        await _post(api, ceremony_id, "epoch-signature", {"record": to_wire(outcome.record), "signature": to_wire(signature)})
+        await post_message(
+            api, ceremony_id, "epoch-signature", {"record": to_wire(outcome.record), "signature": to_wire(signature)}
+        )
         result.actions.append(f"computed your key share and signed council epoch {outcome.record.epoch}")
     result.record = outcome.record
     after = await api.call("GET", "/v1/ceremonies/current")

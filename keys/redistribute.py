@@ -129,20 +129,16 @@ def receive_reshare(
     )
 
 
-def finish_redistribution(
-    params: RedistParams, old: EpochRecord, index: int, commitments: Sequence[DkgCommitment], shares: Mapping[int, Scalar]
-) -> DkgResult:
-    """x'_j = Σ λ_i·g_i(j); Ĉ'_m = Σ λ_i·E_{i,m}; check Ĉ'_0 == Y and x'_j·G == Y'_j (doc §2.8 step 2)."""
+def expected_record(params: RedistParams, old: EpochRecord, commitments: Sequence[DkgCommitment]) -> EpochRecord:
+    """The new epoch record, computed from the dealers' public commitments alone (old members who leave
+    can check and sign it too): Ĉ'_m = Σ λ_i·E_{i,m}, Ĉ'_0 == Y, Y'_j for every new member."""
     params.check_against(old)
     by_dealer = {c.index: check_recommitment(params, old, c) for c in commitments}
     dealers = sorted(params.dealers)
-    missing = [i for i in dealers if i not in by_dealer or i not in shares]
+    missing = [i for i in dealers if i not in by_dealer]
     if missing:
-        raise ProtocolError(f"no verified share yet from dealer(s) {missing}", culprits=missing)
+        raise ProtocolError(f"no commitment yet from dealer(s) {missing}", culprits=missing)
     weights = lagrange_coefficients(dealers)
-    new_share = weights[dealers[0]] * shares[dealers[0]]
-    for i in dealers[1:]:
-        new_share = new_share + weights[i] * shares[i]
     try:
         group = [multi_mul((weights[i], by_dealer[i][m]) for i in dealers) for m in range(params.threshold)]
     except CryptoError as exc:
@@ -159,7 +155,7 @@ def finish_redistribution(
         )
         for p in sorted(params.participants, key=lambda p: p.index)
     )
-    record = EpochRecord(
+    return EpochRecord(
         v=1,
         epoch=params.epoch,
         threshold=params.threshold,
@@ -168,6 +164,21 @@ def finish_redistribution(
         commitments=tuple(c.encode() for c in group),
         origin=params.sid,
     )
+
+
+def finish_redistribution(
+    params: RedistParams, old: EpochRecord, index: int, commitments: Sequence[DkgCommitment], shares: Mapping[int, Scalar]
+) -> DkgResult:
+    """x'_j = Σ λ_i·g_i(j), checked against the expected record: x'_j·G == Y'_j (doc §2.8 step 2)."""
+    record = expected_record(params, old, commitments)
+    dealers = sorted(params.dealers)
+    missing = [i for i in dealers if i not in shares]
+    if missing:
+        raise ProtocolError(f"no verified share yet from dealer(s) {missing}", culprits=missing)
+    weights = lagrange_coefficients(dealers)
+    new_share = weights[dealers[0]] * shares[dealers[0]]
+    for i in dealers[1:]:
+        new_share = new_share + weights[i] * shares[i]
     if Point.base_mul(new_share) != record.share_key(index):
         raise ProtocolError("own new share does not match the group commitments")
     return DkgResult(share=new_share, record=record)

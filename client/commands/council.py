@@ -6,8 +6,10 @@ import argparse
 from typing import Any
 
 from client.ceremony import ceremony_step
-from client.output import emit_json
+from client.output import emit_json, progress
 from client.session import Session, UsageError
+from keys.encoding import b64u_decode, b64u_encode
+from keys.envelope import KeyWrap, unwrap_case_key, wrap_case_key
 
 
 def register(sub: Any) -> None:
@@ -20,6 +22,13 @@ def register(sub: Any) -> None:
     p.set_defaults(run=cmd_start)
     p = steps.add_parser("step", help="member: do what can be done now; repeat until done")
     p.set_defaults(run=cmd_step)
+    p = council.add_parser("redistribute", help="administrator: change the council's members or threshold, same key")
+    p.add_argument("--threshold", type=int, required=True, help="the new threshold")
+    p.add_argument("--members", required=True, help="the new council, comma-separated (kim,lee,mina)")
+    p.add_argument("--dealers", default="", help="current members who re-share (default: all who are active)")
+    p.set_defaults(run=cmd_redistribute)
+    p = council.add_parser("rewrap", help="member: give new members the case keys you hold (after a membership change)")
+    p.set_defaults(run=cmd_rewrap)
     p = steps.add_parser("status", help="where the ceremony stands")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_status)
@@ -43,8 +52,8 @@ async def cmd_step(session: Session, args: argparse.Namespace) -> int:
     if home.role != "council":
         raise UsageError("only council members take part in the ceremony")
     api = session.api(home)
-    await session.directory(home, api)
-    result = await ceremony_step(api, home.keys, home.section("ceremony"))
+    state = await session.directory(home, api)
+    result = await ceremony_step(api, home.keys, home.section("ceremony"), council=state.council)
     home.save()
     for action in result.actions:
         print(action)
@@ -52,6 +61,56 @@ async def cmd_step(session: Session, args: argparse.Namespace) -> int:
         print("done: the council key exists and is in the key directory.")
     else:
         print(f"waiting for {result.waiting_for}; run this step again later.")
+    return 0
+
+
+async def cmd_redistribute(session: Session, args: argparse.Namespace) -> int:
+    members = [m.strip() for m in args.members.split(",") if m.strip()]
+    dealers = [d.strip() for d in args.dealers.split(",") if d.strip()]
+    home = session.open_home()
+    if home.role != "admin":
+        raise UsageError("only an administrator opens a membership change")
+    body = {"v": 1, "threshold": args.threshold, "members": members, "dealers": dealers}
+    answer = await session.api(home).call("POST", "/v1/ceremonies/redistribute", body=body)
+    print(
+        f"membership change opened: {', '.join(members)} (threshold {args.threshold}, epoch {answer['params']['epoch']}), "
+        "same council key."
+    )
+    print(
+        "Current and new members now run `tessera council ceremony step` until it says done; then one current member "
+        "runs `tessera council rewrap` so newcomers can read existing cases."
+    )
+    return 0
+
+
+async def cmd_rewrap(session: Session, args: argparse.Namespace) -> int:
+    home = session.open_home()
+    if home.role != "council":
+        raise UsageError("only council members hold case keys")
+    api = session.api(home)
+    await session.council(home, api)
+    after: str | None = None
+    done = added = 0
+    while True:
+        page = (await api.call("GET", "/v1/wraps", query={"after": after, "limit": 500}))["wraps"]
+        if not page:
+            break
+        batch = []
+        for item in page:
+            case_id = b64u_decode(item["case_id"], length=16)
+            if item["missing"]:
+                wrap = KeyWrap(recipient=home.keys.public().box_key, sealed=b64u_decode(item["sealed"]))
+                case_key = unwrap_case_key(home.keys, case_id, wrap)
+                for recipient in item["missing"]:
+                    made = wrap_case_key(case_id, case_key, b64u_decode(recipient, length=32))
+                    batch.append({"case_id": item["case_id"], "recipient": recipient, "sealed": b64u_encode(made.sealed)})
+        for start in range(0, len(batch), 1000):
+            answer = await api.call("POST", "/v1/wraps", body={"v": 1, "wraps": batch[start : start + 1000]})
+            added += int(answer["added"])
+        done += len(page)
+        after = page[-1]["case_id"]
+        progress(done, done, "cases re-wrapped")
+    print(f"looked at {done} case(s); added {added} key wrap(s) for new members. The server saw no case key.")
     return 0
 
 

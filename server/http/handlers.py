@@ -19,18 +19,30 @@ from keys.wire import from_wire, to_wire
 from server.errors import BadRequestError, NotFoundError
 from server.http.keys import OPENAPI, PRINCIPAL, SERVICES
 from server.http.metrics import render
-from server.http.schemas import CeremonyPost, InviteSecret, JoinRequest, OpenCeremony, RevokeRequest, RotateRequest, parse_id
-from server.services import accounts, audit, cases, ceremonies, decisions, messages, reveals
+from server.http.schemas import (
+    AddWraps,
+    CeremonyPost,
+    InviteSecret,
+    JoinRequest,
+    OpenCeremony,
+    OpenRedistribution,
+    RevokeRequest,
+    RotateRequest,
+    parse_id,
+)
+from server.services import accounts, audit, cases, ceremonies, decisions, messages, redistribution, reveals, wraps
 from server.services.directory import load_entries
 from server.storage.db import read_chain
 
 __all__ = [
+    "AddWraps",
     "CeremonyPost",
     "Grant",
     "IntakeEnvelope",
     "InviteSecret",
     "JoinRequest",
     "OpenCeremony",
+    "OpenRedistribution",
     "PartialDecryption",
     "Proposal",
     "RevealRequest",
@@ -136,6 +148,33 @@ async def open_ceremony(request: web.Request) -> web.Response:
         request.app[SERVICES], request[PRINCIPAL], threshold=body.threshold, members=list(body.members)
     )
     return reply(result, status=201)
+
+
+async def open_redistribution(request: web.Request) -> web.Response:
+    body = await body_as(request, OpenRedistribution)
+    result = await redistribution.open_redistribution(
+        request.app[SERVICES],
+        request[PRINCIPAL],
+        threshold=body.threshold,
+        members=list(body.members),
+        dealers=list(body.dealers) or None,
+    )
+    return reply(result, status=201)
+
+
+async def my_wraps(request: web.Request) -> web.Response:
+    after_text = request.query.get("after")
+    after = parse_id(after_text, "after") if after_text else None
+    items = await wraps.my_wraps(request.app[SERVICES], request[PRINCIPAL], after=after, limit=query_int(request, "limit", 500))
+    return reply({"wraps": items})
+
+
+async def add_wraps(request: web.Request) -> web.Response:
+    body = await body_as(request, AddWraps)
+    added = await wraps.add_wraps(
+        request.app[SERVICES], request[PRINCIPAL], [(w.case_id, w.recipient, w.sealed) for w in body.wraps]
+    )
+    return reply({"added": added}, status=201)
 
 
 async def ceremony_status(request: web.Request) -> web.Response:

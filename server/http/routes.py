@@ -53,6 +53,16 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("POST", "/v1/ceremonies", h.open_ceremony, frozenset({"admin"}), h.OpenCeremony, "Open a key ceremony (DKG)."),
     Route(
+        "POST",
+        "/v1/ceremonies/redistribute",
+        h.open_redistribution,
+        frozenset({"admin"}),
+        h.OpenRedistribution,
+        "Open a council membership change (same key, new shares).",
+    ),
+    Route("GET", "/v1/wraps", h.my_wraps, frozenset({"council"}), None, "Your case-key wraps, ?after=CASE&limit=N."),
+    Route("POST", "/v1/wraps", h.add_wraps, frozenset({"council"}), h.AddWraps, "Add wraps re-made for new members."),
+    Route(
         "GET",
         "/v1/ceremonies/current",
         h.ceremony_status,

@@ -102,3 +102,40 @@ class RotateRequest:
         require_len("box_key", self.box_key, 32)
         if len(self.signatures) != 2:
             raise EncodingError("signatures: the old key's and the new key's")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpenRedistribution:
+    """A council membership change: the new members and threshold; dealers default to the current council."""
+
+    VERSION: ClassVar[int] = 1
+    v: int
+    threshold: int
+    members: tuple[str, ...]
+    dealers: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        require_version(self)
+        if not 3 <= len(self.members) <= 255 or len(set(self.members)) != len(self.members):
+            raise EncodingError("members: 3 to 255 distinct account names")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewWrap:
+    case_id: bytes
+    recipient: bytes
+    sealed: bytes
+
+    def __post_init__(self) -> None:
+        require_len("case_id", self.case_id, 16)
+        require_len("recipient", self.recipient, 32)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AddWraps:
+    VERSION: ClassVar[int] = 1
+    v: int
+    wraps: tuple[NewWrap, ...]
+
+    def __post_init__(self) -> None:
+        require_version(self)

@@ -19,9 +19,11 @@ from keys.directory import payload_for, payload_message
 from keys.encoding import b64u_encode, canonical_json
 from keys.errors import TesseraError
 from keys.hashing import TAG_LOG_SIG
+from keys.redistribute import RedistParams
 from keys.wire import decode_json, encode_json, from_wire, to_wire
 from server.errors import BadRequestError, ConflictError, ForbiddenError, NotFoundError
-from server.services import audit
+from server.services import audit, redistribution
+from server.services.cases import council_record
 from server.services.context import Principal, Services
 from server.services.directory import append_entry
 from server.storage.models import CeremonyMessageRow, CeremonyRow
@@ -77,13 +79,11 @@ def _participant_index(params: dkg.DkgParams, principal: Principal) -> int:
 async def ceremony_status(services: Services, principal: Principal) -> dict[str, Any] | None:
     principal.require("admin", "council")
     async with services.db.read() as session:
-        row = (
-            (await session.execute(select(CeremonyRow).order_by(CeremonyRow.day.desc(), CeremonyRow.state.desc())))
-            .scalars()
-            .first()
-        )
-        if row is None:
+        rows = (await session.execute(select(CeremonyRow).order_by(CeremonyRow.day.desc()).limit(50))).scalars().all()
+        if not rows:
             return None
+        # the running one, else the one for the latest epoch (several can share a day)
+        row = max(rows, key=lambda r: (r.state == "running", r.day, json.loads(r.params)["epoch"]))
         messages = (
             (await session.execute(select(CeremonyMessageRow).where(CeremonyMessageRow.ceremony_id == row.ceremony_id)))
             .scalars()
@@ -147,9 +147,14 @@ async def post_message(services: Services, principal: Principal, ceremony_id: by
             raise NotFoundError("no such ceremony")
         if row.state != "running":
             raise ConflictError(f"this ceremony is {row.state}")
-        params = decode_json(dkg.DkgParams, row.params.encode())
-        index = _participant_index(params, principal)
-        recipient, _parsed = _check_message(params, index, kind, body)
+        if row.kind == "redistribute":
+            rparams = decode_json(RedistParams, row.params.encode())
+            old = await council_record(services, session)
+            index, recipient = redistribution.check_message(rparams, old, principal, kind, body)
+        else:
+            params = decode_json(dkg.DkgParams, row.params.encode())
+            index = _participant_index(params, principal)
+            recipient, _parsed = _check_message(params, index, kind, body)
         text = canonical_json(body).decode()
         same = (
             (
@@ -176,7 +181,10 @@ async def post_message(services: Services, principal: Principal, ceremony_id: by
             session, day=services.today(), actor=principal.name, action=f"ceremony.{kind}", obj=b64u_encode(ceremony_id)
         )
         if kind == "epoch-signature":
-            await _maybe_finish(services, session, row, params)
+            if row.kind == "redistribute":
+                await redistribution.maybe_finish(services, session, row, rparams, old)
+            else:
+                await _maybe_finish(services, session, row, params)
         return {"state": row.state}
 
 
@@ -227,13 +235,29 @@ async def fetch_messages(services: Services, principal: Principal, ceremony_id: 
         row = await session.get(CeremonyRow, ceremony_id)
         if row is None:
             raise NotFoundError("no such ceremony")
+        query = select(CeremonyMessageRow).where(CeremonyMessageRow.ceremony_id == ceremony_id, CeremonyMessageRow.seq > after)
+        rows = list((await session.execute(query.order_by(CeremonyMessageRow.seq))).scalars().all())
+        if row.kind == "redistribute":
+            if row.state != "running":  # the council changed: nothing left to fetch
+                return {"state": row.state, "kind": "redistribute", "params": json.loads(row.params), "messages": []}
+            rparams = decode_json(RedistParams, row.params.encode())
+            old = await council_record(services, session)
+            shown, old_index, new_index = redistribution.visible(rparams, old, principal, rows)
+            return {
+                "state": row.state,
+                "kind": "redistribute",
+                "params": json.loads(row.params),
+                "old_index": old_index,
+                "new_index": new_index,
+                "old_epoch": old.epoch,
+                "messages": [{"seq": r.seq, "kind": r.kind, "sender": r.sender, "body": json.loads(r.body)} for r in shown],
+            }
         params = decode_json(dkg.DkgParams, row.params.encode())
         index = _participant_index(params, principal)
-        query = select(CeremonyMessageRow).where(CeremonyMessageRow.ceremony_id == ceremony_id, CeremonyMessageRow.seq > after)
-        rows = (await session.execute(query.order_by(CeremonyMessageRow.seq))).scalars().all()
     visible = [r for r in rows if r.recipient is None or index in (r.recipient, r.sender)]
     return {
         "state": row.state,
+        "kind": "dkg",
         "params": json.loads(row.params),
         "index": index,
         "messages": [{"seq": r.seq, "kind": r.kind, "sender": r.sender, "body": json.loads(r.body)} for r in visible],

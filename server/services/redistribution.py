@@ -1,0 +1,191 @@
+"""Council membership change without re-encryption (issue 5, item 3; protocol doc §2.8) through the same
+mailbox as the key ceremony: an administrator opens it for the new members and threshold; dealing old
+members post their commitments and boxed shares; new members (and the old members who approve) sign the new
+epoch record; when every new member and k old members have signed, the server appends it to the key
+directory, which checks the same rule, and deletes the case-key wraps of members who left."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from nacl.utils import random
+from sqlalchemy import delete, select
+
+from keys.accounts import verify_signature
+from keys.ceremony import DkgCommitment, DkgShare, check_share_signature
+from keys.council import EpochRecord, EpochSignature, Participant
+from keys.directory import payload_for, payload_message
+from keys.encoding import b64u_encode, canonical_json
+from keys.errors import TesseraError
+from keys.hashing import TAG_LOG_SIG
+from keys.redistribute import RedistParams, check_recommitment
+from keys.wire import encode_json, from_wire, to_wire
+from server.errors import BadRequestError, ConflictError, ForbiddenError
+from server.services import audit
+from server.services.cases import council_record
+from server.services.context import Principal, Services
+from server.services.directory import append_entry
+from server.storage.models import CeremonyMessageRow, CeremonyRow, WrapRow
+
+OLD_ONLY_SLOT = 1000  # epoch signatures of old members who leave are stored under 1000 + their old index
+
+
+async def open_redistribution(
+    services: Services, principal: Principal, *, threshold: int, members: list[str], dealers: list[str] | None
+) -> dict[str, Any]:
+    principal.require("admin")
+    async with services.db.write() as session:
+        if (await session.execute(select(CeremonyRow).where(CeremonyRow.state == "running"))).scalars().first() is not None:
+            raise ConflictError("a ceremony is running already; finish it first")
+        old = await council_record(services, session)
+        state = await services.directory.state(session)
+        participants = []
+        for index, name in enumerate(members, start=1):
+            account = state.active(name)
+            if account is None or account.role != "council":
+                raise BadRequestError(f"{name!r} is not an active council account")
+            participants.append(
+                Participant(index=index, account=name, sign_key=account.keys.sign_key, box_key=account.keys.box_key)
+            )
+        dealing = dealers or [m.account for m in old.members if state.active(m.account) is not None]
+        by_account = {m.account: m.index for m in old.members}
+        unknown = [d for d in dealing if d not in by_account]
+        if unknown:
+            raise BadRequestError(f"dealers must be members of the current council: {', '.join(unknown)}")
+        try:
+            params = RedistParams(
+                v=1,
+                old_digest=old.digest(),
+                dealers=tuple(sorted(by_account[d] for d in dealing)),
+                epoch=old.epoch + 1,
+                threshold=threshold,
+                participants=tuple(participants),
+            )
+            params.check_against(old)
+        except TesseraError as exc:
+            raise BadRequestError(str(exc)) from exc
+        ceremony_id = random(16)
+        session.add(
+            CeremonyRow(
+                ceremony_id=ceremony_id,
+                kind="redistribute",
+                params=encode_json(params).decode(),
+                state="running",
+                day=services.today(),
+            )
+        )
+        await audit.append(
+            session,
+            day=services.today(),
+            actor=principal.name,
+            action="ceremony.opened",
+            obj=b64u_encode(ceremony_id),
+            detail={
+                "kind": "redistribute",
+                "threshold": threshold,
+                "members": members,
+                "dealers": dealing,
+                "epoch": params.epoch,
+            },
+        )
+    return {"ceremony_id": b64u_encode(ceremony_id), "kind": "redistribute", "params": to_wire(params), "state": "running"}
+
+
+def roles(params: RedistParams, old: EpochRecord, principal: Principal) -> tuple[int | None, int | None]:
+    """(index in the old council, index in the new one) of the caller; refuses an outsider."""
+    member = old.member_by_sign_key(principal.sign_key)
+    old_index = member.index if member is not None and member.account == principal.name else None
+    new_index = next(
+        (p.index for p in params.participants if p.account == principal.name and p.sign_key == principal.sign_key), None
+    )
+    if old_index is None and new_index is None:
+        raise ForbiddenError("you are neither in the current council nor in the new one")
+    return old_index, new_index
+
+
+def check_message(params: RedistParams, old: EpochRecord, principal: Principal, kind: str, body: Any) -> tuple[int, int | None]:
+    """Shape and signature checks; returns (sender slot, recipient)."""
+    old_index, new_index = roles(params, old, principal)
+    try:
+        if kind in ("commitment", "share"):
+            if old_index is None or old_index not in params.dealers:
+                raise ForbiddenError("only the dealing members of the current council post commitments and shares")
+            if kind == "commitment":
+                commitment = from_wire(DkgCommitment, body)
+                if commitment.index != old_index:
+                    raise BadRequestError("a commitment must carry your own index")
+                check_recommitment(params, old, commitment)
+                return old_index, None
+            share = from_wire(DkgShare, body)
+            if share.sender != old_index:
+                raise BadRequestError("a share must carry your own index")
+            check_share_signature(params.sid, share, old.member(old_index).sign_key)
+            params.participant(share.recipient)
+            return old_index, share.recipient
+        if kind == "epoch-signature":
+            record = from_wire(EpochRecord, body.get("record") if isinstance(body, dict) else None)
+            signature = from_wire(EpochSignature, body.get("signature"))
+            if record.origin != params.sid or signature.signer != principal.sign_key:
+                raise BadRequestError("the epoch record is not from this ceremony, or not signed by you")
+            message = payload_message("council-epoch", canonical_json(payload_for("council-epoch", record=record)))
+            verify_signature(signature.signer, TAG_LOG_SIG, message, signature.signature)
+            return (new_index if new_index is not None else OLD_ONLY_SLOT + (old_index or 0)), None
+    except TesseraError as exc:
+        raise BadRequestError(f"{kind} rejected: {exc}") from exc
+    raise BadRequestError(f"a redistribution takes commitment, share and epoch-signature messages, not {kind!r}")
+
+
+async def maybe_finish(services: Services, session: Any, row: CeremonyRow, params: RedistParams, old: EpochRecord) -> None:
+    query = select(CeremonyMessageRow).where(
+        CeremonyMessageRow.ceremony_id == row.ceremony_id, CeremonyMessageRow.kind == "epoch-signature"
+    )
+    by_record: dict[bytes, tuple[EpochRecord, list[EpochSignature]]] = {}
+    for m in (await session.execute(query)).scalars().all():
+        body = json.loads(m.body)
+        record = from_wire(EpochRecord, body["record"])
+        by_record.setdefault(record.digest(), (record, []))[1].append(from_wire(EpochSignature, body["signature"]))
+    new_keys = {p.sign_key for p in params.participants}
+    old_keys = {m.sign_key for m in old.members}
+    for record, signatures in by_record.values():
+        signers = {s.signer for s in signatures}
+        if new_keys <= signers and len(signers & old_keys) >= old.threshold:
+            entry, _ = await append_entry(
+                session,
+                kind="council-epoch",
+                payload=payload_for("council-epoch", record=record),
+                day=services.today(),
+                signatures=signatures,
+            )
+            staying = [m.box_key for m in record.members]
+            removed = await session.execute(delete(WrapRow).where(WrapRow.recipient.not_in(staying)))
+            row.state = "done"
+            await audit.append(
+                session,
+                day=services.today(),
+                actor="council",
+                action="council.epoch",
+                obj=f"epoch {record.epoch}",
+                detail={
+                    "directory_seq": entry.seq,
+                    "threshold": record.threshold,
+                    "members": len(record.members),
+                    "kind": "redistribute",
+                    "wraps_deleted": removed.rowcount,
+                },
+            )
+            return
+
+
+def visible(
+    params: RedistParams, old: EpochRecord, principal: Principal, rows: list[CeremonyMessageRow]
+) -> tuple[list[CeremonyMessageRow], int | None, int | None]:
+    old_index, new_index = roles(params, old, principal)
+    shown = [
+        r
+        for r in rows
+        if r.recipient is None
+        or r.recipient == new_index
+        or (r.kind == "share" and old_index is not None and r.sender == old_index)
+    ]
+    return shown, old_index, new_index

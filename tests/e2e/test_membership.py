@@ -1,0 +1,58 @@
+"""The lost-device story (issue 5, items 3 and 8): a council member loses their device; the council
+replaces that share by redistribution to a new member, with the same council key and nothing re-encrypted;
+the newcomer reads old cases after a re-wrap and takes part in a reveal; the lost member's wraps are gone."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from client.home import Home
+
+from .conftest import PASSPHRASE, Cli, build_organisation, environment, free_port, running_server, server_cli
+from .test_cli import MEDICAL
+
+
+def test_a_lost_share_is_replaced_by_redistribution(cli: Cli, tmp_path: Path) -> None:
+    data = tmp_path / "srv"
+    port = free_port()
+    init = server_cli("init", "--data", str(data), "--url", f"http://127.0.0.1:{port}", "--json", env=environment())
+    invite = json.loads(init.stdout.strip().splitlines()[-1])["invite"]
+    with running_server(data, port, env=environment()):
+        case = build_organisation(cli, invite, helper_form=MEDICAL, form_dir=tmp_path)
+        assert case
+        before = Home.open(cli.root / "kim", PASSPHRASE).state["council"]["council_key"]
+        # park's device is lost: revoke it at once; invite a replacement
+        cli.ok("admin", "admin", "revoke", "park")
+        cli.ok(
+            "mina", "join", cli.ok("admin", "admin", "invite", "--role", "council", "--name", "mina").strip(), "--name", "mina"
+        )
+        cli.ok("admin", "council", "redistribute", "--threshold", "2", "--members", "kim,lee,mina")
+        for _ in range(6):
+            if all(["done" in cli.ok(m, "council", "ceremony", "step") for m in ("kim", "lee", "mina")]):
+                break
+        else:
+            raise AssertionError("the membership change did not finish")
+        synced = cli.ok("mina", "sync")
+        assert "council key of epoch 2: 2 of 3 members (kim, lee, mina)" in synced
+        after = Home.open(cli.root / "kim", PASSPHRASE).state["council"]["council_key"]
+        assert after == before, "the council key must not change"
+        kim_secrets = Home.open(cli.root / "kim", PASSPHRASE).section("ceremony")
+        assert "share:2" in kim_secrets and "share:1" not in kim_secrets  # the old share is erased
+        # before the re-wrap the newcomer has no key for the old case; after it, she reads it
+        code, _, err = cli.run("mina", "cases", "show", case)
+        assert code == 1 and "no key wrap for you" in err
+        assert "added 1 key wrap(s)" in cli.ok("kim", "council", "rewrap")  # mina's, for the one case
+        assert "added 0 key wrap(s)" in cli.ok("lee", "council", "rewrap")  # repeating it adds nothing
+        assert json.loads(cli.ok("mina", "cases", "show", case, "--json"))["case_file"]["condition"] == "broken leg"
+        # the new council reveals with its new shares: kim asks, mina approves
+        request = cli.ok("kim", "reveal", "request", case, "--purpose", "hospital").strip()
+        cli.ok("mina", "reveal", "approve", request)
+        cli.ok("kim", "reveal", "approve", request)
+        assert json.loads(cli.ok("kim", "reveal", "open", request, "--json"))["identity"]["full_name"] == "박서준"
+        assert "hash chain intact" in cli.ok("admin", "audit", "verify")
+    with sqlite3.connect(data / "tessera.db") as db:
+        recipients = {r[0] for r in db.execute("SELECT recipient FROM case_wraps")}
+    park_public = Home.open(cli.root / "park", PASSPHRASE).keys.public().box_key
+    assert park_public not in recipients and len(recipients) == 3
