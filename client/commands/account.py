@@ -29,7 +29,7 @@ def register(sub: Any) -> None:
     p.set_defaults(run=cmd_whoami)
     p = sub.add_parser("sync", help="fetch and verify the key directory now (do it before going offline)")
     p.set_defaults(run=cmd_sync)
-    p = sub.add_parser("rotate-keys", help="replace this device's keys (helpers and administrators)")
+    p = sub.add_parser("rotate-keys", help="replace this device's keys (council members: then a membership change)")
     p.set_defaults(run=cmd_rotate_keys)
     p = sub.add_parser("verify", help="show a person's safety number; --accept after comparing it in person")
     p.add_argument("member", help="account name")
@@ -83,8 +83,6 @@ async def cmd_sync(session: Session, args: argparse.Namespace) -> int:
 
 async def cmd_rotate_keys(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
-    if home.role == "council":
-        raise UsageError("a council member's keys change with a new council epoch, which this version cannot make yet")
     api = session.api(home)
     pending = home.state.get("pending_keys")
     if pending is not None:  # an earlier run was interrupted: did the server take the new keys?
@@ -116,6 +114,9 @@ async def cmd_rotate_keys(session: Session, args: argparse.Namespace) -> int:
     _promote(home, new)
     print(f"new keys in place (key directory entry {answer['directory_seq']}); the old ones can no longer sign in.")
     print(f"Your new safety number: {fingerprint(public, home.account)}. Others will be asked to compare it with you.")
+    if home.role == "council":
+        print("You are on the council: your new keys count there after the next membership change. Ask an administrator")
+        print("to run `tessera council redistribute` with the same members; then a member runs `tessera council rewrap`.")
     return 0
 
 

@@ -184,14 +184,11 @@ async def revoke(services: Services, principal: Principal, account: str, signatu
 async def rotate(
     services: Services, principal: Principal, account: str, keys: AccountPublic, signatures: Sequence[EpochSignature]
 ) -> int:
-    """An account replaces its device keys; the directory rule checks both signatures."""
+    """An account replaces its device keys; the directory rule checks both signatures. A council member's
+    keys are also named in the council's epoch record: they take effect there with the next membership
+    change (`council redistribute` with the same members), after which their case keys are re-wrapped."""
     if principal.name != account:
         raise ForbiddenError("an account rotates only its own keys")
-    if principal.role == "council":
-        raise BadRequestError(
-            "a council member's keys are named in the council's epoch record: they change with a new council epoch, "
-            "which this version cannot make yet"
-        )
     payload = payload_for("account-rotated", account=account, keys=keys)
     async with services.db.write() as session:
         entry, _ = await append_entry(

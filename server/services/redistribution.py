@@ -48,7 +48,11 @@ async def open_redistribution(
             participants.append(
                 Participant(index=index, account=name, sign_key=account.keys.sign_key, box_key=account.keys.box_key)
             )
-        dealing = dealers or [m.account for m in old.members if state.active(m.account) is not None]
+        # default dealers: current members whose device still holds the keys the record names (a member who
+        # rotated keys cannot sign as a dealer of the old epoch; they receive a new share like a newcomer)
+        dealing = dealers or [
+            m.account for m in old.members if (acct := state.active(m.account)) is not None and acct.keys.sign_key == m.sign_key
+        ]
         by_account = {m.account: m.index for m in old.members}
         unknown = [d for d in dealing if d not in by_account]
         if unknown:

@@ -56,3 +56,29 @@ def test_a_lost_share_is_replaced_by_redistribution(cli: Cli, tmp_path: Path) ->
         recipients = {r[0] for r in db.execute("SELECT recipient FROM case_wraps")}
     park_public = Home.open(cli.root / "park", PASSPHRASE).keys.public().box_key
     assert park_public not in recipients and len(recipients) == 3
+
+
+def test_a_council_member_rotates_keys_through_a_membership_change(cli: Cli, tmp_path: Path) -> None:
+    data = tmp_path / "srv"
+    port = free_port()
+    init = server_cli("init", "--data", str(data), "--url", f"http://127.0.0.1:{port}", "--json", env=environment())
+    invite = json.loads(init.stdout.strip().splitlines()[-1])["invite"]
+    with running_server(data, port, env=environment()):
+        case = build_organisation(cli, invite, helper_form=MEDICAL, form_dir=tmp_path)
+        assert case
+        rotated = cli.ok("lee", "rotate-keys")
+        assert "membership change" in rotated
+        for who in ("kim", "park", "admin"):
+            cli.ok(who, "verify", "lee", "--accept")  # compared in person
+        cli.ok("admin", "council", "redistribute", "--threshold", "2", "--members", "kim,lee,park")
+        for _ in range(6):
+            if all(["done" in cli.ok(m, "council", "ceremony", "step") for m in ("kim", "lee", "park")]):
+                break
+        else:
+            raise AssertionError("the membership change did not finish")
+        assert "added 1 key wrap(s)" in cli.ok("kim", "council", "rewrap")  # for lee's new box key
+        assert json.loads(cli.ok("lee", "cases", "show", case, "--json"))["case_file"]["condition"] == "broken leg"
+        request = cli.ok("lee", "reveal", "request", case, "--purpose", "hospital").strip()
+        cli.ok("park", "reveal", "approve", request)
+        cli.ok("lee", "reveal", "approve", request)
+        assert json.loads(cli.ok("lee", "reveal", "open", request, "--json"))["identity"]["full_name"] == "박서준"
