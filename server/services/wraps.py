@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from keys.encoding import b64u_encode
 from keys.envelope import CASE_KEY_WRAP_SIZE
@@ -55,16 +57,26 @@ async def add_wraps(services: Services, principal: Principal, wraps: Sequence[tu
         if record.member_by_sign_key(principal.sign_key) is None:
             raise BadRequestError("you are not a member of the current council epoch")
         members = {m.box_key for m in record.members}
-        added = 0
-        for case_id, recipient, sealed in wraps:
+        for _case_id, recipient, sealed in wraps:
             if recipient not in members:
                 raise BadRequestError("a wrap must be addressed to a member of the current council")
             if len(sealed) != CASE_KEY_WRAP_SIZE:
                 raise BadRequestError("a wrap has the wrong size")
-            if await session.get(CaseRow, case_id) is None or await session.get(WrapRow, (case_id, recipient)) is not None:
-                continue
-            session.add(WrapRow(case_id=case_id, recipient=recipient, sealed=sealed))
-            added += 1
+        ids = list({case_id for case_id, _, _ in wraps})
+        existing = (
+            {r.case_id for r in (await session.execute(select(CaseRow.case_id).where(CaseRow.case_id.in_(ids)))).all()}
+            if ids
+            else set()
+        )
+        present = set()
+        if ids:
+            query = select(WrapRow.case_id, WrapRow.recipient).where(WrapRow.case_id.in_(ids))
+            present = {(r.case_id, r.recipient) for r in (await session.execute(query)).all()}
+        rows = [{"case_id": c, "recipient": r, "sealed": w} for c, r, w in wraps if c in existing and (c, r) not in present]
+        added = len({(row["case_id"], row["recipient"]) for row in rows})
+        if rows:  # one statement; a wrap that exists already is kept as it is
+            insert = sqlite_insert if services.db.is_sqlite else pg_insert
+            await session.execute(insert(WrapRow).on_conflict_do_nothing(), rows)
         if added:
             await audit.append(session, day=services.today(), actor=principal.name, action="wraps.added", detail={"count": added})
     return added
