@@ -14,7 +14,7 @@ from sqlalchemy import select
 from keys import dkg
 from keys.accounts import verify_signature
 from keys.ceremony import DkgAnswer, DkgCommitment, DkgComplaint, DkgEcho, DkgShare, check_share_signature
-from keys.council import EpochRecord, EpochSignature, Participant
+from keys.council import EpochRecord, EpochSignature
 from keys.directory import payload_for, payload_message
 from keys.encoding import b64u_encode, canonical_json
 from keys.errors import TesseraError
@@ -35,18 +35,9 @@ KINDS = (*BROADCAST, "share")
 async def open_ceremony(services: Services, principal: Principal, *, threshold: int, members: list[str]) -> dict[str, Any]:
     principal.require("admin")
     async with services.db.write() as session:
-        running = (await session.execute(select(CeremonyRow).where(CeremonyRow.state == "running"))).scalars().first()
-        if running is not None:
-            raise ConflictError("a ceremony is running already; finish or cancel it first")
+        await redistribution.refuse_if_running(session)
         state = await services.directory.state(session)
-        participants = []
-        for index, name in enumerate(members, start=1):
-            account = state.active(name)
-            if account is None or account.role != "council":
-                raise BadRequestError(f"{name!r} is not an active council account")
-            participants.append(
-                Participant(index=index, account=name, sign_key=account.keys.sign_key, box_key=account.keys.box_key)
-            )
+        participants = redistribution.council_participants(state, members)
         epoch = (state.council.epoch if state.council else 0) + 1
         try:
             params = dkg.DkgParams(v=1, epoch=epoch, threshold=threshold, participants=tuple(participants))

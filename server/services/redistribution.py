@@ -15,7 +15,7 @@ from sqlalchemy import delete, select
 from keys.accounts import verify_signature
 from keys.ceremony import DkgCommitment, DkgShare, check_share_signature
 from keys.council import EpochRecord, EpochSignature, Participant
-from keys.directory import payload_for, payload_message
+from keys.directory import DirectoryState, payload_for, payload_message
 from keys.encoding import b64u_encode, canonical_json
 from keys.errors import TesseraError
 from keys.hashing import TAG_LOG_SIG
@@ -31,23 +31,31 @@ from server.storage.models import CeremonyMessageRow, CeremonyRow, WrapRow
 OLD_ONLY_SLOT = 1000  # epoch signatures of old members who leave are stored under 1000 + their old index
 
 
+async def refuse_if_running(session: Any) -> None:
+    if (await session.execute(select(CeremonyRow).where(CeremonyRow.state == "running"))).scalars().first() is not None:
+        raise ConflictError("a ceremony is running already; finish it first")
+
+
+def council_participants(state: DirectoryState, members: list[str]) -> list[Participant]:
+    """Participants numbered 1..n in the order given; each must be an active council account."""
+    participants = []
+    for index, name in enumerate(members, start=1):
+        account = state.active(name)
+        if account is None or account.role != "council":
+            raise BadRequestError(f"{name!r} is not an active council account")
+        participants.append(Participant(index=index, account=name, sign_key=account.keys.sign_key, box_key=account.keys.box_key))
+    return participants
+
+
 async def open_redistribution(
     services: Services, principal: Principal, *, threshold: int, members: list[str], dealers: list[str] | None
 ) -> dict[str, Any]:
     principal.require("admin")
     async with services.db.write() as session:
-        if (await session.execute(select(CeremonyRow).where(CeremonyRow.state == "running"))).scalars().first() is not None:
-            raise ConflictError("a ceremony is running already; finish it first")
+        await refuse_if_running(session)
         old = await council_record(services, session)
         state = await services.directory.state(session)
-        participants = []
-        for index, name in enumerate(members, start=1):
-            account = state.active(name)
-            if account is None or account.role != "council":
-                raise BadRequestError(f"{name!r} is not an active council account")
-            participants.append(
-                Participant(index=index, account=name, sign_key=account.keys.sign_key, box_key=account.keys.box_key)
-            )
+        participants = council_participants(state, members)
         # default dealers: current members whose device still holds the keys the record names (a member who
         # rotated keys cannot sign as a dealer of the old epoch; they receive a new share like a newcomer)
         dealing = dealers or [

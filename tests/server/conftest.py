@@ -18,9 +18,12 @@ from client.api import Api
 from client.ceremony import ceremony_step
 from client.enrol import join, make_invite
 from keys.accounts import AccountKeys
-from keys.directory import DirectoryEntry
+from keys.council import EpochRecord
+from keys.directory import DirectoryEntry, replay_to_pin
+from keys.encoding import b64u_encode
+from keys.envelope import IntakeEnvelope, new_case_id, seal_intake
 from keys.invites import Invite
-from keys.wire import from_wire
+from keys.wire import from_wire, to_wire
 from server.app import create_app
 from server.config import Config, load_config
 from server.main import initialise
@@ -179,3 +182,32 @@ class World:
 @pytest.fixture
 async def world(client: TestClient, clock: FakeClock, server_dir: tuple[Path, str]) -> AsyncIterator[World]:
     yield World(client=client, clock=clock, first_invite=server_dir[1])
+
+
+async def council_record(api: Api) -> tuple[EpochRecord, int, bytes]:
+    """The council record as a client verifies it (replayed from genesis), with the head it saw."""
+    answer = await api.call("GET", "/v1/directory")
+    entries = [from_wire(DirectoryEntry, e) for e in answer["entries"]]
+    state = replay_to_pin(entries, pinned_seq=0, pinned_head=entries[0].hash())
+    assert state.council is not None
+    return state.council, state.seq, state.head
+
+
+async def submit_intake(
+    helper: Member, *, case_file: bytes = b"{}", identity: bytes = b"x", reply_secret: bytes = b"\x01" * 32
+) -> IntakeEnvelope:
+    """Seal an intake on the helper's side and upload it."""
+    record, seq, head = await council_record(helper.api)
+    envelope = seal_intake(
+        case_id=new_case_id(),
+        case_file=case_file,
+        identity=identity,
+        record=record,
+        author=helper.name,
+        author_keys=helper.keys,
+        reply_secret=reply_secret,
+        head_seq=seq,
+        head_hash=head,
+    )
+    await helper.api.call("PUT", f"/v1/cases/{b64u_encode(envelope.case_id)}", body=to_wire(envelope))
+    return envelope

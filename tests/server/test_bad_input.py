@@ -14,8 +14,7 @@ from keys.envelope import new_case_id, seal_intake
 from keys.requests import sign_request
 from keys.wire import to_wire
 
-from .conftest import Member, World
-from .test_flow import council_record
+from .conftest import Member, World, council_record
 
 
 async def audit_count(member: Member) -> int:

@@ -17,7 +17,7 @@ from keys.requests import case_principal
 from keys.reveal import PartialDecryption, approve_reveal, combine_reveal, request_reveal
 from keys.wire import from_wire, to_wire
 
-from .conftest import World
+from .conftest import World, council_record
 
 
 async def test_join_and_ceremony(world: World) -> None:
@@ -31,14 +31,6 @@ async def test_join_and_ceremony(world: World) -> None:
     with pytest.raises(ApiError) as caught:
         await world.join(await world.invite("kim", "helper"), "kim")
     assert caught.value.status == 409
-
-
-async def council_record(api) -> tuple[EpochRecord, int, bytes]:  # type: ignore[no-untyped-def]
-    answer = await api.call("GET", "/v1/directory")
-    entries = [from_wire(DirectoryEntry, e) for e in answer["entries"]]
-    state = replay_to_pin(entries, pinned_seq=0, pinned_head=entries[0].hash())
-    assert state.council is not None
-    return state.council, state.seq, state.head
 
 
 async def test_the_whole_story(world: World) -> None:

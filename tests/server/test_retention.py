@@ -11,14 +11,11 @@ import pytest
 from client.api import ApiError
 from keys.audit import verify_entries
 from keys.encoding import b64u_encode
-from keys.envelope import new_case_id, seal_intake
-from keys.wire import to_wire
 from server.config import Config, load_config
 from server.http.keys import SERVICES
 from server.services.retention import shred_expired
 
-from .conftest import World
-from .test_flow import council_record
+from .conftest import World, submit_intake
 
 
 @pytest.fixture
@@ -31,32 +28,9 @@ async def test_expired_cases_are_shredded_and_the_audit_log_remains(
 ) -> None:
     kim, _lee, _park = await world.council(["kim", "lee", "park"], threshold=2)
     helper = await world.enrol("hana", "helper")
-    record, seq, head = await council_record(helper.api)
-    old = seal_intake(
-        case_id=new_case_id(),
-        case_file=b"SHRED-ME-CASE",
-        identity=b"SHRED-ME-ID",
-        record=record,
-        author="hana",
-        author_keys=helper.keys,
-        reply_secret=b"\x01" * 32,
-        head_seq=seq,
-        head_hash=head,
-    )
-    await helper.api.call("PUT", f"/v1/cases/{b64u_encode(old.case_id)}", body=to_wire(old))
+    old = await submit_intake(helper, case_file=b"SHRED-ME-CASE", identity=b"SHRED-ME-ID")
     world.clock.advance(31 * 86400)
-    fresh = seal_intake(
-        case_id=new_case_id(),
-        case_file=b"{}",
-        identity=b"x",
-        record=record,
-        author="hana",
-        author_keys=helper.keys,
-        reply_secret=b"\x01" * 32,
-        head_seq=seq,
-        head_hash=head,
-    )
-    await helper.api.call("PUT", f"/v1/cases/{b64u_encode(fresh.case_id)}", body=to_wire(fresh))
+    fresh = await submit_intake(helper)
     services = world.client.app[SERVICES]
     assert await shred_expired(services, dry_run=True) == [old.case_id]
     assert await shred_expired(services) == [old.case_id]

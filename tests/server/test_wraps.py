@@ -7,29 +7,15 @@ import pytest
 from client.api import ApiError
 from keys.accounts import AccountKeys
 from keys.encoding import b64u_decode, b64u_encode
-from keys.envelope import KeyWrap, new_case_id, seal_intake, unwrap_case_key, wrap_case_key
-from keys.wire import to_wire
+from keys.envelope import KeyWrap, new_case_id, unwrap_case_key, wrap_case_key
 
-from .conftest import World
-from .test_flow import council_record
+from .conftest import World, submit_intake
 
 
 async def test_wrap_batches(world: World) -> None:
     kim, lee, _park = await world.council(["kim", "lee", "park"], threshold=2)
     helper = await world.enrol("hana", "helper")
-    record, seq, head = await council_record(helper.api)
-    env = seal_intake(
-        case_id=new_case_id(),
-        case_file=b"{}",
-        identity=b"x",
-        record=record,
-        author="hana",
-        author_keys=helper.keys,
-        reply_secret=b"\x01" * 32,
-        head_seq=seq,
-        head_hash=head,
-    )
-    await helper.api.call("PUT", f"/v1/cases/{b64u_encode(env.case_id)}", body=to_wire(env))
+    env = await submit_intake(helper)
     mine = (await kim.api.call("GET", "/v1/wraps"))["wraps"]
     assert [w["case_id"] for w in mine] == [b64u_encode(env.case_id)] and mine[0]["missing"] == []
     case_key = unwrap_case_key(
