@@ -129,6 +129,7 @@ class DirectoryState:
     server_keys: tuple[tuple[int, bytes], ...] = ()  # (from seq, key)
     accounts: Mapping[str, AccountState] = field(default_factory=dict)
     council: EpochRecord | None = None
+    earlier_councils: Mapping[int, EpochRecord] = field(default_factory=dict)  # by epoch
 
     @property
     def server_key(self) -> bytes | None:
@@ -297,7 +298,8 @@ def _apply_council_epoch(
             raise DirectoryError(
                 f"entry {entry.seq}: council change signed by {len(approving)} current member(s); {previous.threshold} needed"
             )
-    return replace(state, council=record)
+    earlier = {**state.earlier_councils, previous.epoch: previous} if previous is not None else dict(state.earlier_councils)
+    return replace(state, council=record, earlier_councils=earlier)
 
 
 _APPLY = {

@@ -55,7 +55,13 @@ async def submit_intake(services: Services, principal: Principal, case_id: bytes
         raise BadRequestError("the envelope's case id differs from the one in the path")
     receipt = digest(encode_json(envelope))
     async with services.db.read() as session:
-        record = await council_record(services, session)
+        current = await council_record(services, session)
+        record = current
+        if envelope.epoch != current.epoch:
+            # sealed offline before a membership change: same council key, the epoch it was sealed to
+            earlier = (await services.directory.state(session)).earlier_councils.get(envelope.epoch)
+            if earlier is not None and earlier.kid == current.kid:
+                record = earlier
         existing = (await session.execute(queries.CASE_RECEIPT, {"case_id": case_id})).one_or_none()
     if existing is not None:
         return _same_or_conflict(existing, receipt)
@@ -80,9 +86,14 @@ async def submit_intake(services: Services, principal: Principal, case_id: bytes
             "reply_box_key": envelope.reply_box_key,
         }
         await session.execute(queries.CASE_INSERT, row)
-        await session.execute(
-            queries.WRAP_INSERT, [{"case_id": case_id, "recipient": w.recipient, "sealed": w.sealed} for w in envelope.wraps]
-        )
+        # only current members' wraps are kept (a member who left since the helper sealed it gets none);
+        # newcomers get theirs from `council rewrap`
+        members = {m.box_key for m in current.members}
+        kept = [
+            {"case_id": case_id, "recipient": w.recipient, "sealed": w.sealed} for w in envelope.wraps if w.recipient in members
+        ]
+        if kept:
+            await session.execute(queries.WRAP_INSERT, kept)
         # actor is the role only: the audit log must not link a helper account to a case
         await audit.append(session, day=day, actor="helper", action="case.submitted", obj=b64u_encode(case_id))
     return Receipt(case_id, receipt, day)

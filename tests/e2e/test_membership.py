@@ -23,6 +23,10 @@ def test_a_lost_share_is_replaced_by_redistribution(cli: Cli, tmp_path: Path) ->
         case = build_organisation(cli, invite, helper_form=MEDICAL, form_dir=tmp_path)
         assert case
         before = Home.open(cli.root / "kim", PASSPHRASE).state["council"]["council_key"]
+        # hana seals an intake while she is away (offline), before the council changes
+        form = tmp_path / "away.toml"
+        form.write_text(MEDICAL.replace("broken leg", "sealed while away"))
+        away = cli.ok("hana", "intake", "submit", "--kind", "medical", "--form", str(form), "--offline").strip().splitlines()[-1]
         # park's device is lost: revoke it at once; invite a replacement
         cli.ok("admin", "admin", "revoke", "park")
         cli.ok(
@@ -40,10 +44,13 @@ def test_a_lost_share_is_replaced_by_redistribution(cli: Cli, tmp_path: Path) ->
         assert after == before, "the council key must not change"
         kim_secrets = Home.open(cli.root / "kim", PASSPHRASE).section("ceremony")
         assert "share:2" in kim_secrets and "share:1" not in kim_secrets  # the old share is erased
-        # before the re-wrap the newcomer has no key for the old case; after it, she reads it
+        # the intake sealed to the earlier epoch (same council key) is accepted when hana is back online
+        assert "sent 1" in cli.ok("hana", "outbox", "flush")
+        # before the re-wrap the newcomer has no key for the old cases; after it, she reads them
         code, _, err = cli.run("mina", "cases", "show", case)
         assert code == 1 and "no key wrap for you" in err
-        assert "added 1 key wrap(s)" in cli.ok("kim", "council", "rewrap")  # mina's, for the one case
+        assert "added 2 key wrap(s)" in cli.ok("kim", "council", "rewrap")  # mina's, for both cases
+        assert json.loads(cli.ok("mina", "cases", "show", away, "--json"))["case_file"]["condition"] == "sealed while away"
         assert "added 0 key wrap(s)" in cli.ok("lee", "council", "rewrap")  # repeating it adds nothing
         assert json.loads(cli.ok("mina", "cases", "show", case, "--json"))["case_file"]["condition"] == "broken leg"
         # the new council reveals with its new shares: kim asks, mina approves
@@ -55,7 +62,7 @@ def test_a_lost_share_is_replaced_by_redistribution(cli: Cli, tmp_path: Path) ->
     with sqlite3.connect(data / "tessera.db") as db:
         recipients = {r[0] for r in db.execute("SELECT recipient FROM case_wraps")}
     park_public = Home.open(cli.root / "park", PASSPHRASE).keys.public().box_key
-    assert park_public not in recipients and len(recipients) == 3
+    assert park_public not in recipients and len(recipients) == 3  # park's wrap of the late intake was not kept
 
 
 def test_a_council_member_rotates_keys_through_a_membership_change(cli: Cli, tmp_path: Path) -> None:
