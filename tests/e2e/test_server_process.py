@@ -152,6 +152,9 @@ def test_workers_share_one_port_on_postgresql(tmp_path: Path, pg_url: str) -> No
                 ["pgrep", "-P", str(parent.pid)], capture_output=True, text=True, check=False
             ).stdout.split()
             assert len(children) == 2
+            deadline = time.monotonic() + 30  # both workers finish their start-up checks
+            while log.read_text().count("listening on") < 2 and time.monotonic() < deadline:
+                time.sleep(0.1)
         finally:
             parent.send_signal(signal.SIGTERM)
             assert parent.wait(timeout=30) == 0
