@@ -12,20 +12,15 @@ from nacl.utils import random
 from sqlalchemy import select
 
 from keys import dkg
-from keys.accounts import verify_signature
 from keys.ceremony import DkgAnswer, DkgCommitment, DkgComplaint, DkgEcho, DkgShare, check_share_signature
-from keys.council import EpochRecord, EpochSignature
-from keys.directory import payload_for, payload_message
 from keys.encoding import b64u_encode, canonical_json
 from keys.errors import TesseraError
-from keys.hashing import TAG_LOG_SIG
 from keys.redistribute import RedistParams
 from keys.wire import decode_json, encode_json, from_wire, to_wire
 from server.errors import BadRequestError, ConflictError, ForbiddenError, NotFoundError
-from server.services import audit, redistribution
+from server.services import audit, epochs, redistribution
 from server.services.cases import council_record
 from server.services.context import Principal, Services
-from server.services.directory import append_entry
 from server.storage.models import CeremonyMessageRow, CeremonyRow
 
 BROADCAST = ("commitment", "echo", "complaint", "answer", "epoch-signature")
@@ -118,13 +113,7 @@ def _check_message(params: dkg.DkgParams, index: int, kind: str, body: Any) -> t
                 raise BadRequestError("an answer must carry your own index")
             return None, answer
         if kind == "epoch-signature":
-            record = from_wire(EpochRecord, body.get("record") if isinstance(body, dict) else None)
-            signature = from_wire(EpochSignature, body.get("signature"))
-            if record.origin != params.sid or signature.signer != params.participant(index).sign_key:
-                raise BadRequestError("the epoch record is not from this ceremony, or not signed by you")
-            message = payload_message("council-epoch", canonical_json(payload_for("council-epoch", record=record)))
-            verify_signature(signature.signer, TAG_LOG_SIG, message, signature.signature)
-            return None, (record, signature)
+            return None, epochs.check_signature(params.sid, params.participant(index).sign_key, body)
     except TesseraError as exc:
         raise BadRequestError(f"{kind} rejected: {exc}") from exc
     raise BadRequestError(f"unknown message kind {kind!r}; one of {', '.join(KINDS)}")
@@ -180,43 +169,10 @@ async def post_message(services: Services, principal: Principal, ceremony_id: by
 
 
 async def _maybe_finish(services: Services, session: Any, row: CeremonyRow, params: dkg.DkgParams) -> None:
-    messages = (
-        (
-            await session.execute(
-                select(CeremonyMessageRow).where(
-                    CeremonyMessageRow.ceremony_id == row.ceremony_id, CeremonyMessageRow.kind == "epoch-signature"
-                )
-            )
-        )
-        .scalars()
-        .all()
-    )
-    by_record: dict[bytes, list[EpochSignature]] = {}
-    records: dict[bytes, EpochRecord] = {}
-    for m in messages:
-        body = json.loads(m.body)
-        record = from_wire(EpochRecord, body["record"])
-        records[record.digest()] = record
-        by_record.setdefault(record.digest(), []).append(from_wire(EpochSignature, body["signature"]))
-    for digest, signatures in by_record.items():
+    """A DKG's record is published once every participant has signed it."""
+    for record, signatures in await epochs.signed_records(session, row.ceremony_id):
         if len({s.signer for s in signatures}) == len(params.participants):
-            record = records[digest]
-            entry, _ = await append_entry(
-                session,
-                kind="council-epoch",
-                payload=payload_for("council-epoch", record=record),
-                day=services.today(),
-                signatures=signatures,
-            )
-            row.state = "done"
-            await audit.append(
-                session,
-                day=services.today(),
-                actor="council",
-                action="council.epoch",
-                obj=f"epoch {record.epoch}",
-                detail={"directory_seq": entry.seq, "threshold": record.threshold, "members": len(record.members)},
-            )
+            await epochs.publish(services, session, row, record, signatures)
             return
 
 

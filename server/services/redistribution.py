@@ -6,26 +6,22 @@ directory, which checks the same rule, and deletes the case-key wraps of members
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from nacl.utils import random
 from sqlalchemy import delete, select
 
-from keys.accounts import verify_signature
 from keys.ceremony import DkgCommitment, DkgShare, check_share_signature
-from keys.council import EpochRecord, EpochSignature, Participant
-from keys.directory import DirectoryState, payload_for, payload_message
-from keys.encoding import b64u_encode, canonical_json
+from keys.council import EpochRecord, Participant
+from keys.directory import DirectoryState
+from keys.encoding import b64u_encode
 from keys.errors import TesseraError
-from keys.hashing import TAG_LOG_SIG
 from keys.redistribute import RedistParams, check_recommitment
 from keys.wire import encode_json, from_wire, to_wire
 from server.errors import BadRequestError, ConflictError, ForbiddenError
-from server.services import audit
+from server.services import audit, epochs
 from server.services.cases import council_record
 from server.services.context import Principal, Services
-from server.services.directory import append_entry
 from server.storage.models import CeremonyMessageRow, CeremonyRow, WrapRow
 
 OLD_ONLY_SLOT = 1000  # epoch signatures of old members who leave are stored under 1000 + their old index
@@ -136,12 +132,7 @@ def check_message(params: RedistParams, old: EpochRecord, principal: Principal, 
             params.participant(share.recipient)
             return old_index, share.recipient
         if kind == "epoch-signature":
-            record = from_wire(EpochRecord, body.get("record") if isinstance(body, dict) else None)
-            signature = from_wire(EpochSignature, body.get("signature"))
-            if record.origin != params.sid or signature.signer != principal.sign_key:
-                raise BadRequestError("the epoch record is not from this ceremony, or not signed by you")
-            message = payload_message("council-epoch", canonical_json(payload_for("council-epoch", record=record)))
-            verify_signature(signature.signer, TAG_LOG_SIG, message, signature.signature)
+            epochs.check_signature(params.sid, principal.sign_key, body)
             return (new_index if new_index is not None else OLD_ONLY_SLOT + (old_index or 0)), None
     except TesseraError as exc:
         raise BadRequestError(f"{kind} rejected: {exc}") from exc
@@ -149,42 +140,17 @@ def check_message(params: RedistParams, old: EpochRecord, principal: Principal, 
 
 
 async def maybe_finish(services: Services, session: Any, row: CeremonyRow, params: RedistParams, old: EpochRecord) -> None:
-    query = select(CeremonyMessageRow).where(
-        CeremonyMessageRow.ceremony_id == row.ceremony_id, CeremonyMessageRow.kind == "epoch-signature"
-    )
-    by_record: dict[bytes, tuple[EpochRecord, list[EpochSignature]]] = {}
-    for m in (await session.execute(query)).scalars().all():
-        body = json.loads(m.body)
-        record = from_wire(EpochRecord, body["record"])
-        by_record.setdefault(record.digest(), (record, []))[1].append(from_wire(EpochSignature, body["signature"]))
+    """Published once every new member and k old members have signed; the case-key wraps of
+    members who left are deleted (in the same transaction)."""
     new_keys = {p.sign_key for p in params.participants}
     old_keys = {m.sign_key for m in old.members}
-    for record, signatures in by_record.values():
+    for record, signatures in await epochs.signed_records(session, row.ceremony_id):
         signers = {s.signer for s in signatures}
         if new_keys <= signers and len(signers & old_keys) >= old.threshold:
-            entry, _ = await append_entry(
-                session,
-                kind="council-epoch",
-                payload=payload_for("council-epoch", record=record),
-                day=services.today(),
-                signatures=signatures,
-            )
             staying = [m.box_key for m in record.members]
             removed = await session.execute(delete(WrapRow).where(WrapRow.recipient.not_in(staying)))
-            row.state = "done"
-            await audit.append(
-                session,
-                day=services.today(),
-                actor="council",
-                action="council.epoch",
-                obj=f"epoch {record.epoch}",
-                detail={
-                    "directory_seq": entry.seq,
-                    "threshold": record.threshold,
-                    "members": len(record.members),
-                    "kind": "redistribute",
-                    "wraps_deleted": removed.rowcount,
-                },
+            await epochs.publish(
+                services, session, row, record, signatures, {"kind": "redistribute", "wraps_deleted": removed.rowcount}
             )
             return
 
