@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -106,15 +107,28 @@ def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.
     return Cli(tmp_path, capsys)
 
 
+def init_server(data: Path, url: str) -> str:
+    """`tessera-server init` for a server reached at `url`; returns the administrator's first invite."""
+    init = server_cli("init", "--data", str(data), "--url", url, "--json", env=environment())
+    assert init.returncode == 0, init.stderr
+    return str(json.loads(init.stdout.strip().splitlines()[-1])["invite"])
+
+
+def step_until_done(cli: Cli, members: tuple[str, ...]) -> None:
+    """Each member runs `council ceremony step` in turn until all report the ceremony done."""
+    for _ in range(6):
+        if all(["done" in cli.ok(m, "council", "ceremony", "step") for m in members]):
+            return
+    raise AssertionError(f"the ceremony did not finish for {', '.join(members)}")
+
+
 def build_organisation(cli: Cli, invite: str, *, helper_form: str | None = None, form_dir: Path | None = None) -> str | None:
     """admin, council kim/lee/park (2 of 3) with their key ceremony, helper hana; optionally one intake."""
     cli.ok("admin", "join", invite, "--name", "admin")
     for name, role in {"kim": "council", "lee": "council", "park": "council", "hana": "helper"}.items():
         cli.ok(name, "join", cli.ok("admin", "admin", "invite", "--role", role, "--name", name).strip(), "--name", name)
     cli.ok("admin", "council", "ceremony", "start", "--threshold", "2", "--members", "kim,lee,park")
-    for _ in range(6):
-        if all(["done" in cli.ok(m, "council", "ceremony", "step") for m in ("kim", "lee", "park")]):
-            break
+    step_until_done(cli, ("kim", "lee", "park"))
     if helper_form is None or form_dir is None:
         return None
     form = form_dir / "form.toml"

@@ -14,7 +14,7 @@ import pytest
 
 from tests.server.conftest import _drop_pg, _pg_available
 
-from .conftest import Cli, build_organisation, environment, free_port, running_server, server_cli
+from .conftest import Cli, build_organisation, environment, free_port, init_server, running_server, server_cli
 from .test_cli import MEDICAL
 
 
@@ -81,8 +81,7 @@ def test_backup_restore_audit_verify(cli: Cli, tmp_path: Path, database: tuple[s
 def test_damaged_and_foreign_archives_are_refused(cli: Cli, tmp_path: Path) -> None:
     data = tmp_path / "srv"
     port = free_port()
-    init = server_cli("init", "--data", str(data), "--url", f"http://127.0.0.1:{port}", "--json", env=environment())
-    invite = json.loads(init.stdout.strip().splitlines()[-1])["invite"]
+    invite = init_server(data, f"http://127.0.0.1:{port}")
     with running_server(data, port, env=environment()):
         build_organisation(cli, invite)
     archive = tmp_path / "backup.tar.gz"

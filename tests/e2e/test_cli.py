@@ -22,7 +22,7 @@ from keys.encoding import b64u_decode
 from keys.messages import seal_message
 from keys.wire import from_wire, to_wire
 
-from .conftest import PASSPHRASE, Cli, environment, free_port, running_server, server_cli
+from .conftest import PASSPHRASE, Cli, environment, free_port, running_server, server_cli, step_until_done
 
 MEDICAL = """kind = "medical"
 schema = 1
@@ -62,9 +62,7 @@ def test_every_command_and_each_user_error(cli: Cli, server: tuple[str, str, Pat
     whoami = json.loads(cli.ok("kim", "whoami", "--json"))
     assert whoami["account"] == "kim" and len(whoami["safety_number"].split()) == 6
     cli.ok("admin", "council", "ceremony", "start", "--threshold", "2", "--members", "kim,lee,park")
-    for _ in range(6):
-        if all(["done" in cli.ok(m, "council", "ceremony", "step") for m in ("kim", "lee", "park")]):
-            break
+    step_until_done(cli, ("kim", "lee", "park"))
     assert json.loads(cli.ok("lee", "council", "ceremony", "status", "--json"))["state"] == "done"
 
     # intake: a bad form names each bad field; a good one is sealed, sent, and deleted from disk

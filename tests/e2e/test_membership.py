@@ -10,15 +10,23 @@ from pathlib import Path
 
 from client.home import Home
 
-from .conftest import PASSPHRASE, Cli, build_organisation, environment, free_port, running_server, server_cli
+from .conftest import (
+    PASSPHRASE,
+    Cli,
+    build_organisation,
+    environment,
+    free_port,
+    init_server,
+    running_server,
+    step_until_done,
+)
 from .test_cli import MEDICAL
 
 
 def test_a_lost_share_is_replaced_by_redistribution(cli: Cli, tmp_path: Path) -> None:
     data = tmp_path / "srv"
     port = free_port()
-    init = server_cli("init", "--data", str(data), "--url", f"http://127.0.0.1:{port}", "--json", env=environment())
-    invite = json.loads(init.stdout.strip().splitlines()[-1])["invite"]
+    invite = init_server(data, f"http://127.0.0.1:{port}")
     with running_server(data, port, env=environment()):
         case = build_organisation(cli, invite, helper_form=MEDICAL, form_dir=tmp_path)
         assert case
@@ -33,11 +41,7 @@ def test_a_lost_share_is_replaced_by_redistribution(cli: Cli, tmp_path: Path) ->
             "mina", "join", cli.ok("admin", "admin", "invite", "--role", "council", "--name", "mina").strip(), "--name", "mina"
         )
         cli.ok("admin", "council", "redistribute", "--threshold", "2", "--members", "kim,lee,mina")
-        for _ in range(6):
-            if all(["done" in cli.ok(m, "council", "ceremony", "step") for m in ("kim", "lee", "mina")]):
-                break
-        else:
-            raise AssertionError("the membership change did not finish")
+        step_until_done(cli, ("kim", "lee", "mina"))
         synced = cli.ok("mina", "sync")
         assert "council key of epoch 2: 2 of 3 members (kim, lee, mina)" in synced
         after = Home.open(cli.root / "kim", PASSPHRASE).state["council"]["council_key"]
@@ -68,8 +72,7 @@ def test_a_lost_share_is_replaced_by_redistribution(cli: Cli, tmp_path: Path) ->
 def test_a_council_member_rotates_keys_through_a_membership_change(cli: Cli, tmp_path: Path) -> None:
     data = tmp_path / "srv"
     port = free_port()
-    init = server_cli("init", "--data", str(data), "--url", f"http://127.0.0.1:{port}", "--json", env=environment())
-    invite = json.loads(init.stdout.strip().splitlines()[-1])["invite"]
+    invite = init_server(data, f"http://127.0.0.1:{port}")
     with running_server(data, port, env=environment()):
         case = build_organisation(cli, invite, helper_form=MEDICAL, form_dir=tmp_path)
         assert case
@@ -78,11 +81,7 @@ def test_a_council_member_rotates_keys_through_a_membership_change(cli: Cli, tmp
         for who in ("kim", "park", "admin"):
             cli.ok(who, "verify", "lee", "--accept")  # compared in person
         cli.ok("admin", "council", "redistribute", "--threshold", "2", "--members", "kim,lee,park")
-        for _ in range(6):
-            if all(["done" in cli.ok(m, "council", "ceremony", "step") for m in ("kim", "lee", "park")]):
-                break
-        else:
-            raise AssertionError("the membership change did not finish")
+        step_until_done(cli, ("kim", "lee", "park"))
         assert "added 1 key wrap(s)" in cli.ok("kim", "council", "rewrap")  # for lee's new box key
         assert json.loads(cli.ok("lee", "cases", "show", case, "--json"))["case_file"]["condition"] == "broken leg"
         request = cli.ok("lee", "reveal", "request", case, "--purpose", "hospital").strip()

@@ -12,7 +12,7 @@ import pytest
 from client.api import Api, ApiError
 from client.home import Home
 
-from .conftest import PASSPHRASE, Cli, build_organisation, environment, free_port, running_server, server_cli
+from .conftest import PASSPHRASE, Cli, build_organisation, environment, free_port, init_server, running_server
 from .test_cli import MEDICAL
 
 
@@ -20,8 +20,7 @@ def test_a_helper_rotates_its_keys(cli: Cli, tmp_path: Path) -> None:
     data = tmp_path / "srv"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    init = server_cli("init", "--data", str(data), "--url", url, "--json", env=environment())
-    invite = json.loads(init.stdout.strip().splitlines()[-1])["invite"]
+    invite = init_server(data, url)
     with running_server(data, port, env=environment()):
         case = build_organisation(cli, invite, helper_form=MEDICAL, form_dir=tmp_path)
         assert case
@@ -51,8 +50,7 @@ def test_a_helper_rotates_its_keys(cli: Cli, tmp_path: Path) -> None:
 def test_an_interrupted_rotation_finishes_on_the_next_run(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data = tmp_path / "srv"
     port = free_port()
-    init = server_cli("init", "--data", str(data), "--url", f"http://127.0.0.1:{port}", "--json", env=environment())
-    invite = json.loads(init.stdout.strip().splitlines()[-1])["invite"]
+    invite = init_server(data, f"http://127.0.0.1:{port}")
     with running_server(data, port, env=environment()):
         cli.ok("admin", "join", invite, "--name", "admin")
         import client.commands.account as account

@@ -4,19 +4,17 @@ the next start; a running server makes rotate-key refuse; a wrong key file stops
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 from pathlib import Path
 
-from .conftest import BIN, Cli, build_organisation, environment, free_port, running_server, server_cli
+from .conftest import BIN, Cli, build_organisation, environment, free_port, init_server, running_server, server_cli
 
 
 def test_rotation_keeps_every_client_verifying(cli: Cli, tmp_path: Path) -> None:
     data = tmp_path / "srv"
     port = free_port()
-    init = server_cli("init", "--data", str(data), "--url", f"http://127.0.0.1:{port}", "--json", env=environment())
-    invite = json.loads(init.stdout.strip().splitlines()[-1])["invite"]
+    invite = init_server(data, f"http://127.0.0.1:{port}")
     with running_server(data, port, env=environment()):
         build_organisation(cli, invite)
         assert "hash chain intact" in cli.ok("admin", "audit", "verify")
@@ -35,8 +33,7 @@ def test_rotation_keeps_every_client_verifying(cli: Cli, tmp_path: Path) -> None
 def test_an_interrupted_rotation_is_finished_at_start_and_a_wrong_key_refused(cli: Cli, tmp_path: Path) -> None:
     data = tmp_path / "srv"
     port = free_port()
-    init = server_cli("init", "--data", str(data), "--url", f"http://127.0.0.1:{port}", "--json", env=environment())
-    invite = json.loads(init.stdout.strip().splitlines()[-1])["invite"]
+    invite = init_server(data, f"http://127.0.0.1:{port}")
     with running_server(data, port, env=environment()):
         cli.ok("admin", "join", invite, "--name", "admin")
     old = tmp_path / "old.key"

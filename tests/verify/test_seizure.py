@@ -14,7 +14,7 @@ from pathlib import Path
 
 from client.forms import KINDS
 from keys.encoding import b64u_encode
-from tests.e2e.conftest import Cli, build_organisation, environment, free_port, running_server, server_cli
+from tests.e2e.conftest import Cli, build_organisation, environment, free_port, init_server, running_server, server_cli
 
 SECRET_KINDS = ("medical", "relocation", "schooling")
 
@@ -61,8 +61,7 @@ def fill(kind: str, counter: list[int], used: list[str]) -> str:
 def test_a_seized_server_reveals_no_marker(cli: Cli, tmp_path: Path) -> None:
     data = tmp_path / "srv"
     port = free_port()
-    init = server_cli("init", "--data", str(data), "--url", f"http://127.0.0.1:{port}", "--json", env=environment())
-    invite = json.loads(init.stdout.strip().splitlines()[-1])["invite"]
+    invite = init_server(data, f"http://127.0.0.1:{port}")
     counter, used = [0], []
     with running_server(data, port, env=environment()):
         build_organisation(cli, invite)
