@@ -17,6 +17,7 @@ from typing import ClassVar, Final
 
 from keys import aead
 from keys.accounts import SEAL_OVERHEAD, AccountKeys, seal_to, verify_signature
+from keys.attachments import identity_attachment_key
 from keys.council import EpochRecord
 from keys.errors import DecryptionError, EncodingError, ProofError, ProtocolError
 from keys.group import Rng, default_rng, new_id
@@ -119,9 +120,11 @@ class IntakeEnvelope:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SignedCaseFile:
-    """The sealed case file's plaintext: the form, the author and the author's signature."""
+    """The sealed case file's plaintext: the form, the author and the author's signature.
 
-    VERSION: ClassVar[int] = 1
+    Version 2 added `attachment_key` (identity attachments); version 1 case files are refused."""
+
+    VERSION: ClassVar[int] = 2
     v: int
     case_id: bytes
     body: bytes
@@ -133,6 +136,7 @@ class SignedCaseFile:
     header_digest: bytes
     reply_box_key: bytes
     reply_sign_key: bytes
+    attachment_key: bytes  # identity attachments are sealed to it; its secret derives from the identity key
     signature: bytes
 
     def __post_init__(self) -> None:
@@ -140,6 +144,7 @@ class SignedCaseFile:
         require_len("case_id", self.case_id, CASE_ID_SIZE)
         require_len("reply_box_key", self.reply_box_key, 32)
         require_len("reply_sign_key", self.reply_sign_key, 32)
+        require_len("attachment_key", self.attachment_key, 32)
         require_text("author", self.author, max_len=64)
         require_len("author_sign_key", self.author_sign_key, 32)
         require_len("head_hash", self.head_hash, 32)
@@ -177,7 +182,7 @@ def seal_intake(
     sealed_identity = aead.seal_padded(identity_key, identity, kdf32(TAG_AD_IDENTITY, case_id), rng=rng)
     reply = reply_keys(reply_secret, case_id).public()
     unsigned = SignedCaseFile(
-        v=1,
+        v=2,
         case_id=case_id,
         body=case_file,
         author=author,
@@ -188,6 +193,7 @@ def seal_intake(
         header_digest=_header_digest(header),
         reply_box_key=reply.box_key,
         reply_sign_key=reply.sign_key,
+        attachment_key=identity_attachment_key(case_id, identity_key),
         signature=bytes(64),
     )
     signed = replace(unsigned, signature=author_keys.sign(TAG_INTAKE_SIG, signing_bytes(unsigned)))

@@ -66,6 +66,10 @@ TAG_CHECKPOINT: Final = b"checkpoint"
 TAG_FINGERPRINT: Final = b"fingerprint"
 TAG_KEYSTORE_SUM: Final = b"keystore/checksum"
 TAG_DIGEST: Final = b"digest"
+TAG_AD_ATTACHMENT: Final = b"ad/attachment"
+TAG_ATTACH_CASE: Final = b"attach/case"
+TAG_ATTACH_IDENTITY: Final = b"attach/identity"
+TAG_ATTACHMENT_SIG: Final = b"attachment-sig"
 
 
 def _framed(tag: bytes, parts: tuple[bytes, ...]) -> bytes:

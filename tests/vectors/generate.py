@@ -13,6 +13,8 @@ decryption-only vectors: ciphertext, key and expected plaintext.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from nacl.bindings import crypto_generichash_blake2b_salt_personal, randombytes_
 
 from keys import hashing
 from keys.accounts import AccountKeys
+from keys.attachments import CHUNK, new_descriptor, seal_stream
 from keys.council import Participant
 from keys.dkg import DkgParams, check_commitments, deal
 from keys.encoding import b64u_encode
@@ -113,6 +116,31 @@ def build_vectors() -> dict[str, Any]:
         "round1": [to_wire(m) for m in round1],
         "transcript": h(check_commitments(params, round1)),
     }
+    rng = PinnedRng("attachment")
+    reply = AccountKeys(sign_seed=rng(32), box_secret=rng(32))
+    streams = []
+    for size in (5, CHUNK + 1):
+        content = rng(size)
+        descriptor = new_descriptor(
+            case_id=bytes(range(16)),
+            kind="case",
+            name="bill.pdf",
+            media_type="application/pdf",
+            size=size,
+            removed=(),
+            reply=reply,
+            rng=rng,
+        )
+        chunks = list(seal_stream(io.BytesIO(content), descriptor))
+        streams.append(
+            {
+                "descriptor": to_wire(descriptor),
+                "content_blake2b": hashlib.blake2b(content).hexdigest(),
+                "chunks_blake2b": [hashlib.blake2b(c).hexdigest() for c in chunks],
+                "first_chunk_head": h(chunks[0][:64]),
+            }
+        )
+    v["attachment"] = {"reply_sign_key": h(reply.public().sign_key), "streams": streams}
     rng = PinnedRng("keystore")
     v["keystore"] = {
         "passphrase": "한국어 passphrase ünïcode",
