@@ -21,7 +21,7 @@ from server.http.keys import OPENAPI, SERVICES
 from server.http.metrics import REQUESTS
 from server.http.middleware import authentication, errors
 from server.http.openapi import document
-from server.http.routes import ROUTES
+from server.http.routes import PART_LIMIT, ROUTES
 from server.services import audit
 from server.services.auth import purge_expired
 from server.services.context import Clock, Services
@@ -68,7 +68,7 @@ async def check_database(db: Database) -> DirectoryState:
 
 def create_app(config: Config, *, clock: Clock | None = None) -> web.Application:
     self_test()
-    app = web.Application(middlewares=[errors, authentication], client_max_size=config.max_body)
+    app = web.Application(middlewares=[errors, authentication], client_max_size=max(config.max_body, PART_LIMIT))
     for route in ROUTES:
         app.router.add_route(route.method, route.path, route.handler)
     app[OPENAPI] = document()

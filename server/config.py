@@ -44,6 +44,9 @@ metrics = "off"
 # Largest request body in bytes (an intake is a few KiB; attachments use their own route).
 max_body = 1048576
 
+# Largest attachment (photo, document) in bytes after padding; uploads stream in parts, never whole.
+max_attachment = 2147483648
+
 [quorum]
 # Votes needed to adopt a decision, per action: "majority" (of the current council) or a number.
 approve = "majority"
@@ -70,6 +73,7 @@ class Config:
     clock_skew: int = 300
     metrics: str = "off"
     max_body: int = 1024 * 1024
+    max_attachment: int = 2 * 1024**3
     quorum: Mapping[str, str | int] = field(default_factory=lambda: dict.fromkeys(ACTIONS, "majority"))
     retention: Mapping[str, int] = field(default_factory=lambda: dict.fromkeys(STATES, 0))
 
@@ -135,7 +139,7 @@ def load_config(data_dir: Path, environ: Mapping[str, str] | None = None) -> Con
     for key, var in overrides.items():
         if env.get(var):
             raw[key] = env[var]
-    known = {"db_url", "listen", "rate_limit", "clock_skew", "metrics", "max_body", "quorum", "retention"}
+    known = {"db_url", "listen", "rate_limit", "clock_skew", "metrics", "max_body", "max_attachment", "quorum", "retention"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}")
@@ -169,6 +173,7 @@ def load_config(data_dir: Path, environ: Mapping[str, str] | None = None) -> Con
         clock_skew=_int(raw, "clock_skew", 300, 30, 3600),
         metrics=str(metrics),
         max_body=_int(raw, "max_body", 1024 * 1024, 16 * 1024, 64 * 1024 * 1024),
+        max_attachment=_int(raw, "max_attachment", 2 * 1024**3, 1024 * 1024, 64 * 1024**3),
         quorum=quorum,
         retention=retention,
     )

@@ -16,7 +16,7 @@ from keys.invites import Grant
 from keys.messages import SealedMessage
 from keys.reveal import PartialDecryption, RevealRequest
 from keys.wire import from_wire, to_wire
-from server.errors import BadRequestError, NotFoundError
+from server.errors import BadRequestError, NotFoundError, ServiceError
 from server.http.keys import OPENAPI, PRINCIPAL, SERVICES
 from server.http.metrics import render
 from server.http.schemas import (
@@ -24,13 +24,14 @@ from server.http.schemas import (
     CeremonyPost,
     InviteSecret,
     JoinRequest,
+    NewAttachment,
     OpenCeremony,
     OpenRedistribution,
     RevokeRequest,
     RotateRequest,
     parse_id,
 )
-from server.services import accounts, audit, cases, ceremonies, decisions, messages, redistribution, reveals, wraps
+from server.services import accounts, attachments, audit, cases, ceremonies, decisions, messages, redistribution, reveals, wraps
 from server.services.directory import load_entries
 from server.storage.db import read_chain
 
@@ -41,6 +42,7 @@ __all__ = [
     "IntakeEnvelope",
     "InviteSecret",
     "JoinRequest",
+    "NewAttachment",
     "OpenCeremony",
     "OpenRedistribution",
     "PartialDecryption",
@@ -60,7 +62,11 @@ def reply(data: Any, status: int = 200) -> web.Response:
 
 
 async def body_as(request: web.Request, cls: type[T]) -> T:
-    return from_wire(cls, parse_json(await request.read(), what="request body"))
+    data = await request.read()
+    limit = request.app[SERVICES].config.max_body
+    if len(data) > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(data))
+    return from_wire(cls, parse_json(data, what="request body"))
 
 
 def query_int(request: web.Request, name: str, default: int) -> int:
@@ -293,3 +299,58 @@ async def audit_log(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     return await render(request)
+
+
+def _attachment_ids(request: web.Request) -> tuple[bytes, bytes]:
+    return (
+        parse_id(request.match_info["case_id"], "case_id"),
+        parse_id(request.match_info["attachment_id"], "attachment_id"),
+    )
+
+
+async def new_attachment(request: web.Request) -> web.Response:
+    case_id = parse_id(request.match_info["case_id"], "case_id")
+    body = await body_as(request, NewAttachment)
+    state, created = await attachments.create(
+        request.app[SERVICES], request[PRINCIPAL], case_id, body.attachment_id, body.descriptor, body.padded_size
+    )
+    return reply(state, status=201 if created else 200)
+
+
+async def list_attachments(request: web.Request) -> web.Response:
+    case_id = parse_id(request.match_info["case_id"], "case_id")
+    return reply({"attachments": await attachments.list_for_case(request.app[SERVICES], request[PRINCIPAL], case_id)})
+
+
+async def attachment_status(request: web.Request) -> web.Response:
+    case_id, attachment_id = _attachment_ids(request)
+    return reply(await attachments.status(request.app[SERVICES], request[PRINCIPAL], case_id, attachment_id))
+
+
+async def put_attachment_chunks(request: web.Request) -> web.Response:
+    case_id, attachment_id = _attachment_ids(request)
+    first = query_int(request, "from", -1)
+    body = await request.read()  # already read (and size-checked) by the authentication middleware
+    state = await attachments.put_chunks(request.app[SERVICES], request[PRINCIPAL], case_id, attachment_id, first, body)
+    return reply(state)
+
+
+async def get_attachment_chunks(request: web.Request) -> web.StreamResponse:
+    case_id, attachment_id = _attachment_ids(request)
+    first = query_int(request, "from", 0)
+    services = request.app[SERVICES]
+    layout, count = await attachments.open_download(services, request[PRINCIPAL], case_id, attachment_id, first)
+    response = web.StreamResponse(
+        headers={"Content-Type": "application/octet-stream", "Content-Length": str(count * layout.chunk_sealed)}
+    )
+    await response.prepare(request)
+    try:
+        async for data in attachments.chunks(services, attachment_id, first, count):
+            await response.write(data)
+    except ServiceError:
+        # the answer has started: a short body and a closed connection tell the client it is cut
+        if request.transport is not None:
+            request.transport.close()
+        return response
+    await response.write_eof()
+    return response

@@ -72,9 +72,16 @@ def _template(request: web.Request) -> str:
 async def authentication(request: web.Request, handler: Handler) -> web.StreamResponse:
     resource = request.match_info.route.resource
     route = _BY_TEMPLATE.get((request.method, resource.canonical)) if resource is not None else None
-    if route is None or route.roles is None:
+    if route is None:
+        return await handler(request)
+    limit = route.max_body or request.app[SERVICES].config.max_body
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+    if route.roles is None:
         return await handler(request)
     body = await request.read()
+    if len(body) > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
     # the path and query exactly as they came in the request line: the bytes the client signed
     raw_path, _, raw_query = request.raw_path.partition("?")
     principal = await authenticate(

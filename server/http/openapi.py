@@ -74,7 +74,12 @@ def document() -> dict[str, Any]:
         if route.roles is not None:
             operation["security"] = [{"tesseraSignature": []}]
             operation["x-roles"] = sorted(route.roles)
-        if route.body is not None:
+        if route.body is bytes:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            }
+        elif route.body is not None:
             operation["requestBody"] = {
                 "required": True,
                 "content": {"application/json": {"schema": _schema(route.body, components)}},

@@ -21,8 +21,12 @@ class Route:
     path: str
     handler: Handler
     roles: frozenset[str] | None  # None: no authentication (health, enrolment, the API document)
-    body: type | None
+    body: type | None  # a wire type (JSON), bytes (application/octet-stream) or None
     summary: str
+    max_body: int | None = None  # None: the server's max_body setting
+
+
+PART_LIMIT = 16 * (1024 * 1024 + 17)  # 16 sealed attachment chunks (attachments.MAX_PART_CHUNKS)
 
 
 ROUTES: tuple[Route, ...] = (
@@ -119,6 +123,47 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "GET", "/v1/cases/{case_id}/messages", h.list_messages, frozenset({"council", "case"}), None, "Messages after ?after=SEQ."
+    ),
+    Route(
+        "POST",
+        "/v1/cases/{case_id}/attachments",
+        h.new_attachment,
+        frozenset({"case"}),
+        h.NewAttachment,
+        "Register an attachment (its sealed descriptor and padded size); idempotent.",
+    ),
+    Route(
+        "GET",
+        "/v1/cases/{case_id}/attachments",
+        h.list_attachments,
+        frozenset({"council", "case"}),
+        None,
+        "A case's attachments: sealed descriptors and upload progress.",
+    ),
+    Route(
+        "GET",
+        "/v1/cases/{case_id}/attachments/{attachment_id}",
+        h.attachment_status,
+        frozenset({"council", "case"}),
+        None,
+        "One attachment: how many chunks the server holds (resume from there).",
+    ),
+    Route(
+        "PUT",
+        "/v1/cases/{case_id}/attachments/{attachment_id}/chunks",
+        h.put_attachment_chunks,
+        frozenset({"case"}),
+        bytes,
+        "Upload sealed chunks ?from=N (the next chunk the server lacks), up to 16 per request.",
+        max_body=PART_LIMIT,
+    ),
+    Route(
+        "GET",
+        "/v1/cases/{case_id}/attachments/{attachment_id}/chunks",
+        h.get_attachment_chunks,
+        frozenset({"council", "case"}),
+        None,
+        "Download the sealed chunks ?from=N as one stream.",
     ),
     Route(
         "GET",

@@ -139,3 +139,20 @@ class AddWraps:
 
     def __post_init__(self) -> None:
         require_version(self)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewAttachment:
+    """Register an attachment: its id, its sealed descriptor and its padded size (a bucket size)."""
+
+    VERSION: ClassVar[int] = 1
+    v: int
+    attachment_id: bytes
+    descriptor: bytes
+    padded_size: int
+
+    def __post_init__(self) -> None:
+        require_version(self)
+        require_len("attachment_id", self.attachment_id, 16)
+        if isinstance(self.padded_size, bool) or not 0 < self.padded_size < 1 << 40:
+            raise EncodingError("padded_size: expected a positive number of bytes")

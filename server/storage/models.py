@@ -5,7 +5,7 @@ No table has a column for an IP address, a user agent, an exact intake time or a
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -150,6 +150,28 @@ class MessageRow(Base):
     thread: Mapped[str] = mapped_column(String(8))
     day: Mapped[int] = mapped_column(Integer)
     body: Mapped[str] = mapped_column(Text)
+
+
+class AttachmentRow(Base):
+    """An attachment of a case: its sealed descriptor (one fixed size) and how far its upload got."""
+
+    __tablename__ = "attachments"
+    attachment_id: Mapped[bytes] = mapped_column(LargeBinary(16), primary_key=True)
+    case_id: Mapped[bytes] = mapped_column(ForeignKey("cases.case_id", ondelete="CASCADE"), index=True)
+    descriptor: Mapped[bytes] = mapped_column(LargeBinary)
+    padded: Mapped[int] = mapped_column(BigInteger)  # padded plaintext size: a bucket, never the exact size
+    received: Mapped[int] = mapped_column(Integer)  # chunks stored so far, in order
+    complete: Mapped[bool] = mapped_column(Boolean)
+    day: Mapped[int] = mapped_column(Integer)
+
+
+class AttachmentChunkRow(Base):
+    """One sealed chunk (a secretstream message of 1 MiB or less) of an attachment."""
+
+    __tablename__ = "attachment_chunks"
+    attachment_id: Mapped[bytes] = mapped_column(ForeignKey("attachments.attachment_id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class AuditRow(Base):

@@ -16,7 +16,10 @@ async def test_openapi_document_lists_every_route_with_its_schema(world: World) 
     for route in ROUTES:
         operation = doc["paths"][route.path][route.method.lower()]
         assert ("security" in operation) == (route.roles is not None)
-        if route.body is not None:
+        if route.body is bytes:
+            content = operation["requestBody"]["content"]
+            assert content == {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+        elif route.body is not None:
             ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
             schema = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]
             assert schema["additionalProperties"] is False and schema["required"]
