@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,6 +15,17 @@ from yarl import URL
 
 from keys.accounts import AccountKeys
 from keys.requests import sign_request
+
+# ProxyError: the SOCKS proxy (Tor) is not running, or refuses or cannot reach the server
+_CONNECTION_ERRORS = (
+    aiohttp.ClientConnectionError,
+    aiohttp.ClientPayloadError,
+    TimeoutError,
+    OSError,
+    ProxyError,
+    ProxyConnectionError,
+    ProxyTimeoutError,
+)
 
 
 class ApiError(Exception):
@@ -53,8 +65,34 @@ class Api:
         self, method: str, path: str, *, body: Any = None, query: Mapping[str, Any] | None = None, auth: bool = True
     ) -> Any:
         data = b"" if body is None else json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-        query_string = urlencode({k: v for k, v in (query or {}).items() if v is not None})
         headers = {"Content-Type": "application/json"} if body is not None else {}
+        return await self._send(method, path, data, headers, query, auth=auth)
+
+    async def put_bytes(self, path: str, data: bytes, *, query: Mapping[str, Any] | None = None) -> Any:
+        """A signed PUT of raw bytes (attachment chunks); answers JSON."""
+        return await self._send("PUT", path, data, {"Content-Type": "application/octet-stream"}, query, auth=True)
+
+    async def stream(self, path: str, *, query: Mapping[str, Any] | None = None, block: int = 1 << 20) -> AsyncIterator[bytes]:
+        """A signed GET whose answer is read as a stream of blocks (attachment downloads).
+
+        Raises ApiError for an error answer and ServerUnreachableError when the connection fails or the
+        answer is cut short."""
+        url, headers = self._prepare("GET", path, b"", {}, query, auth=True)
+        try:
+            # no total time limit: a large download takes as long as it takes, but a stalled one fails
+            timeout = aiohttp.ClientTimeout(total=None, connect=30, sock_read=120)
+            async with self.session.get(url, headers=headers, timeout=timeout) as response:
+                if response.status >= 400:
+                    self._raise_for(response.status, await response.read())
+                async for data in response.content.iter_chunked(block):
+                    yield data
+        except _CONNECTION_ERRORS as exc:
+            raise ServerUnreachableError(f"cannot reach {self.base}: {exc.__class__.__name__}") from exc
+
+    def _prepare(
+        self, method: str, path: str, data: bytes, headers: dict[str, str], query: Mapping[str, Any] | None, *, auth: bool
+    ) -> tuple[URL, dict[str, str]]:
+        query_string = urlencode({k: v for k, v in (query or {}).items() if v is not None})
         if auth:
             if self.keys is None or self.principal is None:
                 raise ValueError("this request needs an account")
@@ -69,25 +107,40 @@ class Api:
             )
             headers.update(signed.as_dict())
         url = URL(self.base + path + (f"?{query_string}" if query_string else ""), encoded=True)
+        return url, headers
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        data: bytes,
+        headers: dict[str, str],
+        query: Mapping[str, Any] | None,
+        *,
+        auth: bool,
+    ) -> Any:
+        url, headers = self._prepare(method, path, data, headers, query, auth=auth)
         try:
-            async with self.session.request(method, url, data=data or None, headers=headers) as response:
+            # a large body goes as a file object, which aiohttp writes in pieces without blocking the loop
+            body: bytes | io.BytesIO | None = (io.BytesIO(data) if len(data) > 1 << 20 else data) or None
+            async with self.session.request(method, url, data=body, headers=headers) as response:
                 payload = await response.read()
                 status = response.status
-        except (
-            aiohttp.ClientConnectionError,
-            aiohttp.ClientPayloadError,
-            TimeoutError,
-            OSError,
-            ProxyError,
-            ProxyConnectionError,
-            ProxyTimeoutError,
-        ) as exc:
-            # ProxyError: the SOCKS proxy (Tor) is not running, or refuses or cannot reach the server
+        except _CONNECTION_ERRORS as exc:
             raise ServerUnreachableError(f"cannot reach {self.base}: {exc.__class__.__name__}") from exc
+        if status >= 400:
+            self._raise_for(status, payload)
+        try:
+            return json.loads(payload) if payload else {}
+        except ValueError:
+            raise ApiError(status, "bad_response", payload[:200].decode("utf-8", "replace")) from None
+
+    @staticmethod
+    def _raise_for(status: int, payload: bytes) -> None:
         try:
             decoded = json.loads(payload) if payload else {}
+            if not isinstance(decoded, dict):
+                raise ValueError
         except ValueError:
             decoded = {"error": "bad_response", "message": payload[:200].decode("utf-8", "replace")}
-        if status >= 400:
-            raise ApiError(status, str(decoded.get("error", "error")), str(decoded.get("message", "")))
-        return decoded
+        raise ApiError(status, str(decoded.get("error", "error")), str(decoded.get("message", "")))

@@ -152,6 +152,22 @@ KINDS: Final[dict[str, tuple[str, tuple[Field, ...]]]] = {
 }
 
 
+# Where a kind's attachments go unless the helper says otherwise (`--identity` / `--case-file`): to the
+# identity (opened only by k members together) because photos and papers usually show a face or a name;
+# to the case file only for kinds whose papers are receipts and goods the council triages.
+ATTACHMENT_DEFAULT: Final[dict[str, str]] = {kind: "identity" for kind in KINDS} | {
+    "food": "case",
+    "clothing": "case",
+    "self-reliance": "case",
+    "food-distribution": "case",
+}
+
+
+def attachment_default(kind: str) -> str:
+    schema(kind)  # raises FormError for an unknown kind
+    return ATTACHMENT_DEFAULT[kind]
+
+
 class FormError(Exception):
     """The form has invalid fields."""
 

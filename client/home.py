@@ -119,3 +119,24 @@ class Home:
 
     def drop_outbox(self, case_id: bytes) -> None:
         (self.path / OUTBOX / f"{b64u_encode(case_id)}.sealed").unlink(missing_ok=True)
+
+    # -- attachment uploads in progress (same sealing; they hold attachment keys) -------------
+    def put_pending_upload(self, attachment_id: bytes, record_json: bytes) -> None:
+        directory = self.path / OUTBOX / "attachments"
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        sealed = aead.seal(self._outbox_key(), record_json, b"attachment" + attachment_id)
+        write_private_file(directory / f"{b64u_encode(attachment_id)}.sealed", sealed)
+
+    def pending_uploads(self) -> Iterator[tuple[bytes, bytes]]:
+        directory = self.path / OUTBOX / "attachments"
+        if not directory.exists():
+            return
+        for item in sorted(directory.glob("*.sealed")):
+            attachment_id = b64u_decode(item.name.removesuffix(".sealed"), length=16)
+            try:
+                yield attachment_id, aead.open_sealed(self._outbox_key(), item.read_bytes(), b"attachment" + attachment_id)
+            except DecryptionError as exc:
+                raise HomeError(f"pending upload {item.name} is damaged") from exc
+
+    def drop_pending_upload(self, attachment_id: bytes) -> None:
+        (self.path / OUTBOX / "attachments" / f"{b64u_encode(attachment_id)}.sealed").unlink(missing_ok=True)

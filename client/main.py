@@ -10,7 +10,8 @@ from collections.abc import Sequence
 import aiohttp
 
 from client.api import ApiError, ServerUnreachableError
-from client.commands import account, admin, audit, cases, council, decision, intake, messages, reveal
+from client.attachments import UploadInterruptedError
+from client.commands import account, admin, attachments, audit, cases, council, decision, intake, messages, reveal
 from client.forms import FormError
 from client.home import HomeError
 from client.session import KeyChangedError, Session, UsageError
@@ -40,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--proxy", help="send everything through a SOCKS proxy, e.g. socks5://127.0.0.1:9050 for Tor")
     parser.add_argument("--passphrase-file", help="read the passphrase from the first line of this file (for scripts)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for group in (account, admin, council, intake, cases, reveal, decision, messages, audit):
+    for group in (account, admin, council, intake, attachments, cases, reveal, decision, messages, audit):
         group.register(sub)
     p = sub.add_parser("demo", help="run the whole story against a real local server and explain each step")
     p.set_defaults(run=None)
@@ -113,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"not enough approvals yet: {exc}. Ask more members to run `tessera reveal approve`.")
     except TesseraError as exc:
         return _fail(str(exc))
+    except UploadInterruptedError as exc:
+        return _fail(f"the upload stopped: {exc}. It resumes where it stopped with `tessera outbox flush`.")
     except KeyboardInterrupt:
         return _fail("interrupted.", 130)
 

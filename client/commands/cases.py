@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from client.casefiles import open_as_member
+from client.commands.attachments import register_cases
 from client.output import emit_json, table
 from client.session import Session, UsageError
 
@@ -22,6 +23,7 @@ def register(sub: Any) -> None:
     p.add_argument("case")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_show)
+    register_cases(cases)
 
 
 async def cmd_list(session: Session, args: argparse.Namespace) -> int:

@@ -9,13 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from client.api import ApiError, ServerUnreachableError
-from client.forms import kinds_help, parse_form, template
+from client.attachments import flush_uploads
+from client.commands.attachments import add_attach_options, plan_files, prepare_all, report_plan
+from client.forms import attachment_default, kinds_help, parse_form, template
 from client.home import Home
 from client.output import progress
 from client.session import Session, UsageError
 from keys.council import EpochRecord
 from keys.encoding import b64u_decode, b64u_encode, canonical_json
-from keys.envelope import new_case_id, seal_intake
+from keys.envelope import new_case_id, open_case_file, reply_keys, seal_intake, unwrap_case_key
 from keys.wire import encode_json, from_wire
 
 
@@ -29,6 +31,15 @@ def register(sub: Any) -> None:
     p.add_argument("--form", required=True, type=Path, help="the filled-in form file")
     p.add_argument("--offline", action="store_true", help="only seal it into the outbox; send later with `outbox flush`")
     p.add_argument("--keep-form", action="store_true", help="do not delete the form file after sealing")
+    p.add_argument(
+        "--attach",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="a photo or document to seal with the case (repeatable); photos lose their metadata first",
+    )
+    add_attach_options(p)
     p.set_defaults(run=cmd_submit)
     outbox = sub.add_parser("outbox", help="sealed intakes waiting to be sent").add_subparsers(
         dest="outbox_command", required=True
@@ -51,6 +62,7 @@ async def cmd_submit(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
     if home.role != "helper":
         raise UsageError("intakes are submitted by field helpers")
+    plans = plan_files(args.attach, keep_metadata=args.keep_metadata)  # refuse before anything is sealed
     record = None
     if not args.offline:
         try:
@@ -73,6 +85,14 @@ async def cmd_submit(session: Session, args: argparse.Namespace) -> int:
         head_hash=b64u_decode(pin["head"], length=32),
     )
     home.put_outbox(case_id, encode_json(envelope))
+    if plans:
+        # the helper's own copy of the case key (through the reply key) seals the attachment descriptors
+        case_key = unwrap_case_key(reply_keys(home.reply_secret, case_id), case_id, envelope.reply_wrap)
+        signed = open_case_file(envelope, case_key)
+        kind = args.attach_as or attachment_default(form.kind)
+        for p in plans:
+            report_plan(p)
+        prepare_all(home, case_id, case_key, signed.attachment_key, plans, kind)
     if not args.keep_form:
         args.form.unlink()
     if args.offline:
@@ -80,8 +100,10 @@ async def cmd_submit(session: Session, args: argparse.Namespace) -> int:
         print(b64u_encode(case_id))
         return 0
     _sent, waiting = await flush(session, home)
+    if not waiting and plans:
+        _done, waiting = await flush_uploads(session.api(home), home)
     if waiting:
-        print("the server did not answer; the intake is sealed in the outbox. Run `tessera outbox flush` later.")
+        print("the server did not answer; what is left is sealed in the outbox. Run `tessera outbox flush` later.")
     print(b64u_encode(case_id))
     return 0
 
@@ -123,5 +145,12 @@ async def cmd_flush(session: Session, args: argparse.Namespace) -> int:
     if waiting:
         print(f"sent {sent}; {waiting} still waiting: the server does not answer. Try again later.")
         return 1
-    print(f"sent {sent} intake(s); the outbox is empty.")
+    uploaded, unfinished = await flush_uploads(session.api(home), home)
+    if unfinished:
+        print(
+            f"sent {sent} intake(s) and {uploaded} attachment(s); {unfinished} attachment(s) still waiting: "
+            "the server stopped answering. Try again later; uploads resume where they stopped."
+        )
+        return 1
+    print(f"sent {sent} intake(s) and {uploaded} attachment(s); the outbox is empty.")
     return 0

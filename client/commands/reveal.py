@@ -6,10 +6,12 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from client.casefiles import open_as_member, parse_case_id
 from client.ceremony import share_for
+from client.commands.attachments import fetch_identity_attachments
 from client.output import emit_json, table
 from client.session import Session, UsageError
 from keys.council import EpochRecord
@@ -39,6 +41,12 @@ def register(sub: Any) -> None:
     p.set_defaults(run=cmd_approve)
     p = reveal.add_parser("open", help="your own request: combine the approvals and read the identity")
     p.add_argument("request")
+    p.add_argument(
+        "--attachments-to",
+        type=Path,
+        metavar="DIR",
+        help="also open the case's identity attachments (photos, papers) into this directory",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_open)
 
@@ -151,12 +159,19 @@ async def cmd_open(session: Session, args: argparse.Namespace) -> int:
         request, Blinding.decode(b64u_decode(kept["blinding"])), partials, record=record, header=case.envelope.header
     )  # QuorumError with fewer than k
     identity = json.loads(open_identity(case.envelope, identity_key, case.signed))
+    files = []
+    if args.attachments_to is not None:
+        files = await fetch_identity_attachments(api, case, identity_key, args.attachments_to)
     del home.section("reveals")[args.request]  # erase b: this request is spent
     home.save()
     if args.json:
-        emit_json({"request_id": args.request, "case_id": kept["case"], "identity": identity})
+        emit_json({"request_id": args.request, "case_id": kept["case"], "identity": identity, "attachments": files})
     else:
         print(f"identity in case {kept['case']}:")
         for name, value in identity.items():
             print(f"  {name}: {value}")
+        for f in files:
+            print(f"  attachment: {f['file']} ({f['size']} bytes)")
+        if args.attachments_to is not None and not files:
+            print("  (no identity attachments)")
     return 0

@@ -1,0 +1,326 @@
+"""Attachments on the device: clean a photo of metadata, seal the file as a stream, upload it in parts
+that resume after a dropped connection (also after the program was stopped: the upload's record waits
+in the encrypted outbox), and download and open it as a stream into a file.
+
+The helper uploads through the case's reply key, so the server links no account to the case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from client.api import Api, ApiError, ServerUnreachableError
+from client.home import Home
+from client.session import UsageError
+from client.strip import Plan, PlanReader
+from keys.accounts import AccountKeys
+from keys.attachments import (
+    AttachmentDescriptor,
+    Opener,
+    StreamOpener,
+    case_attachment_key,
+    new_descriptor,
+    open_descriptor,
+    seal_descriptor,
+    seal_stream,
+)
+from keys.encoding import b64u_decode, b64u_encode, canonical_json
+from keys.envelope import reply_keys
+from keys.hashing import digest
+from keys.requests import case_principal
+from keys.wire import from_wire, to_wire
+
+PART_CHUNKS = 8  # sealed chunks per upload request (8 MiB and a little)
+RETRIES = 5  # attempts per part or download after a dropped connection, before giving up for now
+BACKOFF = 1.0  # seconds before the first retry; doubles each time, at most 10 times this
+
+
+class UploadInterruptedError(Exception):
+    """The server stopped answering during an upload; it resumes with `tessera outbox flush`."""
+
+
+def _path(case_id: bytes, attachment_id: bytes | None = None) -> str:
+    base = f"/v1/cases/{b64u_encode(case_id)}/attachments"
+    return base if attachment_id is None else f"{base}/{b64u_encode(attachment_id)}"
+
+
+class Progress:
+    """A byte counter on stderr, one line, only on a terminal (or always when `force`)."""
+
+    def __init__(self, what: str, total: int, *, force: bool = False) -> None:
+        self.what, self.total, self.done = what, max(total, 1), 0
+        self.show = force or sys.stderr.isatty()
+
+    def add(self, count: int) -> None:
+        self.done += count
+        if self.show:
+            mib = 1 << 20
+            percent = min(100, 100 * self.done // self.total)
+            end = "\n" if self.done >= self.total else ""
+            text = f"\r{self.what}: {self.done / mib:.1f} of {self.total / mib:.1f} MiB ({percent}%)"
+            print(text, end=end, file=sys.stderr, flush=True)
+
+
+# -- sealing and the pending-upload record -------------------------------------------------------
+
+
+@dataclass
+class PendingUpload:
+    """What the device keeps while an upload is unfinished (sealed in the outbox): enough to re-seal
+    exactly the same chunks and to notice that the file changed in between."""
+
+    case_id: bytes
+    descriptor: AttachmentDescriptor
+    sealed_descriptor: bytes
+    path: Path
+    ranges: list[tuple[int, int]]
+    acked: int = 0  # chunks the server confirmed
+    acked_digest: bytes = b""  # digest of chunk acked-1 as sealed: secretstream chains, so it vouches for all before
+
+    def to_json(self) -> bytes:
+        return canonical_json(
+            {
+                "case_id": b64u_encode(self.case_id),
+                "descriptor": to_wire(self.descriptor),
+                "sealed_descriptor": b64u_encode(self.sealed_descriptor),
+                "path": str(self.path),
+                "ranges": [list(r) for r in self.ranges],
+                "acked": self.acked,
+                "acked_digest": b64u_encode(self.acked_digest),
+            }
+        )
+
+    @classmethod
+    def from_json(cls, data: bytes) -> PendingUpload:
+        raw = json.loads(data)
+        return cls(
+            case_id=b64u_decode(raw["case_id"], length=16),
+            descriptor=from_wire(AttachmentDescriptor, raw["descriptor"]),
+            sealed_descriptor=b64u_decode(raw["sealed_descriptor"]),
+            path=Path(raw["path"]),
+            ranges=[(int(a), int(b)) for a, b in raw["ranges"]],
+            acked=int(raw["acked"]),
+            acked_digest=b64u_decode(raw["acked_digest"]),
+        )
+
+    @property
+    def name(self) -> str:
+        return self.descriptor.name
+
+
+def prepare_upload(
+    *, case_id: bytes, plan: Plan, kind: str, reply: AccountKeys, case_key: bytes, identity_attachment_key: bytes
+) -> PendingUpload:
+    """Seal the descriptor of a new attachment: to the case key's attachment key, or (identity) to the
+    key the helper signed into the case file, which only a reveal opens."""
+    descriptor = new_descriptor(
+        case_id=case_id,
+        kind=kind,
+        name=plan.path.name[:255],
+        media_type=plan.media_type,
+        size=plan.size,
+        removed=plan.removed[:32],
+        reply=reply,
+    )
+    recipient = identity_attachment_key if kind == "identity" else case_attachment_key(case_id, case_key)
+    return PendingUpload(case_id, descriptor, seal_descriptor(descriptor, recipient), plan.path, plan.ranges)
+
+
+async def upload(api: Api, home: Home, pending: PendingUpload, *, on_progress: Callable[[int], None] | None = None) -> None:
+    """Upload (or resume) one attachment; its record stays in the outbox until the server has it all.
+
+    Raises UploadInterruptedError when the server stops answering (the record stays for a later flush),
+    UsageError when the file changed since the upload began.
+    """
+    home.put_pending_upload(pending.descriptor.attachment_id, pending.to_json())
+    as_case = api.as_principal(case_principal(pending.case_id), reply_keys(home.reply_secret, pending.case_id))
+    path = _path(pending.case_id, pending.descriptor.attachment_id)
+    body = {
+        "v": 1,
+        "attachment_id": b64u_encode(pending.descriptor.attachment_id),
+        "descriptor": b64u_encode(pending.sealed_descriptor),
+        "padded_size": pending.descriptor.layout.padded,
+    }
+    state = await _retrying(lambda: as_case.call("POST", _path(pending.case_id), body=body))
+    layout = pending.descriptor.layout
+    server_has = int(state["received"])
+    part: list[bytes] = []
+    first = 0
+    try:
+        reader = PlanReader(pending.path, pending.ranges)
+    except OSError as exc:
+        raise UsageError(f"cannot read {pending.path}: {exc.strerror}") from exc
+    with reader:
+        for index, chunk in enumerate(seal_stream(reader, pending.descriptor)):
+            if index + 1 == pending.acked and pending.acked_digest and digest(chunk) != pending.acked_digest:
+                raise UsageError(
+                    f"{pending.path} changed since its upload began, so the upload cannot resume; "
+                    "send it again as a new attachment"
+                )
+            if index < server_has:
+                if on_progress:
+                    on_progress(layout.chunk_plain)
+                continue
+            if not part:
+                first = index
+            part.append(chunk)
+            if len(part) < PART_CHUNKS and index + 1 < layout.count:
+                continue
+            data = b"".join(part)
+            state = await _put_part(as_case, path, first, data)
+            server_has = int(state["received"])
+            pending.acked, pending.acked_digest = server_has, digest(chunk)
+            home.put_pending_upload(pending.descriptor.attachment_id, pending.to_json())
+            if on_progress:
+                on_progress(layout.chunk_plain * len(part))
+            part = []
+    if server_has != layout.count:
+        raise UploadInterruptedError(f"the server holds {server_has} of {layout.count} chunks")
+    home.drop_pending_upload(pending.descriptor.attachment_id)
+
+
+async def _put_part(as_case: Api, path: str, first: int, data: bytes) -> Any:
+    """Send one part; after a dropped connection ask the server what it holds (the part may have landed)."""
+    for attempt in range(RETRIES):
+        try:
+            return await as_case.put_bytes(f"{path}/chunks", data, query={"from": first})
+        except ServerUnreachableError:
+            if attempt + 1 == RETRIES:
+                raise UploadInterruptedError("the server stopped answering") from None
+            await asyncio.sleep(min(2**attempt, 10) * BACKOFF)
+            try:
+                state = await as_case.call("GET", path)
+            except ServerUnreachableError:
+                continue
+            if int(state["received"]) > first:
+                return state  # it landed before the connection dropped
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _retrying(call: Callable[[], Any]) -> Any:
+    for attempt in range(RETRIES):
+        try:
+            return await call()
+        except ServerUnreachableError:
+            if attempt + 1 == RETRIES:
+                raise UploadInterruptedError("the server does not answer") from None
+            await asyncio.sleep(min(2**attempt, 10) * BACKOFF)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def flush_uploads(api: Api, home: Home, *, show: bool = False) -> tuple[int, int]:
+    """Resume every unfinished upload in the outbox; returns (finished, still waiting)."""
+    items = [PendingUpload.from_json(data) for _id, data in home.pending_uploads()]
+    done = 0
+    for pending in items:
+        progress = Progress(f"uploading {pending.name}", pending.descriptor.layout.padded, force=show)
+        try:
+            await upload(api, home, pending, on_progress=progress.add)
+        except UploadInterruptedError:
+            return done, len(items) - done
+        done += 1
+    return done, 0
+
+
+# -- reading ----------------------------------------------------------------------------------------
+
+
+async def list_attachments(api: Api, case_id: bytes) -> list[dict[str, Any]]:
+    answer = await api.call("GET", _path(case_id))
+    return list(answer["attachments"])
+
+
+def describe_all(
+    rows: list[dict[str, Any]], *, case_id: bytes, openers: list[Opener], reply_sign_key: bytes
+) -> list[dict[str, Any]]:
+    """The attachments of a case with what the caller can read of them (names of sealed ones stay hidden)."""
+    out = []
+    for row in rows:
+        item = {
+            "attachment_id": row["attachment_id"],
+            "complete": row["complete"],
+            "padded_size": row["padded_size"],
+            "day": row["day"],
+        }
+        try:
+            d = open_descriptor(
+                b64u_decode(row["descriptor"]),
+                case_id=case_id,
+                attachment_id=b64u_decode(row["attachment_id"], length=16),
+                openers=openers,
+                reply_sign_key=reply_sign_key,
+            )
+            item.update(kind=d.kind, name=d.name, media_type=d.media_type, size=d.size, removed=list(d.removed))
+        except Exception as exc:
+            item.update(kind="sealed", name=f"({exc})")
+        out.append(item)
+    return out
+
+
+async def download(
+    api: Api,
+    *,
+    case_id: bytes,
+    attachment_id: bytes,
+    openers: list[Opener],
+    reply_sign_key: bytes,
+    out: Path,
+    show_progress: bool = False,
+) -> AttachmentDescriptor:
+    """Fetch, check and open one attachment into `out` (written as OUT.partial, renamed when complete).
+
+    Raises DecryptionError / ProofError when the stream or its descriptor was altered, truncated or
+    reordered (nothing is left at `out`), ApiError and ServerUnreachableError as usual.
+    """
+    state = await api.call("GET", _path(case_id, attachment_id))
+    if not state["complete"]:
+        raise UsageError(f"this attachment is still being uploaded ({state['received']} of {state['chunks']} chunks)")
+    descriptor = open_descriptor(
+        b64u_decode(state["descriptor"]),
+        case_id=case_id,
+        attachment_id=attachment_id,
+        openers=openers,
+        reply_sign_key=reply_sign_key,
+    )
+    opener = StreamOpener(descriptor)
+    size = opener.layout.chunk_sealed
+    partial = out.with_name(out.name + ".partial")
+    progress = Progress(f"downloading {descriptor.name}", descriptor.size, force=show_progress)
+    try:
+        with partial.open("wb") as handle:
+            os.fchmod(handle.fileno(), 0o600)
+            failures = 0
+            while opener.index < opener.layout.count:
+                buffer = bytearray()
+                try:
+                    async for block in api.stream(f"{_path(case_id, attachment_id)}/chunks", query={"from": opener.index}):
+                        buffer += block
+                        while len(buffer) >= size:
+                            plain = opener.open(bytes(buffer[:size]))
+                            del buffer[:size]
+                            handle.write(plain)
+                            progress.add(len(plain))
+                except ServerUnreachableError:
+                    failures += 1
+                    if failures >= RETRIES:
+                        raise
+                    await asyncio.sleep(min(2**failures, 10) * BACKOFF)
+                    continue  # resume from the next chunk this device has not opened yet
+                if buffer:
+                    raise ApiError(200, "bad_response", "the server sent a partial chunk at the end")
+                break  # the answer ended; finish() below says whether anything is missing
+            opener.finish()
+            handle.flush()
+            os.fsync(handle.fileno())
+        partial.replace(out)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return descriptor

@@ -1,0 +1,276 @@
+"""attach / cases attachments / cases fetch-attachment: photos and documents, cleaned of metadata and
+sealed on the device, uploaded in resumable parts through the case's reply key, read back as a stream."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from client.attachments import (
+    PendingUpload,
+    Progress,
+    UploadInterruptedError,
+    describe_all,
+    download,
+    list_attachments,
+    prepare_upload,
+    upload,
+)
+from client.casefiles import OpenedCase, open_as_helper, open_as_member, parse_case_id
+from client.forms import attachment_default
+from client.home import Home
+from client.output import emit_json, table
+from client.session import Session, UsageError
+from client.strip import StripError, plan
+from keys.attachments import Opener
+from keys.encoding import b64u_decode, b64u_encode
+from keys.envelope import reply_keys
+from keys.errors import DecryptionError
+
+
+def add_attach_options(p: argparse.ArgumentParser) -> None:
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
+        "--identity",
+        dest="attach_as",
+        action="store_const",
+        const="identity",
+        help="seal with the identity: it opens only when k members reveal it (faces, papers with names)",
+    )
+    which.add_argument(
+        "--case-file",
+        dest="attach_as",
+        action="store_const",
+        const="case",
+        help="seal with the case file: every council member can open it (receipts, goods)",
+    )
+    p.add_argument(
+        "--keep-metadata",
+        action="store_true",
+        help="send photos as they are, with EXIF/GPS and other metadata (by default it is removed)",
+    )
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "attach",
+        help="add photos or documents to one of your cases (cleaned of metadata, sealed, resumable upload)",
+        description="Seal files on this device and upload them to a case you submitted. Photos (JPEG, PNG) lose "
+        "their EXIF, GPS and other metadata first. The default seal depends on the kind of case; an upload "
+        "that is cut off resumes with `tessera outbox flush`.",
+    )
+    p.add_argument("case", help="the case id `intake submit` printed")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    add_attach_options(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_attach)
+
+
+def register_cases(cases: Any) -> None:
+    p = cases.add_parser("attachments", help="a case's attachments: names, sizes, how each is sealed")
+    p.add_argument("case")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_list)
+    p = cases.add_parser(
+        "fetch-attachment",
+        help="download and open one attachment into a file",
+        description="Download, check and decrypt one attachment. Identity attachments open only with the identity: "
+        "use `tessera reveal open REQUEST --attachments-to DIR` once k members approved.",
+    )
+    p.add_argument("case")
+    p.add_argument("attachment")
+    p.add_argument("--out", required=True, type=Path, help="file to write (refused if it exists)")
+    p.set_defaults(run=cmd_fetch)
+
+
+# -- helper side -----------------------------------------------------------------------------------
+
+
+def plan_files(files: list[Path], *, keep_metadata: bool) -> list[Any]:
+    plans = []
+    for path in files:
+        if not path.is_file():
+            raise UsageError(f"{path} is not a file")
+        try:
+            plans.append(plan(path, keep_metadata=keep_metadata))
+        except StripError as exc:
+            raise UsageError(str(exc)) from exc
+        except OSError as exc:
+            raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+    return plans
+
+
+def report_plan(p: Any) -> None:
+    if p.removed:
+        print(f"{p.path.name}: removed {', '.join(p.removed)}")
+    elif p.media_type in ("image/jpeg", "image/png"):
+        print(f"{p.path.name}: no metadata found")
+    if p.warning:
+        print(f"{p.path.name}: {p.warning}")
+
+
+def prepare_all(
+    home: Home, case_id: bytes, case_key: bytes, attachment_key: bytes, plans: list[Any], kind: str
+) -> list[PendingUpload]:
+    reply = reply_keys(home.reply_secret, case_id)
+    pending = []
+    for p in plans:
+        upload_ = prepare_upload(
+            case_id=case_id, plan=p, kind=kind, reply=reply, case_key=case_key, identity_attachment_key=attachment_key
+        )
+        home.put_pending_upload(upload_.descriptor.attachment_id, upload_.to_json())
+        pending.append(upload_)
+    return pending
+
+
+async def send_all(session: Session, home: Home, pending: list[PendingUpload]) -> list[str]:
+    """Upload each; returns the attachment ids. Raises UsageError when the server stops answering
+    (the records stay in the outbox)."""
+    api = session.api(home)
+    ids = []
+    for item in pending:
+        progress = Progress(f"uploading {item.name}", item.descriptor.layout.padded)
+        try:
+            await upload(api, home, item, on_progress=progress.add)
+        except UploadInterruptedError as exc:
+            raise UsageError(
+                f"the upload of {item.name} stopped ({exc}); it is sealed in the outbox and resumes where it stopped "
+                "with `tessera outbox flush`"
+            ) from exc
+        ids.append(b64u_encode(item.descriptor.attachment_id))
+    return ids
+
+
+async def cmd_attach(session: Session, args: argparse.Namespace) -> int:
+    home = session.open_home()
+    if home.role != "helper":
+        raise UsageError("attachments are added by the helper who submitted the case")
+    case_id = parse_case_id(args.case)
+    plans = plan_files(args.files, keep_metadata=args.keep_metadata)
+    case, _as_case, _reply = await open_as_helper(session.api(home), home, case_id)
+    kind = args.attach_as or attachment_default(str(case.form.get("kind")))
+    for p in plans:
+        report_plan(p)
+    pending = prepare_all(home, case_id, case.case_key, case.signed.attachment_key, plans, kind)
+    ids = await send_all(session, home, pending)
+    if args.json:
+        emit_json({"case_id": args.case, "kind": kind, "attachments": ids})
+        return 0
+    sealed = "the identity (k members must approve to open)" if kind == "identity" else "the case file"
+    print(f"attached {len(ids)} file(s), sealed with {sealed}.")
+    print("The original files are still on this device: delete them if it could be seized.")
+    for attachment_id in ids:
+        print(attachment_id)
+    return 0
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+
+async def _open_case(session: Session, home: Home, case_text: str) -> tuple[OpenedCase, Any]:
+    api = session.api(home)
+    if home.role == "council":
+        return await open_as_member(api, home, case_text), api
+    if home.role == "helper":
+        case, as_case, _reply = await open_as_helper(api, home, parse_case_id(case_text))
+        return case, as_case
+    raise UsageError("attachments are read by council members and by the case's helper")
+
+
+async def cmd_list(session: Session, args: argparse.Namespace) -> int:
+    home = session.open_home()
+    case, api = await _open_case(session, home, args.case)
+    rows = describe_all(
+        await list_attachments(api, case.case_id),
+        case_id=case.case_id,
+        openers=[Opener.for_case(case.case_id, case.case_key)],
+        reply_sign_key=case.envelope.reply_sign_key,
+    )
+    for row in rows:
+        if row["kind"] == "sealed":
+            row["kind"], row["name"] = "identity", "(sealed with the identity: opens after a reveal)"
+    if args.json:
+        emit_json({"case_id": args.case, "attachments": rows})
+        return 0
+    table(
+        [
+            (
+                r["attachment_id"],
+                r["kind"],
+                r["name"],
+                r.get("size", f"~{r['padded_size']}"),
+                "yes" if r["complete"] else "uploading",
+            )
+            for r in rows
+        ],
+        ("attachment", "sealed with", "name", "bytes", "complete"),
+    )
+    return 0
+
+
+async def cmd_fetch(session: Session, args: argparse.Namespace) -> int:
+    home = session.open_home()
+    if args.out.exists():
+        raise UsageError(f"{args.out} exists; choose another --out")
+    attachment_id = _parse_attachment_id(args.attachment)
+    case, api = await _open_case(session, home, args.case)
+    try:
+        descriptor = await download(
+            api,
+            case_id=case.case_id,
+            attachment_id=attachment_id,
+            openers=[Opener.for_case(case.case_id, case.case_key)],
+            reply_sign_key=case.envelope.reply_sign_key,
+            out=args.out,
+        )
+    except DecryptionError as exc:
+        if "keys you hold" in str(exc):
+            raise UsageError(
+                "this attachment is sealed with the identity: it opens only with k approvals, through "
+                "`tessera reveal request` and then `tessera reveal open REQUEST --attachments-to DIR`"
+            ) from exc
+        raise
+    print(f"wrote {args.out} ({descriptor.size} bytes, {descriptor.media_type}, sent as {descriptor.name!r})")
+    if descriptor.removed:
+        print(f"removed on the helper's device before sealing: {', '.join(descriptor.removed)}")
+    return 0
+
+
+def _done(complete: bool) -> str:
+    return "yes" if complete else "uploading"
+
+
+def _parse_attachment_id(text: str) -> bytes:
+    try:
+        return b64u_decode(text.strip(), length=16, what="attachment id")
+    except Exception as exc:
+        raise UsageError(f"{text!r} is not an attachment id (as `tessera cases attachments CASE` shows)") from exc
+
+
+async def fetch_identity_attachments(api: Any, case: OpenedCase, identity_key: bytes, directory: Path) -> list[dict[str, Any]]:
+    """After a reveal: open every identity attachment of the case into `directory` (used by `reveal open`)."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    openers = [Opener.for_identity(case.case_id, identity_key), Opener.for_case(case.case_id, case.case_key)]
+    rows = describe_all(
+        await list_attachments(api, case.case_id),
+        case_id=case.case_id,
+        openers=openers,
+        reply_sign_key=case.envelope.reply_sign_key,
+    )
+    written = []
+    for row in rows:
+        if row["kind"] != "identity" or not row["complete"]:
+            continue
+        name = Path(str(row["name"])).name or "attachment"
+        out = directory / f"{row['attachment_id'][:8]}-{name}"
+        await download(
+            api,
+            case_id=case.case_id,
+            attachment_id=b64u_decode(row["attachment_id"], length=16),
+            openers=openers,
+            reply_sign_key=case.envelope.reply_sign_key,
+            out=out,
+        )
+        written.append({"attachment_id": row["attachment_id"], "file": str(out), "size": row["size"]})
+    return written

@@ -1,0 +1,209 @@
+"""Attachments end to end: the real CLI against a real server process. A photo with GPS tags is cleaned
+and sealed with the identity, a bill with the case file; members read what they may; a reveal opens the
+photo; an upload cut off by a dropped connection resumes from the right chunk; altered or reordered
+chunks in the database are refused on download and leave no file behind."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import socket
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import client.attachments
+from tests.client.test_strip import CLEAN_JPEG, LATITUDE, exif_with_gps
+
+from .conftest import Cli, build_organisation, environment, free_port, init_server, running_server
+
+FORM = """kind = "medical"
+schema = 1
+[identity]
+full_name = "최민지"
+exact_location = "shelter B"
+[case]
+region = "Liaoning"
+urgency = "high"
+narrative = "burns on the arm"
+treatment = "emergency-operation"
+condition = "burns"
+amount_usd = 300
+"""
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    invite = init_server(tmp_path / "srv", url)
+    with running_server(tmp_path / "srv", port, env=environment()):
+        yield url, invite, tmp_path / "srv"
+
+
+def submit(cli: Cli, tmp_path: Path, *extra: str) -> str:
+    form = tmp_path / "form.toml"
+    form.write_text(FORM)
+    return cli.ok("hana", "intake", "submit", "--kind", "medical", "--form", str(form), *extra).strip().splitlines()[-1]
+
+
+def listing(cli: Cli, who: str, case: str) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = json.loads(cli.ok(who, "cases", "attachments", case, "--json"))["attachments"]
+    return rows
+
+
+def test_photo_and_bill_sealed_read_and_revealed(cli: Cli, server: tuple[str, str, Path], tmp_path: Path) -> None:
+    _url, invite, data = server
+    build_organisation(cli, invite)
+    photo = tmp_path / "injury.jpg"
+    photo.write_bytes(CLEAN_JPEG[:2] + exif_with_gps() + CLEAN_JPEG[2:])
+    form = tmp_path / "form.toml"
+    form.write_text(FORM)
+    out = cli.ok("hana", "intake", "submit", "--kind", "medical", "--form", str(form), "--attach", str(photo))
+    assert "injury.jpg: removed EXIF (camera, time, settings) with GPS position" in out
+    case = out.strip().splitlines()[-1]
+    bill = tmp_path / "bill.pdf"
+    bill.write_bytes(b"%PDF-1.7 hospital bill 300 USD " + bytes(3 << 20))  # several chunks
+    out = cli.ok("hana", "attach", case, str(bill), "--case-file")
+    assert "sealed with the case file" in out and "not a photo" in out
+    bill_id = out.strip().splitlines()[-1]
+
+    rows = {str(r["attachment_id"]): r for r in listing(cli, "kim", case)}
+    assert (
+        rows[bill_id]["name"] == "bill.pdf" and rows[bill_id]["kind"] == "case" and rows[bill_id]["size"] == bill.stat().st_size
+    )
+    (photo_id,) = [a for a in rows if a != bill_id]
+    assert rows[photo_id]["kind"] == "identity" and "opens after a reveal" in str(rows[photo_id]["name"])
+
+    cli.ok("kim", "cases", "fetch-attachment", case, bill_id, "--out", str(tmp_path / "bill-kim.pdf"))
+    assert (tmp_path / "bill-kim.pdf").read_bytes() == bill.read_bytes()
+    cli.ok("hana", "cases", "fetch-attachment", case, bill_id, "--out", str(tmp_path / "bill-hana.pdf"))  # via reply key
+    assert (tmp_path / "bill-hana.pdf").read_bytes() == bill.read_bytes()
+    code, _, err = cli.run("kim", "cases", "fetch-attachment", case, photo_id, "--out", str(tmp_path / "photo.jpg"))
+    assert code == 2 and "sealed with the identity" in err and not (tmp_path / "photo.jpg").exists()
+    code, _, err = cli.run("kim", "cases", "fetch-attachment", case, bill_id, "--out", str(tmp_path / "bill-kim.pdf"))
+    assert code == 2 and "exists" in err
+
+    request = cli.ok("kim", "reveal", "request", case, "--purpose", "hospital admission").strip()
+    cli.ok("lee", "reveal", "approve", request)
+    cli.ok("park", "reveal", "approve", request)
+    opened = json.loads(cli.ok("kim", "reveal", "open", request, "--attachments-to", str(tmp_path / "revealed"), "--json"))
+    assert opened["identity"]["full_name"] == "최민지"
+    (revealed,) = opened["attachments"]
+    assert Path(revealed["file"]).read_bytes() == CLEAN_JPEG  # the photo, without its EXIF and GPS
+
+    with sqlite3.connect(data / "tessera.db") as db:
+        stored = b"".join(bytes(r[0]) for r in db.execute("SELECT data FROM attachment_chunks"))
+        descriptors = b"".join(bytes(r[0]) for r in db.execute("SELECT descriptor FROM attachments"))
+    for secret in (LATITUDE, b"hospital bill", b"bill.pdf", b"injury.jpg", CLEAN_JPEG[20:60]):
+        assert secret not in stored and secret not in descriptors
+
+
+class CuttingRelay:
+    """A TCP relay to the server that drops every connection once `cut_after` bytes went upstream, and
+    refuses new ones until healed: a link that fails in the middle of an upload."""
+
+    def __init__(self, upstream_port: int, cut_after: int) -> None:
+        self.upstream_port, self.cut_after, self.sent, self.down = upstream_port, cut_after, 0, False
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.down:
+                conn.close()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            threading.Thread(target=self._pump, args=(conn, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, conn, False), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, counted: bool) -> None:
+        try:
+            while data := src.recv(65536):
+                if counted:
+                    self.sent += len(data)
+                    if self.sent > self.cut_after:
+                        self.down = True
+                if self.down:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_interrupted_upload_resumes_from_the_right_chunk(
+    cli: Cli, server: tuple[str, str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, invite, data = server
+    build_organisation(cli, invite)
+    case = submit(cli, tmp_path)
+    video = tmp_path / "testimony.bin"
+    video.write_bytes(bytes(range(256)) * (70 << 10))  # 17.5 MiB: 18 chunks, three parts
+    monkeypatch.setattr(client.attachments, "BACKOFF", 0.01)
+    relay = CuttingRelay(int(url.rsplit(":", 1)[1]), cut_after=12 << 20)  # in the middle of the second part
+    try:
+        code, _, err = cli.run("hana", "--server", f"http://127.0.0.1:{relay.port}", "attach", case, str(video), "--case-file")
+    finally:
+        relay.close()
+    assert code == 2 and "resumes where it stopped" in err and "outbox flush" in err
+    with sqlite3.connect(data / "tessera.db") as db:
+        (received,) = db.execute("SELECT received FROM attachments").fetchone()
+    assert received == 8  # the first part landed, the second did not
+
+    out = cli.ok("hana", "outbox", "flush")
+    assert "1 attachment(s)" in out
+    with sqlite3.connect(data / "tessera.db") as db:
+        audit = db.execute("SELECT detail FROM audit_log WHERE action LIKE 'attachment.%' ORDER BY seq")
+        ranges = [json.loads(d).get("chunks") for (d,) in audit]
+        (received, complete) = db.execute("SELECT received, complete FROM attachments").fetchone()
+    assert ranges == [None, [0, 8], [8, 16], [16, 18]]  # started, then each chunk once: resumed at 8
+    assert received == 18 and complete
+    attachment = str(listing(cli, "kim", case)[0]["attachment_id"])
+    cli.ok("kim", "cases", "fetch-attachment", case, attachment, "--out", str(tmp_path / "back.bin"))
+    assert (tmp_path / "back.bin").read_bytes() == video.read_bytes()
+    assert "empty" in cli.ok("hana", "outbox", "flush")
+
+
+@pytest.mark.parametrize("damage", ["altered", "reordered", "duplicated"])
+def test_damaged_chunks_are_refused_and_leave_no_file(
+    cli: Cli, server: tuple[str, str, Path], tmp_path: Path, damage: str
+) -> None:
+    _url, invite, data = server
+    build_organisation(cli, invite)
+    case = submit(cli, tmp_path)
+    doc = tmp_path / "school.txt"
+    doc.write_bytes(b"school report " * 200_000)  # 2.7 MiB: three chunks
+    attachment = cli.ok("hana", "attach", case, str(doc), "--case-file").strip().splitlines()[-1]
+    with sqlite3.connect(data / "tessera.db") as db:
+        if damage == "altered":
+            (chunk,) = db.execute("SELECT data FROM attachment_chunks WHERE seq = 1").fetchone()
+            changed = bytearray(chunk)
+            changed[500] ^= 0x01
+            db.execute("UPDATE attachment_chunks SET data = ? WHERE seq = 1", (bytes(changed),))
+        elif damage == "reordered":
+            db.execute("UPDATE attachment_chunks SET seq = 99 WHERE seq = 0")
+            db.execute("UPDATE attachment_chunks SET seq = 0 WHERE seq = 1")
+            db.execute("UPDATE attachment_chunks SET seq = 1 WHERE seq = 99")
+        else:
+            (chunk,) = db.execute("SELECT data FROM attachment_chunks WHERE seq = 0").fetchone()
+            db.execute("UPDATE attachment_chunks SET data = ? WHERE seq = 1", (chunk,))
+    out = tmp_path / "report.txt"
+    code, _, err = cli.run("kim", "cases", "fetch-attachment", case, attachment, "--out", str(out))
+    assert code == 1 and re.search(r"chunk [01] does not open", err), err
+    assert not out.exists() and not out.with_name("report.txt.partial").exists()
