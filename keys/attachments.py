@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import BinaryIO, ClassVar, Final
+from typing import ClassVar, Final, Protocol
 
 import nacl.exceptions
 from nacl.bindings import (
@@ -56,6 +56,12 @@ MAX_NAME: Final = 255
 MAX_MEDIA_TYPE: Final = 100
 _TAG_MESSAGE: Final = crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
 _TAG_FINAL: Final = crypto_secretstream_xchacha20poly1305_TAG_FINAL
+
+
+class Readable(Protocol):
+    """Anything with `read(n)`: an open file, or a reader over the kept parts of a photo."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 def new_attachment_id(rng: Rng = default_rng) -> bytes:
@@ -257,7 +263,7 @@ def _state(descriptor: AttachmentDescriptor) -> crypto_secretstream_xchacha20pol
     return state
 
 
-def _plain_chunks(source: BinaryIO, descriptor: AttachmentDescriptor) -> Iterator[bytes]:
+def _plain_chunks(source: Readable, descriptor: AttachmentDescriptor) -> Iterator[bytes]:
     """The padded plaintext (file ‖ 0x80 ‖ zeros) in chunks; raises EncodingError when the file is not
     `size` bytes long. The 0x80 always falls in the last chunk (the padding is under one chunk)."""
     layout = descriptor.layout
@@ -275,7 +281,7 @@ def _plain_chunks(source: BinaryIO, descriptor: AttachmentDescriptor) -> Iterato
         yield data
 
 
-def seal_stream(source: BinaryIO, descriptor: AttachmentDescriptor) -> Iterator[bytes]:
+def seal_stream(source: Readable, descriptor: AttachmentDescriptor) -> Iterator[bytes]:
     """The sealed chunks of the file `source` (read from its current position), one at a time."""
     state = _state(descriptor)
     ad = _stream_ad(descriptor.case_id, descriptor.attachment_id)
