@@ -69,8 +69,21 @@ class Api:
         return await self._send(method, path, data, headers, query, auth=auth)
 
     async def put_bytes(self, path: str, data: bytes, *, query: Mapping[str, Any] | None = None) -> Any:
-        """A signed PUT of raw bytes (attachment chunks); answers JSON."""
+        """A signed PUT of raw bytes; answers JSON."""
         return await self._send("PUT", path, data, {"Content-Type": "application/octet-stream"}, query, auth=True)
+
+    async def put_pieces(
+        self, path: str, pieces: list[bytes], body_digest: bytes, *, query: Mapping[str, Any] | None = None
+    ) -> Any:
+        """A signed PUT whose body is `pieces` sent one after the other (attachment chunks), never joined
+        into one copy; `body_digest` is `digest_pieces(pieces)`, computed by the caller (off the loop)."""
+
+        async def body() -> AsyncIterator[bytes]:
+            for piece in pieces:
+                yield piece
+
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(sum(len(p) for p in pieces))}
+        return await self._send("PUT", path, body(), headers, query, auth=True, body_digest=body_digest)
 
     async def stream(self, path: str, *, query: Mapping[str, Any] | None = None, block: int = 1 << 20) -> AsyncIterator[bytes]:
         """A signed GET whose answer is read as a stream of blocks (attachment downloads).
@@ -90,7 +103,15 @@ class Api:
             raise ServerUnreachableError(f"cannot reach {self.base}: {exc.__class__.__name__}") from exc
 
     def _prepare(
-        self, method: str, path: str, data: bytes, headers: dict[str, str], query: Mapping[str, Any] | None, *, auth: bool
+        self,
+        method: str,
+        path: str,
+        data: bytes,
+        headers: dict[str, str],
+        query: Mapping[str, Any] | None,
+        *,
+        auth: bool,
+        body_digest: bytes | None = None,
     ) -> tuple[URL, dict[str, str]]:
         query_string = urlencode({k: v for k, v in (query or {}).items() if v is not None})
         if auth:
@@ -104,6 +125,7 @@ class Api:
                 query=query_string,
                 body=data,
                 timestamp=int(self.clock()),
+                body_digest=body_digest,
             )
             headers.update(signed.as_dict())
         url = URL(self.base + path + (f"?{query_string}" if query_string else ""), encoded=True)
@@ -113,16 +135,22 @@ class Api:
         self,
         method: str,
         path: str,
-        data: bytes,
+        data: bytes | AsyncIterator[bytes],
         headers: dict[str, str],
         query: Mapping[str, Any] | None,
         *,
         auth: bool,
+        body_digest: bytes | None = None,
     ) -> Any:
-        url, headers = self._prepare(method, path, data, headers, query, auth=auth)
-        try:
+        if not isinstance(data, bytes) and body_digest is None:
+            raise ValueError("a streamed body needs its digest to be signed")
+        signed_body = data if isinstance(data, bytes) else b""
+        url, headers = self._prepare(method, path, signed_body, headers, query, auth=auth, body_digest=body_digest)
+        body: bytes | io.BytesIO | AsyncIterator[bytes] | None = data
+        if isinstance(data, bytes):
             # a large body goes as a file object, which aiohttp writes in pieces without blocking the loop
-            body: bytes | io.BytesIO | None = (io.BytesIO(data) if len(data) > 1 << 20 else data) or None
+            body = (io.BytesIO(data) if len(data) > 1 << 20 else data) or None
+        try:
             async with self.session.request(method, url, data=body, headers=headers) as response:
                 payload = await response.read()
                 status = response.status

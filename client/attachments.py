@@ -11,7 +11,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from keys.attachments import (
 )
 from keys.encoding import b64u_decode, b64u_encode, canonical_json
 from keys.envelope import reply_keys
-from keys.hashing import digest
+from keys.hashing import digest, digest_pieces
 from keys.requests import case_principal
 from keys.wire import from_wire, to_wire
 
@@ -151,46 +151,60 @@ async def upload(api: Api, home: Home, pending: PendingUpload, *, on_progress: C
     state = await _retrying(lambda: as_case.call("POST", _path(pending.case_id), body=body))
     layout = pending.descriptor.layout
     server_has = int(state["received"])
-    part: list[bytes] = []
-    first = 0
     try:
         reader = PlanReader(pending.path, pending.ranges)
     except OSError as exc:
         raise UsageError(f"cannot read {pending.path}: {exc.strerror}") from exc
     with reader:
-        for index, chunk in enumerate(seal_stream(reader, pending.descriptor)):
-            if index + 1 == pending.acked and pending.acked_digest and digest(chunk) != pending.acked_digest:
-                raise UsageError(
-                    f"{pending.path} changed since its upload began, so the upload cannot resume; "
-                    "send it again as a new attachment"
-                )
-            if index < server_has:
-                if on_progress:
-                    on_progress(layout.chunk_plain)
-                continue
-            if not part:
-                first = index
-            part.append(chunk)
-            if len(part) < PART_CHUNKS and index + 1 < layout.count:
-                continue
-            data = b"".join(part)
-            state = await _put_part(as_case, path, first, data)
+        parts = _sealed_parts(reader, pending, server_has, on_progress)
+        # seal the next part in a thread while this one is on the wire (libsodium releases the GIL)
+        sealing = asyncio.ensure_future(asyncio.to_thread(next, parts, None))
+        while (part := await sealing) is not None:
+            sealing = asyncio.ensure_future(asyncio.to_thread(next, parts, None))
+            first, chunks, part_digest = part
+            try:
+                state = await _put_part(as_case, path, first, chunks, part_digest)
+            except BaseException:
+                await asyncio.gather(sealing, return_exceptions=True)
+                raise
             server_has = int(state["received"])
-            pending.acked, pending.acked_digest = server_has, digest(chunk)
+            pending.acked, pending.acked_digest = server_has, digest(chunks[-1])
             home.put_pending_upload(pending.descriptor.attachment_id, pending.to_json())
             if on_progress:
-                on_progress(layout.chunk_plain * len(part))
-            part = []
+                on_progress(layout.chunk_plain * len(chunks))
     if server_has != layout.count:
         raise UploadInterruptedError(f"the server holds {server_has} of {layout.count} chunks")
     home.drop_pending_upload(pending.descriptor.attachment_id)
 
 
-async def _put_part(as_case: Api, path: str, first: int, data: bytes) -> Any:
+def _sealed_parts(
+    reader: PlanReader, pending: PendingUpload, server_has: int, on_progress: Callable[[int], None] | None
+) -> Iterator[tuple[int, list[bytes], bytes]]:
+    """(first chunk, sealed chunks, their digest) of each part the server lacks. Chunks it holds are sealed again (the
+    stream is chained) but not sent; the last one acknowledged must come out as before, or the file changed."""
+    layout = pending.descriptor.layout
+    part: list[bytes] = []
+    first = server_has
+    for index, chunk in enumerate(seal_stream(reader, pending.descriptor)):
+        if index + 1 == pending.acked and pending.acked_digest and digest(chunk) != pending.acked_digest:
+            raise UsageError(
+                f"{pending.path} changed since its upload began, so the upload cannot resume; send it again as a new attachment"
+            )
+        if index < server_has:
+            if on_progress:
+                on_progress(layout.chunk_plain)
+            continue
+        part.append(chunk)
+        if len(part) == PART_CHUNKS or index + 1 == layout.count:
+            yield first, part, digest_pieces(part)  # hashed here, in the sealing thread
+            first, part = index + 1, []
+
+
+async def _put_part(as_case: Api, path: str, first: int, chunks: list[bytes], part_digest: bytes) -> Any:
     """Send one part; after a dropped connection ask the server what it holds (the part may have landed)."""
     for attempt in range(RETRIES):
         try:
-            return await as_case.put_bytes(f"{path}/chunks", data, query={"from": first})
+            return await as_case.put_pieces(f"{path}/chunks", chunks, part_digest, query={"from": first})
         except ServerUnreachableError:
             if attempt + 1 == RETRIES:
                 raise UploadInterruptedError("the server stopped answering") from None

@@ -7,6 +7,7 @@ Every purpose has its own tag below; never reuse a tag for two statement shapes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 from nacl._sodium import ffi, lib  # PyNaCl's own cffi binding to libsodium
@@ -92,14 +93,40 @@ def _blake2b(data: bytes, size: int) -> bytes:
     return bytes(ffi.buffer(out, size))
 
 
+_STATE_BYTES: Final = lib.crypto_generichash_statebytes()
+_LARGE: Final = 1 << 16
+
+
+def _blake2b_framed(tag: bytes, parts: tuple[bytes, ...], size: int) -> bytes:
+    """BLAKE2b over the framing of `parts`; large inputs are fed in pieces (no copy of a many-MiB body)."""
+    if sum(len(p) for p in parts if isinstance(p, bytes)) < _LARGE:
+        return _blake2b(_framed(tag, parts), size)
+    state = ffi.new("unsigned char[]", _STATE_BYTES)
+    out = ffi.new("unsigned char[]", size)
+    ok = lib.crypto_generichash_blake2b_init_salt_personal(state, ffi.NULL, 0, size, ffi.NULL, ffi.NULL) == 0
+    pieces = [lp(PREFIX + tag)]
+    for part in parts:
+        if not isinstance(part, bytes):
+            raise EncodingError(f"hash input must be bytes, got {type(part).__name__}")
+        if len(part) >= 1 << 32:
+            raise EncodingError("a hashed part is limited to 4 GiB")
+        pieces += (len(part).to_bytes(4, "big"), part)
+    for piece in pieces:
+        ok = ok and lib.crypto_generichash_blake2b_update(state, piece, len(piece)) == 0
+    ok = ok and lib.crypto_generichash_blake2b_final(state, out, size) == 0
+    if not ok:  # pragma: no cover - cannot fail for these sizes
+        raise EncodingError("hashing failed")
+    return bytes(ffi.buffer(out, size))
+
+
 def transcript_hash(tag: bytes, *parts: bytes) -> bytes:
     """TH: 64-byte BLAKE2b over the tag and the length-prefixed parts."""
-    return _blake2b(_framed(tag, parts), 64)
+    return _blake2b_framed(tag, parts, 64)
 
 
 def kdf32(tag: bytes, *parts: bytes) -> bytes:
     """KDF32: 32-byte BLAKE2b over the tag and the length-prefixed parts (keys, ids, contexts)."""
-    return _blake2b(_framed(tag, parts), 32)
+    return _blake2b_framed(tag, parts, 32)
 
 
 def hash_to_scalar_bytes(tag: bytes, *parts: bytes) -> bytes:
@@ -110,3 +137,19 @@ def hash_to_scalar_bytes(tag: bytes, *parts: bytes) -> bytes:
 def digest(data: bytes) -> bytes:
     """A 32-byte content digest (receipts, 'hash of the plaintext' inside signatures)."""
     return kdf32(TAG_DIGEST, data)
+
+
+def digest_pieces(pieces: Sequence[bytes]) -> bytes:
+    """`digest(b"".join(pieces))` without joining them (a many-MiB body sent as its chunks)."""
+    total = sum(len(p) for p in pieces)
+    if total >= 1 << 32:
+        raise EncodingError("a hashed part is limited to 4 GiB")
+    state = ffi.new("unsigned char[]", _STATE_BYTES)
+    out = ffi.new("unsigned char[]", 32)
+    ok = lib.crypto_generichash_blake2b_init_salt_personal(state, ffi.NULL, 0, 32, ffi.NULL, ffi.NULL) == 0
+    for piece in (lp(PREFIX + TAG_DIGEST), total.to_bytes(4, "big"), *pieces):
+        ok = ok and lib.crypto_generichash_blake2b_update(state, piece, len(piece)) == 0
+    ok = ok and lib.crypto_generichash_blake2b_final(state, out, 32) == 0
+    if not ok:  # pragma: no cover - cannot fail for these sizes
+        raise EncodingError("hashing failed")
+    return bytes(ffi.buffer(out, 32))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiohttp import web
 
 from keys.errors import EncodingError, TesseraError
+from keys.hashing import digest
 from server.errors import (
     BadRequestError,
     ConflictError,
@@ -33,6 +35,7 @@ STATUS: dict[type[ServiceError], int] = {
     GoneError: 410,
     RateLimitedError: 429,
 }
+LARGE_BODY = 1 << 20
 _BY_TEMPLATE: dict[tuple[str, str], Route] = {(r.method, r.path): r for r in ROUTES}
 
 
@@ -84,6 +87,8 @@ async def authentication(request: web.Request, handler: Handler) -> web.StreamRe
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
     # the path and query exactly as they came in the request line: the bytes the client signed
     raw_path, _, raw_query = request.raw_path.partition("?")
+    # a large body (attachment parts) is hashed off the event loop, which goes on serving others meanwhile
+    body_digest = await asyncio.to_thread(digest, body) if len(body) > LARGE_BODY else None
     principal = await authenticate(
         request.app[SERVICES],
         method=request.method,
@@ -91,6 +96,7 @@ async def authentication(request: web.Request, handler: Handler) -> web.StreamRe
         query=raw_query,
         body=body,
         headers=dict(request.headers),
+        body_digest=body_digest,
     )
     if principal.role not in route.roles:
         raise ForbiddenError(f"this needs the role {' or '.join(sorted(route.roles))}")

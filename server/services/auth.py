@@ -22,7 +22,14 @@ RATE_WINDOW = 60
 
 
 async def authenticate(
-    services: Services, *, method: str, path: str, query: str, body: bytes, headers: Mapping[str, str]
+    services: Services,
+    *,
+    method: str,
+    path: str,
+    query: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    body_digest: bytes | None = None,
 ) -> Principal:
     """Check the request signature, its freshness and its nonce; count it against the rate limit."""
     try:
@@ -38,7 +45,7 @@ async def authenticate(
         if principal is None:
             raise UnauthorizedError()
         try:
-            verify_request(principal.sign_key, auth, method=method, path=path, query=query, body=body)
+            verify_request(principal.sign_key, auth, method=method, path=path, query=query, body=body, body_digest=body_digest)
         except TesseraError:
             raise UnauthorizedError() from None
         count = await _record_nonce_and_rate(session, services, auth, now)

@@ -40,6 +40,9 @@ def async_url(url: str) -> str:
 
 def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
+    # 64 KiB pages for a new database (ignored for an existing one): attachment chunks of 1 MiB are
+    # written 1.6x faster than with 4 KiB pages (python -m bench.attachments)
+    cursor.execute("PRAGMA page_size=65536")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")

@@ -86,3 +86,18 @@ def test_hashes_are_domain_separated_and_length_prefixed() -> None:
     assert len(hashing.transcript_hash(b"a")) == 64
     with pytest.raises(EncodingError):
         hashing.kdf32(b"a", "text")  # type: ignore[arg-type]
+
+
+def test_large_inputs_hash_in_pieces_to_the_same_digest() -> None:
+    import hashlib
+
+    from keys.encoding import lp
+
+    big = bytes(range(256)) * 1024  # 256 KiB: the incremental path
+    framed = lp(hashing.PREFIX + hashing.TAG_DIGEST) + lp(b"x") + lp(big)
+    assert hashing.kdf32(hashing.TAG_DIGEST, b"x", big) == hashlib.blake2b(framed, digest_size=32).digest()
+    assert hashing.transcript_hash(hashing.TAG_DIGEST, b"x", big) == hashlib.blake2b(framed).digest()
+    assert hashing.kdf32(hashing.TAG_DIGEST, big) != hashing.kdf32(hashing.TAG_DIGEST, big[:-1])
+    pieces = [big, b"", b"tail", big]
+    assert hashing.digest_pieces(pieces) == hashing.digest(b"".join(pieces))
+    assert hashing.digest_pieces([]) == hashing.digest(b"")
