@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import sys
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ from keys.requests import case_principal
 from keys.wire import from_wire, to_wire
 
 PART_CHUNKS = 8  # sealed chunks per upload request (8 MiB and a little)
+IN_FLIGHT = 2  # parts sent before the answer to the first comes back
 RETRIES = 5  # attempts per part or download after a dropped connection, before giving up for now
 BACKOFF = 1.0  # seconds before the first retry; doubles each time, at most 10 times this
 
@@ -157,21 +159,39 @@ async def upload(api: Api, home: Home, pending: PendingUpload, *, on_progress: C
         raise UsageError(f"cannot read {pending.path}: {exc.strerror}") from exc
     with reader:
         parts = _sealed_parts(reader, pending, server_has, on_progress)
-        # seal the next part in a thread while this one is on the wire (libsodium releases the GIL)
-        sealing = asyncio.ensure_future(asyncio.to_thread(next, parts, None))
-        while (part := await sealing) is not None:
-            sealing = asyncio.ensure_future(asyncio.to_thread(next, parts, None))
-            first, chunks, part_digest = part
-            try:
-                state = await _put_part(as_case, path, first, chunks, part_digest)
-            except BaseException:
-                await asyncio.gather(sealing, return_exceptions=True)
-                raise
-            server_has = int(state["received"])
-            pending.acked, pending.acked_digest = server_has, digest(chunks[-1])
-            home.put_pending_upload(pending.descriptor.attachment_id, pending.to_json())
-            if on_progress:
-                on_progress(layout.chunk_plain * len(chunks))
+        # The next part is sealed in a thread (libsodium releases the GIL) while up to IN_FLIGHT parts are
+        # on the wire, so the server receives one while it writes the one before.
+        sealing: asyncio.Future[Any] | None = asyncio.ensure_future(asyncio.to_thread(next, parts, None))
+        window: deque[tuple[int, list[bytes], bytes, asyncio.Task[Any]]] = deque()
+        try:
+            while True:
+                while sealing is not None and len(window) < IN_FLIGHT:
+                    part = await sealing
+                    sealing = None if part is None else asyncio.ensure_future(asyncio.to_thread(next, parts, None))
+                    if part is not None:
+                        first, chunks, part_digest = part
+                        task = asyncio.ensure_future(_put_part(as_case, path, first, chunks, part_digest))
+                        window.append((first, chunks, part_digest, task))
+                if not window:
+                    break
+                first, chunks, part_digest, task = window.popleft()
+                try:
+                    state = await task
+                except ApiError as exc:
+                    if exc.status != 409:
+                        raise
+                    # it overtook the part before it (which has landed by now): send it again
+                    state = await _after_conflict(as_case, path, first, chunks, part_digest, exc)
+                server_has = int(state["received"])
+                pending.acked, pending.acked_digest = server_has, digest(chunks[-1])
+                home.put_pending_upload(pending.descriptor.attachment_id, pending.to_json())
+                if on_progress:
+                    on_progress(layout.chunk_plain * len(chunks))
+        finally:
+            leftovers = [t for *_, t in window] + ([sealing] if sealing is not None else [])
+            for left in leftovers:
+                left.cancel()
+            await asyncio.gather(*leftovers, return_exceptions=True)
     if server_has != layout.count:
         raise UploadInterruptedError(f"the server holds {server_has} of {layout.count} chunks")
     home.drop_pending_upload(pending.descriptor.attachment_id)
@@ -216,6 +236,17 @@ async def _put_part(as_case: Api, path: str, first: int, chunks: list[bytes], pa
             if int(state["received"]) > first:
                 return state  # it landed before the connection dropped
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _after_conflict(
+    as_case: Api, path: str, first: int, chunks: list[bytes], part_digest: bytes, conflict: ApiError
+) -> Any:
+    state = await as_case.call("GET", path)
+    if int(state["received"]) >= first + len(chunks):
+        return state
+    if int(state["received"]) == first:
+        return await _put_part(as_case, path, first, chunks, part_digest)
+    raise conflict
 
 
 async def _retrying(call: Callable[[], Any]) -> Any:

@@ -109,7 +109,7 @@ async def put_chunks(
 ) -> dict[str, Any]:
     """Store sealed chunks `first`, `first`+1, ... from one part; `first` must be the next chunk the server lacks."""
     principal.require("case")
-    async with services.db.write() as session:
+    async with services.db.write(offload=True) as session:
         row = await _load(session, principal, case_id, attachment_id)
         layout = Layout(row.padded)
         if row.complete:

@@ -64,14 +64,31 @@ def _set_synchronous(conn: Connection, level: str) -> None:
     driver.execute(f"PRAGMA synchronous={level}")
 
 
+async def in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """Run `fn` in a worker thread; if the caller is cancelled meanwhile, still wait for `fn` to end
+    (the connection it uses must not be closed or reused under it)."""
+    future = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        await asyncio.wait([future])
+        raise
+
+
 class SyncSession:
     """The part of AsyncSession the services use, over a synchronous Session (SQLite)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, *, offload: bool = False) -> None:
         self._session = session
         self.info = session.info
+        self.offload = offload
 
     async def execute(self, statement: Any, params: Any = None) -> Result[Any]:
+        if self.offload and isinstance(params, list):
+            # a bulk write of many MiB (attachment chunks) runs in a worker thread so the event loop keeps
+            # receiving the next request meanwhile; the write lock keeps every other writer out
+            connection = self._session.connection()
+            return await in_thread(connection.execute, statement, params)
         if getattr(statement, "is_dml", False) or not _is_orm(statement):
             # Core statements skip the ORM's execution layer (a third of the cost on the hot paths)
             return self._session.connection().execute(statement, params)
@@ -119,11 +136,12 @@ class Database:
                 yield asession
 
     @asynccontextmanager
-    async def write(self, *, lock_audit: bool = True) -> AsyncIterator[DbSession]:
+    async def write(self, *, lock_audit: bool = True, offload: bool = False) -> AsyncIterator[DbSession]:
         """One write transaction: committed when the block ends, rolled back on any error.
 
         With `lock_audit` (every state change, which appends to the audit log) it is serialised with
         all other state changes of all processes; bookkeeping (nonces, rate counters) passes False.
+        With `offload` (SQLite), bulk statements and the commit run in a worker thread (many-MiB writes).
         """
         if self._sync_engine is not None:
             async with self._write_lock:
@@ -133,11 +151,20 @@ class Database:
                         # still survives the process being killed): skip their fsync.
                         _set_synchronous(conn, "NORMAL")
                     try:
-                        with Session(bind=conn, expire_on_commit=False) as session, session.begin():
-                            wrapped = SyncSession(session)
-                            if lock_audit:
-                                await lock_chain(wrapped, "audit")
-                            yield wrapped
+                        with Session(bind=conn, expire_on_commit=False) as session:
+                            session.begin()
+                            wrapped = SyncSession(session, offload=offload)
+                            try:
+                                if lock_audit:
+                                    await lock_chain(wrapped, "audit")
+                                yield wrapped
+                            except BaseException:
+                                session.rollback()
+                                raise
+                            if offload:
+                                await in_thread(session.commit)
+                            else:
+                                session.commit()
                     finally:
                         if not lock_audit:
                             _set_synchronous(conn, "FULL")
