@@ -7,7 +7,7 @@ Every purpose has its own tag below; never reuse a tag for two statement shapes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 from nacl._sodium import ffi, lib  # PyNaCl's own cffi binding to libsodium
@@ -141,14 +141,26 @@ def digest(data: bytes) -> bytes:
 
 def digest_pieces(pieces: Sequence[bytes]) -> bytes:
     """`digest(b"".join(pieces))` without joining them (a many-MiB body sent as its chunks)."""
-    total = sum(len(p) for p in pieces)
-    if total >= 1 << 32:
+    return kdf32_pieces(TAG_DIGEST, pieces, sum(len(p) for p in pieces))
+
+
+def kdf32_pieces(tag: bytes, pieces: Iterable[bytes], total: int) -> bytes:
+    """`kdf32(tag, b"".join(pieces))` for one part given as pieces (a stream) of `total` bytes in all.
+
+    Raises EncodingError when the pieces do not add up to `total` (the length is hashed first)."""
+    if not 0 <= total < 1 << 32:
         raise EncodingError("a hashed part is limited to 4 GiB")
     state = ffi.new("unsigned char[]", _STATE_BYTES)
     out = ffi.new("unsigned char[]", 32)
     ok = lib.crypto_generichash_blake2b_init_salt_personal(state, ffi.NULL, 0, 32, ffi.NULL, ffi.NULL) == 0
-    for piece in (lp(PREFIX + TAG_DIGEST), total.to_bytes(4, "big"), *pieces):
+    for piece in (lp(PREFIX + tag), total.to_bytes(4, "big")):
         ok = ok and lib.crypto_generichash_blake2b_update(state, piece, len(piece)) == 0
+    seen = 0
+    for piece in pieces:
+        seen += len(piece)
+        ok = ok and lib.crypto_generichash_blake2b_update(state, piece, len(piece)) == 0
+    if seen != total:
+        raise EncodingError(f"expected {total} bytes to hash, got {seen}")
     ok = ok and lib.crypto_generichash_blake2b_final(state, out, 32) == 0
     if not ok:  # pragma: no cover - cannot fail for these sizes
         raise EncodingError("hashing failed")

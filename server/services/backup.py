@@ -14,16 +14,18 @@ import io
 import json
 import tarfile
 import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import Connection, text
 
 from keys.accounts import AccountKeys, verify_signature
 from keys.encoding import b64u_decode, b64u_encode, canonical_json
 from keys.errors import ProofError
-from keys.hashing import TAG_BACKUP, kdf32
+from keys.hashing import TAG_BACKUP, kdf32_pieces
 from server.errors import ConflictError, ServiceError
 from server.storage.db import Database
 from server.storage.dump import begin_snapshot, clear_table, dump_rows, fix_sequences, is_empty, load_rows, tables
@@ -48,8 +50,22 @@ class BackupSummary:
     revision: str
 
 
-def _table_digest(data: bytes) -> str:
-    return b64u_encode(kdf32(TAG_TABLE, data))
+BLOCK = 1 << 20
+
+
+def _table_digest(blocks: Iterable[bytes], size: int) -> str:
+    """The digest of one table file, read in blocks (a table of attachment chunks can be gigabytes)."""
+    return b64u_encode(kdf32_pieces(TAG_TABLE, blocks, size))
+
+
+def _blocks(handle: IO[bytes]) -> Iterator[bytes]:
+    while block := handle.read(BLOCK):
+        yield block
+
+
+def _file_digest(path: Path) -> str:
+    with path.open("rb") as handle:
+        return _table_digest(_blocks(handle), path.stat().st_size)
 
 
 async def create_backup(db: Database, server_keys: AccountKeys, out: Path, *, day: int) -> BackupSummary:
@@ -82,7 +98,7 @@ async def create_backup(db: Database, server_keys: AccountKeys, out: Path, *, da
             "schema_revision": revision,
             "day": day,
             "server_key": b64u_encode(server_keys.public().sign_key),
-            "tables": {name: {"rows": counts[name], "digest": _table_digest(path.read_bytes())} for name, path in files.items()},
+            "tables": {name: {"rows": counts[name], "digest": _file_digest(path)} for name, path in files.items()},
         }
         manifest_bytes = canonical_json(manifest)
         signature = server_keys.sign(TAG_BACKUP, manifest_bytes)
@@ -104,19 +120,22 @@ def _add(archive: tarfile.TarFile, name: str, data: bytes) -> None:
     archive.addfile(info, io.BytesIO(data))
 
 
-def _read_archive(path: Path, server_key: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:
+@contextmanager
+def _open_archive(path: Path, server_key: bytes) -> Iterator[tuple[dict[str, Any], Callable[[str], Iterator[str]]]]:
+    """Open and check an archive: its manifest's signature, then every table's digest and row count,
+    reading each table as a stream. Yields the manifest and a function that streams a table's lines."""
     try:
         with tarfile.open(path, "r:gz") as archive:
             members = {m.name: m for m in archive.getmembers() if m.isfile()}
 
-            def read(name: str) -> bytes:
+            def open_member(name: str) -> tuple[IO[bytes], int]:
                 member = members.get(name)
                 handle = archive.extractfile(member) if member else None
-                if handle is None:
+                if handle is None or member is None:
                     raise BackupError(f"the archive has no {name}: it is not a Tessera backup, or it is damaged")
-                return handle.read()
+                return handle, member.size
 
-            manifest_bytes, signature = read("manifest.json"), read("manifest.sig")
+            manifest_bytes, signature = (open_member(n)[0].read() for n in ("manifest.json", "manifest.sig"))
             manifest = json.loads(manifest_bytes)
             if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
                 raise BackupError("not a Tessera backup (or one of a newer format)")
@@ -126,36 +145,48 @@ def _read_archive(path: Path, server_key: bytes) -> tuple[dict[str, Any], dict[s
                 if manifest.get("server_key") != b64u_encode(server_key):
                     raise BackupError("this backup belongs to another organisation (another server key)") from None
                 raise BackupError("the backup's manifest was altered or damaged (its signature does not verify)") from None
-            data = {}
             for name, info in manifest["tables"].items():
-                blob = read(f"tables/{name}.jsonl")
-                if _table_digest(blob) != info["digest"] or blob.count(b"\n") != info["rows"]:
+                handle, size = open_member(f"tables/{name}.jsonl")
+                lines = 0
+
+                def counted(blocks: Iterator[bytes]) -> Iterator[bytes]:
+                    nonlocal lines
+                    for block in blocks:
+                        lines += block.count(b"\n")
+                        yield block
+
+                if _table_digest(counted(_blocks(handle)), size) != info["digest"] or lines != info["rows"]:
                     raise BackupError(f"table {name} in the backup is damaged (digest mismatch)")
-                data[name] = blob
-            return manifest, data
+
+            def table_lines(name: str) -> Iterator[str]:
+                handle, _size = open_member(f"tables/{name}.jsonl")
+                for line in handle:
+                    yield line.decode("utf-8").rstrip("\n")
+
+            yield manifest, table_lines
     except (tarfile.TarError, OSError, EOFError, ValueError, KeyError) as exc:
         raise BackupError(f"cannot read the backup: {exc.__class__.__name__}: damaged or not a Tessera backup") from exc
 
 
 async def restore_backup(db: Database, server_keys: AccountKeys, archive: Path) -> BackupSummary:
-    manifest, data = _read_archive(archive, server_keys.public().sign_key)
-    revision = str(manifest["schema_revision"])
-    await asyncio.to_thread(upgrade, db.url, revision)  # the schema the rows were dumped from (Alembic runs its own loop)
+    with _open_archive(archive, server_keys.public().sign_key) as (manifest, table_lines):
+        revision = str(manifest["schema_revision"])
+        await asyncio.to_thread(upgrade, db.url, revision)  # the schema the rows were dumped from (Alembic runs its own loop)
 
-    def load(conn: Connection) -> dict[str, int]:
-        if not is_empty(conn):
-            raise ConflictError("this database holds an organisation already; restore into a fresh database")
-        counts = {}
-        for table in tables():
-            if table.name in data:
-                clear_table(conn, table)  # e.g. the chain heads a fresh schema starts with
-                counts[table.name] = load_rows(conn, table, iter(data[table.name].decode().splitlines()))
-        fix_sequences(conn)
-        if conn.dialect.name == "sqlite":
-            conn.execute(text("PRAGMA foreign_key_check"))
-        conn.commit()
-        return counts
+        def load(conn: Connection) -> dict[str, int]:
+            if not is_empty(conn):
+                raise ConflictError("this database holds an organisation already; restore into a fresh database")
+            counts = {}
+            for table in tables():
+                if table.name in manifest["tables"]:
+                    clear_table(conn, table)  # e.g. the chain heads a fresh schema starts with
+                    counts[table.name] = load_rows(conn, table, table_lines(table.name))
+            fix_sequences(conn)
+            if conn.dialect.name == "sqlite":
+                conn.execute(text("PRAGMA foreign_key_check"))
+            conn.commit()
+            return counts
 
-    counts = await db.run_sync(load)
+        counts = await db.run_sync(load)
     await asyncio.to_thread(upgrade, db.url)  # then up to this version's schema
     return BackupSummary(archive, counts, head_revision())

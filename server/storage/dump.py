@@ -16,6 +16,7 @@ from sqlalchemy import Connection, LargeBinary, delete, func, insert, select, te
 from server.storage.models import Base, DirectoryRow
 
 BATCH = 1000
+BATCH_BYTES = 32 << 20  # and at most this much JSON per insert (rows of attachment chunks are 1 MiB)
 
 
 def tables() -> list[Any]:
@@ -32,7 +33,9 @@ def _encode(value: Any) -> Any:
 def dump_rows(conn: Connection, table: Any) -> Iterator[str]:
     """Every row of `table` as one JSON line, in primary-key order."""
     order = list(table.primary_key.columns)
-    for row in conn.execute(select(table).order_by(*order)).mappings():
+    # streamed (a server-side cursor on PostgreSQL): a table of attachment chunks can be gigabytes
+    query = select(table).order_by(*order).execution_options(stream_results=True, yield_per=16)
+    for row in conn.execute(query).mappings():
         yield json.dumps({k: _encode(v) for k, v in row.items()}, sort_keys=True, separators=(",", ":"))
 
 
@@ -52,17 +55,19 @@ def load_rows(conn: Connection, table: Any, lines: Iterator[str], on_batch: Call
     """Insert rows from JSON lines; returns how many."""
     binary = {c.name for c in table.columns if isinstance(c.type, LargeBinary)}
     batch: list[dict[str, Any]] = []
-    count = 0
+    count = pending = 0
     for line in lines:
         row = json.loads(line)
         for name in binary:
             if isinstance(row.get(name), dict):
                 row[name] = base64.b64decode(row[name]["b64"])
         batch.append(row)
-        if len(batch) >= BATCH:
+        pending += len(line)
+        if len(batch) >= BATCH or pending >= BATCH_BYTES:
             conn.execute(insert(table), batch)
             count += len(batch)
             batch.clear()
+            pending = 0
             if on_batch:
                 on_batch(count)
     if batch:

@@ -53,14 +53,18 @@ def test_backup_restore_audit_verify(cli: Cli, tmp_path: Path, database: tuple[s
     assert init.returncode == 0, init.stderr
     invite = json.loads(init.stdout.strip().splitlines()[-1])["invite"]
     archive = tmp_path / "backup.tar.gz"
+    bill = tmp_path / "bill.txt"
+    bill.write_bytes(b"hospital bill, 800 USD, " * 100_000)  # 2.4 MiB: three chunks
     with running_server(data, port, env=environment()):
         case = build_organisation(cli, invite, helper_form=MEDICAL, form_dir=tmp_path)
+        assert case is not None
+        attachment = cli.ok("hana", "attach", case, str(bill), "--case-file").strip().splitlines()[-1]
         result = server_cli("backup", "--data", str(data), "--out", str(archive), env=environment())  # online, while serving
         assert result.returncode == 0, result.stderr
     # ciphertext only: no field of the form appears in the archive, in any table
     with tarfile.open(archive) as tar:
         content = b"".join(tar.extractfile(m).read() for m in tar.getmembers() if m.isfile())  # type: ignore[union-attr]
-    for marker in ("박서준", "shelter C", "broken leg", "emergency-operation"):
+    for marker in ("박서준", "shelter C", "broken leg", "emergency-operation", "hospital bill", "bill.txt"):
         assert marker.encode() not in content, marker
 
     restored = tmp_path / "restored"
@@ -75,7 +79,11 @@ def test_backup_restore_audit_verify(cli: Cli, tmp_path: Path, database: tuple[s
         server = f"http://127.0.0.1:{new_port}"
         assert "hash chain intact" in cli.ok("admin", "--server", server, "audit", "verify")
         assert case in cli.ok("kim", "--server", server, "cases", "list")
-        assert "broken leg" in cli.ok("kim", "--server", server, "cases", "show", case or "")
+        assert "broken leg" in cli.ok("kim", "--server", server, "cases", "show", case)
+        # attachments are in the backup: the restored server streams the same sealed chunks back
+        back = tmp_path / "bill-restored.txt"
+        cli.ok("kim", "--server", server, "cases", "fetch-attachment", case, attachment, "--out", str(back))
+        assert back.read_bytes() == bill.read_bytes()
 
 
 def test_damaged_and_foreign_archives_are_refused(cli: Cli, tmp_path: Path) -> None:
