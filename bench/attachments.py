@@ -1,0 +1,260 @@
+"""Attachment transfer over loopback (issue 6 targets). Run: `python -m bench.attachments [--mib 1024]`.
+
+In one run, on the same file:
+- reference: a bare aiohttp server that streams a PUT body into a file (fsync at the end) and streams a
+  file back in 1 MiB reads, and a bare aiohttp client that streams the file up and the answer down;
+- Tessera: `tessera attach` (seal with secretstream on the device, upload in signed 8 MiB parts, each
+  stored in SQLite in one fsync'd transaction) and `tessera cases fetch-attachment` (stream, check,
+  decrypt, write, fsync) as real client processes against a real `tessera-server run` process.
+Targets: each Tessera direction at least half the reference speed; peak RSS of the server and of each
+client process under 150 MB. Peak RSS is VmHWM from /proc, for the server and for each client process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from client.demo import Demo
+from tests.e2e.conftest import environment, free_port, init_server, running_server
+
+MIB = 1 << 20
+PASSPHRASE = "bench passphrase"
+
+
+def vm_hwm_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Run a child process; returns (seconds, its peak RSS in MiB, stdout)."""
+    start = time.perf_counter()
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    out, err = process.communicate()
+    seconds = time.perf_counter() - start
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv[:4])} failed: {err.decode()[-500:]}")
+    # each measured child reports its own peak in a trailer line (see `child`)
+    peak = float(err.decode().rsplit("peak_rss_mib=", 1)[1].split()[0]) if "peak_rss_mib=" in err.decode() else float("nan")
+    return seconds, peak, out.decode()
+
+
+def make_file(path: Path, size: int) -> None:
+    block = os.urandom(64 * MIB)
+    with path.open("wb") as handle:
+        left = size
+        while left:
+            handle.write(block[: min(left, len(block))])
+            left -= min(left, len(block))
+
+
+# -- the reference: bare aiohttp ------------------------------------------------------------------
+
+
+def reference_server(port: int, store: Path) -> None:
+    from aiohttp import web
+
+    async def put(request: web.Request) -> web.Response:
+        with (store / "upload.bin").open("wb") as handle:
+            async for data in request.content.iter_chunked(MIB):
+                handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return web.json_response({"ok": True})
+
+    async def get(request: web.Request) -> web.StreamResponse:
+        path = store / "upload.bin"
+        response = web.StreamResponse(headers={"Content-Length": str(path.stat().st_size)})
+        await response.prepare(request)
+        with path.open("rb") as handle:
+            while data := handle.read(MIB):
+                await response.write(data)
+        await response.write_eof()
+        return response
+
+    async def health(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    app = web.Application(client_max_size=1 << 40)
+    app.router.add_put("/upload", put)
+    app.router.add_get("/download", get)
+    app.router.add_get("/v1/health", health)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+async def reference_client(mode: str, url: str, path: Path) -> None:
+    import aiohttp
+
+    timeout = aiohttp.ClientTimeout(total=None)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        if mode == "up":
+            with path.open("rb") as handle:
+                async with session.put(f"{url}/upload", data=handle) as response:
+                    assert response.status == 200
+        else:
+            async with session.get(f"{url}/download") as response:
+                with path.open("wb") as handle:
+                    async for data in response.content.iter_chunked(MIB):
+                        handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+
+
+def child(argv: list[str]) -> None:
+    """Run a measured client in this process and report its peak RSS on stderr (VmHWM: ru_maxrss would
+    include the parent's size at fork, which survives exec)."""
+    if argv[0] == "ref":
+        asyncio.run(reference_client(argv[1], argv[2], Path(argv[3])))
+        code = 0
+    elif argv[0] == "server":
+        from server.main import main as tessera_server
+
+        code = tessera_server(argv[1:])
+    else:
+        from client.main import main as tessera
+
+        code = tessera(argv[1:])
+    print(f"peak_rss_mib={vm_hwm_mib(os.getpid()):.1f}", file=sys.stderr)
+    sys.exit(code)
+
+
+# -- the run ----------------------------------------------------------------------------------------
+
+
+def run(size: int) -> None:
+    env = {**environment(), "TESSERA_PASSPHRASE": PASSPHRASE, "TESSERA_INSECURE_FAST_KDF": "1", "TESSERA_RATE_LIMIT": "100000"}
+    me = [sys.executable, "-m", "bench.attachments", "--child"]
+    with tempfile.TemporaryDirectory(prefix="tessera-bench-", dir=os.environ.get("BENCH_TMP")) as tmp:
+        root = Path(tmp)
+        source = root / "video.bin"
+        make_file(source, size)
+        print(f"file: {size / MIB:.0f} MiB of random bytes, loopback, this machine ({os.cpu_count()} cores)")
+
+        # reference
+        store = root / "ref"
+        store.mkdir()
+        port = free_port()
+        server = subprocess.Popen([*me[:3], "--reference-server", str(port), str(store)], env=env)
+        try:
+            _wait(port)
+            ref_up, ref_up_rss, _ = timed([*me, "ref", "up", f"http://127.0.0.1:{port}", str(source)], env)
+            ref_down, ref_down_rss, _ = timed([*me, "ref", "down", f"http://127.0.0.1:{port}", str(root / "ref-back.bin")], env)
+            ref_server_rss = vm_hwm_mib(server.pid)
+        finally:
+            server.terminate()
+            server.wait()
+        (root / "ref-back.bin").unlink()
+        (store / "upload.bin").unlink()
+
+        # Tessera
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        invite = init_server(root / "srv", url)
+        with running_server(root / "srv", port, env=env) as process:
+            os.environ.update({k: env[k] for k in ("TESSERA_PASSPHRASE", "TESSERA_INSECURE_FAST_KDF")})
+            demo = Demo(root, port)
+            _organisation(demo, invite, root)
+            case = (
+                demo.tessera("hana", "intake", "submit", "--kind", "food-distribution", "--form", str(_form(root)))
+                .strip()
+                .splitlines()[-1]
+            )
+            homes = root / "homes"
+            up, up_rss, out = timed(
+                [*me, "tessera", "--home", str(homes / "hana"), "attach", case, str(source), "--case-file"], env
+            )
+            attachment = out.strip().splitlines()[-1]
+            back = root / "back.bin"
+            down, down_rss, _ = timed(
+                [*me, "tessera", "--home", str(homes / "kim"), "cases", "fetch-attachment", case, attachment, "--out", str(back)],
+                env,
+            )
+            server_rss = vm_hwm_mib(process.pid)
+            backup, backup_rss, _ = timed(
+                [*me, "server", "backup", "--data", str(root / "srv"), "--out", str(root / "b.tgz")], env
+            )
+        same = _same(source, back)
+
+    def line(name: str, seconds: float, rss: float) -> str:
+        return f"  {name:<34} {size / MIB / seconds:8.1f} MiB/s  ({seconds:6.2f} s, client peak RSS {rss:6.1f} MiB)"
+
+    print("reference (bare aiohttp, file on disk):")
+    print(line("upload", ref_up, ref_up_rss))
+    print(line("download", ref_down, ref_down_rss))
+    print(f"  server peak RSS {ref_server_rss:.1f} MiB")
+    print("tessera (sealed, signed parts, SQLite):")
+    print(line("upload (tessera attach)", up, up_rss))
+    print(line("download (cases fetch-attachment)", down, down_rss))
+    print(f"  server peak RSS {server_rss:.1f} MiB; the downloaded file equals the original: {same}")
+    print(f"  tessera-server backup with the attachment: {backup:.1f} s, peak RSS {backup_rss:.1f} MiB")
+    print(
+        f"ratio upload {ref_up / up:.2f}, download {ref_down / down:.2f} (target >= 0.5 each); "
+        f"peak RSS server {server_rss:.0f} MiB, clients {max(up_rss, down_rss):.0f} MiB (target < 150)"
+    )
+
+
+def _same(a: Path, b: Path) -> bool:
+    with a.open("rb") as x, b.open("rb") as y:
+        while True:
+            p, q = x.read(8 * MIB), y.read(8 * MIB)
+            if p != q:
+                return False
+            if not p:
+                return True
+
+
+def _wait(port: int) -> None:
+    import urllib.request
+
+    for _ in range(300):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/health", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("the reference server did not start")
+
+
+def _organisation(demo: Demo, invite: str, root: Path) -> None:
+    demo.tessera("admin", "join", invite, "--name", "admin")
+    for name, role in (("kim", "council"), ("lee", "council"), ("park", "council"), ("hana", "helper")):
+        demo.tessera(
+            name, "join", demo.tessera("admin", "admin", "invite", "--role", role, "--name", name).strip(), "--name", name
+        )
+    demo.tessera("admin", "council", "ceremony", "start", "--threshold", "2", "--members", "kim,lee,park")
+    for _ in range(6):
+        if all(["done" in demo.tessera(m, "council", "ceremony", "step") for m in ("kim", "lee", "park")]):
+            return
+    raise RuntimeError("the key ceremony did not finish")
+
+
+def _form(root: Path) -> Path:
+    from client.demo import FORMS
+
+    path = root / "food-distribution.toml"
+    path.write_text(FORMS["food-distribution"], encoding="utf-8")
+    return path
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child(sys.argv[2:])
+    if len(sys.argv) > 1 and sys.argv[1] == "--reference-server":
+        reference_server(int(sys.argv[2]), Path(sys.argv[3]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mib", type=int, default=1024, help="file size in MiB (default 1024)")
+    run(parser.parse_args().mib * MIB)
+
+
+if __name__ == "__main__":
+    main()
