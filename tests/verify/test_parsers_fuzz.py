@@ -27,6 +27,7 @@ from keys.reveal import Blinding
 from keys.wire import decode_json, from_wire
 
 WIRE_MODULES = (
+    "attachments",
     "attestation",
     "ceremony",
     "checkpoints",
@@ -77,6 +78,7 @@ def test_the_fuzzed_set_is_not_empty() -> None:
     names = {t.__name__ for t in WIRE_TYPES}
     assert {
         "IntakeEnvelope",
+        "AttachmentDescriptor",
         "RevealRequest",
         "PartialDecryption",
         "EpochRecord",

@@ -86,6 +86,12 @@ def test_a_seized_server_reveals_no_marker(cli: Cli, tmp_path: Path) -> None:
             counter[0] += 1
             used.append(marker(counter[0]))
             proposal = cli.ok("kim", "decision", "propose", case, "--action", "approve", "--note", marker(counter[0])).strip()
+            for seal in ("--case-file", "--identity"):  # an attachment whose name and content carry markers
+                counter[0] += 1
+                used.append(marker(counter[0]))
+                attachment = tmp_path / f"{marker(counter[0])}.txt"
+                attachment.write_text(f"scan of papers {marker(counter[0])} " * 1000)
+                cli.ok("hana", "attach", case, str(attachment), seal)
             cli.ok("kim", "decision", "vote", proposal, "--yes")
             cli.ok("park", "decision", "vote", proposal, "--yes")
         assert "hash chain intact" in cli.ok("admin", "audit", "verify")
