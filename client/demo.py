@@ -18,6 +18,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from client.samples import photo_with_gps
 from keys.encoding import b64u_decode
 
 FORMS = {
@@ -185,14 +186,26 @@ def _run_demo() -> int:
                 f"{medical['case_file']['treatment']} (urgency {medical['case_file']['urgency']}), no identity shown."
             )
             case = medical["case_id"]
+            photo = root / "injury.jpg"
+            photo.write_bytes(photo_with_gps())
+            attached = d.tessera("hana", "attach", case, str(photo)).strip().splitlines()
+            removed = attached[0].split("removed ", 1)[1]
+            d.say(f"hana attached a photo of the injury; before sealing, her client removed: {removed}.")
+            print("    A medical case's photos are sealed with the identity: one member alone cannot open them.")
+            refused = d.tessera(
+                "kim", "cases", "fetch-attachment", case, attached[-1], "--out", str(root / "x.jpg"), expect_fail=True
+            )
+            d.say(f"kim tried to open the photo alone: {refused.strip().split(': ', 1)[1].split(', through')[0]}.")
             request = d.tessera("kim", "reveal", "request", case, "--purpose", "arrange the hospital admission").strip()
             d.tessera("lee", "reveal", "approve", request)
             failed = d.tessera("kim", "reveal", "open", request, expect_fail=True)
             reason = failed.strip().split(":", 1)[1].strip()[:60]
             d.say(f"kim asked to reveal the identity; with one approval it stays closed ({reason}...).")
             d.tessera("park", "reveal", "approve", request)
-            identity = json.loads(d.tessera("kim", "reveal", "open", request, "--json"))["identity"]
-            d.say(f"With a second approval kim combined the parts and read the identity: {identity['full_name']}.")
+            opened = json.loads(d.tessera("kim", "reveal", "open", request, "--attachments-to", str(root / "opened"), "--json"))
+            identity, photos = opened["identity"], opened["attachments"]
+            d.say(f"With a second approval kim combined the parts and read the identity: {identity['full_name']},")
+            print(f"    and opened {len(photos)} photo ({photos[0]['size']} bytes, no GPS position in it).")
             proposal = d.tessera(
                 "kim",
                 "decision",

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import client.attachments
-from tests.client.test_strip import CLEAN_JPEG, LATITUDE, exif_with_gps
+from client.samples import CLEAN_JPEG, LATITUDE, photo_with_gps
 
 from .conftest import Cli, build_organisation, environment, free_port, init_server, running_server
 
@@ -60,7 +60,7 @@ def test_photo_and_bill_sealed_read_and_revealed(cli: Cli, server: tuple[str, st
     _url, invite, data = server
     build_organisation(cli, invite)
     photo = tmp_path / "injury.jpg"
-    photo.write_bytes(CLEAN_JPEG[:2] + exif_with_gps() + CLEAN_JPEG[2:])
+    photo.write_bytes(photo_with_gps())
     form = tmp_path / "form.toml"
     form.write_text(FORM)
     out = cli.ok("hana", "intake", "submit", "--kind", "medical", "--form", str(form), "--attach", str(photo))

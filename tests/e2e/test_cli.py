@@ -181,7 +181,10 @@ def test_demo_runs_the_whole_story_and_leaves_nothing_running() -> None:
     for line in (
         "Key ceremony: done",
         "with one approval it stays closed",
+        "removed: EXIF (camera, time, settings) with GPS position",
+        "kim tried to open the photo alone: this attachment is sealed with the identity",
         "read the identity: 김영희",
+        "and opened 1 photo",
         "the decision is adopted",
         "hash chain intact",
         "ciphertext only",
