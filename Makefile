@@ -31,6 +31,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench.crypto
 	$(PY) -m bench.intake
+	$(PY) -m bench.attachments
 
 vectors: $(STAMP)
 	$(PY) -m tests.vectors.generate
