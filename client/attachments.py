@@ -13,7 +13,7 @@ import os
 import sys
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,10 @@ PART_CHUNKS = 8  # sealed chunks per upload request (8 MiB and a little)
 IN_FLIGHT = 2  # parts sent before the answer to the first comes back
 RETRIES = 5  # attempts per part or download after a dropped connection, before giving up for now
 BACKOFF = 1.0  # seconds before the first retry; doubles each time, at most 10 times this
+
+
+class FileChangedError(UsageError):
+    """The file of an unfinished upload changed; the upload cannot resume."""
 
 
 class UploadInterruptedError(Exception):
@@ -83,8 +87,9 @@ class PendingUpload:
     sealed_descriptor: bytes
     path: Path
     ranges: list[tuple[int, int]]
-    acked: int = 0  # chunks the server confirmed
-    acked_digest: bytes = b""  # digest of chunk acked-1 as sealed: secretstream chains, so it vouches for all before
+    # digest of the last chunk of every part sent, by chunk index: the server holds whole parts, so its
+    # last chunk is one of these; secretstream chains, so that one chunk vouches for all before it
+    sent: dict[int, bytes] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
         return canonical_json(
@@ -94,8 +99,7 @@ class PendingUpload:
                 "sealed_descriptor": b64u_encode(self.sealed_descriptor),
                 "path": str(self.path),
                 "ranges": [list(r) for r in self.ranges],
-                "acked": self.acked,
-                "acked_digest": b64u_encode(self.acked_digest),
+                "sent": {str(i): b64u_encode(d) for i, d in self.sent.items()},
             }
         )
 
@@ -108,8 +112,7 @@ class PendingUpload:
             sealed_descriptor=b64u_decode(raw["sealed_descriptor"]),
             path=Path(raw["path"]),
             ranges=[(int(a), int(b)) for a, b in raw["ranges"]],
-            acked=int(raw["acked"]),
-            acked_digest=b64u_decode(raw["acked_digest"]),
+            sent={int(i): b64u_decode(d, length=32) for i, d in raw["sent"].items()},
         )
 
     @property
@@ -139,7 +142,8 @@ async def upload(api: Api, home: Home, pending: PendingUpload, *, on_progress: C
     """Upload (or resume) one attachment; its record stays in the outbox until the server has it all.
 
     Raises UploadInterruptedError when the server stops answering (the record stays for a later flush),
-    UsageError when the file changed since the upload began.
+    UsageError when the server refuses it for good or the file changed since the upload began (in both
+    cases its record leaves the outbox).
     """
     home.put_pending_upload(pending.descriptor.attachment_id, pending.to_json())
     as_case = api.as_principal(case_principal(pending.case_id), reply_keys(home.reply_secret, pending.case_id))
@@ -150,7 +154,13 @@ async def upload(api: Api, home: Home, pending: PendingUpload, *, on_progress: C
         "descriptor": b64u_encode(pending.sealed_descriptor),
         "padded_size": pending.descriptor.layout.padded,
     }
-    state = await _retrying(lambda: as_case.call("POST", _path(pending.case_id), body=body))
+    try:
+        state = await _retrying(lambda: as_case.call("POST", _path(pending.case_id), body=body))
+    except ApiError as exc:
+        if exc.status in (400, 404, 409, 413):  # it will never be accepted: do not keep retrying it
+            home.drop_pending_upload(pending.descriptor.attachment_id)
+            raise UsageError(f"the server refused {pending.name}: {exc.message}. It was removed from the outbox.") from exc
+        raise
     layout = pending.descriptor.layout
     server_has = int(state["received"])
     try:
@@ -170,6 +180,9 @@ async def upload(api: Api, home: Home, pending: PendingUpload, *, on_progress: C
                     sealing = None if part is None else asyncio.ensure_future(asyncio.to_thread(next, parts, None))
                     if part is not None:
                         first, chunks, part_digest = part
+                        # remembered before it is sent: the server may store it and the answer be lost
+                        pending.sent[first + len(chunks) - 1] = digest(chunks[-1])
+                        home.put_pending_upload(pending.descriptor.attachment_id, pending.to_json())
                         task = asyncio.ensure_future(_put_part(as_case, path, first, chunks, part_digest))
                         window.append((first, chunks, part_digest, task))
                 if not window:
@@ -183,10 +196,11 @@ async def upload(api: Api, home: Home, pending: PendingUpload, *, on_progress: C
                     # it overtook the part before it (which has landed by now): send it again
                     state = await _after_conflict(as_case, path, first, chunks, part_digest, exc)
                 server_has = int(state["received"])
-                pending.acked, pending.acked_digest = server_has, digest(chunks[-1])
-                home.put_pending_upload(pending.descriptor.attachment_id, pending.to_json())
                 if on_progress:
                     on_progress(layout.chunk_plain * len(chunks))
+        except FileChangedError:
+            home.drop_pending_upload(pending.descriptor.attachment_id)
+            raise
         finally:
             leftovers = [t for *_, t in window] + ([sealing] if sealing is not None else [])
             for left in leftovers:
@@ -206,9 +220,10 @@ def _sealed_parts(
     part: list[bytes] = []
     first = server_has
     for index, chunk in enumerate(seal_stream(reader, pending.descriptor)):
-        if index + 1 == pending.acked and pending.acked_digest and digest(chunk) != pending.acked_digest:
-            raise UsageError(
-                f"{pending.path} changed since its upload began, so the upload cannot resume; send it again as a new attachment"
+        if index + 1 == server_has and pending.sent.get(index) != digest(chunk):
+            raise FileChangedError(
+                f"{pending.path} changed since its upload began, so the upload cannot resume; "
+                "it was removed from the outbox: attach the file again"
             )
         if index < server_has:
             if on_progress:
@@ -263,14 +278,19 @@ async def _retrying(call: Callable[[], Any]) -> Any:
 async def flush_uploads(api: Api, home: Home, *, show: bool = False) -> tuple[int, int]:
     """Resume every unfinished upload in the outbox; returns (finished, still waiting)."""
     items = [PendingUpload.from_json(data) for _id, data in home.pending_uploads()]
-    done = 0
+    done, refused = 0, list[str]()
     for pending in items:
         progress = Progress(f"uploading {pending.name}", pending.descriptor.layout.padded, force=show)
         try:
             await upload(api, home, pending, on_progress=progress.add)
         except UploadInterruptedError:
-            return done, len(items) - done
+            return done, len(items) - done - len(refused)
+        except UsageError as exc:  # refused for good, or the file changed: dropped, the others go on
+            refused.append(str(exc))
+            continue
         done += 1
+    if refused:
+        raise UsageError("; ".join(refused))
     return done, 0
 
 

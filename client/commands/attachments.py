@@ -95,7 +95,8 @@ def plan_files(files: list[Path], *, keep_metadata: bool) -> list[Any]:
         try:
             plans.append(plan(path, keep_metadata=keep_metadata))
         except StripError as exc:
-            raise UsageError(str(exc)) from exc
+            hint = "" if "--keep-metadata" in str(exc) else " (to send it unchanged, use --keep-metadata)"
+            raise UsageError(f"{path.name}: {exc}{hint}") from exc
         except OSError as exc:
             raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
     return plans

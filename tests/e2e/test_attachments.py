@@ -147,8 +147,9 @@ class CuttingRelay:
         self.listener.close()
 
 
+@pytest.mark.parametrize("changed", [False, True], ids=["resumed", "file-changed"])
 def test_interrupted_upload_resumes_from_the_right_chunk(
-    cli: Cli, server: tuple[str, str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, server: tuple[str, str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, changed: bool
 ) -> None:
     url, invite, data = server
     build_organisation(cli, invite)
@@ -166,6 +167,14 @@ def test_interrupted_upload_resumes_from_the_right_chunk(
         (received,) = db.execute("SELECT received FROM attachments").fetchone()
     assert received == 8  # the first part landed, the second did not
 
+    if changed:
+        with video.open("r+b") as handle:  # the file is edited before the upload resumes
+            handle.seek(5 << 20)
+            handle.write(b"edited")
+        code, _, err = cli.run("hana", "outbox", "flush")
+        assert code == 2 and "changed since its upload began" in err and "removed from the outbox" in err
+        assert "empty" in cli.ok("hana", "outbox", "flush")
+        return
     out = cli.ok("hana", "outbox", "flush")
     assert "1 attachment(s)" in out
     with sqlite3.connect(data / "tessera.db") as db:
