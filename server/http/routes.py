@@ -8,7 +8,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from keys.attachments import CHUNK, CHUNK_OVERHEAD
 from server.http import handlers as h
+from server.services.attachments import MAX_PART_CHUNKS
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC: frozenset[str] = frozenset()
@@ -26,7 +28,7 @@ class Route:
     max_body: int | None = None  # None: the server's max_body setting
 
 
-PART_LIMIT = 16 * (1024 * 1024 + 17)  # 16 sealed attachment chunks (attachments.MAX_PART_CHUNKS)
+PART_LIMIT = MAX_PART_CHUNKS * (CHUNK + CHUNK_OVERHEAD)  # the largest attachment part
 
 
 ROUTES: tuple[Route, ...] = (
