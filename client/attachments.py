@@ -34,6 +34,7 @@ from keys.attachments import (
 )
 from keys.encoding import b64u_decode, b64u_encode, canonical_json
 from keys.envelope import reply_keys
+from keys.errors import DecryptionError, TesseraError
 from keys.hashing import digest, digest_pieces
 from keys.requests import case_principal
 from keys.wire import from_wire, to_wire
@@ -323,8 +324,10 @@ def describe_all(
                 reply_sign_key=reply_sign_key,
             )
             item.update(kind=d.kind, name=d.name, media_type=d.media_type, size=d.size, removed=list(d.removed))
-        except Exception as exc:
+        except DecryptionError as exc:  # sealed with the identity (or to keys this device does not hold)
             item.update(kind="sealed", name=f"({exc})")
+        except TesseraError as exc:  # opened, but forged or damaged: said so, never shown as sealed
+            item.update(kind="damaged", name=f"(does not verify: {exc})")
         out.append(item)
     return out
 
