@@ -72,7 +72,15 @@ def test_photo_and_bill_sealed_read_and_revealed(cli: Cli, server: tuple[str, st
     assert "sealed with the case file" in out and "not a photo" in out
     bill_id = out.strip().splitlines()[-1]
 
-    rows = {str(r["attachment_id"]): r for r in listing(cli, "kim", case)}
+    for name, content in (("empty.txt", b""), ("one.txt", b"1"), ("edge.bin", bytes(1 << 20))):  # one chunk, two
+        small = tmp_path / name
+        small.write_bytes(content)
+        small_id = cli.ok("hana", "attach", case, str(small), "--case-file").strip().splitlines()[-1]
+        cli.ok("kim", "cases", "fetch-attachment", case, small_id, "--out", str(tmp_path / f"back-{name}"))
+        assert (tmp_path / f"back-{name}").read_bytes() == content
+    rows = {
+        str(r["attachment_id"]): r for r in listing(cli, "kim", case) if r["name"] not in ("empty.txt", "one.txt", "edge.bin")
+    }
     assert (
         rows[bill_id]["name"] == "bill.pdf" and rows[bill_id]["kind"] == "case" and rows[bill_id]["size"] == bill.stat().st_size
     )
