@@ -43,6 +43,8 @@ PART_CHUNKS = 8  # sealed chunks per upload request (8 MiB and a little)
 IN_FLIGHT = 2  # parts sent before the answer to the first comes back
 RETRIES = 5  # attempts per part or download after a dropped connection, before giving up for now
 BACKOFF = 1.0  # seconds before the first retry; doubles each time, at most 10 times this
+RATE_WAIT, RATE_WAITS = 20.0, 6  # past the server's requests-per-minute budget: wait, up to two minutes
+_sleep = asyncio.sleep  # one place to wait (the tests pass time faster)
 
 
 class FileChangedError(UsageError):
@@ -237,21 +239,28 @@ def _sealed_parts(
 
 
 async def _put_part(as_case: Api, path: str, first: int, chunks: list[bytes], part_digest: bytes) -> Any:
-    """Send one part; after a dropped connection ask the server what it holds (the part may have landed)."""
-    for attempt in range(RETRIES):
+    """Send one part. After a dropped connection ask the server what it holds (the part may have landed);
+    past the server's per-minute request budget (a fast link), wait for it to refill."""
+    unreachable = limited = 0
+    while True:
         try:
             return await as_case.put_pieces(f"{path}/chunks", chunks, part_digest, query={"from": first})
+        except ApiError as exc:
+            if exc.status != 429 or limited == RATE_WAITS:
+                raise
+            limited += 1
+            await _sleep(RATE_WAIT * BACKOFF)
         except ServerUnreachableError:
-            if attempt + 1 == RETRIES:
+            unreachable += 1
+            if unreachable == RETRIES:
                 raise UploadInterruptedError("the server stopped answering") from None
-            await asyncio.sleep(min(2**attempt, 10) * BACKOFF)
+            await _sleep(min(2**unreachable, 10) * BACKOFF)
             try:
                 state = await as_case.call("GET", path)
             except ServerUnreachableError:
                 continue
             if int(state["received"]) > first:
                 return state  # it landed before the connection dropped
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 async def _after_conflict(
@@ -272,7 +281,7 @@ async def _retrying(call: Callable[[], Any]) -> Any:
         except ServerUnreachableError:
             if attempt + 1 == RETRIES:
                 raise UploadInterruptedError("the server does not answer") from None
-            await asyncio.sleep(min(2**attempt, 10) * BACKOFF)
+            await _sleep(min(2**attempt, 10) * BACKOFF)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -379,7 +388,7 @@ async def download(
                     failures += 1
                     if failures >= RETRIES:
                         raise
-                    await asyncio.sleep(min(2**failures, 10) * BACKOFF)
+                    await _sleep(min(2**failures, 10) * BACKOFF)
                     continue  # resume from the next chunk this device has not opened yet
                 if buffer:
                     raise ApiError(200, "bad_response", "the server sent a partial chunk at the end")

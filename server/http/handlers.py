@@ -329,7 +329,9 @@ async def attachment_status(request: web.Request) -> web.Response:
 
 async def put_attachment_chunks(request: web.Request) -> web.Response:
     case_id, attachment_id = _attachment_ids(request)
-    first = query_int(request, "from", -1)
+    if "from" not in request.query:
+        raise BadRequestError("from: the number of the first chunk in this part is required")
+    first = query_int(request, "from", 0)
     body = await request.read()  # already read (and size-checked) by the authentication middleware
     state = await attachments.put_chunks(request.app[SERVICES], request[PRINCIPAL], case_id, attachment_id, first, body)
     return reply(state)

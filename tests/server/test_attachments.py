@@ -162,6 +162,7 @@ async def test_bad_uploads_change_nothing(world: World) -> None:
     await refused(400, up.api.put_bytes(f"{up.path}/chunks", b"", query={"from": 0}))
     await refused(400, up.api.put_bytes(f"{up.path}/chunks", b"".join(up.chunks) + up.chunks[0], query={"from": 0}))
     await refused(409, up.api.put_bytes(f"{up.path}/chunks", up.chunks[0], query={"from": 1}))  # a gap
+    assert "required" in await refused(400, up.api.put_bytes(f"{up.path}/chunks", up.chunks[0]))  # no ?from=
     assert (await up.api.call("GET", up.path))["received"] == 0
     assert await audit_actions(kim) == after_register
     # another case's helper sees nothing of it; an unknown attachment is a 404
@@ -220,3 +221,39 @@ def test_unused_keys_are_not_a_reader() -> None:
             openers=[Opener.for_case(case_id, os.urandom(32))],
             reply_sign_key=reply.public().sign_key,
         )
+
+
+async def test_an_upload_waits_out_the_rate_limit(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fast link can send more parts a minute than the per-principal budget: the client waits, then goes on."""
+    import client.attachments as attachments
+    from client.home import Home
+    from client.strip import plan
+
+    await world.council(["kim", "lee", "park"], threshold=2)
+    helper = await world.enrol("hana", "helper")
+    envelope = await submit_intake(helper, reply_secret=SECRET)
+    services = world.client.app[SERVICES]
+    services.config = replace(services.config, rate_limit=3)
+    waited: list[float] = []
+
+    async def sleep(seconds: float) -> None:  # a minute passes at once
+        waited.append(seconds)
+        world.clock.advance(60)
+
+    monkeypatch.setattr(attachments, "_sleep", sleep)
+    home = Home(tmp_path, "x", {"reply_secret": b64u_encode(SECRET), "outbox_key": b64u_encode(bytes(32))})
+    video = tmp_path / "video.bin"
+    video.write_bytes(os.urandom(5 * CHUNK))  # 6 chunks: with parts of 2, three parts after registering
+    monkeypatch.setattr(attachments, "PART_CHUNKS", 2)
+    reply = reply_keys(SECRET, envelope.case_id)
+    case_key = unwrap_case_key(reply, envelope.case_id, envelope.reply_wrap)
+    pending = attachments.prepare_upload(
+        case_id=envelope.case_id, plan=plan(video), kind="case", reply=reply, case_key=case_key, identity_attachment_key=bytes(32)
+    )
+    await attachments.upload(helper.api, home, pending)
+    assert waited, "the budget of 3 requests a minute was never exceeded"
+    state = await helper.api.as_principal(case_principal(envelope.case_id), reply).call(
+        "GET", f"/v1/cases/{b64u_encode(envelope.case_id)}/attachments/{b64u_encode(pending.descriptor.attachment_id)}"
+    )
+    assert state["complete"] and state["received"] == 6
+    assert list(home.pending_uploads()) == []
