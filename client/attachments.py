@@ -34,7 +34,7 @@ from keys.attachments import (
 )
 from keys.encoding import b64u_decode, b64u_encode, canonical_json
 from keys.envelope import reply_keys
-from keys.errors import DecryptionError, TesseraError
+from keys.errors import DecryptionError, EncodingError, TesseraError
 from keys.hashing import digest, digest_pieces
 from keys.requests import case_principal
 from keys.wire import from_wire, to_wire
@@ -222,20 +222,23 @@ def _sealed_parts(
     layout = pending.descriptor.layout
     part: list[bytes] = []
     first = server_has
-    for index, chunk in enumerate(seal_stream(reader, pending.descriptor)):
-        if index + 1 == server_has and pending.sent.get(index) != digest(chunk):
-            raise FileChangedError(
-                f"{pending.path} changed since its upload began, so the upload cannot resume; "
-                "it was removed from the outbox: attach the file again"
-            )
-        if index < server_has:
-            if on_progress:
-                on_progress(layout.chunk_plain)
-            continue
-        part.append(chunk)
-        if len(part) == PART_CHUNKS or index + 1 == layout.count:
-            yield first, part, digest_pieces(part)  # hashed here, in the sealing thread
-            first, part = index + 1, []
+    try:
+        for index, chunk in enumerate(seal_stream(reader, pending.descriptor)):
+            if index + 1 == server_has and pending.sent.get(index) != digest(chunk):
+                raise EncodingError("its content differs from what the server holds")
+            if index < server_has:
+                if on_progress:
+                    on_progress(layout.chunk_plain)
+                continue
+            part.append(chunk)
+            if len(part) == PART_CHUNKS or index + 1 == layout.count:
+                yield first, part, digest_pieces(part)  # hashed here, in the sealing thread
+                first, part = index + 1, []
+    except EncodingError as exc:  # edited, or shorter or longer than when it was first sealed
+        raise FileChangedError(
+            f"{pending.path} changed since its upload began ({exc}), so the upload cannot resume; "
+            "it was removed from the outbox: attach the file again"
+        ) from exc
 
 
 async def _put_part(as_case: Api, path: str, first: int, chunks: list[bytes], part_digest: bytes) -> Any:
