@@ -96,7 +96,8 @@ async def cmd_submit(session: Session, args: argparse.Namespace) -> int:
     if not args.keep_form:
         args.form.unlink()
     if args.offline:
-        print(f"sealed into the outbox; send it with `tessera outbox flush`. case id: {b64u_encode(case_id)}")
+        with_files = f" with {len(plans)} attachment(s)" if plans else ""
+        print(f"sealed into the outbox{with_files}; send it with `tessera outbox flush`. case id: {b64u_encode(case_id)}")
         print(b64u_encode(case_id))
         return 0
     _sent, waiting = await flush(session, home)

@@ -224,3 +224,23 @@ def test_damaged_chunks_are_refused_and_leave_no_file(
     code, _, err = cli.run("kim", "cases", "fetch-attachment", case, attachment, "--out", str(out))
     assert code == 1 and re.search(r"chunk [01] does not open", err), err
     assert not out.exists() and not out.with_name("report.txt.partial").exists()
+
+
+def test_offline_intake_with_an_attachment_waits_in_the_outbox(cli: Cli, server: tuple[str, str, Path], tmp_path: Path) -> None:
+    _url, invite, _data = server
+    build_organisation(cli, invite)
+    cli.ok("hana", "sync")
+    form = tmp_path / "form.toml"
+    form.write_text(FORM)
+    receipt = tmp_path / "receipt.txt"
+    receipt.write_text("pharmacy receipt, 40 USD")
+    out = cli.ok("hana", "intake", "submit", "--kind", "medical", "--form", str(form), "--offline", "--attach", str(receipt))
+    case = out.strip().splitlines()[-1]
+    assert "with 1 attachment(s)" in out
+    code, _, err = cli.run("kim", "cases", "attachments", case)
+    assert code == 1 and "no such case" in err  # nothing has left the device yet
+    assert "sent 1 intake(s) and 1 attachment(s)" in cli.ok("hana", "outbox", "flush")
+    (row,) = listing(cli, "kim", case)
+    # a medical case's attachments go with the identity by default: kim alone sees no name
+    assert row["kind"] == "identity" and "opens after a reveal" in str(row["name"])
+    assert "empty" in cli.ok("hana", "outbox", "flush")
