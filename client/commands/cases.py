@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from client.attachments import describe_all, list_attachments
 from client.casefiles import open_as_member
 from client.commands.attachments import register_cases
 from client.output import emit_json, table
 from client.session import Session, UsageError
+from keys.attachments import Opener
 
 
 def register(sub: Any) -> None:
@@ -57,6 +59,13 @@ async def cmd_show(session: Session, args: argparse.Namespace) -> int:
     assert state.council is not None
     summary = case.summary(state.council)
     summary["author_verified"] = author is not None and author.signed_with(case.signed.author_sign_key)
+    files = describe_all(
+        await list_attachments(api, case.case_id),
+        case_id=case.case_id,
+        openers=[Opener.for_case(case.case_id, case.case_key)],
+        reply_sign_key=case.envelope.reply_sign_key,
+    )
+    summary["attachments"] = [{k: f.get(k) for k in ("attachment_id", "kind", "name", "size", "complete")} for f in files]
     if args.json:
         emit_json(summary)
         return 0
@@ -64,6 +73,9 @@ async def cmd_show(session: Session, args: argparse.Namespace) -> int:
     print(f"submitted by {summary['submitted_by']} ({'signature checked' if summary['author_verified'] else 'UNKNOWN SIGNER'})")
     for name, value in summary["case_file"].items():
         print(f"  {name}: {value}")
+    for f in summary["attachments"]:
+        what = f"{f['name']} ({f['size']} bytes)" if f["kind"] == "case" else "sealed with the identity (opens after a reveal)"
+        print(f"attachment {f['attachment_id']}: {what}{'' if f['complete'] else ', still uploading'}")
     for d in summary["decisions"]:
         votes = ", ".join(f"{v['account']} {'yes' if v['approve'] else 'no'}" for v in d["votes"]) or "no votes"
         print(f"decision {d['proposal_id']}: {d['action']} ({d['state']}) by {d['proposer']}: {d['note']} [{votes}]")

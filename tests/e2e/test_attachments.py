@@ -87,6 +87,9 @@ def test_photo_and_bill_sealed_read_and_revealed(cli: Cli, server: tuple[str, st
     (photo_id,) = [a for a in rows if a != bill_id]
     assert rows[photo_id]["kind"] == "identity" and "opens after a reveal" in str(rows[photo_id]["name"])
 
+    shown = cli.ok("kim", "cases", "show", case)
+    assert f"attachment {bill_id}: bill.pdf ({bill.stat().st_size} bytes)" in shown
+    assert f"attachment {photo_id}: sealed with the identity (opens after a reveal)" in shown
     cli.ok("kim", "cases", "fetch-attachment", case, bill_id, "--out", str(tmp_path / "bill-kim.pdf"))
     assert (tmp_path / "bill-kim.pdf").read_bytes() == bill.read_bytes()
     cli.ok("hana", "cases", "fetch-attachment", case, bill_id, "--out", str(tmp_path / "bill-hana.pdf"))  # via reply key
