@@ -72,7 +72,8 @@ def test_photo_and_bill_sealed_read_and_revealed(cli: Cli, server: tuple[str, st
     assert "sealed with the case file" in out and "not a photo" in out
     bill_id = out.strip().splitlines()[-1]
 
-    for name, content in (("empty.txt", b""), ("one.txt", b"1"), ("edge.bin", bytes(1 << 20))):  # one chunk, two
+    # empty and one byte: one chunk each; exactly 1 MiB: the chunk boundary, two chunks (the padding needs a byte)
+    for name, content in (("empty.txt", b""), ("one.txt", b"1"), ("edge.bin", bytes(1 << 20))):
         small = tmp_path / name
         small.write_bytes(content)
         small_id = cli.ok("hana", "attach", case, str(small), "--case-file").strip().splitlines()[-1]
