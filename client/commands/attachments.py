@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from client.api import ApiError
 from client.attachments import (
     PendingUpload,
     Progress,
@@ -27,6 +28,7 @@ from keys.attachments import Opener
 from keys.encoding import b64u_decode, b64u_encode
 from keys.envelope import reply_keys
 from keys.errors import DecryptionError
+from keys.requests import case_principal
 
 
 def add_attach_options(p: argparse.ArgumentParser) -> None:
@@ -149,7 +151,7 @@ async def cmd_attach(session: Session, args: argparse.Namespace) -> int:
         raise UsageError("attachments are added by the helper who submitted the case")
     case_id = parse_case_id(args.case)
     plans = plan_files(args.files, keep_metadata=args.keep_metadata)
-    case, _as_case, _reply = await open_as_helper(session.api(home), home, case_id)
+    case = await _helper_case(session, home, case_id)
     kind = args.attach_as or attachment_default(str(case.form.get("kind")))
     for p in plans:
         report_plan(p)
@@ -169,13 +171,27 @@ async def cmd_attach(session: Session, args: argparse.Namespace) -> int:
 # -- reading ---------------------------------------------------------------------------------------
 
 
+async def _helper_case(session: Session, home: Home, case_id: bytes) -> OpenedCase:
+    """A helper's own case through its reply key, with a plain answer when the server does not know it."""
+    if any(pending == case_id for pending, _ in home.outbox()):
+        raise UsageError("this case is still in your outbox: send it first with `tessera outbox flush`")
+    try:
+        case, _as_case, _reply = await open_as_helper(session.api(home), home, case_id)
+    except ApiError as exc:
+        if exc.status in (401, 404):  # a case principal for a case the server lacks cannot authenticate
+            raise UsageError(f"the server has no case {b64u_encode(case_id)} that you submitted from this device") from exc
+        raise
+    return case
+
+
 async def _open_case(session: Session, home: Home, case_text: str) -> tuple[OpenedCase, Any]:
     api = session.api(home)
     if home.role == "council":
         return await open_as_member(api, home, case_text), api
     if home.role == "helper":
-        case, as_case, _reply = await open_as_helper(api, home, parse_case_id(case_text))
-        return case, as_case
+        case_id = parse_case_id(case_text)
+        case = await _helper_case(session, home, case_id)
+        return case, api.as_principal(case_principal(case_id), reply_keys(home.reply_secret, case_id))
     raise UsageError("attachments are read by council members and by the case's helper")
 
 

@@ -243,6 +243,10 @@ def test_offline_intake_with_an_attachment_waits_in_the_outbox(cli: Cli, server:
     assert "with 1 attachment(s)" in out
     code, _, err = cli.run("kim", "cases", "attachments", case)
     assert code == 1 and "no such case" in err  # nothing has left the device yet
+    code, _, err = cli.run("hana", "attach", case, str(receipt))
+    assert code == 2 and "still in your outbox" in err
+    code, _, err = cli.run("hana", "attach", "A" * 22, str(receipt))
+    assert code == 2 and "has no case AAAAAAAAAAAAAAAAAAAAAA" in err
     assert "sent 1 intake(s) and 1 attachment(s)" in cli.ok("hana", "outbox", "flush")
     (row,) = listing(cli, "kim", case)
     # a medical case's attachments go with the identity by default: kim alone sees no name
