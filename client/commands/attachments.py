@@ -243,10 +243,12 @@ async def cmd_fetch(session: Session, args: argparse.Namespace) -> int:
         )
     except DecryptionError as exc:
         if "keys you hold" in str(exc):
-            raise UsageError(
-                "this attachment is sealed with the identity: it opens only with k approvals, through "
-                "`tessera reveal request` and then `tessera reveal open REQUEST --attachments-to DIR`"
-            ) from exc
+            how = (
+                "through `tessera reveal request` and then `tessera reveal open REQUEST --attachments-to DIR`"
+                if home.role == "council"
+                else "by council members together; not from this device"
+            )
+            raise UsageError(f"this attachment is sealed with the identity: it opens only with k approvals, {how}") from exc
         raise
     print(f"wrote {args.out} ({descriptor.size} bytes, {descriptor.media_type}, sent as {descriptor.name!r})")
     if descriptor.removed:

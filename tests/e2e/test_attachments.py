@@ -99,6 +99,8 @@ def test_photo_and_bill_sealed_read_and_revealed(cli: Cli, server: tuple[str, st
     assert code == 2 and "sealed with the identity" in err and not (tmp_path / "photo.jpg").exists()
     code, _, err = cli.run("kim", "cases", "fetch-attachment", case, bill_id, "--out", str(tmp_path / "bill-kim.pdf"))
     assert code == 2 and "exists" in err
+    code, _, err = cli.run("hana", "cases", "fetch-attachment", case, photo_id, "--out", str(tmp_path / "photo.jpg"))
+    assert code == 2 and "by council members together" in err  # the helper erased the identity key after sealing
 
     request = cli.ok("kim", "reveal", "request", case, "--purpose", "hospital admission").strip()
     cli.ok("lee", "reveal", "approve", request)
