@@ -38,14 +38,16 @@ def add_attach_options(p: argparse.ArgumentParser) -> None:
         dest="attach_as",
         action="store_const",
         const="identity",
-        help="seal with the identity: it opens only when k members reveal it (faces, papers with names)",
+        help="seal with the identity: it opens only when k members reveal it (faces, papers with names); "
+        "the default for most kinds of case",
     )
     which.add_argument(
         "--case-file",
         dest="attach_as",
         action="store_const",
         const="case",
-        help="seal with the case file: every council member can open it (receipts, goods)",
+        help="seal with the case file: every council member can open it (receipts, goods); "
+        "the default for food, clothing, self-reliance and food-distribution",
     )
     p.add_argument(
         "--keep-metadata",
@@ -71,7 +73,7 @@ def register(sub: Any) -> None:
 
 def register_cases(cases: Any) -> None:
     p = cases.add_parser("attachments", help="a case's attachments: names, sizes, how each is sealed")
-    p.add_argument("case")
+    p.add_argument("case", help="the case id")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_list)
     p = cases.add_parser(
@@ -80,8 +82,8 @@ def register_cases(cases: Any) -> None:
         description="Download, check and decrypt one attachment. Identity attachments open only with the identity: "
         "use `tessera reveal open REQUEST --attachments-to DIR` once k members approved.",
     )
-    p.add_argument("case")
-    p.add_argument("attachment")
+    p.add_argument("case", help="the case id")
+    p.add_argument("attachment", help="the attachment id, as `tessera cases attachments CASE` shows it")
     p.add_argument("--out", required=True, type=Path, help="file to write (refused if it exists)")
     p.set_defaults(run=cmd_fetch)
 
