@@ -19,7 +19,7 @@ from client.attachments import (
     upload,
 )
 from client.casefiles import OpenedCase, open_as_helper, open_as_member, parse_case_id
-from client.forms import attachment_default
+from client.forms import ATTACHMENT_DEFAULT, attachment_default
 from client.home import Home
 from client.output import emit_json, table
 from client.session import Session, UsageError
@@ -47,7 +47,7 @@ def add_attach_options(p: argparse.ArgumentParser) -> None:
         action="store_const",
         const="case",
         help="seal with the case file: every council member can open it (receipts, goods); "
-        "the default for food, clothing, self-reliance and food-distribution",
+        f"the default for {', '.join(k for k, v in ATTACHMENT_DEFAULT.items() if v == 'case')}",
     )
     p.add_argument(
         "--keep-metadata",
