@@ -7,7 +7,8 @@ Every purpose has its own tag below; never reuse a tag for two statement shapes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import chain
 from typing import Final
 
 from nacl._sodium import ffi, lib  # PyNaCl's own cffi binding to libsodium
@@ -73,13 +74,16 @@ TAG_ATTACH_IDENTITY: Final = b"attach/identity"
 TAG_ATTACHMENT_SIG: Final = b"attachment-sig"
 
 
-def _framed(tag: bytes, parts: tuple[bytes, ...]) -> bytes:
-    pieces = [lp(PREFIX + tag)]
+def _framing(tag: bytes, parts: Iterable[bytes]) -> Iterator[bytes]:
+    """LP(PREFIX‖tag) ‖ LP(x1) ‖ … as pieces: each length prefix, then the part itself (never copied)."""
+    yield lp(PREFIX + tag)
     for part in parts:
         if not isinstance(part, bytes):
             raise EncodingError(f"hash input must be bytes, got {type(part).__name__}")
-        pieces.append(lp(part))
-    return b"".join(pieces)
+        if len(part) >= 1 << 32:
+            raise EncodingError("a hashed part is limited to 4 GiB")
+        yield len(part).to_bytes(4, "big")
+        yield part
 
 
 def _blake2b(data: bytes, size: int) -> bytes:
@@ -97,26 +101,24 @@ _STATE_BYTES: Final = lib.crypto_generichash_statebytes()
 _LARGE: Final = 1 << 16
 
 
-def _blake2b_framed(tag: bytes, parts: tuple[bytes, ...], size: int) -> bytes:
-    """BLAKE2b over the framing of `parts`; large inputs are fed in pieces (no copy of a many-MiB body)."""
-    if sum(len(p) for p in parts if isinstance(p, bytes)) < _LARGE:
-        return _blake2b(_framed(tag, parts), size)
+def _blake2b_pieces(pieces: Iterable[bytes], size: int) -> bytes:
+    """BLAKE2b over the concatenation of `pieces`, fed one by one (for inputs of many MiB)."""
     state = ffi.new("unsigned char[]", _STATE_BYTES)
     out = ffi.new("unsigned char[]", size)
     ok = lib.crypto_generichash_blake2b_init_salt_personal(state, ffi.NULL, 0, size, ffi.NULL, ffi.NULL) == 0
-    pieces = [lp(PREFIX + tag)]
-    for part in parts:
-        if not isinstance(part, bytes):
-            raise EncodingError(f"hash input must be bytes, got {type(part).__name__}")
-        if len(part) >= 1 << 32:
-            raise EncodingError("a hashed part is limited to 4 GiB")
-        pieces += (len(part).to_bytes(4, "big"), part)
     for piece in pieces:
         ok = ok and lib.crypto_generichash_blake2b_update(state, piece, len(piece)) == 0
     ok = ok and lib.crypto_generichash_blake2b_final(state, out, size) == 0
     if not ok:  # pragma: no cover - cannot fail for these sizes
         raise EncodingError("hashing failed")
     return bytes(ffi.buffer(out, size))
+
+
+def _blake2b_framed(tag: bytes, parts: tuple[bytes, ...], size: int) -> bytes:
+    """BLAKE2b over the framing of `parts`: joined when short (one call), fed in pieces when large."""
+    if sum(len(p) for p in parts if isinstance(p, bytes)) < _LARGE:
+        return _blake2b(b"".join(_framing(tag, parts)), size)
+    return _blake2b_pieces(_framing(tag, parts), size)
 
 
 def transcript_hash(tag: bytes, *parts: bytes) -> bytes:
@@ -150,18 +152,15 @@ def kdf32_pieces(tag: bytes, pieces: Iterable[bytes], total: int) -> bytes:
     Raises EncodingError when the pieces do not add up to `total` (the length is hashed first)."""
     if not 0 <= total < 1 << 32:
         raise EncodingError("a hashed part is limited to 4 GiB")
-    state = ffi.new("unsigned char[]", _STATE_BYTES)
-    out = ffi.new("unsigned char[]", 32)
-    ok = lib.crypto_generichash_blake2b_init_salt_personal(state, ffi.NULL, 0, 32, ffi.NULL, ffi.NULL) == 0
-    for piece in (lp(PREFIX + tag), total.to_bytes(4, "big")):
-        ok = ok and lib.crypto_generichash_blake2b_update(state, piece, len(piece)) == 0
     seen = 0
-    for piece in pieces:
-        seen += len(piece)
-        ok = ok and lib.crypto_generichash_blake2b_update(state, piece, len(piece)) == 0
+
+    def counted() -> Iterator[bytes]:
+        nonlocal seen
+        for piece in pieces:
+            seen += len(piece)
+            yield piece
+
+    result = _blake2b_pieces(chain((lp(PREFIX + tag), total.to_bytes(4, "big")), counted()), 32)
     if seen != total:
         raise EncodingError(f"expected {total} bytes to hash, got {seen}")
-    ok = ok and lib.crypto_generichash_blake2b_final(state, out, 32) == 0
-    if not ok:  # pragma: no cover - cannot fail for these sizes
-        raise EncodingError("hashing failed")
-    return bytes(ffi.buffer(out, 32))
+    return result
