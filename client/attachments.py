@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any
 
 from client.api import Api, ApiError, ServerUnreachableError
 from client.home import Home
+from client.output import ByteProgress
 from client.session import UsageError
 from client.strip import Plan, PlanReader
 from keys.accounts import AccountKeys
@@ -58,23 +58,6 @@ class UploadInterruptedError(Exception):
 def _path(case_id: bytes, attachment_id: bytes | None = None) -> str:
     base = f"/v1/cases/{b64u_encode(case_id)}/attachments"
     return base if attachment_id is None else f"{base}/{b64u_encode(attachment_id)}"
-
-
-class Progress:
-    """A byte counter on stderr, one line, only on a terminal (or always when `force`)."""
-
-    def __init__(self, what: str, total: int, *, force: bool = False) -> None:
-        self.what, self.total, self.done = what, max(total, 1), 0
-        self.show = force or sys.stderr.isatty()
-
-    def add(self, count: int) -> None:
-        self.done += count
-        if self.show:
-            mib = 1 << 20
-            percent = min(100, 100 * self.done // self.total)
-            end = "\n" if self.done >= self.total else ""
-            text = f"\r{self.what}: {self.done / mib:.1f} of {self.total / mib:.1f} MiB ({percent}%)"
-            print(text, end=end, file=sys.stderr, flush=True)
 
 
 # -- sealing and the pending-upload record -------------------------------------------------------
@@ -141,7 +124,7 @@ def prepare_upload(
     return PendingUpload(case_id, descriptor, seal_descriptor(descriptor, recipient), plan.path, plan.ranges)
 
 
-async def upload(api: Api, home: Home, pending: PendingUpload, *, on_progress: Callable[[int], None] | None = None) -> None:
+async def upload(api: Api, home: Home, pending: PendingUpload) -> None:
     """Upload (or resume) one attachment; its record stays in the outbox until the server has it all.
 
     Raises UploadInterruptedError when the server stops answering (the record stays for a later flush),
@@ -171,7 +154,8 @@ async def upload(api: Api, home: Home, pending: PendingUpload, *, on_progress: C
     except OSError as exc:
         raise UsageError(f"cannot read {pending.path}: {exc.strerror}") from exc
     with reader:
-        parts = _sealed_parts(reader, pending, server_has, on_progress)
+        progress = ByteProgress(f"uploading {pending.name}", layout.padded)
+        parts = _sealed_parts(reader, pending, server_has, progress)
         # The next part is sealed in a thread (libsodium releases the GIL) while up to IN_FLIGHT parts are
         # on the wire, so the server receives one while it writes the one before.
         sealing: asyncio.Future[Any] | None = asyncio.ensure_future(asyncio.to_thread(next, parts, None))
@@ -182,9 +166,9 @@ async def upload(api: Api, home: Home, pending: PendingUpload, *, on_progress: C
                     part = await sealing
                     sealing = None if part is None else asyncio.ensure_future(asyncio.to_thread(next, parts, None))
                     if part is not None:
-                        first, chunks, part_digest = part
+                        first, chunks, part_digest, last_digest = part
                         # remembered before it is sent: the server may store it and the answer be lost
-                        pending.sent[first + len(chunks) - 1] = digest(chunks[-1])
+                        pending.sent[first + len(chunks) - 1] = last_digest
                         home.put_pending_upload(pending.descriptor.attachment_id, pending.to_json())
                         task = asyncio.ensure_future(_put_part(as_case, path, first, chunks, part_digest))
                         window.append((first, chunks, part_digest, task))
@@ -199,8 +183,7 @@ async def upload(api: Api, home: Home, pending: PendingUpload, *, on_progress: C
                     # it overtook the part before it (which has landed by now): send it again
                     state = await _after_conflict(as_case, path, first, chunks, part_digest, exc)
                 server_has = int(state["received"])
-                if on_progress:
-                    on_progress(layout.chunk_plain * len(chunks))
+                progress.add(layout.chunk_plain * len(chunks))
         except FileChangedError:
             home.drop_pending_upload(pending.descriptor.attachment_id)
             raise
@@ -215,10 +198,11 @@ async def upload(api: Api, home: Home, pending: PendingUpload, *, on_progress: C
 
 
 def _sealed_parts(
-    reader: PlanReader, pending: PendingUpload, server_has: int, on_progress: Callable[[int], None] | None
-) -> Iterator[tuple[int, list[bytes], bytes]]:
-    """(first chunk, sealed chunks, their digest) of each part the server lacks. Chunks it holds are sealed again (the
-    stream is chained) but not sent; the last one acknowledged must come out as before, or the file changed."""
+    reader: PlanReader, pending: PendingUpload, server_has: int, progress: ByteProgress
+) -> Iterator[tuple[int, list[bytes], bytes, bytes]]:
+    """(first chunk, sealed chunks, their digest, the last chunk's digest) of each part the server lacks.
+    Chunks it holds are sealed again (the stream is chained) but not sent; the last one it holds must come out
+    as before, or the file changed."""
     layout = pending.descriptor.layout
     part: list[bytes] = []
     first = server_has
@@ -227,12 +211,11 @@ def _sealed_parts(
             if index + 1 == server_has and pending.sent.get(index) != digest(chunk):
                 raise EncodingError("its content differs from what the server holds")
             if index < server_has:
-                if on_progress:
-                    on_progress(layout.chunk_plain)
+                progress.add(layout.chunk_plain)
                 continue
             part.append(chunk)
             if len(part) == PART_CHUNKS or index + 1 == layout.count:
-                yield first, part, digest_pieces(part)  # hashed here, in the sealing thread
+                yield first, part, digest_pieces(part), digest(part[-1])  # hashed here, in the sealing thread
                 first, part = index + 1, []
     except EncodingError as exc:  # edited, or shorter or longer than when it was first sealed
         raise FileChangedError(
@@ -288,14 +271,13 @@ async def _retrying(call: Callable[[], Any]) -> Any:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def flush_uploads(api: Api, home: Home, *, show: bool = False) -> tuple[int, int]:
+async def flush_uploads(api: Api, home: Home) -> tuple[int, int]:
     """Resume every unfinished upload in the outbox; returns (finished, still waiting)."""
     items = [PendingUpload.from_json(data) for _id, data in home.pending_uploads()]
     done, refused = 0, list[str]()
     for pending in items:
-        progress = Progress(f"uploading {pending.name}", pending.descriptor.layout.padded, force=show)
         try:
-            await upload(api, home, pending, on_progress=progress.add)
+            await upload(api, home, pending)
         except UploadInterruptedError:
             return done, len(items) - done - len(refused)
         except UsageError as exc:  # refused for good, or the file changed: dropped, the others go on
@@ -352,7 +334,6 @@ async def download(
     openers: list[Opener],
     reply_sign_key: bytes,
     out: Path,
-    show_progress: bool = False,
 ) -> AttachmentDescriptor:
     """Fetch, check and open one attachment into `out` (written as OUT.partial, renamed when complete).
 
@@ -372,7 +353,7 @@ async def download(
     opener = StreamOpener(descriptor)
     size = opener.layout.chunk_sealed
     partial = out.with_name(out.name + ".partial")
-    progress = Progress(f"downloading {descriptor.name}", descriptor.size, force=show_progress)
+    progress = ByteProgress(f"downloading {descriptor.name}", descriptor.size)
     try:
         with partial.open("wb") as handle:
             os.fchmod(handle.fileno(), 0o600)

@@ -27,3 +27,20 @@ def progress(done: int, total: int, what: str) -> None:
     if sys.stderr.isatty():
         end = "\n" if done == total else ""
         print(f"\r{what}: {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+
+class ByteProgress:
+    """A byte counter for a long transfer: one line on stderr, in MiB and percent, only on a terminal."""
+
+    def __init__(self, what: str, total: int) -> None:
+        self.what, self.total, self.done = what, max(total, 1), 0
+        self.show = sys.stderr.isatty()
+
+    def add(self, count: int) -> None:
+        self.done += count
+        if self.show:
+            mib = 1 << 20
+            percent = min(100, 100 * self.done // self.total)
+            end = "\n" if self.done >= self.total else ""
+            text = f"\r{self.what}: {self.done / mib:.1f} of {self.total / mib:.1f} MiB ({percent}%)"
+            print(text, end=end, file=sys.stderr, flush=True)

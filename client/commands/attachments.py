@@ -10,7 +10,6 @@ from typing import Any
 from client.api import ApiError
 from client.attachments import (
     PendingUpload,
-    Progress,
     UploadInterruptedError,
     describe_all,
     download,
@@ -135,9 +134,8 @@ async def send_all(session: Session, home: Home, pending: list[PendingUpload]) -
     api = session.api(home)
     ids = []
     for item in pending:
-        progress = Progress(f"uploading {item.name}", item.descriptor.layout.padded)
         try:
-            await upload(api, home, item, on_progress=progress.add)
+            await upload(api, home, item)
         except UploadInterruptedError as exc:
             raise UsageError(
                 f"the upload of {item.name} stopped ({exc}); it is sealed in the outbox and resumes where it stopped "
