@@ -157,14 +157,18 @@ def test_descriptor_round_trip_and_fixed_size(reply: AccountKeys) -> None:
 def test_identity_attachment_needs_the_identity_key(reply: AccountKeys) -> None:
     descriptor = describe(reply, 10, "identity")
     box = seal_descriptor(descriptor, identity_attachment_key(CASE_ID, IDENTITY_KEY))
-    with pytest.raises(DecryptionError, match="keys you hold"):
-        open_descriptor(
-            box,
-            case_id=CASE_ID,
-            attachment_id=descriptor.attachment_id,
-            openers=[Opener.for_case(CASE_ID, CASE_KEY)],  # a member with the case key only
-            reply_sign_key=reply.public().sign_key,
-        )
+    for openers in (
+        [Opener.for_case(CASE_ID, CASE_KEY)],  # a member with the case key only
+        [Opener.for_identity(CASE_ID, bytes(32)), Opener.for_case(CASE_ID, bytes(32))],  # keys someone made up
+    ):
+        with pytest.raises(DecryptionError, match="keys you hold"):
+            open_descriptor(
+                box,
+                case_id=CASE_ID,
+                attachment_id=descriptor.attachment_id,
+                openers=openers,
+                reply_sign_key=reply.public().sign_key,
+            )
 
 
 def test_descriptor_checks(reply: AccountKeys) -> None:

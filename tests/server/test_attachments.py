@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from client.api import Api, ApiError
-from keys.accounts import AccountKeys
 from keys.attachments import (
     CHUNK,
     Layout,
@@ -205,22 +204,6 @@ async def test_shredding_a_case_shreds_its_attachments(world: World) -> None:
     async with services.db.read() as session:
         for model in (AttachmentRow, AttachmentChunkRow):
             assert (await session.execute(select(func.count()).select_from(model))).scalar_one() == 0
-
-
-def test_unused_keys_are_not_a_reader() -> None:
-    # a fresh key pair (what a server could make up) opens nothing of a real attachment
-    reply = AccountKeys.generate()
-    case_id, case_key = new_case_id(), os.urandom(32)
-    d = new_descriptor(case_id=case_id, kind="case", name="a", media_type="a/b", size=1, removed=(), reply=reply)
-    sealed = seal_descriptor(d, case_attachment_key(case_id, case_key))
-    with pytest.raises(Exception, match="does not open"):
-        open_descriptor(
-            sealed,
-            case_id=case_id,
-            attachment_id=d.attachment_id,
-            openers=[Opener.for_case(case_id, os.urandom(32))],
-            reply_sign_key=reply.public().sign_key,
-        )
 
 
 async def test_an_upload_waits_out_the_rate_limit(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
