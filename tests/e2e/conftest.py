@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from client.main import main
+from tests.server.conftest import _drop_pg, _pg_available
 
 BIN = Path(sys.executable).parent
 PASSPHRASE = "four words at least here"
@@ -112,6 +113,26 @@ def init_server(data: Path, url: str) -> str:
     init = server_cli("init", "--data", str(data), "--url", url, "--json", env=environment())
     assert init.returncode == 0, init.stderr
     return str(json.loads(init.stdout.strip().splitlines()[-1])["invite"])
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test (dropped after it); skips where no server answers."""
+    url = _pg_available()
+    if url is None:
+        pytest.skip("no PostgreSQL server answers (set TESSERA_TEST_PG_URL)")
+    yield url
+    _drop_pg(url)
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
+    """A fresh organisation's `tessera-server run` on SQLite in tmp_path/srv: (url, first invite, data dir)."""
+    data, port = tmp_path / "srv", free_port()
+    url = f"http://127.0.0.1:{port}"
+    invite = init_server(data, url)
+    with running_server(data, port, env=environment()):
+        yield url, invite, data
 
 
 def step_until_done(cli: Cli, members: tuple[str, ...]) -> None:

@@ -11,7 +11,6 @@ import re
 import socket
 import sqlite3
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ import pytest
 import client.attachments
 from client.samples import CLEAN_JPEG, LATITUDE, photo_with_gps
 
-from .conftest import Cli, build_organisation, environment, free_port, init_server, running_server
+from .conftest import Cli, build_organisation
 
 FORM = """kind = "medical"
 schema = 1
@@ -36,15 +35,6 @@ amount_usd = 300
 """
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    invite = init_server(tmp_path / "srv", url)
-    with running_server(tmp_path / "srv", port, env=environment()):
-        yield url, invite, tmp_path / "srv"
-
-
 def submit(cli: Cli, tmp_path: Path, *extra: str) -> str:
     form = tmp_path / "form.toml"
     form.write_text(FORM)
@@ -56,8 +46,8 @@ def listing(cli: Cli, who: str, case: str) -> list[dict[str, object]]:
     return rows
 
 
-def test_photo_and_bill_sealed_read_and_revealed(cli: Cli, server: tuple[str, str, Path], tmp_path: Path) -> None:
-    _url, invite, data = server
+def test_photo_and_bill_sealed_read_and_revealed(cli: Cli, live_server: tuple[str, str, Path], tmp_path: Path) -> None:
+    _url, invite, data = live_server
     build_organisation(cli, invite)
     photo = tmp_path / "injury.jpg"
     photo.write_bytes(photo_with_gps())
@@ -163,9 +153,9 @@ class CuttingRelay:
 
 @pytest.mark.parametrize("changed", [False, True], ids=["resumed", "file-changed"])
 def test_interrupted_upload_resumes_from_the_right_chunk(
-    cli: Cli, server: tuple[str, str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, changed: bool
+    cli: Cli, live_server: tuple[str, str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, changed: bool
 ) -> None:
-    url, invite, data = server
+    url, invite, data = live_server
     build_organisation(cli, invite)
     case = submit(cli, tmp_path)
     video = tmp_path / "testimony.bin"
@@ -205,9 +195,9 @@ def test_interrupted_upload_resumes_from_the_right_chunk(
 
 @pytest.mark.parametrize("damage", ["altered", "reordered", "duplicated"])
 def test_damaged_chunks_are_refused_and_leave_no_file(
-    cli: Cli, server: tuple[str, str, Path], tmp_path: Path, damage: str
+    cli: Cli, live_server: tuple[str, str, Path], tmp_path: Path, damage: str
 ) -> None:
-    _url, invite, data = server
+    _url, invite, data = live_server
     build_organisation(cli, invite)
     case = submit(cli, tmp_path)
     doc = tmp_path / "school.txt"
@@ -232,8 +222,10 @@ def test_damaged_chunks_are_refused_and_leave_no_file(
     assert not out.exists() and not out.with_name("report.txt.partial").exists()
 
 
-def test_offline_intake_with_an_attachment_waits_in_the_outbox(cli: Cli, server: tuple[str, str, Path], tmp_path: Path) -> None:
-    _url, invite, _data = server
+def test_offline_intake_with_an_attachment_waits_in_the_outbox(
+    cli: Cli, live_server: tuple[str, str, Path], tmp_path: Path
+) -> None:
+    _url, invite, _data = live_server
     build_organisation(cli, invite)
     cli.ok("hana", "sync")
     form = tmp_path / "form.toml"

@@ -14,77 +14,67 @@ from .conftest import (
     PASSPHRASE,
     Cli,
     build_organisation,
-    environment,
-    free_port,
-    init_server,
-    running_server,
     step_until_done,
 )
 from .test_cli import MEDICAL
 
 
-def test_a_lost_share_is_replaced_by_redistribution(cli: Cli, tmp_path: Path) -> None:
-    data = tmp_path / "srv"
-    port = free_port()
-    invite = init_server(data, f"http://127.0.0.1:{port}")
-    with running_server(data, port, env=environment()):
-        case = build_organisation(cli, invite, helper_form=MEDICAL, form_dir=tmp_path)
-        assert case
-        before = Home.open(cli.root / "kim", PASSPHRASE).state["council"]["council_key"]
-        # hana seals an intake while she is away (offline), before the council changes
-        form = tmp_path / "away.toml"
-        form.write_text(MEDICAL.replace("broken leg", "sealed while away"))
-        away = cli.ok("hana", "intake", "submit", "--kind", "medical", "--form", str(form), "--offline").strip().splitlines()[-1]
-        # park's device is lost: revoke it at once; invite a replacement
-        cli.ok("admin", "admin", "revoke", "park")
-        cli.ok(
-            "mina", "join", cli.ok("admin", "admin", "invite", "--role", "council", "--name", "mina").strip(), "--name", "mina"
-        )
-        cli.ok("admin", "council", "redistribute", "--threshold", "2", "--members", "kim,lee,mina")
-        step_until_done(cli, ("kim", "lee", "mina"))
-        synced = cli.ok("mina", "sync")
-        assert "council key of epoch 2: 2 of 3 members (kim, lee, mina)" in synced
-        after = Home.open(cli.root / "kim", PASSPHRASE).state["council"]["council_key"]
-        assert after == before, "the council key must not change"
-        kim_secrets = Home.open(cli.root / "kim", PASSPHRASE).section("ceremony")
-        assert "share:2" in kim_secrets and "share:1" not in kim_secrets  # the old share is erased
-        # the intake sealed to the earlier epoch (same council key) is accepted when hana is back online
-        assert "sent 1" in cli.ok("hana", "outbox", "flush")
-        # before the re-wrap the newcomer has no key for the old cases; after it, she reads them
-        code, _, err = cli.run("mina", "cases", "show", case)
-        assert code == 1 and "no key wrap for you" in err
-        assert "added 2 key wrap(s)" in cli.ok("kim", "council", "rewrap")  # mina's, for both cases
-        assert json.loads(cli.ok("mina", "cases", "show", away, "--json"))["case_file"]["condition"] == "sealed while away"
-        assert "added 0 key wrap(s)" in cli.ok("lee", "council", "rewrap")  # repeating it adds nothing
-        assert json.loads(cli.ok("mina", "cases", "show", case, "--json"))["case_file"]["condition"] == "broken leg"
-        # the new council reveals with its new shares: kim asks, mina approves
-        request = cli.ok("kim", "reveal", "request", case, "--purpose", "hospital").strip()
-        cli.ok("mina", "reveal", "approve", request)
-        cli.ok("kim", "reveal", "approve", request)
-        assert json.loads(cli.ok("kim", "reveal", "open", request, "--json"))["identity"]["full_name"] == "박서준"
-        assert "hash chain intact" in cli.ok("admin", "audit", "verify")
+def test_a_lost_share_is_replaced_by_redistribution(cli: Cli, tmp_path: Path, live_server: tuple[str, str, Path]) -> None:
+    _url, invite, data = live_server
+    case = build_organisation(cli, invite, helper_form=MEDICAL, form_dir=tmp_path)
+    assert case
+    before = Home.open(cli.root / "kim", PASSPHRASE).state["council"]["council_key"]
+    # hana seals an intake while she is away (offline), before the council changes
+    form = tmp_path / "away.toml"
+    form.write_text(MEDICAL.replace("broken leg", "sealed while away"))
+    away = cli.ok("hana", "intake", "submit", "--kind", "medical", "--form", str(form), "--offline").strip().splitlines()[-1]
+    # park's device is lost: revoke it at once; invite a replacement
+    cli.ok("admin", "admin", "revoke", "park")
+    cli.ok("mina", "join", cli.ok("admin", "admin", "invite", "--role", "council", "--name", "mina").strip(), "--name", "mina")
+    cli.ok("admin", "council", "redistribute", "--threshold", "2", "--members", "kim,lee,mina")
+    step_until_done(cli, ("kim", "lee", "mina"))
+    synced = cli.ok("mina", "sync")
+    assert "council key of epoch 2: 2 of 3 members (kim, lee, mina)" in synced
+    after = Home.open(cli.root / "kim", PASSPHRASE).state["council"]["council_key"]
+    assert after == before, "the council key must not change"
+    kim_secrets = Home.open(cli.root / "kim", PASSPHRASE).section("ceremony")
+    assert "share:2" in kim_secrets and "share:1" not in kim_secrets  # the old share is erased
+    # the intake sealed to the earlier epoch (same council key) is accepted when hana is back online
+    assert "sent 1" in cli.ok("hana", "outbox", "flush")
+    # before the re-wrap the newcomer has no key for the old cases; after it, she reads them
+    code, _, err = cli.run("mina", "cases", "show", case)
+    assert code == 1 and "no key wrap for you" in err
+    assert "added 2 key wrap(s)" in cli.ok("kim", "council", "rewrap")  # mina's, for both cases
+    assert json.loads(cli.ok("mina", "cases", "show", away, "--json"))["case_file"]["condition"] == "sealed while away"
+    assert "added 0 key wrap(s)" in cli.ok("lee", "council", "rewrap")  # repeating it adds nothing
+    assert json.loads(cli.ok("mina", "cases", "show", case, "--json"))["case_file"]["condition"] == "broken leg"
+    # the new council reveals with its new shares: kim asks, mina approves
+    request = cli.ok("kim", "reveal", "request", case, "--purpose", "hospital").strip()
+    cli.ok("mina", "reveal", "approve", request)
+    cli.ok("kim", "reveal", "approve", request)
+    assert json.loads(cli.ok("kim", "reveal", "open", request, "--json"))["identity"]["full_name"] == "박서준"
+    assert "hash chain intact" in cli.ok("admin", "audit", "verify")
     with sqlite3.connect(data / "tessera.db") as db:
         recipients = {r[0] for r in db.execute("SELECT recipient FROM case_wraps")}
     park_public = Home.open(cli.root / "park", PASSPHRASE).keys.public().box_key
     assert park_public not in recipients and len(recipients) == 3  # park's wrap of the late intake was not kept
 
 
-def test_a_council_member_rotates_keys_through_a_membership_change(cli: Cli, tmp_path: Path) -> None:
-    data = tmp_path / "srv"
-    port = free_port()
-    invite = init_server(data, f"http://127.0.0.1:{port}")
-    with running_server(data, port, env=environment()):
-        case = build_organisation(cli, invite, helper_form=MEDICAL, form_dir=tmp_path)
-        assert case
-        rotated = cli.ok("lee", "rotate-keys")
-        assert "membership change" in rotated
-        for who in ("kim", "park", "admin"):
-            cli.ok(who, "verify", "lee", "--accept")  # compared in person
-        cli.ok("admin", "council", "redistribute", "--threshold", "2", "--members", "kim,lee,park")
-        step_until_done(cli, ("kim", "lee", "park"))
-        assert "added 1 key wrap(s)" in cli.ok("kim", "council", "rewrap")  # for lee's new box key
-        assert json.loads(cli.ok("lee", "cases", "show", case, "--json"))["case_file"]["condition"] == "broken leg"
-        request = cli.ok("lee", "reveal", "request", case, "--purpose", "hospital").strip()
-        cli.ok("park", "reveal", "approve", request)
-        cli.ok("lee", "reveal", "approve", request)
-        assert json.loads(cli.ok("lee", "reveal", "open", request, "--json"))["identity"]["full_name"] == "박서준"
+def test_a_council_member_rotates_keys_through_a_membership_change(
+    cli: Cli, tmp_path: Path, live_server: tuple[str, str, Path]
+) -> None:
+    _url, invite, _data = live_server
+    case = build_organisation(cli, invite, helper_form=MEDICAL, form_dir=tmp_path)
+    assert case
+    rotated = cli.ok("lee", "rotate-keys")
+    assert "membership change" in rotated
+    for who in ("kim", "park", "admin"):
+        cli.ok(who, "verify", "lee", "--accept")  # compared in person
+    cli.ok("admin", "council", "redistribute", "--threshold", "2", "--members", "kim,lee,park")
+    step_until_done(cli, ("kim", "lee", "park"))
+    assert "added 1 key wrap(s)" in cli.ok("kim", "council", "rewrap")  # for lee's new box key
+    assert json.loads(cli.ok("lee", "cases", "show", case, "--json"))["case_file"]["condition"] == "broken leg"
+    request = cli.ok("lee", "reveal", "request", case, "--purpose", "hospital").strip()
+    cli.ok("park", "reveal", "approve", request)
+    cli.ok("lee", "reveal", "approve", request)
+    assert json.loads(cli.ok("lee", "reveal", "open", request, "--json"))["identity"]["full_name"] == "박서준"

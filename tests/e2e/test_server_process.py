@@ -17,7 +17,6 @@ from keys.directory import DirectoryEntry, payload_for, sign_payload
 from keys.invites import Invite
 from keys.requests import sign_request
 from keys.wire import from_wire, to_wire
-from tests.server.conftest import _drop_pg, _pg_available
 
 from .conftest import environment, free_port, running_server, server_cli, server_log
 
@@ -58,15 +57,6 @@ def test_run_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
         assert process.wait(timeout=20) == 0
     output = server_log(data, port)
     assert "listening on" in output and "Traceback" not in output
-
-
-@pytest.fixture
-def pg_url() -> object:
-    url = _pg_available()
-    if url is None:
-        pytest.skip("no PostgreSQL server answers (set TESSERA_TEST_PG_URL)")
-    yield url
-    _drop_pg(url)
 
 
 async def test_two_processes_on_one_postgresql_behave_as_one(tmp_path: Path, pg_url: str) -> None:

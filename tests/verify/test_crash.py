@@ -24,7 +24,6 @@ from keys.invites import Invite
 from keys.wire import from_wire, to_wire
 from tests.e2e.conftest import BIN, environment, free_port, server_cli, wait_healthy
 from tests.e2e.org import Org, build_org
-from tests.server.conftest import _drop_pg, _pg_available
 
 CLIENTS = 50
 
@@ -169,15 +168,6 @@ def _cluster() -> str:
 
 def test_kill_minus_nine_on_sqlite(tmp_path: Path) -> None:
     asyncio.run(_scenario(tmp_path, None, "kill"))
-
-
-@pytest.fixture
-def pg_url() -> object:
-    url = _pg_available()
-    if url is None:
-        pytest.skip("no PostgreSQL server answers (set TESSERA_TEST_PG_URL)")
-    yield url
-    _drop_pg(url)
 
 
 def test_kill_minus_nine_on_postgresql(tmp_path: Path, pg_url: str) -> None:
