@@ -11,12 +11,17 @@ from client.api import Api
 from client.home import Home
 from client.session import UsageError
 from keys.accounts import AccountKeys
+from keys.attestation import HeaderAttestation
 from keys.council import EpochRecord
 from keys.decisions import Proposal, Vote, open_note, verify_proposal, verify_vote
+from keys.directory import DirectoryState
 from keys.encoding import b64u_decode, b64u_encode
 from keys.envelope import IntakeEnvelope, SignedCaseFile, open_case_file, reply_keys, unwrap_case_key
-from keys.errors import DecryptionError, EncodingError, TesseraError
+from keys.errors import DecryptionError, EncodingError, ProofError, ProtocolError, TesseraError
+from keys.kem import IdentityHeader, check_header
+from keys.keyswitch import SwitchedHeader
 from keys.requests import case_principal
+from keys.reveal import AttestedHeader
 from keys.wire import from_wire
 
 
@@ -27,6 +32,32 @@ class OpenedCase:
     envelope: IntakeEnvelope
     case_key: bytes
     signed: SignedCaseFile
+    attested: AttestedHeader | None = None  # after a re-key: the switched header as the server serves it
+
+    def identity_header(self, state: DirectoryState) -> tuple[IdentityHeader | AttestedHeader, EpochRecord]:
+        """The case's identity header, checked, with the council record that vouches for it: π_r under the
+        current council key, or, after a re-key, the attestation of k members of the epoch that made it.
+        Raises ProofError (a forged or misplaced header) or ProtocolError (still under an earlier key)."""
+        current = state.council
+        if current is None:
+            raise ProtocolError("there is no council yet")
+        if self.attested is not None:
+            epoch = self.attested.attestation.epoch
+            record = current if current.epoch == epoch else state.earlier_councils.get(epoch)
+            if record is None or record.kid != current.kid:
+                raise ProtocolError("this case's switched header belongs to another council key")
+            self.attested.check(case_id=self.case_id, record=record)
+            return self.attested, record
+        header = self.envelope.header
+        if header is None:
+            raise ProofError("the server sent this case without an identity header")
+        if self.envelope.kid != current.kid:
+            raise ProtocolError(
+                "this case's identity is still sealed to the previous council key; the council re-key must switch it "
+                "first (`tessera council rekey status`)"
+            )
+        check_header(header, kid=current.kid, case_id=self.case_id)
+        return header, current
 
     @property
     def form(self) -> dict[str, Any]:
@@ -106,7 +137,9 @@ async def open_as_member(api: Api, home: Home, case_id_text: str) -> OpenedCase:
     raw = await api.call("GET", f"/v1/cases/{case_id_text.strip()}")
     envelope = from_wire(IntakeEnvelope, raw["envelope"])
     case_key = unwrap_case_key(home.keys, case_id, envelope.wraps[0])
-    return OpenedCase(case_id, raw, envelope, case_key, open_case_file(envelope, case_key))
+    attested = parse_attested(raw.get("switched"))
+    switched = attested.header if attested else None
+    return OpenedCase(case_id, raw, envelope, case_key, open_case_file(envelope, case_key, switched=switched), attested)
 
 
 async def open_as_helper(api: Api, home: Home, case_id: bytes) -> tuple[OpenedCase, Api, AccountKeys]:
@@ -116,4 +149,20 @@ async def open_as_helper(api: Api, home: Home, case_id: bytes) -> tuple[OpenedCa
     raw = await as_case.call("GET", f"/v1/cases/{b64u_encode(case_id)}")
     envelope = from_wire(IntakeEnvelope, raw["envelope"])
     case_key = unwrap_case_key(reply, case_id, envelope.reply_wrap)
-    return OpenedCase(case_id, raw, envelope, case_key, open_case_file(envelope, case_key)), as_case, reply
+    attested = parse_attested(raw.get("switched"))
+    signed = open_case_file(envelope, case_key, switched=attested.header if attested else None)
+    return OpenedCase(case_id, raw, envelope, case_key, signed, attested), as_case, reply
+
+
+def parse_attested(wire: Any) -> AttestedHeader | None:
+    """The `switched` part of a case as the server serves it (None before any re-key)."""
+    if wire is None:
+        return None
+    if not isinstance(wire, dict) or not isinstance(wire.get("path"), list) or not isinstance(wire.get("leaf_index"), int):
+        raise EncodingError("switched header: malformed")
+    return AttestedHeader(
+        header=from_wire(SwitchedHeader, wire["header"]),
+        attestation=from_wire(HeaderAttestation, wire["attestation"]),
+        leaf_index=wire["leaf_index"],
+        path=tuple(b64u_decode(p, length=32, what="inclusion path") for p in wire["path"]),
+    )

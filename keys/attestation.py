@@ -2,7 +2,7 @@
 
 π_r does not cover a switched header (R2, C2), so members of the new council verify the key-switch
 proofs and sign a Merkle root (RFC 9162 tree shape, domain-separated leaf and node hashes) over
-(case_id, R2, C2, wraphash) for every switched case. Later, a member accepts a switched header when it
+(case_id, R2, C2, wraphash, origin) for every switched case. Later, a member accepts a switched header when it
 is included under a root that k members of the council signed.
 """
 
@@ -109,6 +109,13 @@ def _attest_message(record: EpochRecord, root: bytes, size: int) -> bytes:
 def sign_attestation(record: EpochRecord, root: bytes, size: int, keys: AccountKeys) -> EpochSignature:
     """A new-council member's signature over a root of switched headers it has verified itself."""
     return EpochSignature(signer=keys.public().sign_key, signature=keys.sign(TAG_ATTEST, _attest_message(record, root, size)))
+
+
+def verify_attestation_signature(record: EpochRecord, root: bytes, size: int, signature: EpochSignature) -> None:
+    """Raise ProofError unless a member of `record` made this signature over (root, size)."""
+    if record.member_by_sign_key(signature.signer) is None:
+        raise ProofError(f"the signer is not a member of council epoch {record.epoch}")
+    verify_signature(signature.signer, TAG_ATTEST, _attest_message(record, root, size), signature.signature)
 
 
 def check_attested_header(

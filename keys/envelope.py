@@ -30,7 +30,8 @@ from keys.hashing import (
     digest,
     kdf32,
 )
-from keys.kem import CASE_ID_SIZE, IdentityHeader, check_header, encapsulate
+from keys.kem import CASE_ID_SIZE, IdentityHeader, check_header, encapsulate, header_digest
+from keys.keyswitch import SwitchedHeader
 from keys.wire import (
     decode_json,
     encode_json,
@@ -86,7 +87,12 @@ def unwrap_case_key(keys: AccountKeys, case_id: bytes, wrap: KeyWrap) -> bytes:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IntakeEnvelope:
-    """What the server stores for a case: ciphertext, wraps, the identity header, public reply keys."""
+    """What the server stores for a case: ciphertext, wraps, the identity header, public reply keys.
+
+    `header` is None only in what the server serves after a full re-key deleted the original header: the
+    case then has a switched header attested by the new council (keyswitch.py, attestation.py). An upload
+    must carry its header (check_envelope).
+    """
 
     VERSION: ClassVar[int] = 1
     v: int
@@ -98,7 +104,7 @@ class IntakeEnvelope:
     case_file: bytes
     wraps: tuple[KeyWrap, ...]
     reply_wrap: KeyWrap
-    header: IdentityHeader
+    header: IdentityHeader | None
     identity: bytes
 
     def __post_init__(self) -> None:
@@ -153,10 +159,6 @@ class SignedCaseFile:
         require_len("signature", self.signature, 64)
 
 
-def _header_digest(header: IdentityHeader) -> bytes:
-    return digest(encode_json(header))
-
-
 def seal_intake(
     *,
     case_id: bytes,
@@ -190,7 +192,7 @@ def seal_intake(
         head_seq=head_seq,
         head_hash=head_hash,
         identity_digest=digest(identity),
-        header_digest=_header_digest(header),
+        header_digest=header_digest(header),
         reply_box_key=reply.box_key,
         reply_sign_key=reply.sign_key,
         attachment_key=identity_attachment_key(case_id, identity_key),
@@ -220,11 +222,17 @@ def check_envelope(envelope: IntakeEnvelope, record: EpochRecord) -> None:
         raise ProtocolError("intake is sealed to another council key or epoch; refresh the key directory")
     if {w.recipient for w in envelope.wraps} != {m.box_key for m in record.members}:
         raise ProtocolError("intake must carry one case-key wrap for each current council member")
+    if envelope.header is None:
+        raise ProtocolError("intake must carry its identity header")
     check_header(envelope.header, kid=record.kid, case_id=envelope.case_id)
 
 
-def open_case_file(envelope: IntakeEnvelope, case_key: bytes) -> SignedCaseFile:
+def open_case_file(envelope: IntakeEnvelope, case_key: bytes, *, switched: SwitchedHeader | None = None) -> SignedCaseFile:
     """Open and authenticate the case file with its case key.
+
+    After a re-key the original header is gone; pass the case's `switched` header, whose `origin` (the
+    digest of the header the helper signed) the new council attested. Checking that attestation is the
+    caller's job (AttestedHeader.check).
 
     Raises DecryptionError when it does not open, ProofError when the author's signature, the header digest
     or the reply keys do not match (the header or the reply keys were swapped, or the file forged).
@@ -238,7 +246,13 @@ def open_case_file(envelope: IntakeEnvelope, case_key: bytes) -> SignedCaseFile:
     if signed.case_id != envelope.case_id:
         raise ProofError("case file belongs to another case")
     verify_signature(signed.author_sign_key, TAG_INTAKE_SIG, signing_bytes(signed), signed.signature)
-    if not hmac.compare_digest(signed.header_digest, _header_digest(envelope.header)):
+    if envelope.header is not None:
+        signed_header = header_digest(envelope.header)
+    elif switched is not None:
+        signed_header = switched.origin
+    else:
+        raise ProofError("the case carries no identity header")
+    if not hmac.compare_digest(signed.header_digest, signed_header):
         raise ProofError("identity header was replaced after the helper signed the intake")
     if (signed.reply_box_key, signed.reply_sign_key) != (envelope.reply_box_key, envelope.reply_sign_key):
         # else a server could substitute its own key and read what the council writes to the helper

@@ -14,9 +14,9 @@ from typing import Final
 from keys import aead
 from keys.errors import DecryptionError, ProofError
 from keys.group import Point, Rng, Scalar, default_rng
-from keys.hashing import TAG_AD_WRAP, TAG_KDF_CASE_KEY, TAG_POK_R, TAG_WRAPHASH, kdf32
+from keys.hashing import TAG_AD_WRAP, TAG_KDF_CASE_KEY, TAG_POK_R, TAG_WRAPHASH, digest, kdf32
 from keys.proofs import BASE, Proof, prove_knowledge, verify_knowledge
-from keys.wire import require_len
+from keys.wire import encode_json, require_len
 
 CASE_ID_SIZE: Final = 16
 WRAP_SIZE: Final = aead.OVERHEAD + 32
@@ -40,6 +40,12 @@ class IdentityHeader:
 
 def wrap_hash(wrap: bytes) -> bytes:
     return kdf32(TAG_WRAPHASH, wrap)
+
+
+def header_digest(header: IdentityHeader) -> bytes:
+    """What the helper signs for the header (SignedCaseFile.header_digest); a switched header carries the
+    digest of the header it descends from (keyswitch.py)."""
+    return digest(encode_json(header))
 
 
 def _pok_context(kid: bytes, case_id: bytes, c: bytes, wrap: bytes) -> list[bytes]:

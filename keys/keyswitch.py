@@ -4,12 +4,14 @@ Each member i of a k-set of the old council contributes T_i = t_i·G and U_i = x
 of knowledge of (x_i, t_i); anyone (the server too) verifies the proofs and combines
 R2 = Σ λ_i·T_i, C2 = C − Σ λ_i·U_i = M + t·Y2. U_i is masked by t_i·Y2, so nobody learns x_i·R or M, and
 the wrap and the identity ciphertext do not change. π_r does not cover (R2, C2): the new council
-attests the switched headers by signing a Merkle root over (case_id, R2, C2, wraphash) (merkle.py).
+attests the switched headers by signing a Merkle root over (case_id, R2, C2, wraphash, origin)
+(attestation.py), where `origin` is the digest of the header the helper signed, so a member can still
+match the case file's signature to the header it reads (a difference from the reference, docs/protocol.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -18,7 +20,7 @@ from keys.encoding import u16
 from keys.errors import CryptoError, EncodingError, ProofError, ProtocolError, QuorumError
 from keys.group import Point, Rng, Scalar, default_rng, multi_mul
 from keys.hashing import TAG_CTX_SWITCH, kdf32
-from keys.kem import CASE_ID_SIZE, IdentityHeader, wrap_hash
+from keys.kem import CASE_ID_SIZE, WRAP_SIZE, IdentityHeader, header_digest, wrap_hash
 from keys.proofs import SwitchProof, prove_switch, verify_switch
 from keys.sharing import lagrange_coefficients
 from keys.wire import require_len, require_version
@@ -31,14 +33,17 @@ class SwitchedHeader:
     r: bytes
     c: bytes
     wrap: bytes
+    origin: bytes  # header_digest of the helper-signed header this one descends from
 
     def __post_init__(self) -> None:
         require_len("r", self.r, 32)
         require_len("c", self.c, 32)
+        require_len("wrap", self.wrap, WRAP_SIZE)
+        require_len("origin", self.origin, 32)
 
     def leaf(self, case_id: bytes) -> bytes:
-        """What the new council attests for this case: (case_id, R2, C2, wraphash)."""
-        return case_id + self.r + self.c + wrap_hash(self.wrap)
+        """What the new council attests for this case: (case_id, R2, C2, wraphash, origin)."""
+        return case_id + self.r + self.c + wrap_hash(self.wrap) + self.origin
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -154,13 +159,22 @@ def combine_switch(
             points[contribution.index] = verify_contribution(contribution, old=old, new=new, header=header, swctx=context)
         except ProofError:
             continue
-    if len(points) < old.threshold:
-        raise QuorumError(f"{len(points)} valid key-switch contribution(s); {old.threshold} needed")
-    subset = sorted(points)[: old.threshold]
+    return combine_verified(points, threshold=old.threshold, header=header)
+
+
+def combine_verified(
+    points: Mapping[int, tuple[Point, Point]], *, threshold: int, header: IdentityHeader | SwitchedHeader
+) -> SwitchedHeader:
+    """Combine k verified (T_i, U_i) (member index -> points, from verify_contribution) into the switched
+    header: R2 = Σ λ_i·T_i, C2 = C − Σ λ_i·U_i. Raises QuorumError or ProtocolError."""
+    if len(points) < threshold:
+        raise QuorumError(f"{len(points)} valid key-switch contribution(s); {threshold} needed")
+    subset = sorted(points)[:threshold]
     weights = lagrange_coefficients(subset)
     try:
         r2 = multi_mul((weights[i], points[i][0]) for i in subset)
         c2 = Point.decode(header.c) - multi_mul((weights[i], points[i][1]) for i in subset)
     except CryptoError as exc:
         raise ProtocolError("key-switch contributions do not combine") from exc
-    return SwitchedHeader(r=r2.encode(), c=c2.encode(), wrap=header.wrap)
+    origin = header.origin if isinstance(header, SwitchedHeader) else header_digest(header)
+    return SwitchedHeader(r=r2.encode(), c=c2.encode(), wrap=header.wrap, origin=origin)

@@ -220,10 +220,12 @@ def approve_reveal(
     share: Scalar,
     keys: AccountKeys,
     now: int,
+    attested_by: EpochRecord | None = None,
     rng: Rng = default_rng,
 ) -> PartialDecryption:
     """Member `index` decrypts its part for this request (doc §2.6), after checking the case header
-    (π_r, or the council's attestation after a re-key) and the request.
+    (π_r, or the council's attestation after a re-key) and the request. `attested_by` is the council epoch
+    that attested a switched header when a membership change (same key) came after it; default `record`.
 
     Warning: call only after a human approved this request: a member who multiplies points on demand is
     a decryption oracle (doc §2.11 item 11); the checks here make sure the point derives from this case.
@@ -231,7 +233,10 @@ def approve_reveal(
     if isinstance(header, IdentityHeader):
         check_header(header, kid=record.kid, case_id=request.case_id)
     else:
-        header.check(case_id=request.case_id, record=record)
+        attesting = attested_by or record
+        if not hmac.compare_digest(attesting.kid, record.kid):
+            raise ProtocolError("the header was attested for another council key")
+        header.check(case_id=request.case_id, record=attesting)
     blinded = check_request(
         request, record=record, header=header.header if isinstance(header, AttestedHeader) else header, now=now
     )

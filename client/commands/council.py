@@ -1,12 +1,16 @@
-"""council ceremony start / step / status."""
+"""council ceremony start / step / status; council redistribute / rewrap; council rekey start / status /
+contribute / attest."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from client import rekey
 from client.ceremony import ceremony_step
+from client.home import Home
 from client.output import emit_json, progress
+from client.rekey import erase_old_share
 from client.session import Session, UsageError
 from keys.encoding import b64u_decode, b64u_encode
 from keys.envelope import KeyWrap, unwrap_case_key, wrap_case_key
@@ -32,6 +36,22 @@ def register(sub: Any) -> None:
     p = steps.add_parser("status", help="where the ceremony stands")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_status)
+    rekey = council.add_parser(
+        "rekey", help="replace the council key (a member removed for cause, a share feared lost) and switch every case to it"
+    ).add_subparsers(dest="rekey_command", required=True)
+    p = rekey.add_parser("start", help="administrator: open the key ceremony for the new council key")
+    p.add_argument("--threshold", type=int, required=True, help="the new council's threshold")
+    p.add_argument("--members", required=True, help="the new council, comma-separated; leave out whom you remove")
+    p.set_defaults(run=cmd_rekey_start)
+    p = rekey.add_parser("status", help="how far the switch of the cases to the new key got")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_rekey_status)
+    p = rekey.add_parser(
+        "contribute", help="old council member: your key-switch part for every case (k of you); resumes if interrupted"
+    )
+    p.set_defaults(run=cmd_rekey_contribute)
+    p = rekey.add_parser("attest", help="new council member: check every switched case and sign them (k of you)")
+    p.set_defaults(run=cmd_rekey_attest)
 
 
 async def cmd_start(session: Session, args: argparse.Namespace) -> int:
@@ -59,6 +79,8 @@ async def cmd_step(session: Session, args: argparse.Namespace) -> int:
         print(action)
     if result.done:
         print("done: the council key exists and is in the key directory.")
+        if (await api.call("GET", "/v1/rekey"))["state"] == "switching":
+            print("a re-key: k members of the old council now run `tessera council rekey contribute`.")
     else:
         print(f"waiting for {result.waiting_for}; run this step again later.")
     return 0
@@ -130,4 +152,82 @@ async def cmd_status(session: Session, args: argparse.Namespace) -> int:
             if status["messages"]
             else "no messages yet"
         )
+    return 0
+
+
+async def cmd_rekey_start(session: Session, args: argparse.Namespace) -> int:
+    members = [m.strip() for m in args.members.split(",") if m.strip()]
+    home = session.open_home()
+    if home.role != "admin":
+        raise UsageError("only an administrator opens a re-key")
+    body = {"v": 1, "threshold": args.threshold, "members": members}
+    answer = await session.api(home).call("POST", "/v1/ceremonies", body=body)
+    if answer.get("kind") != "rekey":
+        print("there was no council yet: this is the first key ceremony, not a re-key.")
+    print(f"re-key opened: new council {', '.join(members)} (threshold {args.threshold}, epoch {answer['params']['epoch']}).")
+    print(
+        "1. The new members run `tessera council ceremony step` until it says done (the new key).\n"
+        "2. k members of the old council run `tessera council rekey contribute`.\n"
+        "3. k members of the new council run `tessera council rekey attest`."
+    )
+    return 0
+
+
+def _erase(home: Home, status: dict[str, Any]) -> None:
+    if erase_old_share(home.section("ceremony"), status):
+        home.save()
+        print(f"erased your share of the old council key (epoch {status['old_epoch']}): it opens nothing any more.")
+
+
+async def cmd_rekey_status(session: Session, args: argparse.Namespace) -> int:
+    home = session.open_home()
+    status = await session.api(home).call("GET", "/v1/rekey")
+    if home.role == "council":
+        _erase(home, status)
+    if args.json:
+        emit_json(status)
+    elif status["state"] == "none":
+        print("no council re-key has been made.")
+    elif status["state"] == "done":
+        print(f"the re-key to council epoch {status['new_epoch']} is complete: every case is under the new key.")
+    else:
+        print(
+            f"re-key from epoch {status['old_epoch']} to {status['new_epoch']}: {status['switched']} of {status['cases']} "
+            f"case(s) switched, {status['remaining']} waiting for contributions."
+        )
+        by_member = ", ".join(f"member {m}: {n}" for m, n in sorted(status["contributions"].items())) or "none yet"
+        print(f"contributions: {by_member}")
+        signers = ", ".join(status["attested_by"]) or "nobody yet"
+        print(f"attested by: {signers}")
+    return 0
+
+
+async def cmd_rekey_contribute(session: Session, args: argparse.Namespace) -> int:
+    home = session.open_home()
+    if home.role != "council":
+        raise UsageError("only council members contribute to a re-key")
+    api = session.api(home)
+    state = await session.directory(home, api)
+    count = await rekey.contribute(
+        api, home.keys, home.section("ceremony"), state, lambda done, total: progress(done, total, "cases switched")
+    )
+    status = await api.call("GET", "/v1/rekey")
+    print(f"contributed to {count} case(s); {status.get('remaining', 0)} case(s) still wait for other members.")
+    if status["state"] == "switching" and not status["remaining"]:
+        print("every case is switched: k members of the new council now run `tessera council rekey attest`.")
+    return 0
+
+
+async def cmd_rekey_attest(session: Session, args: argparse.Namespace) -> int:
+    home = session.open_home()
+    if home.role != "council":
+        raise UsageError("only council members attest")
+    api = session.api(home)
+    state = await session.directory(home, api)
+    answer = await rekey.attest(api, home.keys, state, lambda done, total: progress(done, total, "cases checked"))
+    signed = f"{answer['signatures']} of {answer['needed']} signatures"
+    print(f"checked every key switch of {answer['cases']} case(s) and signed them ({signed}).")
+    if answer["state"] == "done":
+        print("the re-key is complete: the old identity headers are deleted; the old shares open nothing.")
+        _erase(home, await api.call("GET", "/v1/rekey"))
     return 0

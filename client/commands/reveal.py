@@ -18,7 +18,16 @@ from keys.council import EpochRecord
 from keys.encoding import b64u_decode, b64u_encode
 from keys.envelope import open_identity
 from keys.errors import TesseraError
-from keys.reveal import Blinding, PartialDecryption, RevealRequest, approve_reveal, combine_reveal, open_purpose, request_reveal
+from keys.reveal import (
+    AttestedHeader,
+    Blinding,
+    PartialDecryption,
+    RevealRequest,
+    approve_reveal,
+    combine_reveal,
+    open_purpose,
+    request_reveal,
+)
 from keys.wire import from_wire, to_wire
 
 DEFAULT_HOURS = 72
@@ -60,13 +69,15 @@ def _requester(record: EpochRecord, request: RevealRequest) -> str:
 async def cmd_request(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
     api = session.api(home)
-    record = await session.council(home, api)
-    case = await open_as_member(api, home, args.case)
     if not 1 <= args.hours <= 24 * 30:
         raise UsageError("--hours must be from 1 to 720")
+    state = await session.directory(home, api)
+    record = await session.council(home, api)
+    case = await open_as_member(api, home, args.case)
+    header, _vouching = case.identity_header(state)
     request, blinding = request_reveal(
         record=record,
-        header=case.envelope.header,
+        header=header.header if isinstance(header, AttestedHeader) else header,
         case_id=case.case_id,
         keys=home.keys,
         purpose=args.purpose,
@@ -135,8 +146,16 @@ async def cmd_approve(session: Session, args: argparse.Namespace) -> int:
     if sys.stdin.isatty() and input("Approve? Type yes: ").strip().lower() != "yes":
         print("not approved.")
         return 1
+    header, vouching = case.identity_header(await session.directory(home, api))
     partial = approve_reveal(
-        request, record=record, header=case.envelope.header, index=member.index, share=share, keys=home.keys, now=int(time.time())
+        request,
+        record=record,
+        header=header,
+        index=member.index,
+        share=share,
+        keys=home.keys,
+        now=int(time.time()),
+        attested_by=vouching,
     )
     answer = await api.call("POST", f"/v1/reveals/{args.request}/partials", body=to_wire(partial))
     print(f"approved ({answer['approvals']} of {record.threshold} needed).")
@@ -155,8 +174,13 @@ async def cmd_open(session: Session, args: argparse.Namespace) -> int:
     partials = [from_wire(PartialDecryption, p) for p in answer["partials"]]
     case = await open_as_member(api, home, kept["case"])
     parse_case_id(kept["case"])
+    header, _vouching = case.identity_header(await session.directory(home, api))
     identity_key = combine_reveal(
-        request, Blinding.decode(b64u_decode(kept["blinding"])), partials, record=record, header=case.envelope.header
+        request,
+        Blinding.decode(b64u_decode(kept["blinding"])),
+        partials,
+        record=record,
+        header=header.header if isinstance(header, AttestedHeader) else header,
     )  # QuorumError with fewer than k
     identity = json.loads(open_identity(case.envelope, identity_key, case.signed))
     files = []

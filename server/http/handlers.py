@@ -21,6 +21,7 @@ from server.http.keys import OPENAPI, PRINCIPAL, SERVICES
 from server.http.metrics import render
 from server.http.schemas import (
     AddWraps,
+    AttestRoot,
     CeremonyPost,
     InviteSecret,
     JoinRequest,
@@ -29,14 +30,28 @@ from server.http.schemas import (
     OpenRedistribution,
     RevokeRequest,
     RotateRequest,
+    SwitchBatch,
     parse_id,
 )
-from server.services import accounts, attachments, audit, cases, ceremonies, decisions, messages, redistribution, reveals, wraps
+from server.services import (
+    accounts,
+    attachments,
+    audit,
+    cases,
+    ceremonies,
+    decisions,
+    messages,
+    redistribution,
+    rekey,
+    reveals,
+    wraps,
+)
 from server.services.directory import load_entries
 from server.storage.db import read_chain
 
 __all__ = [
     "AddWraps",
+    "AttestRoot",
     "CeremonyPost",
     "Grant",
     "IntakeEnvelope",
@@ -51,6 +66,7 @@ __all__ = [
     "RevokeRequest",
     "RotateRequest",
     "SealedMessage",
+    "SwitchBatch",
     "Vote",
 ]
 
@@ -181,6 +197,41 @@ async def add_wraps(request: web.Request) -> web.Response:
         request.app[SERVICES], request[PRINCIPAL], [(w.case_id, w.recipient, w.sealed) for w in body.wraps]
     )
     return reply({"added": added}, status=201)
+
+
+def _after(request: web.Request) -> bytes | None:
+    text = request.query.get("after")
+    return parse_id(text, "after") if text else None
+
+
+async def rekey_status(request: web.Request) -> web.Response:
+    return reply(await rekey.status(request.app[SERVICES], request[PRINCIPAL]))
+
+
+async def rekey_headers(request: web.Request) -> web.Response:
+    result = await rekey.headers_to_switch(
+        request.app[SERVICES], request[PRINCIPAL], after=_after(request), limit=query_int(request, "limit", rekey.MAX_BATCH)
+    )
+    return reply(result)
+
+
+async def rekey_contribute(request: web.Request) -> web.Response:
+    body = await body_as(request, SwitchBatch)
+    return reply(await rekey.contribute(request.app[SERVICES], request[PRINCIPAL], body.contributions), status=201)
+
+
+async def rekey_switched(request: web.Request) -> web.Response:
+    result = await rekey.switched_to_attest(
+        request.app[SERVICES], request[PRINCIPAL], after=_after(request), limit=query_int(request, "limit", rekey.MAX_BATCH)
+    )
+    return reply(result)
+
+
+async def rekey_attest(request: web.Request) -> web.Response:
+    body = await body_as(request, AttestRoot)
+    services, principal = request.app[SERVICES], request[PRINCIPAL]
+    result = await rekey.attest(services, principal, root=body.root, size=body.size, signature=body.signature)
+    return reply(result, status=201)
 
 
 async def ceremony_status(request: web.Request) -> web.Response:

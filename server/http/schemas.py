@@ -8,6 +8,7 @@ from typing import ClassVar
 from keys.council import EpochSignature
 from keys.encoding import b64u_decode
 from keys.errors import EncodingError
+from keys.keyswitch import SwitchContribution
 from keys.wire import require_len, require_version
 
 
@@ -156,3 +157,32 @@ class NewAttachment:
         require_len("attachment_id", self.attachment_id, 16)
         if isinstance(self.padded_size, bool) or not 0 < self.padded_size < 1 << 40:
             raise EncodingError("padded_size: expected a positive number of bytes")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SwitchBatch:
+    """An old council member's key-switch contributions for a batch of cases (at most 500)."""
+
+    VERSION: ClassVar[int] = 1
+    v: int
+    contributions: tuple[SwitchContribution, ...]
+
+    def __post_init__(self) -> None:
+        require_version(self)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttestRoot:
+    """A new council member's signature over the Merkle root of every switched header."""
+
+    VERSION: ClassVar[int] = 1
+    v: int
+    root: bytes
+    size: int
+    signature: EpochSignature
+
+    def __post_init__(self) -> None:
+        require_version(self)
+        require_len("root", self.root, 32)
+        if isinstance(self.size, bool) or not 0 < self.size < 1 << 32:
+            raise EncodingError("size: expected the number of switched headers")

@@ -16,7 +16,7 @@ from keys.errors import TesseraError
 from keys.hashing import digest
 from keys.wire import decode_json, encode_json
 from server.errors import BadRequestError, ConflictError, NotFoundError
-from server.services import audit
+from server.services import audit, rekey
 from server.services.context import Principal, Services
 from server.storage import queries
 from server.storage.db import DbSession
@@ -149,12 +149,15 @@ async def get_case(services: Services, principal: Principal, case_id: bytes) -> 
                 raise NotFoundError("no key wrap for you on this case (you joined the council after it was sealed)")
             wraps = (KeyWrap(recipient=row.recipient, sealed=row.sealed),)
         decisions = await _decisions(session, case_id, adopted_only=principal.role == "case")
+        current = await rekey.case_header(session, case, envelope)
+        switched = await rekey.switched_wire(session, current.switched) if current.switched is not None else None
     return {
         "case_id": b64u_encode(case_id),
         "state": case.state,
         "day": case.day,
         "epoch": case.epoch,
         "envelope": replace(envelope, wraps=wraps),
+        "switched": switched,  # after a re-key: the attested switched header (the envelope's header is gone)
         "decisions": decisions,
     }
 

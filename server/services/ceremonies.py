@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from nacl.utils import random
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from keys import dkg
 from keys.ceremony import DkgAnswer, DkgCommitment, DkgComplaint, DkgEcho, DkgShare, check_share_signature
@@ -18,30 +18,43 @@ from keys.errors import TesseraError
 from keys.redistribute import RedistParams
 from keys.wire import decode_json, encode_json, from_wire, to_wire
 from server.errors import BadRequestError, ConflictError, ForbiddenError, NotFoundError
-from server.services import audit, epochs, redistribution
+from server.services import audit, epochs, redistribution, rekey
 from server.services.cases import council_record
 from server.services.context import Principal, Services
-from server.storage.models import CeremonyMessageRow, CeremonyRow
+from server.storage.models import CeremonyMessageRow, CeremonyRow, WrapRow
 
 BROADCAST = ("commitment", "echo", "complaint", "answer", "epoch-signature")
 KINDS = (*BROADCAST, "share")
 
 
 async def open_ceremony(services: Services, principal: Principal, *, threshold: int, members: list[str]) -> dict[str, Any]:
+    """A key ceremony (DKG). With a council in place it is a full re-key: a new council key, after which
+    every identity header is switched to it (rekey.py); the old council must approve the new record, so k
+    of its members must be among the participants."""
     principal.require("admin")
     async with services.db.write() as session:
         await redistribution.refuse_if_running(session)
+        await rekey.refuse_if_running(session)
         state = await services.directory.state(session)
         participants = redistribution.council_participants(state, members)
-        epoch = (state.council.epoch if state.council else 0) + 1
+        old = state.council
+        epoch = (old.epoch if old else 0) + 1
         try:
             params = dkg.DkgParams(v=1, epoch=epoch, threshold=threshold, participants=tuple(participants))
         except TesseraError as exc:
             raise BadRequestError(str(exc)) from exc
+        if old is not None:
+            staying = [m.account for m in old.members if any(p.sign_key == m.sign_key for p in participants)]
+            if len(staying) < old.threshold:
+                raise BadRequestError(
+                    f"a re-key needs at least {old.threshold} members of the current council among the new members "
+                    f"(they approve the new key and switch the old cases to it); {len(staying)} given"
+                )
         ceremony_id = random(16)
+        kind = "rekey" if old is not None else "dkg"
         session.add(
             CeremonyRow(
-                ceremony_id=ceremony_id, kind="dkg", params=encode_json(params).decode(), state="running", day=services.today()
+                ceremony_id=ceremony_id, kind=kind, params=encode_json(params).decode(), state="running", day=services.today()
             )
         )
         await audit.append(
@@ -50,9 +63,9 @@ async def open_ceremony(services: Services, principal: Principal, *, threshold: 
             actor=principal.name,
             action="ceremony.opened",
             obj=b64u_encode(ceremony_id),
-            detail={"threshold": threshold, "members": members, "epoch": epoch},
+            detail={"kind": kind, "threshold": threshold, "members": members, "epoch": epoch},
         )
-    return {"ceremony_id": b64u_encode(ceremony_id), "params": to_wire(params), "state": "running"}
+    return {"ceremony_id": b64u_encode(ceremony_id), "kind": kind, "params": to_wire(params), "state": "running"}
 
 
 def _participant_index(params: dkg.DkgParams, principal: Principal) -> int:
@@ -169,10 +182,26 @@ async def post_message(services: Services, principal: Principal, ceremony_id: by
 
 
 async def _maybe_finish(services: Services, session: Any, row: CeremonyRow, params: dkg.DkgParams) -> None:
-    """A DKG's record is published once every participant has signed it."""
+    """A DKG's record is published once every participant has signed it (the key directory also checks
+    that k members of the current council did, for a re-key). A re-key then opens the header switch."""
     for record, signatures in await epochs.signed_records(session, row.ceremony_id):
         if len({s.signer for s in signatures}) == len(params.participants):
-            await epochs.publish(services, session, row, record, signatures)
+            old = (await services.directory.state(session)).council
+            if row.kind != "rekey" or old is None:
+                await epochs.publish(services, session, row, record, signatures)
+                return
+            staying = [m.box_key for m in record.members]  # as in a membership change: leavers' wraps go
+            removed = await session.execute(delete(WrapRow).where(WrapRow.recipient.not_in(staying)))
+            await epochs.publish(services, session, row, record, signatures, {"kind": "rekey", "wraps_deleted": removed.rowcount})
+            cases = await rekey.start(services, session, old, record)
+            await audit.append(
+                session,
+                day=services.today(),
+                actor="council",
+                action="rekey.opened",
+                obj=f"epoch {record.epoch}",
+                detail={"old_epoch": old.epoch, "cases": cases},
+            )
             return
 
 
@@ -204,7 +233,7 @@ async def fetch_messages(services: Services, principal: Principal, ceremony_id: 
     visible = [r for r in rows if r.recipient is None or index in (r.recipient, r.sender)]
     return {
         "state": row.state,
-        "kind": "dkg",
+        "kind": row.kind,
         "params": json.loads(row.params),
         "index": index,
         "messages": [{"seq": r.seq, "kind": r.kind, "sender": r.sender, "body": json.loads(r.body)} for r in visible],

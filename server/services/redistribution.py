@@ -19,7 +19,7 @@ from keys.errors import TesseraError
 from keys.redistribute import RedistParams, check_recommitment
 from keys.wire import encode_json, from_wire, to_wire
 from server.errors import BadRequestError, ConflictError, ForbiddenError
-from server.services import audit, epochs
+from server.services import audit, epochs, rekey
 from server.services.cases import council_record
 from server.services.context import Principal, Services
 from server.storage.models import CeremonyMessageRow, CeremonyRow, WrapRow
@@ -49,6 +49,7 @@ async def open_redistribution(
     principal.require("admin")
     async with services.db.write() as session:
         await refuse_if_running(session)
+        await rekey.refuse_if_running(session)
         old = await council_record(services, session)
         state = await services.directory.state(session)
         participants = council_participants(state, members)

@@ -193,3 +193,64 @@ class ServerInstance(Base):
     instance_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     revision: Mapped[str] = mapped_column(String(32))
     heartbeat: Mapped[int] = mapped_column(Integer)
+
+
+class RekeyRow(Base):
+    """A full re-key (protocol doc §2.9): every identity header sealed to the council key of `old_epoch`
+    is switched to the key of `new_epoch`. One at a time; `state` is switching, then done."""
+
+    __tablename__ = "rekeys"
+    new_epoch: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    old_epoch: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(12))
+    day: Mapped[int] = mapped_column(Integer)
+
+
+class SwitchContributionRow(Base):
+    """One old member's verified key-switch contribution (T_i ‖ U_i ‖ proof, 160 bytes) for one case;
+    deleted once the new council has attested the switched headers."""
+
+    __tablename__ = "switch_contributions"
+    case_id: Mapped[bytes] = mapped_column(ForeignKey("cases.case_id", ondelete="CASCADE"), primary_key=True)
+    member: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    body: Mapped[bytes] = mapped_column(LargeBinary(160))
+
+
+class HeaderAttestationRow(Base):
+    """k members of council `epoch` signed this Merkle root over `size` switched headers."""
+
+    __tablename__ = "header_attestations"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    epoch: Mapped[int] = mapped_column(Integer)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    size: Mapped[int] = mapped_column(Integer)
+    signatures: Mapped[str] = mapped_column(Text)  # JSON list of EpochSignature
+    day: Mapped[int] = mapped_column(Integer)
+
+
+class SwitchedHeaderRow(Base):
+    """A case's identity header switched to the key of council `epoch`: (R2, C2), the unchanged wrap and the
+    digest of the header the helper signed. Pending while `attestation` is null; once attested, the case's
+    original header is deleted and this row is the case's header."""
+
+    __tablename__ = "switched_headers"
+    case_id: Mapped[bytes] = mapped_column(ForeignKey("cases.case_id", ondelete="CASCADE"), primary_key=True)
+    epoch: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    r: Mapped[bytes] = mapped_column(LargeBinary(32))
+    c: Mapped[bytes] = mapped_column(LargeBinary(32))
+    wrap: Mapped[bytes] = mapped_column(LargeBinary(72))
+    origin: Mapped[bytes] = mapped_column(LargeBinary(32))
+    attestation: Mapped[int | None] = mapped_column(ForeignKey("header_attestations.seq"), nullable=True)
+    leaf_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    path: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # the inclusion path, 32 bytes a step
+
+
+class AttestationSignatureRow(Base):
+    """A new member's signature over the root it computed, kept until k members agree on one root."""
+
+    __tablename__ = "attestation_signatures"
+    epoch: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    signer: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    size: Mapped[int] = mapped_column(Integer)
+    signature: Mapped[bytes] = mapped_column(LargeBinary(64))

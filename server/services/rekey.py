@@ -1,0 +1,472 @@
+"""A full council re-key (issue 5 item 4; protocol doc §2.9). A DKG made a new council key Y2 (epoch f);
+every identity header still sealed to the old key Y must now be switched to Y2 without anyone learning it:
+
+1. each of k members of the old council posts, in batches, a key-switch contribution for every case; the
+   server verifies each proof on arrival (a bad one refuses the batch) and, once a case has k of them,
+   combines them into the switched header (R2, C2) - it learns nothing doing so (the U_i are masked);
+2. members of the new council fetch the switched headers with the contributions, check every proof and the
+   combination themselves, and sign the Merkle root over all of them; once k agree on the root the server
+   stores the attestation, gives each case its inclusion path, and deletes the original headers and the
+   contributions in the same transaction.
+
+Both steps resume where they stopped: the server lists only what the caller has not done yet. While the
+switch runs, new intakes are sealed to Y2 and the cases still under Y cannot be revealed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+
+from keys.attestation import HeaderAttestation, MerkleTree, verify_attestation_signature
+from keys.council import EpochRecord, EpochSignature
+from keys.encoding import b64u_encode
+from keys.envelope import IntakeEnvelope
+from keys.errors import TesseraError
+from keys.group import Point
+from keys.kem import IdentityHeader
+from keys.keyswitch import SwitchContribution, SwitchedHeader, combine_verified, switch_context, verify_contribution
+from keys.wire import decode_json, encode_json, from_wire, to_wire
+from server.errors import BadRequestError, ConflictError, ForbiddenError
+from server.services import audit
+from server.services.context import Principal, Services
+from server.storage.db import DbSession, in_thread
+from server.storage.models import (
+    AttestationSignatureRow,
+    CaseRow,
+    HeaderAttestationRow,
+    RekeyRow,
+    SwitchContributionRow,
+    SwitchedHeaderRow,
+)
+
+MAX_BATCH = 500
+RUNNING = "switching"
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    row: RekeyRow
+    old: EpochRecord
+    new: EpochRecord
+    swctx: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CaseHeader:
+    """A case's identity header as it stands: the helper's original, or an attested switched one."""
+
+    header: IdentityHeader | SwitchedHeader
+    epoch: int  # the council epoch whose key it is sealed to (the attestation's epoch for a switched one)
+    switched: SwitchedHeaderRow | None
+
+
+async def start(services: Services, session: DbSession, old: EpochRecord, new: EpochRecord) -> int:
+    """Called when a DKG replaced the council key: open the switch of every case sealed before. Returns
+    how many cases must be switched (none: nothing to do, the re-key is complete at once)."""
+    count = (await session.execute(select(func.count()).select_from(CaseRow).where(CaseRow.epoch < new.epoch))).scalar_one()
+    state = RUNNING if count else "done"
+    session.add(RekeyRow(new_epoch=new.epoch, old_epoch=old.epoch, state=state, day=services.today()))
+    return int(count)
+
+
+async def running(session: DbSession) -> RekeyRow | None:
+    query = select(RekeyRow).where(RekeyRow.state == RUNNING)
+    return (await session.execute(query)).scalars().first()
+
+
+async def refuse_if_running(session: DbSession) -> None:
+    if await running(session) is not None:
+        raise ConflictError(
+            "a council re-key is switching the identity headers; finish it first (`tessera council rekey status`)"
+        )
+
+
+async def _job(services: Services, session: DbSession, *, lock: bool = False) -> Job:
+    query = select(RekeyRow).where(RekeyRow.state == RUNNING)
+    row = (await session.execute(query.with_for_update() if lock else query)).scalars().first()
+    if row is None:
+        raise ConflictError("no council re-key is running")
+    state = await services.directory.state(session)
+    old = state.earlier_councils.get(row.old_epoch)
+    new = state.council
+    if old is None or new is None or new.epoch != row.new_epoch:
+        raise ConflictError("the key directory does not hold the councils of this re-key")
+    return Job(row, old, new, switch_context(old, new))
+
+
+async def attestation_record(services: Services, session: DbSession, epoch: int) -> EpochRecord:
+    state = await services.directory.state(session)
+    record = state.council if state.council is not None and state.council.epoch == epoch else None
+    record = record or state.earlier_councils.get(epoch)
+    if record is None:
+        raise ConflictError(f"the key directory holds no council epoch {epoch}")
+    return record
+
+
+async def case_header(session: DbSession, case: CaseRow, envelope: IntakeEnvelope) -> CaseHeader:
+    """The header a reveal (or the next re-key) works on."""
+    query = select(SwitchedHeaderRow).where(SwitchedHeaderRow.case_id == case.case_id, SwitchedHeaderRow.attestation.is_not(None))
+    row = (await session.execute(query.order_by(SwitchedHeaderRow.epoch.desc()))).scalars().first()
+    if row is not None:
+        return CaseHeader(_switched(row), row.epoch, row)
+    if envelope.header is None:  # pragma: no cover - the attested row is deleted only with the case
+        raise ConflictError("this case has lost its identity header")
+    return CaseHeader(envelope.header, case.epoch, None)
+
+
+def _switched(row: SwitchedHeaderRow) -> SwitchedHeader:
+    return SwitchedHeader(r=row.r, c=row.c, wrap=row.wrap, origin=row.origin)
+
+
+async def switched_wire(session: DbSession, row: SwitchedHeaderRow) -> dict[str, Any]:
+    """An attested switched header as the API serves it: header, attestation, leaf index and path."""
+    attestation = await session.get(HeaderAttestationRow, row.attestation)
+    assert attestation is not None and row.path is not None  # both set in the attesting transaction
+    return {
+        "header": to_wire(_switched(row)),
+        "attestation": to_wire(_attestation(attestation)),
+        "leaf_index": row.leaf_index,
+        "path": [b64u_encode(row.path[i : i + 32]) for i in range(0, len(row.path), 32)],
+    }
+
+
+def _attestation(row: HeaderAttestationRow) -> HeaderAttestation:
+    signatures = tuple(from_wire(EpochSignature, s) for s in json.loads(row.signatures))
+    return HeaderAttestation(v=1, epoch=row.epoch, root=row.root, size=row.size, signatures=signatures)
+
+
+async def _header_wire(session: DbSession, case: CaseRow) -> tuple[CaseHeader, dict[str, Any]]:
+    envelope = decode_json(IntakeEnvelope, case.envelope.encode())
+    current = await case_header(session, case, envelope)
+    if current.switched is None:
+        return current, {"header": to_wire(current.header)}
+    return current, {"switched": await switched_wire(session, current.switched)}
+
+
+async def status(services: Services, principal: Principal) -> dict[str, Any]:
+    principal.require("admin", "council")
+    async with services.db.read() as session:
+        row = (await session.execute(select(RekeyRow).order_by(RekeyRow.new_epoch.desc()))).scalars().first()
+        if row is None:
+            return {"state": "none"}
+        out: dict[str, Any] = {"state": row.state, "old_epoch": row.old_epoch, "new_epoch": row.new_epoch, "day": row.day}
+        if row.state != RUNNING:
+            return out
+        total = await _count(session, select(CaseRow.case_id).where(CaseRow.epoch < row.new_epoch))
+        switched = await _count(session, select(SwitchedHeaderRow.case_id).where(SwitchedHeaderRow.epoch == row.new_epoch))
+        query = select(SwitchContributionRow.member, func.count()).group_by(SwitchContributionRow.member)
+        per_member: list[Any] = list((await session.execute(query)).all())
+        signed = (
+            (await session.execute(select(AttestationSignatureRow).where(AttestationSignatureRow.epoch == row.new_epoch)))
+            .scalars()
+            .all()
+        )
+        new = (await services.directory.state(session)).council
+    names = {m.sign_key: m.account for m in new.members} if new is not None else {}
+    out.update(
+        cases=total,
+        switched=switched,
+        remaining=total - switched,
+        contributions={str(r[0]): int(r[1]) for r in per_member},
+        attested_by=sorted(names.get(s.signer, "?") for s in signed),
+    )
+    return out
+
+
+async def _count(session: DbSession, query: Any) -> int:
+    return int((await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one())
+
+
+def _old_index(job: Job, principal: Principal) -> int:
+    member = job.old.member_by_sign_key(principal.sign_key)
+    if member is None or member.account != principal.name:
+        raise ForbiddenError(f"you are not a member of the old council (epoch {job.old.epoch}) with this device")
+    return member.index
+
+
+def _pending_for(job: Job) -> Any:
+    """Cases sealed before the new key that have no switched header under it yet."""
+    done = select(SwitchedHeaderRow.case_id).where(SwitchedHeaderRow.epoch == job.row.new_epoch)
+    return select(CaseRow).where(CaseRow.epoch < job.row.new_epoch, CaseRow.case_id.not_in(done))
+
+
+async def headers_to_switch(services: Services, principal: Principal, *, after: bytes | None, limit: int) -> dict[str, Any]:
+    """The next cases this old member has not contributed to, with their current headers."""
+    principal.require("council")
+    limit = max(1, min(limit, MAX_BATCH))
+    async with services.db.read() as session:
+        job = await _job(services, session)
+        index = _old_index(job, principal)
+        mine = select(SwitchContributionRow.case_id).where(SwitchContributionRow.member == index)
+        query = _pending_for(job).where(CaseRow.case_id.not_in(mine)).order_by(CaseRow.case_id).limit(limit)
+        if after is not None:
+            query = query.where(CaseRow.case_id > after)
+        items = []
+        for case in (await session.execute(query)).scalars().all():
+            _current, wire = await _header_wire(session, case)
+            items.append({"case_id": b64u_encode(case.case_id), **wire})
+    return {"old_epoch": job.old.epoch, "new_epoch": job.new.epoch, "index": index, "cases": items}
+
+
+async def contribute(services: Services, principal: Principal, contributions: Sequence[SwitchContribution]) -> dict[str, Any]:
+    """Verify and store one old member's contributions; combine every case that now has k."""
+    principal.require("council")
+    if len(contributions) > MAX_BATCH:
+        raise BadRequestError(f"at most {MAX_BATCH} contributions a request")
+    ids = [c.case_id for c in contributions]
+    if len(set(ids)) != len(ids):
+        raise BadRequestError("one contribution per case a request")
+    async with services.db.read() as session:
+        job = await _job(services, session)
+        index = _old_index(job, principal)
+        headers = await _headers(session, job, ids)
+    for c in contributions:
+        if c.index != index:
+            raise BadRequestError("a contribution must carry your own member index")
+    todo = [c for c in contributions if c.case_id in headers]
+    points = await in_thread(_verify_all, job, todo, headers)
+    async with services.db.write() as session:
+        job = await _job(services, session, lock=True)
+        headers = await _headers(session, job, [c.case_id for c in todo])  # what changed meanwhile (another member, a shred)
+        fresh = [c for c in todo if c.case_id in headers]
+        present = set()
+        if fresh:
+            query = select(SwitchContributionRow.case_id).where(
+                SwitchContributionRow.member == index, SwitchContributionRow.case_id.in_([c.case_id for c in fresh])
+            )
+            present = set((await session.execute(query)).scalars().all())
+        fresh = [c for c in fresh if c.case_id not in present]
+        for c in fresh:
+            session.add(SwitchContributionRow(case_id=c.case_id, member=index, body=c.t_point + c.u_point + c.proof))
+        await session.flush()
+        combined = await _combine_ready(session, job, {c.case_id: headers[c.case_id] for c in fresh}, points)
+        await audit.append(
+            session,
+            day=services.today(),
+            actor=principal.name,
+            action="rekey.contributed",
+            obj=f"epoch {job.new.epoch}",
+            detail={"member": index, "cases": len(fresh), "switched": combined},
+        )
+    return {"accepted": len(fresh), "already": len(contributions) - len(fresh), "switched": combined}
+
+
+async def _headers(session: DbSession, job: Job, ids: Sequence[bytes]) -> dict[bytes, IdentityHeader | SwitchedHeader]:
+    """Current headers of those cases that still need switching."""
+    if not ids:
+        return {}
+    rows = (await session.execute(_pending_for(job).where(CaseRow.case_id.in_(list(ids))))).scalars().all()
+    out = {}
+    for case in rows:
+        current = await case_header(session, case, decode_json(IntakeEnvelope, case.envelope.encode()))
+        out[case.case_id] = current.header
+    return out
+
+
+def _verify_all(
+    job: Job, contributions: Sequence[SwitchContribution], headers: dict[bytes, IdentityHeader | SwitchedHeader]
+) -> dict[tuple[bytes, int], tuple[Point, Point]]:
+    out = {}
+    for c in contributions:
+        try:
+            header = headers[c.case_id]
+            out[(c.case_id, c.index)] = verify_contribution(c, old=job.old, new=job.new, header=header, swctx=job.swctx)
+        except TesseraError as exc:
+            raise BadRequestError(f"case {b64u_encode(c.case_id)}: {exc}; nothing from this batch was stored") from exc
+    return out
+
+
+async def _combine_ready(
+    session: DbSession,
+    job: Job,
+    headers: dict[bytes, IdentityHeader | SwitchedHeader],
+    fresh: dict[tuple[bytes, int], tuple[Point, Point]],
+) -> int:
+    if not headers:
+        return 0
+    k = job.old.threshold
+    query = select(SwitchContributionRow).where(SwitchContributionRow.case_id.in_(list(headers)))
+    by_case: dict[bytes, dict[int, tuple[Point, Point]]] = {}
+    for row in (await session.execute(query)).scalars().all():
+        pair = fresh.get((row.case_id, row.member))
+        if pair is None:  # verified when it arrived; decoding checks the points again
+            pair = (Point.decode(row.body[:32]), Point.decode(row.body[32:64]))
+        by_case.setdefault(row.case_id, {})[row.member] = pair
+    combined = 0
+    for case_id, points in by_case.items():
+        if len(points) < k:
+            continue
+        try:
+            switched = combine_verified(points, threshold=k, header=headers[case_id])
+        except TesseraError as exc:  # pragma: no cover - verified contributions always combine
+            raise ConflictError(f"case {b64u_encode(case_id)}: {exc}") from exc
+        session.add(
+            SwitchedHeaderRow(
+                case_id=case_id, epoch=job.new.epoch, r=switched.r, c=switched.c, wrap=switched.wrap, origin=switched.origin
+            )
+        )
+        combined += 1
+    return combined
+
+
+async def switched_to_attest(services: Services, principal: Principal, *, after: bytes | None, limit: int) -> dict[str, Any]:
+    """For a new member: the switched headers in case order, each with the header it came from and the
+    contributions it was combined from, to check before signing the root."""
+    principal.require("council")
+    limit = max(1, min(limit, MAX_BATCH))
+    async with services.db.read() as session:
+        job = await _job(services, session)
+        if job.new.member_by_sign_key(principal.sign_key) is None:
+            raise ForbiddenError("only members of the new council attest the switched headers")
+        remaining = await _count(session, _pending_for(job))
+        query = (
+            select(SwitchedHeaderRow, CaseRow)
+            .join(CaseRow, CaseRow.case_id == SwitchedHeaderRow.case_id)
+            .where(SwitchedHeaderRow.epoch == job.new.epoch)
+            .order_by(SwitchedHeaderRow.case_id)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(SwitchedHeaderRow.case_id > after)
+        items = []
+        pairs: list[Any] = list((await session.execute(query)).all())
+        for pair in pairs:
+            switched, case = pair[0], pair[1]
+            _current, wire = await _header_wire(session, case)
+            rows = (
+                (await session.execute(select(SwitchContributionRow).where(SwitchContributionRow.case_id == case.case_id)))
+                .scalars()
+                .all()
+            )
+            items.append(
+                {
+                    "case_id": b64u_encode(case.case_id),
+                    "from": wire,
+                    "to": to_wire(_switched(switched)),
+                    "contributions": [to_wire(_contribution(case.case_id, row)) for row in rows],
+                }
+            )
+    return {"old_epoch": job.old.epoch, "new_epoch": job.new.epoch, "remaining": remaining, "cases": items}
+
+
+def _contribution(case_id: bytes, row: SwitchContributionRow) -> SwitchContribution:
+    body = row.body
+    return SwitchContribution(v=1, case_id=case_id, index=row.member, t_point=body[:32], u_point=body[32:64], proof=body[64:])
+
+
+async def attest(
+    services: Services, principal: Principal, *, root: bytes, size: int, signature: EpochSignature
+) -> dict[str, Any]:
+    """A new member's signature over the root of all switched headers. With k on the same root, the
+    attestation is stored, every case gets its inclusion path and the original headers are deleted."""
+    principal.require("council")
+    if signature.signer != principal.sign_key:
+        raise BadRequestError("sign the attestation with your own key")
+    async with services.db.write() as session:
+        job = await _job(services, session, lock=True)
+        if job.new.member_by_sign_key(principal.sign_key) is None:
+            raise ForbiddenError("only members of the new council attest the switched headers")
+        try:
+            verify_attestation_signature(job.new, root, size, signature)
+        except TesseraError as exc:
+            raise BadRequestError(f"attestation rejected: {exc}") from exc
+        remaining = await _count(session, _pending_for(job))
+        if remaining:
+            raise ConflictError(f"{remaining} case(s) are not switched yet: k old members must contribute first")
+        rows = list(
+            (
+                await session.execute(
+                    select(SwitchedHeaderRow).where(SwitchedHeaderRow.epoch == job.new.epoch).order_by(SwitchedHeaderRow.case_id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        tree = MerkleTree([_switched(r).leaf(r.case_id) for r in rows]) if rows else None
+        if tree is None or (tree.root, tree.size) != (root, size):
+            raise ConflictError("the switched headers differ from the ones you signed (a case was shredded?); attest again")
+        await session.execute(  # a member signing again (the set changed) replaces their earlier signature
+            delete(AttestationSignatureRow).where(
+                AttestationSignatureRow.epoch == job.new.epoch, AttestationSignatureRow.signer == principal.sign_key
+            )
+        )
+        session.add(
+            AttestationSignatureRow(
+                epoch=job.new.epoch, signer=principal.sign_key, root=root, size=size, signature=signature.signature
+            )
+        )
+        await session.flush()
+        agreeing = (
+            (
+                await session.execute(
+                    select(AttestationSignatureRow).where(
+                        AttestationSignatureRow.epoch == job.new.epoch, AttestationSignatureRow.root == root
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+        await audit.append(
+            session, day=services.today(), actor=principal.name, action="rekey.attest-signed", obj=f"epoch {job.new.epoch}"
+        )
+        if len(agreeing) < job.new.threshold:
+            return {"state": RUNNING, "signatures": len(agreeing), "needed": job.new.threshold}
+        signatures = [EpochSignature(signer=s.signer, signature=s.signature) for s in agreeing]
+        await _finish(services, session, job, tree, rows, signatures)
+    return {"state": "done", "signatures": len(agreeing), "needed": job.new.threshold}
+
+
+async def _finish(
+    services: Services,
+    session: DbSession,
+    job: Job,
+    tree: MerkleTree,
+    rows: list[SwitchedHeaderRow],
+    signatures: list[EpochSignature],
+) -> None:
+    attestation = HeaderAttestationRow(
+        epoch=job.new.epoch,
+        root=tree.root,
+        size=tree.size,
+        signatures=json.dumps([to_wire(s) for s in signatures]),
+        day=services.today(),
+    )
+    session.add(attestation)
+    await session.flush()
+    ids = [r.case_id for r in rows]
+    for i, row in enumerate(rows):
+        await session.execute(
+            update(SwitchedHeaderRow)
+            .where(SwitchedHeaderRow.case_id == row.case_id, SwitchedHeaderRow.epoch == job.new.epoch)
+            .values(attestation=attestation.seq, leaf_index=i, path=b"".join(tree.proof(i)))
+        )
+    for start in range(0, len(ids), MAX_BATCH):
+        chunk = ids[start : start + MAX_BATCH]
+        # the old headers go: earlier switched ones, and the helper's original inside the envelope
+        await session.execute(
+            delete(SwitchedHeaderRow).where(SwitchedHeaderRow.case_id.in_(chunk), SwitchedHeaderRow.epoch < job.new.epoch)
+        )
+        for case in (await session.execute(select(CaseRow).where(CaseRow.case_id.in_(chunk)))).scalars().all():
+            envelope = decode_json(IntakeEnvelope, case.envelope.encode())
+            if envelope.header is not None:
+                await session.execute(
+                    update(CaseRow)
+                    .where(CaseRow.case_id == case.case_id)
+                    .values(envelope=encode_json(replace(envelope, header=None)).decode())
+                )
+    await session.execute(delete(SwitchContributionRow))
+    await session.execute(delete(AttestationSignatureRow).where(AttestationSignatureRow.epoch == job.new.epoch))
+    await session.execute(update(RekeyRow).where(RekeyRow.new_epoch == job.new.epoch).values(state="done"))
+    await audit.append(
+        session,
+        day=services.today(),
+        actor="council",
+        action="rekey.done",
+        obj=f"epoch {job.new.epoch}",
+        detail={"cases": tree.size, "root": b64u_encode(tree.root), "old_epoch": job.old.epoch},
+    )
