@@ -8,6 +8,7 @@ every contribution and the combination before signing the root."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -96,24 +97,39 @@ async def contribute(
     total = int(status["remaining"])
     done = 0
     after: str | None = None
-    while True:
-        page = await api.call("GET", "/v1/rekey/headers", query={"after": after, "limit": PAGE})
-        items = page["cases"]
-        if not items:
-            break
+
+    def compute(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         batch = []
         for item in items:
             case_id = b64u_decode(item["case_id"], length=16, what="case id")
             header = checked_header(item, case_id, state, c.old)
-            batch.append(
-                contribute_switch(
-                    old=c.old, new=c.new, index=member.index, share=share, case_id=case_id, header=header, swctx=c.swctx
-                )
+            contribution = contribute_switch(
+                old=c.old, new=c.new, index=member.index, share=share, case_id=case_id, header=header, swctx=c.swctx
             )
-        await api.call("POST", "/v1/rekey/contributions", body={"v": 1, "contributions": [to_wire(x) for x in batch]})
-        done += len(batch)
-        after = items[-1]["case_id"]
-        progress(done, max(total, done))
+            batch.append(to_wire(contribution))
+        return batch
+
+    # this batch is computed (in a thread) while the server verifies the previous one
+    sending: asyncio.Task[Any] | None = None
+    try:
+        while True:
+            page = await api.call("GET", "/v1/rekey/headers", query={"after": after, "limit": PAGE})
+            items = page["cases"]
+            if not items:
+                break
+            batch = await asyncio.to_thread(compute, items)
+            if sending is not None:
+                await sending
+                progress(done, max(total, done))
+            sending = asyncio.create_task(api.call("POST", "/v1/rekey/contributions", body={"v": 1, "contributions": batch}))
+            done += len(batch)
+            after = items[-1]["case_id"]
+        if sending is not None:
+            await sending
+            progress(done, max(total, done))
+    finally:
+        if sending is not None and not sending.done():
+            sending.cancel()
     return done
 
 
@@ -132,18 +148,28 @@ async def attest(api: Api, keys: AccountKeys, state: DirectoryState, progress: P
     if c.new.member_by_sign_key(keys.public().sign_key) is None:
         raise ProtocolError("only members of the new council attest")
     leaves: list[bytes] = []
-    after: str | None = None
     total = int(status["switched"])
+
+    def check_page(items: list[dict[str, Any]]) -> list[bytes]:
+        out = []
+        for item in items:
+            case_id = b64u_decode(item["case_id"], length=16, what="case id")
+            out.append(check_switch(item, case_id, state, c).leaf(case_id))
+        return out
+
+    # each page is checked (in a thread) while the next one is fetched
+    page = await api.call("GET", "/v1/rekey/switched", query={"limit": PAGE})
     while True:
-        page = await api.call("GET", "/v1/rekey/switched", query={"after": after, "limit": PAGE})
         if int(page["remaining"]):
             raise ProtocolError("cases were added to the switch meanwhile; run attest again later")
-        for item in page["cases"]:
-            case_id = b64u_decode(item["case_id"], length=16, what="case id")
-            leaves.append(check_switch(item, case_id, state, c).leaf(case_id))
-        if not page["cases"]:
+        items = page["cases"]
+        if not items:
             break
-        after = page["cases"][-1]["case_id"]
+        checking = asyncio.create_task(asyncio.to_thread(check_page, items))
+        try:
+            page = await api.call("GET", "/v1/rekey/switched", query={"after": items[-1]["case_id"], "limit": PAGE})
+        finally:
+            leaves.extend(await checking)
         progress(len(leaves), max(total, len(leaves)))
     if not leaves:
         raise ProtocolError("the server lists no switched headers")
