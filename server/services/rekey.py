@@ -16,20 +16,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, bindparam, delete, func, select, update
 
 from keys.attestation import HeaderAttestation, MerkleTree, verify_attestation_signature
 from keys.council import EpochRecord, EpochSignature
-from keys.encoding import b64u_encode
+from keys.encoding import b64u_encode, canonical_json
 from keys.envelope import IntakeEnvelope
 from keys.errors import TesseraError
 from keys.group import Point
 from keys.kem import IdentityHeader
 from keys.keyswitch import SwitchContribution, SwitchedHeader, combine_verified, switch_context, verify_contribution
-from keys.wire import decode_json, encode_json, from_wire, to_wire
+from keys.wire import from_wire, to_wire
 from server.errors import BadRequestError, ConflictError, ForbiddenError
 from server.services import audit
 from server.services.context import Principal, Services
@@ -118,6 +118,34 @@ async def case_header(session: DbSession, case: CaseRow, envelope: IntakeEnvelop
     return CaseHeader(envelope.header, case.epoch, None)
 
 
+async def _current_headers(session: DbSession, cases: Sequence[Any]) -> dict[bytes, tuple[IdentityHeader | SwitchedHeader, Any]]:
+    """case_header for a page of cases (rows with case_id and envelope) in three queries; with each header,
+    its wire form (`{"header": ...}` or `{"switched": ...}`)."""
+    ids = [c.case_id for c in cases]
+    attested: dict[bytes, SwitchedHeaderRow] = {}
+    if ids:
+        query = select(SwitchedHeaderRow).where(SwitchedHeaderRow.case_id.in_(ids), SwitchedHeaderRow.attestation.is_not(None))
+        for row in (await session.execute(query)).scalars().all():
+            if row.case_id not in attested or row.epoch > attested[row.case_id].epoch:
+                attested[row.case_id] = row
+    seqs = list({row.attestation for row in attested.values()})
+    attestations = {}
+    if seqs:
+        found = select(HeaderAttestationRow).where(HeaderAttestationRow.seq.in_(seqs))
+        attestations = {a.seq: to_wire(_attestation(a)) for a in (await session.execute(found)).scalars().all()}
+    out: dict[bytes, tuple[IdentityHeader | SwitchedHeader, Any]] = {}
+    for case in cases:
+        row = attested.get(case.case_id)
+        if row is not None:
+            out[case.case_id] = (_switched(row), {"switched": _switched_wire(row, attestations[row.attestation])})
+            continue
+        wire = json.loads(case.envelope)["header"]  # only the header: the rest of the envelope is not needed here
+        if wire is None:  # pragma: no cover - the attested row is deleted only with the case
+            raise ConflictError("a case has lost its identity header")
+        out[case.case_id] = (from_wire(IdentityHeader, wire), {"header": wire})
+    return out
+
+
 def _switched(row: SwitchedHeaderRow) -> SwitchedHeader:
     return SwitchedHeader(r=row.r, c=row.c, wrap=row.wrap, origin=row.origin)
 
@@ -125,10 +153,15 @@ def _switched(row: SwitchedHeaderRow) -> SwitchedHeader:
 async def switched_wire(session: DbSession, row: SwitchedHeaderRow) -> dict[str, Any]:
     """An attested switched header as the API serves it: header, attestation, leaf index and path."""
     attestation = await session.get(HeaderAttestationRow, row.attestation)
-    assert attestation is not None and row.path is not None  # both set in the attesting transaction
+    assert attestation is not None  # set in the attesting transaction
+    return _switched_wire(row, to_wire(_attestation(attestation)))
+
+
+def _switched_wire(row: SwitchedHeaderRow, attestation: dict[str, Any]) -> dict[str, Any]:
+    assert row.path is not None  # set with the attestation
     return {
         "header": to_wire(_switched(row)),
-        "attestation": to_wire(_attestation(attestation)),
+        "attestation": attestation,
         "leaf_index": row.leaf_index,
         "path": [b64u_encode(row.path[i : i + 32]) for i in range(0, len(row.path), 32)],
     }
@@ -137,14 +170,6 @@ async def switched_wire(session: DbSession, row: SwitchedHeaderRow) -> dict[str,
 def _attestation(row: HeaderAttestationRow) -> HeaderAttestation:
     signatures = tuple(from_wire(EpochSignature, s) for s in json.loads(row.signatures))
     return HeaderAttestation(v=1, epoch=row.epoch, root=row.root, size=row.size, signatures=signatures)
-
-
-async def _header_wire(session: DbSession, case: CaseRow) -> tuple[CaseHeader, dict[str, Any]]:
-    envelope = decode_json(IntakeEnvelope, case.envelope.encode())
-    current = await case_header(session, case, envelope)
-    if current.switched is None:
-        return current, {"header": to_wire(current.header)}
-    return current, {"switched": await switched_wire(session, current.switched)}
 
 
 async def status(services: Services, principal: Principal) -> dict[str, Any]:
@@ -205,10 +230,9 @@ async def headers_to_switch(services: Services, principal: Principal, *, after: 
         query = _pending_for(job).where(CaseRow.case_id.not_in(mine)).order_by(CaseRow.case_id).limit(limit)
         if after is not None:
             query = query.where(CaseRow.case_id > after)
-        items = []
-        for case in (await session.execute(query)).scalars().all():
-            _current, wire = await _header_wire(session, case)
-            items.append({"case_id": b64u_encode(case.case_id), **wire})
+        cases = (await session.execute(query)).scalars().all()
+        current = await _current_headers(session, cases)
+        items = [{"case_id": b64u_encode(case.case_id), **current[case.case_id][1]} for case in cases]
     return {"old_epoch": job.old.epoch, "new_epoch": job.new.epoch, "index": index, "cases": items}
 
 
@@ -260,11 +284,7 @@ async def _headers(session: DbSession, job: Job, ids: Sequence[bytes]) -> dict[b
     if not ids:
         return {}
     rows = (await session.execute(_pending_for(job).where(CaseRow.case_id.in_(list(ids))))).scalars().all()
-    out = {}
-    for case in rows:
-        current = await case_header(session, case, decode_json(IntakeEnvelope, case.envelope.encode()))
-        out[case.case_id] = current.header
-    return out
+    return {case_id: header for case_id, (header, _wire) in (await _current_headers(session, rows)).items()}
 
 
 def _verify_all(
@@ -332,22 +352,23 @@ async def switched_to_attest(services: Services, principal: Principal, *, after:
         )
         if after is not None:
             query = query.where(SwitchedHeaderRow.case_id > after)
-        items = []
         pairs: list[Any] = list((await session.execute(query)).all())
+        cases = [pair[1] for pair in pairs]
+        current = await _current_headers(session, cases)
+        by_case: dict[bytes, list[SwitchContributionRow]] = {}
+        if cases:
+            parts = select(SwitchContributionRow).where(SwitchContributionRow.case_id.in_([c.case_id for c in cases]))
+            for part in (await session.execute(parts)).scalars().all():
+                by_case.setdefault(part.case_id, []).append(part)
+        items = []
         for pair in pairs:
             switched, case = pair[0], pair[1]
-            _current, wire = await _header_wire(session, case)
-            rows = (
-                (await session.execute(select(SwitchContributionRow).where(SwitchContributionRow.case_id == case.case_id)))
-                .scalars()
-                .all()
-            )
             items.append(
                 {
                     "case_id": b64u_encode(case.case_id),
-                    "from": wire,
+                    "from": current[case.case_id][1],
                     "to": to_wire(_switched(switched)),
-                    "contributions": [to_wire(_contribution(case.case_id, row)) for row in rows],
+                    "contributions": [to_wire(_contribution(case.case_id, row)) for row in by_case.get(case.case_id, [])],
                 }
             )
     return {"old_epoch": job.old.epoch, "new_epoch": job.new.epoch, "remaining": remaining, "cases": items}
@@ -377,16 +398,18 @@ async def attest(
         remaining = await _count(session, _pending_for(job))
         if remaining:
             raise ConflictError(f"{remaining} case(s) are not switched yet: k old members must contribute first")
-        rows = list(
-            (
-                await session.execute(
-                    select(SwitchedHeaderRow).where(SwitchedHeaderRow.epoch == job.new.epoch).order_by(SwitchedHeaderRow.case_id)
-                )
-            )
-            .scalars()
-            .all()
+        columns = select(
+            SwitchedHeaderRow.case_id, SwitchedHeaderRow.r, SwitchedHeaderRow.c, SwitchedHeaderRow.wrap, SwitchedHeaderRow.origin
         )
-        tree = MerkleTree([_switched(r).leaf(r.case_id) for r in rows]) if rows else None
+        ordered = columns.where(SwitchedHeaderRow.epoch == job.new.epoch).order_by(SwitchedHeaderRow.case_id)
+        result: Any = await session.execute(ordered)
+        ids: list[bytes] = []
+        leaves: list[bytes] = []
+        for case_id, r, c, wrap, origin in result:  # plain tuples: 100,000 ORM objects would be 100 MB
+            ids.append(case_id)
+            leaves.append(SwitchedHeader(r=r, c=c, wrap=wrap, origin=origin).leaf(case_id))
+        tree = await in_thread(MerkleTree, leaves) if leaves else None
+        del leaves
         if tree is None or (tree.root, tree.size) != (root, size):
             raise ConflictError("the switched headers differ from the ones you signed (a case was shredded?); attest again")
         await session.execute(  # a member signing again (the set changed) replaces their earlier signature
@@ -417,7 +440,7 @@ async def attest(
         if len(agreeing) < job.new.threshold:
             return {"state": RUNNING, "signatures": len(agreeing), "needed": job.new.threshold}
         signatures = [EpochSignature(signer=s.signer, signature=s.signature) for s in agreeing]
-        await _finish(services, session, job, tree, rows, signatures)
+        await _finish(services, session, job, tree, ids, signatures)
     return {"state": "done", "signatures": len(agreeing), "needed": job.new.threshold}
 
 
@@ -426,9 +449,10 @@ async def _finish(
     session: DbSession,
     job: Job,
     tree: MerkleTree,
-    rows: list[SwitchedHeaderRow],
+    ids: list[bytes],
     signatures: list[EpochSignature],
 ) -> None:
+    """Store the attestation, give every switched header its inclusion path, delete what came before."""
     attestation = HeaderAttestationRow(
         epoch=job.new.epoch,
         root=tree.root,
@@ -438,27 +462,34 @@ async def _finish(
     )
     session.add(attestation)
     await session.flush()
-    ids = [r.case_id for r in rows]
-    for i, row in enumerate(rows):
-        await session.execute(
-            update(SwitchedHeaderRow)
-            .where(SwitchedHeaderRow.case_id == row.case_id, SwitchedHeaderRow.epoch == job.new.epoch)
-            .values(attestation=attestation.seq, leaf_index=i, path=b"".join(tree.proof(i)))
-        )
+    table = cast(Table, SwitchedHeaderRow.__table__)  # Core statements: executemany, not the ORM's bulk path
+    set_path = (
+        update(table)
+        .where(table.c.case_id == bindparam("b_case"), table.c.epoch == job.new.epoch)
+        .values(attestation=attestation.seq, leaf_index=bindparam("b_index"), path=bindparam("b_path"))
+    )
+    cases = cast(Table, CaseRow.__table__)
+    drop_header = update(cases).where(cases.c.case_id == bindparam("b_case")).values(envelope=bindparam("b_envelope"))
     for start in range(0, len(ids), MAX_BATCH):
         chunk = ids[start : start + MAX_BATCH]
+        paths = [
+            {"b_case": case_id, "b_index": start + i, "b_path": b"".join(tree.proof(start + i))}
+            for i, case_id in enumerate(chunk)
+        ]
+        await session.execute(set_path, paths)
         # the old headers go: earlier switched ones, and the helper's original inside the envelope
         await session.execute(
             delete(SwitchedHeaderRow).where(SwitchedHeaderRow.case_id.in_(chunk), SwitchedHeaderRow.epoch < job.new.epoch)
         )
-        for case in (await session.execute(select(CaseRow).where(CaseRow.case_id.in_(chunk)))).scalars().all():
-            envelope = decode_json(IntakeEnvelope, case.envelope.encode())
-            if envelope.header is not None:
-                await session.execute(
-                    update(CaseRow)
-                    .where(CaseRow.case_id == case.case_id)
-                    .values(envelope=encode_json(replace(envelope, header=None)).decode())
-                )
+        originals = []
+        stored: Any = await session.execute(select(CaseRow.case_id, CaseRow.envelope).where(CaseRow.case_id.in_(chunk)))
+        for case_id, text in stored:
+            envelope = json.loads(text)
+            if envelope["header"] is not None:
+                envelope["header"] = None  # the stored form is canonical JSON, so this equals encode_json of the envelope
+                originals.append({"b_case": case_id, "b_envelope": canonical_json(envelope).decode()})
+        if originals:
+            await session.execute(drop_header, originals)
     await session.execute(delete(SwitchContributionRow))
     await session.execute(delete(AttestationSignatureRow).where(AttestationSignatureRow.epoch == job.new.epoch))
     await session.execute(update(RekeyRow).where(RekeyRow.new_epoch == job.new.epoch).values(state="done"))
