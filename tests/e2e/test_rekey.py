@@ -95,8 +95,18 @@ def test_a_member_removed_for_cause_leaves_a_council_key_that_opens_nothing(
         contributions = db.execute("SELECT member, count(*) FROM switch_contributions GROUP BY member").fetchall()
     assert sorted(contributions) == [(1, 2), (2, 2)]  # each case once per member, the cut-off batch included
 
-    # the new council checks every switch and attests; k = 2 signatures complete it
+    # the new council checks every switch (mina on worker processes, as for a large re-key) and attests
+    monkeypatch.setattr(client.rekey, "POOL_MIN", 0)
+    spawned = []
+    real_pool = client.rekey.ProcessPoolExecutor
+
+    def counting_pool(*a: Any, **kw: Any) -> Any:
+        spawned.append(a)
+        return real_pool(*a, **kw)
+
+    monkeypatch.setattr(client.rekey, "ProcessPoolExecutor", counting_pool)
     assert "1 of 2 signatures" in cli.ok("lee", "council", "rekey", "attest")
+    assert len(spawned) == (1 if client.rekey.WORKERS > 1 else 0)
     done = cli.ok("mina", "council", "rekey", "attest")
     assert "2 of 2 signatures" in done and "re-key is complete" in done
     assert "erased your share of the old council key" in cli.ok("kim", "council", "rekey", "status")
