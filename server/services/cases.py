@@ -58,10 +58,21 @@ async def submit_intake(services: Services, principal: Principal, case_id: bytes
         current = await council_record(services, session)
         record = current
         if envelope.epoch != current.epoch:
-            # sealed offline before a membership change: same council key, the epoch it was sealed to
+            # sealed offline before a membership change (same council key): checked against the epoch it was
+            # sealed to; sealed before a re-key that is still switching: accepted, and switched with the rest
             earlier = (await services.directory.state(session)).earlier_councils.get(envelope.epoch)
             if earlier is not None and earlier.kid == current.kid:
                 record = earlier
+            elif earlier is not None:
+                switching = await rekey.running(session)
+                old = await rekey.attestation_record(services, session, switching.old_epoch) if switching else None
+                if old is not None and old.kid == earlier.kid:
+                    record = earlier
+                else:
+                    raise BadRequestError(
+                        "this intake was sealed to a council key that has since been replaced (a council re-key), "
+                        "so it can no longer be accepted: enter the case again"
+                    )
         existing = (await session.execute(queries.CASE_RECEIPT, {"case_id": case_id})).one_or_none()
     if existing is not None:
         return _same_or_conflict(existing, receipt)

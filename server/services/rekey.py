@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, func, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 
 from keys.attestation import HeaderAttestation, MerkleTree, verify_attestation_signature
 from keys.council import EpochRecord, EpochSignature
@@ -237,7 +237,11 @@ async def headers_to_switch(services: Services, principal: Principal, *, after: 
 
 
 async def contribute(services: Services, principal: Principal, contributions: Sequence[SwitchContribution]) -> dict[str, Any]:
-    """Verify and store one old member's contributions; combine every case that now has k."""
+    """Verify and store one old member's contributions; combine every case that now has k.
+
+    The proofs are checked, and the cases that reach k combined, in a worker thread before the write
+    transaction; the transaction re-reads what another member may have added meanwhile and recombines
+    only those cases."""
     principal.require("council")
     if len(contributions) > MAX_BATCH:
         raise BadRequestError(f"at most {MAX_BATCH} contributions a request")
@@ -248,35 +252,40 @@ async def contribute(services: Services, principal: Principal, contributions: Se
         job = await _job(services, session)
         index = _old_index(job, principal)
         headers = await _headers(session, job, ids)
+        others = await _stored(session, list(headers), but=index)
     for c in contributions:
         if c.index != index:
             raise BadRequestError("a contribution must carry your own member index")
     todo = [c for c in contributions if c.case_id in headers]
-    points = await in_thread(_verify_all, job, todo, headers)
+    ready = await in_thread(_verify_and_combine, job, todo, headers, others)
     async with services.db.write() as session:
         job = await _job(services, session, lock=True)
         headers = await _headers(session, job, [c.case_id for c in todo])  # what changed meanwhile (another member, a shred)
-        fresh = [c for c in todo if c.case_id in headers]
-        present = set()
+        now = await _stored(session, list(headers), but=None)
+        fresh = [c for c in todo if c.case_id in headers and index not in now.get(c.case_id, {})]
         if fresh:
-            query = select(SwitchContributionRow.case_id).where(
-                SwitchContributionRow.member == index, SwitchContributionRow.case_id.in_([c.case_id for c in fresh])
-            )
-            present = set((await session.execute(query)).scalars().all())
-        fresh = [c for c in fresh if c.case_id not in present]
+            rows = [{"case_id": c.case_id, "member": index, "body": c.t_point + c.u_point + c.proof} for c in fresh]
+            await session.execute(insert(SwitchContributionRow), rows)
+        switched = []
         for c in fresh:
-            session.add(SwitchContributionRow(case_id=c.case_id, member=index, body=c.t_point + c.u_point + c.proof))
-        await session.flush()
-        combined = await _combine_ready(session, job, {c.case_id: headers[c.case_id] for c in fresh}, points)
+            stored = {**now.get(c.case_id, {}), index: c.t_point + c.u_point}
+            if stored.keys() - {index} == others.get(c.case_id, {}).keys():
+                result = ready.get(c.case_id)  # computed in the thread from the same contributions
+            else:
+                result = _combine(job, headers[c.case_id], stored)  # another member posted meanwhile
+            if result is not None:
+                switched.append(_switched_row(c.case_id, job.new.epoch, result))
+        if switched:
+            await session.execute(insert(SwitchedHeaderRow), switched)
         await audit.append(
             session,
             day=services.today(),
             actor=principal.name,
             action="rekey.contributed",
             obj=f"epoch {job.new.epoch}",
-            detail={"member": index, "cases": len(fresh), "switched": combined},
+            detail={"member": index, "cases": len(fresh), "switched": len(switched)},
         )
-    return {"accepted": len(fresh), "already": len(contributions) - len(fresh), "switched": combined}
+    return {"accepted": len(fresh), "already": len(contributions) - len(fresh), "switched": len(switched)}
 
 
 async def _headers(session: DbSession, job: Job, ids: Sequence[bytes]) -> dict[bytes, IdentityHeader | SwitchedHeader]:
@@ -287,50 +296,59 @@ async def _headers(session: DbSession, job: Job, ids: Sequence[bytes]) -> dict[b
     return {case_id: header for case_id, (header, _wire) in (await _current_headers(session, rows)).items()}
 
 
-def _verify_all(
-    job: Job, contributions: Sequence[SwitchContribution], headers: dict[bytes, IdentityHeader | SwitchedHeader]
-) -> dict[tuple[bytes, int], tuple[Point, Point]]:
-    out = {}
-    for c in contributions:
-        try:
-            header = headers[c.case_id]
-            out[(c.case_id, c.index)] = verify_contribution(c, old=job.old, new=job.new, header=header, swctx=job.swctx)
-        except TesseraError as exc:
-            raise BadRequestError(f"case {b64u_encode(c.case_id)}: {exc}; nothing from this batch was stored") from exc
+async def _stored(session: DbSession, ids: list[bytes], *, but: int | None) -> dict[bytes, dict[int, bytes]]:
+    """Stored contributions (T_i ‖ U_i) of these cases by member, leaving out member `but`."""
+    if not ids:
+        return {}
+    query = select(SwitchContributionRow.case_id, SwitchContributionRow.member, SwitchContributionRow.body).where(
+        SwitchContributionRow.case_id.in_(ids)
+    )
+    out: dict[bytes, dict[int, bytes]] = {}
+    rows: Any = await session.execute(query)
+    for case_id, member, body in rows:
+        if member != but:
+            out.setdefault(case_id, {})[member] = body[:64]
     return out
 
 
-async def _combine_ready(
-    session: DbSession,
+def _verify_and_combine(
     job: Job,
+    contributions: Sequence[SwitchContribution],
     headers: dict[bytes, IdentityHeader | SwitchedHeader],
-    fresh: dict[tuple[bytes, int], tuple[Point, Point]],
-) -> int:
-    if not headers:
-        return 0
-    k = job.old.threshold
-    query = select(SwitchContributionRow).where(SwitchContributionRow.case_id.in_(list(headers)))
-    by_case: dict[bytes, dict[int, tuple[Point, Point]]] = {}
-    for row in (await session.execute(query)).scalars().all():
-        pair = fresh.get((row.case_id, row.member))
-        if pair is None:  # verified when it arrived; decoding checks the points again
-            pair = (Point.decode(row.body[:32]), Point.decode(row.body[32:64]))
-        by_case.setdefault(row.case_id, {})[row.member] = pair
-    combined = 0
-    for case_id, points in by_case.items():
-        if len(points) < k:
-            continue
+    others: dict[bytes, dict[int, bytes]],
+) -> dict[bytes, SwitchedHeader]:
+    """Verify every contribution (one bad one refuses the batch); combine the cases that reach k with it."""
+    ready = {}
+    for c in contributions:
+        header = headers[c.case_id]
         try:
-            switched = combine_verified(points, threshold=k, header=headers[case_id])
-        except TesseraError as exc:  # pragma: no cover - verified contributions always combine
-            raise ConflictError(f"case {b64u_encode(case_id)}: {exc}") from exc
-        session.add(
-            SwitchedHeaderRow(
-                case_id=case_id, epoch=job.new.epoch, r=switched.r, c=switched.c, wrap=switched.wrap, origin=switched.origin
-            )
-        )
-        combined += 1
-    return combined
+            mine = verify_contribution(c, old=job.old, new=job.new, header=header, swctx=job.swctx)
+        except TesseraError as exc:
+            raise BadRequestError(f"case {b64u_encode(c.case_id)}: {exc}; nothing from this batch was stored") from exc
+        stored = others.get(c.case_id, {})
+        if len(stored) + 1 >= job.old.threshold:
+            points = {member: _points(body) for member, body in stored.items()}
+            ready[c.case_id] = combine_verified({**points, c.index: mine}, threshold=job.old.threshold, header=header)
+    return ready
+
+
+def _points(body: bytes) -> tuple[Point, Point]:
+    """A stored contribution's (T_i, U_i): verified when it arrived; decoding checks the points again."""
+    return Point.decode(body[:32]), Point.decode(body[32:64])
+
+
+def _combine(job: Job, header: IdentityHeader | SwitchedHeader, stored: dict[int, bytes]) -> SwitchedHeader | None:
+    if len(stored) < job.old.threshold:
+        return None
+    try:
+        points = {member: _points(body) for member, body in stored.items()}
+        return combine_verified(points, threshold=job.old.threshold, header=header)
+    except TesseraError as exc:  # pragma: no cover - verified contributions always combine
+        raise ConflictError(f"stored key-switch contributions do not combine: {exc}") from exc
+
+
+def _switched_row(case_id: bytes, epoch: int, header: SwitchedHeader) -> dict[str, Any]:
+    return {"case_id": case_id, "epoch": epoch, "r": header.r, "c": header.c, "wrap": header.wrap, "origin": header.origin}
 
 
 async def switched_to_attest(services: Services, principal: Principal, *, after: bytes | None, limit: int) -> dict[str, Any]:

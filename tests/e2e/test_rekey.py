@@ -43,11 +43,12 @@ def test_a_member_removed_for_cause_leaves_a_council_key_that_opens_nothing(
     first = build_organisation(cli, invite, helper_form=MEDICAL, form_dir=tmp_path)
     assert first
     form = tmp_path / "second.toml"
-    form.write_text(MEDICAL.replace("박서준", "김하늘"))
-    second = cli.ok("hana", "intake", "submit", "--kind", "medical", "--form", str(form)).strip().splitlines()[-1]
-    with sqlite3.connect(data / "tessera.db") as db:
-        original_r = {json.loads(e)["header"]["r"] for (e,) in db.execute("SELECT envelope FROM cases")}
-    assert len(original_r) == 2
+    form.write_text(MEDICAL.replace("박서준", "김하늘"))  # sealed offline before the re-key, sent during it
+    offline = cli.ok("hana", "intake", "submit", "--kind", "medical", "--form", str(form), "--offline")
+    second = offline.strip().splitlines()[-1]
+    cli.ok("jin", "join", cli.ok("admin", "admin", "invite", "--role", "helper", "--name", "jin").strip(), "--name", "jin")
+    form.write_text(MEDICAL.replace("박서준", "최유나"))  # jin seals offline too, but sends only after the re-key
+    assert cli.ok("jin", "intake", "submit", "--kind", "medical", "--form", str(form), "--offline")
     old_shares = dict(_old_secrets(cli, who) for who in ("kim", "lee"))  # what a thief of both devices would hold
 
     # park is removed for cause; mina joins; the new council makes a new key
@@ -57,7 +58,13 @@ def test_a_member_removed_for_cause_leaves_a_council_key_that_opens_nothing(
     assert code == 1 and "not an active council account" in err
     assert "re-key opened" in cli.ok("admin", "council", "rekey", "start", "--threshold", "2", "--members", "kim,lee,mina")
     step_until_done(cli, ("kim", "lee", "mina"))
+    assert "0 of 1 case(s) switched, 1 waiting" in cli.ok("admin", "council", "rekey", "status")
+    # hana's intake sealed to the old key before she heard of the re-key is accepted and switched too
+    assert "sent 1" in cli.ok("hana", "outbox", "flush")
     assert "0 of 2 case(s) switched, 2 waiting" in cli.ok("admin", "council", "rekey", "status")
+    with sqlite3.connect(data / "tessera.db") as db:
+        original_r = {json.loads(e)["header"]["r"] for (e,) in db.execute("SELECT envelope FROM cases")}
+    assert len(original_r) == 2
     status = json.loads(cli.ok("kim", "council", "rekey", "status", "--json"))
     assert (status["state"], status["cases"], status["remaining"]) == ("switching", 2, 2)
 
@@ -149,6 +156,10 @@ def test_a_member_removed_for_cause_leaves_a_council_key_that_opens_nothing(
     cli.ok("kim", "reveal", "approve", request)
     assert json.loads(cli.ok("kim", "reveal", "open", request, "--json"))["identity"]["full_name"] == "이도윤"
     assert "hash chain intact" in cli.ok("admin", "audit", "verify")
+    # an intake still sealed to the replaced key cannot be delivered any more, and jin is told why
+    code, _, err = cli.run("jin", "outbox", "flush")
+    assert code != 0 and "sealed to a council key that has since been replaced" in err
+    assert len(list(Home.open(cli.root / "jin", PASSPHRASE).outbox())) == 1  # kept, not silently dropped
 
 
 def _switched_header(data: Path, case: str) -> SwitchedHeader:
