@@ -73,11 +73,11 @@ def encapsulate(*, council_key: Point, kid: bytes, case_id: bytes, identity_key:
 def check_header(header: IdentityHeader, *, kid: bytes, case_id: bytes) -> tuple[Point, Point]:
     """Validate R and C and verify π_r against this case id and council key id; returns (R, C).
 
-    Raises InvalidPointError for a bad point, ProofError when the header belongs to another case or key.
+    Raises InvalidPointError for a bad C, ProofError for a bad R or when the header belongs to another case or key.
     """
     require_len("case_id", case_id, CASE_ID_SIZE)
-    big_r = Point.decode(header.r)
-    c = Point.decode(header.c)
+    big_r = Point.decode_for_mul(header.r)  # validated by its multiplication inside verify_knowledge, first thing
+    c = Point.decode(header.c)  # only hashed and added: validated here
     try:
         verify_knowledge(TAG_POK_R, BASE, big_r, Proof.decode(header.proof), _pok_context(kid, case_id, header.c, header.wrap))
     except ProofError as exc:

@@ -1,6 +1,7 @@
 from dataclasses import replace
 
 import pytest
+from nacl.bindings import crypto_core_ed25519_add
 
 from keys import aead
 from keys.accounts import AccountKeys
@@ -167,3 +168,15 @@ def test_reply_keys_swapped_by_a_server_are_caught(council: Council) -> None:
         open_case_file(swapped, case_key)
     with pytest.raises(ProofError, match="reply keys"):
         open_case_file(replace(env, reply_sign_key=impostor.sign_key), case_key)
+
+
+def test_header_r_that_is_not_a_group_element_is_refused(council: Council) -> None:
+    """check_header validates R through its first multiplication (not a separate is_valid_point): every bad
+    encoding, including the mixed-order point of CVE-2025-69277, must still be refused."""
+    env = seal(council)
+    order_two = (2**255 - 20).to_bytes(32, "little")
+    mixed = crypto_core_ed25519_add(env.header.r, order_two)
+    for bad in (bytes(32), (1).to_bytes(32, "little"), order_two, b"\xff" * 32, mixed):
+        header = replace(env.header, r=bad)
+        with pytest.raises(ProofError):
+            check_header(header, kid=council.record.kid, case_id=env.case_id)
