@@ -32,6 +32,8 @@ bench: $(STAMP)
 	$(PY) -m bench.crypto
 	$(PY) -m bench.intake
 	$(PY) -m bench.attachments
+	$(PY) -m bench.lifecycle
+	$(PY) -m bench.rekey
 
 vectors: $(STAMP)
 	$(PY) -m tests.vectors.generate
