@@ -11,10 +11,11 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from keys.audit import GENESIS, entry_hash
 from keys.encoding import b64u_encode, canonical_json
+from server.storage import queries
 from server.storage.db import DbSession, advance_chain, lock_chain, read_chain
 from server.storage.models import AuditRow
 
@@ -31,9 +32,8 @@ async def append(
     text = canonical_json(dict(detail or {})).decode()
     seq = head.seq + 1
     digest = entry_hash(head.head, seq, day, actor, action, obj, text)
-    await session.execute(
-        insert(AuditRow).values(seq=seq, hash=digest, day=day, actor=actor, action=action, object=obj, detail=text)
-    )
+    row = {"seq": seq, "hash": digest, "day": day, "actor": actor, "action": action, "object": obj, "detail": text}
+    await session.execute(queries.AUDIT_INSERT, row)
     await advance_chain(session, head, seq, digest)
     return seq
 

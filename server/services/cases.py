@@ -10,11 +10,11 @@ from typing import Any
 from sqlalchemy import select
 
 from keys.council import EpochRecord
-from keys.encoding import b64u_encode
+from keys.encoding import b64u_encode, canonical_json
 from keys.envelope import IntakeEnvelope, KeyWrap, check_envelope
 from keys.errors import TesseraError
 from keys.hashing import digest
-from keys.wire import decode_json, encode_json
+from keys.wire import decode_json, to_wire
 from server.errors import BadRequestError, ConflictError, NotFoundError
 from server.services import audit, rekey
 from server.services.context import Principal, Services
@@ -53,7 +53,8 @@ async def submit_intake(services: Services, principal: Principal, case_id: bytes
     principal.require("helper")
     if envelope.case_id != case_id:
         raise BadRequestError("the envelope's case id differs from the one in the path")
-    receipt = digest(encode_json(envelope))
+    wire = to_wire(envelope)  # once: the receipt digests it, the stored form is it without the member wraps
+    receipt = digest(canonical_json(wire))
     async with services.db.read() as session:
         current = await council_record(services, session)
         record = current
@@ -81,7 +82,7 @@ async def submit_intake(services: Services, principal: Principal, case_id: bytes
     except TesseraError as exc:
         raise BadRequestError(f"intake envelope rejected: {exc}") from exc
     day = services.today()
-    stored = replace(envelope, wraps=())
+    stored = canonical_json({**wire, "wraps": []}).decode()  # = encode_json(replace(envelope, wraps=()))
     async with services.db.write() as session:
         existing = (await session.execute(queries.CASE_RECEIPT, {"case_id": case_id})).one_or_none()
         if existing is not None:  # a retry that raced us
@@ -92,7 +93,7 @@ async def submit_intake(services: Services, principal: Principal, case_id: bytes
             "day": day,
             "epoch": envelope.epoch,
             "receipt": receipt,
-            "envelope": encode_json(stored).decode(),
+            "envelope": stored,
             "reply_sign_key": envelope.reply_sign_key,
             "reply_box_key": envelope.reply_box_key,
         }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from client.api import ApiError
@@ -12,10 +14,11 @@ from keys.encoding import b64u_decode, b64u_encode
 from keys.envelope import IntakeEnvelope, new_case_id, open_case_file, open_identity, reply_keys, seal_intake, unwrap_case_key
 from keys.errors import QuorumError
 from keys.group import Scalar
+from keys.hashing import digest
 from keys.messages import SealedMessage, open_message, seal_message
 from keys.requests import case_principal
 from keys.reveal import PartialDecryption, approve_reveal, combine_reveal, request_reveal
-from keys.wire import from_wire, to_wire
+from keys.wire import encode_json, from_wire, to_wire
 
 from .conftest import World, council_record
 
@@ -53,6 +56,10 @@ async def test_the_whole_story(world: World) -> None:
     path = f"/v1/cases/{b64u_encode(case_id)}"
     receipt = await helper.api.call("PUT", path, body=to_wire(envelope))
     assert receipt == await helper.api.call("PUT", path, body=to_wire(envelope))  # idempotent
+    assert receipt["receipt"] == b64u_encode(digest(encode_json(envelope)))
+    shown = await kim.api.call("GET", path)  # what is stored: the envelope without the member wraps, and kim's
+    kim_wrap = [w for w in envelope.wraps if w.recipient == kim.keys.public().box_key]
+    assert from_wire(IntakeEnvelope, shown["envelope"]) == replace(envelope, wraps=tuple(kim_wrap))
     other = seal_intake(
         case_id=case_id,
         case_file=b"{}",
