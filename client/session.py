@@ -130,7 +130,11 @@ class Session:
         return state
 
     async def council(self, home: Home, api: Api) -> EpochRecord:
+        return (await self.council_state(home, api))[1]
+
+    async def council_state(self, home: Home, api: Api) -> tuple[DirectoryState, EpochRecord]:
+        """The verified directory and its current council (earlier councils vouch for re-keyed headers)."""
         state = await self.directory(home, api)
         if state.council is None:
             raise DirectoryError("the council has not held its key ceremony yet: nothing can be sealed to it")
-        return state.council
+        return state, state.council

@@ -71,8 +71,7 @@ async def cmd_request(session: Session, args: argparse.Namespace) -> int:
     api = session.api(home)
     if not 1 <= args.hours <= 24 * 30:
         raise UsageError("--hours must be from 1 to 720")
-    state = await session.directory(home, api)
-    record = await session.council(home, api)
+    state, record = await session.council_state(home, api)
     case = await open_as_member(api, home, args.case)
     header, _vouching = case.identity_header(state)
     request, blinding = request_reveal(
@@ -130,7 +129,7 @@ async def cmd_pending(session: Session, args: argparse.Namespace) -> int:
 async def cmd_approve(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
     api = session.api(home)
-    record = await session.council(home, api)
+    state, record = await session.council_state(home, api)
     share = share_for(home.section("ceremony"), record.epoch)
     member = record.member_by_sign_key(home.keys.public().sign_key)
     if share is None or member is None:
@@ -146,7 +145,7 @@ async def cmd_approve(session: Session, args: argparse.Namespace) -> int:
     if sys.stdin.isatty() and input("Approve? Type yes: ").strip().lower() != "yes":
         print("not approved.")
         return 1
-    header, vouching = case.identity_header(await session.directory(home, api))
+    header, vouching = case.identity_header(state)
     partial = approve_reveal(
         request,
         record=record,
@@ -168,13 +167,13 @@ async def cmd_open(session: Session, args: argparse.Namespace) -> int:
     kept = home.section("reveals").get(args.request)
     if kept is None:
         raise UsageError("this is not a request you made on this device")
-    record = await session.council(home, api)
+    state, record = await session.council_state(home, api)
     answer = await api.call("GET", f"/v1/reveals/{args.request}")
     request = from_wire(RevealRequest, answer["request"])
     partials = [from_wire(PartialDecryption, p) for p in answer["partials"]]
     case = await open_as_member(api, home, kept["case"])
     parse_case_id(kept["case"])
-    header, _vouching = case.identity_header(await session.directory(home, api))
+    header, _vouching = case.identity_header(state)
     identity_key = combine_reveal(
         request,
         Blinding.decode(b64u_decode(kept["blinding"])),
