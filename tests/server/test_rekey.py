@@ -9,12 +9,18 @@ import pytest
 
 from client import rekey
 from client.api import ApiError
+from client.casefiles import parse_attested
 from client.ceremony import ceremony_step, share_for
 from keys.attestation import MerkleTree, sign_attestation
 from keys.directory import DirectoryEntry, DirectoryState, replay_to_pin
 from keys.encoding import b64u_decode, b64u_encode
-from keys.kem import IdentityHeader
+from keys.envelope import IntakeEnvelope, open_case_file, open_identity, unwrap_case_key
+from keys.errors import DecryptionError
+from keys.group import Point, multi_mul
+from keys.kem import IdentityHeader, unwrap_identity_key
 from keys.keyswitch import contribute_switch, switch_context
+from keys.reveal import PartialDecryption, approve_reveal, combine_reveal, request_reveal
+from keys.sharing import lagrange_coefficients
 from keys.wire import from_wire, to_wire
 
 from .conftest import Member, World, submit_intake
@@ -134,3 +140,71 @@ def _attest_body(member: Member, state: DirectoryState, root: bytes, size: int) 
     assert state.council is not None
     signature = sign_attestation(state.council, root, size, member.keys)
     return {"v": 1, "root": b64u_encode(root), "size": size, "signature": to_wire(signature)}
+
+
+async def _whole_rekey(world: World, new: list[Member], contributors: list[Member], attesters: list[Member]) -> None:
+    admin = await world.admin()
+    await admin.api.call("POST", "/v1/ceremonies", body={"v": 1, "threshold": 2, "members": [m.name for m in new]})
+    for _ in range(8):
+        if all([(await ceremony_step(m.api, m.keys, m.secrets)).done for m in new]):
+            break
+    for member in contributors:
+        await rekey.contribute(member.api, member.keys, member.secrets, await _state(member), lambda d, t: None)
+    for member in attesters:
+        await rekey.attest(member.api, member.keys, await _state(member), lambda d, t: None)
+    assert (await admin.api.call("GET", "/v1/rekey"))["state"] == "done"
+
+
+async def test_a_second_rekey_switches_switched_headers_and_the_last_council_reveals(world: World) -> None:
+    kim, lee, _park = await world.council(["kim", "lee", "park"], threshold=2)
+    helper = await world.enrol("hana", "helper")
+    envelope = await submit_intake(helper, identity="김영희 1990".encode())
+    mina, nari = await world.enrol("mina", "council"), await world.enrol("nari", "council")
+    await _whole_rekey(world, [kim, lee, mina], contributors=[kim, lee], attesters=[lee, mina])
+    await _whole_rekey(world, [lee, mina, nari], contributors=[lee, mina], attesters=[mina, nari])
+    state = await _state(lee)
+    assert state.council is not None and state.council.epoch == 3
+    record = state.council
+
+    # lee (a reader of the case since the start) asks; mina and nari approve with their epoch-3 shares
+    path = f"/v1/cases/{b64u_encode(envelope.case_id)}"
+    raw = await lee.api.call("GET", path)
+    attested = parse_attested(raw["switched"])
+    assert attested is not None and attested.attestation.epoch == 3
+    stored = from_wire(IntakeEnvelope, raw["envelope"])
+    assert stored.header is None
+    case_key = unwrap_case_key(lee.keys, envelope.case_id, stored.wraps[0])
+    signed = open_case_file(stored, case_key, switched=attested.header)  # origin still the helper-signed header
+    request, blinding = request_reveal(
+        record=record,
+        header=attested.header,
+        case_id=envelope.case_id,
+        keys=lee.keys,
+        purpose="relocation",
+        case_key=case_key,
+        expiry=int(world.clock()) + 3600,
+    )
+    await lee.api.call("POST", "/v1/reveals", body=to_wire(request))
+    rid = b64u_encode(request.request_id)
+    for member in (mina, nari):
+        index = record.member_by_sign_key(member.keys.public().sign_key).index  # type: ignore[union-attr]
+        share = share_for(member.secrets, 3)
+        assert share is not None
+        partial = approve_reveal(
+            request, record=record, header=attested, index=index, share=share, keys=member.keys, now=int(world.clock())
+        )
+        await member.api.call("POST", f"/v1/reveals/{rid}/partials", body=to_wire(partial))
+    partials = [from_wire(PartialDecryption, p) for p in (await lee.api.call("GET", f"/v1/reveals/{rid}"))["partials"]]
+    identity_key = combine_reveal(request, blinding, partials, record=record, header=attested.header)
+    assert open_identity(stored, identity_key, signed).decode() == "김영희 1990"
+    # k shares of the council between the two re-keys (kept on these test devices, as a thief would) open nothing
+    middle = state.earlier_councils[2]
+    shares = {}
+    for member in (lee, mina):
+        old_share = share_for(member.secrets, 2)
+        assert old_share is not None
+        shares[middle.member_by_sign_key(member.keys.public().sign_key).index] = old_share  # type: ignore[union-attr]
+    weights = lagrange_coefficients(sorted(shares))
+    x_r = multi_mul((weights[i] * shares[i], Point.decode(attested.header.r)) for i in sorted(shares))
+    with pytest.raises(DecryptionError):
+        unwrap_identity_key(case_id=envelope.case_id, wrap=attested.header.wrap, m=Point.decode(attested.header.c) - x_r)
