@@ -107,10 +107,20 @@ async def attestation_record(services: Services, session: DbSession, epoch: int)
     return record
 
 
+async def _attested_rows(session: DbSession, ids: list[bytes]) -> dict[bytes, SwitchedHeaderRow]:
+    """The latest attested switched header of each of these cases that has one."""
+    attested: dict[bytes, SwitchedHeaderRow] = {}
+    if ids:
+        query = select(SwitchedHeaderRow).where(SwitchedHeaderRow.case_id.in_(ids), SwitchedHeaderRow.attestation.is_not(None))
+        for row in (await session.execute(query)).scalars().all():
+            if row.case_id not in attested or row.epoch > attested[row.case_id].epoch:
+                attested[row.case_id] = row
+    return attested
+
+
 async def case_header(session: DbSession, case: CaseRow, envelope: IntakeEnvelope) -> CaseHeader:
     """The header a reveal (or the next re-key) works on."""
-    query = select(SwitchedHeaderRow).where(SwitchedHeaderRow.case_id == case.case_id, SwitchedHeaderRow.attestation.is_not(None))
-    row = (await session.execute(query.order_by(SwitchedHeaderRow.epoch.desc()))).scalars().first()
+    row = (await _attested_rows(session, [case.case_id])).get(case.case_id)
     if row is not None:
         return CaseHeader(_switched(row), row.epoch, row)
     if envelope.header is None:  # pragma: no cover - the attested row is deleted only with the case
@@ -121,13 +131,7 @@ async def case_header(session: DbSession, case: CaseRow, envelope: IntakeEnvelop
 async def _current_headers(session: DbSession, cases: Sequence[Any]) -> dict[bytes, tuple[IdentityHeader | SwitchedHeader, Any]]:
     """case_header for a page of cases (rows with case_id and envelope) in three queries; with each header,
     its wire form (`{"header": ...}` or `{"switched": ...}`)."""
-    ids = [c.case_id for c in cases]
-    attested: dict[bytes, SwitchedHeaderRow] = {}
-    if ids:
-        query = select(SwitchedHeaderRow).where(SwitchedHeaderRow.case_id.in_(ids), SwitchedHeaderRow.attestation.is_not(None))
-        for row in (await session.execute(query)).scalars().all():
-            if row.case_id not in attested or row.epoch > attested[row.case_id].epoch:
-                attested[row.case_id] = row
+    attested = await _attested_rows(session, [c.case_id for c in cases])
     seqs = list({row.attestation for row in attested.values()})
     attestations = {}
     if seqs:
