@@ -41,23 +41,16 @@ class OpenedCase:
         current = state.council
         if current is None:
             raise ProtocolError("there is no council yet")
-        if self.attested is not None:
-            epoch = self.attested.attestation.epoch
-            record = current if current.epoch == epoch else state.earlier_councils.get(epoch)
-            if record is None or record.kid != current.kid:
-                raise ProtocolError("this case's switched header belongs to another council key")
-            self.attested.check(case_id=self.case_id, record=record)
-            return self.attested, record
-        header = self.envelope.header
-        if header is None:
-            raise ProofError("the server sent this case without an identity header")
-        if self.envelope.kid != current.kid:
+        if self.attested is None and self.envelope.kid != current.kid:
             raise ProtocolError(
                 "this case's identity is still sealed to the previous council key; the council re-key must switch it "
                 "first (`tessera council rekey status`)"
             )
-        check_header(header, kid=current.kid, case_id=self.case_id)
-        return header, current
+        record = check_identity_header(self.case_id, self.envelope.header, self.attested, state, under=current)
+        if self.attested is not None:
+            return self.attested, record
+        assert self.envelope.header is not None  # check_identity_header refuses a case without one
+        return self.envelope.header, record
 
     @property
     def form(self) -> dict[str, Any]:
@@ -152,6 +145,29 @@ async def open_as_helper(api: Api, home: Home, case_id: bytes) -> tuple[OpenedCa
     attested = parse_attested(raw.get("switched"))
     signed = open_case_file(envelope, case_key, switched=attested.header if attested else None)
     return OpenedCase(case_id, raw, envelope, case_key, signed, attested), as_case, reply
+
+
+def check_identity_header(
+    case_id: bytes,
+    header: IdentityHeader | None,
+    attested: AttestedHeader | None,
+    state: DirectoryState,
+    *,
+    under: EpochRecord,
+) -> EpochRecord:
+    """Check that a case's identity header is sealed to the key of `under`: π_r for the helper's original, or,
+    after a re-key, the attestation of k members of the epoch that switched it (an epoch holding that key).
+    Returns the record that vouches for it. Raises ProofError or ProtocolError."""
+    if attested is not None:
+        record = state.council_at(attested.attestation.epoch)
+        if record is None or record.kid != under.kid:
+            raise ProtocolError(f"case {b64u_encode(case_id)}: its switched header was attested for another council key")
+        attested.check(case_id=case_id, record=record)
+        return record
+    if header is None:
+        raise ProofError(f"case {b64u_encode(case_id)}: the server sent it without an identity header")
+    check_header(header, kid=under.kid, case_id=case_id)
+    return under
 
 
 def parse_attested(wire: Any) -> AttestedHeader | None:

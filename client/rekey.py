@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from client.api import Api
-from client.casefiles import parse_attested
+from client.casefiles import check_identity_header, parse_attested
 from client.ceremony import share_for
 from keys.accounts import AccountKeys
 from keys.attestation import MerkleTree, sign_attestation
@@ -26,7 +26,7 @@ from keys.directory import DirectoryState
 from keys.encoding import b64u_decode, b64u_encode
 from keys.errors import ProofError, ProtocolError, TesseraError
 from keys.group import Point, Scalar
-from keys.kem import IdentityHeader, check_header
+from keys.kem import IdentityHeader
 from keys.keyswitch import (
     SwitchContribution,
     SwitchedHeader,
@@ -148,17 +148,12 @@ def checked_header(
     item: dict[str, Any], case_id: bytes, state: DirectoryState, old: EpochRecord
 ) -> IdentityHeader | SwitchedHeader:
     """A case's header under the old key, checked: π_r, or the attestation of an earlier re-key."""
-    if "switched" in item:
-        attested = parse_attested(item["switched"])
-        assert attested is not None
-        epoch = attested.attestation.epoch
-        record = old if old.epoch == epoch else state.earlier_councils.get(epoch)
-        if record is None or record.kid != old.kid:
-            raise ProofError(f"case {b64u_encode(case_id)}: its header was attested for another council key")
-        attested.check(case_id=case_id, record=record)
+    attested = parse_attested(item.get("switched"))
+    if attested is not None:
+        check_identity_header(case_id, None, attested, state, under=old)
         return attested.header
     header = from_wire(IdentityHeader, item["header"])
-    check_header(header, kid=old.kid, case_id=case_id)
+    check_identity_header(case_id, header, None, state, under=old)
     return header
 
 

@@ -135,6 +135,12 @@ class DirectoryState:
     def server_key(self) -> bytes | None:
         return self.server_keys[-1][1] if self.server_keys else None
 
+    def council_at(self, epoch: int) -> EpochRecord | None:
+        """The council record of `epoch`, current or earlier; None if the directory has no such epoch."""
+        if self.council is not None and self.council.epoch == epoch:
+            return self.council
+        return self.earlier_councils.get(epoch)
+
     def active(self, account: str) -> AccountState | None:
         state = self.accounts.get(account)
         return state if state is not None and not state.revoked else None

@@ -99,9 +99,7 @@ async def _job(services: Services, session: DbSession, *, lock: bool = False) ->
 
 
 async def attestation_record(services: Services, session: DbSession, epoch: int) -> EpochRecord:
-    state = await services.directory.state(session)
-    record = state.council if state.council is not None and state.council.epoch == epoch else None
-    record = record or state.earlier_councils.get(epoch)
+    record = (await services.directory.state(session)).council_at(epoch)
     if record is None:
         raise ConflictError(f"the key directory holds no council epoch {epoch}")
     return record
