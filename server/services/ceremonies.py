@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from nacl.utils import random
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from keys import dkg
 from keys.ceremony import DkgAnswer, DkgCommitment, DkgComplaint, DkgEcho, DkgShare, check_share_signature
@@ -21,7 +21,7 @@ from server.errors import BadRequestError, ConflictError, ForbiddenError, NotFou
 from server.services import audit, epochs, redistribution, rekey
 from server.services.cases import council_record
 from server.services.context import Principal, Services
-from server.storage.models import CeremonyMessageRow, CeremonyRow, WrapRow
+from server.storage.models import CeremonyMessageRow, CeremonyRow
 
 BROADCAST = ("commitment", "echo", "complaint", "answer", "epoch-signature")
 KINDS = (*BROADCAST, "share")
@@ -187,12 +187,9 @@ async def _maybe_finish(services: Services, session: Any, row: CeremonyRow, para
     for record, signatures in await epochs.signed_records(session, row.ceremony_id):
         if len({s.signer for s in signatures}) == len(params.participants):
             old = (await services.directory.state(session)).council
+            await epochs.publish(services, session, row, record, signatures, {"kind": row.kind})
             if row.kind != "rekey" or old is None:
-                await epochs.publish(services, session, row, record, signatures)
                 return
-            staying = [m.box_key for m in record.members]  # as in a membership change: leavers' wraps go
-            removed = await session.execute(delete(WrapRow).where(WrapRow.recipient.not_in(staying)))
-            await epochs.publish(services, session, row, record, signatures, {"kind": "rekey", "wraps_deleted": removed.rowcount})
             cases = await rekey.start(services, session, old, record)
             await audit.append(
                 session,

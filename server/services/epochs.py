@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from keys.accounts import verify_signature
 from keys.council import EpochRecord, EpochSignature
@@ -19,7 +19,7 @@ from server.errors import BadRequestError
 from server.services import audit
 from server.services.context import Services
 from server.services.directory import append_entry
-from server.storage.models import CeremonyMessageRow, CeremonyRow
+from server.storage.models import CeremonyMessageRow, CeremonyRow, WrapRow
 
 
 def check_signature(sid: bytes, signer: bytes, body: Any) -> tuple[EpochRecord, EpochSignature]:
@@ -55,8 +55,11 @@ async def publish(
     signatures: list[EpochSignature],
     detail: dict[str, Any] | None = None,
 ) -> None:
-    """Append the record to the key directory (which checks the signing rule again), close the
-    ceremony and audit it."""
+    """Append the record to the key directory (which checks the signing rule again), delete the case-key
+    wraps of members who are not in it (a membership change or a re-key; none before the first council),
+    close the ceremony and audit it."""
+    staying = [m.box_key for m in record.members]
+    removed = await session.execute(delete(WrapRow).where(WrapRow.recipient.not_in(staying)))
     entry, _ = await append_entry(
         session,
         kind="council-epoch",
@@ -71,5 +74,11 @@ async def publish(
         actor="council",
         action="council.epoch",
         obj=f"epoch {record.epoch}",
-        detail={"directory_seq": entry.seq, "threshold": record.threshold, "members": len(record.members), **(detail or {})},
+        detail={
+            "directory_seq": entry.seq,
+            "threshold": record.threshold,
+            "members": len(record.members),
+            "wraps_deleted": removed.rowcount,
+            **(detail or {}),
+        },
     )

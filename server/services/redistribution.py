@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from nacl.utils import random
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from keys.ceremony import DkgCommitment, DkgShare, check_share_signature
 from keys.council import EpochRecord, Participant
@@ -22,7 +22,7 @@ from server.errors import BadRequestError, ConflictError, ForbiddenError
 from server.services import audit, epochs, rekey
 from server.services.cases import council_record
 from server.services.context import Principal, Services
-from server.storage.models import CeremonyMessageRow, CeremonyRow, WrapRow
+from server.storage.models import CeremonyMessageRow, CeremonyRow
 
 OLD_ONLY_SLOT = 1000  # epoch signatures of old members who leave are stored under 1000 + their old index
 
@@ -141,18 +141,14 @@ def check_message(params: RedistParams, old: EpochRecord, principal: Principal, 
 
 
 async def maybe_finish(services: Services, session: Any, row: CeremonyRow, params: RedistParams, old: EpochRecord) -> None:
-    """Published once every new member and k old members have signed; the case-key wraps of
-    members who left are deleted (in the same transaction)."""
+    """Published once every new member and k old members have signed (epochs.publish deletes the
+    case-key wraps of members who left, in the same transaction)."""
     new_keys = {p.sign_key for p in params.participants}
     old_keys = {m.sign_key for m in old.members}
     for record, signatures in await epochs.signed_records(session, row.ceremony_id):
         signers = {s.signer for s in signatures}
         if new_keys <= signers and len(signers & old_keys) >= old.threshold:
-            staying = [m.box_key for m in record.members]
-            removed = await session.execute(delete(WrapRow).where(WrapRow.recipient.not_in(staying)))
-            await epochs.publish(
-                services, session, row, record, signatures, {"kind": "redistribute", "wraps_deleted": removed.rowcount}
-            )
+            await epochs.publish(services, session, row, record, signatures, {"kind": "redistribute"})
             return
 
 
