@@ -16,7 +16,7 @@ from keys.errors import TesseraError
 from keys.hashing import digest
 from keys.wire import decode_json, to_wire
 from server.errors import BadRequestError, ConflictError, NotFoundError
-from server.services import audit, rekey
+from server.services import audit, headers, rekey
 from server.services.context import Principal, Services
 from server.storage import queries
 from server.storage.db import DbSession
@@ -66,7 +66,7 @@ async def submit_intake(services: Services, principal: Principal, case_id: bytes
                 record = earlier
             elif earlier is not None:
                 switching = await rekey.running(session)
-                old = await rekey.attestation_record(services, session, switching.old_epoch) if switching else None
+                old = await headers.attestation_record(services, session, switching.old_epoch) if switching else None
                 if old is not None and old.kid == earlier.kid:
                     record = earlier
                 else:
@@ -161,8 +161,8 @@ async def get_case(services: Services, principal: Principal, case_id: bytes) -> 
                 raise NotFoundError("no key wrap for you on this case (you joined the council after it was sealed)")
             wraps = (KeyWrap(recipient=row.recipient, sealed=row.sealed),)
         decisions = await _decisions(session, case_id, adopted_only=principal.role == "case")
-        current = await rekey.case_header(session, case, envelope)
-        switched = await rekey.switched_wire(session, current.switched) if current.switched is not None else None
+        current = await headers.case_header(session, case, envelope)
+        switched = await headers.switched_wire(session, current.switched) if current.switched is not None else None
     return {
         "case_id": b64u_encode(case_id),
         "state": case.state,

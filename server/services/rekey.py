@@ -21,18 +21,19 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 
-from keys.attestation import HeaderAttestation, MerkleTree, verify_attestation_signature
+from keys.attestation import MerkleTree, verify_attestation_signature
 from keys.council import EpochRecord, EpochSignature
 from keys.encoding import b64u_encode, canonical_json
-from keys.envelope import IntakeEnvelope
 from keys.errors import TesseraError
 from keys.group import Point
 from keys.kem import IdentityHeader
 from keys.keyswitch import SwitchContribution, SwitchedHeader, combine_verified, switch_context, verify_contribution
-from keys.wire import from_wire, to_wire
+from keys.wire import to_wire
 from server.errors import BadRequestError, ConflictError, ForbiddenError
 from server.services import audit
 from server.services.context import Principal, Services
+from server.services.headers import current_headers
+from server.services.headers import switched as switched_header  # the name `switched` is a local here
 from server.storage.db import DbSession, in_thread
 from server.storage.models import (
     AttestationSignatureRow,
@@ -53,15 +54,6 @@ class Job:
     old: EpochRecord
     new: EpochRecord
     swctx: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class CaseHeader:
-    """A case's identity header as it stands: the helper's original, or an attested switched one."""
-
-    header: IdentityHeader | SwitchedHeader
-    epoch: int  # the council epoch whose key it is sealed to (the attestation's epoch for a switched one)
-    switched: SwitchedHeaderRow | None
 
 
 async def start(services: Services, session: DbSession, old: EpochRecord, new: EpochRecord) -> int:
@@ -96,82 +88,6 @@ async def _job(services: Services, session: DbSession, *, lock: bool = False) ->
     if old is None or new is None or new.epoch != row.new_epoch:
         raise ConflictError("the key directory does not hold the councils of this re-key")
     return Job(row, old, new, switch_context(old, new))
-
-
-async def attestation_record(services: Services, session: DbSession, epoch: int) -> EpochRecord:
-    record = (await services.directory.state(session)).council_at(epoch)
-    if record is None:
-        raise ConflictError(f"the key directory holds no council epoch {epoch}")
-    return record
-
-
-async def _attested_rows(session: DbSession, ids: list[bytes]) -> dict[bytes, SwitchedHeaderRow]:
-    """The latest attested switched header of each of these cases that has one."""
-    attested: dict[bytes, SwitchedHeaderRow] = {}
-    if ids:
-        query = select(SwitchedHeaderRow).where(SwitchedHeaderRow.case_id.in_(ids), SwitchedHeaderRow.attestation.is_not(None))
-        for row in (await session.execute(query)).scalars().all():
-            if row.case_id not in attested or row.epoch > attested[row.case_id].epoch:
-                attested[row.case_id] = row
-    return attested
-
-
-async def case_header(session: DbSession, case: CaseRow, envelope: IntakeEnvelope) -> CaseHeader:
-    """The header a reveal (or the next re-key) works on."""
-    row = (await _attested_rows(session, [case.case_id])).get(case.case_id)
-    if row is not None:
-        return CaseHeader(_switched(row), row.epoch, row)
-    if envelope.header is None:  # pragma: no cover - the attested row is deleted only with the case
-        raise ConflictError("this case has lost its identity header")
-    return CaseHeader(envelope.header, case.epoch, None)
-
-
-async def _current_headers(session: DbSession, cases: Sequence[Any]) -> dict[bytes, tuple[IdentityHeader | SwitchedHeader, Any]]:
-    """case_header for a page of cases (rows with case_id and envelope) in three queries; with each header,
-    its wire form (`{"header": ...}` or `{"switched": ...}`)."""
-    attested = await _attested_rows(session, [c.case_id for c in cases])
-    seqs = list({row.attestation for row in attested.values()})
-    attestations = {}
-    if seqs:
-        found = select(HeaderAttestationRow).where(HeaderAttestationRow.seq.in_(seqs))
-        attestations = {a.seq: to_wire(_attestation(a)) for a in (await session.execute(found)).scalars().all()}
-    out: dict[bytes, tuple[IdentityHeader | SwitchedHeader, Any]] = {}
-    for case in cases:
-        row = attested.get(case.case_id)
-        if row is not None:
-            out[case.case_id] = (_switched(row), {"switched": _switched_wire(row, attestations[row.attestation])})
-            continue
-        wire = json.loads(case.envelope)["header"]  # only the header: the rest of the envelope is not needed here
-        if wire is None:  # pragma: no cover - the attested row is deleted only with the case
-            raise ConflictError("a case has lost its identity header")
-        out[case.case_id] = (from_wire(IdentityHeader, wire), {"header": wire})
-    return out
-
-
-def _switched(row: SwitchedHeaderRow) -> SwitchedHeader:
-    return SwitchedHeader(r=row.r, c=row.c, wrap=row.wrap, origin=row.origin)
-
-
-async def switched_wire(session: DbSession, row: SwitchedHeaderRow) -> dict[str, Any]:
-    """An attested switched header as the API serves it: header, attestation, leaf index and path."""
-    attestation = await session.get(HeaderAttestationRow, row.attestation)
-    assert attestation is not None  # set in the attesting transaction
-    return _switched_wire(row, to_wire(_attestation(attestation)))
-
-
-def _switched_wire(row: SwitchedHeaderRow, attestation: dict[str, Any]) -> dict[str, Any]:
-    assert row.path is not None  # set with the attestation
-    return {
-        "header": to_wire(_switched(row)),
-        "attestation": attestation,
-        "leaf_index": row.leaf_index,
-        "path": [b64u_encode(row.path[i : i + 32]) for i in range(0, len(row.path), 32)],
-    }
-
-
-def _attestation(row: HeaderAttestationRow) -> HeaderAttestation:
-    signatures = tuple(from_wire(EpochSignature, s) for s in json.loads(row.signatures))
-    return HeaderAttestation(v=1, epoch=row.epoch, root=row.root, size=row.size, signatures=signatures)
 
 
 async def status(services: Services, principal: Principal) -> dict[str, Any]:
@@ -233,7 +149,7 @@ async def headers_to_switch(services: Services, principal: Principal, *, after: 
         if after is not None:
             query = query.where(CaseRow.case_id > after)
         cases = (await session.execute(query)).scalars().all()
-        current = await _current_headers(session, cases)
+        current = await current_headers(session, cases)
         items = [{"case_id": b64u_encode(case.case_id), **current[case.case_id][1]} for case in cases]
     return {"old_epoch": job.old.epoch, "new_epoch": job.new.epoch, "index": index, "cases": items}
 
@@ -295,7 +211,7 @@ async def _headers(session: DbSession, job: Job, ids: Sequence[bytes]) -> dict[b
     if not ids:
         return {}
     rows = (await session.execute(_pending_for(job).where(CaseRow.case_id.in_(list(ids))))).scalars().all()
-    return {case_id: header for case_id, (header, _wire) in (await _current_headers(session, rows)).items()}
+    return {case_id: header for case_id, (header, _wire) in (await current_headers(session, rows)).items()}
 
 
 async def _stored(session: DbSession, ids: list[bytes], *, but: int | None) -> dict[bytes, dict[int, bytes]]:
@@ -374,7 +290,7 @@ async def switched_to_attest(services: Services, principal: Principal, *, after:
             query = query.where(SwitchedHeaderRow.case_id > after)
         pairs: list[Any] = list((await session.execute(query)).all())
         cases = [pair[1] for pair in pairs]
-        current = await _current_headers(session, cases)
+        current = await current_headers(session, cases)
         by_case: dict[bytes, list[SwitchContributionRow]] = {}
         if cases:
             parts = select(SwitchContributionRow).where(SwitchContributionRow.case_id.in_([c.case_id for c in cases]))
@@ -387,7 +303,7 @@ async def switched_to_attest(services: Services, principal: Principal, *, after:
                 {
                     "case_id": b64u_encode(case.case_id),
                     "from": current[case.case_id][1],
-                    "to": to_wire(_switched(switched)),
+                    "to": to_wire(switched_header(switched)),
                     "contributions": [to_wire(_contribution(case.case_id, row)) for row in by_case.get(case.case_id, [])],
                 }
             )

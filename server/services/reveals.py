@@ -12,7 +12,7 @@ from keys.errors import TesseraError
 from keys.reveal import PartialDecryption, RevealRequest, check_request, prepare_request, verify_partial
 from keys.wire import decode_json, encode_json, to_wire
 from server.errors import BadRequestError, ConflictError, NotFoundError
-from server.services import audit, rekey
+from server.services import audit, headers
 from server.services.cases import council_record, member_index
 from server.services.context import DAY, Principal, Services
 from server.storage.models import CaseRow, PartialRow, RevealRow
@@ -33,8 +33,8 @@ async def file_request(services: Services, principal: Principal, request: Reveal
         case = await session.get(CaseRow, request.case_id)
         if case is None:
             raise NotFoundError("no such case")
-        current = await rekey.case_header(session, case, decode_json(IntakeEnvelope, case.envelope.encode()))
-        if (await rekey.attestation_record(services, session, current.epoch)).kid != record.kid:
+        current = await headers.case_header(session, case, decode_json(IntakeEnvelope, case.envelope.encode()))
+        if (await headers.attestation_record(services, session, current.epoch)).kid != record.kid:
             raise ConflictError(
                 "this case's identity is still sealed to the previous council key: the council re-key must switch it "
                 "first (`tessera council rekey status`)"
