@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -141,6 +142,15 @@ def step_until_done(cli: Cli, members: tuple[str, ...]) -> None:
         if all(["done" in cli.ok(m, "council", "ceremony", "step") for m in members]):
             return
     raise AssertionError(f"the ceremony did not finish for {', '.join(members)}")
+
+
+def reveal(cli: Cli, case: str, requester: str, approvers: tuple[str, ...], purpose: str = "hospital", *more: str) -> Any:
+    """A whole reveal through the CLI: `requester` asks, each of `approvers` approves, `requester` opens;
+    returns what `reveal open --json` printed (`more`: extra options for it)."""
+    request = cli.ok(requester, "reveal", "request", case, "--purpose", purpose).strip()
+    for who in approvers:
+        cli.ok(who, "reveal", "approve", request)
+    return json.loads(cli.ok(requester, "reveal", "open", request, *more, "--json"))
 
 
 def build_organisation(cli: Cli, invite: str, *, helper_form: str | None = None, form_dir: Path | None = None) -> str | None:

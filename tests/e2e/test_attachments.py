@@ -18,7 +18,7 @@ import pytest
 import client.attachments
 from client.samples import CLEAN_JPEG, LATITUDE, photo_with_gps
 
-from .conftest import Cli, build_organisation
+from .conftest import Cli, build_organisation, reveal
 
 FORM = """kind = "medical"
 schema = 1
@@ -92,10 +92,7 @@ def test_photo_and_bill_sealed_read_and_revealed(cli: Cli, live_server: tuple[st
     code, _, err = cli.run("hana", "cases", "fetch-attachment", case, photo_id, "--out", str(tmp_path / "photo.jpg"))
     assert code == 2 and "by council members together" in err  # the helper erased the identity key after sealing
 
-    request = cli.ok("kim", "reveal", "request", case, "--purpose", "hospital admission").strip()
-    cli.ok("lee", "reveal", "approve", request)
-    cli.ok("park", "reveal", "approve", request)
-    opened = json.loads(cli.ok("kim", "reveal", "open", request, "--attachments-to", str(tmp_path / "revealed"), "--json"))
+    opened = reveal(cli, case, "kim", ("lee", "park"), "hospital admission", "--attachments-to", str(tmp_path / "revealed"))
     assert opened["identity"]["full_name"] == "최민지"
     (revealed,) = opened["attachments"]
     assert Path(revealed["file"]).read_bytes() == CLEAN_JPEG  # the photo, without its EXIF and GPS

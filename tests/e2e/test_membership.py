@@ -14,6 +14,7 @@ from .conftest import (
     PASSPHRASE,
     Cli,
     build_organisation,
+    reveal,
     step_until_done,
 )
 from .test_cli import MEDICAL
@@ -49,10 +50,7 @@ def test_a_lost_share_is_replaced_by_redistribution(cli: Cli, tmp_path: Path, li
     assert "added 0 key wrap(s)" in cli.ok("lee", "council", "rewrap")  # repeating it adds nothing
     assert json.loads(cli.ok("mina", "cases", "show", case, "--json"))["case_file"]["condition"] == "broken leg"
     # the new council reveals with its new shares: kim asks, mina approves
-    request = cli.ok("kim", "reveal", "request", case, "--purpose", "hospital").strip()
-    cli.ok("mina", "reveal", "approve", request)
-    cli.ok("kim", "reveal", "approve", request)
-    assert json.loads(cli.ok("kim", "reveal", "open", request, "--json"))["identity"]["full_name"] == "박서준"
+    assert reveal(cli, case, "kim", ("mina", "kim"))["identity"]["full_name"] == "박서준"
     assert "hash chain intact" in cli.ok("admin", "audit", "verify")
     with sqlite3.connect(data / "tessera.db") as db:
         recipients = {r[0] for r in db.execute("SELECT recipient FROM case_wraps")}
@@ -74,7 +72,4 @@ def test_a_council_member_rotates_keys_through_a_membership_change(
     step_until_done(cli, ("kim", "lee", "park"))
     assert "added 1 key wrap(s)" in cli.ok("kim", "council", "rewrap")  # for lee's new box key
     assert json.loads(cli.ok("lee", "cases", "show", case, "--json"))["case_file"]["condition"] == "broken leg"
-    request = cli.ok("lee", "reveal", "request", case, "--purpose", "hospital").strip()
-    cli.ok("park", "reveal", "approve", request)
-    cli.ok("lee", "reveal", "approve", request)
-    assert json.loads(cli.ok("lee", "reveal", "open", request, "--json"))["identity"]["full_name"] == "박서준"
+    assert reveal(cli, case, "lee", ("park", "lee"))["identity"]["full_name"] == "박서준"

@@ -24,7 +24,7 @@ from keys.keyswitch import SwitchedHeader
 from keys.sharing import lagrange_coefficients
 from keys.wire import from_wire
 
-from .conftest import PASSPHRASE, Cli, build_organisation, step_until_done
+from .conftest import PASSPHRASE, Cli, build_organisation, reveal, step_until_done
 from .test_cli import MEDICAL
 
 
@@ -147,14 +147,8 @@ def test_a_member_removed_for_cause_leaves_a_council_key_that_opens_nothing(
         assert park not in {r[0] for r in db.execute("SELECT recipient FROM case_wraps")}
     assert "added 2 key wrap(s)" in cli.ok("kim", "council", "rewrap")
     # the new council reveals: mina asks, lee approves with his new share, kim too
-    request = cli.ok("mina", "reveal", "request", second, "--purpose", "hospital").strip()
-    cli.ok("lee", "reveal", "approve", request)
-    cli.ok("kim", "reveal", "approve", request)
-    assert json.loads(cli.ok("mina", "reveal", "open", request, "--json"))["identity"]["full_name"] == "김하늘"
-    request = cli.ok("kim", "reveal", "request", third, "--purpose", "hospital").strip()
-    cli.ok("mina", "reveal", "approve", request)
-    cli.ok("kim", "reveal", "approve", request)
-    assert json.loads(cli.ok("kim", "reveal", "open", request, "--json"))["identity"]["full_name"] == "이도윤"
+    assert reveal(cli, second, "mina", ("lee", "kim"))["identity"]["full_name"] == "김하늘"
+    assert reveal(cli, third, "kim", ("mina", "kim"))["identity"]["full_name"] == "이도윤"
     assert "hash chain intact" in cli.ok("admin", "audit", "verify")
     # an intake still sealed to the replaced key cannot be delivered any more, and jin is told why
     code, _, err = cli.run("jin", "outbox", "flush")

@@ -14,7 +14,16 @@ from pathlib import Path
 
 from client.forms import KINDS
 from keys.encoding import b64u_encode
-from tests.e2e.conftest import Cli, build_organisation, environment, free_port, init_server, running_server, server_cli
+from tests.e2e.conftest import (
+    Cli,
+    build_organisation,
+    environment,
+    free_port,
+    init_server,
+    reveal,
+    running_server,
+    server_cli,
+)
 
 SECRET_KINDS = ("medical", "relocation", "schooling")
 
@@ -74,10 +83,7 @@ def test_a_seized_server_reveals_no_marker(cli: Cli, tmp_path: Path) -> None:
             counter[0] += 1
             purpose = marker(counter[0])
             used.append(purpose)
-            request = cli.ok("kim", "reveal", "request", case, "--purpose", purpose).strip()
-            cli.ok("lee", "reveal", "approve", request)
-            cli.ok("park", "reveal", "approve", request)
-            identity = json.loads(cli.ok("kim", "reveal", "open", request, "--json"))["identity"]
+            identity = reveal(cli, case, "kim", ("lee", "park"), purpose)["identity"]
             assert any(m in json.dumps(identity, ensure_ascii=False) for m in used)  # the council can read it
             for who, flag in (("kim", []), ("hana", []), ("lee", ["--council-only"])):
                 counter[0] += 1
