@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -130,14 +131,7 @@ async def main_async(args: argparse.Namespace) -> None:
             base = f"http://127.0.0.1:{port}"
             connector = aiohttp.TCPConnector(limit=args.clients * 2)
             async with aiohttp.ClientSession(connector=connector) as session:
-                invite = Invite(
-                    v=1,
-                    server=base,
-                    invite_id=invite.invite_id,
-                    secret=invite.secret,
-                    head_seq=invite.head_seq,
-                    head_hash=invite.head_hash,
-                )
+                invite = replace(invite, server=base)  # the invite names the server it was made for
                 org = await build_org(base, session, invite, args.clients)
                 apis, member = [h.api for h in org.helpers], org.council[0].api
                 print(f"sealing {args.clients * args.per_client} intakes (client side, not timed)...", flush=True)

@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,10 +27,9 @@ from keys.directory import DirectoryEntry, DirectoryState, replay_to_pin
 from keys.encoding import b64u_encode
 from keys.invites import Invite
 from keys.wire import from_wire, to_wire
-from tests.e2e.conftest import free_port, running_server
+from tests.e2e.conftest import free_port, init_server, running_server
 from tests.e2e.org import build_org
 
-BIN = Path(sys.executable).parent
 TARGET_CASES = 100_000
 
 
@@ -55,26 +51,11 @@ async def main_async(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "srv"
         env = {**os.environ, "TESSERA_RATE_LIMIT": "1000000"}
-        init = subprocess.run(
-            [str(BIN / "tessera-server"), "init", "--data", str(data), "--json"],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=True,
-        )
-        first = Invite.decode(json.loads(init.stdout.strip().splitlines()[-1])["invite"])
         port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        invite = Invite.decode(init_server(data, base))
         with running_server(data, port, env=env) as process:
-            base = f"http://127.0.0.1:{port}"
             async with aiohttp.ClientSession() as session:
-                invite = Invite(
-                    v=1,
-                    server=base,
-                    invite_id=first.invite_id,
-                    secret=first.secret,
-                    head_seq=first.head_seq,
-                    head_hash=first.head_hash,
-                )
                 org = await build_org(base, session, invite, 8)
                 print(f"submitting {args.cases:,} intakes...", flush=True)
 
