@@ -40,7 +40,7 @@ async def authenticate(
     if abs(now - auth.timestamp) > services.config.clock_skew:
         raise UnauthorizedError()
     # One short transaction: who it is (revocation is seen at once), the signature, the nonce, the counter.
-    async with services.db.write(lock_audit=False) as session:
+    async with services.db.write(lock_audit=False, durable=False) as session:
         principal = await _lookup(session, auth.principal)
         if principal is None:
             raise UnauthorizedError()
@@ -88,7 +88,7 @@ async def count_anonymous(services: Services, what: str) -> None:
     tell callers apart. Raises RateLimitedError past it."""
     now = services.now()
     dialect = "sqlite" if services.db.is_sqlite else "postgresql"
-    async with services.db.write(lock_audit=False) as session:
+    async with services.db.write(lock_audit=False, durable=False) as session:
         counted = await session.execute(
             queries.RATE_UPSERT[dialect], {"principal": f"anonymous:{what}", "window": now // RATE_WINDOW}
         )
@@ -100,6 +100,6 @@ async def count_anonymous(services: Services, what: str) -> None:
 async def purge_expired(services: Services) -> None:
     """Drop nonces past their window and old rate counters (run periodically)."""
     now = services.now()
-    async with services.db.write(lock_audit=False) as session:
+    async with services.db.write(lock_audit=False, durable=False) as session:
         await session.execute(delete(NonceRow).where(NonceRow.expires < now // NONCE_BUCKET))
         await session.execute(delete(RateRow).where(RateRow.window < now // RATE_WINDOW - 1))

@@ -1,31 +1,42 @@
 """Engines and transactions.
 
 SQLite (the embedded default) runs in WAL mode with `synchronous=FULL`, so a committed transaction
-survives the process being killed and power loss. SQLite statements run synchronously on the event
-loop's thread (as sqlite3 users do): they take microseconds from the page cache, and the alternative,
-a thread hop per statement through aiosqlite, costs four times more than the statement. PostgreSQL runs
-through asyncpg. Writes are serialised: in-process by a lock (SQLite allows one writer), across
-processes on PostgreSQL by locking the audit chain's head row, which every state change appends to.
-So two server processes on one PostgreSQL behave as one; SQLite is for one server process.
+survives the process being killed and power loss. Statements run synchronously on the event loop's
+thread (as sqlite3 users do): they take microseconds from the page cache, and the alternative, a thread
+hop per statement through aiosqlite, costs four times more than the statement. Writes use group commit:
+each write block is a savepoint of one shared transaction, which commits (one fsync for all its blocks)
+in a worker thread while the event loop serves the next requests; a block returns once its commit is on
+disk (`_Batch`). The hot statements (authentication, intake, the audit chain) run on the driver's cursor
+(`RawStatement`). PostgreSQL runs through asyncpg, one transaction per block. Writes are serialised:
+in-process by a lock (SQLite allows one writer), across processes on PostgreSQL by locking the audit
+chain's head row, which every state change appends to. So two server processes on one PostgreSQL behave
+as one; SQLite is for one server process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import logging
+from collections import namedtuple
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-from sqlalchemy import Connection, create_engine, event
+from sqlalchemy import Boolean, Connection, Integer, LargeBinary, String, create_engine, event
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Engine, Result, make_url
+from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
 from server.storage import queries
 
 T = TypeVar("T")
+BOOKKEEPING_DELAY = 0.05  # seconds a batch of bookkeeping alone waits before its commit
+log = logging.getLogger("tessera.server")
 
 
 def async_url(url: str) -> str:
@@ -60,12 +71,14 @@ def _is_orm(statement: Any) -> bool:
     return any(isinstance(d.get("expr"), type) for d in descriptions)
 
 
-def _set_synchronous(conn: Connection, level: str) -> None:
-    # On the DBAPI connection itself: pysqlite runs a PRAGMA outside any transaction, and SQLAlchemy's
-    # transaction state is left untouched (no extra commit).
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    driver.execute(f"PRAGMA synchronous={level}")
+def sqlite_writer(dbapi_connection: Any, _record: Any) -> None:
+    # The writer's connection: the driver's own transaction handling off, so a batch's BEGIN IMMEDIATE,
+    # savepoints and COMMIT are exactly the statements SQLAlchemy emits (the pysqlite recipe).
+    dbapi_connection.isolation_level = None
+
+
+def begin_immediate(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 async def in_thread(fn: Callable[..., T], *args: Any) -> T:
@@ -79,23 +92,134 @@ async def in_thread(fn: Callable[..., T], *args: Any) -> T:
         raise
 
 
+_SQLITE = sqlite.dialect()
+_PLAIN = (Integer, String, LargeBinary)  # types the sqlite3 driver binds and returns as SQLAlchemy would
+
+
+class RawStatement:
+    """A hot statement (queries.SQLITE_RAW) compiled once by SQLAlchemy for SQLite and run on the
+    driver's cursor: SQLAlchemy's execution layer costs several times the statement itself, and an
+    intake runs ten of them (python -m bench.intake). Only plain column types are allowed, so the values
+    bound and returned are the ones SQLAlchemy would give (booleans are turned back into bool)."""
+
+    _cache: ClassVar[dict[tuple[int, tuple[str, ...]], RawStatement]] = {}
+    _hot: ClassVar[frozenset[int]] = frozenset(id(statement) for statement in queries.SQLITE_RAW)
+
+    def __init__(self, statement: Any, keys: tuple[str, ...]) -> None:
+        compiled = statement.compile(dialect=_SQLITE, column_keys=list(keys))
+        self.sql = str(compiled)
+        self.names = tuple(compiled.positiontup or ())
+        self.constants: dict[str, Any] = {}
+        for name in self.names:
+            bind = compiled.binds[name]
+            if not isinstance(bind.type, _PLAIN):
+                raise TypeError(f"{name}: {bind.type!r} is not a plain type")
+            if name not in keys:
+                if bind.callable is not None or bind.value is None:
+                    raise ValueError(f"{self.sql}: no value for {name}")
+                self.constants[name] = bind.value
+        columns = compiled._result_columns  # (key, name, objects, type) of each result column
+        for column in columns:
+            if not isinstance(column[3], (*_PLAIN, Boolean)):
+                raise TypeError(f"{column[0]}: {column[3]!r} is not a plain type")
+        self.booleans = tuple(i for i, column in enumerate(columns) if isinstance(column[3], Boolean))
+        self.row: Any = namedtuple("Row", [column[0] for column in columns], rename=True) if columns else None
+
+    @classmethod
+    def of(cls, statement: Any, params: Any) -> RawStatement | None:
+        if id(statement) not in cls._hot:
+            return None
+        first = params[0] if isinstance(params, list) else params or {}
+        key = (id(statement), tuple(first))
+        raw = cls._cache.get(key)
+        if raw is None:
+            raw = cls._cache[key] = cls(statement, key[1])
+        return raw
+
+    def run(self, driver: Any, params: Any) -> RawResult:
+        if isinstance(params, list):
+            cursor = driver.executemany(self.sql, [self._values(p) for p in params])
+            return RawResult([], cursor.rowcount)
+        cursor = driver.execute(self.sql, self._values(params or {}))
+        if self.row is None:
+            return RawResult([], cursor.rowcount)
+        rows = cursor.fetchall()
+        if self.booleans:
+            rows = [tuple(bool(v) if i in self.booleans and v is not None else v for i, v in enumerate(r)) for r in rows]
+        return RawResult([self.row._make(r) for r in rows], cursor.rowcount)
+
+    def _values(self, params: dict[str, Any]) -> tuple[Any, ...]:
+        if self.constants:
+            params = {**self.constants, **params}
+        return tuple([params[name] for name in self.names])
+
+
+class RawResult:
+    """The part of SQLAlchemy's Result the hot paths use."""
+
+    __slots__ = ("_rows", "rowcount")
+
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
+        self._rows = rows
+        self.rowcount = rowcount
+
+    def all(self) -> list[Any]:
+        return self._rows
+
+    def first(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def one_or_none(self) -> Any:
+        if len(self._rows) > 1:
+            raise MultipleResultsFound("Multiple rows were found when one or none was required")
+        return self._rows[0] if self._rows else None
+
+    def one(self) -> Any:
+        row = self.one_or_none()
+        if row is None:
+            raise NoResultFound("No row was found when one was required")
+        return row
+
+    def scalar_one_or_none(self) -> Any:
+        row = self.one_or_none()
+        return None if row is None else row[0]
+
+    def scalar_one(self) -> Any:
+        return self.one()[0]
+
+    def scalar(self) -> Any:
+        row = self.first()
+        return None if row is None else row[0]
+
+
 class SyncSession:
     """The part of AsyncSession the services use, over a synchronous Session (SQLite)."""
 
-    def __init__(self, session: Session, *, offload: bool = False) -> None:
+    def __init__(self, session: Session, *, offload: bool = False, reader: Any = None) -> None:
         self._session = session
+        self._connection: Connection | None = None
+        self._driver: Any = reader  # reads: the database's shared driver connection (no pool checkout)
         self.info = session.info
         self.offload = offload
 
+    def connection(self) -> Connection:
+        if self._connection is None:
+            self._connection = self._session.connection()
+        return self._connection
+
     async def execute(self, statement: Any, params: Any = None) -> Result[Any]:
+        raw = RawStatement.of(statement, params)
+        if raw is not None and not self.offload:
+            if self._driver is None:
+                self._driver = self.connection().connection.driver_connection
+            return raw.run(self._driver, params)  # type: ignore[return-value]
         if self.offload and isinstance(params, list):
             # a bulk write of many MiB (attachment chunks) runs in a worker thread so the event loop keeps
             # receiving the next request meanwhile; the write lock keeps every other writer out
-            connection = self._session.connection()
-            return await in_thread(connection.execute, statement, params)
+            return await in_thread(self.connection().execute, statement, params)
         if getattr(statement, "is_dml", False) or not _is_orm(statement):
             # Core statements skip the ORM's execution layer (a third of the cost on the hot paths)
-            return self._session.connection().execute(statement, params)
+            return self.connection().execute(statement, params)
         return self._session.execute(statement, params)
 
     async def get(self, entity: type[T], ident: Any) -> T | None:
@@ -111,6 +235,57 @@ class SyncSession:
         self._session.add_all(instances)
 
 
+class _Batch:
+    """One SQLite transaction shared by the write blocks made while the previous one commits (group commit).
+
+    The reference pipeline commits (and fsyncs) once per request on the event loop's thread; here each
+    write block is a savepoint of the open batch (an error rolls back that block only), and the batch
+    commits in a worker thread, one fsync for all of them, while the event loop goes on serving.
+    Savepoints are plain statements on the driver's connection: SQLAlchemy's nested transactions cost
+    more than the statements of an intake (python -m bench.intake).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.session = Session(bind=engine.connect(), expire_on_commit=False)
+        self.session.begin()
+        self.wrapped = SyncSession(self.session)
+        driver = self.wrapped.connection().connection.driver_connection
+        assert driver is not None
+        self._driver = driver
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.urgent = asyncio.Event()  # set when a durable block joins: commit without delay
+        self.committer: asyncio.Future[None] | None = None
+        self.writes = 0
+
+    def savepoint(self) -> None:
+        self._driver.execute("SAVEPOINT block")
+
+    def release(self) -> None:
+        self.session.flush()  # the block's pending ORM rows belong inside its savepoint
+        self._driver.execute("RELEASE block")
+        self.writes += 1
+
+    def roll_back(self) -> bool:
+        """Undo the block; False when SQLite had already rolled back the whole transaction (an I/O error
+        or a full disk do that), taking the blocks released before with it."""
+        self.session.expunge_all()  # no ORM object may keep the state of the rolled-back block
+        if not self._driver.in_transaction:
+            return False
+        self._driver.execute("ROLLBACK TO block")
+        self._driver.execute("RELEASE block")
+        return True
+
+    def fail(self, exc: BaseException) -> None:
+        self.done.set_exception(exc if isinstance(exc, Exception) else RuntimeError("commit interrupted"))
+        self.done.exception()  # logged by the caller; waiters (if any) get it raised
+
+    def close(self) -> None:
+        connection = self.session.get_bind()
+        self.session.close()
+        assert isinstance(connection, Connection)
+        connection.close()
+
+
 DbSession = AsyncSession | SyncSession
 
 
@@ -121,10 +296,20 @@ class Database:
         self.url = url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
         self._sync_engine: Engine | None = None
+        self._write_engine: Engine | None = None
         self._async_engine: AsyncEngine | None = None
+        self._batch: _Batch | None = None
+        self._reader: Any = None
+        self.commits = 0  # group commits made (SQLite), for tests and the metrics
+        self._committers: set[asyncio.Future[None]] = set()
         if self.is_sqlite:
-            self._sync_engine = create_engine(str(make_url(url).set(drivername="sqlite")))
+            sqlite_url = str(make_url(url).set(drivername="sqlite"))
+            self._sync_engine = create_engine(sqlite_url)
             event.listen(self._sync_engine, "connect", sqlite_pragmas)
+            self._write_engine = create_engine(sqlite_url, pool_size=1, max_overflow=0)
+            event.listen(self._write_engine, "connect", sqlite_pragmas)
+            event.listen(self._write_engine, "connect", sqlite_writer)
+            event.listen(self._write_engine, "begin", begin_immediate)
         else:
             self._async_engine = create_async_engine(async_url(url), pool_size=10, max_overflow=10, pool_pre_ping=True)
             self._sessions = async_sessionmaker(self._async_engine, expire_on_commit=False)
@@ -133,50 +318,102 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[DbSession]:
         if self._sync_engine is not None:
+            if self._reader is None:
+                # raw statements of read blocks share one connection: each SELECT is its own transaction
+                # in the driver's default mode, as on a pooled connection, without the checkout
+                self._reader = self._sync_engine.raw_connection()
             with Session(self._sync_engine, expire_on_commit=False) as session:
-                yield SyncSession(session)
+                yield SyncSession(session, reader=self._reader)
         else:
             async with self._sessions() as asession:
                 yield asession
 
     @asynccontextmanager
-    async def write(self, *, lock_audit: bool = True, offload: bool = False) -> AsyncIterator[DbSession]:
+    async def write(self, *, lock_audit: bool = True, offload: bool = False, durable: bool = True) -> AsyncIterator[DbSession]:
         """One write transaction: committed when the block ends, rolled back on any error.
 
         With `lock_audit` (every state change, which appends to the audit log) it is serialised with
         all other state changes of all processes; bookkeeping (nonces, rate counters) passes False.
-        With `offload` (SQLite), bulk statements and the commit run in a worker thread (many-MiB writes).
+        With `offload` (SQLite), bulk statements run in a worker thread (many-MiB writes).
+        On SQLite the block is one savepoint of a group commit (see `_Batch`); with `durable` (the
+        default) the block returns only once that commit is on disk. Bookkeeping passes False: its
+        rows are committed with the next batch, before any state change that follows them.
         """
-        if self._sync_engine is not None:
-            async with self._write_lock:
-                with self._sync_engine.connect() as conn:
-                    if not lock_audit:
-                        # Bookkeeping commits need not survive power loss (WAL with synchronous=NORMAL
-                        # still survives the process being killed): skip their fsync.
-                        _set_synchronous(conn, "NORMAL")
-                    try:
-                        with Session(bind=conn, expire_on_commit=False) as session:
-                            session.begin()
-                            wrapped = SyncSession(session, offload=offload)
-                            try:
-                                if lock_audit:
-                                    await lock_chain(wrapped, "audit")
-                                yield wrapped
-                            except BaseException:
-                                session.rollback()
-                                raise
-                            if offload:
-                                await in_thread(session.commit)
-                            else:
-                                session.commit()
-                    finally:
-                        if not lock_audit:
-                            _set_synchronous(conn, "FULL")
+        if self._write_engine is not None:
+            async with self._batched_write(lock_audit=lock_audit, offload=offload, durable=durable) as session:
+                yield session
         else:
             async with self._sessions() as asession, asession.begin():
                 if lock_audit:
                     await lock_chain(asession, "audit")
                 yield asession
+
+    @asynccontextmanager
+    async def _batched_write(self, *, lock_audit: bool, offload: bool, durable: bool) -> AsyncIterator[DbSession]:
+        async with self._write_lock:
+            if self._batch is None:
+                assert self._write_engine is not None
+                self._batch = _Batch(self._write_engine)
+            batch = self._batch
+            head = batch.session.info.get(("chain", "audit"))
+            saved = (head.seq, head.head) if head is not None else None
+            batch.savepoint()
+            batch.wrapped.offload = offload
+            try:
+                if lock_audit:
+                    await lock_chain(batch.wrapped, "audit")
+                yield batch.wrapped
+                batch.release()
+            except BaseException as exc:
+                if not batch.roll_back():
+                    log.error("a write block failed and SQLite rolled back the group commit of %d writes", batch.writes)
+                    self._batch = None
+                    batch.fail(exc)
+                    batch.close()
+                    raise
+                if batch.writes == 0:  # nothing of the batch to keep: end it (it holds SQLite's write lock)
+                    self._batch = None
+                    batch.close()
+                elif head is not None and saved is not None:
+                    head.seq, head.head = saved  # the chain head as it was before this block
+                else:
+                    batch.session.info.pop(("chain", "audit"), None)
+                raise
+            if durable:
+                batch.urgent.set()
+            if batch.committer is None:
+                batch.committer = asyncio.ensure_future(self._commit_batch(batch))
+                self._committers.add(batch.committer)
+                batch.committer.add_done_callback(self._committers.discard)
+        if durable:
+            await asyncio.shield(batch.done)
+
+    async def _commit_batch(self, batch: _Batch) -> None:
+        """Commit the open batch: queued behind the writers already waiting for the lock (they join it),
+        and holding the lock while the commit (and its fsync) runs in a worker thread; writers arriving
+        meanwhile wait and form the next batch. A failed commit fails every durable write in the batch.
+
+        A batch of bookkeeping only (the nonces and rate counters of reads) waits up to BOOKKEEPING_DELAY
+        for more, so a client's next request does not wait for the fsync of the last one's nonce."""
+        if not batch.urgent.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(batch.urgent.wait(), BOOKKEEPING_DELAY)
+        async with self._write_lock:
+            if self._batch is not batch:
+                return  # failed and dropped meanwhile
+            self._batch = None
+            try:
+                await in_thread(batch.session.commit)
+            except BaseException as exc:
+                log.error("group commit of %d writes failed: %r", batch.writes, exc)
+                batch.fail(exc)
+                if not isinstance(exc, Exception):
+                    raise
+            else:
+                self.commits += 1
+                batch.done.set_result(None)
+            finally:
+                batch.close()
 
     async def run_sync(self, fn: Callable[[Connection], T]) -> T:
         """Run `fn` with a synchronous connection (schema inspection, Alembic)."""
@@ -188,6 +425,14 @@ class Database:
             return await aconn.run_sync(fn)
 
     async def close(self) -> None:
+        if self._batch is not None:
+            self._batch.urgent.set()
+        if self._committers:
+            await asyncio.wait(list(self._committers))
+        if self._reader is not None:
+            self._reader.close()
+        if self._write_engine is not None:
+            self._write_engine.dispose()
         if self._sync_engine is not None:
             self._sync_engine.dispose()
         if self._async_engine is not None:

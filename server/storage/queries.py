@@ -38,3 +38,18 @@ def _rate_upsert(dialect_insert: Any) -> Any:
 
 NONCE_INSERT = {"sqlite": _nonce_insert(sqlite_insert), "postgresql": _nonce_insert(pg_insert)}
 RATE_UPSERT = {"sqlite": _rate_upsert(sqlite_insert), "postgresql": _rate_upsert(pg_insert)}
+
+# On SQLite these run on the driver's cursor, compiled once by SQLAlchemy (storage/db.py, `RawStatement`)
+SQLITE_RAW = (
+    ACCOUNT_FOR_AUTH,
+    CASE_REPLY_KEY,
+    CASE_RECEIPT,
+    CHAIN_LOCK,
+    CHAIN_READ,
+    CHAIN_ADVANCE,
+    AUDIT_INSERT,
+    CASE_INSERT,
+    WRAP_INSERT,
+    NONCE_INSERT["sqlite"],
+    RATE_UPSERT["sqlite"],
+)

@@ -1,0 +1,146 @@
+"""The SQLite write path: group commit (each write block a savepoint of a shared transaction, committed
+in one fsync) and the hot statements run on the driver's cursor (storage/db.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from server.config import load_config
+from server.main import initialise
+from server.services import audit
+from server.storage import queries
+from server.storage.db import Database, RawStatement
+from server.storage.models import AccountRow
+
+RATE = queries.RATE_UPSERT["sqlite"]
+
+
+@pytest.fixture
+async def sqlite_db(tmp_path: Path) -> AsyncIterator[tuple[Database, Path]]:
+    """A new organisation's database on SQLite (PostgreSQL commits each transaction itself)."""
+    await asyncio.to_thread(initialise, tmp_path / "server", db_url=None, url="http://tessera.test", admin_name="admin")
+    config = load_config(tmp_path / "server")
+    db = Database(config.db_url)
+    try:
+        yield db, Path(config.db_url.removeprefix("sqlite:///"))
+    finally:
+        await db.close()
+
+
+def outside(path: Path, sql: str) -> list[tuple[object, ...]]:
+    """Rows as another connection sees them: only what was committed."""
+    connection = sqlite3.connect(path)
+    try:
+        return connection.execute(sql).fetchall()
+    finally:
+        connection.close()
+
+
+async def test_a_failing_block_rolls_back_alone_and_its_batch_commits_once(sqlite_db: tuple[Database, Path]) -> None:
+    db, path = sqlite_db
+    commits_before = db.commits
+
+    async def block(i: int) -> None:
+        async with db.write() as session:
+            await audit.append(session, day=1, actor="test", action="test.write", obj=str(i))
+            await session.execute(RATE, {"principal": f"p{i}", "window": 1})
+            if i % 3 == 0:
+                raise RuntimeError(f"block {i} fails")
+
+    results = await asyncio.gather(*(block(i) for i in range(30)), return_exceptions=True)
+    assert [i for i, r in enumerate(results) if isinstance(r, RuntimeError)] == list(range(0, 30, 3))
+    assert all(r is None for i, r in enumerate(results) if i % 3)
+    kept = [str(i) for i in range(30) if i % 3]
+    assert sorted(r[0] for r in outside(path, "SELECT object FROM audit_log WHERE action = 'test.write'")) == sorted(kept)
+    assert sorted(r[0] for r in outside(path, "SELECT principal FROM rate_limits")) == sorted(f"p{i}" for i in kept)
+    assert 1 <= db.commits - commits_before < 20  # grouped: not one commit per block
+    async with db.read() as session:
+        await audit.verify_chain(session)  # the failed blocks' entries left no gap in the chain
+
+
+async def test_a_durable_block_returns_after_its_commit_bookkeeping_does_not_wait(sqlite_db: tuple[Database, Path]) -> None:
+    db, path = sqlite_db
+    async with db.write(lock_audit=False, durable=False) as session:
+        await session.execute(RATE, {"principal": "bookkeeping", "window": 7})
+    assert outside(path, "SELECT count FROM rate_limits WHERE principal = 'bookkeeping'") == []  # not yet
+    async with db.write() as session:
+        await audit.append(session, day=1, actor="test", action="test.durable")
+    # committed together, before the durable block returned
+    assert outside(path, "SELECT count FROM rate_limits WHERE principal = 'bookkeeping'") == [(1,)]
+    assert outside(path, "SELECT COUNT(*) FROM audit_log WHERE action = 'test.durable'") == [(1,)]
+
+
+async def test_a_failed_commit_fails_every_durable_block_of_the_batch(
+    sqlite_db: tuple[Database, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, path = sqlite_db
+    real_commit = Session.commit
+
+    def disk_full(self: Session) -> None:
+        monkeypatch.setattr(Session, "commit", real_commit)  # only the first commit fails
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Session, "commit", disk_full)
+
+    async def block(i: int) -> None:
+        async with db.write() as session:
+            await audit.append(session, day=1, actor="test", action="test.lost", obj=str(i))
+
+    results = await asyncio.gather(*(block(i) for i in range(5)), return_exceptions=True)
+    assert all(isinstance(r, OSError) for r in results), results
+    assert outside(path, "SELECT COUNT(*) FROM audit_log WHERE action = 'test.lost'") == [(0,)]
+    await block(99)  # the next batch starts from the committed head
+    assert outside(path, "SELECT object FROM audit_log WHERE action = 'test.lost'") == [("99",)]
+    async with db.read() as session:
+        await audit.verify_chain(session)
+
+
+async def test_raw_hot_statements_answer_as_sqlalchemy_does(sqlite_db: tuple[Database, Path]) -> None:
+    db, _ = sqlite_db
+    async with db.write() as session:  # an ORM row, flushed inside the block's savepoint
+        session.add(AccountRow(account="amy", role="helper", sign_key=b"\x02" * 32, box_key=b"\x03" * 32, revoked=True))
+    for statement, params in [
+        (queries.ACCOUNT_FOR_AUTH, {"name": "amy"}),
+        (queries.ACCOUNT_FOR_AUTH, {"name": "nobody"}),
+        (queries.CHAIN_READ, {"name": "audit"}),
+        (queries.CHAIN_LOCK, {"name": "directory"}),
+    ]:
+        async with db.read() as session:
+            raw = (await session.execute(statement, params)).all()
+            core = session.connection().execute(statement, params).all()
+        assert raw == [tuple(row) for row in core] and (raw or params["name"] == "nobody")
+        assert [type(v) for row in raw for v in row] == [type(v) for row in core for v in row]  # revoked: bool
+    async with db.write(lock_audit=False) as session:
+        first = (await session.execute(RATE, {"principal": "x", "window": 1})).scalar_one()
+        second = (await session.execute(RATE, {"principal": "x", "window": 1})).scalar_one()
+        nonce = {"digest": b"\x01" * 32, "expires": 5}
+        fresh = (await session.execute(queries.NONCE_INSERT["sqlite"], nonce)).scalar_one_or_none()
+        replay = (await session.execute(queries.NONCE_INSERT["sqlite"], nonce)).scalar_one_or_none()
+    assert (first, second, fresh, replay) == (1, 2, b"\x01" * 32, None)
+
+
+def test_only_plain_column_types_run_raw() -> None:
+    with pytest.raises(TypeError, match="not a plain type"):
+        RawStatement(select(func.current_timestamp()), ())
+
+
+async def test_a_batch_whose_only_block_fails_lets_go_of_the_write_lock(sqlite_db: tuple[Database, Path]) -> None:
+    db, path = sqlite_db
+    with pytest.raises(RuntimeError, match="refused"):
+        async with db.write() as session:
+            await audit.append(session, day=1, actor="test", action="test.refused")
+            raise RuntimeError("refused")
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # 'database is locked' while a batch still held SQLite's write lock
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+    assert outside(path, "SELECT COUNT(*) FROM audit_log WHERE action = 'test.refused'") == [(0,)]
