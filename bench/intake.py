@@ -155,7 +155,9 @@ async def main_async(args: argparse.Namespace) -> None:
                 print(f"\n{args.clients} concurrent clients, {total} intakes each run, over loopback")
                 print(f"{'pipeline':<34} {'intakes/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
                 row = "{:<34} {:>10.0f} {:>8.1f} {:>8.1f} {:>7}"
-                backend = f"PostgreSQL, {args.workers} workers" if args.postgres else "SQLite"
+                backend = ("PostgreSQL" if args.postgres else "SQLite") + (
+                    f", {args.workers} workers" if args.workers > 1 else ""
+                )
                 ours_p50, ours_p99 = percentile(latencies, 50) * 1e3, percentile(latencies, 99) * 1e3
                 print(row.format(f"tessera-server ({backend})", ours, ours_p50, ours_p99, errors))
                 ref_p50, ref_p99 = percentile(ref_latencies, 50) * 1e3, percentile(ref_latencies, 99) * 1e3
@@ -186,7 +188,7 @@ def main() -> None:
     parser.add_argument("--stored", type=int, default=100_000)
     parser.add_argument("--list-requests", type=int, default=201)
     parser.add_argument("--postgres", help="an empty PostgreSQL database URL (default: SQLite in a temporary directory)")
-    parser.add_argument("--workers", type=int, default=1, help="server processes (PostgreSQL only)")
+    parser.add_argument("--workers", type=int, default=1, help="server processes sharing the port (default 1)")
     asyncio.run(main_async(parser.parse_args()))
 
 

@@ -9,6 +9,7 @@ version first, then exact fields (no unknown keys, no missing ones), then the ty
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from typing import Any, ClassVar, Protocol, TypeVar
@@ -46,16 +47,6 @@ def require_version(obj: WireType) -> None:
         raise VersionError(f"{type(obj).__name__}: unknown version {obj.v!r} (this program reads {obj.VERSION})")
 
 
-_HINTS: dict[type, dict[str, Any]] = {}
-
-
-def _hints(cls: type) -> dict[str, Any]:
-    hints = _HINTS.get(cls)
-    if hints is None:  # a cache of resolved annotations per class: derived from code, not state
-        hints = _HINTS[cls] = typing.get_type_hints(cls)
-    return hints
-
-
 def _encode_value(value: Any) -> Any:
     if isinstance(value, bytes):
         return b64u_encode(value)
@@ -71,52 +62,82 @@ def to_wire(obj: Any) -> dict[str, Any]:
     return {f.name: _encode_value(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.init}
 
 
-def _decode_value(tp: Any, value: Any, where: str) -> Any:
+Decoder = typing.Callable[[Any, str], Any]
+
+
+def _decode_bytes(value: Any, where: str) -> bytes:
+    return b64u_decode(value, what=where)
+
+
+def _decode_int(value: Any, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise EncodingError(f"{where}: expected an integer")
+    return value
+
+
+def _decode_str(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise EncodingError(f"{where}: expected text")
+    return value
+
+
+def _decode_bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise EncodingError(f"{where}: expected true or false")
+    return value
+
+
+@functools.cache
+def _decoder(tp: Any) -> Decoder:
+    """The parser of one field type, built once per type (derived from code, not state)."""
     origin = typing.get_origin(tp)
     if origin in (types.UnionType, typing.Union):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None:
-            return None
-        return _decode_value(args[0], value, where)
-    if tp is bytes:
-        return b64u_decode(value, what=where)
-    if tp is int:
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise EncodingError(f"{where}: expected an integer")
-        return value
-    if tp is str:
-        if not isinstance(value, str):
-            raise EncodingError(f"{where}: expected text")
-        return value
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise EncodingError(f"{where}: expected true or false")
-        return value
+        inner = _decoder(next(a for a in typing.get_args(tp) if a is not type(None)))
+        return lambda value, where: None if value is None else inner(value, where)
+    simple = {bytes: _decode_bytes, int: _decode_int, str: _decode_str, bool: _decode_bool}.get(tp)
+    if simple is not None:
+        return simple
     if origin is tuple:
-        if not isinstance(value, list):
-            raise EncodingError(f"{where}: expected a list")
-        (item_tp, _ellipsis) = typing.get_args(tp)
-        return tuple(_decode_value(item_tp, v, f"{where}[{i}]") for i, v in enumerate(value))
+        item = _decoder(typing.get_args(tp)[0])
+
+        def decode_tuple(value: Any, where: str) -> tuple[Any, ...]:
+            if not isinstance(value, list):
+                raise EncodingError(f"{where}: expected a list")
+            return tuple([item(v, f"{where}[{i}]") for i, v in enumerate(value)])
+
+        return decode_tuple
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        return _from_obj(tp, value, where)
-    raise EncodingError(f"{where}: unsupported field type {tp!r}")  # pragma: no cover - programming error
+        return functools.partial(_from_obj, tp)
+    raise TypeError(f"unsupported wire field type {tp!r}")  # a programming error, found at the first parse
 
 
-def _from_obj(cls: type[Any], data: Any, where: str) -> Any:
+@dataclasses.dataclass(frozen=True)
+class _Spec:
+    version: int | None
+    names: frozenset[str]
+    fields: tuple[tuple[str, Decoder], ...]
+
+
+@functools.cache
+def _spec(cls: type) -> _Spec:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls) if f.init]
+    return _Spec(getattr(cls, "VERSION", None), frozenset(names), tuple((n, _decoder(hints[n])) for n in names))
+
+
+def _from_obj(cls: type, data: Any, where: str) -> Any:
     if not isinstance(data, dict):
         raise EncodingError(f"{where}: expected a JSON object")
-    version = getattr(cls, "VERSION", None)
-    if version is not None and data.get("v") != version:
-        raise VersionError(f"{where}: unknown version {data.get('v')!r} (this program reads {version})")
-    hints = _hints(cls)
-    names = [f.name for f in dataclasses.fields(cls) if f.init]
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        raise EncodingError(f"{where}: unknown field(s) {', '.join(unknown)}")
-    missing = [n for n in names if n not in data]
-    if missing:
+    spec = _spec(cls)
+    if spec.version is not None and data.get("v") != spec.version:
+        raise VersionError(f"{where}: unknown version {data.get('v')!r} (this program reads {spec.version})")
+    if data.keys() != spec.names:
+        unknown = sorted(set(data) - spec.names)
+        if unknown:
+            raise EncodingError(f"{where}: unknown field(s) {', '.join(unknown)}")
+        missing = [n for n, _ in spec.fields if n not in data]
         raise EncodingError(f"{where}: missing field(s) {', '.join(missing)}")
-    values = {n: _decode_value(hints[n], data[n], f"{where}.{n}") for n in names}
+    values = {n: decode(data[n], f"{where}.{n}") for n, decode in spec.fields}
     try:
         return cls(**values)
     except TesseraError as exc:

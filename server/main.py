@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="serve the API until SIGTERM or SIGINT")
     run.add_argument("--data", required=True, type=Path)
     run.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:8080, or the configuration's)")
-    run.add_argument("--workers", type=int, default=1, help="server processes sharing the port (PostgreSQL only; default 1)")
+    run.add_argument("--workers", type=int, default=1, help="server processes sharing the port (default 1)")
     run.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     migrate = sub.add_parser("migrate", help="upgrade the database schema to this version (refused while an older one serves)")
     migrate.add_argument("--data", required=True, type=Path)
@@ -216,11 +216,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def run_workers(args: argparse.Namespace, config: Config) -> int:
     """N `run` processes on one port (SO_REUSEPORT); the kernel spreads connections. They share nothing
-    but the database, which holds every piece of shared state, so they need PostgreSQL."""
+    but the database, which holds every piece of shared state (on SQLite their writes take turns, one
+    group commit at a time: storage/db.py)."""
     if not 1 < args.workers <= 64:
         raise ServiceError("--workers must be from 2 to 64")
-    if config.db_url.startswith("sqlite"):
-        raise ServiceError("--workers needs PostgreSQL: SQLite allows one writing process (see docs/operations.md)")
     command = [
         sys.executable,
         "-m",

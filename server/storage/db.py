@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import functools
 import logging
+import os
 from collections import namedtuple
 from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -35,7 +37,7 @@ from sqlalchemy.orm import Session
 from server.storage import queries
 
 T = TypeVar("T")
-BOOKKEEPING_DELAY = 0.05  # seconds a batch of bookkeeping alone waits before its commit
+BOOKKEEPING_DELAY = 0.01  # seconds a batch of bookkeeping alone waits before its commit
 log = logging.getLogger("tessera.server")
 
 
@@ -235,6 +237,39 @@ class SyncSession:
         self._session.add_all(instances)
 
 
+class _WriterLock:
+    """SQLite's writers across processes: an exclusive flock on `DB-writer` beside the database, held by a
+    batch from its BEGIN to its COMMIT. A process that must wait does so in a worker thread and wakes as
+    soon as the other one commits (SQLite's own busy handler would block the event loop and poll)."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._fd: int | None = None
+
+    async def acquire(self) -> None:
+        if self._fd is None:
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        try:
+            await in_thread(fcntl.flock, self._fd, fcntl.LOCK_EX)
+        except asyncio.CancelledError:
+            self.release()  # in_thread waited for the flock to be granted
+            raise
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 class _Batch:
     """One SQLite transaction shared by the write blocks made while the previous one commits (group commit).
 
@@ -245,7 +280,8 @@ class _Batch:
     more than the statements of an intake (python -m bench.intake).
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, writers: _WriterLock) -> None:
+        self._writers = writers
         self.session = Session(bind=engine.connect(), expire_on_commit=False)
         self.session.begin()
         self.wrapped = SyncSession(self.session)
@@ -281,9 +317,12 @@ class _Batch:
 
     def close(self) -> None:
         connection = self.session.get_bind()
-        self.session.close()
-        assert isinstance(connection, Connection)
-        connection.close()
+        try:
+            self.session.close()
+            assert isinstance(connection, Connection)
+            connection.close()
+        finally:
+            self._writers.release()
 
 
 DbSession = AsyncSession | SyncSession
@@ -297,6 +336,7 @@ class Database:
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
         self._sync_engine: Engine | None = None
         self._write_engine: Engine | None = None
+        self._writers: _WriterLock | None = None
         self._async_engine: AsyncEngine | None = None
         self._batch: _Batch | None = None
         self._reader: Any = None
@@ -304,6 +344,7 @@ class Database:
         self._committers: set[asyncio.Future[None]] = set()
         if self.is_sqlite:
             sqlite_url = str(make_url(url).set(drivername="sqlite"))
+            self._writers = _WriterLock(f"{make_url(url).database}-writer")
             self._sync_engine = create_engine(sqlite_url)
             event.listen(self._sync_engine, "connect", sqlite_pragmas)
             self._write_engine = create_engine(sqlite_url, pool_size=1, max_overflow=0)
@@ -328,8 +369,9 @@ class Database:
             async with self._sessions() as asession:
                 yield asession
 
-    @asynccontextmanager
-    async def write(self, *, lock_audit: bool = True, offload: bool = False, durable: bool = True) -> AsyncIterator[DbSession]:
+    def write(
+        self, *, lock_audit: bool = True, offload: bool = False, durable: bool = True
+    ) -> AbstractAsyncContextManager[DbSession]:
         """One write transaction: committed when the block ends, rolled back on any error.
 
         With `lock_audit` (every state change, which appends to the audit log) it is serialised with
@@ -340,20 +382,27 @@ class Database:
         rows are committed with the next batch, before any state change that follows them.
         """
         if self._write_engine is not None:
-            async with self._batched_write(lock_audit=lock_audit, offload=offload, durable=durable) as session:
-                yield session
-        else:
-            async with self._sessions() as asession, asession.begin():
-                if lock_audit:
-                    await lock_chain(asession, "audit")
-                yield asession
+            return self._batched_write(lock_audit=lock_audit, offload=offload, durable=durable)
+        return self._pg_write(lock_audit=lock_audit)
+
+    @asynccontextmanager
+    async def _pg_write(self, *, lock_audit: bool) -> AsyncIterator[DbSession]:
+        async with self._sessions() as asession, asession.begin():
+            if lock_audit:
+                await lock_chain(asession, "audit")
+            yield asession
 
     @asynccontextmanager
     async def _batched_write(self, *, lock_audit: bool, offload: bool, durable: bool) -> AsyncIterator[DbSession]:
         async with self._write_lock:
             if self._batch is None:
-                assert self._write_engine is not None
-                self._batch = _Batch(self._write_engine)
+                assert self._write_engine is not None and self._writers is not None
+                await self._writers.acquire()
+                try:
+                    self._batch = _Batch(self._write_engine, self._writers)
+                except BaseException:
+                    self._writers.release()
+                    raise
             batch = self._batch
             head = batch.session.info.get(("chain", "audit"))
             saved = (head.seq, head.head) if head is not None else None
@@ -431,6 +480,8 @@ class Database:
             await asyncio.wait(list(self._committers))
         if self._reader is not None:
             self._reader.close()
+        if self._writers is not None:
+            self._writers.close()
         if self._write_engine is not None:
             self._write_engine.dispose()
         if self._sync_engine is not None:
