@@ -108,7 +108,11 @@ def _decoder(tp: Any) -> Decoder:
         return decode_tuple
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return functools.partial(_from_obj, tp)
-    raise TypeError(f"unsupported wire field type {tp!r}")  # a programming error, found at the first parse
+
+    def unsupported(value: Any, where: str) -> Any:  # pragma: no cover - not a wire type (a programming error)
+        raise EncodingError(f"{where}: unsupported field type {tp!r}")
+
+    return unsupported
 
 
 @dataclasses.dataclass(frozen=True)
