@@ -28,4 +28,14 @@ async def render(request: web.Request) -> web.Response:
     lines = ["# HELP tessera_requests_total Requests by route template and status.", "# TYPE tessera_requests_total counter"]
     for (template, status), value in sorted(request.app[REQUESTS].items()):
         lines.append(f'tessera_requests_total{{route="{template}",status="{status}"}} {value}')
+    db = request.app[SERVICES].db
+    if db.is_sqlite:  # writes per commit = how well group commit groups
+        lines += [
+            "# HELP tessera_sqlite_commits_total Group commits (one fsync each).",
+            "# TYPE tessera_sqlite_commits_total counter",
+            f"tessera_sqlite_commits_total {db.commits}",
+            "# HELP tessera_sqlite_committed_writes_total Write blocks committed in them.",
+            "# TYPE tessera_sqlite_committed_writes_total counter",
+            f"tessera_sqlite_committed_writes_total {db.committed_writes}",
+        ]
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")

@@ -8,9 +8,9 @@ each write block is a savepoint of one shared transaction, which commits (one fs
 in a worker thread while the event loop serves the next requests; a block returns once its commit is on
 disk (`_Batch`). The hot statements (authentication, intake, the audit chain) run on the driver's cursor
 (`RawStatement`). PostgreSQL runs through asyncpg, one transaction per block. Writes are serialised:
-in-process by a lock (SQLite allows one writer), across processes on PostgreSQL by locking the audit
-chain's head row, which every state change appends to. So two server processes on one PostgreSQL behave
-as one; SQLite is for one server process.
+in-process by a lock, across processes on SQLite by a lock file held from a batch's BEGIN to its COMMIT
+(`_WriterLock`), on PostgreSQL by locking the audit chain's head row, which every state change appends
+to. So several server processes on one database behave as one.
 """
 
 from __future__ import annotations
@@ -340,7 +340,7 @@ class Database:
         self._async_engine: AsyncEngine | None = None
         self._batch: _Batch | None = None
         self._reader: Any = None
-        self.commits = 0  # group commits made (SQLite), for tests and the metrics
+        self.commits = self.committed_writes = 0  # group commits and the write blocks in them (SQLite: metrics)
         self._committers: set[asyncio.Future[None]] = set()
         if self.is_sqlite:
             sqlite_url = str(make_url(url).set(drivername="sqlite"))
@@ -379,7 +379,8 @@ class Database:
         With `offload` (SQLite), bulk statements run in a worker thread (many-MiB writes).
         On SQLite the block is one savepoint of a group commit (see `_Batch`); with `durable` (the
         default) the block returns only once that commit is on disk. Bookkeeping passes False: its
-        rows are committed with the next batch, before any state change that follows them.
+        rows are committed with the next durable block or within BOOKKEEPING_DELAY, and always before
+        any state change made after them.
         """
         if self._write_engine is not None:
             return self._batched_write(lock_audit=lock_audit, offload=offload, durable=durable)
@@ -460,6 +461,7 @@ class Database:
                     raise
             else:
                 self.commits += 1
+                self.committed_writes += batch.writes
                 batch.done.set_result(None)
             finally:
                 batch.close()

@@ -5,6 +5,7 @@ from aiohttp.test_utils import TestClient
 
 from server.app import create_app
 from server.config import load_config
+from server.http.keys import SERVICES
 
 from .conftest import FakeClock, World
 
@@ -26,3 +27,10 @@ async def test_metrics_on_loopback_count_route_templates_only(  # type: ignore[n
         text = await response.text()
     assert 'tessera_requests_total{route="/v1/cases/{case_id}",status="401"} 1' in text
     assert "AAAAAAAAAAAAAAAAAAAAAA" not in text
+    if config.db_url.startswith("sqlite"):
+        db = client.app[SERVICES].db
+        assert f"tessera_sqlite_commits_total {db.commits}\n" in text
+        assert f"tessera_sqlite_committed_writes_total {db.committed_writes}\n" in text
+        assert 1 <= db.commits <= db.committed_writes  # start-up registered this server instance
+    else:
+        assert "tessera_sqlite" not in text
