@@ -1,6 +1,7 @@
-"""Attachment transfer over loopback (issue 6 targets). Run: `python -m bench.attachments [--mib 1024]`.
+"""Attachment transfer over loopback (issue 6 targets). Run: `python -m bench.attachments [--mib 1024] [--rounds 3]`.
 
-In one run, on the same file:
+On the same file, in each round and taking turns per direction (this machine's disk speed drifts by a
+factor of two within minutes, so a ratio is taken within a round and the median of rounds reported):
 - reference: a bare aiohttp server that streams a PUT body into a file (fsync at the end) and streams a
   file back in 1 MiB reads, and a bare aiohttp client that streams the file up and the answer down;
 - Tessera: `tessera attach` (seal with secretstream on the device, upload in signed 8 MiB parts, each
@@ -8,6 +9,7 @@ In one run, on the same file:
   decrypt, write, fsync) as real client processes against a real `tessera-server run` process.
 Targets: each Tessera direction at least half the reference speed; peak RSS of the server and of each
 client process under 150 MB. Peak RSS is VmHWM from /proc, for the server and for each client process.
+Then `tessera-server backup` of the database holding every round's attachment (time and peak RSS).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -130,75 +133,81 @@ def child(argv: list[str]) -> None:
 # -- the run ----------------------------------------------------------------------------------------
 
 
-def run(size: int) -> None:
+def run(size: int, rounds: int) -> None:
     env = {**environment(), "TESSERA_PASSPHRASE": PASSPHRASE, "TESSERA_INSECURE_FAST_KDF": "1", "TESSERA_RATE_LIMIT": "100000"}
     me = [sys.executable, "-m", "bench.attachments", "--child"]
     with tempfile.TemporaryDirectory(prefix="tessera-bench-", dir=os.environ.get("BENCH_TMP")) as tmp:
         root = Path(tmp)
         source = root / "video.bin"
         make_file(source, size)
-        print(f"file: {size / MIB:.0f} MiB of random bytes, loopback, this machine ({os.cpu_count()} cores)")
-
-        # reference
+        print(f"file: {size / MIB:.0f} MiB of random bytes, loopback, this machine ({os.cpu_count()} cores); {rounds} rounds,")
+        print("in each the reference and Tessera take turns per direction (the disk's speed drifts within minutes)")
         store = root / "ref"
         store.mkdir()
-        port = free_port()
-        server = subprocess.Popen([*me[:3], "--reference-server", str(port), str(store)], env=env)
-        try:
-            _wait(port)
-            ref_up, ref_up_rss, _ = timed([*me, "ref", "up", f"http://127.0.0.1:{port}", str(source)], env)
-            ref_down, ref_down_rss, _ = timed([*me, "ref", "down", f"http://127.0.0.1:{port}", str(root / "ref-back.bin")], env)
-            ref_server_rss = vm_hwm_mib(server.pid)
-        finally:
-            server.terminate()
-            server.wait()
-        (root / "ref-back.bin").unlink()
-        (store / "upload.bin").unlink()
-
-        # Tessera
+        ref_port = free_port()
+        reference = subprocess.Popen([*me[:3], "--reference-server", str(ref_port), str(store)], env=env)
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         invite = init_server(root / "srv", url)
-        with running_server(root / "srv", port, env=env) as process:
-            os.environ.update({k: env[k] for k in ("TESSERA_PASSPHRASE", "TESSERA_INSECURE_FAST_KDF")})
-            demo = Demo(root, port)
-            _organisation(demo, invite, root)
-            case = (
-                demo.tessera("hana", "intake", "submit", "--kind", "food-distribution", "--form", str(_form(root)))
-                .strip()
-                .splitlines()[-1]
-            )
-            homes = root / "homes"
-            up, up_rss, out = timed(
-                [*me, "tessera", "--home", str(homes / "hana"), "attach", case, str(source), "--case-file"], env
-            )
-            attachment = out.strip().splitlines()[-1]
-            back = root / "back.bin"
-            down, down_rss, _ = timed(
-                [*me, "tessera", "--home", str(homes / "kim"), "cases", "fetch-attachment", case, attachment, "--out", str(back)],
-                env,
-            )
-            server_rss = vm_hwm_mib(process.pid)
-            backup, backup_rss, _ = timed(
-                [*me, "server", "backup", "--data", str(root / "srv"), "--out", str(root / "b.tgz")], env
-            )
-        same = _same(source, back)
+        times: dict[str, list[float]] = {"ref up": [], "ref down": [], "up": [], "down": []}
+        client_rss: list[float] = []
+        try:
+            _wait(ref_port)
+            with running_server(root / "srv", port, env=env) as process:
+                os.environ.update({k: env[k] for k in ("TESSERA_PASSPHRASE", "TESSERA_INSECURE_FAST_KDF")})
+                demo = Demo(root, port)
+                _organisation(demo, invite, root)
+                form = str(_form(root))
+                case = demo.tessera("hana", "intake", "submit", "--kind", "food-distribution", "--form", form).split()[-1]
+                homes, back = root / "homes", root / "back.bin"
+                ref_url = f"http://127.0.0.1:{ref_port}"
+                for round_no in range(rounds):
+                    seconds, rss, _ = timed([*me, "ref", "up", ref_url, str(source)], env)
+                    times["ref up"].append(seconds)
+                    client_rss.append(rss)
+                    attach = [*me, "tessera", "--home", str(homes / "hana"), "attach", case, str(source), "--case-file"]
+                    seconds, rss, out = timed(attach, env)
+                    times["up"].append(seconds)
+                    client_rss.append(rss)
+                    attachment = out.strip().splitlines()[-1]
+                    seconds, rss, _ = timed([*me, "ref", "down", ref_url, str(root / "ref-back.bin")], env)
+                    times["ref down"].append(seconds)
+                    fetch = [*me, "tessera", "--home", str(homes / "kim"), "cases", "fetch-attachment", case, attachment]
+                    seconds, rss, _ = timed([*fetch, "--out", str(back)], env)
+                    times["down"].append(seconds)
+                    client_rss.append(rss)
+                    same = _same(source, back)
+                    up_ratio = times["ref up"][-1] / times["up"][-1]
+                    down_ratio = times["ref down"][-1] / times["down"][-1]
+                    mib = size / MIB
+                    print(
+                        f"  round {round_no + 1}: upload tessera {mib / times['up'][-1]:6.1f} MiB/s, reference "
+                        f"{mib / times['ref up'][-1]:6.1f} (ratio {up_ratio:.2f}); download tessera "
+                        f"{mib / times['down'][-1]:6.1f}, reference {mib / times['ref down'][-1]:6.1f} (ratio {down_ratio:.2f});"
+                        f" file equal: {same}",
+                        flush=True,
+                    )
+                    back.unlink()
+                    (root / "ref-back.bin").unlink()
+                    if not same:
+                        raise RuntimeError("the downloaded file differs from the original")
+                server_rss = vm_hwm_mib(process.pid)
+                ref_server_rss = vm_hwm_mib(reference.pid)
+        finally:
+            reference.terminate()
+            reference.wait()
+        backup, backup_rss, _ = timed([*me, "server", "backup", "--data", str(root / "srv"), "--out", str(root / "b.tgz")], env)
 
-    def line(name: str, seconds: float, rss: float) -> str:
-        return f"  {name:<34} {size / MIB / seconds:8.1f} MiB/s  ({seconds:6.2f} s, client peak RSS {rss:6.1f} MiB)"
-
-    print("reference (bare aiohttp, file on disk):")
-    print(line("upload", ref_up, ref_up_rss))
-    print(line("download", ref_down, ref_down_rss))
-    print(f"  server peak RSS {ref_server_rss:.1f} MiB")
-    print("tessera (sealed, signed parts, SQLite):")
-    print(line("upload (tessera attach)", up, up_rss))
-    print(line("download (cases fetch-attachment)", down, down_rss))
-    print(f"  server peak RSS {server_rss:.1f} MiB; the downloaded file equals the original: {same}")
-    print(f"  tessera-server backup with the attachment: {backup:.1f} s, peak RSS {backup_rss:.1f} MiB")
+    up_ratios = [r / t for r, t in zip(times["ref up"], times["up"], strict=True)]
+    down_ratios = [r / t for r, t in zip(times["ref down"], times["down"], strict=True)]
+    speed = {name: size / MIB / statistics.median(values) for name, values in times.items()}
+    print(f"median of rounds: upload tessera {speed['up']:.1f} MiB/s, reference {speed['ref up']:.1f}; download tessera")
+    print(f"  {speed['down']:.1f} MiB/s, reference {speed['ref down']:.1f}; reference server peak RSS {ref_server_rss:.1f} MiB")
+    print(f"tessera-server backup holding the {rounds} attachments: {backup:.1f} s, peak RSS {backup_rss:.1f} MiB")
     print(
-        f"ratio upload {ref_up / up:.2f}, download {ref_down / down:.2f} (target >= 0.5 each); "
-        f"peak RSS server {server_rss:.0f} MiB, clients {max(up_rss, down_rss):.0f} MiB (target < 150)"
+        f"ratio upload median {statistics.median(up_ratios):.2f} (rounds {min(up_ratios):.2f}..{max(up_ratios):.2f}), "
+        f"download median {statistics.median(down_ratios):.2f} ({min(down_ratios):.2f}..{max(down_ratios):.2f}) "
+        f"(target >= 0.5 each); peak RSS server {server_rss:.0f} MiB, clients {max(client_rss):.0f} MiB (target < 150)"
     )
 
 
@@ -253,7 +262,9 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mib", type=int, default=1024, help="file size in MiB (default 1024)")
-    run(parser.parse_args().mib * MIB)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of each transfer, taking turns (default 3)")
+    args = parser.parse_args()
+    run(args.mib * MIB, args.rounds)
 
 
 if __name__ == "__main__":
