@@ -23,9 +23,9 @@ from typing import IO, Any
 from sqlalchemy import Connection, text
 
 from keys.accounts import AccountKeys, verify_signature
-from keys.encoding import b64u_decode, b64u_encode, canonical_json
-from keys.errors import ProofError
-from keys.hashing import TAG_BACKUP, kdf32_pieces
+from keys.encoding import b64u_decode, b64u_encode, canonical_json, u64
+from keys.errors import EncodingError, ProofError
+from keys.hashing import TAG_BACKUP, kdf32, kdf32_pieces
 from server.errors import ConflictError, ServiceError
 from server.storage.db import Database
 from server.storage.dump import begin_snapshot, clear_table, dump_rows, fix_sequences, is_empty, load_rows, tables
@@ -35,6 +35,9 @@ FORMAT = "tessera-backup"
 VERSION = 1
 SKIPPED = frozenset({"nonces", "rate_limits", "server_instances"})  # per-process bookkeeping, minutes long
 TAG_TABLE = b"backup-table"
+TAG_TABLE_SEGMENTS = b"backup-table/segments"
+SEGMENT = 1 << 30  # bytes per hashed segment of a table file of SEGMENTED_FROM bytes or more
+SEGMENTED_FROM = 1 << 32
 
 
 class BackupError(ServiceError):
@@ -54,8 +57,37 @@ BLOCK = 1 << 20
 
 
 def _table_digest(blocks: Iterable[bytes], size: int) -> str:
-    """The digest of one table file, read in blocks (a table of attachment chunks can be gigabytes)."""
-    return b64u_encode(kdf32_pieces(TAG_TABLE, blocks, size))
+    """The digest of one table file, read in blocks (a table of attachment chunks can be gigabytes).
+
+    One hashed part holds less than 4 GiB (its length is framed in 4 bytes), so a table file of 4 GiB or
+    more is hashed in segments of SEGMENT bytes and its digest is over their digests; smaller tables keep
+    the single-part digest earlier backups carry."""
+    if size < SEGMENTED_FROM:
+        return b64u_encode(kdf32_pieces(TAG_TABLE, blocks, size))
+    stream = iter(blocks)
+    carry = b""
+
+    def take(length: int) -> Iterator[bytes]:
+        nonlocal carry
+        while length:
+            if not carry:
+                carry = next(stream, b"")
+                if not carry:
+                    return  # short: kdf32_pieces names the shortfall
+            piece, carry = (carry, b"") if len(carry) <= length else (carry[:length], carry[length:])
+            length -= len(piece)
+            yield piece
+
+    try:
+        segments = [
+            kdf32_pieces(TAG_TABLE, take(min(SEGMENT, size - start)), min(SEGMENT, size - start))
+            for start in range(0, size, SEGMENT)
+        ]
+    except EncodingError:
+        raise EncodingError(f"expected {size} bytes to hash, got fewer") from None
+    if carry or next(stream, b""):
+        raise EncodingError(f"expected {size} bytes to hash, got more")
+    return b64u_encode(kdf32(TAG_TABLE_SEGMENTS, u64(size), *segments))
 
 
 def _blocks(handle: IO[bytes]) -> Iterator[bytes]:
