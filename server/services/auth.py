@@ -39,7 +39,8 @@ async def authenticate(
     now = services.now()
     if abs(now - auth.timestamp) > services.config.clock_skew:
         raise UnauthorizedError()
-    # One short transaction: who it is (revocation is seen at once), the signature, the nonce, the counter.
+    # One write block, not waited for (its rows commit with the next state change): who it is (revocation
+    # is seen at once), the signature, the nonce, the counter.
     async with services.db.write(lock_audit=False, durable=False) as session:
         principal = await _lookup(session, auth.principal)
         if principal is None:
