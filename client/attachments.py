@@ -11,7 +11,7 @@ import asyncio
 import json
 import os
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,7 +141,7 @@ async def upload(api: Api, home: Home, pending: PendingUpload) -> None:
         "padded_size": pending.descriptor.layout.padded,
     }
     try:
-        state = await _retrying(lambda: as_case.call("POST", _path(pending.case_id), body=body))
+        state = await _retrying(lambda: _within_budget(lambda: as_case.call("POST", _path(pending.case_id), body=body)))
     except ApiError as exc:
         if exc.status in (400, 404, 409, 413):  # it will never be accepted: do not keep retrying it
             home.drop_pending_upload(pending.descriptor.attachment_id)
@@ -225,24 +225,18 @@ def _sealed_parts(
 
 
 async def _put_part(as_case: Api, path: str, first: int, chunks: list[bytes], part_digest: bytes) -> Any:
-    """Send one part. After a dropped connection ask the server what it holds (the part may have landed);
-    past the server's per-minute request budget (a fast link), wait for it to refill."""
-    unreachable = limited = 0
+    """Send one part. After a dropped connection ask the server what it holds (the part may have landed)."""
+    unreachable = 0
     while True:
         try:
-            return await as_case.put_pieces(f"{path}/chunks", chunks, part_digest, query={"from": first})
-        except ApiError as exc:
-            if exc.status != 429 or limited == RATE_WAITS:
-                raise
-            limited += 1
-            await _sleep(RATE_WAIT * BACKOFF)
+            return await _within_budget(lambda: as_case.put_pieces(f"{path}/chunks", chunks, part_digest, query={"from": first}))
         except ServerUnreachableError:
             unreachable += 1
             if unreachable == RETRIES:
                 raise UploadInterruptedError("the server stopped answering") from None
             await _sleep(min(2**unreachable, 10) * BACKOFF)
             try:
-                state = await as_case.call("GET", path)
+                state = await _within_budget(lambda: as_case.call("GET", path))
             except ServerUnreachableError:
                 continue
             if int(state["received"]) > first:
@@ -252,12 +246,25 @@ async def _put_part(as_case: Api, path: str, first: int, chunks: list[bytes], pa
 async def _after_conflict(
     as_case: Api, path: str, first: int, chunks: list[bytes], part_digest: bytes, conflict: ApiError
 ) -> Any:
-    state = await as_case.call("GET", path)
+    state = await _within_budget(lambda: as_case.call("GET", path))
     if int(state["received"]) >= first + len(chunks):
         return state
     if int(state["received"]) == first:
         return await _put_part(as_case, path, first, chunks, part_digest)
     raise conflict
+
+
+async def _within_budget(call: Callable[[], Awaitable[Any]]) -> Any:
+    """`call()`; past the server's per-minute request budget (a fast link sends parts faster than it allows),
+    wait for the budget to refill and call again, every request of an upload alike."""
+    for waited in range(RATE_WAITS + 1):
+        try:
+            return await call()
+        except ApiError as exc:
+            if exc.status != 429 or waited == RATE_WAITS:
+                raise
+            await _sleep(RATE_WAIT * BACKOFF)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 async def _retrying(call: Callable[[], Any]) -> Any:
