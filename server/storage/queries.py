@@ -39,7 +39,7 @@ def _rate_upsert(dialect_insert: Any) -> Any:
 NONCE_INSERT = {"sqlite": _nonce_insert(sqlite_insert), "postgresql": _nonce_insert(pg_insert)}
 RATE_UPSERT = {"sqlite": _rate_upsert(sqlite_insert), "postgresql": _rate_upsert(pg_insert)}
 
-# On SQLite these run on the driver's cursor, compiled once by SQLAlchemy (storage/db.py, `RawStatement`)
+# On SQLite these run on the driver's cursor, compiled once by SQLAlchemy (storage/raw.py)
 SQLITE_RAW = (
     ACCOUNT_FOR_AUTH,
     CASE_REPLY_KEY,

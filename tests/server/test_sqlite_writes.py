@@ -16,8 +16,9 @@ from server.config import load_config
 from server.main import initialise
 from server.services import audit
 from server.storage import queries
-from server.storage.db import Database, RawStatement
+from server.storage.db import Database
 from server.storage.models import AccountRow
+from server.storage.raw import RawStatement
 
 RATE = queries.RATE_UPSERT["sqlite"]
 
