@@ -8,8 +8,7 @@ Every purpose has its own tag below; never reuse a tag for two statement shapes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import chain
-from typing import Final
+from typing import Any, Final
 
 from nacl._sodium import ffi, lib  # PyNaCl's own cffi binding to libsodium
 from nacl.bindings import crypto_core_ed25519_scalar_reduce
@@ -150,17 +149,49 @@ def kdf32_pieces(tag: bytes, pieces: Iterable[bytes], total: int) -> bytes:
     """`kdf32(tag, b"".join(pieces))` for one part given as pieces (a stream) of `total` bytes in all.
 
     Raises EncodingError when the pieces do not add up to `total` (the length is hashed first)."""
-    if not 0 <= total < 1 << 32:
-        raise EncodingError("a hashed part is limited to 4 GiB")
-    seen = 0
+    hasher = PartDigest(tag, total)
+    for piece in pieces:
+        hasher.update(piece)
+    return hasher.finish()
 
-    def counted() -> Iterator[bytes]:
-        nonlocal seen
-        for piece in pieces:
-            seen += len(piece)
-            yield piece
 
-    result = _blake2b_pieces(chain((lp(PREFIX + tag), total.to_bytes(4, "big")), counted()), 32)
-    if seen != total:
-        raise EncodingError(f"expected {total} bytes to hash, got {seen}")
-    return result
+class PartDigest:
+    """`kdf32(tag, part)` of one part of `total` bytes, fed piece by piece as it arrives (a request body
+    read from the network, hashed while it comes in instead of in a second pass).
+
+    Pieces may be bytes, bytearray or memoryview. Raises EncodingError on a piece past `total` and at
+    `finish` when fewer than `total` bytes came (the length is hashed first, so it must be known)."""
+
+    __slots__ = ("_done", "_seen", "_state", "_total")
+
+    def __init__(self, tag: bytes, total: int) -> None:
+        if not 0 <= total < 1 << 32:
+            raise EncodingError("a hashed part is limited to 4 GiB")
+        self._state = ffi.new("unsigned char[]", _STATE_BYTES)
+        self._total, self._seen, self._done = total, 0, False
+        if lib.crypto_generichash_blake2b_init_salt_personal(self._state, ffi.NULL, 0, 32, ffi.NULL, ffi.NULL) != 0:
+            raise EncodingError("hashing failed")  # pragma: no cover - cannot fail for this size
+        self._feed(lp(PREFIX + tag) + total.to_bytes(4, "big"))
+
+    def update(self, piece: bytes | bytearray | memoryview) -> None:
+        if self._done:
+            raise EncodingError("this digest is finished")
+        self._seen += len(piece)
+        if self._seen > self._total:
+            raise EncodingError(f"expected {self._total} bytes to hash, got more")
+        self._feed(piece if isinstance(piece, bytes) else ffi.from_buffer(piece))
+
+    def finish(self) -> bytes:
+        if self._done:
+            raise EncodingError("this digest is finished")
+        self._done = True
+        if self._seen != self._total:
+            raise EncodingError(f"expected {self._total} bytes to hash, got {self._seen}")
+        out = ffi.new("unsigned char[]", 32)
+        if lib.crypto_generichash_blake2b_final(self._state, out, 32) != 0:
+            raise EncodingError("hashing failed")  # pragma: no cover - cannot fail for this size
+        return bytes(ffi.buffer(out, 32))
+
+    def _feed(self, data: Any) -> None:
+        if lib.crypto_generichash_blake2b_update(self._state, data, len(data)) != 0:
+            raise EncodingError("hashing failed")  # pragma: no cover - cannot fail for these sizes

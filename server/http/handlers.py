@@ -17,7 +17,7 @@ from keys.messages import SealedMessage
 from keys.reveal import PartialDecryption, RevealRequest
 from keys.wire import from_wire, to_wire
 from server.errors import BadRequestError, NotFoundError, ServiceError
-from server.http.keys import OPENAPI, PRINCIPAL, SERVICES
+from server.http.keys import OPENAPI, PRINCIPAL, RAW_BODY, SERVICES
 from server.http.metrics import render
 from server.http.schemas import (
     AddWraps,
@@ -383,7 +383,7 @@ async def put_attachment_chunks(request: web.Request) -> web.Response:
     if "from" not in request.query:
         raise BadRequestError("from: the number of the first chunk in this part is required")
     first = query_int(request, "from", 0)
-    body = await request.read()  # already read (and size-checked) by the authentication middleware
+    body = request[RAW_BODY]  # read, size-checked and hashed by the authentication middleware
     state = await attachments.put_chunks(request.app[SERVICES], request[PRINCIPAL], case_id, attachment_id, first, body)
     return reply(state)
 

@@ -8,7 +8,7 @@ import logging
 from aiohttp import web
 
 from keys.errors import EncodingError, TesseraError
-from keys.hashing import digest
+from keys.hashing import TAG_DIGEST, PartDigest, digest
 from server.errors import (
     BadRequestError,
     ConflictError,
@@ -19,7 +19,7 @@ from server.errors import (
     ServiceError,
     UnauthorizedError,
 )
-from server.http.keys import PRINCIPAL, SERVICES
+from server.http.keys import PRINCIPAL, RAW_BODY, SERVICES
 from server.http.metrics import count_request
 from server.http.routes import ROUTES, Handler, Route
 from server.services.auth import authenticate
@@ -82,13 +82,20 @@ async def authentication(request: web.Request, handler: Handler) -> web.StreamRe
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
     if route.roles is None:
         return await handler(request)
-    body = await request.read()
-    if len(body) > limit:
-        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+    body_digest: bytes | None = None
+    if route.body is bytes:  # raw bytes (attachment parts, many MiB): one buffer, hashed as it arrives
+        raw, body_digest = await _read_hashing(request)
+        request[RAW_BODY] = raw
+        body = b""  # its digest above is what the signature covers
+    else:
+        body = await request.read()
+        if len(body) > limit:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+        # a large JSON body (a raised max_body) is hashed off the event loop, which goes on serving others
+        if len(body) > LARGE_BODY:
+            body_digest = await asyncio.to_thread(digest, body)
     # the path and query exactly as they came in the request line: the bytes the client signed
     raw_path, _, raw_query = request.raw_path.partition("?")
-    # a large body (attachment parts) is hashed off the event loop, which goes on serving others meanwhile
-    body_digest = await asyncio.to_thread(digest, body) if len(body) > LARGE_BODY else None
     principal = await authenticate(
         request.app[SERVICES],
         method=request.method,
@@ -102,3 +109,24 @@ async def authentication(request: web.Request, handler: Handler) -> web.StreamRe
         raise ForbiddenError(f"this needs the role {' or '.join(sorted(route.roles))}")
     request[PRINCIPAL] = principal
     return await handler(request)
+
+
+async def _read_hashing(request: web.Request) -> tuple[bytearray, bytes]:
+    """Read a raw body into one buffer, hashing each piece as it arrives: no second copy (aiohttp's read()
+    joins the pieces, then copies them into bytes) and no second pass to hash it. The buffer grows with what
+    arrives, never ahead of it (a declared length alone reserves no memory). The caller has checked
+    Content-Length against the route's limit; aiohttp ends the body there."""
+    size = request.content_length
+    if size is None:
+        raise BadRequestError("this request needs a Content-Length header")
+    buffer = bytearray()
+    hasher = PartDigest(TAG_DIGEST, size)
+    while len(buffer) < size:
+        piece = await request.content.readany()
+        if not piece:
+            break
+        hasher.update(piece)  # refuses more than `size`
+        buffer += piece
+    if len(buffer) != size:
+        raise BadRequestError(f"the request body ended after {len(buffer)} of {size} bytes")
+    return buffer, hasher.finish()

@@ -105,7 +105,7 @@ async def create(
 
 
 async def put_chunks(
-    services: Services, principal: Principal, case_id: bytes, attachment_id: bytes, first: int, body: bytes
+    services: Services, principal: Principal, case_id: bytes, attachment_id: bytes, first: int, body: bytes | bytearray
 ) -> dict[str, Any]:
     """Store sealed chunks `first`, `first`+1, ... from one part; `first` must be the next chunk the server lacks."""
     principal.require("case")

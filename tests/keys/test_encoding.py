@@ -101,3 +101,36 @@ def test_large_inputs_hash_in_pieces_to_the_same_digest() -> None:
     pieces = [big, b"", b"tail", big]
     assert hashing.digest_pieces(pieces) == hashing.digest(b"".join(pieces))
     assert hashing.digest_pieces([]) == hashing.digest(b"")
+
+
+def test_a_part_digest_fed_as_it_arrives_equals_the_one_pass_digest() -> None:
+    data = bytes(range(256)) * 4096 + b"end"  # 1 MiB and 3 bytes
+    hasher = hashing.PartDigest(hashing.TAG_DIGEST, len(data))
+    # the three buffer types a body read from the network comes in
+    hasher.update(data[:1000])
+    hasher.update(bytearray(data[1000:500_000]))
+    hasher.update(memoryview(data)[500_000:])
+    assert hasher.finish() == hashing.digest(data)
+    empty = hashing.PartDigest(hashing.TAG_DIGEST, 0)
+    assert empty.finish() == hashing.digest(b"")
+    other_tag = hashing.PartDigest(b"other", 3)
+    other_tag.update(b"abc")
+    assert other_tag.finish() != hashing.digest(b"abc")
+
+
+def test_a_part_digest_refuses_more_or_fewer_bytes_than_announced() -> None:
+    over = hashing.PartDigest(hashing.TAG_DIGEST, 4)
+    over.update(b"abc")
+    with pytest.raises(EncodingError, match="got more"):
+        over.update(b"de")
+    short = hashing.PartDigest(hashing.TAG_DIGEST, 4)
+    short.update(b"abc")
+    with pytest.raises(EncodingError, match="expected 4 bytes to hash, got 3"):
+        short.finish()
+    done = hashing.PartDigest(hashing.TAG_DIGEST, 1)
+    done.update(b"a")
+    done.finish()
+    with pytest.raises(EncodingError, match="finished"):
+        done.update(b"")
+    with pytest.raises(EncodingError, match="4 GiB"):
+        hashing.PartDigest(hashing.TAG_DIGEST, 1 << 32)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from keys.attachments import (
 )
 from keys.encoding import b64u_decode, b64u_encode
 from keys.envelope import IntakeEnvelope, new_case_id, reply_keys, unwrap_case_key
+from keys.hashing import digest_pieces
 from keys.requests import case_principal
 from server.config import Config, load_config
 from server.http.keys import SERVICES
@@ -172,6 +174,34 @@ async def test_bad_uploads_change_nothing(world: World) -> None:
     wrong_case = up.path.replace(b64u_encode(up.case_id), b64u_encode(other.case_id))
     await refused(404, stranger.call("GET", wrong_case))
     await refused(404, up.api.call("GET", f"/v1/cases/{b64u_encode(new_case_id())}/attachments"))
+
+
+async def test_a_part_is_hashed_as_it_arrives_and_must_match_its_signature(world: World) -> None:
+    kim, _lee, _park = await world.council(["kim", "lee", "park"], threshold=2)
+    helper = await world.enrol("hana", "helper")
+    envelope = await submit_intake(helper, reply_secret=SECRET)
+    up = Upload(envelope, helper, 3 * CHUNK)  # 4 chunks
+    await up.register()
+    before = await audit_actions(kim)
+    parts = up.chunks[:2]
+    # signed over other bytes than the ones sent (one bit of the second chunk): the same 401 as any bad signature
+    flipped = [parts[0], bytes([parts[1][0] ^ 1]) + parts[1][1:]]
+    await refused(401, up.api.put_pieces(f"{up.path}/chunks", parts, digest_pieces(flipped), query={"from": 0}))
+    # a body without a Content-Length (chunked) cannot be read into one buffer: refused before anything else
+    url, headers = up.api._prepare("PUT", f"{up.path}/chunks", b"", {}, {"from": 0}, auth=True, body_digest=digest_pieces(parts))
+
+    async def chunked() -> AsyncIterator[bytes]:
+        for part in parts:
+            yield part
+
+    async with world.client.session.put(url, data=chunked(), headers=headers) as response:
+        assert response.status == 400
+        assert "Content-Length" in (await response.json())["message"]
+    assert (await up.api.call("GET", up.path))["received"] == 0
+    assert await audit_actions(kim) == before
+    # the same pieces, signed over what is sent, land
+    state = await up.api.put_pieces(f"{up.path}/chunks", parts, digest_pieces(parts), query={"from": 0})
+    assert state["received"] == 2
 
 
 async def test_part_size_limit_and_json_limit(world: World) -> None:
