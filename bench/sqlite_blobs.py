@@ -4,13 +4,18 @@ Run: `python -m bench.sqlite_blobs [--mib 1024]`.
 - blobs: 1 MiB blobs inserted 8 to a transaction (an attachment part), WAL, synchronous=FULL, for several
   page sizes, with SQLite's own checkpoints and with a background thread running PASSIVE checkpoints
   (the writer checkpoints only past 256 MiB of WAL);
-- commits: one small row per transaction (an intake's size), synchronous=FULL against NORMAL (the fsync).
+- commits: one small row per transaction (an intake's size), synchronous=FULL against NORMAL (the fsync);
+- files: the same amount written in 1 MiB writes into a new file, and again over that same file, with the
+  system CPU time each took. Storing data takes new page-cache pages; on a virtual machine whose host takes
+  freed guest memory back, those cost several times what rewritten pages do, and SQLite's database file
+  grows into new pages with every attachment (bench/attachments.py's reference rewrites one file).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sqlite3
 import tempfile
 import threading
@@ -73,6 +78,20 @@ def commits(path: Path, synchronous: str, count: int = 2000) -> float:
     return (time.perf_counter() - start) / count * 1000
 
 
+def file_write(path: Path, mib: int) -> tuple[float, float]:
+    """(MiB/s, system CPU seconds) for `mib` 1 MiB writes into `path` (created or truncated), then fsync."""
+    block = os.urandom(MIB)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_stime
+    start = time.perf_counter()
+    with path.open("wb") as handle:
+        for _ in range(mib):
+            handle.write(block)
+        handle.flush()
+        os.fsync(handle.fileno())
+    seconds = time.perf_counter() - start
+    return mib / seconds, resource.getrusage(resource.RUSAGE_SELF).ru_stime - before
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mib", type=int, default=1024, help="blob data per run in MiB (default 1024)")
@@ -93,6 +112,15 @@ def main() -> None:
         print("one small row per transaction (page size 16384):")
         for synchronous in ("FULL", "NORMAL"):
             print(f"  synchronous={synchronous:<6}: {commits(fresh(), synchronous):.3f} ms per commit")
+        print(f"{args.mib} MiB in 1 MiB writes and one fsync:")
+        for round_no in range(2):
+            new = Path(tmp) / f"new{round_no}.bin"
+            speed, system = file_write(new, args.mib)
+            again, again_system = file_write(new, args.mib)  # truncated, then written over the freed pages
+            print(
+                f"  into a new file {speed:6.1f} MiB/s ({system:.2f} s system CPU); "
+                f"over the same file again {again:6.1f} MiB/s ({again_system:.2f} s)"
+            )
 
 
 if __name__ == "__main__":
