@@ -6,9 +6,9 @@ Run: `python -m bench.sqlite_blobs [--mib 1024]`.
   (the writer checkpoints only past 256 MiB of WAL);
 - commits: one small row per transaction (an intake's size), synchronous=FULL against NORMAL (the fsync);
 - files: the same amount written in 1 MiB writes into a new file, and again over that same file, with the
-  system CPU time each took. Storing data takes new page-cache pages; on a virtual machine whose host takes
-  freed guest memory back, those cost several times what rewritten pages do, and SQLite's database file
-  grows into new pages with every attachment (bench/attachments.py's reference rewrites one file).
+  system CPU time each took. Storing data takes new page-cache pages, and SQLite's database file grows into
+  new pages with every attachment (bench/attachments.py's reference rewrites one file); on the virtual
+  machines here (memory reclaimed by DAMON) new pages cost several times what rewritten ones do.
 """
 
 from __future__ import annotations
