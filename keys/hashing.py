@@ -100,24 +100,37 @@ _STATE_BYTES: Final = lib.crypto_generichash_statebytes()
 _LARGE: Final = 1 << 16
 
 
-def _blake2b_pieces(pieces: Iterable[bytes], size: int) -> bytes:
-    """BLAKE2b over the concatenation of `pieces`, fed one by one (for inputs of many MiB)."""
-    state = ffi.new("unsigned char[]", _STATE_BYTES)
-    out = ffi.new("unsigned char[]", size)
-    ok = lib.crypto_generichash_blake2b_init_salt_personal(state, ffi.NULL, 0, size, ffi.NULL, ffi.NULL) == 0
-    for piece in pieces:
-        ok = ok and lib.crypto_generichash_blake2b_update(state, piece, len(piece)) == 0
-    ok = ok and lib.crypto_generichash_blake2b_final(state, out, size) == 0
-    if not ok:  # pragma: no cover - cannot fail for these sizes
-        raise EncodingError("hashing failed")
-    return bytes(ffi.buffer(out, size))
+class _Blake2bState:
+    """libsodium's incremental BLAKE2b (for inputs of many MiB, or arriving in pieces)."""
+
+    __slots__ = ("_size", "_state")
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._state = ffi.new("unsigned char[]", _STATE_BYTES)
+        if lib.crypto_generichash_blake2b_init_salt_personal(self._state, ffi.NULL, 0, size, ffi.NULL, ffi.NULL) != 0:
+            raise EncodingError("hashing failed")  # pragma: no cover - cannot fail for these sizes
+
+    def update(self, data: Any) -> None:
+        """Feed bytes, or a cffi buffer over a bytearray or memoryview."""
+        if lib.crypto_generichash_blake2b_update(self._state, data, len(data)) != 0:
+            raise EncodingError("hashing failed")  # pragma: no cover - cannot fail for these sizes
+
+    def final(self) -> bytes:
+        out = ffi.new("unsigned char[]", self._size)
+        if lib.crypto_generichash_blake2b_final(self._state, out, self._size) != 0:
+            raise EncodingError("hashing failed")  # pragma: no cover - cannot fail for these sizes
+        return bytes(ffi.buffer(out, self._size))
 
 
 def _blake2b_framed(tag: bytes, parts: tuple[bytes, ...], size: int) -> bytes:
     """BLAKE2b over the framing of `parts`: joined when short (one call), fed in pieces when large."""
     if sum(len(p) for p in parts if isinstance(p, bytes)) < _LARGE:
         return _blake2b(b"".join(_framing(tag, parts)), size)
-    return _blake2b_pieces(_framing(tag, parts), size)
+    state = _Blake2bState(size)
+    for piece in _framing(tag, parts):
+        state.update(piece)
+    return state.final()
 
 
 def transcript_hash(tag: bytes, *parts: bytes) -> bytes:
@@ -167,11 +180,9 @@ class PartDigest:
     def __init__(self, tag: bytes, total: int) -> None:
         if not 0 <= total < 1 << 32:
             raise EncodingError("a hashed part is limited to 4 GiB")
-        self._state = ffi.new("unsigned char[]", _STATE_BYTES)
+        self._state = _Blake2bState(32)
         self._total, self._seen, self._done = total, 0, False
-        if lib.crypto_generichash_blake2b_init_salt_personal(self._state, ffi.NULL, 0, 32, ffi.NULL, ffi.NULL) != 0:
-            raise EncodingError("hashing failed")  # pragma: no cover - cannot fail for this size
-        self._feed(lp(PREFIX + tag) + total.to_bytes(4, "big"))
+        self._state.update(lp(PREFIX + tag) + total.to_bytes(4, "big"))
 
     def update(self, piece: bytes | bytearray | memoryview) -> None:
         if self._done:
@@ -179,7 +190,7 @@ class PartDigest:
         self._seen += len(piece)
         if self._seen > self._total:
             raise EncodingError(f"expected {self._total} bytes to hash, got more")
-        self._feed(piece if isinstance(piece, bytes) else ffi.from_buffer(piece))
+        self._state.update(piece if isinstance(piece, bytes) else ffi.from_buffer(piece))
 
     def finish(self) -> bytes:
         if self._done:
@@ -187,11 +198,4 @@ class PartDigest:
         self._done = True
         if self._seen != self._total:
             raise EncodingError(f"expected {self._total} bytes to hash, got {self._seen}")
-        out = ffi.new("unsigned char[]", 32)
-        if lib.crypto_generichash_blake2b_final(self._state, out, 32) != 0:
-            raise EncodingError("hashing failed")  # pragma: no cover - cannot fail for this size
-        return bytes(ffi.buffer(out, 32))
-
-    def _feed(self, data: Any) -> None:
-        if lib.crypto_generichash_blake2b_update(self._state, data, len(data)) != 0:
-            raise EncodingError("hashing failed")  # pragma: no cover - cannot fail for these sizes
+        return self._state.final()
