@@ -1,5 +1,7 @@
+import base64
 import contextlib
 import json
+import string
 
 import pytest
 from hypothesis import given
@@ -27,6 +29,25 @@ def test_b64u_rejects_non_canonical_trailing_bits() -> None:
     assert b64u_decode("AA") == b"\x00"
     with pytest.raises(EncodingError, match="non-canonical"):
         b64u_decode("AB")  # same byte, unused low bits set
+
+
+def _b64u_by_definition(text: str) -> bytes | None:
+    """The plain reading of the rules b64u_decode enforces (the oracle for the test below): only the
+    url-safe alphabet, no padding, and the one canonical text for the bytes it decodes to."""
+    if any(c not in string.ascii_letters + string.digits + "-_" for c in text) or len(text) % 4 == 1:
+        return None
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    return data if base64.urlsafe_b64encode(data).rstrip(b"=").decode() == text else None
+
+
+@given(st.text(alphabet=string.ascii_letters + string.digits + "-_+/= \nü\x00", max_size=24))
+def test_b64u_decode_accepts_exactly_the_canonical_texts(text: str) -> None:
+    expected = _b64u_by_definition(text)
+    if expected is None:
+        with pytest.raises(EncodingError):
+            b64u_decode(text)
+    else:
+        assert b64u_decode(text) == expected
 
 
 def test_b64u_length_check_names_the_field() -> None:
