@@ -23,6 +23,8 @@ from server.http.keys import PRINCIPAL, RAW_BODY, SERVICES
 from server.http.metrics import count_request
 from server.http.routes import ROUTES, Handler, Route
 from server.services.auth import authenticate
+from server.services.context import Principal
+from server.storage.db import FIRST_WRITE
 
 log = logging.getLogger("tessera.server")
 
@@ -96,7 +98,7 @@ async def authentication(request: web.Request, handler: Handler) -> web.StreamRe
             body_digest = await asyncio.to_thread(digest, body)
     # the path and query exactly as they came in the request line: the bytes the client signed
     raw_path, _, raw_query = request.raw_path.partition("?")
-    principal = await authenticate(
+    admission = await authenticate(
         request.app[SERVICES],
         method=request.method,
         path=raw_path,
@@ -105,8 +107,28 @@ async def authentication(request: web.Request, handler: Handler) -> web.StreamRe
         headers=dict(request.headers),
         body_digest=body_digest,
     )
-    if principal.role not in route.roles:
-        raise ForbiddenError(f"this needs the role {' or '.join(sorted(route.roles))}")
+    if request.method == "GET":  # reads: recorded before anything is read (an answer may stream)
+        await admission.settle()
+        return await _serve(request, handler, route.roles, admission.principal)
+    # changes: recorded in the request's first write, with the change; otherwise before the answer leaves
+    token = FIRST_WRITE.set(admission)
+    try:
+        admission.check_budget()
+        response = await _serve(request, handler, route.roles, admission.principal)
+    except Exception:
+        FIRST_WRITE.reset(token)
+        if not admission.done:
+            await admission.settle(enforce=False)  # a replay still answers 401, not the request's error
+        raise
+    FIRST_WRITE.reset(token)
+    if not admission.done:
+        await admission.settle()
+    return response
+
+
+async def _serve(request: web.Request, handler: Handler, roles: frozenset[str], principal: Principal) -> web.StreamResponse:
+    if principal.role not in roles:
+        raise ForbiddenError(f"this needs the role {' or '.join(sorted(roles))}")
     request[PRINCIPAL] = principal
     return await handler(request)
 

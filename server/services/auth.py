@@ -4,6 +4,7 @@ several server processes behave as one. Every authentication failure looks the s
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from sqlalchemy import delete
 
@@ -30,8 +31,9 @@ async def authenticate(
     body: bytes,
     headers: Mapping[str, str],
     body_digest: bytes | None = None,
-) -> Principal:
-    """Check the request signature, its freshness and its nonce; count it against the rate limit."""
+) -> Admission:
+    """Check who signed the request and that it is fresh; reads only. Its nonce and rate count are recorded
+    by the returned Admission (a replay is refused there), in the request's first write or before its answer."""
     try:
         auth = AuthHeaders.parse(dict(headers))
     except TesseraError:
@@ -39,20 +41,64 @@ async def authenticate(
     now = services.now()
     if abs(now - auth.timestamp) > services.config.clock_skew:
         raise UnauthorizedError()
-    # One write block, not waited for (its rows commit with the next state change): who it is (revocation
-    # is seen at once), the signature, the nonce, the counter.
-    async with services.db.write(lock_audit=False, durable=False) as session:
+    async with services.db.read() as session:
         principal = await _lookup(session, auth.principal)
         if principal is None:
             raise UnauthorizedError()
-        try:
-            verify_request(principal.sign_key, auth, method=method, path=path, query=query, body=body, body_digest=body_digest)
-        except TesseraError:
-            raise UnauthorizedError() from None
-        count = await _record_nonce_and_rate(session, services, auth, now)
-    if count > services.config.rate_limit:
-        raise RateLimitedError(f"more than {services.config.rate_limit} requests this minute; wait a minute")
-    return principal
+        counted = await session.execute(queries.RATE_READ, {"principal": auth.principal, "window": now // RATE_WINDOW})
+        count = counted.scalar_one_or_none() or 0
+    try:
+        verify_request(principal.sign_key, auth, method=method, path=path, query=query, body=body, body_digest=body_digest)
+    except TesseraError:
+        raise UnauthorizedError() from None
+    return Admission(services, principal, auth, now, spent=count >= services.config.rate_limit)
+
+
+@dataclass(slots=True, eq=False)
+class Admission:
+    """An authenticated request whose nonce is not yet recorded.
+
+    A request that changes state records it as the first statements of its first write block, in the same
+    transaction (`FIRST_WRITE` in server/storage/db.py): the server process then waits for the database's
+    write lock only after the request's checks, so several processes on one SQLite file work in parallel.
+    A request that writes nothing, or fails before writing, records it with `settle()` before its answer
+    leaves. Either way the account is looked up again inside that write (a revocation or key rotation that
+    committed meanwhile refuses the request) and a reused nonce is refused with the same 401.
+    """
+
+    services: Services
+    principal: Principal
+    auth: AuthHeaders
+    now: int
+    spent: bool  # this minute's budget was already spent when the request came in (read, not locked)
+    done: bool = False  # recorded, or settle() tried
+
+    async def __call__(self, session: DbSession) -> None:
+        """In the request's first write block: record, and refuse the write past the rate limit."""
+        if await self._record(session) > self.services.config.rate_limit:
+            raise self._over_limit()
+
+    async def settle(self, *, enforce: bool = True) -> None:
+        """Record in a bookkeeping write of its own (the request made none); tried once. With `enforce`, a
+        replay is a 401 and a request past the rate limit a 429; else (the request failed already) only a replay."""
+        self.done = True
+        async with self.services.db.write(lock_audit=False, durable=False) as session:
+            count = await self._record(session)
+        if enforce and count > self.services.config.rate_limit:
+            raise self._over_limit()
+
+    def check_budget(self) -> None:
+        """Refuse at once a request whose principal had spent this minute's budget before it came."""
+        if self.spent:
+            raise self._over_limit()
+
+    async def _record(self, session: DbSession) -> int:
+        if await _lookup(session, self.auth.principal) != self.principal:
+            raise UnauthorizedError()  # revoked, or its key rotated, since the request was checked
+        return await _record_nonce_and_rate(session, self.services, self.auth, self.now)
+
+    def _over_limit(self) -> RateLimitedError:
+        return RateLimitedError(f"more than {self.services.config.rate_limit} requests this minute; wait a minute")
 
 
 async def _lookup(session: DbSession, name: str) -> Principal | None:

@@ -10,7 +10,9 @@ disk (`_Batch`). The hot statements (authentication, intake, the audit chain) ru
 (`RawStatement`). PostgreSQL runs through asyncpg, one transaction per block. Writes are serialised:
 in-process by a lock, across processes on SQLite by a lock file held from a batch's BEGIN to its COMMIT
 (`_WriterLock`), on PostgreSQL by locking the audit chain's head row, which every state change appends
-to. So several server processes on one database behave as one.
+to. So several server processes on one database behave as one. A request's own bookkeeping (its nonce)
+joins the first write block it makes (`FIRST_WRITE`), so a process waits for the lock only once its
+request is checked, never before.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import Engine, Result, make_url
@@ -37,6 +40,24 @@ from server.storage.raw import RawStatement
 T = TypeVar("T")
 BOOKKEEPING_DELAY = 0.01  # seconds a batch of bookkeeping alone waits before its commit
 log = logging.getLogger("tessera.server")
+
+
+class FirstWrite(Protocol):
+    """Work that must share the first write block of the request being served (its nonce and rate count,
+    server/services/auth.py). Run at the start of that block, inside its transaction; `done` is set once the
+    block is kept, so a block that rolls back leaves it to the next one (or to the request's end)."""
+
+    done: bool
+
+    async def __call__(self, session: DbSession) -> None: ...
+
+
+FIRST_WRITE: ContextVar[FirstWrite | None] = ContextVar("tessera_first_write", default=None)
+
+
+def _first_write() -> FirstWrite | None:
+    pending = FIRST_WRITE.get()
+    return pending if pending is not None and not pending.done else None
 
 
 def async_url(url: str) -> str:
@@ -286,10 +307,15 @@ class Database:
 
     @asynccontextmanager
     async def _pg_write(self, *, lock_audit: bool) -> AsyncIterator[DbSession]:
+        first = _first_write()
         async with self._sessions() as asession, asession.begin():
             if lock_audit:
                 await lock_chain(asession, "audit")
+            if first is not None:
+                await first(asession)
             yield asession
+        if first is not None:
+            first.done = True
 
     @asynccontextmanager
     async def _batched_write(self, *, lock_audit: bool, offload: bool, durable: bool) -> AsyncIterator[DbSession]:
@@ -307,11 +333,16 @@ class Database:
             saved = (head.seq, head.head) if head is not None else None
             batch.savepoint()
             batch.wrapped.offload = offload
+            first = _first_write()
             try:
                 if lock_audit:
                     await lock_chain(batch.wrapped, "audit")
+                if first is not None:
+                    await first(batch.wrapped)
                 yield batch.wrapped
                 batch.release()
+                if first is not None:
+                    first.done = True
             except BaseException as exc:
                 if not batch.roll_back():
                     log.error("a write block failed and SQLite rolled back the group commit of %d writes", batch.writes)

@@ -1,0 +1,190 @@
+"""Replay protection for requests that change state: the nonce is recorded in the request's first write,
+in the same transaction as the change, or before the answer when the request wrote nothing or failed.
+Whatever the first copy did, a second copy of the same signed request is the same 401 and writes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from client.api import ApiError
+from keys.council import EpochRecord
+from keys.directory import payload_for, sign_payload
+from keys.encoding import b64u_decode, b64u_encode
+from keys.envelope import new_case_id, seal_intake
+from keys.requests import sign_request
+from keys.wire import to_wire
+from server.config import Config, load_config
+from server.errors import UnauthorizedError
+from server.http.keys import SERVICES
+from server.services import audit
+from server.services.auth import Admission, authenticate
+from server.storage.db import FIRST_WRITE
+
+from .conftest import Member, World, council_record
+
+LIMIT = 40  # requests per principal and minute here: enough for enrolment, small enough to reach
+
+
+@pytest.fixture
+def config(server_dir: tuple[Path, str]) -> Config:
+    return replace(load_config(server_dir[0]), rate_limit=LIMIT)
+
+
+async def sealed_intake(helper: Member, case_id: bytes | None = None, count: int = 1) -> list[tuple[str, bytes]]:
+    """New intakes as the client sends them: (path, body) each."""
+    record, seq, head = await council_record(helper.api)
+    return [_seal(helper, record, seq, head, case_id) for _ in range(count)]
+
+
+def _seal(helper: Member, record: EpochRecord, seq: int, head: bytes, case_id: bytes | None) -> tuple[str, bytes]:
+    envelope = seal_intake(
+        case_id=case_id or new_case_id(),
+        case_file=b"{}",
+        identity=b"x",
+        record=record,
+        author=helper.name,
+        author_keys=helper.keys,
+        reply_secret=b"\x01" * 32,
+        head_seq=seq,
+        head_hash=head,
+    )
+    body = json.dumps(to_wire(envelope), separators=(",", ":")).encode()
+    return f"/v1/cases/{b64u_encode(envelope.case_id)}", body
+
+
+def signed(world: World, member: Member, path: str, body: bytes) -> dict[str, str]:
+    headers = sign_request(
+        member.keys, principal=member.name, method="PUT", path=path, query="", body=body, timestamp=int(world.clock())
+    ).as_dict()
+    return {**headers, "Content-Type": "application/json"}
+
+
+async def put(world: World, path: str, body: bytes, headers: dict[str, str]) -> int:
+    async with world.client.put(path, data=body, headers=headers) as response:
+        await response.read()
+        return response.status
+
+
+async def audit_length(admin: Member) -> int:
+    return len((await admin.api.call("GET", "/v1/audit"))["entries"])
+
+
+async def stored_cases(member: Member) -> int:
+    return len((await member.api.call("GET", "/v1/cases", query={"limit": 200}))["cases"])
+
+
+async def test_a_replayed_change_is_refused_whatever_its_first_copy_did(world: World) -> None:
+    admin = await world.admin()
+    kim, _, _ = await world.council(["kim", "lee", "park"], threshold=2)
+    helper = await world.enrol("h1", "helper")
+    ((path, body),) = await sealed_intake(helper)
+    # it changed state: stored once, audited once
+    first = signed(world, helper, path, body)
+    before = await audit_length(admin)
+    assert await put(world, path, body, first) == 200
+    assert await put(world, path, body, first) == 401
+    assert (await stored_cases(kim), await audit_length(admin)) == (1, before + 1)
+    # it wrote nothing (the same intake again, freshly signed: the idempotent answer)
+    again = signed(world, helper, path, body)
+    assert await put(world, path, body, again) == 200
+    assert await put(world, path, body, again) == 401
+    # it failed (another intake under the same case id is a conflict): its copy is a 401, not a 409
+    ((_, other),) = await sealed_intake(helper, case_id=b64u_decode(path.rsplit("/", 1)[1]))
+    conflicting = signed(world, helper, path, other)
+    assert await put(world, path, other, conflicting) == 409
+    assert await put(world, path, other, conflicting) == 401
+    # it was refused for its role
+    forbidden = signed(world, admin, path, body)
+    assert await put(world, path, body, forbidden) == 403
+    assert await put(world, path, body, forbidden) == 401
+    assert (await stored_cases(kim), await audit_length(admin)) == (1, before + 1)
+
+
+async def test_copies_of_one_request_racing_each_other_land_once(world: World) -> None:
+    admin = await world.admin()
+    kim, _, _ = await world.council(["kim", "lee", "park"], threshold=2)
+    helper = await world.enrol("h1", "helper")
+    ((path, body),) = await sealed_intake(helper)
+    headers = signed(world, helper, path, body)
+    before = await audit_length(admin)
+    statuses = await asyncio.gather(*(put(world, path, body, headers) for _ in range(6)))
+    assert sorted(statuses) == [200] + [401] * 5
+    assert (await stored_cases(kim), await audit_length(admin)) == (1, before + 1)
+
+
+async def test_a_change_past_the_rate_limit_is_refused_and_cannot_be_replayed(world: World) -> None:
+    admin = await world.admin()
+    kim, _, _ = await world.council(["kim", "lee", "park"], threshold=2)
+    helper = await world.enrol("h1", "helper")
+    intakes = await sealed_intake(helper, count=LIMIT + 2)
+    world.clock.advance(61)  # a fresh minute: only the intakes below count
+    before = await audit_length(admin)
+    statuses = [await put(world, path, body, signed(world, helper, path, body)) for path, body in intakes[:LIMIT]]
+    assert statuses == [200] * LIMIT
+    path, body = intakes[LIMIT]
+    refused = signed(world, helper, path, body)
+    assert await put(world, path, body, refused) == 429  # counted in the write: the intake is rolled back
+    path2, body2 = intakes[LIMIT + 1]
+    assert await put(world, path2, body2, signed(world, helper, path2, body2)) == 429  # refused before its checks
+    assert (await stored_cases(kim), await audit_length(admin)) == (LIMIT, before + LIMIT)
+    world.clock.advance(61)
+    assert await put(world, path, body, refused) == 401  # its nonce was recorded with the refusal
+    assert await put(world, path, body, signed(world, helper, path, body)) == 200
+    assert await stored_cases(kim) == LIMIT + 1
+
+
+async def test_the_nonce_shares_the_transaction_of_the_first_write(world: World) -> None:
+    admin = await world.admin()
+    helper = await world.enrol("h1", "helper")
+    services = world.client.app[SERVICES]
+    path, body = f"/v1/cases/{b64u_encode(new_case_id())}", b"{}"  # only its signature is checked here
+    headers = signed(world, helper, path, body)
+
+    async def admit() -> Admission:
+        return await authenticate(services, method="PUT", path=path, query="", body=body, headers=headers)
+
+    admission = await admit()
+    before = await audit_length(admin)
+    token = FIRST_WRITE.set(admission)
+    try:
+        with pytest.raises(RuntimeError):
+            async with services.db.write() as session:
+                await audit.append(session, day=0, actor="test", action="test.rolled-back", obj="x")
+                raise RuntimeError("the change fails")
+        assert not admission.done  # rolled back with the change: the next write records it
+        async with services.db.write() as session:
+            await audit.append(session, day=0, actor="test", action="test.kept", obj="x")
+        assert admission.done
+    finally:
+        FIRST_WRITE.reset(token)
+    actions = [e["action"] for e in (await admin.api.call("GET", "/v1/audit"))["entries"][before:]]
+    assert actions == ["test.kept"]
+    with pytest.raises(UnauthorizedError):
+        await (await admit()).settle()
+
+
+async def test_a_revocation_between_the_check_and_the_write_refuses_the_write(world: World) -> None:
+    admin = await world.admin()
+    helper = await world.enrol("h1", "helper")
+    services = world.client.app[SERVICES]
+    path, body = f"/v1/cases/{b64u_encode(new_case_id())}", b"{}"  # only its signature is checked here
+    admission = await authenticate(services, method="PUT", path=path, query="", body=body, headers=signed(world, helper, path, body))
+    revocation = sign_payload("account-revoked", payload_for("account-revoked", account="h1"), admin.keys)
+    await admin.api.call("POST", "/v1/accounts/h1/revoke", body={"v": 1, "signature": to_wire(revocation)})
+    before = await audit_length(admin)
+    token = FIRST_WRITE.set(admission)
+    try:
+        with pytest.raises(UnauthorizedError):
+            async with services.db.write() as session:
+                await audit.append(session, day=0, actor="test", action="test.after-revocation", obj="x")
+    finally:
+        FIRST_WRITE.reset(token)
+    assert await audit_length(admin) == before
+    with pytest.raises(ApiError) as caught:
+        await helper.api.call("GET", "/v1/directory")
+    assert caught.value.status == 401
