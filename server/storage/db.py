@@ -81,6 +81,11 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
+    # Savepoint journals in memory: by default SQLite spills a savepoint's journal (the original of every
+    # 16 KiB page a write block changes) to a temporary file past 64 KiB, and a batch of intakes made about
+    # ten such writes per intake to a new file in /var/tmp (strace). In memory, the intake statements cost
+    # 20-40% less CPU each (python -m bench.intake, timed per statement).
+    cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.close()
 
 

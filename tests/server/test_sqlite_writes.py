@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from server.config import load_config
@@ -145,3 +145,13 @@ async def test_a_batch_whose_only_block_fails_lets_go_of_the_write_lock(sqlite_d
     finally:
         other.close()
     assert outside(path, "SELECT COUNT(*) FROM audit_log WHERE action = 'test.refused'") == [(0,)]
+
+
+async def test_savepoint_journals_stay_in_memory(sqlite_db: tuple[Database, Path]) -> None:
+    # temp_store=MEMORY (2): a write block's savepoint journal never spills into a temporary file
+    db, _ = sqlite_db
+    async with db.write() as session:
+        writer = (await session.execute(text("PRAGMA temp_store"))).scalar_one()
+    async with db.read() as session:
+        reader = (await session.execute(text("PRAGMA temp_store"))).scalar_one()
+    assert (writer, reader) == (2, 2)
