@@ -111,16 +111,17 @@ async def authentication(request: web.Request, handler: Handler) -> web.StreamRe
         await admission.settle()
         return await _serve(request, handler, route.roles, admission.principal)
     # changes: recorded in the request's first write, with the change; otherwise before the answer leaves
-    token = FIRST_WRITE.set(admission)
     try:
-        admission.check_budget()
-        response = await _serve(request, handler, route.roles, admission.principal)
+        token = FIRST_WRITE.set(admission)
+        try:
+            admission.check_budget()
+            response = await _serve(request, handler, route.roles, admission.principal)
+        finally:
+            FIRST_WRITE.reset(token)
     except Exception:
-        FIRST_WRITE.reset(token)
         if not admission.done:
             await admission.settle(enforce=False)  # a replay still answers 401, not the request's error
         raise
-    FIRST_WRITE.reset(token)
     if not admission.done:
         await admission.settle()
     return response

@@ -16,7 +16,7 @@ from client.enrol import join, make_invite
 from keys.accounts import AccountKeys
 from keys.audit import verify_entries
 from keys.directory import DirectoryEntry, payload_for, sign_payload
-from keys.encoding import b64u_decode
+from keys.encoding import b64u_decode, b64u_encode
 from keys.invites import Invite
 from keys.requests import sign_request
 from keys.wire import from_wire, to_wire
@@ -92,6 +92,15 @@ async def test_two_processes_on_one_database_behave_as_one(tmp_path: Path, db_ar
             async with session.get(f"http://127.0.0.1:{port_a}/v1/directory", headers=headers) as response:
                 assert response.status == 200
             async with session.get(f"http://127.0.0.1:{port_b}/v1/directory", headers=headers) as response:
+                assert response.status == 401
+            # also for a request meant to change state (refused here: an administrator submits no intakes)
+            path = f"/v1/cases/{b64u_encode(bytes(16))}"
+            headers = sign_request(
+                admin_keys, principal="admin", method="PUT", path=path, query="", body=b"{}", timestamp=int(time.time())
+            ).as_dict()
+            async with session.put(f"http://127.0.0.1:{port_a}{path}", data=b"{}", headers=headers) as response:
+                assert response.status == 403
+            async with session.put(f"http://127.0.0.1:{port_b}{path}", data=b"{}", headers=headers) as response:
                 assert response.status == 401
             # entries written through both processes chain up into one audit log
             helper = AccountKeys.generate()

@@ -173,7 +173,8 @@ async def test_a_revocation_between_the_check_and_the_write_refuses_the_write(wo
     helper = await world.enrol("h1", "helper")
     services = world.client.app[SERVICES]
     path, body = f"/v1/cases/{b64u_encode(new_case_id())}", b"{}"  # only its signature is checked here
-    admission = await authenticate(services, method="PUT", path=path, query="", body=body, headers=signed(world, helper, path, body))
+    headers = signed(world, helper, path, body)
+    admission = await authenticate(services, method="PUT", path=path, query="", body=body, headers=headers)
     revocation = sign_payload("account-revoked", payload_for("account-revoked", account="h1"), admin.keys)
     await admin.api.call("POST", "/v1/accounts/h1/revoke", body={"v": 1, "signature": to_wire(revocation)})
     before = await audit_length(admin)
