@@ -121,12 +121,31 @@ async def in_thread(fn: Callable[..., T], *args: Any) -> T:
 class SyncSession:
     """The part of AsyncSession the services use, over a synchronous Session (SQLite)."""
 
-    def __init__(self, session: Session, *, offload: bool = False, reader: Any = None) -> None:
-        self._session = session
+    def __init__(
+        self, session: Session | None = None, *, engine: Engine | None = None, offload: bool = False, reader: Any = None
+    ) -> None:
+        # a read block gets `engine` and makes its Session only when a statement needs one (about 15 µs
+        # that the raw statements of the hot paths do without)
+        self._own = session
+        self._engine = engine
         self._connection: Connection | None = None
         self._driver: Any = reader  # reads: the database's shared driver connection (no pool checkout)
-        self.info = session.info
         self.offload = offload
+
+    @property
+    def _session(self) -> Session:
+        if self._own is None:
+            self._own = Session(self._engine, expire_on_commit=False)
+        return self._own
+
+    @property
+    def info(self) -> dict[Any, Any]:
+        return self._session.info
+
+    def close(self) -> None:
+        """End a read block's Session, if it made one (a write block's belongs to its batch)."""
+        if self._own is not None and self._engine is not None:
+            self._own.close()
 
     def connection(self) -> Connection:
         if self._connection is None:
@@ -287,8 +306,11 @@ class Database:
                 # raw statements of read blocks share one connection: each SELECT is its own transaction
                 # in the driver's default mode, as on a pooled connection, without the checkout
                 self._reader = self._sync_engine.raw_connection()
-            with Session(self._sync_engine, expire_on_commit=False) as session:
-                yield SyncSession(session, reader=self._reader)
+            wrapped = SyncSession(engine=self._sync_engine, reader=self._reader)
+            try:
+                yield wrapped
+            finally:
+                wrapped.close()
         else:
             async with self._sessions() as asession:
                 yield asession
