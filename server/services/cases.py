@@ -14,7 +14,7 @@ from keys.encoding import b64u_encode, canonical_json
 from keys.envelope import IntakeEnvelope, KeyWrap, check_envelope
 from keys.errors import TesseraError
 from keys.hashing import digest
-from keys.wire import decode_json, to_wire
+from keys.wire import decode_json, from_wire
 from server.errors import BadRequestError, ConflictError, NotFoundError
 from server.services import audit, headers, rekey
 from server.services.context import Principal, Services
@@ -48,12 +48,16 @@ def member_index(record: EpochRecord, principal: Principal) -> int:
     return member.index
 
 
-async def submit_intake(services: Services, principal: Principal, case_id: bytes, envelope: IntakeEnvelope) -> Receipt:
-    """Store an intake. The same envelope again returns the same receipt; another one under the id is a 409."""
+async def submit_intake(services: Services, principal: Principal, case_id: bytes, wire: Any) -> Receipt:
+    """Store an intake (`wire`: the parsed JSON of an IntakeEnvelope). The same envelope again returns the
+    same receipt; another one under the id is a 409."""
     principal.require("helper")
+    envelope = from_wire(IntakeEnvelope, wire)
+    # from_wire accepts only the canonical wire form (exact fields, canonical base64url), so `wire` is
+    # to_wire(envelope) without encoding it again: the receipt digests it, the stored form is it without
+    # the member wraps
     if envelope.case_id != case_id:
         raise BadRequestError("the envelope's case id differs from the one in the path")
-    wire = to_wire(envelope)  # once: the receipt digests it, the stored form is it without the member wraps
     receipt = digest(canonical_json(wire))
     async with services.db.read() as session:
         current = await council_record(services, session)

@@ -1,3 +1,4 @@
+import json
 from dataclasses import replace
 
 import pytest
@@ -5,6 +6,7 @@ from nacl.bindings import crypto_core_ed25519_add
 
 from keys import aead
 from keys.accounts import AccountKeys
+from keys.encoding import canonical_json
 from keys.envelope import (
     IntakeEnvelope,
     check_envelope,
@@ -17,7 +19,7 @@ from keys.envelope import (
 )
 from keys.errors import DecryptionError, EncodingError, InvalidPointError, ProofError, ProtocolError
 from keys.kem import check_header
-from keys.wire import decode_json, encode_json
+from keys.wire import decode_json, encode_json, from_wire, to_wire
 
 from .conftest import Council
 
@@ -180,3 +182,10 @@ def test_header_r_that_is_not_a_group_element_is_refused(council: Council) -> No
         header = replace(env.header, r=bad)
         with pytest.raises(ProofError):
             check_header(header, kid=council.record.kid, case_id=env.case_id)
+
+
+def test_an_accepted_envelope_is_its_own_wire_form(council: Council) -> None:
+    # what the server relies on to keep a received intake's JSON instead of encoding it again
+    wire = json.loads(encode_json(seal(council)))
+    assert to_wire(from_wire(IntakeEnvelope, wire)) == wire
+    assert encode_json(from_wire(IntakeEnvelope, wire)) == canonical_json(wire)

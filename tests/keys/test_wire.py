@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from keys.encoding import b64u_encode
 from keys.errors import EncodingError, VersionError
 from keys.reveal import PartialDecryption
 from keys.wire import decode_json, encode_json, from_wire, to_wire
@@ -54,6 +55,24 @@ def test_version_is_checked_before_anything_else() -> None:
 def test_arbitrary_objects_give_only_encoding_errors(data: dict[str, Any]) -> None:
     with contextlib.suppress(EncodingError):
         from_wire(PartialDecryption, data)
+
+
+@given(
+    st.fixed_dictionaries(
+        {
+            "v": st.sampled_from([1, 1, 2, True]),
+            "request_id": st.sampled_from([b64u_encode(b"r" * 16), "cnJy" * 5 + "cnI", "cnJycnJycnJycnJycnJycR"]),
+            "index": st.integers(-2, 2**60) | st.booleans() | st.just(2.0),
+            "point": st.sampled_from([b64u_encode(b"p" * 32), b64u_encode(b"p" * 31)]),
+            "proof": st.just(b64u_encode(b"q" * 64)),
+            "signature": st.just(b64u_encode(b"s" * 64)),
+        }
+    )
+)
+def test_what_from_wire_accepts_is_the_one_wire_form(data: dict[str, Any]) -> None:
+    # the server keeps an accepted object's JSON as its wire form (intakes), without encoding it again
+    with contextlib.suppress(EncodingError):
+        assert to_wire(from_wire(PartialDecryption, data)) == data
 
 
 @given(st.binary(max_size=300))
