@@ -8,6 +8,7 @@ record that parses is internally consistent. Who signed it is checked by the key
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Final
@@ -145,7 +146,9 @@ class EpochRecord:
         return kdf32(TAG_EPOCH, encode_json(self))
 
 
+@functools.lru_cache(maxsize=64)
 def council_kid(council_key: bytes) -> bytes:
+    """A pure function of public bytes, asked for several times per intake: remembered for the few keys in use."""
     return kdf32(TAG_CTX_KEY, council_key)
 
 
