@@ -4,6 +4,7 @@ container engine or systemd exists (skipped with the reason elsewhere)."""
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 import yaml
 
 from server.config import load_config
+from server.main import build_parser
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
 
@@ -62,6 +64,15 @@ def test_systemd_unit_is_sandboxed() -> None:
         "UMask=0077",
     ):
         assert line in unit, line
+
+
+def test_systemd_unit_runs_a_valid_command() -> None:
+    unit = (DEPLOY / "tessera-server.service").read_text()
+    (line,) = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
+    program, *args = shlex.split(line.removeprefix("ExecStart="))
+    assert program.endswith("/tessera-server")
+    parsed = build_parser().parse_args(args)
+    assert (parsed.command, str(parsed.data), parsed.workers) == ("run", "/var/lib/tessera", 2)
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed here")
