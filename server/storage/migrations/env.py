@@ -9,8 +9,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from server.storage.db import async_url, sqlite_pragmas
+from server.storage.db import async_url
 from server.storage.models import Base
+from server.storage.sqlite import sqlite_pragmas
 
 config = context.config
 target_metadata = Base.metadata
