@@ -19,7 +19,7 @@ from keys.envelope import new_case_id, seal_intake
 from keys.requests import sign_request
 from keys.wire import to_wire
 from server.config import Config, load_config
-from server.errors import UnauthorizedError
+from server.errors import RateLimitedError, UnauthorizedError
 from server.http.keys import SERVICES
 from server.services import audit
 from server.services.auth import Admission, authenticate
@@ -128,14 +128,42 @@ async def test_a_change_past_the_rate_limit_is_refused_and_cannot_be_replayed(wo
     assert statuses == [200] * LIMIT
     path, body = intakes[LIMIT]
     refused = signed(world, helper, path, body)
-    assert await put(world, path, body, refused) == 429  # counted in the write: the intake is rolled back
-    path2, body2 = intakes[LIMIT + 1]
-    assert await put(world, path2, body2, signed(world, helper, path2, body2)) == 429  # refused before its checks
+    assert await put(world, path, body, refused) == 429  # the budget was spent before it came: refused at once
+    # copies racing each other past the limit: each one is refused, before its checks or in its write
+    racing = [(p, b, signed(world, helper, p, b)) for p, b in intakes[LIMIT + 1 :]]
+    assert await asyncio.gather(*(put(world, p, b, h) for p, b, h in racing)) == [429]
     assert (await stored_cases(kim), await audit_length(admin)) == (LIMIT, before + LIMIT)
     world.clock.advance(61)
     assert await put(world, path, body, refused) == 401  # its nonce was recorded with the refusal
     assert await put(world, path, body, signed(world, helper, path, body)) == 200
     assert await stored_cases(kim) == LIMIT + 1
+
+
+async def test_a_write_past_the_rate_limit_is_rolled_back(world: World) -> None:
+    # the budget read when the request came in was not spent; by its write it is (other requests, other
+    # processes): the write refuses and rolls back, and the refusal still records the nonce
+    admin = await world.admin()
+    helper = await world.enrol("h1", "helper")
+    services = world.client.app[SERVICES]
+    path, body = f"/v1/cases/{b64u_encode(new_case_id())}", b"{}"  # only its signature is checked here
+    headers = signed(world, helper, path, body)
+    admission = await authenticate(services, method="PUT", path=path, query="", body=body, headers=headers)
+    admission.check_budget()  # not spent when it came in
+    before = await audit_length(admin)
+    services.config = replace(services.config, rate_limit=0)  # spent meanwhile
+    token = FIRST_WRITE.set(admission)
+    try:
+        with pytest.raises(RateLimitedError):
+            async with services.db.write() as session:
+                await audit.append(session, day=0, actor="test", action="test.past-the-limit", obj="x")
+    finally:
+        FIRST_WRITE.reset(token)
+        services.config = replace(services.config, rate_limit=LIMIT)
+    assert not admission.done
+    await admission.settle(enforce=False)  # what the middleware does with a failed request
+    assert await audit_length(admin) == before
+    with pytest.raises(UnauthorizedError):
+        await (await authenticate(services, method="PUT", path=path, query="", body=body, headers=headers)).settle()
 
 
 async def test_the_nonce_shares_the_transaction_of_the_first_write(world: World) -> None:
