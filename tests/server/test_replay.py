@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ from server.errors import RateLimitedError, UnauthorizedError
 from server.http.keys import SERVICES
 from server.services import audit
 from server.services.auth import Admission, authenticate
+from server.services.context import Services
 from server.storage.db import FIRST_WRITE
 
 from .conftest import Member, World, council_record
@@ -78,10 +79,15 @@ async def stored_cases(member: Member) -> int:
     return len((await member.api.call("GET", "/v1/cases", query={"limit": 200}))["cases"])
 
 
-async def test_a_replayed_change_is_refused_whatever_its_first_copy_did(world: World) -> None:
+async def organisation(world: World) -> tuple[Member, Member, Member]:
+    """An administrator, a council of kim, lee and park, and a helper h1: (admin, kim, helper)."""
     admin = await world.admin()
     kim, _, _ = await world.council(["kim", "lee", "park"], threshold=2)
-    helper = await world.enrol("h1", "helper")
+    return admin, kim, await world.enrol("h1", "helper")
+
+
+async def test_a_replayed_change_is_refused_whatever_its_first_copy_did(world: World) -> None:
+    admin, kim, helper = await organisation(world)
     ((path, body),) = await sealed_intake(helper)
     # it changed state: stored once, audited once
     first = signed(world, helper, path, body)
@@ -106,9 +112,7 @@ async def test_a_replayed_change_is_refused_whatever_its_first_copy_did(world: W
 
 
 async def test_copies_of_one_request_racing_each_other_land_once(world: World) -> None:
-    admin = await world.admin()
-    kim, _, _ = await world.council(["kim", "lee", "park"], threshold=2)
-    helper = await world.enrol("h1", "helper")
+    admin, kim, helper = await organisation(world)
     ((path, body),) = await sealed_intake(helper)
     headers = signed(world, helper, path, body)
     before = await audit_length(admin)
@@ -118,9 +122,7 @@ async def test_copies_of_one_request_racing_each_other_land_once(world: World) -
 
 
 async def test_a_change_past_the_rate_limit_is_refused_and_cannot_be_replayed(world: World) -> None:
-    admin = await world.admin()
-    kim, _, _ = await world.council(["kim", "lee", "park"], threshold=2)
-    helper = await world.enrol("h1", "helper")
+    admin, kim, helper = await organisation(world)
     intakes = await sealed_intake(helper, count=LIMIT + 2)
     world.clock.advance(61)  # a fresh minute: only the intakes below count
     before = await audit_length(admin)
@@ -139,81 +141,85 @@ async def test_a_change_past_the_rate_limit_is_refused_and_cannot_be_replayed(wo
     assert await stored_cases(kim) == LIMIT + 1
 
 
+@dataclass
+class Request:
+    """One signed PUT checked directly by the service (the middleware's steps, taken one at a time)."""
+
+    admin: Member
+    helper: Member
+    services: Services
+    path: str
+    body: bytes
+    headers: dict[str, str]
+
+    async def admit(self) -> Admission:
+        return await authenticate(self.services, method="PUT", path=self.path, query="", body=self.body, headers=self.headers)
+
+    async def write(self, admission: Admission, action: str, *, fail: bool = False) -> None:
+        """An audited write block made for the request (FIRST_WRITE set, as the middleware does)."""
+        token = FIRST_WRITE.set(admission)
+        try:
+            async with self.services.db.write() as session:
+                await audit.append(session, day=0, actor="test", action=action, obj="x")
+                if fail:
+                    raise RuntimeError("the change fails")
+        finally:
+            FIRST_WRITE.reset(token)
+
+    async def audit_actions(self, after: int) -> list[str]:
+        return [e["action"] for e in (await self.admin.api.call("GET", "/v1/audit"))["entries"][after:]]
+
+
+async def signed_request(world: World) -> Request:
+    admin = await world.admin()
+    helper = await world.enrol("h1", "helper")
+    path, body = f"/v1/cases/{b64u_encode(new_case_id())}", b"{}"  # only its signature is checked here
+    return Request(admin, helper, world.client.app[SERVICES], path, body, signed(world, helper, path, body))
+
+
 async def test_a_write_past_the_rate_limit_is_rolled_back(world: World) -> None:
     # the budget read when the request came in was not spent; by its write it is (other requests, other
     # processes): the write refuses and rolls back, and the refusal still records the nonce
-    admin = await world.admin()
-    helper = await world.enrol("h1", "helper")
-    services = world.client.app[SERVICES]
-    path, body = f"/v1/cases/{b64u_encode(new_case_id())}", b"{}"  # only its signature is checked here
-    headers = signed(world, helper, path, body)
-    admission = await authenticate(services, method="PUT", path=path, query="", body=body, headers=headers)
+    request = await signed_request(world)
+    admission = await request.admit()
     admission.check_budget()  # not spent when it came in
-    before = await audit_length(admin)
-    services.config = replace(services.config, rate_limit=0)  # spent meanwhile
-    token = FIRST_WRITE.set(admission)
+    before = await audit_length(request.admin)
+    request.services.config = replace(request.services.config, rate_limit=0)  # spent meanwhile
     try:
         with pytest.raises(RateLimitedError):
-            async with services.db.write() as session:
-                await audit.append(session, day=0, actor="test", action="test.past-the-limit", obj="x")
+            await request.write(admission, "test.past-the-limit")
     finally:
-        FIRST_WRITE.reset(token)
-        services.config = replace(services.config, rate_limit=LIMIT)
+        request.services.config = replace(request.services.config, rate_limit=LIMIT)
     assert not admission.done
     await admission.settle(enforce=False)  # what the middleware does with a failed request
-    assert await audit_length(admin) == before
+    assert await request.audit_actions(before) == []
     with pytest.raises(UnauthorizedError):
-        await (await authenticate(services, method="PUT", path=path, query="", body=body, headers=headers)).settle()
+        await (await request.admit()).settle()
 
 
 async def test_the_nonce_shares_the_transaction_of_the_first_write(world: World) -> None:
-    admin = await world.admin()
-    helper = await world.enrol("h1", "helper")
-    services = world.client.app[SERVICES]
-    path, body = f"/v1/cases/{b64u_encode(new_case_id())}", b"{}"  # only its signature is checked here
-    headers = signed(world, helper, path, body)
-
-    async def admit() -> Admission:
-        return await authenticate(services, method="PUT", path=path, query="", body=body, headers=headers)
-
-    admission = await admit()
-    before = await audit_length(admin)
-    token = FIRST_WRITE.set(admission)
-    try:
-        with pytest.raises(RuntimeError):
-            async with services.db.write() as session:
-                await audit.append(session, day=0, actor="test", action="test.rolled-back", obj="x")
-                raise RuntimeError("the change fails")
-        assert not admission.done  # rolled back with the change: the next write records it
-        async with services.db.write() as session:
-            await audit.append(session, day=0, actor="test", action="test.kept", obj="x")
-        assert admission.done
-    finally:
-        FIRST_WRITE.reset(token)
-    actions = [e["action"] for e in (await admin.api.call("GET", "/v1/audit"))["entries"][before:]]
-    assert actions == ["test.kept"]
+    request = await signed_request(world)
+    admission = await request.admit()
+    before = await audit_length(request.admin)
+    with pytest.raises(RuntimeError):
+        await request.write(admission, "test.rolled-back", fail=True)
+    assert not admission.done  # rolled back with the change: the next write records it
+    await request.write(admission, "test.kept")
+    assert admission.done
+    assert await request.audit_actions(before) == ["test.kept"]
     with pytest.raises(UnauthorizedError):
-        await (await admit()).settle()
+        await (await request.admit()).settle()
 
 
 async def test_a_revocation_between_the_check_and_the_write_refuses_the_write(world: World) -> None:
-    admin = await world.admin()
-    helper = await world.enrol("h1", "helper")
-    services = world.client.app[SERVICES]
-    path, body = f"/v1/cases/{b64u_encode(new_case_id())}", b"{}"  # only its signature is checked here
-    headers = signed(world, helper, path, body)
-    admission = await authenticate(services, method="PUT", path=path, query="", body=body, headers=headers)
-    revocation = sign_payload("account-revoked", payload_for("account-revoked", account="h1"), admin.keys)
-    await admin.api.call("POST", "/v1/accounts/h1/revoke", body={"v": 1, "signature": to_wire(revocation)})
-    before = await audit_length(admin)
-    token = FIRST_WRITE.set(admission)
-    try:
-        with pytest.raises(UnauthorizedError):
-            async with services.db.write() as session:
-                await audit.append(session, day=0, actor="test", action="test.after-revocation", obj="x")
-    finally:
-        FIRST_WRITE.reset(token)
-    assert await audit_length(admin) == before
+    request = await signed_request(world)
+    admission = await request.admit()
+    revocation = sign_payload("account-revoked", payload_for("account-revoked", account="h1"), request.admin.keys)
+    await request.admin.api.call("POST", "/v1/accounts/h1/revoke", body={"v": 1, "signature": to_wire(revocation)})
+    before = await audit_length(request.admin)
+    with pytest.raises(UnauthorizedError):
+        await request.write(admission, "test.after-revocation")
+    assert await request.audit_actions(before) == []
     with pytest.raises(ApiError) as caught:
-        await helper.api.call("GET", "/v1/directory")
+        await request.helper.api.call("GET", "/v1/directory")
     assert caught.value.status == 401
