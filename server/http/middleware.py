@@ -120,10 +120,10 @@ async def authentication(request: web.Request, handler: Handler) -> web.StreamRe
             FIRST_WRITE.reset(token)
     except Exception:
         if not admission.done:
-            await admission.settle(enforce=False)  # a replay still answers 401, not the request's error
+            await admission.settle(enforce=False, durable=True)  # a replay still answers 401, not the request's error
         raise
     if not admission.done:
-        await admission.settle()
+        await admission.settle(durable=True)
     return response
 
 

@@ -78,11 +78,13 @@ class Admission:
         if await self._record(session) > self.services.config.rate_limit:
             raise self._over_limit()
 
-    async def settle(self, *, enforce: bool = True) -> None:
+    async def settle(self, *, enforce: bool = True, durable: bool = False) -> None:
         """Record in a bookkeeping write of its own (the request made none); tried once. With `enforce`, a
-        replay is a 401 and a request past the rate limit a 429; else (the request failed already) only a replay."""
+        replay is a 401 and a request past the rate limit a 429; else (the request failed already) only a replay.
+        With `durable` (a request meant to change state) the record is on disk before the answer leaves, so a
+        copy of a refused change stays refused after a crash; a read's joins the next commit (within 10 ms)."""
         self.done = True
-        async with self.services.db.write(lock_audit=False, durable=False) as session:
+        async with self.services.db.write(lock_audit=False, durable=durable) as session:
             count = await self._record(session)
         if enforce and count > self.services.config.rate_limit:
             raise self._over_limit()

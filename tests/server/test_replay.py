@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from keys.council import EpochRecord
 from keys.directory import payload_for, sign_payload
 from keys.encoding import b64u_decode, b64u_encode
 from keys.envelope import new_case_id, seal_intake
-from keys.requests import sign_request
+from keys.hashing import digest
+from keys.requests import AuthHeaders, sign_request
 from keys.wire import to_wire
 from server.config import Config, load_config
 from server.errors import RateLimitedError, UnauthorizedError
@@ -223,3 +225,20 @@ async def test_a_revocation_between_the_check_and_the_write_refuses_the_write(wo
     with pytest.raises(ApiError) as caught:
         await request.helper.api.call("GET", "/v1/directory")
     assert caught.value.status == 401
+
+
+async def test_a_refused_change_has_its_nonce_on_disk_before_its_answer(world: World) -> None:
+    admin = await world.admin()
+    services = world.client.app[SERVICES]
+    if not services.db.is_sqlite:
+        pytest.skip("SQLite only: on PostgreSQL every write block is its own committed transaction")
+    path, body = f"/v1/cases/{b64u_encode(new_case_id())}", b"{}"
+    headers = signed(world, admin, path, body)
+    assert await put(world, path, body, headers) == 403  # an administrator submits no intakes
+    auth = AuthHeaders.parse(headers)
+    nonce = digest(auth.principal.encode() + b"\x00" + auth.nonce)
+    outside = sqlite3.connect(services.config.db_url.removeprefix("sqlite:///"))
+    try:  # another connection sees only what was committed
+        assert outside.execute("SELECT count(*) FROM nonces WHERE digest = ?", (nonce,)).fetchone() == (1,)
+    finally:
+        outside.close()
