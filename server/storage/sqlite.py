@@ -33,7 +33,7 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Savepoint journals in memory: by default SQLite spills a savepoint's journal (the original of every
     # 16 KiB page a write block changes) to a temporary file past 64 KiB, and a batch of intakes made about
     # ten such writes per intake to a new file in /var/tmp (strace). In memory, the intake statements cost
-    # 20-40% less CPU each (python -m bench.intake, timed per statement).
+    # 20-40% less CPU each (timed per statement under python -m bench.intake with a probe not kept).
     cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.close()
 
