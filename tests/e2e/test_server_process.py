@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import time
 from pathlib import Path
@@ -187,6 +188,40 @@ def test_workers_share_one_port(tmp_path: Path, db_args: list[str]) -> None:
             parent.send_signal(signal.SIGTERM)
             assert parent.wait(timeout=30) == 0
     assert log.read_text().count("listening on") == 2
+
+
+def test_a_worker_that_dies_stops_the_server(tmp_path: Path) -> None:
+    # a server short of a worker must not look healthy: the parent stops the other one and fails, so its
+    # supervisor (systemd: Restart=on-failure) starts it whole again
+    import subprocess
+
+    from .conftest import BIN, wait_healthy
+
+    data = tmp_path / "srv"
+    assert server_cli("init", "--data", str(data), env=environment()).returncode == 0
+    port = free_port()
+    log = tmp_path / "workers.log"
+    with log.open("w") as out:
+        parent = subprocess.Popen(
+            [str(BIN / "tessera-server"), "run", "--data", str(data), "--listen", f"127.0.0.1:{port}", "--workers", "2"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=environment(),
+        )
+        try:
+            wait_healthy(port, parent, log)
+            found = subprocess.run(["pgrep", "-P", str(parent.pid)], capture_output=True, text=True, check=False)
+            children = [int(pid) for pid in found.stdout.split()]
+            assert len(children) == 2
+            os.kill(children[0], signal.SIGKILL)
+            assert parent.wait(timeout=30) == 2
+        finally:
+            if parent.poll() is None:
+                parent.kill()
+                parent.wait()
+    assert f"worker {children[0]} ended (exit -9); stopping the others" in log.read_text()
+    with pytest.raises(ProcessLookupError):
+        os.kill(children[1], 0)  # the other worker is gone too (reaped by the parent)
 
 
 def test_shred_without_a_retention_period_does_nothing(tmp_path: Path) -> None:
