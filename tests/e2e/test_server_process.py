@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
+import subprocess
 import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -22,7 +26,7 @@ from keys.invites import Invite
 from keys.requests import sign_request
 from keys.wire import from_wire, to_wire
 
-from .conftest import environment, free_port, running_server, server_cli, server_log
+from .conftest import BIN, environment, free_port, running_server, server_cli, server_log, wait_healthy
 
 
 def test_init_prints_an_invite_and_refuses_to_overwrite(tmp_path: Path) -> None:
@@ -155,12 +159,10 @@ def test_workers_are_counted(tmp_path: Path) -> None:
     assert result.returncode == 2 and "--workers must be from 2 to 64" in result.stderr
 
 
-def test_workers_share_one_port(tmp_path: Path, db_args: list[str]) -> None:
-    import subprocess
-    import urllib.request
-
-    from .conftest import BIN, wait_healthy
-
+@contextlib.contextmanager
+def two_workers(tmp_path: Path, db_args: list[str]) -> Iterator[tuple[subprocess.Popen[str], list[int], Path]]:
+    """`tessera-server run --workers 2` on a new organisation, once healthy: (the parent, its two workers, the
+    log both write). Killed at the end if it still runs."""
     data = tmp_path / "srv"
     assert server_cli("init", "--data", str(data), *db_args, env=environment()).returncode == 0
     port = free_port()
@@ -170,6 +172,7 @@ def test_workers_share_one_port(tmp_path: Path, db_args: list[str]) -> None:
             [str(BIN / "tessera-server"), "run", "--data", str(data), "--listen", f"127.0.0.1:{port}", "--workers", "2"],
             stdout=out,
             stderr=subprocess.STDOUT,
+            text=True,
             env=environment(),
         )
         try:
@@ -177,48 +180,32 @@ def test_workers_share_one_port(tmp_path: Path, db_args: list[str]) -> None:
             for _ in range(20):
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/health", timeout=5) as response:
                     assert response.status == 200
-            children = subprocess.run(
-                ["pgrep", "-P", str(parent.pid)], capture_output=True, text=True, check=False
-            ).stdout.split()
+            found = subprocess.run(["pgrep", "-P", str(parent.pid)], capture_output=True, text=True, check=False)
+            children = [int(pid) for pid in found.stdout.split()]
             assert len(children) == 2
-            deadline = time.monotonic() + 30  # both workers finish their start-up checks
-            while log.read_text().count("listening on") < 2 and time.monotonic() < deadline:
-                time.sleep(0.1)
+            yield parent, children, log
         finally:
-            parent.send_signal(signal.SIGTERM)
-            assert parent.wait(timeout=30) == 0
+            if parent.poll() is None:
+                parent.kill()
+                parent.wait()
+
+
+def test_workers_share_one_port(tmp_path: Path, db_args: list[str]) -> None:
+    with two_workers(tmp_path, db_args) as (parent, _, log):
+        deadline = time.monotonic() + 30  # both workers finish their start-up checks
+        while log.read_text().count("listening on") < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=30) == 0
     assert log.read_text().count("listening on") == 2
 
 
 def test_a_worker_that_dies_stops_the_server(tmp_path: Path) -> None:
     # a server short of a worker must not look healthy: the parent stops the other one and fails, so its
     # supervisor (systemd: Restart=on-failure) starts it whole again
-    import subprocess
-
-    from .conftest import BIN, wait_healthy
-
-    data = tmp_path / "srv"
-    assert server_cli("init", "--data", str(data), env=environment()).returncode == 0
-    port = free_port()
-    log = tmp_path / "workers.log"
-    with log.open("w") as out:
-        parent = subprocess.Popen(
-            [str(BIN / "tessera-server"), "run", "--data", str(data), "--listen", f"127.0.0.1:{port}", "--workers", "2"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=environment(),
-        )
-        try:
-            wait_healthy(port, parent, log)
-            found = subprocess.run(["pgrep", "-P", str(parent.pid)], capture_output=True, text=True, check=False)
-            children = [int(pid) for pid in found.stdout.split()]
-            assert len(children) == 2
-            os.kill(children[0], signal.SIGKILL)
-            assert parent.wait(timeout=30) == 2
-        finally:
-            if parent.poll() is None:
-                parent.kill()
-                parent.wait()
+    with two_workers(tmp_path, []) as (parent, children, log):
+        os.kill(children[0], signal.SIGKILL)
+        assert parent.wait(timeout=30) == 2
     assert f"worker {children[0]} ended (exit -9); stopping the others" in log.read_text()
     with pytest.raises(ProcessLookupError):
         os.kill(children[1], 0)  # the other worker is gone too (reaped by the parent)
