@@ -45,6 +45,9 @@ async def authenticate(
         principal = await _lookup(session, auth.principal)
         if principal is None:
             raise UnauthorizedError()
+        # a copy of a request whose nonce is already recorded is refused here, before its handler's work
+        if (await session.execute(queries.NONCE_SEEN, {"digest": nonce_digest(auth)})).first() is not None:
+            raise UnauthorizedError()
         counted = await session.execute(queries.RATE_READ, {"principal": auth.principal, "window": now // RATE_WINDOW})
         count = counted.scalar_one_or_none() or 0
     try:
@@ -117,12 +120,16 @@ async def _lookup(session: DbSession, name: str) -> Principal | None:
     return Principal(name=name, role=row.role, sign_key=row.sign_key)
 
 
+def nonce_digest(auth: AuthHeaders) -> bytes:
+    """What is stored of a request's nonce: a digest of (principal, nonce), never the nonce itself."""
+    return digest(auth.principal.encode() + b"\x00" + auth.nonce)
+
+
 async def _record_nonce_and_rate(session: DbSession, services: Services, auth: AuthHeaders, now: int) -> int:
     """Store the nonce (refusing a replay) and count the request; returns this minute's count."""
-    nonce_digest = digest(auth.principal.encode() + b"\x00" + auth.nonce)
     expires = (now + 2 * services.config.clock_skew) // NONCE_BUCKET + 1
     dialect = "sqlite" if services.db.is_sqlite else "postgresql"
-    inserted = await session.execute(queries.NONCE_INSERT[dialect], {"digest": nonce_digest, "expires": expires})
+    inserted = await session.execute(queries.NONCE_INSERT[dialect], {"digest": nonce_digest(auth), "expires": expires})
     if inserted.scalar_one_or_none() is None:
         raise UnauthorizedError()
     counted = await session.execute(queries.RATE_UPSERT[dialect], {"principal": auth.principal, "window": now // RATE_WINDOW})

@@ -36,6 +36,7 @@ def _rate_upsert(dialect_insert: Any) -> Any:
     )
 
 
+NONCE_SEEN = select(NonceRow.digest).where(NonceRow.digest == bindparam("digest"))
 RATE_READ = select(RateRow.count).where(RateRow.principal == bindparam("principal"), RateRow.window == bindparam("window"))
 NONCE_INSERT = {"sqlite": _nonce_insert(sqlite_insert), "postgresql": _nonce_insert(pg_insert)}
 RATE_UPSERT = {"sqlite": _rate_upsert(sqlite_insert), "postgresql": _rate_upsert(pg_insert)}
@@ -54,4 +55,5 @@ SQLITE_RAW = (
     NONCE_INSERT["sqlite"],
     RATE_UPSERT["sqlite"],
     RATE_READ,
+    NONCE_SEEN,
 )

@@ -17,14 +17,13 @@ from keys.council import EpochRecord
 from keys.directory import payload_for, sign_payload
 from keys.encoding import b64u_decode, b64u_encode
 from keys.envelope import new_case_id, seal_intake
-from keys.hashing import digest
 from keys.requests import AuthHeaders, sign_request
 from keys.wire import to_wire
 from server.config import Config, load_config
 from server.errors import RateLimitedError, UnauthorizedError
 from server.http.keys import SERVICES
-from server.services import audit
-from server.services.auth import Admission, authenticate
+from server.services import audit, cases
+from server.services.auth import Admission, authenticate, nonce_digest
 from server.services.context import Services
 from server.storage.db import FIRST_WRITE
 
@@ -111,6 +110,25 @@ async def test_a_replayed_change_is_refused_whatever_its_first_copy_did(world: W
     assert await put(world, path, body, forbidden) == 403
     assert await put(world, path, body, forbidden) == 401
     assert (await stored_cases(kim), await audit_length(admin)) == (1, before + 1)
+
+
+async def test_a_copy_of_a_recorded_request_is_refused_before_its_handler_runs(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, _, helper = await organisation(world)
+    ((path, body),) = await sealed_intake(helper)
+    headers = signed(world, helper, path, body)
+    assert await put(world, path, body, headers) == 200
+
+    reached: list[object] = []
+
+    async def service(*args: object) -> None:
+        reached.append(args)
+        raise AssertionError("the copy reached the intake service")
+
+    monkeypatch.setattr(cases, "submit_intake", service)
+    assert await put(world, path, body, headers) == 401
+    assert reached == []  # refused before the envelope was parsed and checked
 
 
 async def test_copies_of_one_request_racing_each_other_land_once(world: World) -> None:
@@ -235,8 +253,7 @@ async def test_a_refused_change_has_its_nonce_on_disk_before_its_answer(world: W
     path, body = f"/v1/cases/{b64u_encode(new_case_id())}", b"{}"
     headers = signed(world, admin, path, body)
     assert await put(world, path, body, headers) == 403  # an administrator submits no intakes
-    auth = AuthHeaders.parse(headers)
-    nonce = digest(auth.principal.encode() + b"\x00" + auth.nonce)
+    nonce = nonce_digest(AuthHeaders.parse(headers))
     outside = sqlite3.connect(services.config.db_url.removeprefix("sqlite:///"))
     try:  # another connection sees only what was committed
         assert outside.execute("SELECT count(*) FROM nonces WHERE digest = ?", (nonce,)).fetchone() == (1,)
