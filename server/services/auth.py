@@ -32,8 +32,9 @@ async def authenticate(
     headers: Mapping[str, str],
     body_digest: bytes | None = None,
 ) -> Admission:
-    """Check who signed the request and that it is fresh; reads only. Its nonce and rate count are recorded
-    by the returned Admission (a replay is refused there), in the request's first write or before its answer."""
+    """Check who signed the request, that it is fresh and that its nonce is not recorded yet; reads only. Its
+    nonce and rate count are recorded by the returned Admission, in the request's first write or before its
+    answer; a copy racing it is refused there."""
     try:
         auth = AuthHeaders.parse(dict(headers))
     except TesseraError:
