@@ -98,6 +98,9 @@ async def authentication(request: web.Request, handler: Handler) -> web.StreamRe
             body_digest = await asyncio.to_thread(digest, body)
     # the path and query exactly as they came in the request line: the bytes the client signed
     raw_path, _, raw_query = request.raw_path.partition("?")
+    # a read records its nonce before its handler (an answer may stream); a change records it in its first
+    # write, with the change, or else before the answer leaves
+    deferred = request.method != "GET"
     admission = await authenticate(
         request.app[SERVICES],
         method=request.method,
@@ -106,11 +109,11 @@ async def authentication(request: web.Request, handler: Handler) -> web.StreamRe
         body=body,
         headers=dict(request.headers),
         body_digest=body_digest,
+        deferred=deferred,
     )
-    if request.method == "GET":  # reads: recorded before anything is read (an answer may stream)
+    if not deferred:
         await admission.settle()
         return await _serve(request, handler, route.roles, admission.principal)
-    # changes: recorded in the request's first write, with the change; otherwise before the answer leaves
     try:
         token = FIRST_WRITE.set(admission)
         try:

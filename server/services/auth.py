@@ -31,10 +31,12 @@ async def authenticate(
     body: bytes,
     headers: Mapping[str, str],
     body_digest: bytes | None = None,
+    deferred: bool = True,
 ) -> Admission:
-    """Check who signed the request, that it is fresh and that its nonce is not recorded yet; reads only. Its
-    nonce and rate count are recorded by the returned Admission, in the request's first write or before its
-    answer; a copy racing it is refused there."""
+    """Check who signed the request and that it is fresh; reads only. Its nonce and rate count are recorded
+    by the returned Admission, in the request's first write or before its answer; a copy racing it is refused
+    there. With `deferred` (recording waits for the handler) a nonce already recorded and a spent budget are
+    refused here, before the handler's work; a request recorded at once (a GET) needs neither read."""
     try:
         auth = AuthHeaders.parse(dict(headers))
     except TesseraError:
@@ -46,11 +48,12 @@ async def authenticate(
         principal = await _lookup(session, auth.principal)
         if principal is None:
             raise UnauthorizedError()
-        # a copy of a request whose nonce is already recorded is refused here, before its handler's work
-        if (await session.execute(queries.NONCE_SEEN, {"digest": nonce_digest(auth)})).first() is not None:
-            raise UnauthorizedError()
-        counted = await session.execute(queries.RATE_READ, {"principal": auth.principal, "window": now // RATE_WINDOW})
-        count = counted.scalar_one_or_none() or 0
+        count = 0
+        if deferred:
+            if (await session.execute(queries.NONCE_SEEN, {"digest": nonce_digest(auth)})).first() is not None:
+                raise UnauthorizedError()
+            window = {"principal": auth.principal, "window": now // RATE_WINDOW}
+            count = (await session.execute(queries.RATE_READ, window)).scalar_one_or_none() or 0
     try:
         verify_request(principal.sign_key, auth, method=method, path=path, query=query, body=body, body_digest=body_digest)
     except TesseraError:
