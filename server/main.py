@@ -263,15 +263,13 @@ def run_workers(args: argparse.Namespace, config: Config) -> int:
     # The first worker to end ends them all, so a server short of a worker does not look healthy to its
     # supervisor (systemd restarts it whole). WNOWAIT leaves the child for its Popen to reap.
     os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)
-    if not stopping:
+    unasked = not stopping
+    if unasked:
         ended = next(child for child in children if child.poll() is not None)
         print(f"tessera-server: worker {ended.pid} ended (exit {ended.returncode}); stopping the others", file=sys.stderr)
         forward(signal.SIGTERM, None)
-        for child in children:
-            child.wait()
-        return EXIT_ERROR
     codes = [child.wait() for child in children]
-    return 0 if all(code == 0 for code in codes) else EXIT_ERROR
+    return EXIT_ERROR if unasked or any(codes) else 0
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
