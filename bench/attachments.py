@@ -133,7 +133,7 @@ def child(argv: list[str]) -> None:
 # -- the run ----------------------------------------------------------------------------------------
 
 
-def run(size: int, rounds: int) -> None:
+def run(size: int, rounds: int, *, backup: bool = True) -> None:
     env = {**environment(), "TESSERA_PASSPHRASE": PASSPHRASE, "TESSERA_INSECURE_FAST_KDF": "1", "TESSERA_RATE_LIMIT": "100000"}
     me = [sys.executable, "-m", "bench.attachments", "--child"]
     with tempfile.TemporaryDirectory(prefix="tessera-bench-", dir=os.environ.get("BENCH_TMP")) as tmp:
@@ -196,14 +196,16 @@ def run(size: int, rounds: int) -> None:
         finally:
             reference.terminate()
             reference.wait()
-        backup, backup_rss, _ = timed([*me, "server", "backup", "--data", str(root / "srv"), "--out", str(root / "b.tgz")], env)
+        if backup:
+            seconds, backup_rss, _ = timed([*me, "server", "backup", "--data", str(root / "srv"), "--out", str(root / "b.tgz")], env)
 
     up_ratios = [r / t for r, t in zip(times["ref up"], times["up"], strict=True)]
     down_ratios = [r / t for r, t in zip(times["ref down"], times["down"], strict=True)]
     speed = {name: size / MIB / statistics.median(values) for name, values in times.items()}
     print(f"median of rounds: upload tessera {speed['up']:.1f} MiB/s, reference {speed['ref up']:.1f}; download tessera")
     print(f"  {speed['down']:.1f} MiB/s, reference {speed['ref down']:.1f}; reference server peak RSS {ref_server_rss:.1f} MiB")
-    print(f"tessera-server backup holding the {rounds} attachments: {backup:.1f} s, peak RSS {backup_rss:.1f} MiB")
+    if backup:
+        print(f"tessera-server backup holding the {rounds} attachments: {seconds:.1f} s, peak RSS {backup_rss:.1f} MiB")
     print(
         f"ratio upload median {statistics.median(up_ratios):.2f} (rounds {min(up_ratios):.2f}..{max(up_ratios):.2f}), "
         f"download median {statistics.median(down_ratios):.2f} ({min(down_ratios):.2f}..{max(down_ratios):.2f}) "
@@ -263,8 +265,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mib", type=int, default=1024, help="file size in MiB (default 1024)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of each transfer, taking turns (default 3)")
+    parser.add_argument("--no-backup", action="store_true", help="skip the backup measured after the transfers")
     args = parser.parse_args()
-    run(args.mib * MIB, args.rounds)
+    run(args.mib * MIB, args.rounds, backup=not args.no_backup)
 
 
 if __name__ == "__main__":
