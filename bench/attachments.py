@@ -1,4 +1,4 @@
-"""Attachment transfer over loopback (issue 6 targets). Run: `python -m bench.attachments [--mib 1024] [--rounds 3]`.
+"""Attachment transfer over loopback (issue 6). Run: `python -m bench.attachments [--mib 1024] [--rounds 3] [--no-backup]`.
 
 On the same file, in each round and taking turns per direction (this machine's disk speed drifts by a
 factor of two within minutes, so a ratio is taken within a round and the median of rounds reported):
@@ -197,7 +197,8 @@ def run(size: int, rounds: int, *, backup: bool = True) -> None:
             reference.terminate()
             reference.wait()
         if backup:
-            seconds, backup_rss, _ = timed([*me, "server", "backup", "--data", str(root / "srv"), "--out", str(root / "b.tgz")], env)
+            backup_argv = [*me, "server", "backup", "--data", str(root / "srv"), "--out", str(root / "b.tgz")]
+            seconds, backup_rss, _ = timed(backup_argv, env)
 
     up_ratios = [r / t for r, t in zip(times["ref up"], times["up"], strict=True)]
     down_ratios = [r / t for r, t in zip(times["ref down"], times["down"], strict=True)]
