@@ -38,4 +38,13 @@ async def render(request: web.Request) -> web.Response:
             "# TYPE tessera_sqlite_committed_writes_total counter",
             f"tessera_sqlite_committed_writes_total {db.committed_writes}",
         ]
+        if db.checkpointer is not None:
+            lines += [
+                "# HELP tessera_sqlite_checkpoints_total WAL checkpoints run beside the writers.",
+                "# TYPE tessera_sqlite_checkpoints_total counter",
+                f"tessera_sqlite_checkpoints_total {db.checkpointer.checkpoints}",
+                "# HELP tessera_sqlite_wal_restarts_total Times the WAL was made to start again from its beginning.",
+                "# TYPE tessera_sqlite_wal_restarts_total counter",
+                f"tessera_sqlite_wal_restarts_total {db.checkpointer.restarts}",
+            ]
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")

@@ -12,7 +12,8 @@ transaction per block. Writes are serialised: in-process by a lock, across proce
 file held from a batch's BEGIN to its COMMIT (`WriterLock`), on PostgreSQL by locking the audit chain's
 head row, which every state change appends to. So several server processes on one database behave as one.
 A request's own bookkeeping (its nonce) joins the first write block it makes (`FIRST_WRITE`), so a process
-waits for the lock only once its request is checked, never before.
+waits for the lock only once its request is checked, never before. After each commit the `Checkpointer`
+copies the WAL into the database file in a thread of its own, outside the write lock.
 """
 
 from __future__ import annotations
@@ -31,7 +32,15 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from server.storage import queries
-from server.storage.sqlite import Batch, SyncSession, WriterLock, begin_immediate, sqlite_pragmas, sqlite_writer
+from server.storage.sqlite import (
+    Batch,
+    Checkpointer,
+    SyncSession,
+    WriterLock,
+    begin_immediate,
+    sqlite_pragmas,
+    sqlite_writer,
+)
 from server.storage.sqlite import in_thread as in_thread  # the storage API's, used by services too
 
 T = TypeVar("T")
@@ -80,6 +89,7 @@ class Database:
         self._sync_engine: Engine | None = None
         self._write_engine: Engine | None = None
         self._writers: WriterLock | None = None
+        self.checkpointer: Checkpointer | None = None
         self._async_engine: AsyncEngine | None = None
         self._batch: Batch | None = None
         self._reader: Any = None
@@ -87,7 +97,9 @@ class Database:
         self._committers: set[asyncio.Future[None]] = set()
         if self.is_sqlite:
             sqlite_url = str(make_url(url).set(drivername="sqlite"))
-            self._writers = WriterLock(f"{make_url(url).database}-writer")
+            path = str(make_url(url).database)
+            self._writers = WriterLock(f"{path}-writer")
+            self.checkpointer = Checkpointer(path, WriterLock(f"{path}-writer"))
             self._sync_engine = create_engine(sqlite_url)
             event.listen(self._sync_engine, "connect", sqlite_pragmas)
             self._write_engine = create_engine(sqlite_url, pool_size=1, max_overflow=0)
@@ -219,6 +231,8 @@ class Database:
                 self.commits += 1
                 self.committed_writes += batch.writes
                 batch.done.set_result(None)
+                assert self.checkpointer is not None
+                self.checkpointer.poke()
             finally:
                 batch.close()
 
@@ -240,6 +254,8 @@ class Database:
             self._reader.close()
         if self._writers is not None:
             self._writers.close()
+        if self.checkpointer is not None:
+            await in_thread(self.checkpointer.close)  # waits for a checkpoint under way
         if self._write_engine is not None:
             self._write_engine.dispose()
         if self._sync_engine is not None:

@@ -1,13 +1,18 @@
 """SQLite's side of storage/db.py: the connection settings, a synchronous session over the driver that
-runs the hot statements raw, and the two pieces of group commit, the writer lock shared by server
-processes and the batch (one transaction whose savepoints are the write blocks)."""
+runs the hot statements raw, the two pieces of group commit, the writer lock shared by server
+processes and the batch (one transaction whose savepoints are the write blocks), and the checkpointer
+that copies committed pages from the WAL into the database file beside the writers."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import functools
+import logging
 import os
+import sqlite3
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -18,6 +23,13 @@ from sqlalchemy.orm import Session
 from server.storage.raw import RawStatement
 
 T = TypeVar("T")
+log = logging.getLogger("tessera.server")
+
+# Past this much WAL the checkpointer makes the next writer start the WAL again from its beginning (see
+# Checkpointer); past the second, a writer checkpoints itself (SQLite's automatic checkpoint, kept as a
+# backstop should the checkpointer fall behind or fail).
+WAL_RESTART_BYTES = 64 << 20
+WAL_BACKSTOP_BYTES = 256 << 20
 
 
 def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -50,6 +62,9 @@ def sqlite_writer(dbapi_connection: Any, _record: Any) -> None:
     # The writer's connection: the driver's own transaction handling off, so a batch's BEGIN IMMEDIATE,
     # savepoints and COMMIT are exactly the statements SQLAlchemy emits (the pysqlite recipe).
     dbapi_connection.isolation_level = None
+    # checkpoints are the Checkpointer's; a writer makes one only past the backstop
+    page_size = dbapi_connection.execute("PRAGMA page_size").fetchone()[0]
+    dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={WAL_BACKSTOP_BYTES // page_size}")
 
 
 def begin_immediate(conn: Connection) -> None:
@@ -156,10 +171,87 @@ class WriterLock:
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
+    @contextlib.contextmanager
+    def held(self) -> Any:
+        """Hold the lock in this (worker) thread, waiting as long as a batch holds it."""
+        if self._fd is None:
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            self.release()
+
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+class Checkpointer:
+    """Copies committed pages from the WAL into the database file in a thread of its own, after each commit.
+
+    SQLite's automatic checkpoint runs inside the commit that crosses its threshold, in the committing
+    thread, while this process holds the write lock: an attachment part (8 MiB) waited for the copy and
+    fsync of the parts before it. Here the copy (a PASSIVE checkpoint on a connection of its own) runs while
+    the next batch writes; SQLite lets one checkpoint run beside one writer. A PASSIVE checkpoint does not
+    let the WAL start again from its beginning while writers keep coming (the next transaction begins before
+    the copy ends), so past WAL_RESTART_BYTES the checkpointer takes the writers' lock file (no batch is
+    open, in this process or another), copies the rest with a RESTART checkpoint, and the next writer starts
+    the WAL from its beginning; the WAL file stays about that size. Several processes may each run one:
+    SQLite lets one checkpoint run at a time, and the others' PASSIVE checkpoints return at once."""
+
+    def __init__(self, path: str, writers: WriterLock) -> None:
+        self._path = path
+        self._writers = writers
+        self._wake = threading.Event()
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self.checkpoints = self.restarts = 0  # for tests and metrics
+
+    def poke(self) -> None:
+        """A commit has landed: copy it (started on the first call, so a process that never writes runs none)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="tessera-checkpointer", daemon=True)
+            self._thread.start()
+        self._wake.set()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._stop = True
+            self._wake.set()
+            self._thread.join()
+            self._thread = None
+        self._writers.close()
+
+    def _run(self) -> None:
+        connection = sqlite3.connect(self._path, isolation_level=None)
+        try:
+            # A RESTART waits this long for readers of older snapshots (the server's own reads take milliseconds;
+            # a backup's read lasts minutes): then it gives up, retried after another WAL_RESTART_BYTES
+            connection.execute("PRAGMA busy_timeout=200")
+            page_size = connection.execute("PRAGMA page_size").fetchone()[0]
+            restarted_at = 0  # the WAL's frames when the last RESTART ran, until a writer starts it again
+            while True:
+                self._wake.wait()
+                self._wake.clear()
+                if self._stop:
+                    return
+                try:
+                    _busy, frames, _copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    self.checkpoints += 1
+                    if frames < restarted_at:
+                        restarted_at = 0  # a writer has started the WAL again
+                    if (frames - restarted_at) * page_size > WAL_RESTART_BYTES:
+                        with self._writers.held():
+                            busy, _frames, _copied = connection.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+                        restarted_at = frames
+                        self.restarts += not busy
+                except sqlite3.Error:
+                    # the writers' backstop checkpoint covers for this one; say why it failed
+                    log.exception("checkpoint failed")
+        finally:
+            connection.close()
 
 
 class Batch:

@@ -4,8 +4,10 @@ in one fsync) and the hot statements run on the driver's cursor (storage/db.py).
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ from sqlalchemy.orm import Session
 from server.config import load_config
 from server.main import initialise
 from server.services import audit
-from server.storage import queries
+from server.storage import queries, sqlite
 from server.storage.db import Database
 from server.storage.models import AccountRow
 from server.storage.raw import RawStatement
@@ -155,3 +157,85 @@ async def test_savepoint_journals_stay_in_memory(sqlite_db: tuple[Database, Path
     async with db.read() as session:
         reader = (await session.execute(text("PRAGMA temp_store"))).scalar_one()
     assert (writer, reader) == (2, 2)
+
+
+async def _until(condition: Callable[[], bool], what: str) -> None:
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"waited 5 s for {what}")
+
+
+async def test_committed_pages_reach_the_database_file_without_the_writer_checkpointing(
+    sqlite_db: tuple[Database, Path],
+) -> None:
+    # 1 MiB is far below the writers' own automatic checkpoint: only the checkpointer copies it
+    db, path = sqlite_db
+    assert db.checkpointer is not None
+    before = path.stat().st_size
+    async with db.write(lock_audit=False) as session:
+        await session.execute(text("CREATE TABLE scratch (d BLOB)"))
+        await session.execute(text("INSERT INTO scratch VALUES (:d)"), {"d": os.urandom(1 << 20)})
+    await _until(lambda: path.stat().st_size >= before + (1 << 20), "the blob in the database file")
+    assert db.checkpointer.checkpoints >= 1
+
+
+async def test_the_wal_starts_again_while_writes_keep_coming(
+    sqlite_db: tuple[Database, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each write begins as soon as the one before commits, before the checkpointer's copy of it ends, so
+    # without a RESTART the WAL would only grow (to the 16 MiB written here)
+    monkeypatch.setattr(sqlite, "WAL_RESTART_BYTES", 1 << 20)
+    db, path = sqlite_db
+    assert db.checkpointer is not None
+    async with db.write(lock_audit=False) as session:
+        await session.execute(text("CREATE TABLE scratch (d BLOB)"))
+    wal = Path(f"{path}-wal")
+    largest = 0
+    for _ in range(64):
+        async with db.write(lock_audit=False) as session:
+            await session.execute(text("INSERT INTO scratch VALUES (:d)"), {"d": os.urandom(1 << 18)})
+        largest = max(largest, wal.stat().st_size)
+    assert db.checkpointer.restarts >= 1
+    assert largest < 8 << 20, f"the WAL grew to {largest} bytes"
+    assert outside(path, "SELECT COUNT(*) FROM scratch") == [(64,)]
+
+
+async def test_closing_the_database_stops_its_checkpointer(tmp_path: Path) -> None:
+    await asyncio.to_thread(initialise, tmp_path / "server", db_url=None, url="http://tessera.test", admin_name="admin")
+    db = Database(load_config(tmp_path / "server").db_url)
+    before = set(threading.enumerate())
+    async with db.write() as session:
+        await audit.append(session, day=1, actor="test", action="test.write")
+    started = [t for t in threading.enumerate() if t not in before and t.name == "tessera-checkpointer"]
+    assert len(started) == 1
+    await db.close()
+    assert not started[0].is_alive()
+
+
+async def test_a_long_reader_holds_up_writers_only_briefly(
+    sqlite_db: tuple[Database, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A reader keeping an old snapshot (a backup does, for minutes) makes each RESTART wait for it while the
+    # writers' lock is held: the checkpointer gives up after 200 ms and tries again only once the WAL has grown
+    monkeypatch.setattr(sqlite, "WAL_RESTART_BYTES", 1 << 20)
+    db, path = sqlite_db
+    assert db.checkpointer is not None
+    async with db.write(lock_audit=False) as session:
+        await session.execute(text("CREATE TABLE scratch (d BLOB)"))
+    reader = sqlite3.connect(path, isolation_level=None)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT COUNT(*) FROM scratch").fetchall()  # the snapshot is taken here
+        started = asyncio.get_running_loop().time()
+        for _ in range(16):
+            async with db.write(lock_audit=False) as session:
+                await session.execute(text("INSERT INTO scratch VALUES (:d)"), {"d": os.urandom(1 << 18)})
+        seconds = asyncio.get_running_loop().time() - started
+        assert reader.execute("SELECT COUNT(*) FROM scratch").fetchall() == [(0,)]  # still the old snapshot
+    finally:
+        reader.close()
+    assert seconds < 5, f"16 writes took {seconds:.1f} s"
+    assert db.checkpointer.restarts == 0  # every RESTART gave up
+    assert outside(path, "SELECT COUNT(*) FROM scratch") == [(16,)]
