@@ -3,7 +3,8 @@ Run: `python -m bench.sqlite_blobs [--mib 1024]`.
 
 - blobs: 1 MiB blobs inserted 8 to a transaction (an attachment part), WAL, synchronous=FULL, for several
   page sizes, with SQLite's own checkpoints and with a background thread running PASSIVE checkpoints
-  (the writer checkpoints only past 256 MiB of WAL);
+  (the writer checkpoints only past 256 MiB of WAL), and in a rollback-journal database (TRUNCATE), where
+  pages appended to the file are written once instead of twice;
 - commits: one small row per transaction (an intake's size), synchronous=FULL against NORMAL (the fsync);
 - files: the same amount written in 1 MiB writes into a new file, and again over that same file, with the
   system CPU time each took. Storing data takes new page-cache pages, and SQLite's database file grows into
@@ -25,17 +26,17 @@ from pathlib import Path
 MIB = 1 << 20
 
 
-def _connect(path: Path, page_size: int) -> sqlite3.Connection:
+def _connect(path: Path, page_size: int, journal: str = "WAL") -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     db.execute(f"PRAGMA page_size={page_size}")
-    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(f"PRAGMA journal_mode={journal}")
     db.execute("PRAGMA synchronous=FULL")
     return db
 
 
-def blobs(path: Path, mib: int, page_size: int, *, background: bool) -> float:
+def blobs(path: Path, mib: int, page_size: int, *, background: bool = False, journal: str = "WAL") -> float:
     """MiB/s for `mib` 1 MiB blobs, 8 per fsync'd transaction."""
-    db = _connect(path, page_size)
+    db = _connect(path, page_size, journal)
     if background:
         db.execute(f"PRAGMA wal_autocheckpoint={256 * MIB // page_size}")
     db.execute("CREATE TABLE c (a BLOB, s INTEGER, d BLOB, PRIMARY KEY (a, s))")
@@ -109,6 +110,11 @@ def main() -> None:
             own = blobs(fresh(), args.mib, page_size, background=False)
             background = blobs(fresh(), args.mib, page_size, background=True)
             print(f"  page size {page_size:>6}: {own:6.1f} MiB/s; with background checkpoints {background:6.1f} MiB/s")
+        # a rollback journal keeps only the old content of pages a transaction changes: pages appended to the
+        # file are written once, where WAL writes every page twice (the WAL, then the checkpoint's copy)
+        print("the same with a rollback journal (journal_mode=TRUNCATE) instead of WAL:")
+        for page_size in (16384, 65536):
+            print(f"  page size {page_size:>6}: {blobs(fresh(), args.mib, page_size, journal='TRUNCATE'):6.1f} MiB/s")
         print("one small row per transaction (page size 16384):")
         for synchronous in ("FULL", "NORMAL"):
             print(f"  synchronous={synchronous:<6}: {commits(fresh(), synchronous):.3f} ms per commit")
