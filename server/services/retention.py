@@ -1,8 +1,11 @@
 """Retention by crypto-shredding: a case past its state's retention period loses its ciphertext, key
 wraps, identity header, messages, decisions and reveal requests (one DELETE that cascades); the audit
-entries remain, with one more that says it was shredded and why."""
+entries remain, with one more that says it was shredded and why. On SQLite the deleted rows are zeroed
+where they lay (secure_delete) and the WAL, which still holds older copies of their pages, is emptied."""
 
 from __future__ import annotations
+
+import logging
 
 from sqlalchemy import delete, select
 
@@ -10,6 +13,8 @@ from keys.encoding import b64u_encode
 from server.services import audit
 from server.services.context import Services
 from server.storage.models import CaseRow
+
+log = logging.getLogger("tessera.server")
 
 
 async def expired_cases(services: Services) -> list[tuple[bytes, str, int]]:
@@ -48,4 +53,9 @@ async def shred_expired(services: Services, *, dry_run: bool = False) -> list[by
                     detail={"state": state, "retention_days": services.config.retention[state], "intake_day": day},
                 )
                 shredded.append(case_id)
+    if shredded and not await services.db.purge_wal():
+        log.warning(
+            "retention: a long read kept the WAL from being emptied; older copies of shredded pages stay in it "
+            "until written over"
+        )
     return shredded

@@ -99,7 +99,7 @@ class Database:
             sqlite_url = str(make_url(url).set(drivername="sqlite"))
             path = str(make_url(url).database)
             self._writers = WriterLock(f"{path}-writer")
-            self.checkpointer = Checkpointer(path, WriterLock(f"{path}-writer"))
+            self.checkpointer = Checkpointer(path, f"{path}-writer")
             self._sync_engine = create_engine(sqlite_url)
             event.listen(self._sync_engine, "connect", sqlite_pragmas)
             self._write_engine = create_engine(sqlite_url, pool_size=1, max_overflow=0)
@@ -235,6 +235,13 @@ class Database:
                 self.checkpointer.poke()
             finally:
                 batch.close()
+
+    async def purge_wal(self) -> bool:
+        """SQLite: copy the WAL into the database file and empty it, so no older copy of a shredded page
+        stays on disk there (False if a long reader kept it from finishing). PostgreSQL: nothing to do here."""
+        if self.checkpointer is None:
+            return True
+        return await in_thread(self.checkpointer.truncate)
 
     async def run_sync(self, fn: Callable[[Connection], T]) -> T:
         """Run `fn` with a synchronous connection (schema inspection, Alembic)."""

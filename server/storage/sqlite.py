@@ -13,6 +13,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -47,6 +48,10 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # ten such writes per intake to a new file in /var/tmp (strace). In memory, the intake statements cost
     # 20-40% less CPU each (timed per statement under python -m bench.intake with a probe not kept).
     cursor.execute("PRAGMA temp_store=MEMORY")
+    # Deleted and overwritten rows are zeroed in place: otherwise a shredded case's ciphertext and key wraps
+    # stay in free pages until reused, for anyone who seizes the disk (and, later, a member's key). Older
+    # copies of those pages in the WAL go with Checkpointer.truncate.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -201,9 +206,10 @@ class Checkpointer:
     the WAL from its beginning; the WAL file stays about that size. Several processes may each run one:
     SQLite lets one checkpoint run at a time, and the others' PASSIVE checkpoints return at once."""
 
-    def __init__(self, path: str, writers: WriterLock) -> None:
+    def __init__(self, path: str, lock_path: str) -> None:
         self._path = path
-        self._writers = writers
+        self._lock_path = lock_path
+        self._writers = WriterLock(lock_path)  # the thread's own: flock excludes other descriptions only
         self._wake = threading.Event()
         self._stop = False
         self._thread: threading.Thread | None = None
@@ -223,6 +229,27 @@ class Checkpointer:
             self._thread.join()
             self._thread = None
         self._writers.close()
+
+    def truncate(self) -> bool:
+        """Copy the whole WAL into the database file and empty the WAL (after a shred: older copies of the
+        shredded pages stay in the WAL until written over). Run in a worker thread; each attempt holds the
+        writers' lock. SQLite refuses at once while another checkpoint runs (this process's checkpointer,
+        another process's), so it tries again for up to three seconds; False if it never got through (a long
+        reader), and the copies stay until written over."""
+        connection = sqlite3.connect(self._path, isolation_level=None)
+        lock = WriterLock(self._lock_path)
+        try:
+            connection.execute("PRAGMA busy_timeout=500")  # for readers of older snapshots
+            deadline = time.monotonic() + 3
+            while True:
+                with lock.held():
+                    busy, _frames, _copied = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                if not busy or time.monotonic() > deadline:
+                    return not busy
+                time.sleep(0.02)
+        finally:
+            lock.close()
+            connection.close()
 
     def _run(self) -> None:
         connection = sqlite3.connect(self._path, isolation_level=None)

@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from client.api import ApiError
 from keys.audit import verify_entries
@@ -14,6 +15,7 @@ from keys.encoding import b64u_encode
 from server.config import Config, load_config
 from server.http.keys import SERVICES
 from server.services.retention import shred_expired
+from server.storage.models import CaseRow
 
 from .conftest import World, submit_intake
 
@@ -46,3 +48,37 @@ async def test_expired_cases_are_shredded_and_the_audit_log_remains(
         with sqlite3.connect(server_dir[0] / "tessera.db") as db:
             wraps = db.execute("SELECT COUNT(*) FROM case_wraps WHERE case_id = ?", (old.case_id,)).fetchone()[0]
         assert wraps == 0
+
+
+async def test_a_shredded_case_leaves_no_bytes_in_the_database_files(
+    world: World, server_dir: tuple[Path, str], backend: str | None
+) -> None:
+    # Older copies of a shredded case's pages stay in the WAL until written over (and, where SQLite does not
+    # zero deleted rows, in free pages): a seized disk and, later, a member's key would still open the case
+    if backend is not None:
+        pytest.skip("SQLite's files; PostgreSQL keeps deleted rows until their space is reused (docs/operations.md)")
+    await world.council(["kim", "lee", "park"], threshold=2)
+    helper = await world.enrol("hana", "helper")
+    old = await submit_intake(helper, case_file=b"SHRED-ME-CASE" * 200, identity=b"SHRED-ME-ID")
+    for _ in range(6):  # rows that stay beside the shredded ones, in the same pages
+        await submit_intake(helper, case_file=b"KEEP" * 200)
+    files = [server_dir[0] / "tessera.db", server_dir[0] / "tessera.db-wal"]
+    db = sqlite3.connect(files[0])
+    try:
+        ((envelope, receipt),) = db.execute("SELECT envelope, receipt FROM cases WHERE case_id = ?", (old.case_id,))
+        wraps = [r[0] for r in db.execute("SELECT sealed FROM case_wraps WHERE case_id = ?", (old.case_id,))]
+    finally:
+        db.close()
+    traces = [envelope.encode()[len(envelope) // 2 :][:64], receipt, *wraps]
+
+    def found() -> list[int]:
+        data = b"".join(f.read_bytes() for f in files if f.exists())
+        return [i for i, trace in enumerate(traces) if trace in data]
+
+    assert found() == list(range(len(traces)))  # the probe sees them before
+    services = world.client.app[SERVICES]
+    async with services.db.write() as session:  # the others are decided: only the open one expires
+        await session.execute(update(CaseRow).where(CaseRow.case_id != old.case_id).values(state="decided"))
+    world.clock.advance(31 * 86400)
+    assert await shred_expired(services) == [old.case_id]
+    assert found() == []

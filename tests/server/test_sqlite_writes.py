@@ -21,6 +21,7 @@ from server.storage import queries, sqlite
 from server.storage.db import Database
 from server.storage.models import AccountRow
 from server.storage.raw import RawStatement
+from server.storage.sqlite import sqlite_pragmas
 
 RATE = queries.RATE_UPSERT["sqlite"]
 
@@ -157,6 +158,17 @@ async def test_savepoint_journals_stay_in_memory(sqlite_db: tuple[Database, Path
     async with db.read() as session:
         reader = (await session.execute(text("PRAGMA temp_store"))).scalar_one()
     assert (writer, reader) == (2, 2)
+
+
+def test_every_connection_zeroes_deleted_rows() -> None:
+    # secure_delete is on by default in some SQLite builds (this machine's) and off in others
+    connection = sqlite3.connect(":memory:")
+    try:
+        connection.execute("PRAGMA secure_delete=OFF")  # as such a build starts
+        sqlite_pragmas(connection, None)
+        assert connection.execute("PRAGMA secure_delete").fetchone() == (1,)
+    finally:
+        connection.close()
 
 
 async def _until(condition: Callable[[], bool], what: str) -> None:
