@@ -193,21 +193,31 @@ async def test_committed_pages_reach_the_database_file_without_the_writer_checkp
     assert db.checkpointer.checkpoints >= 1
 
 
-async def test_the_wal_starts_again_while_writes_keep_coming(
-    sqlite_db: tuple[Database, Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Each write begins as soon as the one before commits, before the checkpointer's copy of it ends, so
-    # without a RESTART the WAL would only grow (to the 16 MiB written here)
+@pytest.fixture
+async def scratch(sqlite_db: tuple[Database, Path], monkeypatch: pytest.MonkeyPatch) -> tuple[Database, Path]:
+    """The database with a table to write blobs into, and a checkpointer that restarts the WAL past 1 MiB."""
     monkeypatch.setattr(sqlite, "WAL_RESTART_BYTES", 1 << 20)
-    db, path = sqlite_db
-    assert db.checkpointer is not None
+    db, _path = sqlite_db
     async with db.write(lock_audit=False) as session:
         await session.execute(text("CREATE TABLE scratch (d BLOB)"))
+    return sqlite_db
+
+
+async def _write_blob(db: Database) -> None:
+    """One durable write of 256 KiB."""
+    async with db.write(lock_audit=False) as session:
+        await session.execute(text("INSERT INTO scratch VALUES (:d)"), {"d": os.urandom(1 << 18)})
+
+
+async def test_the_wal_starts_again_while_writes_keep_coming(scratch: tuple[Database, Path]) -> None:
+    # Each write begins as soon as the one before commits, before the checkpointer's copy of it ends, so
+    # without a RESTART the WAL would only grow (to the 16 MiB written here)
+    db, path = scratch
+    assert db.checkpointer is not None
     wal = Path(f"{path}-wal")
     largest = 0
     for _ in range(64):
-        async with db.write(lock_audit=False) as session:
-            await session.execute(text("INSERT INTO scratch VALUES (:d)"), {"d": os.urandom(1 << 18)})
+        await _write_blob(db)
         largest = max(largest, wal.stat().st_size)
     assert db.checkpointer.restarts >= 1
     assert largest < 8 << 20, f"the WAL grew to {largest} bytes"
@@ -226,24 +236,18 @@ async def test_closing_the_database_stops_its_checkpointer(tmp_path: Path) -> No
     assert not started[0].is_alive()
 
 
-async def test_a_long_reader_holds_up_writers_only_briefly(
-    sqlite_db: tuple[Database, Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_long_reader_holds_up_writers_only_briefly(scratch: tuple[Database, Path]) -> None:
     # A reader keeping an old snapshot (a backup does, for minutes) makes each RESTART wait for it while the
     # writers' lock is held: the checkpointer gives up after 200 ms and tries again only once the WAL has grown
-    monkeypatch.setattr(sqlite, "WAL_RESTART_BYTES", 1 << 20)
-    db, path = sqlite_db
+    db, path = scratch
     assert db.checkpointer is not None
-    async with db.write(lock_audit=False) as session:
-        await session.execute(text("CREATE TABLE scratch (d BLOB)"))
     reader = sqlite3.connect(path, isolation_level=None)
     try:
         reader.execute("BEGIN")
         reader.execute("SELECT COUNT(*) FROM scratch").fetchall()  # the snapshot is taken here
         started = asyncio.get_running_loop().time()
         for _ in range(16):
-            async with db.write(lock_audit=False) as session:
-                await session.execute(text("INSERT INTO scratch VALUES (:d)"), {"d": os.urandom(1 << 18)})
+            await _write_blob(db)
         seconds = asyncio.get_running_loop().time() - started
         assert reader.execute("SELECT COUNT(*) FROM scratch").fetchall() == [(0,)]  # still the old snapshot
     finally:
