@@ -178,7 +178,10 @@ async def post_message(services: Services, principal: Principal, ceremony_id: by
                 await redistribution.maybe_finish(services, session, row, rparams, old)
             else:
                 await _maybe_finish(services, session, row, params)
-        return {"state": row.state}
+        state = row.state
+    if state == "done":  # the epoch is published and the wraps of members who left deleted: no copy may stay
+        await services.db.purge_wal()
+    return {"state": state}
 
 
 async def _maybe_finish(services: Services, session: Any, row: CeremonyRow, params: dkg.DkgParams) -> None:

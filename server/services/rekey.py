@@ -377,6 +377,7 @@ async def attest(
             return {"state": RUNNING, "signatures": len(agreeing), "needed": job.new.threshold}
         signatures = [EpochSignature(signer=s.signer, signature=s.signature) for s in agreeing]
         await _finish(services, session, job, tree, ids, signatures)
+    await services.db.purge_wal()  # the original headers are deleted: no older copy may stay in the WAL
     return {"state": "done", "signatures": len(agreeing), "needed": job.new.threshold}
 
 

@@ -24,7 +24,7 @@ from keys.keyswitch import SwitchedHeader
 from keys.sharing import lagrange_coefficients
 from keys.wire import from_wire
 
-from .conftest import PASSPHRASE, Cli, build_organisation, reveal, step_until_done
+from .conftest import PASSPHRASE, Cli, build_organisation, on_disk, reveal, step_until_done
 from .test_cli import MEDICAL
 
 
@@ -64,7 +64,7 @@ def test_a_member_removed_for_cause_leaves_a_council_key_that_opens_nothing(
     assert "0 of 2 case(s) switched, 2 waiting" in cli.ok("admin", "council", "rekey", "status")
     with sqlite3.connect(data / "tessera.db") as db:
         original_r = {json.loads(e)["header"]["r"] for (e,) in db.execute("SELECT envelope FROM cases")}
-    assert len(original_r) == 2
+    assert len(original_r) == 2 and all(r.encode() in on_disk(data) for r in original_r)  # the probe sees them
     status = json.loads(cli.ok("kim", "council", "rekey", "status", "--json"))
     assert (status["state"], status["cases"], status["remaining"]) == ("switching", 2, 2)
 
@@ -116,6 +116,8 @@ def test_a_member_removed_for_cause_leaves_a_council_key_that_opens_nothing(
     assert len(spawned) == (1 if client.rekey.WORKERS > 1 else 0)
     done = cli.ok("mina", "council", "rekey", "attest")
     assert "2 of 2 signatures" in done and "re-key is complete" in done
+    # the original headers are deleted, and no older copy of their pages stays (WAL, free pages)
+    assert not any(r.encode() in on_disk(data) for r in original_r)
     assert "erased your share of the old council key" in cli.ok("kim", "council", "rekey", "status")
     assert "share:1" not in Home.open(cli.root / "kim", PASSPHRASE).section("ceremony")
     assert "is complete" in cli.ok("lee", "council", "rekey", "status")
