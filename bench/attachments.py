@@ -206,7 +206,7 @@ def run(size: int, rounds: int, *, backup: bool = True) -> None:
             reference.wait()
         if backup:
             backup_argv = [*me, "server", "backup", "--data", str(root / "srv"), "--out", str(root / "b.tgz")]
-            seconds, backup_rss, _ = timed(backup_argv, env)
+            backup_seconds, backup_rss, _ = timed(backup_argv, env)
 
     up_ratios = [r / t for r, t in zip(times["ref up"], times["up"], strict=True)]
     down_ratios = [r / t for r, t in zip(times["ref down"], times["down"], strict=True)]
@@ -214,7 +214,7 @@ def run(size: int, rounds: int, *, backup: bool = True) -> None:
     print(f"median of rounds: upload tessera {speed['up']:.1f} MiB/s, reference {speed['ref up']:.1f}; download tessera")
     print(f"  {speed['down']:.1f} MiB/s, reference {speed['ref down']:.1f}; reference server peak RSS {ref_server_rss:.1f} MiB")
     if backup:
-        print(f"tessera-server backup holding the {rounds} attachments: {seconds:.1f} s, peak RSS {backup_rss:.1f} MiB")
+        print(f"tessera-server backup holding the {rounds} attachments: {backup_seconds:.1f} s, peak RSS {backup_rss:.1f} MiB")
     print(
         f"ratio upload median {statistics.median(up_ratios):.2f} (rounds {min(up_ratios):.2f}..{max(up_ratios):.2f}), "
         f"download median {statistics.median(down_ratios):.2f} ({min(down_ratios):.2f}..{max(down_ratios):.2f}) "
