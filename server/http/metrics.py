@@ -46,5 +46,8 @@ async def render(request: web.Request) -> web.Response:
                 "# HELP tessera_sqlite_wal_restarts_total Times the WAL was made to start again from its beginning.",
                 "# TYPE tessera_sqlite_wal_restarts_total counter",
                 f"tessera_sqlite_wal_restarts_total {db.checkpointer.restarts}",
+                "# HELP tessera_sqlite_checkpoint_failures_total Checkpoints that failed (the server log says why).",
+                "# TYPE tessera_sqlite_checkpoint_failures_total counter",
+                f"tessera_sqlite_checkpoint_failures_total {db.checkpointer.failures}",
             ]
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")

@@ -213,7 +213,7 @@ class Checkpointer:
         self._wake = threading.Event()
         self._stop = False
         self._thread: threading.Thread | None = None
-        self.checkpoints = self.restarts = 0  # for tests and metrics
+        self.checkpoints = self.restarts = self.failures = 0  # for tests and metrics
 
     def poke(self) -> None:
         """A commit has landed: copy it (started on the first call, so a process that never writes runs none)."""
@@ -274,8 +274,9 @@ class Checkpointer:
                             busy, _frames, _copied = connection.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
                         restarted_at = frames
                         self.restarts += not busy
-                except sqlite3.Error:
-                    # the writers' backstop checkpoint covers for this one; say why it failed
+                except Exception:  # any: a dead thread would leave every later checkpoint to the backstop
+                    # the writers' backstop checkpoint covers for this one; say why it failed, and go on
+                    self.failures += 1
                     log.exception("checkpoint failed")
         finally:
             connection.close()

@@ -33,5 +33,6 @@ async def test_metrics_on_loopback_count_route_templates_only(  # type: ignore[n
         assert f"tessera_sqlite_committed_writes_total {db.committed_writes}\n" in text
         assert 1 <= db.commits <= db.committed_writes  # start-up registered this server instance
         assert "tessera_sqlite_checkpoints_total " in text and "tessera_sqlite_wal_restarts_total 0\n" in text
+        assert "tessera_sqlite_checkpoint_failures_total 0\n" in text
     else:
         assert "tessera_sqlite" not in text

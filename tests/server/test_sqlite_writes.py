@@ -9,6 +9,7 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
@@ -255,3 +256,28 @@ async def test_a_long_reader_holds_up_writers_only_briefly(scratch: tuple[Databa
     assert seconds < 5, f"16 writes took {seconds:.1f} s"
     assert db.checkpointer.restarts == 0  # every RESTART gave up
     assert outside(path, "SELECT COUNT(*) FROM scratch") == [(16,)]
+
+
+async def test_the_checkpointer_goes_on_after_a_failure(
+    scratch: tuple[Database, Path], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Taking the writers' lock fails once (a full disk, a lost lock file): the RESTART is skipped and logged,
+    # and the thread lives on to restart the WAL at the next chance
+    db, _path = scratch
+    checkpointer = db.checkpointer
+    assert checkpointer is not None
+    real_held = sqlite.WriterLock.held
+    failed: list[bool] = []
+
+    def held_once(self: sqlite.WriterLock) -> Any:
+        if not failed:
+            failed.append(True)
+            raise OSError(28, "No space left on device")
+        return real_held(self)
+
+    monkeypatch.setattr(sqlite.WriterLock, "held", held_once)
+    for _ in range(24):  # 6 MiB: several times the 1 MiB restart size
+        await _write_blob(db)
+    await _until(lambda: checkpointer.restarts >= 1, "a RESTART after the failed one")
+    assert failed and checkpointer.failures == 1
+    assert "checkpoint failed" in caplog.text and "No space left on device" in caplog.text
