@@ -98,8 +98,9 @@ class Database:
         if self.is_sqlite:
             sqlite_url = str(make_url(url).set(drivername="sqlite"))
             path = str(make_url(url).database)
-            self._writers = WriterLock(f"{path}-writer")
-            self.checkpointer = Checkpointer(path, f"{path}-writer")
+            lock_path = f"{path}-writer"
+            self._writers = WriterLock(lock_path)
+            self.checkpointer = Checkpointer(path, lock_path)
             self._sync_engine = create_engine(sqlite_url)
             event.listen(self._sync_engine, "connect", sqlite_pragmas)
             self._write_engine = create_engine(sqlite_url, pool_size=1, max_overflow=0)
