@@ -9,6 +9,10 @@ factor of two within minutes, so a ratio is taken within a round and the median 
   decrypt, write, fsync) as real client processes against a real `tessera-server run` process.
 Targets: each Tessera direction at least half the reference speed; peak RSS of the server and of each
 client process under 150 MB. Peak RSS is VmHWM from /proc, for the server and for each client process.
+CPU time: each transfer's client and server together (user and system, threads included; the child's from
+getrusage, the server's from /proc while the child ran). Client and server share this machine's cores, so a
+transfer cannot take less than its CPU time divided by the cores: the reference's time over that bound is
+the best ratio Tessera's work allows here, printed beside the ratio measured.
 Then `tessera-server backup` of the database holding every round's attachment (time and peak RSS).
 """
 
@@ -17,13 +21,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from client.demo import Demo
@@ -43,17 +48,36 @@ def vm_hwm_mib(pid: int) -> float:
     return float("nan")
 
 
-def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """Run a child process; returns (seconds, its peak RSS in MiB, stdout)."""
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a running process has used (its threads included), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Timed(NamedTuple):
+    seconds: float
+    peak_rss: float  # MiB, of the child
+    out: str
+    client_cpu: float  # CPU seconds of the child
+    server_cpu: float  # and of the server it talked to, meanwhile
+
+
+def timed(argv: list[str], env: dict[str, str], server: int | None = None) -> Timed:
+    """Run a child process (a client, talking to the server process `server`) and wait for it."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_before = cpu_seconds(server) if server is not None else 0.0
     start = time.perf_counter()
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     out, err = process.communicate()
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client_cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    server_cpu = cpu_seconds(server) - server_before if server is not None else 0.0
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(argv[:4])} failed: {err.decode()[-500:]}")
     # each measured child reports its own peak in a trailer line (see `child`)
     peak = float(err.decode().rsplit("peak_rss_mib=", 1)[1].split()[0]) if "peak_rss_mib=" in err.decode() else float("nan")
-    return seconds, peak, out.decode()
+    return Timed(seconds, peak, out.decode(), client_cpu, server_cpu)
 
 
 def make_file(path: Path, size: int) -> None:
@@ -158,7 +182,17 @@ def run(size: int, rounds: int, *, backup: bool = True) -> None:
         url = f"http://127.0.0.1:{port}"
         invite = init_server(root / "srv", url)
         times: dict[str, list[float]] = {"ref up": [], "ref down": [], "up": [], "down": []}
+        cpu: dict[str, list[tuple[float, float]]] = {name: [] for name in times}  # (client, server)
         client_rss: list[float] = []
+
+        def measure(name: str, argv: list[str], server: int) -> str:
+            result = timed(argv, env, server)
+            times[name].append(result.seconds)
+            cpu[name].append((result.client_cpu, result.server_cpu))
+            if not name.startswith("ref"):
+                client_rss.append(result.peak_rss)
+            return result.out
+
         try:
             _wait(ref_port)
             with running_server(root / "srv", port, env=env) as process:
@@ -170,20 +204,12 @@ def run(size: int, rounds: int, *, backup: bool = True) -> None:
                 homes, back = root / "homes", root / "back.bin"
                 ref_url = f"http://127.0.0.1:{ref_port}"
                 for round_no in range(rounds):
-                    seconds, rss, _ = timed([*me, "ref", "up", ref_url, str(source)], env)
-                    times["ref up"].append(seconds)
-                    client_rss.append(rss)
+                    measure("ref up", [*me, "ref", "up", ref_url, str(source)], reference.pid)
                     attach = [*me, "tessera", "--home", str(homes / "hana"), "attach", case, str(source), "--case-file"]
-                    seconds, rss, out = timed(attach, env)
-                    times["up"].append(seconds)
-                    client_rss.append(rss)
-                    attachment = out.strip().splitlines()[-1]
-                    seconds, rss, _ = timed([*me, "ref", "down", ref_url, str(root / "ref-back.bin")], env)
-                    times["ref down"].append(seconds)
+                    attachment = measure("up", attach, process.pid).strip().splitlines()[-1]
+                    measure("ref down", [*me, "ref", "down", ref_url, str(root / "ref-back.bin")], reference.pid)
                     fetch = [*me, "tessera", "--home", str(homes / "kim"), "cases", "fetch-attachment", case, attachment]
-                    seconds, rss, _ = timed([*fetch, "--out", str(back)], env)
-                    times["down"].append(seconds)
-                    client_rss.append(rss)
+                    measure("down", [*fetch, "--out", str(back)], process.pid)
                     same = _same(source, back)
                     up_ratio = times["ref up"][-1] / times["up"][-1]
                     down_ratio = times["ref down"][-1] / times["down"][-1]
@@ -206,13 +232,33 @@ def run(size: int, rounds: int, *, backup: bool = True) -> None:
             reference.wait()
         if backup:
             backup_argv = [*me, "server", "backup", "--data", str(root / "srv"), "--out", str(root / "b.tgz")]
-            backup_seconds, backup_rss, _ = timed(backup_argv, env)
+            backup_seconds, backup_rss, *_ = timed(backup_argv, env)
 
     up_ratios = [r / t for r, t in zip(times["ref up"], times["up"], strict=True)]
     down_ratios = [r / t for r, t in zip(times["ref down"], times["down"], strict=True)]
     speed = {name: size / MIB / statistics.median(values) for name, values in times.items()}
     print(f"median of rounds: upload tessera {speed['up']:.1f} MiB/s, reference {speed['ref up']:.1f}; download tessera")
     print(f"  {speed['down']:.1f} MiB/s, reference {speed['ref down']:.1f}; reference server peak RSS {ref_server_rss:.1f} MiB")
+    cores = len(os.sched_getaffinity(0))
+    # A transfer takes at least its CPU time spread over every core; the reference's time over that bound is
+    # the best ratio Tessera's work allows on this machine, however well its client and server overlap.
+    ceiling = {
+        way: statistics.median(r / (sum(c) / cores) for r, c in zip(times[f"ref {way}"], cpu[way], strict=True))
+        for way in ("up", "down")
+    }
+
+    def cpu_of(name: str) -> str:
+        client, server = (statistics.median(values) for values in zip(*cpu[name], strict=True))
+        return f"{client + server:.2f} ({client:.2f} + {server:.2f})"
+
+    print(
+        f"CPU seconds per transfer, client + server (medians): upload tessera {cpu_of('up')}, reference {cpu_of('ref up')};"
+    )
+    print(f"  download tessera {cpu_of('down')}, reference {cpu_of('ref down')}")
+    print(
+        f"  on {cores} cores Tessera's CPU time alone caps the ratio at: upload {ceiling['up']:.2f}, "
+        f"download {ceiling['down']:.2f}"
+    )
     if backup:
         print(f"tessera-server backup holding the {rounds} attachments: {backup_seconds:.1f} s, peak RSS {backup_rss:.1f} MiB")
     print(
