@@ -5,16 +5,12 @@ where they lay (secure_delete) and the WAL, which still holds older copies of th
 
 from __future__ import annotations
 
-import logging
-
 from sqlalchemy import delete, select
 
 from keys.encoding import b64u_encode
 from server.services import audit
 from server.services.context import Services
 from server.storage.models import CaseRow
-
-log = logging.getLogger("tessera.server")
 
 
 async def expired_cases(services: Services) -> list[tuple[bytes, str, int]]:
@@ -53,9 +49,6 @@ async def shred_expired(services: Services, *, dry_run: bool = False) -> list[by
                     detail={"state": state, "retention_days": services.config.retention[state], "intake_day": day},
                 )
                 shredded.append(case_id)
-    if shredded and not await services.db.purge_wal():
-        log.warning(
-            "retention: a long read kept the WAL from being emptied; older copies of shredded pages stay in it "
-            "until written over"
-        )
+    if shredded:
+        await services.db.purge_wal()
     return shredded

@@ -237,12 +237,13 @@ class Database:
             finally:
                 batch.close()
 
-    async def purge_wal(self) -> bool:
-        """SQLite: copy the WAL into the database file and empty it, so no older copy of a shredded page
-        stays on disk there (False if a long reader kept it from finishing). PostgreSQL: nothing to do here."""
-        if self.checkpointer is None:
-            return True
-        return await in_thread(self.checkpointer.truncate)
+    async def purge_wal(self) -> None:
+        """SQLite: copy the WAL into the database file and empty it, so no older copy of a deleted page stays
+        on disk there (logged when a long reader kept it from finishing). PostgreSQL: nothing to do here."""
+        if self.checkpointer is not None and not await in_thread(self.checkpointer.truncate):
+            log.warning(
+                "a long read kept the WAL from being emptied; older copies of deleted pages stay in it until written over"
+            )
 
     async def run_sync(self, fn: Callable[[Connection], T]) -> T:
         """Run `fn` with a synchronous connection (schema inspection, Alembic)."""
