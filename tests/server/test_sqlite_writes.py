@@ -180,20 +180,6 @@ async def _until(condition: Callable[[], bool], what: str) -> None:
     raise AssertionError(f"waited 5 s for {what}")
 
 
-async def test_committed_pages_reach_the_database_file_without_the_writer_checkpointing(
-    sqlite_db: tuple[Database, Path],
-) -> None:
-    # 1 MiB is far below the writers' own automatic checkpoint: only the checkpointer copies it
-    db, path = sqlite_db
-    assert db.checkpointer is not None
-    before = path.stat().st_size
-    async with db.write(lock_audit=False) as session:
-        await session.execute(text("CREATE TABLE scratch (d BLOB)"))
-        await session.execute(text("INSERT INTO scratch VALUES (:d)"), {"d": os.urandom(1 << 20)})
-    await _until(lambda: path.stat().st_size >= before + (1 << 20), "the blob in the database file")
-    assert db.checkpointer.checkpoints >= 1
-
-
 @pytest.fixture
 async def scratch(sqlite_db: tuple[Database, Path], monkeypatch: pytest.MonkeyPatch) -> tuple[Database, Path]:
     """The database with a table to write blobs into, and a checkpointer that restarts the WAL past 1 MiB."""
@@ -202,6 +188,19 @@ async def scratch(sqlite_db: tuple[Database, Path], monkeypatch: pytest.MonkeyPa
     async with db.write(lock_audit=False) as session:
         await session.execute(text("CREATE TABLE scratch (d BLOB)"))
     return sqlite_db
+
+
+async def test_committed_pages_reach_the_database_file_without_the_writer_checkpointing(
+    scratch: tuple[Database, Path],
+) -> None:
+    # 1 MiB is far below the writers' own automatic checkpoint: only the checkpointer copies it
+    db, path = scratch
+    assert db.checkpointer is not None
+    before = path.stat().st_size
+    async with db.write(lock_audit=False) as session:
+        await session.execute(text("INSERT INTO scratch VALUES (:d)"), {"d": os.urandom(1 << 20)})
+    await _until(lambda: path.stat().st_size >= before + (1 << 20), "the blob in the database file")
+    assert db.checkpointer.checkpoints >= 1
 
 
 async def _write_blob(db: Database) -> None:
@@ -281,3 +280,16 @@ async def test_the_checkpointer_goes_on_after_a_failure(
     await _until(lambda: checkpointer.restarts >= 1, "a RESTART after the failed one")
     assert failed and checkpointer.failures == 1
     assert "checkpoint failed" in caplog.text and "No space left on device" in caplog.text
+
+
+async def test_a_wal_that_could_not_be_emptied_is_logged(
+    sqlite_db: tuple[Database, Path], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # every caller (a shred, a council epoch, a re-key's end) is told the same way when a long reader won
+    db, _path = sqlite_db
+    assert db.checkpointer is not None
+    await db.purge_wal()
+    assert "WAL from being emptied" not in caplog.text
+    monkeypatch.setattr(db.checkpointer, "truncate", lambda: False)
+    await db.purge_wal()
+    assert "a long read kept the WAL from being emptied" in caplog.text
