@@ -158,16 +158,20 @@ class WriterLock:
         self._path = path
         self._fd: int | None = None
 
-    async def acquire(self) -> None:
+    def _open(self) -> int:
         if self._fd is None:
             self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        return self._fd
+
+    async def acquire(self) -> None:
+        fd = self._open()
         try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return
         except BlockingIOError:
             pass
         try:
-            await in_thread(fcntl.flock, self._fd, fcntl.LOCK_EX)
+            await in_thread(fcntl.flock, fd, fcntl.LOCK_EX)
         except asyncio.CancelledError:
             self.release()  # in_thread waited for the flock to be granted
             raise
@@ -179,9 +183,7 @@ class WriterLock:
     @contextlib.contextmanager
     def held(self) -> Any:
         """Hold the lock in this (worker) thread, waiting as long as a batch holds it."""
-        if self._fd is None:
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        fcntl.flock(self._open(), fcntl.LOCK_EX)
         try:
             yield
         finally:
