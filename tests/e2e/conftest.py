@@ -62,11 +62,6 @@ def running_server(
                     process.wait()
 
 
-def on_disk(data: Path) -> bytes:
-    """Every byte of the SQLite database files, WAL included: what a seized disk holds."""
-    return b"".join(f.read_bytes() for f in (data / "tessera.db", data / "tessera.db-wal") if f.exists())
-
-
 def server_log(data: Path, port: int) -> str:
     return (data.parent / f"{data.name}.{port}.log").read_text()
 

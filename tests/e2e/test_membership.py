@@ -10,11 +10,11 @@ from pathlib import Path
 
 from client.home import Home
 
+from ..disk import on_disk
 from .conftest import (
     PASSPHRASE,
     Cli,
     build_organisation,
-    on_disk,
     reveal,
     step_until_done,
 )

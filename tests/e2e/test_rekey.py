@@ -24,7 +24,8 @@ from keys.keyswitch import SwitchedHeader
 from keys.sharing import lagrange_coefficients
 from keys.wire import from_wire
 
-from .conftest import PASSPHRASE, Cli, build_organisation, on_disk, reveal, step_until_done
+from ..disk import on_disk
+from .conftest import PASSPHRASE, Cli, build_organisation, reveal, step_until_done
 from .test_cli import MEDICAL
 
 

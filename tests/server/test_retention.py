@@ -17,6 +17,7 @@ from server.http.keys import SERVICES
 from server.services.retention import shred_expired
 from server.storage.models import CaseRow
 
+from ..disk import on_disk
 from .conftest import World, submit_intake
 
 
@@ -62,8 +63,7 @@ async def test_a_shredded_case_leaves_no_bytes_in_the_database_files(
     old = await submit_intake(helper, case_file=b"SHRED-ME-CASE" * 200, identity=b"SHRED-ME-ID")
     for _ in range(6):  # rows that stay beside the shredded ones, in the same pages
         await submit_intake(helper, case_file=b"KEEP" * 200)
-    files = [server_dir[0] / "tessera.db", server_dir[0] / "tessera.db-wal"]
-    db = sqlite3.connect(files[0])
+    db = sqlite3.connect(server_dir[0] / "tessera.db")
     try:
         ((envelope, receipt),) = db.execute("SELECT envelope, receipt FROM cases WHERE case_id = ?", (old.case_id,))
         wraps = [r[0] for r in db.execute("SELECT sealed FROM case_wraps WHERE case_id = ?", (old.case_id,))]
@@ -72,7 +72,7 @@ async def test_a_shredded_case_leaves_no_bytes_in_the_database_files(
     traces = [envelope.encode()[len(envelope) // 2 :][:64], receipt, *wraps]
 
     def found() -> list[int]:
-        data = b"".join(f.read_bytes() for f in files if f.exists())
+        data = on_disk(server_dir[0])
         return [i for i, trace in enumerate(traces) if trace in data]
 
     assert found() == list(range(len(traces)))  # the probe sees them before
