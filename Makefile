@@ -15,11 +15,12 @@ $(STAMP): pyproject.toml | $(PY)
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -q --ignore=tests/verify
+	$(PY) -m pytest -q --ignore=tests/verify --ignore=tests/hostile
 
-# The adversarial suite (issue 8): seizure, parser fuzzing, authorization matrix, crash durability.
+# The adversarial suite: seizure, parser fuzzing, authorization matrix, crash durability (issue 8), and the
+# hostile-server suite (tests/hostile: the real client against a relay that lies, issues 18 and 25).
 verify: $(STAMP)
-	$(PY) -m pytest -q tests/verify
+	$(PY) -m pytest -q tests/verify tests/hostile
 
 demo: $(STAMP)
 	$(VENV)/bin/tessera demo

@@ -120,12 +120,31 @@ class AccountState:
         return sign_key == self.keys.sign_key or sign_key in self.retired
 
 
+class _Heads:
+    """The head after every entry, shared by the states of one chain: a state reads only its first seq + 1
+    items, and an append to a state that is not the last one copies first (a candidate entry the server
+    tries, a client replaying twice), so a longer chain never shows through an earlier state."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[bytes] | None = None) -> None:
+        self.items: list[bytes] = items if items is not None else []
+
+    def after(self, seq: int, head: bytes) -> _Heads:
+        """The heads of a chain that has `head` at `seq`, given this chain up to seq − 1."""
+        if len(self.items) == seq:
+            self.items.append(head)
+            return self
+        return _Heads([*self.items[:seq], head])
+
+
 @dataclass(frozen=True, kw_only=True)
 class DirectoryState:
     """What the chain says after its entry `seq` (−1: nothing applied)."""
 
     seq: int = -1
     head: bytes = GENESIS_PREV
+    _heads: _Heads = field(default_factory=_Heads, repr=False, compare=False)
     server_keys: tuple[tuple[int, bytes], ...] = ()  # (from seq, key)
     accounts: Mapping[str, AccountState] = field(default_factory=dict)
     council: EpochRecord | None = None
@@ -147,6 +166,27 @@ class DirectoryState:
 
     def account_by_sign_key(self, sign_key: bytes) -> AccountState | None:
         return next((a for a in self.accounts.values() if a.keys.sign_key == sign_key and not a.revoked), None)
+
+    def head_at(self, seq: int) -> bytes | None:
+        """The chain's head after entry `seq`; None beyond this state's end."""
+        return self._heads.items[seq] if 0 <= seq <= self.seq else None
+
+    def check_head(self, seq: int, head: bytes, *, who: str) -> None:
+        """Cross-check a head that someone else saw (`who`: "the helper who wrote this case", "member kim"):
+        it travels signed inside intakes and votes. Raises DirectoryError when it is not a head of this chain
+        (the server showed that person another history: a fork), or lies beyond this chain's end (the server
+        hides entries from this device)."""
+        mine = self.head_at(seq)
+        if seq > self.seq:
+            raise DirectoryError(
+                f"{who} saw the key directory up to entry {seq}, but the server shows this device only up to "
+                f"{self.seq}: the server is hiding entries from you or forked the directory"
+            )
+        if mine is None or not hmac.compare_digest(mine, head):
+            raise DirectoryError(
+                f"{who} saw a different key directory at entry {seq} than this device: the server forked it "
+                "(shows different people different histories)"
+            )
 
 
 def _signers(entry: DirectoryEntry) -> set[bytes]:
@@ -193,7 +233,8 @@ def apply_entry(state: DirectoryState, entry: DirectoryEntry) -> DirectoryState:
         raise
     except TesseraError as exc:
         raise DirectoryError(f"entry {entry.seq} ({entry.kind}) is malformed: {exc}") from exc
-    return replace(new, seq=entry.seq, head=entry.hash())
+    head = entry.hash()
+    return replace(new, seq=entry.seq, head=head, _heads=state._heads.after(entry.seq, head))
 
 
 def _apply_server_key(

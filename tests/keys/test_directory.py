@@ -207,3 +207,24 @@ def test_malformed_payloads_are_directory_errors() -> None:
         chain.append("account-added", {"account": "Not A Name", "role": "admin"}, [chain.server])
     with pytest.raises(DirectoryError, match="unknown role"):
         chain.append("account-added", {"account": "x", "role": "root"}, [chain.server])
+
+
+def test_heads_of_every_entry_are_kept_and_cross_checked() -> None:
+    chain = Chain()
+    admin = AccountKeys.generate()
+    chain.add("admin", "admin", admin, chain.server)
+    base = chain.state
+    assert [base.head_at(i) for i in range(2)] == [e.hash() for e in chain.entries]
+    assert base.head_at(2) is None
+    base.check_head(0, chain.entries[0].hash(), who="a helper")
+    with pytest.raises(DirectoryError, match="forked"):
+        base.check_head(0, bytes(32), who="a helper")
+    with pytest.raises(DirectoryError, match="hiding entries"):
+        base.check_head(2, bytes(32), who="a helper")
+    # two different extensions of one state keep their own heads (a candidate entry the server tried)
+    kim, lee = AccountKeys.generate(), AccountKeys.generate()
+    one = apply_entry(base, chain.next_entry("account-added", chain.joining("kim", "council", kim, admin), [kim]))
+    two = apply_entry(base, chain.next_entry("account-added", chain.joining("lee", "council", lee, admin), [lee]))
+    assert one.head != two.head
+    assert (one.head_at(2), two.head_at(2), base.head_at(2)) == (one.head, two.head, None)
+    assert one.head_at(1) == two.head_at(1) == base.head
