@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 MIB = 1 << 20
 PASSPHRASE = "bench passphrase"
 
+CEREMONY_STEP = ("council", "ceremony", "step", "--yes", "--accept-unverified")
+
 
 def vm_hwm_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -298,7 +300,7 @@ def _organisation(demo: Demo, invite: str, root: Path) -> None:
         )
     demo.tessera("admin", "council", "ceremony", "start", "--threshold", "2", "--members", "kim,lee,park")
     for _ in range(6):
-        if all(["done" in demo.tessera(m, "council", "ceremony", "step") for m in ("kim", "lee", "park")]):
+        if all(["done" in demo.tessera(m, *CEREMONY_STEP) for m in ("kim", "lee", "park")]):
             return
     raise RuntimeError("the key ceremony did not finish")
 

@@ -35,12 +35,12 @@ def make_council(k: int, n: int, epoch: int = 1) -> tuple[dkg.DkgResult, dict[in
         Participant(index=i, account=f"m{i}", sign_key=k_.public().sign_key, box_key=k_.public().box_key)
         for i, k_ in keys.items()
     )
-    params = dkg.DkgParams(v=1, epoch=epoch, threshold=k, participants=parts)
-    dealt = {i: dkg.deal(params, i) for i in keys}
-    commitments = [c for _, c in dealt.values()]
+    params = dkg.DkgParams(v=2, epoch=epoch, threshold=k, participants=parts, nonce=bytes(16))
+    dealt = {i: dkg.deal(params, i, keys[i]) for i in keys}
+    commitments = [c for _, c, _ in dealt.values()]
     results = {}
-    for j in keys:
-        shares = {i: secret.polynomial.evaluate(j) for i, (secret, _) in dealt.items()}
+    for j in keys:  # the shares travel encrypted in a real ceremony; this measures the arithmetic
+        shares = {i: secret.polynomial.evaluate(j) for i, (secret, _, _) in dealt.items() if secret.polynomial is not None}
         results[j] = dkg.finish(params, j, commitments, shares)
     return results[1], {j: r.share for j, r in results.items()}, keys
 

@@ -22,7 +22,7 @@ import aiohttp
 
 from client import rekey
 from client.api import Api
-from client.ceremony import ceremony_step
+from client.ceremony import step_member
 from keys.directory import DirectoryEntry, DirectoryState, replay_to_pin
 from keys.encoding import b64u_encode
 from keys.invites import Invite
@@ -70,7 +70,7 @@ async def main_async(args: argparse.Namespace) -> None:
                 t = time.perf_counter()
                 await org.admin.api.call("POST", "/v1/ceremonies", body={"v": 1, "threshold": 2, "members": names})
                 for _ in range(8):
-                    if all([(await ceremony_step(p.api, p.keys, p.secrets)).done for p in org.council]):
+                    if all([(await step_member(p.api, p.keys, p.secrets)).done for p in org.council]):
                         break
                 print(f"key ceremony for the new key: {time.perf_counter() - t:.2f} s")
                 state = await directory(org.admin.api)

@@ -1,145 +1,223 @@
-"""A council member's side of the key ceremony: look at the mailbox, do what can be done now, and say
-what happened. Run it again until the ceremony is done (`tessera council ceremony step`).
+"""A council member's side of the key ceremony (protocol doc §3): look at the mailbox, do what can be done now,
+and say what happened. Run it again until the ceremony is done (`tessera council ceremony step`).
 
-`secrets` is the member's private state between steps (the dealer polynomial, then the final share); the
-caller keeps it in the keystore. Nothing here prints or touches files.
+Nothing the server says is believed: the participants are checked against the verified key directory and
+shown to the member, who must accept them (plan.py); only messages their author signed count (mailbox.py);
+a bad share is proven by a complaint that publishes no secret (keys/ceremony.py); the ceremony is done when
+the verified directory holds the new council record with this member's share in it, whatever the server
+says. `secrets` is the member's private state between steps (the caller keeps it in the keystore). Nothing
+here prints or touches files.
 """
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from client.api import Api
+from client.directory import fetch_from_genesis
+from client.mailbox import Mailbox, StepResult, forget, post_message, share_for
+from client.plan import Confirm, accept_all, check_participants, make_plan, settle
+from client.redistribution import redistribution_step
 from keys import dkg
 from keys.accounts import AccountKeys
-from keys.ceremony import DealerSecret, DkgAnswer, DkgCommitment, DkgComplaint, DkgEcho, DkgShare
-from keys.council import EpochRecord
-from keys.directory import payload_for, sign_payload
-from keys.encoding import b64u_decode, b64u_encode, canonical_json
+from keys.ceremony import DealerSecret, DkgCommitment, DkgComplaint, DkgEcho, DkgKey, DkgShare, complain
+from keys.directory import DirectoryState, payload_for, sign_payload
+from keys.encoding import b64u_decode, b64u_encode
 from keys.errors import ProtocolError
-from keys.group import Scalar
+from keys.group import Point, Scalar
 from keys.wire import from_wire, to_wire
 
+Directory = Callable[[], Awaitable[DirectoryState]]
 
-@dataclass
-class StepResult:
-    actions: list[str] = field(default_factory=list)
-    waiting_for: str = ""
-    done: bool = False
-    record: EpochRecord | None = None
-
-
-async def post_message(api: Api, ceremony_id: str, kind: str, message: Any) -> None:
-    body = canonical_json(message).decode()
-    await api.call("POST", f"/v1/ceremonies/{ceremony_id}/messages", body={"v": 1, "kind": kind, "body": body})
+__all__ = ["Directory", "StepResult", "ceremony_step", "share_for", "step_member"]
 
 
 async def ceremony_step(
-    api: Api, keys: AccountKeys, secrets: MutableMapping[str, str], *, council: EpochRecord | None = None
+    api: Api,
+    keys: AccountKeys,
+    secrets: MutableMapping[str, Any],
+    *,
+    directory: Directory,
+    confirm: Confirm,
+    known: Mapping[str, Any] | None = None,
+    save: Callable[[], None] = lambda: None,
 ) -> StepResult:
-    """Do everything this member can do now in the running ceremony (a key ceremony, or a membership change
-    of `council`, the record this device verified)."""
-    result = StepResult()
+    """Do everything this member can do now in the running ceremony: the council's key ceremony, a re-key, or
+    a membership change. `directory()` fetches and verifies the key directory; `known` holds the people this
+    member verified in person (`tessera verify NAME --accept`); `confirm` is asked once per ceremony; `save()`
+    makes `secrets` durable and is called before anything that depends on them is sent."""
+    state = await directory()
     status = await api.call("GET", "/v1/ceremonies/current")
-    ceremony_id = status["ceremony_id"]
+    ceremony_id = str(status["ceremony_id"])
     mailbox = await api.call("GET", f"/v1/ceremonies/{ceremony_id}/messages", query={"after": 0})
     if mailbox.get("kind") == "redistribute":
-        from client.redistribution import redistribution_step  # the membership change builds on this module
-
-        if council is None:
-            raise ProtocolError("a membership change needs the council record verified on this device")
-        return await redistribution_step(api, keys, secrets, mailbox, ceremony_id, council)
+        return await redistribution_step(
+            api, keys, secrets, mailbox, ceremony_id, state=state, directory=directory, confirm=confirm, known=known or {},
+            save=save,
+        )
     params = from_wire(dkg.DkgParams, mailbox["params"])
-    me: int = mailbox["index"]
+    me = _my_index(params, keys)
+    check_participants(params.participants, state, what="key ceremony")
+    kind = "rekey" if state.council is not None else "dkg"
+    plan = make_plan(
+        kind=kind,
+        epoch=params.epoch,
+        threshold=params.threshold,
+        participants=params.participants,
+        me=keys.public().sign_key,
+        known=known or {},
+        current=state.council,
+    )
+    settle(secrets, ceremony_id, params.sid, plan, confirm)
+    return await _step(api, keys, secrets, save, ceremony_id, params, me, mailbox, state, directory)
+
+
+def _my_index(params: dkg.DkgParams, keys: AccountKeys) -> int:
+    mine = keys.public().sign_key
+    for p in params.participants:
+        if p.sign_key == mine:
+            return p.index
+    raise ProtocolError("this device is not a participant of the running ceremony")
+
+
+def _published(state: DirectoryState, params: dkg.DkgParams, me: int, secrets: MutableMapping[str, Any]) -> bool:
+    """True when the verified directory holds this ceremony's record with this member's share in it."""
+    record = state.council_at(params.epoch)
+    share = share_for(secrets, params.epoch)
+    if record is None or share is None or record.origin != params.sid:
+        return False
+    return Point.base_mul(share) == record.share_key(me)
+
+
+async def _step(
+    api: Api,
+    keys: AccountKeys,
+    secrets: MutableMapping[str, Any],
+    save: Callable[[], None],
+    ceremony_id: str,
+    params: dkg.DkgParams,
+    me: int,
+    raw: dict[str, Any],
+    state: DirectoryState,
+    directory: Directory,
+) -> StepResult:
+    result = StepResult()
     prefix = f"{ceremony_id}:"
-    if mailbox["state"] == "done":
-        secrets.pop(prefix + "dealer", None)  # the polynomial is no longer needed: erase it
-        result.done = True
+    if _published(state, params, me, secrets):
+        forget(secrets, ceremony_id)  # the polynomial and the share-encryption key are no longer needed
+        result.done, result.record = True, state.council_at(params.epoch)
         return result
-    by_kind: dict[str, list[dict[str, Any]]] = {}
-    for m in mailbox["messages"]:
-        by_kind.setdefault(m["kind"], []).append(m)
-
-    def mine(kind: str) -> list[dict[str, Any]]:
-        return [m for m in by_kind.get(kind, []) if m["sender"] == me]
-
-    # Round 1: commitments.
-    if not mine("commitment"):
-        secret, commitment = dkg.deal(params, me)
+    box = Mailbox(raw.get("messages", []), result)
+    # Round 1: signed commitments and share-encryption keys, kept before they are sent (a retry sends the same).
+    if prefix + "dealer" not in secrets:
+        secret, commitment, key = dkg.deal(params, me, keys)
         secrets[prefix + "dealer"] = b64u_encode(secret.encode())
-        await post_message(api, ceremony_id, "commitment", to_wire(commitment))
-        result.actions.append("posted your commitments (round 1)")
-        result.waiting_for = "the other members' commitments"
-        return result
+        secrets[prefix + "sent"] = [{"kind": "commitment", "body": to_wire(commitment)}, {"kind": "key", "body": to_wire(key)}]
+        save()
     secret = DealerSecret.decode(b64u_decode(secrets[prefix + "dealer"]))
-    commitments = {m["sender"]: from_wire(DkgCommitment, m["body"]) for m in by_kind.get("commitment", [])}
-    if len(commitments) < len(params.participants):
-        result.waiting_for = f"commitments from {len(params.participants) - len(commitments)} member(s)"
+    commitments = box.signed("commitment", DkgCommitment, lambda m: m.index, lambda m: dkg.signed_by_author(params, m))
+    enc = box.signed("key", DkgKey, lambda m: m.index, lambda m: dkg.signed_by_author(params, m))
+    if me not in commitments or me not in enc:
+        await _send_kept(api, ceremony_id, secrets[prefix + "sent"])
+        result.actions.append("posted your commitments and your share-encryption key (round 1)")
+        result.waiting_for = "the other members' round 1"
         return result
-    transcript = dkg.check_commitments(params, list(commitments.values()))
+    missing = [i for i in params.indices if i not in commitments or i not in enc]
+    if missing:
+        result.waiting_for = f"round 1 from member(s) {_names(params, missing)}"
+        return result
+    transcript, enc_keys = dkg.check_round1(params, list(commitments.values()), list(enc.values()))
+    if Point.base_mul(secret.key) != enc_keys[me]:
+        raise ProtocolError("the server shows a share-encryption key for you that this device did not make")
     # Echo: everyone signs the transcript they saw.
-    if not mine("echo"):
+    echoes = box.parsed("echo", DkgEcho)
+    if not any(e.index == me and dkg.echo_is_valid(params, e, transcript) for e in echoes):
         await post_message(api, ceremony_id, "echo", to_wire(dkg.echo(params, me, keys, transcript)))
         result.actions.append("confirmed the round-1 transcript")
-    echoes = [from_wire(DkgEcho, m["body"]) for m in by_kind.get("echo", [])]
-    if len(echoes) < len(params.participants):
-        result.waiting_for = "every member's confirmation of the transcript"
         return result
-    dkg.check_echoes(params, transcript, echoes)  # raises ProtocolError naming anyone who saw something else
+    try:
+        dkg.check_echoes(params, transcript, echoes)
+    except ProtocolError as exc:
+        if "no signed echo yet" not in str(exc):
+            raise
+        result.waiting_for = "every member's confirmation of round 1"
+        return result
     # Round 2: shares.
-    if not mine("share"):
-        for share in dkg.deal_shares(params, secret, keys):
-            await post_message(api, ceremony_id, "share", to_wire(share))
-        result.actions.append("sent your shares to each member (round 2)")
+    shares_from = box.signed("share", DkgShare, lambda m: (m.sender, m.recipient), lambda m: dkg.share_is_signed(params, m))
+    if prefix + "shares" not in secrets:
+        dealt = dkg.deal_shares(params, secret, keys, enc_keys)
+        secrets[prefix + "shares"] = [{"kind": "share", "body": to_wire(m)} for m in dealt]
+        save()
+    if any((me, j) not in shares_from for j in params.indices if j != me):
+        await _send_kept(api, ceremony_id, secrets[prefix + "shares"])
+        result.actions.append("sent your encrypted shares to each member (round 2)")
+    assert secret.polynomial is not None
     shares: dict[int, Scalar] = {me: secret.polynomial.evaluate(me)}
-    complained = {from_wire(DkgComplaint, m["body"]).accused for m in mine("complaint")}
-    for m in by_kind.get("share", []):
-        message = from_wire(DkgShare, m["body"])
-        if message.recipient != me or message.sender == me or message.sender in complained:
+    complaints = box.parsed("complaint", DkgComplaint)
+    mine = {c.accused for c in complaints if c.accuser == me}
+    for dealer in params.indices:
+        message = shares_from.get((dealer, me))
+        if dealer == me or message is None or dealer in mine:
             continue
         try:
-            shares[message.sender] = dkg.receive_share(params, me, keys, commitments[message.sender], message)
+            shares[dealer] = dkg.receive_share(params, secret, enc_keys[me], commitments[dealer], message)
         except ProtocolError:
-            await post_message(api, ceremony_id, "complaint", to_wire(dkg.complain(params, me, keys, message.sender)))
-            complained.add(message.sender)
-            result.actions.append(f"complained about the share from member {message.sender}")
-    # Answer complaints against me; settle my own complaints.
-    answered = {from_wire(DkgAnswer, m["body"]).accuser for m in mine("answer")}
-    answers = {(a.accused, a.accuser): a for a in (from_wire(DkgAnswer, m["body"]) for m in by_kind.get("answer", []))}
-    for m in by_kind.get("complaint", []):
-        complaint = from_wire(DkgComplaint, m["body"])
-        if complaint.accused == me and complaint.accuser not in answered:
-            await post_message(api, ceremony_id, "answer", to_wire(dkg.answer_complaint(params, secret, keys, complaint)))
-            result.actions.append(f"answered member {complaint.accuser}'s complaint")
-        if complaint.accuser == me and (complaint.accused, me) in answers:
-            shares[complaint.accused] = dkg.judge_complaint(
-                params, commitments[complaint.accused], complaint, answers[(complaint.accused, me)]
-            )
+            complaint = complain(params.sid, keys, secret, message)
+            await post_message(api, ceremony_id, "complaint", to_wire(complaint))
+            complaints.append(complaint)
+            result.actions.append(f"proved that the share from {_names(params, [dealer])} is bad")
+    _settle_complaints(params, complaints, commitments, enc_keys)
     missing = [i for i in params.indices if i not in shares]
     if missing:
-        result.waiting_for = f"shares (or complaint answers) from member(s) {', '.join(map(str, missing))}"
+        result.waiting_for = f"shares from {_names(params, missing)}"
         return result
     # Finish: own share, the record, and my signature on its directory entry.
     outcome = dkg.finish(params, me, list(commitments.values()), shares)
-    if not mine("epoch-signature"):
+    if share_for(secrets, params.epoch) is None:
+        secrets[f"share:{params.epoch}"] = b64u_encode(outcome.share.encode())
+        save()
         signature = sign_payload("council-epoch", payload_for("council-epoch", record=outcome.record), keys)
-        secrets[f"share:{outcome.record.epoch}"] = b64u_encode(outcome.share.encode())
         await post_message(
             api, ceremony_id, "epoch-signature", {"record": to_wire(outcome.record), "signature": to_wire(signature)}
         )
         result.actions.append(f"computed your key share and signed council epoch {outcome.record.epoch}")
     result.record = outcome.record
-    after = await api.call("GET", "/v1/ceremonies/current")
-    result.done = after["state"] == "done"
-    if result.done:
-        secrets.pop(prefix + "dealer", None)
-    result.waiting_for = "" if result.done else "every member's signature on the council record"
+    if _published(await directory(), params, me, secrets):
+        forget(secrets, ceremony_id)
+        result.done = True
+    else:
+        result.waiting_for = "every member's signature on the council record"
     return result
 
 
-def share_for(secrets: MutableMapping[str, str], epoch: int) -> Scalar | None:
-    """This member's share of the council key for `epoch`, if it took part."""
-    value = secrets.get(f"share:{epoch}")
-    return Scalar(b64u_decode(value)) if value else None
+async def _send_kept(api: Api, ceremony_id: str, kept: list[dict[str, Any]]) -> None:
+    """Post messages made and kept earlier (the server stores each once; the same again is a no-op)."""
+    for item in kept:
+        await post_message(api, ceremony_id, item["kind"], item["body"])
+
+
+def _settle_complaints(
+    params: dkg.DkgParams, complaints: list[DkgComplaint], commitments: dict[int, DkgCommitment], enc_keys: dict[int, Point]
+) -> None:
+    """Judge every complaint; one that proves somebody dishonest stops the ceremony, naming them. A complaint
+    that proves nothing (not signed by its accuser, a share its dealer did not sign) is the relay's: ignored."""
+    for complaint in complaints:
+        try:
+            culprit = dkg.judge(params, complaint, commitments, enc_keys)
+        except ProtocolError:
+            continue
+        raise ProtocolError(
+            f"{_names(params, [culprit])} is proven to have cheated in the key ceremony; the administrator must start it "
+            "again without them",
+            culprits=[culprit],
+        )
+
+
+def _names(params: dkg.DkgParams, indices: list[int]) -> str:
+    return ", ".join(params.participant(i).account for i in indices)
+
+
+async def step_member(api: Api, keys: AccountKeys, secrets: dict[str, Any]) -> StepResult:
+    """One ceremony step for a simulated member who accepts every plan (its directory verified from genesis)."""
+    return await ceremony_step(api, keys, secrets, directory=lambda: fetch_from_genesis(api), confirm=accept_all)

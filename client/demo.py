@@ -64,6 +64,8 @@ notes = "one shelter moved; the extra 200 kg went to the new place"
 """,
 }
 
+CEREMONY_STEP = ("council", "ceremony", "step", "--yes", "--accept-unverified")
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -160,7 +162,7 @@ def _run_demo() -> int:
             d.say("The administrator invited three council members (kim, lee, park) and a field helper (hana); each joined.")
             d.tessera("admin", "council", "ceremony", "start", "--threshold", "2", "--members", "kim,lee,park")
             for _ in range(6):
-                outputs = [d.tessera(m, "council", "ceremony", "step") for m in ("kim", "lee", "park")]
+                outputs = [d.tessera(m, *CEREMONY_STEP) for m in ("kim", "lee", "park")]
                 if all("done" in o for o in outputs):
                     break
             else:

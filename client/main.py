@@ -14,7 +14,7 @@ from client.attachments import UploadInterruptedError
 from client.commands import account, admin, attachments, audit, cases, council, decision, intake, messages, reveal
 from client.forms import FormError
 from client.home import HomeError
-from client.session import KeyChangedError, Session, UsageError
+from client.session import HostileServerError, KeyChangedError, Session, UsageError
 from keys.errors import (
     DirectoryError,
     KeystoreDamagedError,
@@ -106,6 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc), EXIT_USAGE)
     except KeyChangedError as exc:
         return _fail(str(exc), EXIT_SECURITY)
+    except HostileServerError as exc:
+        return _fail(
+            f"the server lied: {exc}. Do not go on with this; tell your council and keep this message.", EXIT_SECURITY
+        )
     except DirectoryError as exc:
         return _fail(
             f"the key directory does not verify: {exc}. Do not seal or approve anything; tell your council.", EXIT_SECURITY

@@ -1,84 +1,233 @@
-"""A member's side of a council membership change (protocol doc §2.8): dealing old members re-share their
-shares; new members check and combine theirs; everyone involved signs the new epoch record (old members who
-leave can compute it from the public commitments). Like ceremony_step: do what can be done now."""
+"""A member's side of a council membership change (protocol doc §6): new members post a share-encryption key;
+dealing old members re-share their shares to those keys; new members check and combine theirs; everyone
+involved signs the new epoch record (old members who leave can compute it from the public commitments).
+Like ceremony_step: do what can be done now.
+
+What the server says is checked, as in the key ceremony: the change must fit the council this device
+verified, every participant must be the account the verified directory names, the member must accept the
+plan, only signed messages count, and a share is erased only once the verified directory holds the new
+council (with this member's new share checked against it), never on the server's word (hostile tests:
+tests/hostile/test_ceremonies.py).
+"""
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from client.api import Api
-from client.ceremony import StepResult, post_message, share_for
+from client.mailbox import Mailbox, StepResult, erase_old_share, forget, post_message, share_for
+from client.plan import Confirm, check_participants, make_plan, settle
 from keys import redistribute as rd
 from keys.accounts import AccountKeys
-from keys.ceremony import DkgCommitment, DkgShare
+from keys.ceremony import DealerSecret, DkgCommitment, DkgComplaint, DkgKey, DkgShare, check_commitment_signature, complain
 from keys.council import EpochRecord
-from keys.directory import payload_for, sign_payload
-from keys.encoding import b64u_encode
+from keys.directory import DirectoryState, payload_for, sign_payload
+from keys.encoding import b64u_decode, b64u_encode
 from keys.errors import ProtocolError
+from keys.group import Point
 from keys.wire import from_wire, to_wire
 
 
 async def redistribution_step(
-    api: Api, keys: AccountKeys, secrets: MutableMapping[str, str], mailbox: dict[str, Any], ceremony_id: str, old: EpochRecord
+    api: Api,
+    keys: AccountKeys,
+    secrets: MutableMapping[str, Any],
+    mailbox: dict[str, Any],
+    ceremony_id: str,
+    *,
+    state: DirectoryState,
+    directory: Callable[[], Awaitable[DirectoryState]],
+    confirm: Confirm,
+    known: Mapping[str, Any],
+    save: Callable[[], None],
 ) -> StepResult:
-    result = StepResult()
     params = from_wire(rd.RedistParams, mailbox["params"])
-    if mailbox["state"] != "running":
-        secrets.pop(f"{ceremony_id}:dealer", None)
-        secrets.pop(f"share:{params.epoch - 1}", None)  # the old share is spent: erase it (doc §2.8 step 3)
-        result.done = True
-        return result
+    old = state.council_at(params.epoch - 1)
+    if old is None:
+        raise ProtocolError("this membership change is for a council this device's verified directory does not have")
     params.check_against(old)  # the council this device verified is the one being changed
-    old_index, new_index = mailbox["old_index"], mailbox["new_index"]
-    prefix = f"{ceremony_id}:"
-    messages = mailbox["messages"]
+    check_participants(params.participants, state, what="membership change")
+    mine = keys.public().sign_key
+    old_member = old.member_by_sign_key(mine)
+    old_index = old_member.index if old_member is not None else None
+    new_index = next((p.index for p in params.participants if p.sign_key == mine), None)
+    if old_index is None and new_index is None:
+        raise ProtocolError("this device is neither in the current council nor in the new one")
+    plan = make_plan(
+        kind="redistribute",
+        epoch=params.epoch,
+        threshold=params.threshold,
+        participants=params.participants,
+        me=mine,
+        known=known,
+        current=old,
+        dealers=tuple(old.member(i).account for i in sorted(params.dealers)),
+    )
+    settle(secrets, ceremony_id, params.sid, plan, confirm)
+    step = _Step(api, keys, secrets, save, ceremony_id, params, old, old_index, new_index)
+    return await step.run(state, Mailbox(mailbox.get("messages", []), step.result), directory)
 
-    def posted(kind: str, sender: int | None) -> bool:
-        return sender is not None and any(m["kind"] == kind and m["sender"] == sender for m in messages)
 
-    # dealers: re-share the old share
-    if old_index is not None and old_index in params.dealers and not posted("commitment", old_index):
-        share = share_for(secrets, old.epoch)
-        if share is None:
-            raise ProtocolError(f"this device holds no share of council epoch {old.epoch}")
-        secret, commitment = rd.redeal(params, old, old_index, share)
-        secrets[prefix + "dealer"] = b64u_encode(secret.encode())
-        await post_message(api, ceremony_id, "commitment", to_wire(commitment))
-        for boxed in rd.redeal_shares(params, old, secret, keys):
-            await post_message(api, ceremony_id, "share", to_wire(boxed))
-        result.actions.append("re-shared your share to the new council")
-    commitments = [from_wire(DkgCommitment, m["body"]) for m in messages if m["kind"] == "commitment"]
-    waiting = [i for i in params.dealers if i not in {c.index for c in commitments}]
-    if waiting:
-        result.waiting_for = f"commitments from dealer(s) {', '.join(map(str, waiting))}"
-        return result
-    record: EpochRecord = rd.expected_record(params, old, commitments)
-    if new_index is not None and f"share:{params.epoch}" not in secrets:
-        by_dealer = {c.index: c for c in commitments}
-        shares = {}
-        for m in messages:
-            if m["kind"] == "share" and m["body"]["recipient"] == new_index:
-                boxed = from_wire(DkgShare, m["body"])
-                shares[boxed.sender] = rd.receive_reshare(params, old, new_index, keys, by_dealer[boxed.sender], boxed)
-        missing = [i for i in params.dealers if i not in shares]
-        if missing:
-            result.waiting_for = f"shares from dealer(s) {', '.join(map(str, missing))}"
+class _Step:
+    def __init__(
+        self,
+        api: Api,
+        keys: AccountKeys,
+        secrets: MutableMapping[str, Any],
+        save: Callable[[], None],
+        ceremony_id: str,
+        params: rd.RedistParams,
+        old: EpochRecord,
+        old_index: int | None,
+        new_index: int | None,
+    ) -> None:
+        self.api, self.keys, self.secrets, self.save = api, keys, secrets, save
+        self.ceremony_id, self.params, self.old = ceremony_id, params, old
+        self.old_index, self.new_index = old_index, new_index
+        self.prefix = f"{ceremony_id}:"
+        self.result = StepResult()
+
+    def published(self, state: DirectoryState) -> bool:
+        """The verified directory holds this change's record (and this member's new share checks against it)."""
+        record = state.council_at(self.params.epoch)
+        if record is None or record.origin != self.params.sid:
+            return False
+        if self.new_index is None:
+            return True
+        share = share_for(self.secrets, self.params.epoch)
+        return share is not None and Point.base_mul(share) == record.share_key(self.new_index)
+
+    def finish(self, state: DirectoryState) -> StepResult:
+        forget(self.secrets, self.ceremony_id)
+        if erase_old_share(self.secrets, state, self.old.epoch, self.keys):
+            self.result.actions.append(f"erased your share of council epoch {self.old.epoch}: it is spent")
+        self.result.done, self.result.record = True, state.council_at(self.params.epoch)
+        return self.result
+
+    async def send_kept(self, name: str) -> None:
+        for item in self.secrets[self.prefix + name]:
+            await post_message(self.api, self.ceremony_id, item["kind"], item["body"])
+
+    async def run(self, state: DirectoryState, box: Mailbox, directory: Callable[[], Awaitable[DirectoryState]]) -> StepResult:
+        params, old, result = self.params, self.old, self.result
+        if self.published(state):
+            return self.finish(state)
+        # new members: a share-encryption key first, kept before it is sent
+        if self.new_index is not None and self.prefix + "member" not in self.secrets:
+            secret, message = rd.new_member_key(params, self.new_index, self.keys)
+            self.secrets[self.prefix + "member"] = b64u_encode(secret.encode())
+            self.secrets[self.prefix + "sent"] = [{"kind": "key", "body": to_wire(message)}]
+            self.save()
+        member_keys = {
+            i: rd.check_member_key(params, m)
+            for i, m in box.signed("key", DkgKey, lambda m: m.index, lambda m: _key_is_signed(params, m)).items()
+        }
+        if self.new_index is not None and self.new_index not in member_keys:
+            await self.send_kept("sent")
+            result.actions.append("posted your share-encryption key for the new council")
+        # dealers: re-share the old share once every new member's key is in
+        if self.old_index is not None and self.old_index in params.dealers and self.prefix + "shares" not in self.secrets:
+            waiting = [p.account for p in params.participants if p.index not in member_keys]
+            if waiting:
+                result.waiting_for = f"the share-encryption keys of {', '.join(waiting)}"
+                return result
+            share = share_for(self.secrets, old.epoch)
+            if share is None:
+                raise ProtocolError(f"this device holds no share of council epoch {old.epoch}")
+            polynomial, commitment = rd.redeal(params, old, self.old_index, share, self.keys)
+            shares = rd.redeal_shares(params, old, self.old_index, polynomial, self.keys, member_keys)
+            self.secrets[self.prefix + "shares"] = [
+                {"kind": "commitment", "body": to_wire(commitment)},
+                *({"kind": "share", "body": to_wire(s)} for s in shares),
+            ]
+            self.save()
+        commitments = box.signed(
+            "commitment", DkgCommitment, lambda m: m.index, lambda m: _commitment_is_signed(params, old, m)
+        )
+        if self.old_index in params.dealers and self.old_index not in commitments and self.prefix + "shares" in self.secrets:
+            await self.send_kept("shares")
+            result.actions.append("re-shared your share to the new council")
+        waiting = [old.member(i).account for i in params.dealers if i not in commitments]
+        if waiting:
+            result.waiting_for = f"the re-shared shares of {', '.join(waiting)}"
             return result
-        outcome = rd.finish_redistribution(params, old, new_index, commitments, shares)
-        secrets[f"share:{params.epoch}"] = b64u_encode(outcome.share.encode())
-        result.actions.append(f"computed your share of council epoch {params.epoch}")
-    slot = new_index if new_index is not None else 1000 + (old_index or 0)
-    if not posted("epoch-signature", slot):
-        signature = sign_payload("council-epoch", payload_for("council-epoch", record=record), keys)
-        await post_message(api, ceremony_id, "epoch-signature", {"record": to_wire(record), "signature": to_wire(signature)})
-        result.actions.append(f"signed council epoch {params.epoch}")
-    after = await api.call("GET", "/v1/ceremonies/current")
-    result.done = after["state"] == "done"
-    result.record = record
-    if result.done:
-        secrets.pop(prefix + "dealer", None)
-        secrets.pop(f"share:{old.epoch}", None)  # the old share is spent: erase it (verify-before-discard: done = all signed)
-    else:
+        record = rd.expected_record(params, old, list(commitments.values()))
+        combining = self.new_index is not None and share_for(self.secrets, params.epoch) is None
+        if combining and not await self.combine(box, commitments, member_keys):
+            return result
+        signer = self.keys.public().sign_key
+        signed = [b for b in box.parsed_json("epoch-signature") if b.get("signature", {}).get("signer") == b64u_encode(signer)]
+        if not signed:
+            signature = sign_payload("council-epoch", payload_for("council-epoch", record=record), self.keys)
+            await post_message(
+                self.api, self.ceremony_id, "epoch-signature", {"record": to_wire(record), "signature": to_wire(signature)}
+            )
+            result.actions.append(f"signed council epoch {params.epoch}")
+        result.record = record
+        state = await directory()
+        if self.published(state):
+            return self.finish(state)
         result.waiting_for = "the signatures of every new member and k current members on the new council record"
-    return result
+        return result
+
+    async def combine(self, box: Mailbox, commitments: dict[int, DkgCommitment], member_keys: dict[int, Point]) -> bool:
+        """A new member: take the first share each dealer signed for it, complain about a bad one, and combine.
+        Returns False while shares are missing; raises ProtocolError naming a member proven dishonest."""
+        params, old = self.params, self.old
+        assert self.new_index is not None
+        secret = DealerSecret.decode(b64u_decode(self.secrets[self.prefix + "member"]))
+        own_key = member_keys[self.new_index]
+        if Point.base_mul(secret.key) != own_key:
+            raise ProtocolError("the server shows a share-encryption key for you that this device did not make")
+        received = box.signed(
+            "share", DkgShare, lambda m: (m.sender, m.recipient), lambda m: rd.share_is_signed(params, old, m)
+        )
+        complaints = box.parsed("complaint", DkgComplaint)
+        shares = {}
+        for dealer in params.dealers:
+            message = received.get((dealer, self.new_index))
+            if message is None:
+                continue
+            try:
+                shares[dealer] = rd.receive_reshare(params, old, secret, own_key, commitments[dealer], message)
+            except ProtocolError:
+                complaint = complain(params.sid, self.keys, secret, message)
+                await post_message(self.api, self.ceremony_id, "complaint", to_wire(complaint))
+                complaints.append(complaint)
+        for complaint in complaints:
+            try:
+                dealer_guilty = rd.judge(params, old, complaint, commitments, member_keys)
+            except ProtocolError:
+                continue  # proves nothing: the relay's
+            who = old.member(complaint.accused).account if dealer_guilty else params.participant(complaint.accuser).account
+            raise ProtocolError(f"{who} is proven to have cheated in the membership change; it must be opened again without them")
+        missing = [old.member(i).account for i in params.dealers if i not in shares]
+        if missing:
+            self.result.waiting_for = f"shares from {', '.join(missing)}"
+            return False
+        outcome = rd.finish_redistribution(params, old, self.new_index, list(commitments.values()), shares)
+        self.secrets[f"share:{params.epoch}"] = b64u_encode(outcome.share.encode())
+        self.save()
+        self.result.actions.append(f"computed your share of council epoch {params.epoch}")
+        return True
+
+
+def _key_is_signed(params: rd.RedistParams, message: DkgKey) -> bool:
+    try:
+        rd.check_member_key(params, message)
+    except ProtocolError:
+        return False
+    return True
+
+
+def _commitment_is_signed(params: rd.RedistParams, old: EpochRecord, message: DkgCommitment) -> bool:
+    """Signed by the dealer it names for this session (what it commits to is checked by expected_record, which
+    names a dealer who signed something wrong)."""
+    if message.index not in params.dealers:
+        return False
+    try:
+        check_commitment_signature(params.sid, message, old.member(message.index).sign_key)
+    except ProtocolError:
+        return False
+    return True

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from client.api import Api
 from client.casefiles import check_identity_header, parse_attested
-from client.ceremony import share_for
+from client.mailbox import erase_old_share, share_for
 from keys.accounts import AccountKeys
 from keys.attestation import MerkleTree, sign_attestation
 from keys.council import EpochRecord
@@ -60,12 +60,21 @@ def councils(state: DirectoryState, status: dict[str, Any]) -> Councils:
     return Councils(old, new, switch_context(old, new))
 
 
-def erase_old_share(secrets: MutableMapping[str, str], status: dict[str, Any]) -> bool:
-    """Once the re-key is done the old share opens nothing that still exists: erase it."""
-    if status.get("state") == "done" and f"share:{status['old_epoch']}" in secrets:
-        del secrets[f"share:{status['old_epoch']}"]
-        return True
-    return False
+def erase_old_share_after_rekey(
+    secrets: MutableMapping[str, Any], state: DirectoryState, status: dict[str, Any], keys: AccountKeys
+) -> bool:
+    """Once the re-key is done the old share opens nothing that still exists: erase it. The server's "done" is
+    only a hint (an early one could at worst strand cases it could delete anyway); the share goes only when the
+    verified directory holds the new council key and, for a member of it, this device's new share checks
+    against it (mailbox.erase_old_share). Hostile test: tests/hostile/test_ceremonies.py::
+    test_a_share_is_not_erased_when_the_server_says_the_re_key_is_over."""
+    if status.get("state") != "done":
+        return False
+    old = state.council_at(int(status["old_epoch"]))
+    current = state.council
+    if old is None or current is None or current.kid == old.kid:
+        return False  # not a re-key in this device's verified directory
+    return erase_old_share(secrets, state, old.epoch, keys)
 
 
 @dataclass(frozen=True, slots=True)

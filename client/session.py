@@ -12,14 +12,14 @@ from pathlib import Path
 import aiohttp
 
 from client.api import Api
+from client.directory import fetch_verified
 from client.home import Home, default_home
 from keys.accounts import AccountKeys
-from keys.checkpoints import Checkpoint, verify_checkpoint
 from keys.council import EpochRecord
-from keys.directory import DirectoryEntry, DirectoryState, replay_to_pin
+from keys.directory import DirectoryState
 from keys.encoding import b64u_decode, b64u_encode
 from keys.errors import DirectoryError
-from keys.wire import from_wire, to_wire
+from keys.wire import to_wire
 
 PASSPHRASE_ENV = "TESSERA_PASSPHRASE"  # noqa: S105 - the name of a variable, not a secret
 
@@ -30,6 +30,10 @@ class UsageError(Exception):
 
 class KeyChangedError(Exception):
     """A known person's keys changed; compare safety numbers before trusting them again."""
+
+
+class HostileServerError(Exception):
+    """The server sent something that this device's verified records contradict: it lied."""
 
 
 def read_passphrase(args: argparse.Namespace, *, confirm: bool = False) -> str:
@@ -90,11 +94,8 @@ class Session:
 
         `accept` names a person whose current keys the user compared in person (`tessera verify --accept`).
         """
-        answer = await api.call("GET", "/v1/directory")
-        entries = [from_wire(DirectoryEntry, e) for e in answer["entries"]]
         pin = home.state["pin"]
-        state = replay_to_pin(entries, pinned_seq=int(pin["seq"]), pinned_head=b64u_decode(pin["head"], length=32))
-        verify_checkpoint(from_wire(Checkpoint, answer["checkpoint"]), state, {state.seq: state.head})
+        state = await fetch_verified(api, pinned_seq=int(pin["seq"]), pinned_head=b64u_decode(pin["head"], length=32))
         known = home.section("known")
         changed = False
         mine = state.accounts.get(home.account)

@@ -1,17 +1,19 @@
-"""Dealer-free key generation for the council (Pedersen DKG with Schnorr PoKs; protocol doc §2.3).
+"""Dealer-free key generation for the council (Pedersen DKG with Schnorr PoKs; protocol doc §3).
 
-Pure step functions; the server only relays messages. The order of a ceremony:
+Pure step functions; the server only relays messages, and is not trusted to relay them faithfully. The order
+of a ceremony:
 
-1. every member `deal`s and broadcasts a `DkgCommitment` (Feldman commitments + PoK of a_{i,0});
-2. every member runs `check_commitments` (names any cheater) and broadcasts `echo` of the transcript
-   hash; `check_echoes` continues only when all n signed the same transcript (a relaying server cannot
-   show members different views);
-3. every member sends `deal_shares` (one crypto_box per other member) and runs `receive_share` on each;
-   a share that fails its Feldman check leads to `complain`; the accused publishes `answer_complaint`
-   (the share in clear); `judge_complaint` either yields the share or names the accused as a cheater;
-4. `finish` sums the shares into x_j and builds the epoch record; all members sign it (council.py).
+1. every member `deal`s and broadcasts a signed `DkgCommitment` (Feldman commitments + PoK of a_{i,0}) and a
+   signed `DkgKey` (its per-ceremony share-encryption key, ceremony.py);
+2. every member runs `check_round1` (names any member whose signed message is invalid) and broadcasts `echo`
+   of the transcript hash; `check_echoes` continues only when all n signed the same transcript (a relaying
+   server cannot show members different views);
+3. every member sends `deal_shares` (one encrypted share per other member) and runs `receive_share` on the
+   first share each dealer signed for it; a bad one leads to a verifiable `complain` (ceremony.py), which
+   every member settles with `judge` without any share being published;
+4. `finish` sums the shares into x_j and builds the epoch record; all members sign it (directory entry).
 
-A named cheater is excluded and the ceremony restarts without them (the ElectionGuard rule).
+A member proven dishonest is named and the ceremony restarts without them (the ElectionGuard rule).
 """
 
 from __future__ import annotations
@@ -24,13 +26,20 @@ from typing import ClassVar
 from keys.accounts import AccountKeys, verify_signature
 from keys.ceremony import (
     DealerSecret,
-    DkgAnswer,
     DkgCommitment,
     DkgComplaint,
     DkgEcho,
+    DkgKey,
     DkgShare,
     box_share,
+    check_commitment_signature,
+    check_key,
+    check_share_signature,
+    judge_complaint,
+    make_key,
+    new_key_secret,
     open_share,
+    sign_commitment,
 )
 from keys.council import CouncilMember, EpochRecord, Participant, check_council_shape
 from keys.encoding import u16, u32
@@ -44,38 +53,40 @@ from keys.errors import (
 from keys.group import Point, Rng, Scalar, default_rng, point_sum
 from keys.hashing import (
     TAG_CTX_DKG,
-    TAG_DKG_ANSWER,
-    TAG_DKG_COMPLAINT,
     TAG_DKG_ECHO,
     TAG_DKG_TRANSCRIPT,
     TAG_POK_COEF,
     kdf32,
 )
 from keys.proofs import BASE, Proof, prove_knowledge, verify_knowledge
-from keys.sharing import Polynomial, evaluate_commitments, verify_share
-from keys.wire import encode_json, require_version, signing_bytes
+from keys.sharing import Polynomial, evaluate_commitments
+from keys.wire import encode_json, require_len, require_version, signing_bytes
+
+NONCE_SIZE = 16
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DkgParams:
     """What the administrator opens: the epoch, the threshold and the participants."""
 
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
     v: int
     epoch: int
     threshold: int
     participants: tuple[Participant, ...]
+    nonce: bytes  # fresh per ceremony, so that two ceremonies of the same council never share a session id
 
     def __post_init__(self) -> None:
         require_version(self)
         if not isinstance(self.epoch, int) or not 0 <= self.epoch < 1 << 32:
             raise EncodingError("epoch must be in 0..2**32-1")
         check_council_shape(self.threshold, [p.index for p in self.participants])
+        require_len("nonce", self.nonce, NONCE_SIZE)
 
     @property
     def sid(self) -> bytes:
-        """Session id: KDF32(ctx/dkg; e, n, k, participants…) (doc §2.3)."""
-        parts = [u32(self.epoch), u16(len(self.participants)), u16(self.threshold)]
+        """Session id: KDF32(ctx/dkg; u32 e, u16 n, u16 k, nonce, participant…) (doc §3)."""
+        parts = [u32(self.epoch), u16(len(self.participants)), u16(self.threshold), self.nonce]
         parts += [p.encode() for p in sorted(self.participants, key=lambda p: p.index)]
         return kdf32(TAG_CTX_DKG, *parts)
 
@@ -95,21 +106,23 @@ def _check_sid(params: DkgParams, sid: bytes, author: int) -> None:
         raise ProtocolError("message belongs to another ceremony", culprits=[author])
 
 
-def deal(params: DkgParams, index: int, *, rng: Rng = default_rng) -> tuple[DealerSecret, DkgCommitment]:
-    """Round 1 for member `index`: a random polynomial of degree k−1, its commitments and PoK of a_0."""
+def deal(
+    params: DkgParams, index: int, keys: AccountKeys, *, rng: Rng = default_rng
+) -> tuple[DealerSecret, DkgCommitment, DkgKey]:
+    """Round 1 for member `index`: a random polynomial of degree k−1, its signed commitments with a PoK of a_0,
+    and a signed fresh share-encryption key."""
     params.participant(index)
     polynomial = Polynomial.random(params.threshold - 1, rng=rng)
     commitments = polynomial.commitments()
     pok = prove_knowledge(TAG_POK_COEF, BASE, commitments[0], polynomial.coefficients[0], [params.sid, u16(index)], rng=rng)
-    message = DkgCommitment(
-        v=1, sid=params.sid, index=index, commitments=tuple(c.encode() for c in commitments), pok=pok.encode()
-    )
-    return DealerSecret(index, polynomial), message
+    message = sign_commitment(keys, params.sid, index, tuple(c.encode() for c in commitments), pok.encode())
+    key = new_key_secret(rng)
+    return DealerSecret(index, polynomial, key), message, make_key(keys, params.sid, index, key, rng=rng)
 
 
 def check_commitment(params: DkgParams, message: DkgCommitment) -> tuple[Point, ...]:
-    """One member's round-1 message: session, shape, points and PoK. Raises ProtocolError naming them."""
-    _check_sid(params, message.sid, message.index)
+    """One member's round-1 commitment: session, signature, shape, points and PoK. Raises ProtocolError naming them."""
+    check_commitment_signature(params.sid, message, params.participant(message.index).sign_key)
     if len(message.commitments) != params.threshold:
         raise ProtocolError(
             f"member {message.index} committed to {len(message.commitments)} coefficients, k = {params.threshold}",
@@ -123,26 +136,56 @@ def check_commitment(params: DkgParams, message: DkgCommitment) -> tuple[Point, 
     return points
 
 
-def check_commitments(params: DkgParams, messages: Sequence[DkgCommitment]) -> bytes:
-    """Check every round-1 message and return the transcript hash T1 to echo.
+def signed_by_author(params: DkgParams, message: DkgCommitment | DkgKey) -> bool:
+    """True iff the member the message names signed it for this session: anything else the relay made up."""
+    try:
+        if isinstance(message, DkgCommitment):
+            check_commitment_signature(params.sid, message, params.participant(message.index).sign_key)
+        else:
+            check_key(params.sid, message, params.participant(message.index).sign_key)
+    except ProtocolError:
+        return False
+    return True
+
+
+def check_round1(
+    params: DkgParams, commitments: Sequence[DkgCommitment], keys: Sequence[DkgKey]
+) -> tuple[bytes, dict[int, Point]]:
+    """Check every member's round-1 messages (one signed commitment and one signed key each, as picked by the
+    caller) and return the transcript hash T1 to echo, with every member's share-encryption key.
 
     Raises ProtocolError naming every member whose message is missing, duplicated or invalid.
     """
     by_index: dict[int, DkgCommitment] = {}
+    keys_by_index: dict[int, DkgKey] = {}
     culprits: list[int] = []
-    for m in messages:
+    for m in commitments:
         if m.index in by_index or m.index not in params.indices:
             culprits.append(m.index)
         by_index[m.index] = m
-    culprits += [i for i in params.indices if i not in by_index]
-    for i, m in by_index.items():
+    for k in keys:
+        if k.index in keys_by_index or k.index not in params.indices:
+            culprits.append(k.index)
+        keys_by_index[k.index] = k
+    culprits += [i for i in params.indices if i not in by_index or i not in keys_by_index]
+    points: dict[int, Point] = {}
+    for i in params.indices:
         try:
-            check_commitment(params, m)
+            if i in by_index:
+                check_commitment(params, by_index[i])
+            if i in keys_by_index:
+                points[i] = check_key(params.sid, keys_by_index[i], params.participant(i).sign_key)
         except ProtocolError:
             culprits.append(i)
     if culprits:
-        raise ProtocolError(f"round 1 is not valid for member(s) {sorted(set(culprits))}", culprits=culprits)
-    return kdf32(TAG_DKG_TRANSCRIPT, params.sid, *(encode_json(by_index[i]) for i in params.indices))
+        raise ProtocolError(f"round 1 is not valid for member(s) {sorted(set(culprits))}", culprits=sorted(set(culprits)))
+    transcript = kdf32(
+        TAG_DKG_TRANSCRIPT,
+        params.sid,
+        *(encode_json(by_index[i]) for i in params.indices),
+        *(encode_json(keys_by_index[i]) for i in params.indices),
+    )
+    return transcript, points
 
 
 def echo(params: DkgParams, index: int, keys: AccountKeys, transcript: bytes) -> DkgEcho:
@@ -156,108 +199,86 @@ def echo(params: DkgParams, index: int, keys: AccountKeys, transcript: bytes) ->
 def check_echoes(params: DkgParams, transcript: bytes, echoes: Sequence[DkgEcho]) -> None:
     """Continue only when all n members signed this same transcript (defeats a server showing split views).
 
-    Raises ProtocolError naming members with a missing, bad or different echo.
+    Raises ProtocolError naming members whose echo differs; an echo that is not signed by its member is the
+    relay's and is ignored (then that member's echo is still missing: wait).
     """
-    seen: dict[int, DkgEcho] = {e.index: e for e in echoes}
-    culprits = []
-    for i in params.indices:
-        e = seen.get(i)
-        if e is None or not echo_is_valid(params, e, transcript):
-            culprits.append(i)
-    if culprits:
-        raise ProtocolError(f"transcript echo missing or different for member(s) {culprits}", culprits=culprits)
+    seen = {e.index: e for e in echoes if echo_is_signed(params, e)}
+    differing = [i for i, e in seen.items() if not hmac.compare_digest(e.transcript, transcript)]
+    if differing:
+        raise ProtocolError(
+            f"member(s) {sorted(differing)} saw a different round 1: the server showed members different messages",
+            culprits=[],
+        )
+    missing = [i for i in params.indices if i not in seen]
+    if missing:
+        raise ProtocolError(f"no signed echo yet from member(s) {missing}", culprits=[])
 
 
-def echo_is_valid(params: DkgParams, e: DkgEcho, transcript: bytes) -> bool:
-    """True iff `e` is the named member's signature over `transcript` in this session."""
-    if not hmac.compare_digest(e.sid, params.sid) or not hmac.compare_digest(e.transcript, transcript):
+def echo_is_signed(params: DkgParams, e: DkgEcho) -> bool:
+    """True iff `e` is signed by the member it names, for this session."""
+    if not hmac.compare_digest(e.sid, params.sid):
         return False
     try:
         verify_signature(params.participant(e.index).sign_key, TAG_DKG_ECHO, signing_bytes(e), e.signature)
-    except ProofError:
+    except (ProofError, ProtocolError):
         return False
     return True
 
 
-def deal_shares(params: DkgParams, secret: DealerSecret, keys: AccountKeys) -> tuple[DkgShare, ...]:
-    """Round 2: s_{i→j} = f_i(j) boxed to every other member j (doc §2.3 step 3)."""
+def echo_is_valid(params: DkgParams, e: DkgEcho, transcript: bytes) -> bool:
+    """True iff `e` is the named member's signature over `transcript` in this session."""
+    return echo_is_signed(params, e) and hmac.compare_digest(e.transcript, transcript)
+
+
+def deal_shares(
+    params: DkgParams, secret: DealerSecret, keys: AccountKeys, recipient_keys: Mapping[int, Point], *, rng: Rng = default_rng
+) -> tuple[DkgShare, ...]:
+    """Round 2: s_{i→j} = f_i(j) encrypted to every other member j's checked key (doc §3)."""
+    assert secret.polynomial is not None
     return tuple(
-        box_share(params.sid, keys, secret.index, p.index, p.box_key, secret.polynomial.evaluate(p.index))
+        box_share(params.sid, keys, secret.index, p.index, recipient_keys[p.index], secret.polynomial.evaluate(p.index), rng=rng)
         for p in params.participants
         if p.index != secret.index
     )
 
 
-def receive_share(params: DkgParams, index: int, keys: AccountKeys, commitment: DkgCommitment, message: DkgShare) -> Scalar:
-    """Open and check s_{sender→index} against the sender's commitments (doc §2.3 step 4).
+def share_is_signed(params: DkgParams, message: DkgShare) -> bool:
+    """True iff the dealer the share names signed it for this session (else the relay made it: drop it)."""
+    try:
+        check_share_signature(params.sid, message, params.participant(message.sender).sign_key)
+    except ProtocolError:
+        return False
+    return True
+
+
+def receive_share(
+    params: DkgParams, secret: DealerSecret, own_key: Point, commitment: DkgCommitment, message: DkgShare
+) -> Scalar:
+    """Open and check s_{sender→me} (the caller checked the dealer's signature: `share_is_signed`).
 
     Raises ProtocolError naming the sender when the share does not open or does not verify: then `complain`.
     """
     if commitment.index != message.sender:
         raise ProtocolError("commitment and share are from different members", culprits=[message.sender])
-    sender = params.participant(message.sender)
-    return open_share(
-        params.sid,
-        keys,
-        index,
-        message,
-        sender_sign_key=sender.sign_key,
-        sender_box_key=sender.box_key,
-        commitments=check_commitment(params, commitment),
-    )
+    return open_share(params.sid, secret, own_key, message, check_commitment(params, commitment))
 
 
-def complain(params: DkgParams, accuser: int, keys: AccountKeys, accused: int) -> DkgComplaint:
-    """A signed public complaint against `accused`."""
-    unsigned = DkgComplaint(v=1, sid=params.sid, accuser=accuser, accused=accused, signature=bytes(64))
-    return DkgComplaint(
-        v=1, sid=params.sid, accuser=accuser, accused=accused, signature=keys.sign(TAG_DKG_COMPLAINT, signing_bytes(unsigned))
-    )
-
-
-def answer_complaint(params: DkgParams, secret: DealerSecret, keys: AccountKeys, complaint: DkgComplaint) -> DkgAnswer:
-    """Publish the disputed share in clear (doc §2.3 step 4)."""
-    if complaint.accused != secret.index:
-        raise ProtocolError("this complaint is about another member")
-    share = secret.polynomial.evaluate(complaint.accuser).encode()
-    unsigned = DkgAnswer(v=1, sid=params.sid, accused=secret.index, accuser=complaint.accuser, share=share, signature=bytes(64))
-    return DkgAnswer(
-        v=1,
-        sid=params.sid,
-        accused=secret.index,
-        accuser=complaint.accuser,
-        share=share,
-        signature=keys.sign(TAG_DKG_ANSWER, signing_bytes(unsigned)),
-    )
-
-
-def judge_complaint(params: DkgParams, commitment: DkgCommitment, complaint: DkgComplaint, answer: DkgAnswer | None) -> Scalar:
-    """Settle a complaint: return the (now public) share if the answer verifies.
-
-    Raises ProtocolError naming the accused when the answer is missing or its share fails the Feldman
-    check, or naming the accuser when the complaint itself is not properly signed.
-    """
-    _check_sid(params, complaint.sid, complaint.accuser)
+def judge(params: DkgParams, complaint: DkgComplaint, commitments: Mapping[int, DkgCommitment], keys: Mapping[int, Point]) -> int:
+    """The member a complaint proves dishonest (see ceremony.judge_complaint): the accused dealer or the
+    accuser. Raises ProtocolError for a complaint that proves nothing."""
     try:
-        verify_signature(
-            params.participant(complaint.accuser).sign_key, TAG_DKG_COMPLAINT, signing_bytes(complaint), complaint.signature
+        accuser, accused = params.participant(complaint.accuser), params.participant(complaint.accused)
+        dealer_guilty = judge_complaint(
+            params.sid,
+            complaint,
+            accuser_sign_key=accuser.sign_key,
+            accuser_key=keys[accuser.index],
+            dealer_sign_key=accused.sign_key,
+            dealer_commitments=check_commitment(params, commitments[accused.index]),
         )
-    except ProofError as exc:
-        raise ProtocolError("complaint is not signed by its accuser", culprits=[complaint.accuser]) from exc
-    accused = complaint.accused
-    if answer is None:
-        raise ProtocolError(f"member {accused} did not answer a complaint", culprits=[accused])
-    if (answer.accused, answer.accuser, commitment.index) != (accused, complaint.accuser, accused):
-        raise ProtocolError("answer does not match the complaint", culprits=[accused])
-    try:
-        _check_sid(params, answer.sid, accused)
-        verify_signature(params.participant(accused).sign_key, TAG_DKG_ANSWER, signing_bytes(answer), answer.signature)
-        share = Scalar.decode_nonzero(answer.share)
-    except (ProofError, EncodingError) as exc:
-        raise ProtocolError(f"member {accused} answered with an invalid message", culprits=[accused]) from exc
-    if not verify_share(check_commitment(params, commitment), complaint.accuser, share):
-        raise ProtocolError(f"member {accused} dealt a bad share to member {complaint.accuser}", culprits=[accused])
-    return share
+    except KeyError as exc:
+        raise ProtocolError("a complaint about a member whose round 1 is missing") from exc
+    return accused.index if dealer_guilty else accuser.index
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +294,11 @@ def finish(params: DkgParams, index: int, commitments: Sequence[DkgCommitment], 
 
     `shares` maps every dealer (this member included) to its verified share. Raises ProtocolError.
     """
-    check_commitments(params, commitments)
+    by_index = {m.index: m for m in commitments}
+    if sorted(by_index) != params.indices:
+        raise ProtocolError("finish needs every member's commitments")
+    for m in commitments:
+        check_commitment(params, m)
     missing = [i for i in params.indices if i not in shares]
     if missing:
         raise ProtocolError(f"no verified share yet from member(s) {missing}", culprits=missing)

@@ -111,30 +111,40 @@ def _dleq_parts(share_key: Point, base: Point, result: Point, a1: Point, a2: Poi
 
 
 def prove_dleq(
-    secret: Scalar, share_key: Point, base: Point, result: Point, context: Sequence[bytes], *, rng: Rng = default_rng
+    secret: Scalar,
+    share_key: Point,
+    base: Point,
+    result: Point,
+    context: Sequence[bytes],
+    *,
+    tag: bytes = TAG_DLEQ,
+    rng: Rng = default_rng,
 ) -> Proof:
-    """Chaum-Pedersen PoK{x : share_key = x·G and result = x·base}, bound to `context` (doc §2.6 step 3).
+    """Chaum-Pedersen PoK{x : share_key = x·G and result = x·base}, bound to `tag` and `context` (doc §2):
+    `dleq` for partial decryptions, `dleq/dkg-complaint` for a DKG complaint's Diffie-Hellman value.
 
     Warning: the caller must make sure share_key == x·G and result == x·base.
     """
-    w = hedged_nonce(secret, [TAG_DLEQ, share_key.encode(), base.encode(), result.encode(), *context], rng)
+    w = hedged_nonce(secret, [tag, share_key.encode(), base.encode(), result.encode(), *context], rng)
     a1 = Point.base_mul(w)
     a2 = base.mul(w)
-    c = _challenge(TAG_DLEQ, _dleq_parts(share_key, base, result, a1, a2, context))
+    c = _challenge(tag, _dleq_parts(share_key, base, result, a1, a2, context))
     return Proof(c=c, z=w + c * secret)
 
 
-def verify_dleq(share_key: Point, base: Point, result: Point, proof: Proof, context: Sequence[bytes]) -> None:
-    """Raises ProofError unless log_G(share_key) == log_base(result) is proven for this context (doc §2.7).
+def verify_dleq(
+    share_key: Point, base: Point, result: Point, proof: Proof, context: Sequence[bytes], *, tag: bytes = TAG_DLEQ
+) -> None:
+    """Raises ProofError unless log_G(share_key) == log_base(result) is proven for this tag and context (doc §2).
 
-    All three points are multiplied here, so libsodium validates them again (the fast path of doc §3).
+    All three points are multiplied here, so libsodium validates them again (the fast path of doc §1).
     """
     try:
         a1 = Point.base_mul(proof.z) - share_key.mul(proof.c)
         a2 = base.mul(proof.z) - result.mul(proof.c)
     except (CryptoError, InvalidScalarError) as exc:
         raise ProofError("DLEQ proof does not verify") from exc
-    c = _challenge(TAG_DLEQ, _dleq_parts(share_key, base, result, a1, a2, context))
+    c = _challenge(tag, _dleq_parts(share_key, base, result, a1, a2, context))
     if not _same(c, proof.c):
         raise ProofError("DLEQ proof does not verify")
 

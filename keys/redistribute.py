@@ -6,6 +6,10 @@ Y_i (a cheating old member is caught and named). New member j receives g_i(j) fr
 interpolates x'_j = Σ λ_i·g_i(j); the group commitments are Ĉ'_m = Σ λ_i·E_{i,m}, and Ĉ'_0 == Y is checked.
 Nothing encrypted to Y changes. Shares of different epochs never combine (different polynomials).
 
+Shares travel as in the DKG (ceremony.py): each new member first posts a signed per-ceremony key, dealers
+encrypt to it, a share not signed by its dealer is dropped as the relay's, and a bad signed one is proven by
+a verifiable complaint that publishes no honest member's secret.
+
 Consistency of views is settled by the new epoch record itself: every new member and k old members
 sign the same record (key directory rule), and a split view yields different records.
 
@@ -20,38 +24,56 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from keys.accounts import AccountKeys
-from keys.ceremony import DealerSecret, DkgCommitment, DkgShare, box_share, open_share
+from keys.ceremony import (
+    DealerSecret,
+    DkgCommitment,
+    DkgComplaint,
+    DkgKey,
+    DkgShare,
+    box_share,
+    check_commitment_signature,
+    check_key,
+    check_share_signature,
+    judge_complaint,
+    make_key,
+    new_key_secret,
+    open_share,
+    sign_commitment,
+)
 from keys.council import CouncilMember, EpochRecord, Participant, check_council_shape
-from keys.dkg import DkgResult
+from keys.dkg import NONCE_SIZE, DkgResult
 from keys.encoding import u16, u32
 from keys.errors import CryptoError, EncodingError, ProtocolError
 from keys.group import Point, Rng, Scalar, default_rng, multi_mul
 from keys.hashing import TAG_CTX_REDIST, kdf32
 from keys.sharing import Polynomial, evaluate_commitments, lagrange_coefficients
-from keys.wire import require_version
+from keys.wire import require_len, require_version
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RedistParams:
     """Old epoch (by digest), the dealing old members, and the new council's epoch, threshold and members."""
 
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
     v: int
     old_digest: bytes
     dealers: tuple[int, ...]
     epoch: int
     threshold: int
     participants: tuple[Participant, ...]
+    nonce: bytes  # fresh per membership change (doc §6)
 
     def __post_init__(self) -> None:
         require_version(self)
         check_council_shape(self.threshold, [p.index for p in self.participants])
         if len(set(self.dealers)) != len(self.dealers):
             raise EncodingError("dealers must be distinct")
+        require_len("nonce", self.nonce, NONCE_SIZE)
 
     @property
     def sid(self) -> bytes:
-        parts = [self.old_digest, u32(self.epoch), u16(self.threshold), *(u16(i) for i in sorted(self.dealers))]
+        """KDF32(ctx/redistribute; old digest, u32 e, u16 k', nonce, u16 dealer…, participant…) (doc §6)."""
+        parts = [self.old_digest, u32(self.epoch), u16(self.threshold), self.nonce, *(u16(i) for i in sorted(self.dealers))]
         parts += [p.encode() for p in sorted(self.participants, key=lambda p: p.index)]
         return kdf32(TAG_CTX_REDIST, *parts)
 
@@ -73,10 +95,24 @@ class RedistParams:
             old.member(i)
 
 
+def new_member_key(
+    params: RedistParams, index: int, keys: AccountKeys, *, rng: Rng = default_rng
+) -> tuple[DealerSecret, DkgKey]:
+    """New member `index`'s fresh share-encryption key and its signed DkgKey message (posted before dealing)."""
+    params.participant(index)
+    secret = new_key_secret(rng)
+    return DealerSecret(index, None, secret), make_key(keys, params.sid, index, secret, rng=rng)
+
+
+def check_member_key(params: RedistParams, message: DkgKey) -> Point:
+    """A new member's key, signed by the participant it names for this session. Raises ProtocolError."""
+    return check_key(params.sid, message, params.participant(message.index).sign_key)
+
+
 def redeal(
-    params: RedistParams, old: EpochRecord, index: int, share: Scalar, *, rng: Rng = default_rng
-) -> tuple[DealerSecret, DkgCommitment]:
-    """Old member `index` re-shares x_i: g_i(0) = x_i, degree k'−1 (doc §2.8 step 1)."""
+    params: RedistParams, old: EpochRecord, index: int, share: Scalar, keys: AccountKeys, *, rng: Rng = default_rng
+) -> tuple[Polynomial, DkgCommitment]:
+    """Old member `index` re-shares x_i: g_i(0) = x_i, degree k'−1 (doc §6); its signed commitments."""
     params.check_against(old)
     if index not in params.dealers:
         raise ProtocolError(f"member {index} is not a dealer of this redistribution")
@@ -84,14 +120,14 @@ def redeal(
         raise ProtocolError("this share does not belong to member index in the old epoch")
     polynomial = Polynomial.random(params.threshold - 1, constant=share, rng=rng)
     commitments = tuple(c.encode() for c in polynomial.commitments())
-    message = DkgCommitment(v=1, sid=params.sid, index=index, commitments=commitments, pok=bytes(64))
-    return DealerSecret(index, polynomial), message
+    return polynomial, sign_commitment(keys, params.sid, index, commitments, bytes(64))
 
 
 def check_recommitment(params: RedistParams, old: EpochRecord, message: DkgCommitment) -> tuple[Point, ...]:
-    """Decode a dealer's commitments; E_{i,0} must be its old Y_i. Raises ProtocolError naming the dealer."""
+    """A dealer's signed commitments; E_{i,0} must be its old Y_i. Raises ProtocolError naming the dealer."""
     if message.sid != params.sid or message.index not in params.dealers:
         raise ProtocolError("commitment belongs to another redistribution", culprits=[message.index])
+    check_commitment_signature(params.sid, message, old.member(message.index).sign_key)
     if len(message.commitments) != params.threshold:
         raise ProtocolError(f"dealer {message.index} committed to the wrong degree", culprits=[message.index])
     try:
@@ -103,30 +139,62 @@ def check_recommitment(params: RedistParams, old: EpochRecord, message: DkgCommi
     return points
 
 
-def redeal_shares(params: RedistParams, old: EpochRecord, secret: DealerSecret, keys: AccountKeys) -> tuple[DkgShare, ...]:
-    """g_i(j) boxed to every new member j (doc §2.8 step 1)."""
+def redeal_shares(
+    params: RedistParams,
+    old: EpochRecord,
+    index: int,
+    polynomial: Polynomial,
+    keys: AccountKeys,
+    member_keys: Mapping[int, Point],
+    *,
+    rng: Rng = default_rng,
+) -> tuple[DkgShare, ...]:
+    """g_i(j) encrypted to every new member j's checked key (doc §6)."""
     return tuple(
-        box_share(params.sid, keys, secret.index, p.index, p.box_key, secret.polynomial.evaluate(p.index))
+        box_share(params.sid, keys, index, p.index, member_keys[p.index], polynomial.evaluate(p.index), rng=rng)
         for p in params.participants
     )
 
 
+def share_is_signed(params: RedistParams, old: EpochRecord, message: DkgShare) -> bool:
+    """True iff the dealer the share names signed it for this session (else the relay made it: drop it)."""
+    try:
+        check_share_signature(params.sid, message, old.member(message.sender).sign_key)
+    except ProtocolError:
+        return False
+    return message.sender in params.dealers
+
+
 def receive_reshare(
-    params: RedistParams, old: EpochRecord, index: int, keys: AccountKeys, commitment: DkgCommitment, message: DkgShare
+    params: RedistParams, old: EpochRecord, secret: DealerSecret, own_key: Point, commitment: DkgCommitment, message: DkgShare
 ) -> Scalar:
-    """New member `index` opens and checks g_sender(index). Raises ProtocolError naming the dealer."""
+    """New member `secret.index` opens and checks g_sender(index) (the caller checked the dealer's signature).
+    Raises ProtocolError naming the dealer: then complain (ceremony.complain)."""
     if commitment.index != message.sender:
         raise ProtocolError("commitment and share are from different dealers", culprits=[message.sender])
-    dealer = old.member(message.sender)
-    return open_share(
-        params.sid,
-        keys,
-        index,
-        message,
-        sender_sign_key=dealer.sign_key,
-        sender_box_key=dealer.box_key,
-        commitments=check_recommitment(params, old, commitment),
-    )
+    return open_share(params.sid, secret, own_key, message, check_recommitment(params, old, commitment))
+
+
+def judge(
+    params: RedistParams,
+    old: EpochRecord,
+    complaint: DkgComplaint,
+    commitments: Mapping[int, DkgCommitment],
+    member_keys: Mapping[int, Point],
+) -> bool:
+    """True when a complaint proves its dealer (old index) dishonest, False when it proves the accusing new
+    member dishonest. Raises ProtocolError for a complaint that proves nothing."""
+    try:
+        return judge_complaint(
+            params.sid,
+            complaint,
+            accuser_sign_key=params.participant(complaint.accuser).sign_key,
+            accuser_key=member_keys[complaint.accuser],
+            dealer_sign_key=old.member(complaint.accused).sign_key,
+            dealer_commitments=check_recommitment(params, old, commitments[complaint.accused]),
+        )
+    except KeyError as exc:
+        raise ProtocolError("a complaint about a dealer whose commitments are missing") from exc
 
 
 def expected_record(params: RedistParams, old: EpochRecord, commitments: Sequence[DkgCommitment]) -> EpochRecord:

@@ -4,14 +4,17 @@ contribute / attest."""
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from client import rekey
+from client.api import Api
 from client.ceremony import ceremony_step
 from client.home import Home
 from client.output import emit_json, progress
-from client.rekey import erase_old_share
-from client.session import Session, UsageError
+from client.plan import CeremonyPlan, Confirm
+from client.rekey import erase_old_share_after_rekey
+from client.session import HostileServerError, Session, UsageError
 from keys.encoding import b64u_decode, b64u_encode
 from keys.envelope import KeyWrap, unwrap_case_key, wrap_case_key
 
@@ -24,7 +27,14 @@ def register(sub: Any) -> None:
     p.add_argument("--threshold", type=int, required=True, help="how many members must approve to reveal an identity")
     p.add_argument("--members", required=True, help="comma-separated account names, e.g. kim,lee,park")
     p.set_defaults(run=cmd_start)
-    p = steps.add_parser("step", help="member: do what can be done now; repeat until done")
+    p = steps.add_parser(
+        "step",
+        help="member: do what can be done now; repeat until done",
+        description="Take your part in the running ceremony (the first council key, a re-key, or a membership "
+        "change). The first time, it shows who the new council is (names, safety numbers, whether you compared "
+        "them in person) and the threshold, and asks you to accept; nothing is sent before you do.",
+    )
+    add_confirm_options(p)
     p.set_defaults(run=cmd_step)
     p = council.add_parser("redistribute", help="administrator: change the council's members or threshold, same key")
     p.add_argument("--threshold", type=int, required=True, help="the new threshold")
@@ -67,14 +77,53 @@ async def cmd_start(session: Session, args: argparse.Namespace) -> int:
     return 0
 
 
+def add_confirm_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--yes", action="store_true", help="accept the ceremony as shown without a question (for scripts)")
+    p.add_argument(
+        "--accept-unverified",
+        action="store_true",
+        help="with --yes: take part although you have not compared safety numbers with every new member",
+    )
+
+
+def confirm_at_terminal(args: argparse.Namespace) -> Confirm:
+    """Show the plan; accept it with --yes (and --accept-unverified if some member is not verified in person),
+    or by typing yes at a terminal."""
+
+    def confirm(plan: CeremonyPlan) -> bool:
+        for line in plan.describe():
+            print(line)
+        if args.yes:
+            if plan.unverified and not args.accept_unverified:
+                raise UsageError(
+                    f"not verified in person: {', '.join(plan.unverified)}. Compare safety numbers with them "
+                    "(`tessera verify NAME`, then `--accept`), or add --accept-unverified to take part anyway"
+                )
+            return True
+        if not sys.stdin.isatty():
+            raise UsageError("to take part, run this again with --yes after reading the above (there is no terminal to ask)")
+        return input("Take part in this ceremony? Type yes: ").strip().lower() == "yes"
+
+    return confirm
+
+
 async def cmd_step(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
     if home.role != "council":
         raise UsageError("only council members take part in the ceremony")
     api = session.api(home)
-    state = await session.directory(home, api)
-    result = await ceremony_step(api, home.keys, home.section("ceremony"), council=state.council)
+    result = await ceremony_step(
+        api,
+        home.keys,
+        home.section("ceremony"),
+        directory=lambda: session.directory(home, api),
+        confirm=confirm_at_terminal(args),
+        known=home.section("known"),
+        save=home.save,
+    )
     home.save()
+    if result.dropped:
+        print(f"ignored {result.dropped} message(s) that their supposed author did not sign (the server's doing)")
     for action in result.actions:
         print(action)
     if result.done:
@@ -110,7 +159,8 @@ async def cmd_rewrap(session: Session, args: argparse.Namespace) -> int:
     if home.role != "council":
         raise UsageError("only council members hold case keys")
     api = session.api(home)
-    await session.council(home, api)
+    record = await session.council(home, api)
+    council = {m.box_key for m in record.members}
     after: str | None = None
     done = added = 0
     while True:
@@ -120,12 +170,16 @@ async def cmd_rewrap(session: Session, args: argparse.Namespace) -> int:
         batch = []
         for item in page:
             case_id = b64u_decode(item["case_id"], length=16)
-            if item["missing"]:
+            recipients = [b64u_decode(r, length=32) for r in item["missing"]]
+            check_recipients(recipients, council)
+            if recipients:
                 wrap = KeyWrap(recipient=home.keys.public().box_key, sealed=b64u_decode(item["sealed"]))
                 case_key = unwrap_case_key(home.keys, case_id, wrap)
-                for recipient in item["missing"]:
-                    made = wrap_case_key(case_id, case_key, b64u_decode(recipient, length=32))
-                    batch.append({"case_id": item["case_id"], "recipient": recipient, "sealed": b64u_encode(made.sealed)})
+                for recipient in recipients:
+                    made = wrap_case_key(case_id, case_key, recipient)
+                    batch.append(
+                        {"case_id": item["case_id"], "recipient": b64u_encode(recipient), "sealed": b64u_encode(made.sealed)}
+                    )
         for start in range(0, len(batch), 1000):
             answer = await api.call("POST", "/v1/wraps", body={"v": 1, "wraps": batch[start : start + 1000]})
             added += int(answer["added"])
@@ -134,6 +188,17 @@ async def cmd_rewrap(session: Session, args: argparse.Namespace) -> int:
         progress(done, done, "cases re-wrapped")
     print(f"looked at {done} case(s); added {added} key wrap(s) for new members. The server saw no case key.")
     return 0
+
+
+def check_recipients(recipients: list[bytes], council: set[bytes]) -> None:
+    """A case key is wrapped only to members of the verified council record, whatever the server lists.
+    Hostile test: tests/hostile/test_rewrap.py."""
+    outside = [r for r in recipients if r not in council]
+    if outside:
+        raise HostileServerError(
+            f"the server asked to wrap case keys to {len(outside)} key(s) that are not in the verified council record: "
+            "nothing was wrapped"
+        )
 
 
 async def cmd_status(session: Session, args: argparse.Namespace) -> int:
@@ -173,17 +238,20 @@ async def cmd_rekey_start(session: Session, args: argparse.Namespace) -> int:
     return 0
 
 
-def _erase(home: Home, status: dict[str, Any]) -> None:
-    if erase_old_share(home.section("ceremony"), status):
+async def _erase(session: Session, home: Home, api: Api, status: dict[str, Any]) -> None:
+    if status.get("state") != "done" or home.role != "council":
+        return
+    state = await session.directory(home, api)
+    if erase_old_share_after_rekey(home.section("ceremony"), state, status, home.keys):
         home.save()
         print(f"erased your share of the old council key (epoch {status['old_epoch']}): it opens nothing any more.")
 
 
 async def cmd_rekey_status(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
-    status = await session.api(home).call("GET", "/v1/rekey")
-    if home.role == "council":
-        _erase(home, status)
+    api = session.api(home)
+    status = await api.call("GET", "/v1/rekey")
+    await _erase(session, home, api, status)
     if args.json:
         emit_json(status)
     elif status["state"] == "none":
@@ -229,5 +297,5 @@ async def cmd_rekey_attest(session: Session, args: argparse.Namespace) -> int:
     print(f"checked every key switch of {answer['cases']} case(s) and signed them ({signed}).")
     if answer["state"] == "done":
         print("the re-key is complete: the old identity headers are deleted; the old shares open nothing.")
-        _erase(home, await api.call("GET", "/v1/rekey"))
+        await _erase(session, home, api, await api.call("GET", "/v1/rekey"))
     return 0

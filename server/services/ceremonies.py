@@ -12,7 +12,7 @@ from nacl.utils import random
 from sqlalchemy import select
 
 from keys import dkg
-from keys.ceremony import DkgAnswer, DkgCommitment, DkgComplaint, DkgEcho, DkgShare, check_share_signature
+from keys.ceremony import DkgCommitment, DkgComplaint, DkgEcho, DkgKey, DkgShare, check_key, check_share_signature
 from keys.encoding import b64u_encode, canonical_json
 from keys.errors import TesseraError
 from keys.redistribute import RedistParams
@@ -23,7 +23,7 @@ from server.services.cases import council_record
 from server.services.context import Principal, Services
 from server.storage.models import CeremonyMessageRow, CeremonyRow
 
-BROADCAST = ("commitment", "echo", "complaint", "answer", "epoch-signature")
+BROADCAST = ("commitment", "key", "echo", "complaint", "epoch-signature")
 KINDS = (*BROADCAST, "share")
 
 
@@ -40,7 +40,7 @@ async def open_ceremony(services: Services, principal: Principal, *, threshold: 
         old = state.council
         epoch = (old.epoch if old else 0) + 1
         try:
-            params = dkg.DkgParams(v=1, epoch=epoch, threshold=threshold, participants=tuple(participants))
+            params = dkg.DkgParams(v=2, epoch=epoch, threshold=threshold, participants=tuple(participants), nonce=random(16))
         except TesseraError as exc:
             raise BadRequestError(str(exc)) from exc
         if old is not None:
@@ -103,6 +103,12 @@ def _check_message(params: dkg.DkgParams, index: int, kind: str, body: Any) -> t
                 raise BadRequestError("a commitment must carry your own index")
             dkg.check_commitment(params, msg)  # shape and PoK; consistency across members is the echo's job
             return None, msg
+        if kind == "key":
+            key = from_wire(DkgKey, body)
+            if key.index != index:
+                raise BadRequestError("a share-encryption key must carry your own index")
+            check_key(params.sid, key, params.participant(index).sign_key)
+            return None, key
         if kind == "echo":
             echo = from_wire(DkgEcho, body)
             if echo.index != index or not dkg.echo_is_valid(params, echo, echo.transcript):
@@ -117,14 +123,10 @@ def _check_message(params: dkg.DkgParams, index: int, kind: str, body: Any) -> t
             return share.recipient, share
         if kind == "complaint":
             complaint = from_wire(DkgComplaint, body)
-            if complaint.accuser != index:
-                raise BadRequestError("a complaint must carry your own index")
+            if complaint.accuser != index or complaint.share.recipient != index:
+                raise BadRequestError("a complaint must carry your own index and a share addressed to you")
+            check_share_signature(params.sid, complaint.share, params.participant(complaint.accused).sign_key)
             return None, complaint
-        if kind == "answer":
-            answer = from_wire(DkgAnswer, body)
-            if answer.accused != index:
-                raise BadRequestError("an answer must carry your own index")
-            return None, answer
         if kind == "epoch-signature":
             return None, epochs.check_signature(params.sid, params.participant(index).sign_key, body)
     except TesseraError as exc:
@@ -165,7 +167,7 @@ async def post_message(services: Services, principal: Principal, ceremony_id: by
             .scalars()
             .first()
         )
-        if same is not None and kind not in ("complaint", "answer"):
+        if same is not None and kind != "complaint":
             if same.body != text:
                 raise ConflictError(f"you posted a different {kind} already")
             return {"state": row.state}

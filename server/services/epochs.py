@@ -57,7 +57,7 @@ async def publish(
 ) -> None:
     """Append the record to the key directory (which checks the signing rule again), delete the case-key
     wraps of members who are not in it (a membership change or a re-key; none before the first council),
-    close the ceremony and audit it."""
+    close the ceremony, delete its mailbox and audit it. The caller empties the WAL after the commit."""
     staying = [m.box_key for m in record.members]
     removed = await session.execute(delete(WrapRow).where(WrapRow.recipient.not_in(staying)))
     entry, _ = await append_entry(
@@ -68,6 +68,8 @@ async def publish(
         signatures=signatures,
     )
     row.state = "done"
+    # the mailbox goes with the ceremony: its share boxes would open for whoever later holds a member's key
+    await session.execute(delete(CeremonyMessageRow).where(CeremonyMessageRow.ceremony_id == row.ceremony_id))
     await audit.append(
         session,
         day=services.today(),

@@ -11,7 +11,7 @@ from typing import Any
 from nacl.utils import random
 from sqlalchemy import select
 
-from keys.ceremony import DkgCommitment, DkgShare, check_share_signature
+from keys.ceremony import DkgCommitment, DkgComplaint, DkgKey, DkgShare, check_key, check_share_signature
 from keys.council import EpochRecord, Participant
 from keys.directory import DirectoryState
 from keys.encoding import b64u_encode
@@ -64,12 +64,13 @@ async def open_redistribution(
             raise BadRequestError(f"dealers must be members of the current council: {', '.join(unknown)}")
         try:
             params = RedistParams(
-                v=1,
+                v=2,
                 old_digest=old.digest(),
                 dealers=tuple(sorted(by_account[d] for d in dealing)),
                 epoch=old.epoch + 1,
                 threshold=threshold,
                 participants=tuple(participants),
+                nonce=random(16),
             )
             params.check_against(old)
         except TesseraError as exc:
@@ -132,12 +133,26 @@ def check_message(params: RedistParams, old: EpochRecord, principal: Principal, 
             check_share_signature(params.sid, share, old.member(old_index).sign_key)
             params.participant(share.recipient)
             return old_index, share.recipient
+        if kind in ("key", "complaint"):
+            if new_index is None:
+                raise ForbiddenError("only members of the new council post share-encryption keys and complaints")
+            if kind == "key":
+                key = from_wire(DkgKey, body)
+                if key.index != new_index:
+                    raise BadRequestError("a share-encryption key must carry your own index")
+                check_key(params.sid, key, principal.sign_key)
+                return new_index, None
+            complaint = from_wire(DkgComplaint, body)
+            if complaint.accuser != new_index or complaint.share.recipient != new_index:
+                raise BadRequestError("a complaint must carry your own index and a share addressed to you")
+            check_share_signature(params.sid, complaint.share, old.member(complaint.accused).sign_key)
+            return new_index, None
         if kind == "epoch-signature":
             epochs.check_signature(params.sid, principal.sign_key, body)
             return (new_index if new_index is not None else OLD_ONLY_SLOT + (old_index or 0)), None
     except TesseraError as exc:
         raise BadRequestError(f"{kind} rejected: {exc}") from exc
-    raise BadRequestError(f"a redistribution takes commitment, share and epoch-signature messages, not {kind!r}")
+    raise BadRequestError(f"a redistribution takes key, commitment, share, complaint and epoch-signature messages, not {kind!r}")
 
 
 async def maybe_finish(services: Services, session: Any, row: CeremonyRow, params: RedistParams, old: EpochRecord) -> None:

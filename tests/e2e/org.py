@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from client.api import Api
-from client.ceremony import ceremony_step, share_for
+from client.ceremony import share_for, step_member
 from client.enrol import join, make_invite
 from keys.accounts import AccountKeys
 from keys.council import EpochRecord
@@ -84,7 +84,7 @@ async def build_org(base: str, session: aiohttp.ClientSession, invite: Invite, h
     council = [await enrol(f"member{i}", "council") for i in range(1, 4)]
     await admin.api.call("POST", "/v1/ceremonies", body={"v": 1, "threshold": 2, "members": [p.name for p in council]})
     for _ in range(8):
-        results = [await ceremony_step(p.api, p.keys, p.secrets) for p in council]
+        results = [await step_member(p.api, p.keys, p.secrets) for p in council]
         if all(r.done for r in results):
             break
     people = [await enrol(f"helper{i}", "helper") for i in range(helpers)]

@@ -27,21 +27,27 @@ def participants(keys: dict[int, AccountKeys]) -> tuple[Participant, ...]:
     )
 
 
+def dkg_params(keys: dict[int, AccountKeys], threshold: int, *, epoch: int = 1) -> dkg.DkgParams:
+    return dkg.DkgParams(v=2, epoch=epoch, threshold=threshold, participants=participants(keys), nonce=bytes(16))
+
+
 def run_dkg(threshold: int, n: int, *, epoch: int = 1) -> Council:
     keys = {i: AccountKeys.generate() for i in range(1, n + 1)}
-    params = dkg.DkgParams(v=1, epoch=epoch, threshold=threshold, participants=participants(keys))
-    secrets, commitments = {}, {}
+    params = dkg_params(keys, threshold, epoch=epoch)
+    secrets, commitments, enc = {}, {}, {}
     for i in keys:
-        secrets[i], commitments[i] = dkg.deal(params, i)
-    transcript = dkg.check_commitments(params, list(commitments.values()))
+        secrets[i], commitments[i], enc[i] = dkg.deal(params, i, keys[i])
+    transcript, enc_keys = dkg.check_round1(params, list(commitments.values()), list(enc.values()))
     dkg.check_echoes(params, transcript, [dkg.echo(params, i, keys[i], transcript) for i in keys])
-    boxed = [s for i in keys for s in dkg.deal_shares(params, secrets[i], keys[i])]
+    boxed = [s for i in keys for s in dkg.deal_shares(params, secrets[i], keys[i], enc_keys)]
     results = {}
     for j in keys:
-        got = {j: secrets[j].polynomial.evaluate(j)}
+        polynomial = secrets[j].polynomial
+        assert polynomial is not None
+        got = {j: polynomial.evaluate(j)}
         for message in boxed:
             if message.recipient == j:
-                got[message.sender] = dkg.receive_share(params, j, keys[j], commitments[message.sender], message)
+                got[message.sender] = dkg.receive_share(params, secrets[j], enc_keys[j], commitments[message.sender], message)
         results[j] = dkg.finish(params, j, list(commitments.values()), got)
     records = {r.record.digest() for r in results.values()}
     assert len(records) == 1, "every member must compute the same epoch record"

@@ -5,7 +5,7 @@ import pytest
 
 from keys import redistribute as rd
 from keys.accounts import AccountKeys
-from keys.ceremony import DkgCommitment
+from keys.ceremony import box_share, complain, sign_commitment
 from keys.council import EpochRecord
 from keys.errors import ProtocolError, QuorumError
 from keys.group import Point, Scalar
@@ -16,24 +16,36 @@ from .conftest import Council, participants, run_dkg, sealed_intake
 NOW = 1_800_000_000
 
 
-def redistribute(old: Council, dealers: list[int], new_k: int, new_n: int) -> Council:
-    new_keys = {j: AccountKeys.generate() for j in range(1, new_n + 1)}
-    params = rd.RedistParams(
-        v=1,
+def redist_params(old: Council, dealers: tuple[int, ...], new_k: int, new_keys: dict[int, AccountKeys]) -> rd.RedistParams:
+    return rd.RedistParams(
+        v=2,
         old_digest=old.record.digest(),
-        dealers=tuple(dealers),
+        dealers=dealers,
         epoch=old.record.epoch + 1,
         threshold=new_k,
         participants=participants(new_keys),
+        nonce=bytes(16),
     )
-    secrets, commitments = {}, {}
-    for i in dealers:
-        secrets[i], commitments[i] = rd.redeal(params, old.record, i, old.shares[i])
-    boxed = [m for i in dealers for m in rd.redeal_shares(params, old.record, secrets[i], old.keys[i])]
-    results = {}
+
+
+def redistribute(old: Council, dealers: list[int], new_k: int, new_n: int) -> Council:
+    new_keys = {j: AccountKeys.generate() for j in range(1, new_n + 1)}
+    params = redist_params(old, tuple(dealers), new_k, new_keys)
+    member_secrets, member_keys = {}, {}
     for j, keys in new_keys.items():
+        member_secrets[j], message = rd.new_member_key(params, j, keys)
+        member_keys[j] = rd.check_member_key(params, message)
+    polynomials, commitments = {}, {}
+    for i in dealers:
+        polynomials[i], commitments[i] = rd.redeal(params, old.record, i, old.shares[i], old.keys[i])
+    boxed = [m for i in dealers for m in rd.redeal_shares(params, old.record, i, polynomials[i], old.keys[i], member_keys)]
+    assert all(rd.share_is_signed(params, old.record, m) for m in boxed)
+    results = {}
+    for j in new_keys:
         got = {
-            m.sender: rd.receive_reshare(params, old.record, j, keys, commitments[m.sender], m) for m in boxed if m.recipient == j
+            m.sender: rd.receive_reshare(params, old.record, member_secrets[j], member_keys[j], commitments[m.sender], m)
+            for m in boxed
+            if m.recipient == j
         }
         results[j] = rd.finish_redistribution(params, old.record, j, list(commitments.values()), got)
     assert len({r.record.digest() for r in results.values()}) == 1
@@ -100,29 +112,53 @@ def test_old_and_new_shares_never_combine(moved: tuple[Council, Council]) -> Non
 def test_a_dealer_who_does_not_reshare_its_own_share_is_named() -> None:
     old = run_dkg(2, 3)
     new_keys = {j: AccountKeys.generate() for j in range(1, 4)}
-    params = rd.RedistParams(
-        v=1, old_digest=old.record.digest(), dealers=(1, 2), epoch=2, threshold=2, participants=participants(new_keys)
-    )
-    _, good = rd.redeal(params, old.record, 1, old.shares[1])
-    forged = DkgCommitment(
-        v=1, sid=params.sid, index=2, commitments=tuple(Point.base_mul(Scalar.random()).encode() for _ in range(2)), pok=bytes(64)
+    params = redist_params(old, (1, 2), 2, new_keys)
+    _, good = rd.redeal(params, old.record, 1, old.shares[1], old.keys[1])
+    forged = sign_commitment(
+        old.keys[2], params.sid, 2, tuple(Point.base_mul(Scalar.random()).encode() for _ in range(2)), bytes(64)
     )
     with pytest.raises(ProtocolError) as caught:
         rd.check_recommitment(params, old.record, forged)
     assert caught.value.culprits == (2,)
     rd.check_recommitment(params, old.record, good)
+    # a commitment the dealer did not sign is the relay's
+    with pytest.raises(ProtocolError, match="not signed"):
+        rd.check_recommitment(params, old.record, replace(good, signature=bytes(64)))
+
+
+def test_a_bad_reshare_is_proven_by_a_complaint_and_a_false_one_names_the_accuser() -> None:
+    old = run_dkg(2, 3)
+    new_keys = {j: AccountKeys.generate() for j in range(1, 4)}
+    params = redist_params(old, (1, 2), 2, new_keys)
+    secrets, member_keys = {}, {}
+    for j, keys in new_keys.items():
+        secrets[j], message = rd.new_member_key(params, j, keys)
+        member_keys[j] = rd.check_member_key(params, message)
+    dealt = {i: rd.redeal(params, old.record, i, old.shares[i], old.keys[i]) for i in (1, 2)}
+    commitments = {i: c for i, (_, c) in dealt.items()}
+    wrong = box_share(params.sid, old.keys[2], 2, 3, member_keys[3], dealt[2][0].evaluate(3) + Scalar.from_int(1))
+    with pytest.raises(ProtocolError) as caught:
+        rd.receive_reshare(params, old.record, secrets[3], member_keys[3], commitments[2], wrong)
+    assert caught.value.culprits == (2,)
+    assert rd.judge(params, old.record, complain(params.sid, new_keys[3], secrets[3], wrong), commitments, member_keys)
+    good = box_share(params.sid, old.keys[1], 1, 3, member_keys[3], dealt[1][0].evaluate(3))
+    assert not rd.judge(params, old.record, complain(params.sid, new_keys[3], secrets[3], good), commitments, member_keys)
 
 
 def test_session_must_fit_the_old_record() -> None:
     old = run_dkg(3, 4)
     new_keys = {j: AccountKeys.generate() for j in range(1, 4)}
-    base = dict(v=1, old_digest=old.record.digest(), epoch=2, threshold=2, participants=participants(new_keys))
+    base = dict(
+        v=2, old_digest=old.record.digest(), epoch=2, threshold=2, participants=participants(new_keys), nonce=bytes(16)
+    )
+    keys = old.keys[1]
     with pytest.raises(ProtocolError, match="old threshold"):
-        rd.redeal(rd.RedistParams(**base, dealers=(1, 2)), old.record, 1, old.shares[1])  # type: ignore[arg-type]
+        rd.redeal(rd.RedistParams(**base, dealers=(1, 2)), old.record, 1, old.shares[1], keys)  # type: ignore[arg-type]
     with pytest.raises(ProtocolError, match="another council epoch"):
         params = rd.RedistParams(**{**base, "old_digest": bytes(32)}, dealers=(1, 2, 3))  # type: ignore[arg-type]
-        rd.redeal(params, old.record, 1, old.shares[1])
+        rd.redeal(params, old.record, 1, old.shares[1], keys)
     params = rd.RedistParams(**base, dealers=(1, 2, 3))  # type: ignore[arg-type]
     with pytest.raises(ProtocolError, match="does not belong"):
-        rd.redeal(params, old.record, 1, old.shares[2])
+        rd.redeal(params, old.record, 1, old.shares[2], keys)
     assert replace(params, epoch=3).sid != params.sid
+    assert replace(params, nonce=b"\x01" * 16).sid != params.sid

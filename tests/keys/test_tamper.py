@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from keys import dkg
 from keys.accounts import AccountKeys
+from keys.ceremony import complain
 from keys.checkpoints import sign_checkpoint, verify_checkpoint
 from keys.council import EpochRecord
 from keys.directory import DirectoryState, apply_entry, make_entry, payload_for
@@ -20,7 +21,7 @@ from keys.keyswitch import contribute_switch, verify_contribution
 from keys.reveal import approve_reveal, check_request, prepare_request, request_reveal, verify_partial
 from keys.wire import from_wire, to_wire
 
-from .conftest import Council, participants, run_dkg, sealed_intake
+from .conftest import Council, dkg_params, run_dkg, sealed_intake
 
 NOW = 1_800_000_000
 
@@ -98,13 +99,30 @@ def test_epoch_record(council: Council) -> None:
         from_wire(EpochRecord, data)
 
 
-def test_dkg_round_one() -> None:
+def test_dkg_messages() -> None:
     keys = {i: AccountKeys.generate() for i in range(1, 4)}
-    params = dkg.DkgParams(v=1, epoch=1, threshold=2, participants=participants(keys))
-    messages = {i: dkg.deal(params, i)[1] for i in keys}
-    for name, tampered in flips(messages[2]):
+    params = dkg_params(keys, 2)
+    dealt = {i: dkg.deal(params, i, keys[i]) for i in keys}
+    commitments = [d[1] for d in dealt.values()]
+    enc = [d[2] for d in dealt.values()]
+    _, enc_keys = dkg.check_round1(params, commitments, enc)
+    for name, tampered in flips(commitments[1]):
         with pytest.raises(TesseraError):
-            dkg.check_commitments(params, [messages[1], tampered, messages[3]])
+            dkg.check_round1(params, [commitments[0], tampered, commitments[2]], enc)
+            pytest.fail(name)
+    for name, tampered in flips(enc[1]):
+        with pytest.raises(TesseraError):
+            dkg.check_round1(params, commitments, [enc[0], tampered, enc[2]])
+            pytest.fail(name)
+    share = dkg.deal_shares(params, dealt[1][0], keys[1], enc_keys)[0]
+    for name, tampered in flips(share):
+        assert not dkg.share_is_signed(params, tampered), name
+    complaint = complain(params.sid, keys[share.recipient], dealt[share.recipient][0], share)
+    commitments_by = {c.index: c for c in commitments}
+    assert dkg.judge(params, complaint, commitments_by, enc_keys) == share.recipient
+    for name, tampered in flips(complaint):
+        with pytest.raises(TesseraError):
+            dkg.judge(params, tampered, commitments_by, enc_keys)
             pytest.fail(name)
 
 

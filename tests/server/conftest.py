@@ -15,7 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from client.api import Api
-from client.ceremony import ceremony_step
+from client.ceremony import step_member
 from client.enrol import join, make_invite
 from keys.accounts import AccountKeys
 from keys.council import EpochRecord
@@ -173,7 +173,7 @@ class World:
         admin = await self.admin()
         await admin.api.call("POST", "/v1/ceremonies", body={"v": 1, "threshold": threshold, "members": names})
         for _ in range(8):
-            results = [await ceremony_step(m.api, m.keys, m.secrets) for m in members]
+            results = [await step_member(m.api, m.keys, m.secrets) for m in members]
             if all(r.done for r in results):
                 return members
         raise AssertionError(f"ceremony did not finish: {[r.waiting_for for r in results]}")

@@ -10,7 +10,7 @@ import pytest
 from client import rekey
 from client.api import ApiError
 from client.casefiles import parse_attested
-from client.ceremony import ceremony_step, share_for
+from client.ceremony import share_for, step_member
 from keys.attestation import MerkleTree, sign_attestation
 from keys.directory import DirectoryEntry, DirectoryState, replay_to_pin
 from keys.encoding import b64u_decode, b64u_encode
@@ -48,7 +48,7 @@ async def test_rekey_refuses_bad_contributions_and_attestations(world: World) ->
     await _refused(admin, "POST", "/v1/ceremonies", 400, "at least 2 members of the current council", body=body)
     await admin.api.call("POST", "/v1/ceremonies", body={"v": 1, "threshold": 2, "members": ["kim", "park", "mina"]})
     for _ in range(8):
-        if all([(await ceremony_step(m.api, m.keys, m.secrets)).done for m in (kim, park, mina)]):
+        if all([(await step_member(m.api, m.keys, m.secrets)).done for m in (kim, park, mina)]):
             break
     status = await kim.api.call("GET", "/v1/rekey")
     assert (status["state"], status["remaining"]) == ("switching", 3)
@@ -146,7 +146,7 @@ async def _whole_rekey(world: World, new: list[Member], contributors: list[Membe
     admin = await world.admin()
     await admin.api.call("POST", "/v1/ceremonies", body={"v": 1, "threshold": 2, "members": [m.name for m in new]})
     for _ in range(8):
-        if all([(await ceremony_step(m.api, m.keys, m.secrets)).done for m in new]):
+        if all([(await step_member(m.api, m.keys, m.secrets)).done for m in new]):
             break
     for member in contributors:
         await rekey.contribute(member.api, member.keys, member.secrets, await _state(member), lambda d, t: None)

@@ -25,7 +25,7 @@ from keys import hashing
 from keys.accounts import AccountKeys
 from keys.attachments import CHUNK, new_descriptor, seal_stream
 from keys.council import Participant
-from keys.dkg import DkgParams, check_commitments, deal
+from keys.dkg import DkgParams, check_round1, deal
 from keys.encoding import b64u_encode
 from keys.envelope import seal_intake
 from keys.group import Point, Scalar
@@ -101,20 +101,25 @@ def build_vectors() -> dict[str, Any]:
     rng = PinnedRng("dkg")
     members = {i: AccountKeys(sign_seed=rng(32), box_secret=rng(32)) for i in (1, 2, 3)}
     params = DkgParams(
-        v=1,
+        v=2,
         epoch=1,
         threshold=2,
         participants=tuple(
             Participant(index=i, account=f"m{i}", sign_key=k.public().sign_key, box_key=k.public().box_key)
             for i, k in members.items()
         ),
+        nonce=rng(16),
     )
-    round1 = [deal(params, i, rng=rng)[1] for i in members]
+    dealt = [deal(params, i, members[i], rng=rng) for i in members]
+    round1 = [d[1] for d in dealt]
+    keys = [d[2] for d in dealt]
     v["dkg"] = {
         "seeds": {str(i): [h(k.sign_seed), h(k.box_secret)] for i, k in members.items()},
+        "nonce": h(params.nonce),
         "sid": h(params.sid),
         "round1": [to_wire(m) for m in round1],
-        "transcript": h(check_commitments(params, round1)),
+        "keys": [to_wire(k) for k in keys],
+        "transcript": h(check_round1(params, round1, keys)[0]),
     }
     rng = PinnedRng("attachment")
     reply = AccountKeys(sign_seed=rng(32), box_secret=rng(32))
