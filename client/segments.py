@@ -157,7 +157,7 @@ def plan_jpeg(data: mmap.mmap | bytes, *, keep_orientation: bool = True) -> tupl
                     body = EXIF_HEADER + _orientation_only(orientation)
                     keep.append(Built(b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body))
                     oriented = True
-                    what += ", all but the orientation"
+                    what += " (its orientation kept)"
                 removed.append(what)
             pos = end
             continue
@@ -224,6 +224,6 @@ def plan_png(data: mmap.mmap | bytes) -> tuple[list[Kept], list[str]]:
             orientation = _orientation(bytes(data[pos + 8 : end - 4])) if kind == b"eXIf" else 1
             if orientation != 1 and not any(isinstance(p, Built) for p in keep):
                 keep.append(Built(_png_chunk(b"eXIf", _orientation_only(orientation))))
-                what += ", all but the orientation"
+                what += " (its orientation kept)"
             removed.append(what)
         pos = end
