@@ -20,7 +20,7 @@ from client.api import Api, ApiError, ServerUnreachableError
 from client.home import Home
 from client.output import ByteProgress
 from client.session import UsageError
-from client.strip import Plan, PlanReader
+from client.strip import Piece, Plan, PlanReader, pieces_from_json, pieces_to_json
 from keys.accounts import AccountKeys
 from keys.attachments import (
     AttachmentDescriptor,
@@ -72,7 +72,7 @@ class PendingUpload:
     descriptor: AttachmentDescriptor
     sealed_descriptor: bytes
     path: Path
-    ranges: list[tuple[int, int]]
+    ranges: list[Piece]
     # digest of the last chunk of every part sent, by chunk index: the server holds whole parts, so its
     # last chunk is one of these; secretstream chains, so that one chunk vouches for all before it
     sent: dict[int, bytes] = field(default_factory=dict)
@@ -84,7 +84,7 @@ class PendingUpload:
                 "descriptor": to_wire(self.descriptor),
                 "sealed_descriptor": b64u_encode(self.sealed_descriptor),
                 "path": str(self.path),
-                "ranges": [list(r) for r in self.ranges],
+                "ranges": pieces_to_json(self.ranges),
                 "sent": {str(i): b64u_encode(d) for i, d in self.sent.items()},
             }
         )
@@ -97,7 +97,7 @@ class PendingUpload:
             descriptor=from_wire(AttachmentDescriptor, raw["descriptor"]),
             sealed_descriptor=b64u_decode(raw["sealed_descriptor"]),
             path=Path(raw["path"]),
-            ranges=[(int(a), int(b)) for a, b in raw["ranges"]],
+            ranges=pieces_from_json(raw["ranges"]),
             sent={int(i): b64u_decode(d, length=32) for i, d in raw["sent"].items()},
         )
 
@@ -114,7 +114,7 @@ def prepare_upload(
     descriptor = new_descriptor(
         case_id=case_id,
         kind=kind,
-        name=plan.path.name[:255],
+        name=plan.name[:255],
         media_type=plan.media_type,
         size=plan.size,
         removed=plan.removed[:32],

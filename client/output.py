@@ -7,17 +7,31 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from wcwidth import wcswidth, wcwidth
+
 
 def emit_json(data: Any) -> None:
     print(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True))
 
 
+def display_width(text: str) -> int:
+    """The columns `text` takes in a terminal: two for each wide character (Hangul, Chinese, Japanese), none for
+    a combining mark; control characters count as nothing rather than making the width unknown."""
+    width = wcswidth(text)
+    return width if width >= 0 else sum(max(wcwidth(ch), 0) for ch in text)
+
+
+def pad(text: str, width: int) -> str:
+    """`text` followed by spaces up to `width` columns (str.ljust counts characters, not columns)."""
+    return text + " " * max(width - display_width(text), 0)
+
+
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
     cells = [[str(c) for c in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    widths = [max([display_width(h)] + [display_width(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    print("  ".join(pad(h, w) for h, w in zip(headers, widths, strict=True)).rstrip())
     for row in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        print("  ".join(pad(c, w) for c, w in zip(row, widths, strict=True)).rstrip())
     if not cells:
         print("(none)")
 

@@ -58,8 +58,8 @@ def test_photo_and_bill_sealed_read_and_revealed(cli: Cli, live_server: tuple[st
     case = out.strip().splitlines()[-1]
     bill = tmp_path / "bill.pdf"
     bill.write_bytes(b"%PDF-1.7 hospital bill 300 USD " + bytes(3 << 20))  # several chunks
-    out = cli.ok("hana", "attach", case, str(bill), "--case-file")
-    assert "sealed with the case file" in out and "not a photo" in out
+    out = cli.ok("hana", "attach", case, str(bill), "--case-file", "--keep-metadata")  # not a real PDF: sent as it is
+    assert "sealed with the case file" in out and "metadata kept on purpose" in out
     bill_id = out.strip().splitlines()[-1]
 
     # empty and one byte: one chunk each; exactly 1 MiB: the chunk boundary, two chunks (the padding needs a byte)
