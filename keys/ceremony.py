@@ -279,7 +279,9 @@ def _open_with(sid: bytes, message: DkgShare, recipient_key: Point, ephemeral: P
     return Scalar.decode_nonzero(plaintext)
 
 
-def open_share(sid: bytes, secret: DealerSecret, recipient_key: Point, message: DkgShare, commitments: tuple[Point, ...]) -> Scalar:
+def open_share(
+    sid: bytes, secret: DealerSecret, recipient_key: Point, message: DkgShare, commitments: tuple[Point, ...]
+) -> Scalar:
     """Open a dealer-signed share addressed to `secret.index` (the caller checked the signature) and check it
     against the dealer's commitments. Raises ProtocolError naming the dealer when it is bad: then complain."""
     sender = message.sender
