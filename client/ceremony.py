@@ -15,14 +15,14 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from client.api import Api
-from client.directory import fetch_from_genesis
-from client.mailbox import Mailbox, StepResult, forget, post_message, share_for
+from client.directory import from_genesis
+from client.mailbox import Mailbox, StepResult, forget, post_message, share_for, sign_epoch
 from client.plan import Confirm, accept_all, check_participants, make_plan, settle
 from client.redistribution import redistribution_step
 from keys import dkg
 from keys.accounts import AccountKeys
 from keys.ceremony import DealerSecret, DkgCommitment, DkgComplaint, DkgEcho, DkgKey, DkgShare, complain
-from keys.directory import DirectoryState, payload_for, sign_payload
+from keys.directory import DirectoryState
 from keys.encoding import b64u_decode, b64u_encode
 from keys.errors import ProtocolError
 from keys.group import Point, Scalar
@@ -177,13 +177,13 @@ async def _step(
     if share_for(secrets, params.epoch) is None:
         secrets[f"share:{params.epoch}"] = b64u_encode(outcome.share.encode())
         save()
-        signature = sign_payload("council-epoch", payload_for("council-epoch", record=outcome.record), keys)
-        await post_message(
-            api, ceremony_id, "epoch-signature", {"record": to_wire(outcome.record), "signature": to_wire(signature)}
-        )
-        result.actions.append(f"computed your key share and signed council epoch {outcome.record.epoch}")
+        result.actions.append("computed your key share")
     result.record = outcome.record
-    if _published(await directory(), params, me, secrets):
+    state = await directory()
+    if not _published(state, params, me, secrets) and await sign_epoch(api, ceremony_id, keys, outcome.record, state, box):
+        result.actions.append(f"signed council epoch {outcome.record.epoch} in the key directory")
+        state = await directory()
+    if _published(state, params, me, secrets):
         forget(secrets, ceremony_id)
         result.done = True
     else:
@@ -220,4 +220,4 @@ def _names(params: dkg.DkgParams, indices: list[int]) -> str:
 
 async def step_member(api: Api, keys: AccountKeys, secrets: dict[str, Any]) -> StepResult:
     """One ceremony step for a simulated member who accepts every plan (its directory verified from genesis)."""
-    return await ceremony_step(api, keys, secrets, directory=lambda: fetch_from_genesis(api), confirm=accept_all)
+    return await ceremony_step(api, keys, secrets, directory=from_genesis(api), confirm=accept_all)

@@ -1,32 +1,96 @@
-"""Joining with an invite, and making invites (administrators). HTTP through `Api`; crypto from `keys`."""
+"""Joining with an invite, and making invites (administrators). HTTP through `Api`; crypto from `keys`.
+
+A joining device believes nothing the server says about its invite: the grant (account name and role) must
+be signed by an administrator active in the key directory it verified from the invite's pinned head (or by
+the server key, for the organisation's first administrator), for this invite, not expired, and for the name
+the person typed; only then does the device sign its directory entry (hostile tests:
+tests/hostile/test_directory.py::test_a_role_the_server_swapped_at_join_is_refused).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from nacl.utils import random
 
-from client.api import Api
+from client.api import Api, ApiError
+from client.directory import at_next_position, position, verify_answer
+from client.session import HostileServerError, UsageError
 from keys.accounts import AccountKeys
-from keys.directory import payload_for, sign_payload
+from keys.directory import DirectoryState, payload_for, sign_next
 from keys.encoding import b64u_decode, b64u_encode
-from keys.invites import Grant, Invite, sign_grant
+from keys.errors import ProofError
+from keys.invites import SERVER_ISSUER, Grant, Invite, sign_grant, verify_grant
 from keys.wire import from_wire, to_wire
 
+ATTEMPTS = 5
 
-async def join(api: Api, invite: Invite, keys: AccountKeys) -> tuple[Grant, int]:
-    """Register `keys` with the invite; returns the grant (account name and role) and the directory seq."""
+
+def check_grant(grant: Grant, invite: Invite, state: DirectoryState, *, name: str | None, today: int) -> None:
+    """Raises HostileServerError unless the grant is the one the invite's administrator signed; UsageError when
+    the invite is for another name than the one given, or expired."""
+    if grant.invite_id != invite.invite_id:
+        raise HostileServerError("the server answered the invite with a grant for another invite")
+    has_admin = any(a.role == "admin" and not a.revoked for a in state.accounts.values())
+    if grant.issuer == SERVER_ISSUER:
+        issuer_key = state.server_key if not has_admin and grant.role == "admin" else None
+    else:
+        issuer = state.active(grant.issuer)
+        issuer_key = issuer.keys.sign_key if issuer is not None and issuer.role == "admin" else None
+    if issuer_key is None:
+        raise HostileServerError(f"the invite's grant names {grant.issuer or 'the server'} as issuer, who may not invite")
+    try:
+        verify_grant(grant, issuer_key)
+    except ProofError as exc:
+        raise HostileServerError("the invite's grant is not signed by the administrator it names (changed on the way)") from exc
+    if name is not None and name != grant.account:
+        raise UsageError(f"this invite is for the account {grant.account!r}; run join again with --name {grant.account}")
+    if grant.expires_day < today:
+        raise UsageError("this invite has expired; ask your administrator for a new one")
+
+
+async def join(api: Api, invite: Invite, keys: AccountKeys, *, name: str | None, now: int) -> tuple[Grant, int]:
+    """Check the invite's grant, then register `keys`; returns the grant and the entry's sequence number.
+    Raises HostileServerError, UsageError, DirectoryError or ApiError; nothing is registered unless the grant checks."""
     secret = {"v": 1, "invite_id": b64u_encode(invite.invite_id), "secret": invite.secret}
-    grant = from_wire(Grant, (await api.call("POST", "/v1/invites/grant", body=secret, auth=False))["grant"])
-    payload = payload_for("account-added", account=grant.account, role=grant.role, keys=keys.public(), grant=grant)
-    signature = sign_payload("account-added", payload, keys)
-    public = keys.public()
-    body = {
-        **secret,
-        "sign_key": b64u_encode(public.sign_key),
-        "box_key": b64u_encode(public.box_key),
-        "signature": to_wire(signature),
-    }
-    answer = await api.call("POST", "/v1/join", body=body, auth=False)
-    return grant, int(answer["directory_seq"])
+    for attempt in range(ATTEMPTS):
+        answer: Any = await api.call("POST", "/v1/invites/grant", body=secret, auth=False)
+        grant = from_wire(Grant, answer.get("grant"))
+        state, _ = verify_answer(answer.get("directory"), pinned_seq=invite.head_seq, pinned_head=invite.head_hash, now=now)
+        check_grant(grant, invite, state, name=name, today=now // 86_400)
+        payload = payload_for("account-added", account=grant.account, role=grant.role, keys=keys.public(), grant=grant)
+        public = keys.public()
+        body = {
+            **secret,
+            "v": 2,
+            "sign_key": b64u_encode(public.sign_key),
+            "box_key": b64u_encode(public.box_key),
+            **position(state),
+            "signature": to_wire(sign_next("account-added", payload, keys, state)),
+        }
+        try:
+            joined = await api.call("POST", "/v1/join", body=body, auth=False)
+        except ApiError as exc:
+            if exc.code != "directory_moved" or attempt == ATTEMPTS - 1:
+                raise
+            continue
+        return grant, int(joined["directory_seq"])
+    raise AssertionError("unreachable")
+
+
+async def revoke_account(
+    api: Api, keys: AccountKeys, account: str, *, directory: Callable[[], Awaitable[DirectoryState]]
+) -> int:
+    """Revoke `account` (an administrator, or the account itself), signed for the next position of the verified
+    directory (`directory()` fetches and verifies it); returns the entry's sequence number."""
+    payload = payload_for("account-revoked", account=account)
+
+    async def post(state: DirectoryState) -> Any:
+        body = {"v": 2, **position(state), "signature": to_wire(sign_next("account-revoked", payload, keys, state))}
+        return await api.call("POST", f"/v1/accounts/{account}/revoke", body=body)
+
+    return int((await at_next_position(directory, post))["directory_seq"])
 
 
 async def make_invite(

@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from client.api import Api
+from client.directory import position
 from keys.accounts import AccountKeys
 from keys.council import EpochRecord
-from keys.directory import DirectoryState
-from keys.encoding import b64u_decode, canonical_json
+from keys.directory import DirectoryState, payload_for, sign_next
+from keys.encoding import b64u_decode, b64u_encode, canonical_json
 from keys.errors import TesseraError
 from keys.group import Point, Scalar
-from keys.wire import from_wire
+from keys.wire import from_wire, to_wire
 
 W = TypeVar("W")
 K = TypeVar("K", bound=Hashable)
@@ -98,3 +99,20 @@ class Mailbox:
             else:
                 self.result.dropped += 1
         return out
+
+
+async def sign_epoch(
+    api: Api, ceremony_id: str, keys: AccountKeys, record: EpochRecord, state: DirectoryState, box: Mailbox
+) -> bool:
+    """Post this member's signature on the epoch record's directory entry for the position after `state` (its
+    verified directory), unless the mailbox already holds one for that position; returns whether it posted.
+    A signature made for an older position (another entry landed since) is replaced (protocol doc §7)."""
+    me = b64u_encode(keys.public().sign_key)
+    where = position(state)
+    for body in box.parsed_json("epoch-signature"):
+        signer = (body.get("signature") or {}).get("signer")
+        if signer == me and body.get("seq") == where["seq"] and body.get("prev") == where["prev"]:
+            return False
+    signature = sign_next("council-epoch", payload_for("council-epoch", record=record), keys, state)
+    await post_message(api, ceremony_id, "epoch-signature", {"record": to_wire(record), "signature": to_wire(signature), **where})
+    return True

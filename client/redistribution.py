@@ -16,13 +16,13 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from client.api import Api
-from client.mailbox import Mailbox, StepResult, erase_old_share, forget, post_message, share_for
+from client.mailbox import Mailbox, StepResult, erase_old_share, forget, post_message, share_for, sign_epoch
 from client.plan import Confirm, check_participants, make_plan, settle
 from keys import redistribute as rd
 from keys.accounts import AccountKeys
 from keys.ceremony import DealerSecret, DkgCommitment, DkgComplaint, DkgKey, DkgShare, check_commitment_signature, complain
 from keys.council import EpochRecord
-from keys.directory import DirectoryState, payload_for, sign_payload
+from keys.directory import DirectoryState
 from keys.encoding import b64u_decode, b64u_encode
 from keys.errors import ProtocolError
 from keys.group import Point
@@ -156,18 +156,15 @@ class _Step:
         combining = self.new_index is not None and share_for(self.secrets, params.epoch) is None
         if combining and not await self.combine(box, commitments, member_keys):
             return result
-        signer = self.keys.public().sign_key
-        signed = [b for b in box.parsed_json("epoch-signature") if b.get("signature", {}).get("signer") == b64u_encode(signer)]
-        if not signed:
-            signature = sign_payload("council-epoch", payload_for("council-epoch", record=record), self.keys)
-            await post_message(
-                self.api, self.ceremony_id, "epoch-signature", {"record": to_wire(record), "signature": to_wire(signature)}
-            )
-            result.actions.append(f"signed council epoch {params.epoch}")
         result.record = record
         state = await directory()
         if self.published(state):
             return self.finish(state)
+        if await sign_epoch(self.api, self.ceremony_id, self.keys, record, state, box):
+            result.actions.append(f"signed council epoch {params.epoch} in the key directory")
+            state = await directory()
+            if self.published(state):
+                return self.finish(state)
         result.waiting_for = "the signatures of every new member and k current members on the new council record"
         return result
 

@@ -6,6 +6,7 @@ import argparse
 import getpass
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,11 +96,22 @@ class Session:
         `accept` names a person whose current keys the user compared in person (`tessera verify --accept`).
         """
         pin = home.state["pin"]
-        state = await fetch_verified(api, pinned_seq=int(pin["seq"]), pinned_head=b64u_decode(pin["head"], length=32))
+        state = await fetch_verified(
+            api,
+            pinned_seq=int(pin["seq"]),
+            pinned_head=b64u_decode(pin["head"], length=32),
+            now=int(time.time()),
+            witness=home.keys if home.role == "council" else None,
+        )
         known = home.section("known")
         changed = False
         mine = state.accounts.get(home.account)
-        if mine is not None and not mine.revoked and mine.keys.sign_key not in _own_sign_keys(home):
+        if mine is None:
+            raise HostileServerError(
+                f"the verified key directory has no account {home.account}: the server left your account out (or never "
+                "published your joining)"
+            )
+        if not mine.revoked and mine.keys.sign_key not in _own_sign_keys(home):
             raise DirectoryError(
                 f"the directory names keys for {home.account} that this device does not hold: someone rotated your account"
             )

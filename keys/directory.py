@@ -12,8 +12,12 @@
 | `council-epoch` | an `EpochRecord` | every new member, and k members of the previous epoch (none for the first) |
 
 So neither an administrator nor the server can add a reader: changing who holds council shares needs the
-current council's k signatures. Clients replay the chain from their pinned head with `apply_entries`
-and refuse forks, rollbacks and missing signatures (DirectoryError). The server signs checkpoints of the head.
+current council's k signatures. Every signature covers the entry's position (its sequence number and the
+previous head) as well as its kind and payload, so genuine entries cannot be re-chained into another history
+after one is dropped (version 2 entries; version 1 entries, whose signatures covered kind and payload only,
+are read only before the first version 2 entry). Clients replay the chain from their pinned head with
+`apply_entries` and refuse forks, rollbacks and missing signatures (DirectoryError). The server signs
+checkpoints of the head; council members cosign heads as witnesses (witness.py).
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ KINDS: Final = ("server-key", "account-added", "account-rotated", "account-revok
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DirectoryEntry:
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
+    LEGACY: ClassVar[int] = 1  # signatures over kind and payload only; accepted before the first version 2 entry
     v: int
     seq: int
     prev: bytes
@@ -47,7 +52,8 @@ class DirectoryEntry:
     signatures: tuple[EpochSignature, ...]
 
     def __post_init__(self) -> None:
-        require_version(self)
+        if self.v != self.LEGACY:
+            require_version(self)
         require_len("prev", self.prev, 32)
         if self.kind not in KINDS:
             raise EncodingError(f"unknown directory entry kind {self.kind!r}")
@@ -58,7 +64,9 @@ class DirectoryEntry:
         return kdf32(TAG_LOG, self.prev, encode_json(self))
 
     def signed_message(self) -> bytes:
-        return payload_message(self.kind, self.payload)
+        if self.v == self.LEGACY:
+            return lp(self.kind.encode()) + self.payload
+        return entry_message(self.kind, self.payload, seq=self.seq, prev=self.prev)
 
     def body(self) -> dict[str, Any]:
         data = parse_json(self.payload, what=f"directory entry {self.seq}")
@@ -67,23 +75,27 @@ class DirectoryEntry:
         return data
 
 
-def payload_message(kind: str, payload: bytes) -> bytes:
-    """What signers of an entry sign: its kind and payload, not its position.
+def entry_message(kind: str, payload: bytes, *, seq: int, prev: bytes) -> bytes:
+    """What signers of an entry sign: `LP(kind) ‖ u64(seq) ‖ prev ‖ payload` (protocol doc §7).
 
-    Signers (a joining member, council members approving an epoch) cannot know the sequence number the
-    server will give the entry. Replaying a signed payload elsewhere gains nothing: every kind's rule
-    depends on the state (an account is added once, epochs only grow, a rotation must be signed by the
-    current key, a server-key change by the current server key, a revocation applies once).
+    Signing the position means a signer fetches the verified directory first and signs for its next entry;
+    if another entry lands first, the server answers that the directory moved and the signer signs again.
     """
     if kind not in KINDS:
         raise EncodingError(f"unknown directory entry kind {kind!r}")
-    return lp(kind.encode()) + payload
+    require_len("prev", prev, 32)
+    return lp(kind.encode()) + u64(seq) + prev + payload
 
 
-def sign_payload(kind: str, payload: Mapping[str, Any], keys: AccountKeys) -> EpochSignature:
-    """One signer's signature over an entry's kind and payload."""
-    message = payload_message(kind, canonical_json(dict(payload)))
+def sign_entry(kind: str, payload: Mapping[str, Any], keys: AccountKeys, *, seq: int, prev: bytes) -> EpochSignature:
+    """One signer's signature over an entry's kind, position and payload."""
+    message = entry_message(kind, canonical_json(dict(payload)), seq=seq, prev=prev)
     return EpochSignature(signer=keys.public().sign_key, signature=keys.sign(TAG_LOG_SIG, message))
+
+
+def sign_next(kind: str, payload: Mapping[str, Any], keys: AccountKeys, state: DirectoryState) -> EpochSignature:
+    """A signature for the entry that would follow `state` (the signer's verified directory)."""
+    return sign_entry(kind, payload, keys, seq=state.seq + 1, prev=state.head)
 
 
 def make_entry(
@@ -96,9 +108,9 @@ def make_entry(
     signers: Iterable[AccountKeys] = (),
     signatures: Iterable[EpochSignature] = (),
 ) -> DirectoryEntry:
-    """Build an entry from signatures made earlier and/or by `signers` now."""
-    sigs = (*signatures, *(sign_payload(kind, payload, k) for k in signers))
-    return DirectoryEntry(v=1, seq=seq, prev=prev, kind=kind, payload=canonical_json(dict(payload)), day=day, signatures=sigs)
+    """Build an entry from signatures made earlier (for this position) and/or by `signers` now."""
+    sigs = (*signatures, *(sign_entry(kind, payload, k, seq=seq, prev=prev) for k in signers))
+    return DirectoryEntry(v=2, seq=seq, prev=prev, kind=kind, payload=canonical_json(dict(payload)), day=day, signatures=sigs)
 
 
 def add_signature(entry: DirectoryEntry, keys: AccountKeys) -> DirectoryEntry:
@@ -144,10 +156,12 @@ class DirectoryState:
 
     seq: int = -1
     head: bytes = GENESIS_PREV
+    positional: bool = False  # a version 2 entry was applied: no version 1 entry may follow
     _heads: _Heads = field(default_factory=_Heads, repr=False, compare=False)
     server_keys: tuple[tuple[int, bytes], ...] = ()  # (from seq, key)
     accounts: Mapping[str, AccountState] = field(default_factory=dict)
     council: EpochRecord | None = None
+    council_day: int = 0  # the day of the entry that made the current council
     earlier_councils: Mapping[int, EpochRecord] = field(default_factory=dict)  # by epoch
 
     @property
@@ -224,6 +238,8 @@ def apply_entry(state: DirectoryState, entry: DirectoryEntry) -> DirectoryState:
     """
     if entry.seq != state.seq + 1:
         raise DirectoryError(f"entry {entry.seq} out of order: expected {state.seq + 1}")
+    if entry.v == DirectoryEntry.LEGACY and state.positional:
+        raise DirectoryError(f"entry {entry.seq} is of the old format after a new one: the history was rewritten")
     if not hmac.compare_digest(entry.prev, state.head):
         raise DirectoryError(f"entry {entry.seq} does not chain from the previous head (history was rewritten or forked)")
     try:
@@ -234,7 +250,8 @@ def apply_entry(state: DirectoryState, entry: DirectoryEntry) -> DirectoryState:
     except TesseraError as exc:
         raise DirectoryError(f"entry {entry.seq} ({entry.kind}) is malformed: {exc}") from exc
     head = entry.hash()
-    return replace(new, seq=entry.seq, head=head, _heads=state._heads.after(entry.seq, head))
+    positional = state.positional or entry.v != DirectoryEntry.LEGACY
+    return replace(new, seq=entry.seq, head=head, positional=positional, _heads=state._heads.after(entry.seq, head))
 
 
 def _apply_server_key(
@@ -346,7 +363,7 @@ def _apply_council_epoch(
                 f"entry {entry.seq}: council change signed by {len(approving)} current member(s); {previous.threshold} needed"
             )
     earlier = {**state.earlier_councils, previous.epoch: previous} if previous is not None else dict(state.earlier_councils)
-    return replace(state, council=record, earlier_councils=earlier)
+    return replace(state, council=record, council_day=entry.day, earlier_councils=earlier)
 
 
 _APPLY = {

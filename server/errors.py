@@ -52,6 +52,12 @@ class ConflictError(ServiceError):
     code = "conflict"
 
 
+class DirectoryMovedError(ConflictError):
+    """The key directory got another entry after the signer fetched it: fetch it again and sign again."""
+
+    code = "directory_moved"
+
+
 class GoneError(ServiceError):
     """The invite was used or has expired."""
 

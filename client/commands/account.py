@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import time
 from typing import Any
 
 from nacl.utils import random
 
 from client.api import ApiError
+from client.directory import at_next_position, position
 from client.enrol import join
 from client.home import KEYSTORE, Home
 from client.output import emit_json
 from client.session import Session, UsageError, read_passphrase
 from keys.accounts import AccountKeys, AccountPublic, fingerprint, safety_number
-from keys.directory import payload_for, sign_payload
+from keys.directory import DirectoryState, payload_for, sign_next
 from keys.encoding import b64u_decode, b64u_encode
 from keys.invites import Invite
 from keys.wire import to_wire
@@ -45,9 +47,7 @@ async def cmd_join(session: Session, args: argparse.Namespace) -> int:
     passphrase = read_passphrase(args, confirm=True)
     keys = AccountKeys.generate()
     api = session.api(server=invite.server)
-    grant, _ = await join(api, invite, keys)
-    if grant.account != args.name:
-        raise UsageError(f"this invite is for the account {grant.account!r}; run join again with --name {grant.account}")
+    grant, _ = await join(api, invite, keys, name=args.name, now=int(time.time()))  # checks the grant and the name first
     state: dict[str, Any] = {
         "v": 1,
         "account": grant.account,
@@ -104,13 +104,18 @@ async def cmd_rotate_keys(session: Session, args: argparse.Namespace) -> int:
     home.save()
     payload = payload_for("account-rotated", account=home.account, keys=new.public())
     public = new.public()
-    body = {
-        "v": 1,
-        "sign_key": b64u_encode(public.sign_key),
-        "box_key": b64u_encode(public.box_key),
-        "signatures": [to_wire(sign_payload("account-rotated", payload, k)) for k in (old, new)],
-    }
-    answer = await api.call("POST", f"/v1/accounts/{home.account}/rotate", body=body)
+
+    async def post(state: DirectoryState) -> Any:
+        body = {
+            "v": 2,
+            "sign_key": b64u_encode(public.sign_key),
+            "box_key": b64u_encode(public.box_key),
+            **position(state),
+            "signatures": [to_wire(sign_next("account-rotated", payload, k, state)) for k in (old, new)],
+        }
+        return await api.call("POST", f"/v1/accounts/{home.account}/rotate", body=body)
+
+    answer = await at_next_position(lambda: session.directory(home, api), post)
     _promote(home, new)
     print(f"new keys in place (key directory entry {answer['directory_seq']}); the old ones can no longer sign in.")
     print(f"Your new safety number: {fingerprint(public, home.account)}. Others will be asked to compare it with you.")

@@ -6,12 +6,10 @@ import argparse
 import time
 from typing import Any
 
-from client.enrol import make_invite
+from client.enrol import make_invite, revoke_account
 from client.session import Session, UsageError
-from keys.directory import payload_for, sign_payload
 from keys.encoding import b64u_decode
 from keys.invites import ROLES, check_account_name
-from keys.wire import to_wire
 
 
 def register(sub: Any) -> None:
@@ -56,7 +54,6 @@ async def cmd_invite(session: Session, args: argparse.Namespace) -> int:
 async def cmd_revoke(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
     api = session.api(home)
-    signature = sign_payload("account-revoked", payload_for("account-revoked", account=args.name), home.keys)
-    answer = await api.call("POST", f"/v1/accounts/{args.name}/revoke", body={"v": 1, "signature": to_wire(signature)})
-    print(f"revoked {args.name} (key directory entry {answer['directory_seq']}); it can no longer sign in.")
+    seq = await revoke_account(api, home.keys, args.name, directory=lambda: session.directory(home, api))
+    print(f"revoked {args.name} (key directory entry {seq}); it can no longer sign in.")
     return 0

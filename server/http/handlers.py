@@ -16,6 +16,7 @@ from keys.invites import Grant
 from keys.messages import SealedMessage
 from keys.reveal import PartialDecryption, RevealRequest
 from keys.wire import from_wire, to_wire
+from keys.witness import Cosignature
 from server.errors import BadRequestError, NotFoundError, ServiceError
 from server.http.keys import OPENAPI, PRINCIPAL, RAW_BODY, SERVICES
 from server.http.metrics import render
@@ -44,6 +45,7 @@ from server.services import (
     redistribution,
     rekey,
     reveals,
+    witnesses,
     wraps,
 )
 from server.services.directory import load_entries
@@ -53,6 +55,7 @@ __all__ = [
     "AddWraps",
     "AttestRoot",
     "CeremonyPost",
+    "Cosignature",
     "Grant",
     "IntakeEnvelope",
     "InviteSecret",
@@ -107,9 +110,10 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 async def invite_grant(request: web.Request) -> web.Response:
+    """The grant, with the key directory for the joining device to verify it against before it signs."""
     body = await body_as(request, InviteSecret)
     grant = await accounts.invite_grant(request.app[SERVICES], body.invite_id, body.secret)
-    return reply({"grant": to_wire(grant)})
+    return reply({"grant": to_wire(grant), "directory": await _directory_answer(request, -1)})
 
 
 async def join(request: web.Request) -> web.Response:
@@ -120,20 +124,34 @@ async def join(request: web.Request) -> web.Response:
         secret=body.secret,
         keys=AccountPublic(sign_key=body.sign_key, box_key=body.box_key),
         signature=body.signature,
+        at=(body.seq, body.prev),
     )
     return reply({"directory_seq": seq}, status=201)
 
 
 async def directory(request: web.Request) -> web.Response:
+    return reply(await _directory_answer(request, query_int(request, "after", -1)))
+
+
+async def _directory_answer(request: web.Request, after: int) -> dict[str, Any]:
     services = request.app[SERVICES]
-    after = query_int(request, "after", -1)
     async with services.db.read() as session:
         entries = await load_entries(session, after)
         head = await read_chain(session, "directory")
+        cosignatures = await witnesses.latest(session)
     # The checkpoint names the last entry served, so a write landing in between cannot make them disagree.
     seq, digest = (entries[-1].seq, entries[-1].hash()) if entries else (head.seq, head.head)
     checkpoint = sign_checkpoint(seq, digest, services.today(), services.server_keys)
-    return reply({"entries": [to_wire(e) for e in entries], "checkpoint": to_wire(checkpoint)})
+    return {
+        "entries": [to_wire(e) for e in entries],
+        "checkpoint": to_wire(checkpoint),
+        "cosignatures": [to_wire(c) for c in cosignatures if c.seq <= seq],
+    }
+
+
+async def cosign(request: web.Request) -> web.Response:
+    await witnesses.cosign(request.app[SERVICES], request[PRINCIPAL], await body_as(request, Cosignature))
+    return reply({"ok": True})
 
 
 async def accounts_list(request: web.Request) -> web.Response:
@@ -157,14 +175,18 @@ async def create_invite(request: web.Request) -> web.Response:
 
 async def revoke(request: web.Request) -> web.Response:
     body = await body_as(request, RevokeRequest)
-    seq = await accounts.revoke(request.app[SERVICES], request[PRINCIPAL], request.match_info["account"], body.signature)
+    seq = await accounts.revoke(
+        request.app[SERVICES], request[PRINCIPAL], request.match_info["account"], body.signature, at=(body.seq, body.prev)
+    )
     return reply({"directory_seq": seq})
 
 
 async def rotate(request: web.Request) -> web.Response:
     body = await body_as(request, RotateRequest)
     keys = AccountPublic(sign_key=body.sign_key, box_key=body.box_key)
-    seq = await accounts.rotate(request.app[SERVICES], request[PRINCIPAL], request.match_info["account"], keys, body.signatures)
+    seq = await accounts.rotate(
+        request.app[SERVICES], request[PRINCIPAL], request.match_info["account"], keys, body.signatures, at=(body.seq, body.prev)
+    )
     return reply({"directory_seq": seq})
 
 

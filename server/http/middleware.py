@@ -12,6 +12,7 @@ from keys.hashing import TAG_DIGEST, PartDigest, digest
 from server.errors import (
     BadRequestError,
     ConflictError,
+    DirectoryMovedError,
     ForbiddenError,
     GoneError,
     NotFoundError,
@@ -34,6 +35,7 @@ STATUS: dict[type[ServiceError], int] = {
     ForbiddenError: 403,
     NotFoundError: 404,
     ConflictError: 409,
+    DirectoryMovedError: 409,
     GoneError: 410,
     RateLimitedError: 429,
 }

@@ -46,6 +46,14 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "GET", "/v1/directory", h.directory, ALL_ROLES, None, "Key-directory entries after ?after=SEQ, with a signed checkpoint."
     ),
+    Route(
+        "POST",
+        "/v1/directory/cosignatures",
+        h.cosign,
+        frozenset({"council"}),
+        h.Cosignature,
+        "A council member's cosignature of the key-directory head it verified (a witness).",
+    ),
     Route("GET", "/v1/accounts", h.accounts_list, frozenset({"admin", "council"}), None, "Accounts, roles and keys."),
     Route("POST", "/v1/invites", h.create_invite, frozenset({"admin"}), h.Grant, "Create an invite from a signed grant."),
     Route("POST", "/v1/accounts/{account}/revoke", h.revoke, ALL_ROLES, h.RevokeRequest, "Revoke an account (admin, or itself)."),

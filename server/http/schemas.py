@@ -28,14 +28,25 @@ class InviteSecret:
             raise EncodingError("secret: expected the invite's secret")
 
 
+def require_position(seq: int, prev: bytes) -> None:
+    """A directory position a signature was made for: the next sequence number and the head before it."""
+    if not isinstance(seq, int) or not 0 < seq < 1 << 63:
+        raise EncodingError("seq: the directory entry's sequence number")
+    require_len("prev", prev, 32)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JoinRequest:
-    VERSION: ClassVar[int] = 1
+    """The new device's keys and its signature on the directory entry at position (seq, prev)."""
+
+    VERSION: ClassVar[int] = 2
     v: int
     invite_id: bytes
     secret: str
     sign_key: bytes
     box_key: bytes
+    seq: int
+    prev: bytes
     signature: EpochSignature
 
     def __post_init__(self) -> None:
@@ -43,16 +54,22 @@ class JoinRequest:
         InviteSecret(v=1, invite_id=self.invite_id, secret=self.secret)
         require_len("sign_key", self.sign_key, 32)
         require_len("box_key", self.box_key, 32)
+        require_position(self.seq, self.prev)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RevokeRequest:
-    VERSION: ClassVar[int] = 1
+    """The caller's signature on the revocation's directory entry at position (seq, prev)."""
+
+    VERSION: ClassVar[int] = 2
     v: int
+    seq: int
+    prev: bytes
     signature: EpochSignature
 
     def __post_init__(self) -> None:
         require_version(self)
+        require_position(self.seq, self.prev)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,18 +106,21 @@ def parse_id(text: str, what: str, size: int = 16) -> bytes:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RotateRequest:
-    """New device keys, with signatures of the old key and the new one over the directory payload."""
+    """New device keys, with signatures of the old key and the new one over the directory entry at (seq, prev)."""
 
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
     v: int
     sign_key: bytes
     box_key: bytes
+    seq: int
+    prev: bytes
     signatures: tuple[EpochSignature, ...]
 
     def __post_init__(self) -> None:
         require_version(self)
         require_len("sign_key", self.sign_key, 32)
         require_len("box_key", self.box_key, 32)
+        require_position(self.seq, self.prev)
         if len(self.signatures) != 2:
             raise EncodingError("signatures: the old key's and the new key's")
 

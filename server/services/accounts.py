@@ -125,8 +125,10 @@ async def invite_grant(services: Services, invite_id: bytes, secret: str) -> Gra
     return decode_json(Grant, row.grant.encode())
 
 
-async def join(services: Services, *, invite_id: bytes, secret: str, keys: AccountPublic, signature: EpochSignature) -> int:
-    """Register the new account; returns its directory sequence number."""
+async def join(
+    services: Services, *, invite_id: bytes, secret: str, keys: AccountPublic, signature: EpochSignature, at: tuple[int, bytes]
+) -> int:
+    """Register the new account (its signature was made for directory position `at`); returns its sequence number."""
     row = await _valid_invite(services, invite_id, secret)
     grant = decode_json(Grant, row.grant.encode())
     if signature.signer != keys.sign_key:
@@ -140,7 +142,7 @@ async def join(services: Services, *, invite_id: bytes, secret: str, keys: Accou
         if existing is not None:
             raise ConflictError("this device key is registered already")
         entry, _ = await append_entry(
-            session, kind="account-added", payload=payload, day=services.today(), signatures=[signature]
+            session, kind="account-added", payload=payload, day=services.today(), signatures=[signature], at=at
         )
         fresh.used = True
         await audit.append(
@@ -154,7 +156,9 @@ async def join(services: Services, *, invite_id: bytes, secret: str, keys: Accou
     return entry.seq
 
 
-async def revoke(services: Services, principal: Principal, account: str, signature: EpochSignature) -> int:
+async def revoke(
+    services: Services, principal: Principal, account: str, signature: EpochSignature, *, at: tuple[int, bytes]
+) -> int:
     """Revoke an account (administrators; or an account revoking itself, e.g. a lost device)."""
     if principal.role != "admin" and principal.name != account:
         raise ForbiddenError("only an administrator (or the account itself) may revoke an account")
@@ -169,6 +173,7 @@ async def revoke(services: Services, principal: Principal, account: str, signatu
             payload=payload_for("account-revoked", account=account),
             day=services.today(),
             signatures=[signature],
+            at=at,
         )
         await audit.append(
             session,
@@ -182,7 +187,13 @@ async def revoke(services: Services, principal: Principal, account: str, signatu
 
 
 async def rotate(
-    services: Services, principal: Principal, account: str, keys: AccountPublic, signatures: Sequence[EpochSignature]
+    services: Services,
+    principal: Principal,
+    account: str,
+    keys: AccountPublic,
+    signatures: Sequence[EpochSignature],
+    *,
+    at: tuple[int, bytes],
 ) -> int:
     """An account replaces its device keys; the directory rule checks both signatures. A council member's
     keys are also named in the council's epoch record: they take effect there with the next membership
@@ -192,7 +203,7 @@ async def rotate(
     payload = payload_for("account-rotated", account=account, keys=keys)
     async with services.db.write() as session:
         entry, _ = await append_entry(
-            session, kind="account-rotated", payload=payload, day=services.today(), signatures=signatures
+            session, kind="account-rotated", payload=payload, day=services.today(), signatures=signatures, at=at
         )
         await audit.append(
             session,

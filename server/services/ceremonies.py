@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from nacl.utils import random
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
 
 from keys import dkg
@@ -167,7 +168,10 @@ async def post_message(services: Services, principal: Principal, ceremony_id: by
             .scalars()
             .first()
         )
-        if same is not None and kind != "complaint":
+        if same is not None and kind == "epoch-signature" and same.body != text:
+            # signed again for the directory's new next position: the older signature is of no use
+            await session.execute(sql_delete(CeremonyMessageRow).where(CeremonyMessageRow.seq == same.seq))
+        elif same is not None and kind != "complaint":
             if same.body != text:
                 raise ConflictError(f"you posted a different {kind} already")
             return {"state": row.state}
@@ -189,10 +193,12 @@ async def post_message(services: Services, principal: Principal, ceremony_id: by
 async def _maybe_finish(services: Services, session: Any, row: CeremonyRow, params: dkg.DkgParams) -> None:
     """A DKG's record is published once every participant has signed it (the key directory also checks
     that k members of the current council did, for a re-key). A re-key then opens the header switch."""
-    for record, signatures in await epochs.signed_records(session, row.ceremony_id):
+    state = await services.directory.state(session)
+    at = (state.seq + 1, state.head)
+    for record, signatures in await epochs.signed_records(session, row.ceremony_id, at):
         if len({s.signer for s in signatures}) == len(params.participants):
-            old = (await services.directory.state(session)).council
-            await epochs.publish(services, session, row, record, signatures, {"kind": row.kind})
+            old = state.council
+            await epochs.publish(services, session, row, record, signatures, at, {"kind": row.kind})
             if row.kind != "rekey" or old is None:
                 return
             cases = await rekey.start(services, session, old, record)

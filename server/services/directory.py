@@ -12,7 +12,7 @@ from keys.council import EpochRecord, EpochSignature
 from keys.directory import DirectoryEntry, DirectoryState, apply_entries, apply_entry, make_entry
 from keys.errors import DirectoryError
 from keys.wire import decode_json, encode_json
-from server.errors import BadRequestError
+from server.errors import BadRequestError, DirectoryMovedError
 from server.storage.db import DbSession, advance_chain, lock_chain, read_chain
 from server.storage.models import AccountRow, DirectoryRow
 
@@ -53,10 +53,18 @@ async def append_entry(
     day: int,
     signatures: Iterable[EpochSignature] = (),
     signers: Sequence[Any] = (),
+    at: tuple[int, bytes] | None = None,
 ) -> tuple[DirectoryEntry, DirectoryState]:
-    """Append an entry after checking it against the replayed chain; raises BadRequestError naming the rule."""
+    """Append an entry after checking it against the replayed chain; raises BadRequestError naming the rule.
+
+    `signatures` were made for position `at` (seq, previous head); if the directory has moved since, raises
+    DirectoryMovedError so the signer fetches it again and signs anew. `signers` sign here, at the head."""
     head = await lock_chain(session, "directory")
     state = await replay(session)
+    if at is not None and (at[0] != state.seq + 1 or at[1] != state.head):
+        raise DirectoryMovedError(
+            f"the key directory has entry {state.seq} now, later than the one you signed after: fetch it and sign again"
+        )
     entry = make_entry(
         seq=state.seq + 1, prev=state.head, kind=kind, payload=payload, day=day, signatures=signatures, signers=signers
     )

@@ -1,5 +1,7 @@
 """The last step both ceremonies share (the DKG and the membership change): members sign the new epoch
-record through the mailbox, and once enough have signed, the server appends it to the key directory.
+record's directory entry through the mailbox, each for the position it saw (the next sequence number and the
+head before it: protocol doc §7), and once enough have signed for the directory's current next position, the
+server appends it. A member whose signature is for an older position signs again at its next step.
 The rule for "enough" is the caller's; the checks and the publishing are here."""
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ from sqlalchemy import delete, select
 
 from keys.accounts import verify_signature
 from keys.council import EpochRecord, EpochSignature
-from keys.directory import payload_for, payload_message
-from keys.encoding import canonical_json
+from keys.directory import entry_message, payload_for
+from keys.encoding import b64u_decode, canonical_json
 from keys.hashing import TAG_LOG_SIG
 from keys.wire import from_wire
 from server.errors import BadRequestError
@@ -22,26 +24,42 @@ from server.services.directory import append_entry
 from server.storage.models import CeremonyMessageRow, CeremonyRow, WrapRow
 
 
+def _position(body: Any) -> tuple[int, bytes]:
+    seq, prev = body.get("seq"), body.get("prev")
+    if not isinstance(seq, int) or not isinstance(prev, str):
+        raise BadRequestError("an epoch signature names the directory position it was made for (seq, prev)")
+    return seq, b64u_decode(prev, length=32, what="prev")
+
+
 def check_signature(sid: bytes, signer: bytes, body: Any) -> tuple[EpochRecord, EpochSignature]:
-    """The record must come from this ceremony and carry a valid signature by `signer`; raises
-    TesseraError (bad shape or signature) or BadRequestError."""
-    record = from_wire(EpochRecord, body.get("record") if isinstance(body, dict) else None)
+    """The record must come from this ceremony and carry a valid signature by `signer` for the position it
+    names; raises TesseraError (bad shape or signature) or BadRequestError."""
+    if not isinstance(body, dict):
+        raise BadRequestError("an epoch signature is an object")
+    record = from_wire(EpochRecord, body.get("record"))
     signature = from_wire(EpochSignature, body.get("signature"))
     if record.origin != sid or signature.signer != signer:
         raise BadRequestError("the epoch record is not from this ceremony, or not signed by you")
-    message = payload_message("council-epoch", canonical_json(payload_for("council-epoch", record=record)))
+    seq, prev = _position(body)
+    payload = canonical_json(payload_for("council-epoch", record=record))
+    message = entry_message("council-epoch", payload, seq=seq, prev=prev)
     verify_signature(signature.signer, TAG_LOG_SIG, message, signature.signature)
     return record, signature
 
 
-async def signed_records(session: Any, ceremony_id: bytes) -> list[tuple[EpochRecord, list[EpochSignature]]]:
-    """Every distinct record signed in this ceremony, with its signatures (checked when posted)."""
+async def signed_records(
+    session: Any, ceremony_id: bytes, at: tuple[int, bytes]
+) -> list[tuple[EpochRecord, list[EpochSignature]]]:
+    """Every distinct record signed in this ceremony for directory position `at`, with its signatures (checked
+    when posted)."""
     query = select(CeremonyMessageRow).where(
         CeremonyMessageRow.ceremony_id == ceremony_id, CeremonyMessageRow.kind == "epoch-signature"
     )
     by_record: dict[bytes, tuple[EpochRecord, list[EpochSignature]]] = {}
     for m in (await session.execute(query)).scalars().all():
         body = json.loads(m.body)
+        if _position(body) != at:
+            continue
         record = from_wire(EpochRecord, body["record"])
         by_record.setdefault(record.digest(), (record, []))[1].append(from_wire(EpochSignature, body["signature"]))
     return list(by_record.values())
@@ -53,6 +71,7 @@ async def publish(
     row: CeremonyRow,
     record: EpochRecord,
     signatures: list[EpochSignature],
+    at: tuple[int, bytes],
     detail: dict[str, Any] | None = None,
 ) -> None:
     """Append the record to the key directory (which checks the signing rule again), delete the case-key
@@ -66,6 +85,7 @@ async def publish(
         payload=payload_for("council-epoch", record=record),
         day=services.today(),
         signatures=signatures,
+        at=at,
     )
     row.state = "done"
     # the mailbox goes with the ceremony: its share boxes would open for whoever later holds a member's key

@@ -85,6 +85,16 @@ class CeremonyMessageRow(Base):
     body: Mapped[str] = mapped_column(Text)
 
 
+class CosignatureRow(Base):
+    """Each council member's latest cosignature of the key directory (a witness, protocol doc §7), as sent.
+    Its time is whole hours: when a member last checked the directory, no finer."""
+
+    __tablename__ = "cosignatures"
+    account: Mapped[str] = mapped_column(String(32), primary_key=True)
+    time: Mapped[int] = mapped_column(BigInteger)
+    body: Mapped[str] = mapped_column(Text)
+
+
 class CaseRow(Base):
     __tablename__ = "cases"
     case_id: Mapped[bytes] = mapped_column(LargeBinary(16), primary_key=True)

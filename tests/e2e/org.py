@@ -62,7 +62,7 @@ class Org:
 async def build_org(base: str, session: aiohttp.ClientSession, invite: Invite, helpers: int) -> Org:
     anonymous = Api(base, session)
     admin_keys = AccountKeys.generate()
-    await join(anonymous, invite, admin_keys)
+    await join(anonymous, invite, admin_keys, name=None, now=int(time.time()))
     admin = Person("admin", admin_keys, anonymous.as_principal("admin", admin_keys))
 
     async def enrol(name: str, role: str) -> Person:
@@ -78,7 +78,7 @@ async def build_org(base: str, session: aiohttp.ClientSession, invite: Invite, h
             head_hash=last.hash(),
         )
         keys = AccountKeys.generate()
-        await join(anonymous, inv, keys)
+        await join(anonymous, inv, keys, name=None, now=int(time.time()))
         return Person(name, keys, anonymous.as_principal(name, keys))
 
     council = [await enrol(f"member{i}", "council") for i in range(1, 4)]

@@ -17,14 +17,15 @@ import aiohttp
 import pytest
 
 from client.api import Api, ApiError
-from client.enrol import join, make_invite
+from client.directory import from_genesis
+from client.enrol import join, make_invite, revoke_account
 from keys.accounts import AccountKeys
 from keys.audit import verify_entries
-from keys.directory import DirectoryEntry, payload_for, sign_payload
+from keys.directory import DirectoryEntry
 from keys.encoding import b64u_decode, b64u_encode
 from keys.invites import Invite
 from keys.requests import sign_request
-from keys.wire import from_wire, to_wire
+from keys.wire import from_wire
 
 from .conftest import BIN, environment, free_port, running_server, server_cli, server_log, wait_healthy
 
@@ -85,7 +86,7 @@ async def test_two_processes_on_one_database_behave_as_one(tmp_path: Path, db_ar
             a = Api(f"http://127.0.0.1:{port_a}", session)
             b = Api(f"http://127.0.0.1:{port_b}", session)
             admin_keys = AccountKeys.generate()
-            await join(a, invite, admin_keys)
+            await join(a, invite, admin_keys, name=None, now=int(time.time()))
             admin_a, admin_b = a.as_principal("admin", admin_keys), b.as_principal("admin", admin_keys)
             # requests alternate between the two processes in one client session
             for api in (admin_a, admin_b, admin_a, admin_b):
@@ -120,7 +121,7 @@ async def test_two_processes_on_one_database_behave_as_one(tmp_path: Path, db_ar
                 head_seq=last.seq,
                 head_hash=last.hash(),
             )
-            await join(a, hinvite, helper)
+            await join(a, hinvite, helper, name=None, now=int(time.time()))
             # state changes racing through both processes: every one lands, in one chain
             today = int(time.time()) // 86400
             invites = await asyncio.gather(
@@ -142,8 +143,7 @@ async def test_two_processes_on_one_database_behave_as_one(tmp_path: Path, db_ar
             # revocation through A is effective at once on B
             helper_b = b.as_principal("h1", helper)
             await helper_b.call("GET", "/v1/directory")
-            revocation = sign_payload("account-revoked", payload_for("account-revoked", account="h1"), admin_keys)
-            await admin_a.call("POST", "/v1/accounts/h1/revoke", body={"v": 1, "signature": to_wire(revocation)})
+            await revoke_account(admin_a, admin_keys, "h1", directory=from_genesis(admin_a))
             with pytest.raises(ApiError) as caught:
                 await helper_b.call("GET", "/v1/directory")
             assert caught.value.status == 401

@@ -4,7 +4,7 @@ import pytest
 
 from keys.accounts import AccountKeys
 from keys.checkpoints import sign_checkpoint, verify_checkpoint
-from keys.council import EpochRecord
+from keys.council import EpochRecord, EpochSignature
 from keys.directory import (
     DirectoryEntry,
     DirectoryState,
@@ -15,7 +15,9 @@ from keys.directory import (
     payload_for,
     replay_to_pin,
 )
+from keys.encoding import canonical_json, lp
 from keys.errors import DirectoryError
+from keys.hashing import TAG_LOG_SIG
 from keys.invites import SERVER_ISSUER, sign_grant
 from keys.wire import decode_json, encode_json
 
@@ -228,3 +230,54 @@ def test_heads_of_every_entry_are_kept_and_cross_checked() -> None:
     assert one.head != two.head
     assert (one.head_at(2), two.head_at(2), base.head_at(2)) == (one.head, two.head, None)
     assert one.head_at(1) == two.head_at(1) == base.head
+
+
+def test_genuine_entries_cannot_be_re_chained_after_one_is_dropped(council: Council) -> None:
+    """Issue 25 item 1: signatures cover the position, so dropping an entry breaks every later one."""
+    chain, admin = council_chain(council)
+    helper = AccountKeys.generate()
+    chain.add("helper-1", "helper", helper, admin)
+    kept = [*chain.entries[:2], *chain.entries[3:]]  # member-1's entry dropped
+    moved = []
+    prev = kept[0].prev
+    for seq, entry in enumerate(kept):
+        moved.append(replace(entry, seq=seq, prev=prev))
+        prev = moved[-1].hash()
+    with pytest.raises(DirectoryError, match="signature does not verify"):
+        apply_entries(DirectoryState(), moved)
+    # the signed position is part of what a signer signs: the same signature at another position fails
+    entry = chain.entries[3]
+    assert entry.signed_message() != replace(entry, seq=entry.seq + 1).signed_message()
+    assert entry.signed_message() != replace(entry, prev=bytes(32)).signed_message()
+
+
+def test_old_format_entries_are_read_only_before_the_new_format() -> None:
+    server = AccountKeys.generate()
+    payload = payload_for("server-key", server_key=server.public().sign_key)
+    legacy_message = lp(b"server-key") + canonical_json(payload)
+    legacy = DirectoryEntry(
+        v=1,
+        seq=0,
+        prev=bytes(32),
+        kind="server-key",
+        payload=canonical_json(payload),
+        day=DAY,
+        signatures=(EpochSignature(signer=server.public().sign_key, signature=server.sign(TAG_LOG_SIG, legacy_message)),),
+    )
+    state = apply_entry(DirectoryState(), legacy)
+    assert not state.positional
+    admin = AccountKeys.generate()
+    grant = sign_grant(invite_id=bytes(16), account="admin1", role="admin", expires_day=DAY, issuer=SERVER_ISSUER, keys=server)
+    added = make_entry(
+        seq=1,
+        prev=state.head,
+        kind="account-added",
+        payload=payload_for("account-added", account="admin1", role="admin", keys=admin.public(), grant=grant),
+        day=DAY,
+        signers=[admin],
+    )
+    state = apply_entry(state, added)
+    assert state.positional
+    late = replace(legacy, seq=2, prev=state.head)
+    with pytest.raises(DirectoryError, match="old format after a new one"):
+        apply_entry(state, late)

@@ -132,7 +132,7 @@ class World:
 
     async def join(self, invite: Invite, name: str) -> Member:
         keys = AccountKeys.generate()
-        grant, _ = await join(self.anonymous(), invite, keys)
+        grant, _ = await join(self.anonymous(), invite, keys, name=None, now=int(self.clock()))
         assert grant.account == name
         member = Member(
             name, keys, Api(str(self.client.make_url("")), self.client.session, keys=keys, principal=name, clock=self.clock)

@@ -7,11 +7,11 @@ import json
 import pytest
 
 from client.api import Api, ApiError
+from client.directory import from_genesis
+from client.enrol import revoke_account
 from keys.accounts import AccountKeys
-from keys.directory import payload_for, sign_payload
 from keys.encoding import b64u_encode
 from keys.requests import case_principal, sign_request
-from keys.wire import to_wire
 from server.http.routes import ROUTES
 
 from .conftest import Member, World
@@ -99,8 +99,7 @@ async def test_authentication_failures_look_the_same(world: World) -> None:
         assert status == 401, name
         bodies.add(body)
     # revoked: the same answer
-    revocation = sign_payload("account-revoked", payload_for("account-revoked", account="h2"), admin.keys)
-    await admin.api.call("POST", "/v1/accounts/h2/revoke", body={"v": 1, "signature": to_wire(revocation)})
+    await revoke_account(admin.api, admin.keys, "h2", directory=from_genesis(admin.api))
     status, body = await raw(signed(helper.keys, "h2"))
     assert status == 401
     bodies.add(body)
@@ -122,8 +121,7 @@ async def test_revocation_is_effective_at_once(world: World, who: str) -> None:
     admin = await world.admin()
     member = await world.enrol("x1", who)
     await member.api.call("GET", "/v1/directory")
-    revocation = sign_payload("account-revoked", payload_for("account-revoked", account="x1"), admin.keys)
-    await admin.api.call("POST", "/v1/accounts/x1/revoke", body={"v": 1, "signature": to_wire(revocation)})
+    await revoke_account(admin.api, admin.keys, "x1", directory=from_genesis(admin.api))
     with pytest.raises(ApiError) as caught:
         await member.api.call("GET", "/v1/directory")
     assert caught.value.status == 401

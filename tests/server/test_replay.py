@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from client.api import ApiError
+from client.directory import from_genesis
+from client.enrol import revoke_account
 from keys.council import EpochRecord
-from keys.directory import payload_for, sign_payload
 from keys.encoding import b64u_decode, b64u_encode
 from keys.envelope import new_case_id, seal_intake
 from keys.requests import AuthHeaders, sign_request
@@ -234,8 +235,7 @@ async def test_the_nonce_shares_the_transaction_of_the_first_write(world: World)
 async def test_a_revocation_between_the_check_and_the_write_refuses_the_write(world: World) -> None:
     request = await signed_request(world)
     admission = await request.admit()
-    revocation = sign_payload("account-revoked", payload_for("account-revoked", account="h1"), request.admin.keys)
-    await request.admin.api.call("POST", "/v1/accounts/h1/revoke", body={"v": 1, "signature": to_wire(revocation)})
+    await revoke_account(request.admin.api, request.admin.keys, "h1", directory=from_genesis(request.admin.api))
     before = await audit_length(request.admin)
     with pytest.raises(UnauthorizedError):
         await request.write(admission, "test.after-revocation")

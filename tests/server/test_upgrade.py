@@ -68,7 +68,8 @@ def test_an_old_database_with_data_upgrades(tmp_path: Path, capsys) -> None:  # 
 
         async with TestClient(TestServer(create_app(load_config(data)))) as client:
             api = Api(str(client.make_url("")), client.session)
-            await join(api, Invite.decode(invite), AccountKeys.generate())  # the invite made before the upgrade works
+            # the invite made before the upgrade works
+            await join(api, Invite.decode(invite), AccountKeys.generate(), name=None, now=int(time.time()))
 
     asyncio.run(use())
 

@@ -10,7 +10,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from client.api import ApiError
-from keys.directory import payload_for, sign_payload
+from client.directory import from_genesis
+from client.enrol import revoke_account
 from keys.encoding import b64u_encode
 from keys.envelope import new_case_id, reply_keys, seal_intake, unwrap_case_key
 from keys.requests import case_principal, sign_request
@@ -43,8 +44,7 @@ async def test_every_route_every_role_every_failure(world: World) -> None:
     admin = await world.admin()
     people = {"admin": admin, "council": await world.enrol("c1", "council"), "helper": await world.enrol("h1", "helper")}
     revoked = await world.enrol("gone", "helper")
-    revocation = sign_payload("account-revoked", payload_for("account-revoked", account="gone"), admin.keys)
-    await admin.api.call("POST", "/v1/accounts/gone/revoke", body={"v": 1, "signature": to_wire(revocation)})
+    await revoke_account(admin.api, admin.keys, "gone", directory=from_genesis(admin.api))
     before = await audit_len(admin)
     now = int(world.clock())
     body = b"{}"
