@@ -9,9 +9,10 @@ module that imports pysodium; if PyNaCl gains the bindings, only this file chang
 Scalars are `keys.group.Scalar`: ristretto255 and edwards25519 share the group order L, and libsodium's
 ristretto255 scalar functions are the edwards25519 ones under another name.
 
-* `Element.decode` validates every received encoding: exactly 32 bytes, the top bit clear, canonical
-  (libsodium's `is_valid_point` refuses s >= p, negative s, non-square x², negative xy and s = -1, the
-  invalid encodings of RFC 9496 Appendix A.2), and not the identity (RFC 9497 §2.1 DeserializeElement).
+* `Element.decode` validates every received encoding: exactly 32 bytes, the top bit clear (checked here:
+  libsodium 1.0.18 ignores it), canonical (libsodium's `is_valid_point` refuses s >= p, negative s,
+  non-square x², negative xy and s = -1, the invalid encodings of RFC 9496 Appendix A.2), and not the
+  identity, which `is_valid_point` accepts (RFC 9497 §4.1 DeserializeElement).
 * Products and sums that would be the identity raise CryptoError: libsodium refuses an identity product
   itself, and sums are checked here.
 * `expand_message_xmd` (RFC 9380 §5.3.1) is written here because libsodium 1.0.18 has no
@@ -73,7 +74,8 @@ class Element:
         encoding (RFC 9496 §4.3.1) or the identity (RFC 9497 §4.1 DeserializeElement)."""
         if not isinstance(encoding, bytes) or len(encoding) != ELEMENT_SIZE:
             raise InvalidPointError("a ristretto255 element is 32 bytes")
-        # libsodium 1.0.18 already refuses a set top bit; checked here too so no version can let one through
+        # libsodium 1.0.18 ignores bit 255 (it accepts B's encoding with that bit set): a second encoding of
+        # every element unless refused here
         if encoding[31] & 0x80 or not pysodium.crypto_core_ristretto255_is_valid_point(encoding):
             raise InvalidPointError("not a canonical ristretto255 encoding")
         if hmac.compare_digest(encoding, IDENTITY_ENCODING):
@@ -176,10 +178,10 @@ def hash_to_scalar(msg: bytes, dst: bytes) -> Scalar:
     return Scalar.reduce64(expand_message_xmd(msg, dst, UNIFORM_SIZE))
 
 
-# RFC 9496 Appendix A.2 (a sample: one of each kind) and A.1 (2·B)
+# RFC 9496 Appendix A.2 (a sample), B with bit 255 set, the identity; and A.1 (2·B)
 _INVALID_SAMPLES: Final = {
     "non-canonical field encoding": "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
-    "top bit set": "00ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+    "generator with the top bit set": "e2f2ae0a6abc4e71a884a961c500515f58e30b6aa582dd8db6a65945e08d2df6",
     "negative field element": "0100000000000000000000000000000000000000000000000000000000000000",
     "non-square x²": "26948d35ca62e643e26a83177332e6b6afeb9d08e4268b650f1f5bbd8d81d371",
     "s = -1": "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",

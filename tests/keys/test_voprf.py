@@ -45,6 +45,16 @@ def test_self_test_passes() -> None:
     self_test()
 
 
+def test_self_test_fails_closed_on_a_lax_decoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pysodium
+
+    from keys.errors import SelfTestError
+
+    monkeypatch.setattr(pysodium, "crypto_core_ristretto255_is_valid_point", lambda encoding: True)
+    with pytest.raises(SelfTestError):
+        self_test()
+
+
 def test_context_string_is_the_rfcs() -> None:
     assert voprf.CONTEXT_STRING == b"OPRFV1-\x01-ristretto255-SHA512"
     assert RFC9497["suite"] == "ristretto255-SHA512" and RFC9497["mode"] == voprf.MODE_VOPRF
