@@ -71,6 +71,7 @@ TAG_AD_ATTACHMENT: Final = b"ad/attachment"
 TAG_ATTACH_CASE: Final = b"attach/case"
 TAG_ATTACH_IDENTITY: Final = b"attach/identity"
 TAG_ATTACHMENT_SIG: Final = b"attachment-sig"
+TAG_TOKEN_KEY_ID: Final = b"token/key-id"
 
 
 def _framing(tag: bytes, parts: Iterable[bytes]) -> Iterator[bytes]:

@@ -98,6 +98,7 @@ def test_parse_json_rejects_nan() -> None:
 def test_every_domain_tag_is_unique() -> None:
     tags = [v for k, v in vars(hashing).items() if k.startswith("TAG_")]
     assert len(tags) == len(set(tags)) > 30
+    assert hashing.TAG_TOKEN_KEY_ID in tags  # the anonymous-token key id (keys/tokens.py)
 
 
 def test_hashes_are_domain_separated_and_length_prefixed() -> None:

@@ -204,7 +204,7 @@ def test_reordered_dropped_and_foreign_batches_are_refused() -> None:
         voprf.finalize(inputs, blinds, evaluated[::-1], blinded, key.public, proof)
     with pytest.raises(ProofError):
         voprf.verify_proof(GENERATOR, key.public, blinded[:2], evaluated[:2], proof)
-    _, other_blinded, other_evaluated, other_proof = run(inputs, key)
+    _, _, other_evaluated, other_proof = run(inputs, key)
     with pytest.raises(ProofError):
         voprf.finalize(inputs, blinds, other_evaluated, blinded, key.public, other_proof)
     with pytest.raises(EncodingError):
@@ -275,7 +275,7 @@ def test_every_flipped_byte_of_every_message_is_refused() -> None:
 
 def test_invalid_scalars_are_refused() -> None:
     key = voprf.generate_key_pair()
-    blinds, blinded, evaluated, proof = run([b"x"], key)
+    _, blinded, evaluated, proof = run([b"x"], key)
     c, s = proof.c.encode(), proof.z.encode()
     for unreduced in (L.to_bytes(32, "little"), (2**256 - 1).to_bytes(32, "little")):
         with pytest.raises(InvalidScalarError):
