@@ -1,4 +1,5 @@
-"""Tessera's cryptographic core: pure functions and frozen types over libsodium (through PyNaCl).
+"""Tessera's cryptographic core: pure functions and frozen types over libsodium (through PyNaCl; ristretto255
+through pysodium, keys/ristretto.py).
 
 Imports neither the server nor the client, nor aiohttp nor SQLAlchemy. See docs/protocol.md.
 """
