@@ -21,7 +21,8 @@ What a hostile server could try, and what stops it:
 * Evaluate with another key while naming the published one: the proof fails (ProofError).
 * Answer with another helper's response, reorder, drop or add elements: the proof covers the client's own
   blinded elements in order, which the response never echoes; any change fails.
-* Send an invalid element (identity, non-canonical): `Element.decode` refuses it (InvalidPointError).
+* Send an invalid point (identity, small or mixed order, non-canonical): `Point.decode` refuses it
+  (InvalidPointError) when the response is parsed.
 * Partition helpers in time (a new epoch key for a few helpers at a time): not detectable here; the
   directory integration must limit how often the epoch key may change.
 """
@@ -35,10 +36,9 @@ from typing import ClassVar, Final
 from keys import voprf
 from keys.encoding import u32
 from keys.errors import CryptoError, EncodingError
-from keys.group import Rng, Scalar, default_rng
+from keys.group import POINT_SIZE, Point, Rng, Scalar, default_rng
 from keys.hashing import TAG_TOKEN_KEY_ID, kdf32
 from keys.proofs import PROOF_SIZE, Proof
-from keys.ristretto import ELEMENT_SIZE, GENERATOR, Element
 from keys.wire import require_len, require_version
 
 NONCE_SIZE: Final = 32
@@ -54,10 +54,10 @@ def token_key_id(public_key: bytes) -> bytes:
 
 def _check_batch(name: str, items: tuple[bytes, ...]) -> None:
     if not isinstance(items, tuple) or not 0 < len(items) <= MAX_TOKENS_PER_ISSUE:
-        raise EncodingError(f"{name}: expected 1..{MAX_TOKENS_PER_ISSUE} elements")
+        raise EncodingError(f"{name}: expected 1..{MAX_TOKENS_PER_ISSUE} points")
     for i, item in enumerate(items):
-        require_len(f"{name}[{i}]", item, ELEMENT_SIZE)
-        Element.decode(item)
+        require_len(f"{name}[{i}]", item, POINT_SIZE)
+        Point.decode(item)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,20 +67,21 @@ class TokenPublicKey:
     VERSION: ClassVar[int] = 1
     v: int
     epoch: int
-    key: bytes  # pkS, a ristretto255 element
+    key: bytes  # pkS, a point of the prime-order subgroup (keys/group.py)
 
     def __post_init__(self) -> None:
         require_version(self)
         u32(self.epoch)
-        require_len("key", self.key, ELEMENT_SIZE)
-        Element.decode(self.key)
+        require_len("key", self.key, POINT_SIZE)
+        Point.decode(self.key)
 
     @property
     def key_id(self) -> bytes:
         return token_key_id(self.key)
 
-    def element(self) -> Element:
-        return Element.decode(self.key)
+    def element(self) -> Point:
+        """pkS as a group element."""
+        return Point.decode(self.key)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -198,39 +199,39 @@ def issue_tokens(key: TokenKeyPair, request: IssueRequest, *, rng: Rng = default
     charges its issuance budget before calling this."""
     if not hmac.compare_digest(request.key_id, key.key_id):
         raise CryptoError("this issuance request is for another epoch's token key")
-    blinded = [Element.decode(b) for b in request.blinded]
+    blinded = [Point.decode(b) for b in request.blinded]
     evaluated, proof = voprf.blind_evaluate(key.pair, blinded, rng=rng)
     return IssueResponse(v=1, key_id=key.key_id, evaluated=tuple(e.encode() for e in evaluated), proof=proof.encode())
 
 
-def _response_elements(response: IssueResponse, request: IssueRequest, public_key: TokenPublicKey) -> list[Element]:
-    """The evaluated elements, after the checks that need no proof: same key id as the pinned key, as many
-    elements as requested. Raises CryptoError."""
+def _response_points(response: IssueResponse, request: IssueRequest, public_key: TokenPublicKey) -> list[Point]:
+    """The evaluated points, after the checks that need no proof: same key id as the pinned key, as many
+    points as requested. Raises CryptoError."""
     expected = public_key.key_id
     if not (hmac.compare_digest(request.key_id, expected) and hmac.compare_digest(response.key_id, expected)):
         raise CryptoError("the server answered with a token key other than the epoch key in the signed directory")
     if len(response.evaluated) != len(request.blinded):
-        raise CryptoError(f"the server answered {len(response.evaluated)} elements for {len(request.blinded)} requested")
-    return [Element.decode(e) for e in response.evaluated]
+        raise CryptoError(f"the server answered {len(response.evaluated)} points for {len(request.blinded)} requested")
+    return [Point.decode(e) for e in response.evaluated]
 
 
 def check_issue_response(response: IssueResponse, request: IssueRequest, public_key: TokenPublicKey) -> None:
     """Client: check a response against the client's own request and the epoch key `public_key` that the
     client verified in the signed directory (never a key that came with the response).
 
-    Raises CryptoError for another key id or a wrong number of elements, ProofError unless the proof shows
-    every element was evaluated with `public_key`'s secret, in order."""
-    evaluated = _response_elements(response, request, public_key)
-    blinded = [Element.decode(b) for b in request.blinded]
-    voprf.verify_proof(GENERATOR, public_key.element(), blinded, evaluated, Proof.decode(response.proof))
+    Raises CryptoError for another key id or a wrong number of points, ProofError unless the proof shows
+    every point was evaluated with `public_key`'s secret, in order."""
+    evaluated = _response_points(response, request, public_key)
+    blinded = [Point.decode(b) for b in request.blinded]
+    voprf.verify_proof(public_key.element(), blinded, evaluated, Proof.decode(response.proof))
 
 
 def finish_tokens(pending: PendingIssue, response: IssueResponse) -> tuple[Token, ...]:
     """Client: check the response as `check_issue_response` does, then unblind the tokens.
 
     Raises CryptoError or ProofError as `check_issue_response` does; then drop `pending`."""
-    evaluated = _response_elements(response, pending.request, pending.public_key)
-    blinded = [Element.decode(b) for b in pending.request.blinded]
+    evaluated = _response_points(response, pending.request, pending.public_key)
+    blinded = [Point.decode(b) for b in pending.request.blinded]
     outputs = voprf.finalize(
         pending.nonces, pending.blinds, evaluated, blinded, pending.public_key.element(), Proof.decode(response.proof)
     )
