@@ -1,5 +1,4 @@
-"""Tessera's cryptographic core: pure functions and frozen types over libsodium (through PyNaCl; ristretto255
-through pysodium, keys/ristretto.py).
+"""Tessera's cryptographic core: pure functions and frozen types over libsodium (through PyNaCl).
 
 Imports neither the server nor the client, nor aiohttp nor SQLAlchemy. See docs/protocol.md.
 """
