@@ -19,6 +19,7 @@ import nacl.exceptions
 import nacl.utils
 from nacl.bindings import (
     crypto_core_ed25519_add,
+    crypto_core_ed25519_from_uniform,
     crypto_core_ed25519_is_valid_point,
     crypto_core_ed25519_scalar_add,
     crypto_core_ed25519_scalar_invert,
@@ -33,6 +34,7 @@ from nacl.bindings import (
 
 from keys.errors import (
     CryptoError,
+    EncodingError,
     InvalidPointError,
     InvalidScalarError,
     SelfTestError,
@@ -42,6 +44,7 @@ from keys.errors import (
 L: Final = 2**252 + 27742317777372353535851937790883648493
 SCALAR_SIZE: Final = 32
 POINT_SIZE: Final = 32
+UNIFORM_SIZE: Final = 32
 IDENTITY_ENCODING: Final = b"\x01" + bytes(31)
 _BASE_ENCODING: Final = crypto_scalarmult_ed25519_base_noclamp((1).to_bytes(32, "little"))
 
@@ -183,6 +186,22 @@ class Point:
         p = cls.__new__(cls)
         p._b = encoding
         return p
+
+    @classmethod
+    def from_uniform(cls, uniform: bytes) -> Point:
+        """libsodium's `crypto_core_ed25519_from_uniform`: Elligator 2 of 32 uniform bytes (bit 255 picks
+        the sign of x, the low 255 bits are the field element), then multiplied by the cofactor 8, so the
+        result is in the prime-order subgroup (protocol doc §10.1). Half of a hash-to-group: Elligator 2 reaches
+        only part of the curve, so one call's output is not uniform; `keys/voprf.py` adds two (RFC 9380 §3).
+
+        Raises EncodingError unless `uniform` is 32 bytes, CryptoError when the result is the identity (at
+        most a few dozen of the 2**256 inputs, the 32 zero bytes among them; never a hash output in practice)."""
+        if not isinstance(uniform, bytes) or len(uniform) != UNIFORM_SIZE:
+            raise EncodingError("the map to the curve takes 32 bytes")
+        encoding = crypto_core_ed25519_from_uniform(uniform)
+        if hmac.compare_digest(encoding, IDENTITY_ENCODING):
+            raise CryptoError("these bytes map to the identity")
+        return cls._trusted(encoding)
 
     @classmethod
     def base_mul(cls, s: Scalar) -> Point:

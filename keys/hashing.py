@@ -77,6 +77,15 @@ TAG_AD_ATTACHMENT: Final = b"ad/attachment"
 TAG_ATTACH_CASE: Final = b"attach/case"
 TAG_ATTACH_IDENTITY: Final = b"attach/identity"
 TAG_ATTACHMENT_SIG: Final = b"attachment-sig"
+TAG_TOKEN_KEY_ID: Final = b"token/key-id"
+# The VOPRF of keys/voprf.py (docs/protocol.md §10.1): two halves of hash-to-group, the composite seed and
+# weights, the batched proof's challenge, the output.
+TAG_VOPRF_HASH_TO_GROUP_0: Final = b"voprf/hash-to-group/0"
+TAG_VOPRF_HASH_TO_GROUP_1: Final = b"voprf/hash-to-group/1"
+TAG_VOPRF_SEED: Final = b"voprf/seed"
+TAG_VOPRF_COMPOSITE: Final = b"voprf/composite"
+TAG_VOPRF_CHALLENGE: Final = b"voprf/challenge"
+TAG_VOPRF_FINALIZE: Final = b"voprf/finalize"
 
 
 def _framing(tag: bytes, parts: Iterable[bytes]) -> Iterator[bytes]:

@@ -98,6 +98,16 @@ def test_parse_json_rejects_nan() -> None:
 def test_every_domain_tag_is_unique() -> None:
     tags = [v for k, v in vars(hashing).items() if k.startswith("TAG_")]
     assert len(tags) == len(set(tags)) > 30
+    assert hashing.TAG_TOKEN_KEY_ID in tags  # the anonymous-token key id (keys/tokens.py)
+    voprf_tags = {
+        hashing.TAG_VOPRF_HASH_TO_GROUP_0,
+        hashing.TAG_VOPRF_HASH_TO_GROUP_1,
+        hashing.TAG_VOPRF_SEED,
+        hashing.TAG_VOPRF_COMPOSITE,
+        hashing.TAG_VOPRF_CHALLENGE,
+        hashing.TAG_VOPRF_FINALIZE,
+    }
+    assert len(voprf_tags) == 6 and voprf_tags <= set(tags)  # keys/voprf.py, one per purpose
 
 
 def test_hashes_are_domain_separated_and_length_prefixed() -> None:

@@ -7,6 +7,12 @@ Run `make vectors` (this script) to rewrite `keys-v1.json` after a deliberate fo
 the hash vectors against Python's own BLAKE2b (hashlib, an independent implementation) and the group
 vectors against RFC 8032's base point.
 
+The "voprf" and "tokens" sections (docs/protocol.md §10) come from the same pinned randomness, which fixes the
+key, the nonces, the blinds and the fresh half of the proof's hedged scalar. `tests/keys/test_voprf.py` and
+`tests/keys/test_tokens.py` check them against an independent computation: hashlib's BLAKE2b for every hash,
+and a slow edwards25519 in Python integers (`tests/keys/reference.py`) for hash-to-group, every
+multiplication and the proof's verification.
+
 Formats whose randomness libsodium draws internally (crypto_box_seal wraps, crypto_box shares) get
 decryption-only vectors: ciphertext, key and expected plaintext.
 """
@@ -21,7 +27,7 @@ from typing import Any
 
 from nacl.bindings import crypto_generichash_blake2b_salt_personal, randombytes_buf_deterministic
 
-from keys import hashing
+from keys import hashing, tokens, voprf
 from keys.accounts import AccountKeys
 from keys.attachments import CHUNK, new_descriptor, seal_stream
 from keys.council import Participant
@@ -154,7 +160,66 @@ def build_vectors() -> dict[str, Any]:
         "payload": h(b'{"seed":"..."}'),
         "file": h(seal_keystore(b'{"seed":"..."}', "한국어 passphrase ünïcode", KeystorePolicy(1, 8192), rng=rng)),
     }
+    v["voprf"] = build_voprf_vector()
+    v["tokens"] = build_tokens_vector()
     return v
+
+
+def build_voprf_vector() -> dict[str, Any]:
+    """The VOPRF of docs/protocol.md §10.2: a key, hash-to-group with both halves, a batch of three and a
+    batch of one (blinds, blinded and evaluated points, proof, outputs)."""
+    rng = PinnedRng("voprf")
+    key = voprf.generate_key_pair(rng=rng)
+    inputs = [b"", b"\x00", bytes(range(32))]
+    to_group = []
+    for x in inputs:
+        u0 = hashing.kdf32(hashing.TAG_VOPRF_HASH_TO_GROUP_0, x)
+        u1 = hashing.kdf32(hashing.TAG_VOPRF_HASH_TO_GROUP_1, x)
+        to_group.append(
+            {
+                "input": h(x),
+                "u0": h(u0),
+                "u1": h(u1),
+                "half0": h(Point.from_uniform(u0).encode()),
+                "half1": h(Point.from_uniform(u1).encode()),
+                "point": h(voprf.hash_to_group(x).encode()),
+            }
+        )
+    batches = []
+    for batch in (inputs, [b"one input"]):
+        blinded = [voprf.blind(x, rng=rng) for x in batch]
+        evaluated, proof = voprf.blind_evaluate(key, [c for _, c in blinded], rng=rng)
+        outputs = voprf.finalize(batch, [r for r, _ in blinded], evaluated, [c for _, c in blinded], key.public, proof)
+        batches.append(
+            {
+                "inputs": [h(x) for x in batch],
+                "blinds": [h(r.encode()) for r, _ in blinded],
+                "blinded": [h(c.encode()) for _, c in blinded],
+                "evaluated": [h(d.encode()) for d in evaluated],
+                "proof": h(proof.encode()),
+                "outputs": [h(o) for o in outputs],
+            }
+        )
+    return {"secret": h(key.secret.encode()), "public": h(key.public.encode()), "hash_to_group": to_group, "batches": batches}
+
+
+def build_tokens_vector() -> dict[str, Any]:
+    """Tokens (docs/protocol.md §10.3): an epoch key, an issuance of two tokens in wire form, the tokens."""
+    rng = PinnedRng("tokens")
+    key = tokens.generate_token_key(1, rng=rng)
+    request, pending = tokens.request_tokens(key.public, 2, rng=rng)
+    response = tokens.issue_tokens(key, request, rng=rng)
+    minted = tokens.finish_tokens(pending, response)
+    return {
+        "secret": h(key.secret_bytes()),
+        "public_key": to_wire(key.public),
+        "key_id": h(key.key_id),
+        "nonces": [h(n) for n in pending.nonces],
+        "blinds": [h(r.encode()) for r in pending.blinds],
+        "request": to_wire(request),
+        "response": to_wire(response),
+        "tokens": [to_wire(t) for t in minted],
+    }
 
 
 def build_envelope_vector() -> dict[str, Any]:
