@@ -23,7 +23,14 @@ TODAY = day("2027-04-03")
 
 
 def case(
-    case_id: str, kind: str, received: str, *, decided: str | None = None, verified: bool = True, state: str = "open", **fields: Any
+    case_id: str,
+    kind: str,
+    received: str,
+    *,
+    decided: str | None = None,
+    verified: bool = True,
+    state: str = "open",
+    **fields: Any,
 ) -> CaseRecord:
     decisions = () if decided is None else (Decision(action=decided, state="adopted", verified=verified, day=day(received) + 1),)
     if kind != "food-distribution":
@@ -53,22 +60,64 @@ PROGRAMME = [
     case("M4", "medical", "2027-02-03", decided="decline", urgency="low", treatment="medicine", amount_usd=150),
     case("M5", "medical", "2027-03-29", urgency="critical", treatment="medicine", amount_usd=200),
     # an approval whose votes did not verify: still waiting
-    case("M6", "medical", "2027-03-01", decided="approve", verified=False, urgency="high", treatment="hospitalisation", amount_usd=900),
+    case(
+        "M6",
+        "medical",
+        "2027-03-01",
+        decided="approve",
+        verified=False,
+        urgency="high",
+        treatment="hospitalisation",
+        amount_usd=900,
+    ),
     case("M7", "medical", "2026-12-20", decided="approve", urgency="high", treatment="emergency-operation", amount_usd=4000),
     # schooling
     case("S1", "schooling", "2027-01-15", decided="approve", urgency="medium", child_age=9, sponsor_needed=True, amount_usd=100),
-    case("S2", "schooling", "2027-01-16", decided="approve", urgency="medium", child_age=10, sponsor_needed=False, amount_usd=100),
+    case(
+        "S2", "schooling", "2027-01-16", decided="approve", urgency="medium", child_age=10, sponsor_needed=False, amount_usd=100
+    ),
     case("S3", "schooling", "2027-01-17", decided="approve", urgency="medium", child_age=7, sponsor_needed=True, amount_usd=120),
     case("S4", "schooling", "2027-02-15", urgency="medium", child_age=12, sponsor_needed=True, amount_usd=80),
     case("S5", "schooling", "2027-02-16", decided="decline", urgency="low", child_age=15, sponsor_needed=False, amount_usd=50),
     # self-reliance (R3 and R4 are case files from before `items` and `sales_usd` existed)
-    case("R1", "self-reliance", "2027-01-20", decided="approve", urgency="low", product="knit-cushions", stage="production",
-         amount_usd=200, items=40, sales_usd=0),  # fmt: skip
-    case("R2", "self-reliance", "2027-03-27", urgency="low", product="knit-cushions", stage="sale", amount_usd=0, items=30, sales_usd=450),
+    case(
+        "R1",
+        "self-reliance",
+        "2027-01-20",
+        decided="approve",
+        urgency="low",
+        product="knit-cushions",
+        stage="production",
+        amount_usd=200,
+        items=40,
+        sales_usd=0,
+    ),
+    case(
+        "R2",
+        "self-reliance",
+        "2027-03-27",
+        urgency="low",
+        product="knit-cushions",
+        stage="sale",
+        amount_usd=0,
+        items=30,
+        sales_usd=450,
+    ),
     case("R3", "self-reliance", "2027-03-28", urgency="low", product="crosses", stage="distribution", amount_usd=100, items=10),
-    case("R4", "self-reliance", "2027-02-20", decided="decline", urgency="low", product="key-holders", stage="production", amount_usd=150),
+    case(
+        "R4",
+        "self-reliance",
+        "2027-02-20",
+        decided="decline",
+        urgency="low",
+        product="key-holders",
+        stage="production",
+        amount_usd=150,
+    ),
     # relocation (L3 is from before `stage` existed)
-    case("L1", "relocation", "2027-01-25", decided="approve", urgency="high", household_size=4, stage="in-transit", amount_usd=1000),
+    case(
+        "L1", "relocation", "2027-01-25", decided="approve", urgency="high", household_size=4, stage="in-transit", amount_usd=1000
+    ),
     case("L2", "relocation", "2027-01-03", urgency="high", household_size=2, stage="in-transit", amount_usd=800),
     case("L3", "relocation", "2027-02-05", decided="approve", urgency="high", household_size=3, amount_usd=600),
     case("L4", "relocation", "2027-02-06", decided="decline", urgency="low", household_size=1, stage="settled", amount_usd=0),
@@ -207,8 +256,18 @@ def test_an_unreadable_case_is_counted_nowhere_else() -> None:
 
 
 def test_case_record_checks_the_form() -> None:
-    body = {"kind": "medical", "schema": 1, "fields": {"region": "Jilin", "urgency": "high", "narrative": "x",
-            "condition": "y", "treatment": "medicine", "amount_usd": 10}}  # fmt: skip
+    body = {
+        "kind": "medical",
+        "schema": 1,
+        "fields": {
+            "region": "Jilin",
+            "urgency": "high",
+            "narrative": "x",
+            "condition": "y",
+            "treatment": "medicine",
+            "amount_usd": 10,
+        },
+    }
     record = case_record(case_id="A", body=body, state="open", day=1, decisions=())
     assert record.fields == {"urgency": "high", "treatment": "medicine", "amount_usd": 10}  # free text is dropped
     for bad in ({"amount_usd": "10"}, {"amount_usd": True}, {"treatment": "magic"}, {"urgency": None}):
@@ -217,8 +276,10 @@ def test_case_record_checks_the_form() -> None:
     with pytest.raises(RecordError):
         case_record(case_id="A", body={"kind": "unknown", "fields": {}}, state="open", day=1, decisions=())
     # an optional choice left empty in the form is "not recorded", not an error
-    relocation = {"kind": "relocation", "fields": {"region": "Jilin", "urgency": "low", "narrative": "x", "household_size": 2,
-                  "destination": "", "stage": ""}}  # fmt: skip
+    relocation = {
+        "kind": "relocation",
+        "fields": {"region": "Jilin", "urgency": "low", "narrative": "x", "household_size": 2, "destination": "", "stage": ""},
+    }
     assert "stage" not in case_record(case_id="B", body=relocation, state="open", day=1, decisions=()).fields
 
 
