@@ -14,7 +14,7 @@ from typing import Any
 from client.output import progress
 from client.report import strings as s
 from client.report.compute import Report, Settings, compute_report
-from client.report.records import CaseRecord, Period, RecordError, month_of
+from client.report.records import CaseRecord, Period, PeriodError, month_of
 from client.report.render import Shown, format_text, show_report, write_csv
 from client.report.source import list_cases, open_record, read_cases
 from client.report.strings import Catalog
@@ -43,19 +43,21 @@ def register(sub: Any) -> None:
     p.set_defaults(run=cmd_report)
 
 
-def _period(args: argparse.Namespace, today: int) -> Period:
+def _period(args: argparse.Namespace, today: int, catalog: Catalog) -> Period:
     try:
         last = args.last or month_of(today)
         return Period(args.first or Period.ending(last).first, last)
-    except RecordError as exc:
-        raise UsageError(f"{exc}") from None
+    except PeriodError as exc:
+        raise UsageError(catalog(exc.message, **exc.values)) from None
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    try:
-        return Settings(rice_target_kg=args.rice_target_kg, threshold=args.min_count)
-    except ValueError as exc:
-        raise UsageError(f"{exc}") from None
+def _settings(args: argparse.Namespace, catalog: Catalog) -> Settings:
+    least = Settings().threshold
+    if args.rice_target_kg < 0:
+        raise UsageError(catalog(s.BAD_TARGET))
+    if args.min_count < least:
+        raise UsageError(catalog(s.BAD_MIN_COUNT, threshold=least))
+    return Settings(rice_target_kg=args.rice_target_kg, threshold=args.min_count)
 
 
 def _write_outputs(report: Report, shown: list[Shown], catalog: Catalog, out: Path, account: str) -> list[Path]:
@@ -74,17 +76,17 @@ def _write_outputs(report: Report, shown: list[Shown], catalog: Catalog, out: Pa
         page = out / "report.html"
         page.write_text(render_html(report, shown, charts, catalog, account=account), encoding="utf-8")
     except OSError as exc:
-        raise UsageError(f"cannot write the report into {out}: {exc.strerror or exc}") from None
+        raise UsageError(catalog(s.CANNOT_WRITE, path=os.fspath(out), problem=exc.strerror or exc)) from None
     return [*written, page]
 
 
 async def cmd_report(session: Session, args: argparse.Namespace) -> int:
     catalog = Catalog()
     today = int(time.time()) // DAY  # the server's days, UTC
-    period, settings = _period(args, today), _settings(args)
+    period, settings = _period(args, today, catalog), _settings(args, catalog)
     home = session.open_home()
     if home.role != "council":
-        raise UsageError("only council members make programme reports: they read case files")
+        raise UsageError(catalog(s.ONLY_COUNCIL))
     api = session.api(home)
     state = await session.directory(home, api)
 

@@ -112,10 +112,10 @@ def rice_table(cases: Sequence[CaseRecord], period: Period, settings: Settings) 
     rows = []
     for month in months:
         per_route = [kg[(r, month)] if reports[(r, month)] else None for r in ROUTES]
-        total = sum(v for v in per_route if v is not None)
-        rows.append(
-            (month, *per_route, total, settings.rice_target_kg, _percent(total, settings.rice_target_kg), shelters.get(month))
-        )
+        reported = [v for v in per_route if v is not None]
+        total = sum(reported) if reported else None  # no report yet is not "no rice"
+        percent = _percent(total, settings.rice_target_kg) if total is not None else None
+        rows.append((month, *per_route, total, settings.rice_target_kg, percent, shelters.get(month)))
     sums = _sum_rows(rows, columns)
     target = settings.rice_target_kg * len(months)
     total_kg = sums[1 + len(ROUTES)]
@@ -125,7 +125,8 @@ def rice_table(cases: Sequence[CaseRecord], period: Period, settings: Settings) 
 
 
 def _percent(kg: int, target: int) -> int | None:
-    return round(100 * kg / target) if target else None
+    """Whole percent, halves rounded up (48.5 % is 49 %, as people round; Python's round() would say 48)."""
+    return (200 * kg + target) // (2 * target) if target else None
 
 
 def _outcome_counts(cases: Sequence[CaseRecord], amount: bool) -> tuple[Value, ...]:

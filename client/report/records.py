@@ -14,17 +14,22 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from client.forms import KINDS, Field
+from client.report import strings as s
 
 DAY_ZERO: Final = datetime.date(1970, 1, 1)  # the server's `day` counts days since then (UTC)
 _MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
 
 
 class RecordError(Exception):
-    """A case file does not fit its form, or a period is not a pair of months."""
+    """A case file does not fit its form."""
 
-    def __init__(self, message: str, *, reason: str = "form") -> None:
-        super().__init__(message)
-        self.reason = reason
+
+class PeriodError(Exception):
+    """The period is not a pair of months, the first not after the last."""
+
+    def __init__(self, message: str, **values: object) -> None:
+        super().__init__(message.format(**values))
+        self.message, self.values = message, values  # a catalog message and its values, for the command
 
 
 def date_of(day: int) -> datetime.date:
@@ -40,10 +45,10 @@ def month_of(day: int) -> str:
 
 
 def parse_month(text: str) -> tuple[int, int]:
-    """`YYYY-MM` as (year, month); raises RecordError."""
+    """`YYYY-MM` as (year, month); raises PeriodError."""
     match = _MONTH.fullmatch(text)
     if match is None:
-        raise RecordError(f"{text!r} is not a month; write it as YYYY-MM, e.g. 2027-03", reason="period")
+        raise PeriodError(s.BAD_MONTH, text=text)
     return int(match[1]), int(match[2])
 
 
@@ -65,11 +70,11 @@ class Period:
 
     def __post_init__(self) -> None:
         if parse_month(self.first) > parse_month(self.last):
-            raise RecordError(f"the period starts ({self.first}) after it ends ({self.last})", reason="period")
+            raise PeriodError(s.PERIOD_BACKWARDS, first=self.first, last=self.last)
 
     @classmethod
     def ending(cls, last: str, months: int = 12) -> Period:
-        """The `months` months up to and including `last` (YYYY-MM). Raises RecordError."""
+        """The `months` months up to and including `last` (YYYY-MM). Raises PeriodError."""
         end = _index(last)
         return cls(_month(end - (months - 1)), _month(end))
 

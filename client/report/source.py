@@ -43,7 +43,7 @@ async def open_record(api: Api, home: Home, state: DirectoryState, case_id: str)
     served to it, does not open, forged, unknown signer, malformed, or not fitting its form); ApiError for
     anything else the server refuses (the whole report stops: the member must act)."""
     if state.council is None:
-        raise DirectoryError("the council has not held its key ceremony yet: there are no cases to report on")
+        raise DirectoryError(s.NO_COUNCIL)
     try:
         case = await open_as_member(api, home, case_id)
         author = state.accounts.get(case.signed.author)
@@ -83,7 +83,7 @@ async def list_cases(api: Api) -> list[dict[str, Any]]:
                 if not (isinstance(row["case_id"], str) and isinstance(row["day"], int) and isinstance(row["state"], str)):
                     raise TypeError
         except (KeyError, TypeError) as exc:
-            raise ProtocolError("the server's list of cases is malformed; try again, or tell your administrator") from exc
+            raise ProtocolError(s.BAD_CASE_LIST) from exc
         rows += cases
         if cursor is None:
             return rows

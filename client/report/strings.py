@@ -103,7 +103,6 @@ COL_REASON: Final = N_("why it could not be read")
 # -- row labels ------------------------------------------------------------------------------------
 OUTCOME_OPEN: Final = N_("waiting for a decision")
 OUTCOME_APPROVED: Final = N_("approved (in schooling)")
-OUTCOME_DECLINED: Final = N_("declined")
 NOT_RECORDED: Final = N_("not recorded")
 AGE_BUCKETS: Final = (N_("under 7 days"), N_("7 to 29 days"), N_("30 to 89 days"), N_("90 days or more"))
 LABELS: Final = {
@@ -150,6 +149,14 @@ CHART_AID_Y: Final = N_("cases")
 CHART_SUPPRESSED: Final = N_("Bars marked <{threshold} or “withheld” are drawn at zero.")
 
 # -- the command -----------------------------------------------------------------------------------
+BAD_MONTH: Final = N_("{text} is not a month: write it as YYYY-MM, e.g. 2027-03")
+PERIOD_BACKWARDS: Final = N_("the period starts ({first}) after it ends ({last})")
+BAD_TARGET: Final = N_("--rice-target-kg: give the council's monthly target in kilograms (0 or more)")
+BAD_MIN_COUNT: Final = N_("--min-count: counts under {threshold} are always hidden; give {threshold} or more")
+ONLY_COUNCIL: Final = N_("only council members make programme reports: they read case files")
+NO_COUNCIL: Final = N_("the council has not held its key ceremony yet: there are no cases to report on")
+BAD_CASE_LIST: Final = N_("the server's list of cases is malformed; try again, or tell your administrator")
+CANNOT_WRITE: Final = N_("cannot write the report into {path}: {problem}")
 READING: Final = N_("reading case files")
 WAITING_RATE: Final = N_("the server's request limit for this minute is reached; going on in {seconds} s")
 WROTE: Final = N_("wrote {path}")

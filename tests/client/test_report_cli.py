@@ -104,3 +104,5 @@ async def test_report_command_against_a_real_server(world: World, cli: Cli, tmp_
     assert code == 2 and "only council members" in err
     code, _, err = await run("kim", "report", "--from", "2027-13")
     assert code == 2 and "is not a month" in err
+    code, _, err = await run("kim", "report", "--min-count", "2")
+    assert code == 2 and "counts under 3 are always hidden" in err

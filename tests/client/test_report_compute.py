@@ -10,7 +10,7 @@ import pytest
 
 from client.report import strings as s
 from client.report.compute import Report, Settings, age_bucket, compute_report
-from client.report.records import CaseRecord, Decision, Period, RecordError, Unreadable, case_record, day_of
+from client.report.records import CaseRecord, Decision, Period, PeriodError, RecordError, Unreadable, case_record, day_of
 
 PERIOD = Period("2027-01", "2027-03")
 
@@ -156,6 +156,13 @@ def test_rice_per_route_per_month_against_the_target(report: Report) -> None:
     assert report.doubled_rice == (("RN-01", "2027-03", 2),)
 
 
+def test_a_month_without_reports_is_not_a_month_without_rice() -> None:
+    report = compute_report(PROGRAMME, [], period=Period("2027-03", "2027-04"), today=TODAY, settings=Settings())
+    rice = report.table("rice")
+    assert rice.rows[1] == ("2027-04", None, None, None, None, 5000, None, None)
+    assert rice.total == ("total", 2500, 2350, None, 4850, 10000, 49, 9)  # 4850 / 10000
+
+
 def test_rice_target_is_the_council_setting() -> None:
     report = compute_report(PROGRAMME, [], period=PERIOD, today=TODAY, settings=Settings(rice_target_kg=7000))
     rice = report.table("rice")
@@ -288,5 +295,5 @@ def test_period() -> None:
     assert Period.ending("2027-03") == Period("2026-04", "2027-03")
     assert PERIOD.first_day == day("2027-01-01") and PERIOD.last_day == day("2027-03-31")
     for first, last in (("2027-13", "2027-12"), ("2027-3", "2027-04"), ("2027-05", "2027-04")):
-        with pytest.raises(RecordError):
+        with pytest.raises(PeriodError):
             Period(first, last)
