@@ -24,22 +24,15 @@ DAY = 86400
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser(
-        "report",
-        help="council members: programme figures for a period (rice per route, aid, medical, schooling, ...)",
-        description=(
-            "Reads every case file you can open, on this device, and adds up the programme for a period. "
-            "Identities stay sealed; counts under 3 are hidden; nothing decrypted is written to disk."
-        ),
-    )
-    p.add_argument("--from", dest="first", metavar="YYYY-MM", help="first month (default: 11 months before --to)")
-    p.add_argument("--to", dest="last", metavar="YYYY-MM", help="last month (default: this month)")
-    p.add_argument(
-        "--rice-target-kg", type=int, default=Settings().rice_target_kg, help="the council's monthly rice target, all routes"
-    )
-    p.add_argument("--min-count", type=int, default=Settings().threshold, help="hide counts below this (3 or more)")
-    p.add_argument("--out", type=Path, help="also write CSV files, PNG and SVG charts and report.html into this folder")
-    p.add_argument("--json", action="store_true", help="print the tables as shown (small counts hidden) as JSON")
+    catalog = Catalog()
+    p = sub.add_parser("report", help=catalog(s.HELP_COMMAND), description=catalog(s.HELP_DESCRIPTION))
+    p.add_argument("--from", dest="first", metavar="YYYY-MM", help=catalog(s.HELP_FROM))
+    p.add_argument("--to", dest="last", metavar="YYYY-MM", help=catalog(s.HELP_TO))
+    default = Settings()
+    p.add_argument("--rice-target-kg", type=int, metavar="KG", default=default.rice_target_kg, help=catalog(s.HELP_TARGET))
+    p.add_argument("--min-count", type=int, metavar="N", default=default.threshold, help=catalog(s.HELP_MIN_COUNT))
+    p.add_argument("--out", type=Path, metavar="DIR", help=catalog(s.HELP_OUT))
+    p.add_argument("--json", action="store_true", help=catalog(s.HELP_JSON))
     p.set_defaults(run=cmd_report)
 
 

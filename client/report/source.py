@@ -13,6 +13,7 @@ Nothing decrypted is written anywhere: records live in memory for one run and ho
 from __future__ import annotations
 
 import asyncio
+import datetime
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
@@ -21,13 +22,14 @@ from client.api import Api, ApiError
 from client.casefiles import open_as_member
 from client.home import Home
 from client.report import strings as s
-from client.report.records import CaseRecord, Decision, RecordError, Unreadable, case_record
+from client.report.records import CaseRecord, Decision, RecordError, Unreadable, case_record, day_of
 from keys.directory import DirectoryState
 from keys.errors import DecryptionError, DirectoryError, ProofError, ProtocolError, TesseraError
 
 PAGE: Final = 200
 WORKERS: Final = 4  # requests in flight; the server's per-minute limit, not latency, bounds a large report
 RATE_RETRIES: Final = 5  # minutes to wait for one case before giving up
+LAST_DAY: Final = day_of(datetime.date.max)
 
 
 class UnreadableCaseError(Exception):
@@ -71,6 +73,11 @@ async def open_record(api: Api, home: Home, state: DirectoryState, case_id: str)
         raise UnreadableCaseError(s.REASON_MALFORMED) from exc
 
 
+def _is_day(value: Any) -> bool:
+    """A day the calendar can show (1970-01-01 to 9999-12-31): a bigger one would only break the report."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= LAST_DAY
+
+
 async def list_cases(api: Api) -> list[dict[str, Any]]:
     """Every case the server lists (id, state, day), page by page. Raises ProtocolError for a malformed list."""
     rows: list[dict[str, Any]] = []
@@ -80,7 +87,7 @@ async def list_cases(api: Api) -> list[dict[str, Any]]:
         try:
             cases, cursor = page["cases"], page["next_cursor"]
             for row in cases:
-                if not (isinstance(row["case_id"], str) and isinstance(row["day"], int) and isinstance(row["state"], str)):
+                if not (isinstance(row["case_id"], str) and isinstance(row["state"], str) and _is_day(row["day"])):
                     raise TypeError
         except (KeyError, TypeError) as exc:
             raise ProtocolError(s.BAD_CASE_LIST) from exc

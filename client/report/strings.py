@@ -149,6 +149,17 @@ CHART_AID_Y: Final = N_("cases")
 CHART_SUPPRESSED: Final = N_("Bars marked <{threshold} or “withheld” are drawn at zero.")
 
 # -- the command -----------------------------------------------------------------------------------
+HELP_COMMAND: Final = N_("council members: programme figures for a period (rice per route, aid, medical, schooling, ...)")
+HELP_DESCRIPTION: Final = N_(
+    "Reads every case file you can open, on this device, and adds up the programme for a period. "
+    "Identities stay sealed; counts under 3 are hidden; nothing decrypted is written to disk."
+)
+HELP_FROM: Final = N_("first month (default: 11 months before --to)")
+HELP_TO: Final = N_("last month (default: this month)")
+HELP_TARGET: Final = N_("the council's monthly rice target in kilograms, all routes together (default: %(default)s)")
+HELP_MIN_COUNT: Final = N_("hide counts below this; 3 or more (default: %(default)s)")
+HELP_OUT: Final = N_("also write a CSV file per table, PNG and SVG charts and report.html into this folder")
+HELP_JSON: Final = N_("print the tables as shown (small counts hidden) as JSON")
 BAD_MONTH: Final = N_("{text} is not a month: write it as YYYY-MM, e.g. 2027-03")
 PERIOD_BACKWARDS: Final = N_("the period starts ({first}) after it ends ({last})")
 BAD_TARGET: Final = N_("--rice-target-kg: give the council's monthly target in kilograms (0 or more)")
