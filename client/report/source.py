@@ -4,8 +4,9 @@
 and checks the author against the verified key directory itself; when the checked opener lands, only this
 function changes. What it verified before a case counts: the case-key wrap opened with this member's key,
 the case file's AEAD and the helper's signature over it (open_case_file), the helper's signing key in the
-pinned directory, and each decision's signatures and votes against the current council (OpenedCase.decisions).
-The server's `state` and `day` are taken as the server says; an approval needs verified votes.
+pinned directory, and each decision's signatures and votes against the current council (OpenedCase.decisions),
+with its action and its case read from the signed proposal. The server's `state` and `day` are taken as the
+server says; an approval needs verified votes.
 
 Nothing decrypted is written anywhere: records live in memory for one run and hold no free text.
 """
@@ -23,8 +24,10 @@ from client.casefiles import open_as_member
 from client.home import Home
 from client.report import strings as s
 from client.report.records import CaseRecord, Decision, RecordError, Unreadable, case_record, day_of
+from keys.decisions import Proposal
 from keys.directory import DirectoryState
 from keys.errors import DecryptionError, DirectoryError, ProofError, ProtocolError, TesseraError
+from keys.wire import from_wire
 
 PAGE: Final = 200
 WORKERS: Final = 4  # requests in flight; the server's per-minute limit, not latency, bounds a large report
@@ -52,10 +55,13 @@ async def open_record(api: Api, home: Home, state: DirectoryState, case_id: str)
         if author is None or not author.signed_with(case.signed.author_sign_key):
             raise UnreadableCaseError(s.REASON_UNKNOWN_SIGNER)
         checked = case.decisions(state.council)
-        decisions = [
-            Decision(action=str(raw["action"]), state=str(raw["state"]), verified=bool(seen["verified"]), day=int(raw["day"]))
-            for raw, seen in zip(case.raw["decisions"], checked, strict=True)
-        ]
+        decisions = []
+        for raw, seen in zip(case.raw["decisions"], checked, strict=True):
+            # the action and the case come from what the proposer signed, not from the server's copy of them:
+            # a genuine adopted approval of another case must not approve this one
+            proposal = from_wire(Proposal, raw["proposal"])
+            verified = bool(seen["verified"]) and proposal.case_id == case.case_id and proposal.action == raw["action"]
+            decisions.append(Decision(action=proposal.action, state=str(raw["state"]), verified=verified, day=int(raw["day"])))
         return case_record(
             case_id=case_id, body=case.form, state=str(case.raw["state"]), day=int(case.raw["day"]), decisions=decisions
         )

@@ -147,6 +147,20 @@ async def test_an_adoption_without_enough_verified_votes_is_not_believed(org: Or
     assert records[case_id].outcome == "open" and records[case_id].unverified_decisions == 1
 
 
+async def test_the_server_cannot_move_or_relabel_an_approval(org: Org) -> None:
+    """A genuine adopted approval, with genuine votes, served on another case or under another action."""
+    approved = org.seal(MEDICAL)
+    decision = org.decision(approved, "approve", [1, 2])
+    org.serve(approved, decisions=[decision])
+    other = org.serve(org.seal(MEDICAL), decisions=[decision])  # the approval of `approved`, replayed here
+    declined = org.seal(MEDICAL)
+    relabelled = org.serve(declined, decisions=[{**org.decision(declined, "decline", [1, 2]), "action": "approve"}])
+    records, _ = await org.read()
+    assert records[b64u_encode(approved.case_id)].outcome == "approved"
+    assert records[other].outcome == "open" and records[other].unverified_decisions == 1
+    assert records[relabelled].outcome == "open" and records[relabelled].unverified_decisions == 1
+
+
 async def test_cases_that_cannot_be_read_are_counted_with_their_reason(org: Org) -> None:
     stranger = Org(org.home.path)  # another council: its wraps do not open with this member's key
     foreign = stranger.seal(MEDICAL)
