@@ -85,8 +85,10 @@ def _is_day(value: Any) -> bool:
 
 
 async def list_cases(api: Api) -> list[dict[str, Any]]:
-    """Every case the server lists (id, state, day), page by page. Raises ProtocolError for a malformed list."""
+    """Every case the server lists (id, state, day), page by page. Raises ProtocolError for a malformed list
+    (a case listed twice included). A case the server leaves out cannot be noticed here."""
     rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
     cursor = None
     while True:
         page = await api.call("GET", "/v1/cases", query={"cursor": cursor, "limit": PAGE})
@@ -95,6 +97,9 @@ async def list_cases(api: Api) -> list[dict[str, Any]]:
             for row in cases:
                 if not (isinstance(row["case_id"], str) and isinstance(row["state"], str) and _is_day(row["day"])):
                     raise TypeError
+                if row["case_id"] in seen:  # listed twice, it would be counted twice
+                    raise TypeError
+                seen.add(row["case_id"])
         except (KeyError, TypeError) as exc:
             raise ProtocolError(s.BAD_CASE_LIST) from exc
         rows += cases

@@ -227,10 +227,11 @@ async def test_it_waits_out_the_rate_limit_and_gives_up_after_a_while(org: Org) 
 async def test_a_malformed_case_list_is_a_clear_error(org: Org) -> None:
     from keys.errors import ProtocolError
 
-    for row in ({"case_id": 5, "state": "open", "day": 1}, {"case_id": "x", "state": "open", "day": 10**12}, {"case_id": "x"}):
+    good = {"case_id": "x", "state": "open", "day": 1}
+    for rows in ([{**good, "case_id": 5}], [{**good, "day": 10**12}], [{"case_id": "x"}], [good, good]):
 
-        async def bad(method: str, path: str, row: Any = row, **kw: Any) -> Any:
-            return {"cases": [row], "next_cursor": None}
+        async def bad(method: str, path: str, rows: Any = rows, **kw: Any) -> Any:
+            return {"cases": rows, "next_cursor": None}
 
         org.server.call = bad  # type: ignore[method-assign]
         with pytest.raises(ProtocolError, match="malformed"):
