@@ -108,6 +108,9 @@ KINDS: Final[dict[str, tuple[str, tuple[Field, ...]]]] = {
             Field("product", "case", "choice", "what they make", choices=("knit-cushions", "key-holders", "crosses", "other")),
             Field("stage", "case", "choice", "what help is needed", choices=("production", "distribution", "sale")),
             AMOUNT,
+            # added for programme reports; optional, so earlier case files and forms stay valid
+            Field("items", "case", "int", "items made or sold so far (0 if none or not known)", required=False),
+            Field("sales_usd", "case", "int", "income from sales so far, in US dollars (0 if none)", required=False),
         ),
     ),
     "relocation": (
@@ -119,6 +122,15 @@ KINDS: Final[dict[str, tuple[str, tuple[Field, ...]]]] = {
             Field("household_size", "case", "int", "number of people travelling"),
             Field("destination", "case", "text", "destination country (if known)", required=False, max_len=60),
             AMOUNT,
+            # added for programme reports; optional, so earlier case files and forms stay valid
+            Field(
+                "stage",
+                "case",
+                "choice",
+                "where the relocation stands",
+                required=False,
+                choices=("preparing", "in-transit", "awaiting-resettlement", "settled"),
+            ),
         ),
     ),
     "testimony": (
