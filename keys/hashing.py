@@ -71,6 +71,11 @@ TAG_AD_ATTACHMENT: Final = b"ad/attachment"
 TAG_ATTACH_CASE: Final = b"attach/case"
 TAG_ATTACH_IDENTITY: Final = b"attach/identity"
 TAG_ATTACHMENT_SIG: Final = b"attachment-sig"
+TAG_RECEIPT: Final = b"intake-receipt"  # the server's signed receipt for an intake (keys/receipts.py)
+TAG_PROPOSAL_V2: Final = b"proposal/v2"  # a version-2 proposal (epoch, quorum and directory head inside)
+TAG_VOTE_V2: Final = b"vote/v2"  # a version-2 vote: over the proposal's digest, not only its id
+TAG_PROPOSAL_DIGEST: Final = b"proposal-digest"  # what a version-2 vote names
+TAG_ATTACHMENT_LIST: Final = b"attachment-list"  # the helper's signed list of a case's attachments
 
 
 def _framing(tag: bytes, parts: Iterable[bytes]) -> Iterator[bytes]:
