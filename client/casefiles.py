@@ -120,7 +120,9 @@ async def open_case(api: Api, home: Home, case: str | bytes, state: DirectorySta
     case with their own key wrap; a helper opens her own case through its reply key and must be its author.
     Raises ProofError when the server made the case up, swapped it or altered it (exit 3), DirectoryError when
     its author saw another key directory (a fork), UsageError for a bad id, a case still in the outbox or (for
-    its helper) one the server does not serve. Shown by tests/hostile/test_cases.py (the made-up cases).
+    its helper) one the server does not serve. Shown by tests/hostile/test_cases.py:
+    test_members_do_not_act_on_a_case_the_server_made_up, test_a_helper_does_not_attach_to_a_case_the_server_made_up,
+    test_a_helper_does_not_write_on_a_case_the_server_made_up, test_a_case_sealed_under_a_forked_directory_is_refused.
     """
     case_id = parse_case_id(case) if isinstance(case, str) else case
     text = b64u_encode(case_id)
@@ -189,7 +191,7 @@ def read_decision(d: dict[str, Any], *, case_id: bytes, case_key: bytes, directo
     check; the server's own state is kept as `server_state` only to say when it disagrees.
     Shown by tests/hostile/test_cases.py: test_a_decision_of_another_case_is_not_shown_as_this_cases,
     test_the_action_shown_is_the_signed_one, test_the_inbox_shows_an_outcome_only_when_its_quorum_verifies,
-    test_a_vote_by_someone_outside_the_council_does_not_count.
+    test_the_state_shown_is_counted_from_signed_votes (who counts: tests/keys/test_decisions.py).
     """
     server_state = str(d.get("state", "?"))
     base: dict[str, Any] = {

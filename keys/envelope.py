@@ -364,8 +364,9 @@ def open_checked_case_file(
     Raises DecryptionError (does not open), ProofError (forged, altered, or made up by the server: the
     message says so) or DirectoryError (the author was shown another key directory: a fork).
     Shown by tests/hostile/test_cases.py: test_members_do_not_act_on_a_case_the_server_made_up,
-    test_a_helper_does_not_attach_to_a_case_the_server_made_up, test_a_helper_refuses_her_case_signed_by_another,
-    test_a_case_sealed_under_a_forked_directory_is_refused.
+    test_a_helper_does_not_attach_to_a_case_the_server_made_up,
+    test_a_helper_does_not_write_on_a_case_the_server_made_up, test_a_case_sealed_under_a_forked_directory_is_refused
+    (and each rule alone by tests/keys/test_case_opener.py).
     """
     signed = open_case_file(envelope, case_key, switched=switched)
     case = b64u_encode(envelope.case_id)
