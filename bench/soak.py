@@ -19,7 +19,7 @@ from pathlib import Path
 
 import aiohttp
 
-from keys.decisions import propose, vote
+from keys.decisions import majority, propose, vote
 from keys.encoding import b64u_encode
 from keys.envelope import IntakeEnvelope, unwrap_case_key
 from keys.invites import Invite
@@ -93,10 +93,20 @@ async def member_loop(org: Org, member: Person, stats: Stats, cases: list[bytes]
             await stats.timed("message", member.api.call("POST", f"{path}/messages", body=to_wire(message)))
         elif choice < 0.7:
             proposal = propose(
-                case_id=case_id, case_key=case_key, action="request-info", note="more detail please", keys=member.keys
+                case_id=case_id,
+                case_key=case_key,
+                action="request-info",
+                note="more detail please",
+                epoch=record.epoch,
+                needed=majority(len(record.members)),
+                head_seq=org.state.seq,
+                head_hash=org.state.head,
+                keys=member.keys,
             )
             if await stats.timed("propose", member.api.call("POST", f"{path}/proposals", body=to_wire(proposal))):
-                ballot = vote(proposal_id=proposal.proposal_id, approve=False, keys=member.keys)
+                ballot = vote(
+                    proposal=proposal, approve=False, head_seq=org.state.seq, head_hash=org.state.head, keys=member.keys
+                )
                 await stats.timed(
                     "vote",
                     member.api.call("POST", f"/v1/proposals/{b64u_encode(proposal.proposal_id)}/votes", body=to_wire(ballot)),

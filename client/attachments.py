@@ -2,7 +2,10 @@
 that resume after a dropped connection (also after the program was stopped: the upload's record waits
 in the encrypted outbox), and download and open it as a stream into a file.
 
-The helper uploads through the case's reply key, so the server links no account to the case.
+The helper uploads through the case's reply key, so the server links no account to the case. With an
+attachment added after the intake goes the helper's signed list of all the case's attachments; readers show
+only the attachments the case file or that list names, and say when one of those is missing
+(`check_listing`, protocol doc §8b).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from client.strip import Piece, Plan, PlanReader, pieces_from_json, pieces_to_js
 from keys.accounts import AccountKeys
 from keys.attachments import (
     AttachmentDescriptor,
+    AttachmentList,
     Opener,
     StreamOpener,
     case_attachment_key,
@@ -31,10 +35,11 @@ from keys.attachments import (
     open_descriptor,
     seal_descriptor,
     seal_stream,
+    verify_attachment_list,
 )
 from keys.encoding import b64u_decode, b64u_encode, canonical_json
-from keys.envelope import reply_keys
-from keys.errors import DecryptionError, EncodingError, TesseraError
+from keys.envelope import CaseFile, reply_keys
+from keys.errors import DecryptionError, EncodingError, ProofError, TesseraError
 from keys.hashing import digest, digest_pieces
 from keys.requests import case_principal
 from keys.wire import from_wire, to_wire
@@ -76,6 +81,9 @@ class PendingUpload:
     # digest of the last chunk of every part sent, by chunk index: the server holds whole parts, so its
     # last chunk is one of these; secretstream chains, so that one chunk vouches for all before it
     sent: dict[int, bytes] = field(default_factory=dict)
+    # an attachment added after the intake: the helper's signed list of all the case's attachments, this one
+    # included, posted after the registration (an intake's attachments are listed in its case file)
+    listing: AttachmentList | None = None
 
     def to_json(self) -> bytes:
         return canonical_json(
@@ -86,6 +94,7 @@ class PendingUpload:
                 "path": str(self.path),
                 "ranges": pieces_to_json(self.ranges),
                 "sent": {str(i): b64u_encode(d) for i, d in self.sent.items()},
+                "listing": to_wire(self.listing) if self.listing is not None else None,
             }
         )
 
@@ -99,6 +108,7 @@ class PendingUpload:
             path=Path(raw["path"]),
             ranges=pieces_from_json(raw["ranges"]),
             sent={int(i): b64u_decode(d, length=32) for i, d in raw["sent"].items()},
+            listing=from_wire(AttachmentList, raw["listing"]) if raw.get("listing") is not None else None,
         )
 
     @property
@@ -107,10 +117,19 @@ class PendingUpload:
 
 
 def prepare_upload(
-    *, case_id: bytes, plan: Plan, kind: str, reply: AccountKeys, case_key: bytes, identity_attachment_key: bytes
+    *,
+    case_id: bytes,
+    plan: Plan,
+    kind: str,
+    reply: AccountKeys,
+    case_key: bytes,
+    identity_attachment_key: bytes,
+    attachment_id: bytes | None = None,
+    listing: AttachmentList | None = None,
 ) -> PendingUpload:
     """Seal the descriptor of a new attachment: to the case key's attachment key, or (identity) to the
-    key the helper signed into the case file, which only a reveal opens."""
+    key the helper signed into the case file, which only a reveal opens. `attachment_id`: the one chosen
+    before, which the case file or the signed `listing` names (by default a new one, which nothing names)."""
     descriptor = new_descriptor(
         case_id=case_id,
         kind=kind,
@@ -119,9 +138,10 @@ def prepare_upload(
         size=plan.size,
         removed=plan.removed[:32],
         reply=reply,
+        attachment_id=attachment_id,
     )
     recipient = identity_attachment_key if kind == "identity" else case_attachment_key(case_id, case_key)
-    return PendingUpload(case_id, descriptor, seal_descriptor(descriptor, recipient), plan.path, plan.ranges)
+    return PendingUpload(case_id, descriptor, seal_descriptor(descriptor, recipient), plan.path, plan.ranges, listing=listing)
 
 
 async def upload(api: Api, home: Home, pending: PendingUpload) -> None:
@@ -147,6 +167,10 @@ async def upload(api: Api, home: Home, pending: PendingUpload) -> None:
             home.drop_pending_upload(pending.descriptor.attachment_id)
             raise UsageError(f"the server refused {pending.name}: {exc.message}. It was removed from the outbox.") from exc
         raise
+    if pending.listing is not None:
+        # registered first: a list naming an attachment the server never registered would look like one it hides
+        listing_path, listing = f"/v1/cases/{b64u_encode(pending.case_id)}/attachment-list", to_wire(pending.listing)
+        await _retrying(lambda: _within_budget(lambda: as_case.call("PUT", listing_path, body=listing)))
     layout = pending.descriptor.layout
     server_has = int(state["received"])
     try:
@@ -299,9 +323,86 @@ async def flush_uploads(api: Api, home: Home) -> tuple[int, int]:
 # -- reading ----------------------------------------------------------------------------------------
 
 
-async def list_attachments(api: Api, case_id: bytes) -> list[dict[str, Any]]:
+@dataclass
+class Listing:
+    """A case's attachments as the server lists them, and the helper's signed list it serves (if any)."""
+
+    rows: list[dict[str, Any]]
+    signed: Any
+
+
+async def list_attachments(api: Api, case_id: bytes) -> Listing:
     answer = await api.call("GET", _path(case_id))
-    return list(answer["attachments"])
+    rows = answer.get("attachments") if isinstance(answer, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise ApiError(200, "bad_response", "the server's list of attachments is malformed")
+    return Listing([r for r in rows], answer.get("list"))
+
+
+@dataclass
+class CheckedListing:
+    """The rows the helper's signed data names (`rows`), and what the server added or left out."""
+
+    rows: list[dict[str, Any]]
+    hidden: list[str]  # ids the case file or the signed list names that the server did not list
+    injected: int  # rows no signed data names: not shown as the case's attachments
+    unknown: bool  # a version-2 case file with no signed list: nothing says which attachments exist
+    signed_ids: frozenset[bytes]
+    serial: int  # of the signed list the server served (0: none)
+    problem: str | None = None  # the served list does not verify
+
+    def warnings(self) -> list[str]:
+        out = []
+        if self.hidden:
+            out.append(
+                f"{len(self.hidden)} attachment(s) the helper listed are missing: the server hides them "
+                f"({', '.join(self.hidden)})"
+            )
+        if self.injected:
+            out.append(f"{self.injected} attachment(s) the helper never listed were left out: the server added them")
+        if self.problem:
+            out.append(self.problem)
+        if self.unknown:
+            out.append("this case was sealed before case files listed their attachments: the server could hide one unnoticed")
+        return out
+
+
+def check_listing(case_id: bytes, signed: CaseFile, reply_sign_key: bytes, listing: Listing) -> CheckedListing:
+    """Which listed rows are the case's attachments: those the case file (version 3) lists as sealed with the
+    intake, and those in the helper's signed list (checked against the reply key the helper signed into the
+    case file). Rows nothing names are left out (`injected`); named ids with no row are `hidden`. A server
+    can still serve an older signed list, hiding what was added after it (protocol doc §8b).
+    Shown by tests/hostile/test_cases.py: test_hidden_and_injected_attachments_are_noticed,
+    test_a_list_the_helper_did_not_sign_is_ignored."""
+    named = set(signed.listed_attachments or ())
+    serial, problem = 0, None
+    listed_ids: frozenset[bytes] = frozenset()
+    if listing.signed is not None:
+        try:
+            attachment_list = from_wire(AttachmentList, listing.signed)
+            verify_attachment_list(attachment_list, case_id=case_id, reply_sign_key=reply_sign_key)
+            serial, listed_ids = attachment_list.serial, frozenset(attachment_list.attachment_ids)
+        except (EncodingError, ProofError) as exc:
+            problem = f"the server serves an attachment list the helper did not sign ({exc}): ignored"
+    named |= listed_ids
+    unknown = signed.listed_attachments is None and not listed_ids
+    rows, seen, injected = [], set(), 0
+    for row in listing.rows:
+        try:
+            attachment_id = b64u_decode(str(row.get("attachment_id")), length=16)
+        except EncodingError:
+            injected += 1
+            continue
+        if attachment_id in seen:
+            injected += 1
+            continue
+        seen.add(attachment_id)
+        if attachment_id in named or unknown:
+            rows.append(row)
+        else:
+            injected += 1
+    hidden = sorted(b64u_encode(i) for i in named - seen)
+    return CheckedListing(rows, hidden, injected, unknown, listed_ids, serial, problem)
 
 
 def describe_all(

@@ -199,11 +199,11 @@ def _run_demo() -> int:
             )
             d.say(f"kim tried to open the photo alone: {refused.strip().split(': ', 1)[1].split(', through')[0]}.")
             request = d.tessera("kim", "reveal", "request", case, "--purpose", "arrange the hospital admission").strip()
-            d.tessera("lee", "reveal", "approve", request)
+            d.tessera("lee", "reveal", "approve", request, "--yes")
             failed = d.tessera("kim", "reveal", "open", request, expect_fail=True)
             reason = failed.strip().split(":", 1)[1].strip()[:60]
             d.say(f"kim asked to reveal the identity; with one approval it stays closed ({reason}...).")
-            d.tessera("park", "reveal", "approve", request)
+            d.tessera("park", "reveal", "approve", request, "--yes")
             opened = json.loads(d.tessera("kim", "reveal", "open", request, "--attachments-to", str(root / "opened"), "--json"))
             identity, photos = opened["identity"], opened["attachments"]
             d.say(f"With a second approval kim combined the parts and read the identity: {identity['full_name']},")

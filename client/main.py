@@ -15,11 +15,13 @@ from client.commands import account, admin, attachments, audit, cases, council, 
 from client.forms import FormError
 from client.home import HomeError
 from client.session import HostileServerError, KeyChangedError, Session, UsageError
+from client.terminal import clean
 from keys.errors import (
     DirectoryError,
     KeystoreDamagedError,
     KeystoreError,
     KeystoreVersionError,
+    ProofError,
     QuorumError,
     TesseraError,
     WrongPassphraseError,
@@ -116,6 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except QuorumError as exc:
         return _fail(f"not enough approvals yet: {exc}. Ask more members to run `tessera reveal approve`.")
+    except ProofError as exc:
+        # a signature or proof from the server's answer does not verify: the server lied, or passed on a forgery
+        return _fail(f"refused what the server sent: {exc}.", EXIT_SECURITY)
     except TesseraError as exc:
         return _fail(str(exc))
     except UploadInterruptedError as exc:
@@ -125,7 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _fail(message: str, code: int = EXIT_ERROR) -> int:
-    print(f"tessera: {message}", file=sys.stderr)
+    # messages quote the server and other people (ApiError, names, ids): nothing in them may drive the terminal
+    print(f"tessera: {clean(message)}", file=sys.stderr)
     return code
 
 

@@ -13,6 +13,12 @@
   - an **identity** attachment to a key derived from the identity key IK, whose public half the helper
     signed into the case file: it opens only after k members reveal the identity.
   Both descriptors have one size, so the server cannot tell the two kinds apart.
+* Which attachments a case has is signed too, so the server cannot hide one or pass off one of its own: the
+  case file lists those sealed with the intake (envelope.py, case file version 3), and for those added later
+  the helper signs, with the case's reply key, an `AttachmentList` of all the case's attachment ids with a
+  serial number that grows with each list (tag `attachment-list`); the server keeps the latest and serves it.
+  A server can still serve an older list (hiding what was added after it) or withhold an upload; it cannot
+  make a list of its own.
 """
 
 from __future__ import annotations
@@ -39,9 +45,17 @@ from nacl.public import PrivateKey
 
 from keys import aead
 from keys.accounts import SEAL_OVERHEAD, AccountKeys, seal_to, unseal, verify_signature
+from keys.encoding import u64
 from keys.errors import DecryptionError, EncodingError, ProofError
 from keys.group import Rng, default_rng, new_id
-from keys.hashing import TAG_AD_ATTACHMENT, TAG_ATTACH_CASE, TAG_ATTACH_IDENTITY, TAG_ATTACHMENT_SIG, kdf32
+from keys.hashing import (
+    TAG_AD_ATTACHMENT,
+    TAG_ATTACH_CASE,
+    TAG_ATTACH_IDENTITY,
+    TAG_ATTACHMENT_LIST,
+    TAG_ATTACHMENT_SIG,
+    kdf32,
+)
 from keys.kem import CASE_ID_SIZE
 from keys.wire import decode_json, encode_json, require_len, require_text, require_version, signing_bytes
 
@@ -54,6 +68,7 @@ DESCRIPTOR_PADDED: Final = 2048
 DESCRIPTOR_SIZE: Final = DESCRIPTOR_PADDED + SEAL_OVERHEAD
 MAX_NAME: Final = 255
 MAX_MEDIA_TYPE: Final = 100
+MAX_PER_CASE: Final = 200  # attachments a case may hold (the server refuses more)
 _TAG_MESSAGE: Final = crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
 _TAG_FINAL: Final = crypto_secretstream_xchacha20poly1305_TAG_FINAL
 
@@ -198,13 +213,15 @@ def new_descriptor(
     size: int,
     removed: Iterable[str],
     reply: AccountKeys,
+    attachment_id: bytes | None = None,
     rng: Rng = default_rng,
 ) -> AttachmentDescriptor:
-    """A fresh attachment key and stream header, signed with the case's reply key."""
+    """A fresh attachment key and stream header, signed with the case's reply key. `attachment_id`: one chosen
+    before (an attachment of an intake, whose case file lists it); by default a new random id."""
     unsigned = AttachmentDescriptor(
         v=1,
         case_id=case_id,
-        attachment_id=new_attachment_id(rng),
+        attachment_id=new_attachment_id(rng) if attachment_id is None else attachment_id,
         kind=kind,
         name=name,
         media_type=media_type,
@@ -250,6 +267,52 @@ def open_descriptor(
         verify_signature(reply_sign_key, TAG_ATTACHMENT_SIG, signing_bytes(descriptor), descriptor.signature)
         return descriptor
     raise DecryptionError("the attachment does not open with the keys you hold")
+
+
+# -- the helper's signed list of a case's attachments -----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttachmentList:
+    """Every attachment id of one case, signed by the case's reply key; a later list has a higher `serial`."""
+
+    VERSION: ClassVar[int] = 1
+    v: int
+    case_id: bytes
+    serial: int
+    attachment_ids: tuple[bytes, ...]  # sorted, distinct
+    signature: bytes
+
+    def __post_init__(self) -> None:
+        require_version(self)
+        require_len("case_id", self.case_id, CASE_ID_SIZE)
+        u64(self.serial)
+        if len(self.attachment_ids) > MAX_PER_CASE:
+            raise EncodingError(f"attachment_ids: at most {MAX_PER_CASE}")
+        for attachment_id in self.attachment_ids:
+            require_len("attachment_ids", attachment_id, ATTACHMENT_ID_SIZE)
+        if list(self.attachment_ids) != sorted(set(self.attachment_ids)):
+            raise EncodingError("attachment_ids: sorted and distinct")
+        require_len("signature", self.signature, 64)
+
+
+def sign_attachment_list(*, case_id: bytes, serial: int, attachment_ids: Iterable[bytes], reply: AccountKeys) -> AttachmentList:
+    """The helper's list of all of a case's attachments, signed with the case's reply key."""
+    unsigned = AttachmentList(
+        v=1, case_id=case_id, serial=serial, attachment_ids=tuple(sorted(set(attachment_ids))), signature=bytes(64)
+    )
+    return replace(unsigned, signature=reply.sign(TAG_ATTACHMENT_LIST, signing_bytes(unsigned)))
+
+
+def verify_attachment_list(listed: AttachmentList, *, case_id: bytes, reply_sign_key: bytes) -> None:
+    """Check a list belongs to this case and was signed by its reply key (`reply_sign_key` from the case file
+    the helper signed, never from the server). Raises ProofError."""
+    if listed.case_id != case_id:
+        raise ProofError("the attachment list belongs to another case")
+    try:
+        verify_signature(reply_sign_key, TAG_ATTACHMENT_LIST, signing_bytes(listed), listed.signature)
+    except ProofError as exc:
+        raise ProofError("the attachment list is not signed by the case's helper") from exc
 
 
 # -- the stream ------------------------------------------------------------------------------------

@@ -7,18 +7,27 @@
 * the helper's account, signature and the key-directory head it saw travel inside the sealed case file.
   The signature covers the case file, a digest of the identity plaintext and the header, so a member
   who opens the case file knows the header was not swapped by the server.
+
+The server can seal a case key of its own to every reader's public key, so a case file that opens proves
+nothing about who wrote it: `open_checked_case_file` is the one way clients open a case they were served.
+It checks the author against the verified key directory (a helper account with that signing key; for a
+helper reading her own case, herself with her own reply keys) and cross-checks the directory head the
+author signed (protocol doc §4, "Opening a case").
 """
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import ClassVar, Final
+from typing import Any, ClassVar, Final
 
 from keys import aead
 from keys.accounts import SEAL_OVERHEAD, AccountKeys, seal_to, verify_signature
-from keys.attachments import identity_attachment_key
+from keys.attachments import ATTACHMENT_ID_SIZE, MAX_PER_CASE, identity_attachment_key
 from keys.council import EpochRecord
+from keys.directory import DirectoryState
+from keys.encoding import b64u_encode, parse_json
 from keys.errors import DecryptionError, EncodingError, ProofError, ProtocolError
 from keys.group import Rng, default_rng, new_id
 from keys.hashing import (
@@ -33,8 +42,8 @@ from keys.hashing import (
 from keys.kem import CASE_ID_SIZE, IdentityHeader, check_header, encapsulate, header_digest
 from keys.keyswitch import SwitchedHeader
 from keys.wire import (
-    decode_json,
     encode_json,
+    from_wire,
     require_len,
     require_text,
     require_version,
@@ -44,6 +53,7 @@ from keys.wire import (
 CASE_KEY_SIZE: Final = 32
 CASE_KEY_WRAP_SIZE: Final = SEAL_OVERHEAD + CASE_ID_SIZE + CASE_KEY_SIZE
 MAX_SEALED: Final = 16 * aead.MIB  # a form is text; attachments travel separately
+MAX_INTAKE_ATTACHMENTS: Final = MAX_PER_CASE
 
 
 def new_case_id(rng: Rng = default_rng) -> bytes:
@@ -128,7 +138,43 @@ class IntakeEnvelope:
 class SignedCaseFile:
     """The sealed case file's plaintext: the form, the author and the author's signature.
 
-    Version 2 added `attachment_key` (identity attachments); version 1 case files are refused."""
+    Version 3 added `attachments`: the ids of the attachments sealed with the intake, so a reader notices
+    one the server hides (attachments added later are named by the helper's signed list, keys/attachments.py).
+    Version 2 case files are still read (`LegacyCaseFile`); version 1 case files are refused."""
+
+    VERSION: ClassVar[int] = 3
+    v: int
+    case_id: bytes
+    body: bytes
+    author: str
+    author_sign_key: bytes
+    head_seq: int
+    head_hash: bytes
+    identity_digest: bytes
+    header_digest: bytes
+    reply_box_key: bytes
+    reply_sign_key: bytes
+    attachment_key: bytes  # identity attachments are sealed to it; its secret derives from the identity key
+    attachments: tuple[bytes, ...]  # ids of the attachments sealed with the intake
+    signature: bytes
+
+    def __post_init__(self) -> None:
+        _check_case_file(self)
+        if len(self.attachments) > MAX_INTAKE_ATTACHMENTS or len(set(self.attachments)) != len(self.attachments):
+            raise EncodingError(f"attachments: at most {MAX_INTAKE_ATTACHMENTS} distinct ids")
+        for attachment_id in self.attachments:
+            require_len("attachments", attachment_id, ATTACHMENT_ID_SIZE)
+
+    @property
+    def listed_attachments(self) -> tuple[bytes, ...] | None:
+        """The attachments sealed with the intake (None: a version-2 case file does not say)."""
+        return self.attachments
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegacyCaseFile:
+    """A version-2 case file (before `attachments`), read so that cases stored before version 3 stay readable;
+    it does not say which attachments came with the intake."""
 
     VERSION: ClassVar[int] = 2
     v: int
@@ -142,21 +188,40 @@ class SignedCaseFile:
     header_digest: bytes
     reply_box_key: bytes
     reply_sign_key: bytes
-    attachment_key: bytes  # identity attachments are sealed to it; its secret derives from the identity key
+    attachment_key: bytes
     signature: bytes
 
     def __post_init__(self) -> None:
-        require_version(self)
-        require_len("case_id", self.case_id, CASE_ID_SIZE)
-        require_len("reply_box_key", self.reply_box_key, 32)
-        require_len("reply_sign_key", self.reply_sign_key, 32)
-        require_len("attachment_key", self.attachment_key, 32)
-        require_text("author", self.author, max_len=64)
-        require_len("author_sign_key", self.author_sign_key, 32)
-        require_len("head_hash", self.head_hash, 32)
-        require_len("identity_digest", self.identity_digest, 32)
-        require_len("header_digest", self.header_digest, 32)
-        require_len("signature", self.signature, 64)
+        _check_case_file(self)
+
+    @property
+    def listed_attachments(self) -> tuple[bytes, ...] | None:
+        return None
+
+
+CaseFile = SignedCaseFile | LegacyCaseFile
+
+
+def _check_case_file(case_file: SignedCaseFile | LegacyCaseFile) -> None:
+    require_version(case_file)
+    require_len("case_id", case_file.case_id, CASE_ID_SIZE)
+    require_len("reply_box_key", case_file.reply_box_key, 32)
+    require_len("reply_sign_key", case_file.reply_sign_key, 32)
+    require_len("attachment_key", case_file.attachment_key, 32)
+    require_text("author", case_file.author, max_len=64)
+    require_len("author_sign_key", case_file.author_sign_key, 32)
+    require_len("head_hash", case_file.head_hash, 32)
+    require_len("identity_digest", case_file.identity_digest, 32)
+    require_len("header_digest", case_file.header_digest, 32)
+    require_len("signature", case_file.signature, 64)
+
+
+def decode_case_file(plaintext: bytes) -> CaseFile:
+    """Parse a case file of version 3, or 2; raises EncodingError (VersionError for version 1 or unknown)."""
+    data: Any = parse_json(plaintext, what="case file")
+    if isinstance(data, dict) and data.get("v") == LegacyCaseFile.VERSION:
+        return from_wire(LegacyCaseFile, data)
+    return from_wire(SignedCaseFile, data)
 
 
 def seal_intake(
@@ -170,9 +235,13 @@ def seal_intake(
     reply_secret: bytes,
     head_seq: int,
     head_hash: bytes,
+    attachment_ids: Sequence[bytes] = (),
     rng: Rng = default_rng,
 ) -> IntakeEnvelope:
     """Seal one intake on the helper's device (doc §2.4). Nothing secret needs to be kept afterwards.
+
+    `attachment_ids` are the ids of the attachments that go with the intake (prepared after sealing, with
+    these ids): the case file lists them, so a reader notices one the server hides.
 
     Warning: `record` must have been verified against the pinned key directory; sealing to an unverified
     council key hands the identity to whoever made it.
@@ -184,7 +253,7 @@ def seal_intake(
     sealed_identity = aead.seal_padded(identity_key, identity, kdf32(TAG_AD_IDENTITY, case_id), rng=rng)
     reply = reply_keys(reply_secret, case_id).public()
     unsigned = SignedCaseFile(
-        v=2,
+        v=3,
         case_id=case_id,
         body=case_file,
         author=author,
@@ -196,6 +265,7 @@ def seal_intake(
         reply_box_key=reply.box_key,
         reply_sign_key=reply.sign_key,
         attachment_key=identity_attachment_key(case_id, identity_key),
+        attachments=tuple(attachment_ids),
         signature=bytes(64),
     )
     signed = replace(unsigned, signature=author_keys.sign(TAG_INTAKE_SIG, signing_bytes(unsigned)))
@@ -227,7 +297,7 @@ def check_envelope(envelope: IntakeEnvelope, record: EpochRecord) -> None:
     check_header(envelope.header, kid=record.kid, case_id=envelope.case_id)
 
 
-def open_case_file(envelope: IntakeEnvelope, case_key: bytes, *, switched: SwitchedHeader | None = None) -> SignedCaseFile:
+def open_case_file(envelope: IntakeEnvelope, case_key: bytes, *, switched: SwitchedHeader | None = None) -> CaseFile:
     """Open and authenticate the case file with its case key.
 
     After a re-key the original header is gone; pass the case's `switched` header, whose `origin` (the
@@ -236,11 +306,14 @@ def open_case_file(envelope: IntakeEnvelope, case_key: bytes, *, switched: Switc
 
     Raises DecryptionError when it does not open, ProofError when the author's signature, the header digest
     or the reply keys do not match (the header or the reply keys were swapped, or the file forged).
-    Checking that `author_sign_key` belongs to `author` is the caller's job (key directory).
+
+    Warning: this does not check who the author is, so a case file the server made up passes. Open a case
+    that came from the server with `open_checked_case_file`; this function alone is for an envelope this
+    device sealed itself.
     """
     plaintext = aead.open_padded(case_key, envelope.case_file, kdf32(TAG_AD_CASE_FILE, envelope.case_id))
     try:
-        signed = decode_json(SignedCaseFile, plaintext)
+        signed = decode_case_file(plaintext)
     except EncodingError as exc:
         raise DecryptionError(f"case file content is malformed: {exc}") from exc
     if signed.case_id != envelope.case_id:
@@ -260,7 +333,65 @@ def open_case_file(envelope: IntakeEnvelope, case_key: bytes, *, switched: Switc
     return signed
 
 
-def open_identity(envelope: IntakeEnvelope, identity_key: bytes, signed: SignedCaseFile) -> bytes:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OwnCase:
+    """What a helper's device knows to recognise a case of its own: its account and its reply secret."""
+
+    account: str
+    reply_secret: bytes
+
+    def __post_init__(self) -> None:
+        require_text("account", self.account, max_len=64)
+        require_len("reply_secret", self.reply_secret, 32)
+
+
+def open_checked_case_file(
+    envelope: IntakeEnvelope,
+    case_key: bytes,
+    *,
+    directory: DirectoryState,
+    switched: SwitchedHeader | None = None,
+    own: OwnCase | None = None,
+) -> CaseFile:
+    """Open a case file the server served, and check that a real helper wrote it (protocol doc §4).
+
+    On top of `open_case_file`: the author is a helper account of the verified key `directory` that holds (or
+    held, before a key rotation) the signing key that signed the case file; with `own` (a helper reading her
+    own case through its reply key), the author is that helper and the case's reply keys are the ones she
+    derives from her secret and the case id; and the directory head the author signed is a head of
+    `directory` (`DirectoryState.check_head`).
+
+    Raises DecryptionError (does not open), ProofError (forged, altered, or made up by the server: the
+    message says so) or DirectoryError (the author was shown another key directory: a fork).
+    Shown by tests/hostile/test_cases.py: test_members_do_not_act_on_a_case_the_server_made_up,
+    test_a_helper_does_not_attach_to_a_case_the_server_made_up,
+    test_a_helper_does_not_write_on_a_case_the_server_made_up, test_a_case_sealed_under_a_forked_directory_is_refused
+    (and each rule alone by tests/keys/test_case_opener.py).
+    """
+    signed = open_case_file(envelope, case_key, switched=switched)
+    case = b64u_encode(envelope.case_id)
+    author = directory.accounts.get(signed.author)
+    if author is None or author.role != "helper" or not author.signed_with(signed.author_sign_key):
+        raise ProofError(
+            f"case {case} was not written by a helper of this organisation: its case file names {signed.author!r} with a "
+            "signing key the verified key directory does not give that helper. The server made it up or altered it; "
+            "do not act on it"
+        )
+    if own is not None:
+        if signed.author != own.account:
+            raise ProofError(
+                f"case {case} is not one you wrote: its case file is signed by {signed.author!r}. The server swapped it"
+            )
+        mine = reply_keys(own.reply_secret, envelope.case_id).public()
+        if (signed.reply_box_key, signed.reply_sign_key) != (mine.box_key, mine.sign_key):
+            raise ProofError(
+                f"case {case} carries reply keys this device did not derive for it. The server swapped them; do not act on it"
+            )
+    directory.check_head(signed.head_seq, signed.head_hash, who=f"the helper who wrote case {case}")
+    return signed
+
+
+def open_identity(envelope: IntakeEnvelope, identity_key: bytes, signed: CaseFile) -> bytes:
     """Open the identity part with the recovered identity key and check it is what the helper signed."""
     identity = aead.open_padded(identity_key, envelope.identity, kdf32(TAG_AD_IDENTITY, envelope.case_id))
     if not hmac.compare_digest(digest(identity), signed.identity_digest):

@@ -4,30 +4,30 @@ sealed on the device, uploaded in resumable parts through the case's reply key, 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
-from client.api import ApiError
 from client.attachments import (
     PendingUpload,
     UploadInterruptedError,
+    check_listing,
     describe_all,
     download,
     list_attachments,
     prepare_upload,
     upload,
 )
-from client.casefiles import OpenedCase, open_as_helper, open_as_member, parse_case_id
+from client.casefiles import OpenedCase, open_case, parse_case_id
 from client.forms import ATTACHMENT_DEFAULT, attachment_default
 from client.home import Home
-from client.output import emit_json, table
 from client.session import Session, UsageError
 from client.strip import StripError, plan
-from keys.attachments import Opener
+from client.terminal import clean, emit_json, say, table
+from keys.attachments import AttachmentList, Opener, new_attachment_id, sign_attachment_list
 from keys.encoding import b64u_decode, b64u_encode
 from keys.envelope import reply_keys
 from keys.errors import DecryptionError
-from keys.requests import case_principal
 
 
 def add_attach_options(p: argparse.ArgumentParser) -> None:
@@ -107,21 +107,37 @@ def plan_files(files: list[Path], *, keep_metadata: bool) -> list[Any]:
 
 def report_plan(p: Any) -> None:
     if p.removed:
-        print(f"{p.path.name}: removed {', '.join(p.removed)}")
+        say(f"{p.path.name}: removed {', '.join(p.removed)}", one_line=True)
     elif p.media_type in ("image/jpeg", "image/png"):
-        print(f"{p.path.name}: no metadata found")
+        say(f"{p.path.name}: no metadata found", one_line=True)
     if p.warning:
-        print(f"{p.path.name}: {p.warning}")
+        say(f"{p.path.name}: {p.warning}", one_line=True)
 
 
 def prepare_all(
-    home: Home, case_id: bytes, case_key: bytes, attachment_key: bytes, plans: list[Any], kind: str
+    home: Home,
+    case_id: bytes,
+    case_key: bytes,
+    attachment_key: bytes,
+    plans: list[Any],
+    kind: str,
+    ids: list[bytes],
+    listing: AttachmentList | None = None,
 ) -> list[PendingUpload]:
+    """Seal the descriptors of `plans` under the ids chosen for them (the case file or `listing` names them)
+    and keep each upload's record in the outbox."""
     reply = reply_keys(home.reply_secret, case_id)
     pending = []
-    for p in plans:
+    for p, attachment_id in zip(plans, ids, strict=True):
         upload_ = prepare_upload(
-            case_id=case_id, plan=p, kind=kind, reply=reply, case_key=case_key, identity_attachment_key=attachment_key
+            case_id=case_id,
+            plan=p,
+            kind=kind,
+            reply=reply,
+            case_key=case_key,
+            identity_attachment_key=attachment_key,
+            attachment_id=attachment_id,
+            listing=listing,
         )
         home.put_pending_upload(upload_.descriptor.attachment_id, upload_.to_json())
         pending.append(upload_)
@@ -145,25 +161,58 @@ async def send_all(session: Session, home: Home, pending: list[PendingUpload]) -
     return ids
 
 
+async def signed_list_for(home: Home, case: OpenedCase, new_ids: list[bytes]) -> AttachmentList:
+    """The helper's new signed list of all the case's attachments: those the case file names, those in the
+    latest list she signed that the server serves (checked against her reply key) or that this device
+    remembers, and `new_ids`; its serial follows the highest she has seen, so the server keeps it as the latest.
+    Kept on this device before it is sent, so an interrupted upload never reuses a serial for another list."""
+    checked = check_listing(case.case_id, case.signed, case.signed.reply_sign_key, await list_attachments(case.api, case.case_id))
+    remembered = home.section("attachment_lists").get(case.text_id, {"serial": 0, "ids": []})
+    # a case sealed before case files listed their attachments, with no list yet: its first list names what the
+    # server lists now (readers showed all of it until then; the server could have added rows before as well)
+    served = [b64u_decode(str(r["attachment_id"]), length=16) for r in checked.rows] if checked.unknown else []
+    ids = {
+        *(case.signed.listed_attachments or ()),
+        *checked.signed_ids,
+        *(b64u_decode(i, length=16) for i in remembered["ids"]),
+        *served,
+        *new_ids,
+    }
+    serial = max(checked.serial, int(remembered["serial"])) + 1
+    listing = sign_attachment_list(case_id=case.case_id, serial=serial, attachment_ids=ids, reply=case.keys)
+    home.section("attachment_lists")[case.text_id] = {
+        "serial": serial,
+        "ids": [b64u_encode(i) for i in listing.attachment_ids],
+    }
+    home.save()
+    return listing
+
+
 async def cmd_attach(session: Session, args: argparse.Namespace) -> int:
+    """Attach files to one of the helper's own cases: only after the case passed the checked opener (her own,
+    with her reply keys), so nothing is sealed to keys the server chose (tests/hostile/test_cases.py,
+    test_a_helper_does_not_attach_to_a_case_the_server_made_up)."""
     home = session.open_home()
     if home.role != "helper":
         raise UsageError("attachments are added by the helper who submitted the case")
     case_id = parse_case_id(args.case)
     plans = plan_files(args.files, keep_metadata=args.keep_metadata)
-    case = await _helper_case(session, home, case_id)
+    api = session.api(home)
+    case = await open_case(api, home, case_id, await session.directory(home, api))
     kind = args.attach_as or attachment_default(str(case.form.get("kind")))
     for p in plans:
         report_plan(p)
-    pending = prepare_all(home, case_id, case.case_key, case.signed.attachment_key, plans, kind)
-    ids = await send_all(session, home, pending)
+    ids = [new_attachment_id() for _ in plans]
+    listing = await signed_list_for(home, case, ids)
+    pending = prepare_all(home, case_id, case.case_key, case.signed.attachment_key, plans, kind, ids, listing)
+    sent = await send_all(session, home, pending)
     if args.json:
-        emit_json({"case_id": args.case, "kind": kind, "attachments": ids})
+        emit_json({"case_id": case.text_id, "kind": kind, "attachments": sent})
         return 0
     sealed = "the identity (k members must approve to open)" if kind == "identity" else "the case file"
-    print(f"attached {len(ids)} file(s), sealed with {sealed}.")
+    print(f"attached {len(sent)} file(s), sealed with {sealed}.")
     print("The original files are still on this device: delete them if it could be seized.")
-    for attachment_id in ids:
+    for attachment_id in sent:
         print(attachment_id)
     return 0
 
@@ -171,44 +220,32 @@ async def cmd_attach(session: Session, args: argparse.Namespace) -> int:
 # -- reading ---------------------------------------------------------------------------------------
 
 
-async def _helper_case(session: Session, home: Home, case_id: bytes) -> OpenedCase:
-    """A helper's own case through its reply key, with a plain answer when the server does not know it."""
-    if any(pending == case_id for pending, _ in home.outbox()):
-        raise UsageError("this case is still in your outbox: send it first with `tessera outbox flush`")
-    try:
-        case, _as_case, _reply = await open_as_helper(session.api(home), home, case_id)
-    except ApiError as exc:
-        if exc.status in (401, 404):  # a case principal for a case the server lacks cannot authenticate
-            raise UsageError(f"the server has no case {b64u_encode(case_id)} that you submitted from this device") from exc
-        raise
-    return case
-
-
-async def _open_case(session: Session, home: Home, case_text: str) -> tuple[OpenedCase, Any]:
+async def _open_case(session: Session, home: Home, case_text: str) -> OpenedCase:
+    if home.role not in ("council", "helper"):
+        raise UsageError("attachments are read by council members and by the case's helper")
     api = session.api(home)
-    if home.role == "council":
-        return await open_as_member(api, home, case_text), api
-    if home.role == "helper":
-        case_id = parse_case_id(case_text)
-        case = await _helper_case(session, home, case_id)
-        return case, api.as_principal(case_principal(case_id), reply_keys(home.reply_secret, case_id))
-    raise UsageError("attachments are read by council members and by the case's helper")
+    return await open_case(api, home, case_text, await session.directory(home, api))
 
 
 async def cmd_list(session: Session, args: argparse.Namespace) -> int:
+    """The case's attachments that the case file or the helper's signed list names; rows nothing names are
+    left out and ids the server leaves out are named, both with a warning (`check_listing`)."""
     home = session.open_home()
-    case, api = await _open_case(session, home, args.case)
+    case = await _open_case(session, home, args.case)
+    checked = check_listing(case.case_id, case.signed, case.signed.reply_sign_key, await list_attachments(case.api, case.case_id))
     rows = describe_all(
-        await list_attachments(api, case.case_id),
+        checked.rows,
         case_id=case.case_id,
         openers=[Opener.for_case(case.case_id, case.case_key)],
-        reply_sign_key=case.envelope.reply_sign_key,
+        reply_sign_key=case.signed.reply_sign_key,
     )
     for row in rows:
         if row["kind"] == "sealed":
             row["kind"], row["name"] = "identity", "(sealed with the identity: opens after a reveal)"
+    for warning in checked.warnings():
+        print(f"warning: {clean(warning)}", file=sys.stderr)
     if args.json:
-        emit_json({"case_id": args.case, "attachments": rows})
+        emit_json({"case_id": case.text_id, "attachments": rows, "hidden": checked.hidden, "injected": checked.injected})
         return 0
     table(
         [
@@ -231,14 +268,14 @@ async def cmd_fetch(session: Session, args: argparse.Namespace) -> int:
     if args.out.exists():
         raise UsageError(f"{args.out} exists; choose another --out")
     attachment_id = _parse_attachment_id(args.attachment)
-    case, api = await _open_case(session, home, args.case)
+    case = await _open_case(session, home, args.case)
     try:
         descriptor = await download(
-            api,
+            case.api,
             case_id=case.case_id,
             attachment_id=attachment_id,
             openers=[Opener.for_case(case.case_id, case.case_key)],
-            reply_sign_key=case.envelope.reply_sign_key,
+            reply_sign_key=case.signed.reply_sign_key,
             out=args.out,
         )
     except DecryptionError as exc:
@@ -250,9 +287,9 @@ async def cmd_fetch(session: Session, args: argparse.Namespace) -> int:
             )
             raise UsageError(f"this attachment is sealed with the identity: it opens only with k approvals, {how}") from exc
         raise
-    print(f"wrote {args.out} ({descriptor.size} bytes, {descriptor.media_type}, sent as {descriptor.name!r})")
+    say(f"wrote {args.out} ({descriptor.size} bytes, {descriptor.media_type}, sent as {descriptor.name!r})", one_line=True)
     if descriptor.removed:
-        print(f"removed on the helper's device before sealing: {', '.join(descriptor.removed)}")
+        say(f"removed on the helper's device before sealing: {', '.join(descriptor.removed)}", one_line=True)
     return 0
 
 
@@ -267,29 +304,31 @@ def _parse_attachment_id(text: str) -> bytes:
         raise UsageError(f"{text!r} is not an attachment id (as `tessera cases attachments CASE` shows)") from exc
 
 
-async def fetch_identity_attachments(api: Any, case: OpenedCase, identity_key: bytes, directory: Path) -> list[dict[str, Any]]:
-    """After a reveal: open every identity attachment of the case into `directory` (used by `reveal open`)."""
+async def fetch_identity_attachments(
+    api: Any, case: OpenedCase, identity_key: bytes, directory: Path
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """After a reveal: open every identity attachment of the case that the case file or the helper's signed
+    list names into `directory` (used by `reveal open`). Returns (files written, ids the helper listed that the
+    server did not serve: hidden)."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     openers = [Opener.for_identity(case.case_id, identity_key), Opener.for_case(case.case_id, case.case_key)]
-    rows = describe_all(
-        await list_attachments(api, case.case_id),
-        case_id=case.case_id,
-        openers=openers,
-        reply_sign_key=case.envelope.reply_sign_key,
-    )
+    checked = check_listing(case.case_id, case.signed, case.signed.reply_sign_key, await list_attachments(api, case.case_id))
+    for warning in checked.warnings():
+        print(f"warning: {clean(warning)}", file=sys.stderr)
+    rows = describe_all(checked.rows, case_id=case.case_id, openers=openers, reply_sign_key=case.signed.reply_sign_key)
     written = []
     for row in rows:
         if row["kind"] != "identity" or not row["complete"]:
             continue
-        name = Path(str(row["name"])).name or "attachment"
+        name = clean(Path(str(row["name"])).name, one_line=True) or "attachment"
         out = directory / f"{row['attachment_id'][:8]}-{name}"
         await download(
             api,
             case_id=case.case_id,
             attachment_id=b64u_decode(row["attachment_id"], length=16),
             openers=openers,
-            reply_sign_key=case.envelope.reply_sign_key,
+            reply_sign_key=case.signed.reply_sign_key,
             out=out,
         )
         written.append({"attachment_id": row["attachment_id"], "file": str(out), "size": row["size"]})
-    return written
+    return written, checked.hidden

@@ -1,5 +1,7 @@
 """intake new / intake submit / outbox flush: forms are sealed at once, kept in the encrypted outbox, and
-uploaded when the server answers. After upload only the case id stays on the device."""
+uploaded when the server answers. An outbox copy is deleted only after the server's signed receipt for exactly
+that case id and envelope verified under the server key of the verified key directory; then only the case id
+(and the receipt's day) stays on the device, and `tessera sync` checks the server still serves the case."""
 
 from __future__ import annotations
 
@@ -8,16 +10,21 @@ import json
 from pathlib import Path
 from typing import Any
 
-from client.api import ApiError, ServerUnreachableError
+from client.api import Api, ApiError, ServerUnreachableError
 from client.attachments import flush_uploads
+from client.casefiles import CaseMissingError, open_case
 from client.commands.attachments import add_attach_options, plan_files, prepare_all, report_plan
 from client.forms import attachment_default, kinds_help, parse_form, template
 from client.home import Home
 from client.output import progress
 from client.session import Session, UsageError
+from keys.attachments import new_attachment_id
 from keys.council import EpochRecord
+from keys.directory import DirectoryState
 from keys.encoding import b64u_decode, b64u_encode, canonical_json
 from keys.envelope import new_case_id, open_case_file, reply_keys, seal_intake, unwrap_case_key
+from keys.errors import EncodingError, ProofError
+from keys.receipts import IntakeReceipt, envelope_digest, verify_receipt
 from keys.wire import encode_json, from_wire
 
 
@@ -64,15 +71,17 @@ async def cmd_submit(session: Session, args: argparse.Namespace) -> int:
         raise UsageError("intakes are submitted by field helpers")
     plans = plan_files(args.attach, keep_metadata=args.keep_metadata)  # refuse before anything is sealed
     record = None
+    state: DirectoryState | None = None
     if not args.offline:
         try:
-            record = await session.council(home, session.api(home))
+            state, record = await session.council_state(home, session.api(home))
         except ServerUnreachableError:
             print("the server does not answer: sealing with the council key verified last time.")
     if record is None:
         record = cached_council(home)
     pin = home.state["pin"]
     case_id = new_case_id()
+    attachment_ids = [new_attachment_id() for _ in plans]  # chosen first: the case file lists them
     envelope = seal_intake(
         case_id=case_id,
         case_file=canonical_json({"kind": form.kind, "schema": 1, "fields": dict(form.case)}),
@@ -83,16 +92,19 @@ async def cmd_submit(session: Session, args: argparse.Namespace) -> int:
         reply_secret=home.reply_secret,
         head_seq=int(pin["seq"]),
         head_hash=b64u_decode(pin["head"], length=32),
+        attachment_ids=attachment_ids,
     )
     home.put_outbox(case_id, encode_json(envelope))
     if plans:
-        # the helper's own copy of the case key (through the reply key) seals the attachment descriptors
+        # the helper's own copy of the case key (through the reply key) seals the attachment descriptors; the
+        # envelope was sealed on this device a moment ago and never came from the server, so the plain opener
+        # is enough here (a case served by the server goes through casefiles.open_case)
         case_key = unwrap_case_key(reply_keys(home.reply_secret, case_id), case_id, envelope.reply_wrap)
         signed = open_case_file(envelope, case_key)
         kind = args.attach_as or attachment_default(form.kind)
         for p in plans:
             report_plan(p)
-        prepare_all(home, case_id, case_key, signed.attachment_key, plans, kind)
+        prepare_all(home, case_id, case_key, signed.attachment_key, plans, kind, attachment_ids)
     if not args.keep_form:
         args.form.unlink()
     if args.offline:
@@ -100,7 +112,7 @@ async def cmd_submit(session: Session, args: argparse.Namespace) -> int:
         print(f"sealed into the outbox{with_files}; send it with `tessera outbox flush`. case id: {b64u_encode(case_id)}")
         print(b64u_encode(case_id))
         return 0
-    _sent, waiting = await flush(session, home)
+    _sent, waiting = await flush(session, home, state)
     if not waiting and plans:
         _done, waiting = await flush_uploads(session.api(home), home)
     if waiting:
@@ -117,27 +129,82 @@ def cached_council(home: Home) -> EpochRecord:
     return from_wire(EpochRecord, cached)
 
 
-async def flush(session: Session, home: Home) -> tuple[int, int]:
-    """Send every outbox item; returns (sent, still waiting). Idempotent: the server returns the same receipt."""
+async def flush(session: Session, home: Home, state: DirectoryState | None = None) -> tuple[int, int]:
+    """Send every outbox item; returns (sent, still waiting). Idempotent: the server returns the same receipt.
+
+    An item leaves the outbox only after `check_receipt`; else it stays and ProofError says why (exit 3).
+    `state`: the verified key directory, fetched here if not given (its server key signs receipts)."""
     api = session.api(home)
     items = list(home.outbox())
+    if not items:
+        return 0, 0
+    if state is None:
+        try:
+            state = await session.directory(home, api)
+        except ServerUnreachableError:
+            return 0, len(items)
     sent = 0
     for n, (case_id, body) in enumerate(items, start=1):
         try:
-            await api.call("PUT", f"/v1/cases/{b64u_encode(case_id)}", body=json.loads(body))
+            answer = await api.call("PUT", f"/v1/cases/{b64u_encode(case_id)}", body=json.loads(body))
         except ServerUnreachableError:
             return sent, len(items) - sent
         except ApiError as exc:
             if exc.status == 409:
                 raise UsageError(f"the server holds a different intake under case id {b64u_encode(case_id)}") from exc
             raise
+        receipt = check_receipt(answer, case_id=case_id, envelope_json=body, state=state)
         home.drop_outbox(case_id)
         cases = home.state.setdefault("cases", [])
         cases.append(b64u_encode(case_id))
+        home.section("receipts")[b64u_encode(case_id)] = {"day": receipt.day}
         home.save()
         sent += 1
         progress(n, len(items), "sending")
     return sent, 0
+
+
+def check_receipt(answer: object, *, case_id: bytes, envelope_json: bytes, state: DirectoryState) -> IntakeReceipt:
+    """The server's signed receipt in `answer`, checked: for this case id, for the digest of exactly the
+    envelope bytes sent, signed by the server key of the verified key directory. Raises ProofError (the
+    intake stays in the outbox). Shown by tests/hostile/test_cases.py,
+    test_an_intake_is_kept_until_a_valid_receipt_names_it and
+    test_a_server_signed_receipt_for_another_case_or_envelope_keeps_the_intake."""
+    case = b64u_encode(case_id)
+    kept = "the intake stays sealed in your outbox; `tessera outbox flush` sends it again"
+    wire = answer.get("signed_receipt") if isinstance(answer, dict) else None
+    if wire is None:
+        raise ProofError(f"the server answered for case {case} without a signed receipt, so it may not have stored it; {kept}")
+    if state.server_key is None:
+        raise ProofError(f"the verified key directory names no server key to check the receipt for case {case}; {kept}")
+    try:
+        receipt = from_wire(IntakeReceipt, wire)
+        verify_receipt(receipt, server_key=state.server_key, case_id=case_id, envelope_digest=envelope_digest(envelope_json))
+    except (EncodingError, ProofError) as exc:
+        raise ProofError(f"the server's receipt does not confirm case {case}: {exc}; {kept}") from exc
+    return receipt
+
+
+async def confirm_cases(home: Home, api: Api, state: DirectoryState) -> None:
+    """`tessera sync` for a helper: every case she has a receipt for is still served, and passes the checked
+    opener. Prints how many; raises ProofError naming those the server no longer serves (tests/hostile/
+    test_cases.py, test_sync_says_when_the_server_lost_a_case)."""
+    cases = [str(c) for c in home.state.get("cases", [])]
+    missing = []
+    for case_text in cases:
+        try:
+            await open_case(api, home, case_text, state)
+        except CaseMissingError:
+            day = home.section("receipts").get(case_text, {}).get("day")
+            missing.append(f"{case_text}" + (f" (receipt of day {day})" if day is not None else ""))
+    if missing:
+        raise ProofError(
+            f"the server no longer serves {len(missing)} of the {len(cases)} case(s) you sent and it signed receipts for: "
+            f"{', '.join(missing)}. Unless your organisation's retention period has passed for them, the server lost or "
+            "hid them: tell your council"
+        )
+    if cases:
+        print(f"all {len(cases)} case(s) you sent are on the server, as you sealed them.")
 
 
 async def cmd_flush(session: Session, args: argparse.Namespace) -> int:

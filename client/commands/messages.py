@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
-from client.api import Api
-from client.casefiles import open_as_helper, open_as_member, parse_case_id
-from client.home import Home
-from client.output import emit_json
+from client.casefiles import CaseMissingError, OpenedCase, open_case
 from client.session import Session, UsageError
-from keys.accounts import AccountKeys
+from client.terminal import clean, emit_json, say
 from keys.directory import DirectoryState
-from keys.encoding import b64u_decode
 from keys.errors import TesseraError
 from keys.messages import SealedMessage, open_message, seal_message
 from keys.wire import from_wire, to_wire
@@ -34,61 +31,63 @@ def register(sub: Any) -> None:
     p.set_defaults(run=cmd_inbox)
 
 
-async def _thread(session: Session, home: Home, case_text: str) -> tuple[Api, AccountKeys, list[bytes], bytes, bytes]:
-    """(api to use, keys that read and sign, the case thread's readers, case id, the case's reply signing key),
-    the reply keys taken from the case file the helper signed."""
-    api = session.api(home)
-    record = await session.council(home, api)
-    council = [m.box_key for m in record.members]
-    if home.role == "helper":
-        case_id = parse_case_id(case_text)
-        case, as_case, reply = await open_as_helper(api, home, case_id)
-        return as_case, reply, [*council, case.envelope.reply_box_key], case_id, case.envelope.reply_sign_key
-    case = await open_as_member(api, home, case_text)
-    return api, home.keys, [*council, case.envelope.reply_box_key], case.case_id, case.envelope.reply_sign_key
-
-
 async def cmd_send(session: Session, args: argparse.Namespace) -> int:
+    """Seal a message to the verified council of the current epoch and, on the case thread, to the reply key
+    the helper signed into the case file (the checked opener verified both)."""
     home = session.open_home()
-    api, keys, readers, case_id, _reply_sign_key = await _thread(session, home, args.case)
-    if args.council_only:
-        if home.role == "helper":
-            raise UsageError("helpers write on the case thread only")
-        readers = readers[:-1]
-    author = "helper" if home.role == "helper" else home.account
+    if args.council_only and home.role == "helper":
+        raise UsageError("helpers write on the case thread only")
+    api = session.api(home)
+    state, record = await session.council_state(home, api)
+    case = await open_case(api, home, args.case, state)
+    readers = [m.box_key for m in record.members]
+    if not args.council_only:
+        readers.append(case.signed.reply_box_key)
     message = seal_message(
-        case_id=case_id,
+        case_id=case.case_id,
         thread="council" if args.council_only else "case",
         text=args.text,
-        author=author,
-        author_keys=keys,
+        author="helper" if home.role == "helper" else home.account,
+        author_keys=case.keys,
         readers=readers,
     )
-    await api.call("POST", f"/v1/cases/{args.case}/messages", body=to_wire(message))
+    await case.api.call("POST", f"/v1/cases/{case.text_id}/messages", body=to_wire(message))
     print("sent.")
     return 0
 
 
-def _open_all(
-    items: list[dict[str, Any]], keys: AccountKeys, *, state: DirectoryState, reply_sign_key: bytes
-) -> list[dict[str, Any]]:
-    """Open each message and check its sender: "helper" must have signed with the case's reply key, anyone
-    else with the key the verified directory has for them (the server can seal a message to every reader,
-    so a signature by an unknown key is shown as such)."""
+def open_thread(items: Any, case: OpenedCase, state: DirectoryState) -> list[dict[str, Any]]:
+    """Open each message and check where it belongs and who wrote it.
+
+    A message is this case's only if its sealed case id is the case shown (a helper reads the case thread
+    only); one of another case is not shown, whatever the server says (tests/hostile/test_cases.py,
+    test_a_message_of_another_case_is_not_listed_in_this_thread). The author: "helper" must have signed with
+    the case's reply key from the case file, anyone else with a key the verified directory gives that council
+    member now or gave before a rotation (the server can seal a message to every reader, so a signature by an
+    unknown key is shown as such)."""
     out = []
-    for item in items:
-        message = from_wire(SealedMessage, item["message"])
-        entry = {"seq": item["seq"], "day": item["day"], "thread": message.thread}
+    for item in items if isinstance(items, list) else []:
+        entry: dict[str, Any] = {"seq": item.get("seq"), "day": item.get("day"), "thread": "?"}
         try:
-            body = open_message(message, keys)
+            message = from_wire(SealedMessage, item.get("message"))
+        except TesseraError as exc:
+            out.append({**entry, "author": "?", "text": f"(malformed: {exc})", "verified": False})
+            continue
+        entry["thread"] = message.thread
+        if message.case_id != case.case_id or (_helper(case) and message.thread != "case"):
+            moved = "(not shown: the server moved a message of another case or thread here)"
+            out.append({**entry, "author": "?", "text": moved, "verified": False})
+            continue
+        try:
+            body = open_message(message, case.keys)
         except TesseraError as exc:
             out.append({**entry, "author": "?", "text": f"(does not open: {exc})", "verified": False})
             continue
         if body.author == "helper":
-            verified = body.author_key == reply_sign_key
+            verified = body.author_key == case.signed.reply_sign_key
         else:
-            account = state.active(body.author)
-            verified = account is not None and account.role == "council" and account.keys.sign_key == body.author_key
+            account = state.accounts.get(body.author)
+            verified = account is not None and account.role == "council" and account.signed_with(body.author_key)
         out.append(
             {
                 **entry,
@@ -100,49 +99,58 @@ def _open_all(
     return out
 
 
+def _helper(case: OpenedCase) -> bool:
+    return case.api.principal is not None and case.api.principal.startswith("case:")
+
+
 async def cmd_list(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
-    api, keys, _readers, _case_id, reply_sign_key = await _thread(session, home, args.case)
-    state = await session.directory(home, session.api(home))
-    items = _open_all(
-        (await api.call("GET", f"/v1/cases/{args.case}/messages"))["messages"], keys, state=state, reply_sign_key=reply_sign_key
-    )
+    api = session.api(home)
+    state = await session.directory(home, api)
+    case = await open_case(api, home, args.case, state)
+    items = open_thread((await case.api.call("GET", f"/v1/cases/{case.text_id}/messages")).get("messages"), case, state)
     if args.json:
-        emit_json({"case_id": args.case, "messages": items})
+        emit_json({"case_id": case.text_id, "messages": items})
     else:
         for m in items:
-            print(f"[day {m['day']}] {m['author']}{' (council only)' if m['thread'] == 'council' else ''}: {m['text']}")
+            council = " (council only)" if m["thread"] == "council" else ""
+            say(f"[day {clean(m['day'], one_line=True)}] {clean(m['author'], one_line=True)}{council}: {clean(m['text'])}")
         if not items:
             print("(no messages)")
     return 0
 
 
 async def cmd_inbox(session: Session, args: argparse.Namespace) -> int:
+    """A helper's cases, each through the checked opener: outcomes are shown only for decisions whose quorum of
+    signed votes verifies (tests/hostile/test_cases.py, test_the_inbox_shows_an_outcome_only_when_its_quorum_verifies);
+    any other decision the server reports is named as unverified, without its note."""
     home = session.open_home()
     if home.role != "helper":
         raise UsageError("the inbox is for field helpers; council members use `tessera cases list`")
     api = session.api(home)
     state = await session.directory(home, api)
-    result = []
+    result, missing = [], []
     for case_text in home.state.get("cases", []):
-        case, as_case, reply = await open_as_helper(api, home, b64u_decode(case_text, length=16))
-        messages = _open_all(
-            (await as_case.call("GET", f"/v1/cases/{case_text}/messages"))["messages"],
-            reply,
-            state=state,
-            reply_sign_key=case.envelope.reply_sign_key,
-        )
-        assert state.council is not None
-        outcomes = [
-            {"action": d["action"], "note": d["note"], "day": d["day"], "state": d["state"]}
-            for d in case.decisions(state.council)
-        ]
+        try:
+            case = await open_case(api, home, case_text, state)
+        except CaseMissingError:
+            missing.append(case_text)
+            continue
+        messages = open_thread((await case.api.call("GET", f"/v1/cases/{case_text}/messages")).get("messages"), case, state)
+        outcomes, unverified = [], []
+        for d in case.decisions():
+            if d["verified"] and d["state"] == "adopted":
+                outcomes.append({"action": d["action"], "note": d["note"], "day": d["day"], "state": "adopted"})
+            else:
+                reason = d["problem"] or f"its signed votes do not adopt it ({d['yes_votes_verified']} of {d['needed']} yes)"
+                unverified.append({"proposal_id": d["proposal_id"], "server_state": d["server_state"], "reason": reason})
         result.append(
             {
                 "case_id": case_text,
                 "kind": case.form.get("kind"),
-                "state": case.raw["state"],
+                "state": case.raw.get("state"),
                 "outcomes": outcomes,
+                "unverified": unverified,
                 "messages": messages,
             }
         )
@@ -150,11 +158,18 @@ async def cmd_inbox(session: Session, args: argparse.Namespace) -> int:
         emit_json({"cases": result})
     else:
         for c in result:
-            print(f"case {c['case_id']} ({c['kind']}): {c['state']}")
+            say(f"case {c['case_id']} ({c['kind']}): {c['state']}", one_line=True)
             for o in c["outcomes"]:
-                print(f"  decision: {o['action']}: {o['note']}")
+                say(f"  decision: {o['action']}: {clean(o['note'])}")
+            for u in c["unverified"]:
+                claim = f"the server reports decision {u['proposal_id']} as {u['server_state']}"
+                say(f"  UNVERIFIED: {claim}, not shown: {u['reason']}")
             for m in c["messages"]:
-                print(f"  message from {m['author']}: {m['text']}")
+                say(f"  message from {clean(m['author'], one_line=True)}: {clean(m['text'])}")
         if not result:
             print("(no cases sent from this device yet)")
+    if any(c["unverified"] for c in result):
+        print("warning: some decisions the server reports do not verify; they are not shown as outcomes.", file=sys.stderr)
+    for case_text in missing:
+        print(f"warning: the server does not serve your case {case_text} (it signed a receipt for it).", file=sys.stderr)
     return 0

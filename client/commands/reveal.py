@@ -9,15 +9,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from client.casefiles import open_as_member, parse_case_id
+from client.casefiles import open_case
 from client.ceremony import share_for
 from client.commands.attachments import fetch_identity_attachments
-from client.output import emit_json, table
 from client.session import Session, UsageError
+from client.terminal import clean, emit_json, say, table
 from keys.council import EpochRecord
 from keys.encoding import b64u_decode, b64u_encode
 from keys.envelope import open_identity
-from keys.errors import TesseraError
+from keys.errors import DecryptionError, ProofError
 from keys.reveal import (
     AttestedHeader,
     Blinding,
@@ -47,6 +47,7 @@ def register(sub: Any) -> None:
     p.set_defaults(run=cmd_pending)
     p = reveal.add_parser("approve", help="approve a request: your part of the decryption, with its proof")
     p.add_argument("request")
+    p.add_argument("--yes", action="store_true", help="approve without asking (needed when not at a terminal)")
     p.set_defaults(run=cmd_approve)
     p = reveal.add_parser("open", help="your own request: combine the approvals and read the identity")
     p.add_argument("request")
@@ -72,7 +73,7 @@ async def cmd_request(session: Session, args: argparse.Namespace) -> int:
     if not 1 <= args.hours <= 24 * 30:
         raise UsageError("--hours must be from 1 to 720")
     state, record = await session.council_state(home, api)
-    case = await open_as_member(api, home, args.case)
+    case = await open_case(api, home, args.case, state)
     header, _vouching = case.identity_header(state)
     request, blinding = request_reveal(
         record=record,
@@ -84,7 +85,7 @@ async def cmd_request(session: Session, args: argparse.Namespace) -> int:
         expiry=int(time.time()) + args.hours * 3600,
     )
     rid = b64u_encode(request.request_id)
-    home.section("reveals")[rid] = {"blinding": b64u_encode(blinding.encode()), "case": args.case}
+    home.section("reveals")[rid] = {"blinding": b64u_encode(blinding.encode()), "case": case.text_id}
     home.save()  # keep b before the server knows the request
     await api.call("POST", "/v1/reveals", body=to_wire(request))
     print(rid)
@@ -92,27 +93,30 @@ async def cmd_request(session: Session, args: argparse.Namespace) -> int:
 
 
 async def cmd_pending(session: Session, args: argparse.Namespace) -> int:
+    """Requests to approve, each with its purpose opened from a case that passed the checked opener; a request on
+    a case the server made up or altered says so instead of a purpose."""
     home = session.open_home()
     api = session.api(home)
-    record = await session.council(home, api)
+    state, record = await session.council_state(home, api)
     answer = await api.call("GET", "/v1/reveals")
     rows = []
     for item in answer["requests"]:
         request = from_wire(RevealRequest, item["request"])
-        purpose = "(cannot open)"
         try:
-            case = await open_as_member(api, home, b64u_encode(request.case_id))
+            case = await open_case(api, home, request.case_id, state)
             purpose = open_purpose(request, case.case_key)
-        except TesseraError:
-            pass
+        except ProofError as exc:
+            purpose = f"(DO NOT APPROVE: {exc})"
+        except DecryptionError:
+            purpose = "(cannot open)"
         rows.append(
             {
                 "request_id": b64u_encode(request.request_id),
                 "case_id": b64u_encode(request.case_id),
                 "requester": _requester(record, request),
                 "purpose": purpose,
-                "approvals": item["approvals"],
-                "threshold": item["threshold"],
+                "approvals": item.get("approvals"),
+                "threshold": record.threshold,
                 "expires": request.expiry,
             }
         )
@@ -127,7 +131,13 @@ async def cmd_pending(session: Session, args: argparse.Namespace) -> int:
 
 
 async def cmd_approve(session: Session, args: argparse.Namespace) -> int:
+    """Show who asks (from the verified council record), why (the purpose sealed under the key of a case that
+    passed the checked opener) and how many approvals are still needed, then approve only on a typed yes or
+    `--yes`; without a terminal `--yes` is required and nothing is sent without it
+    (tests/hostile/test_terminal.py, test_reveal_approve_without_a_terminal_needs_yes)."""
     home = session.open_home()
+    if not args.yes and not sys.stdin.isatty():
+        raise UsageError("not at a terminal, so nobody can be asked: to approve, run it again with --yes")
     api = session.api(home)
     state, record = await session.council_state(home, api)
     share = share_for(home.section("ceremony"), record.epoch)
@@ -139,10 +149,17 @@ async def cmd_approve(session: Session, args: argparse.Namespace) -> int:
     if item is None:
         raise UsageError("no such pending request (it expired, was approved by you already, or the id is wrong)")
     request = from_wire(RevealRequest, item["request"])
-    case = await open_as_member(api, home, b64u_encode(request.case_id))
+    case = await open_case(api, home, request.case_id, state)
     purpose = open_purpose(request, case.case_key)
-    print(f"{_requester(record, request)} asks to reveal the identity in case {b64u_encode(request.case_id)}: {purpose}")
-    if sys.stdin.isatty() and input("Approve? Type yes: ").strip().lower() != "yes":
+    approvals = _count(item.get("approvals"))
+    still = max(record.threshold - approvals - 1, 0)
+    say(f"{_requester(record, request)} asks to reveal the identity in case {case.text_id}.", one_line=True)
+    say(f"purpose: {clean(purpose)}")
+    say(
+        f"approvals so far (the server's count): {approvals} of {record.threshold} needed; "
+        + (f"{still} more needed after yours." if still else "yours completes the quorum.")
+    )
+    if not args.yes and input("Approve? Type yes: ").strip().lower() != "yes":
         print("not approved.")
         return 1
     header, vouching = case.identity_header(state)
@@ -157,11 +174,25 @@ async def cmd_approve(session: Session, args: argparse.Namespace) -> int:
         attested_by=vouching,
     )
     answer = await api.call("POST", f"/v1/reveals/{args.request}/partials", body=to_wire(partial))
-    print(f"approved ({answer['approvals']} of {record.threshold} needed).")
+    count = _count(answer.get("approvals") if isinstance(answer, dict) else None)
+    left = max(record.threshold - count, 0)
+    print(
+        f"approved: {count} of the {record.threshold} approvals needed so far (the server's count); "
+        + (f"{left} more needed." if left else "the requester can open it now.")
+    )
     return 0
 
 
+def _count(value: object) -> int:
+    """A count the server reports (shown as what the server says; nothing is decided on it)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 255 else 0
+
+
 async def cmd_open(session: Session, args: argparse.Namespace) -> int:
+    """Combine the verified partials and read the identity; with --attachments-to also open the identity
+    attachments the case file or the helper's signed list names. An attachment those name that the server does
+    not list is reported and the command exits 3, keeping the request so it can be opened again
+    (tests/hostile/test_cases.py, test_hidden_and_injected_attachments_are_noticed)."""
     home = session.open_home()
     api = session.api(home)
     kept = home.section("reveals").get(args.request)
@@ -171,8 +202,9 @@ async def cmd_open(session: Session, args: argparse.Namespace) -> int:
     answer = await api.call("GET", f"/v1/reveals/{args.request}")
     request = from_wire(RevealRequest, answer["request"])
     partials = [from_wire(PartialDecryption, p) for p in answer["partials"]]
-    case = await open_as_member(api, home, kept["case"])
-    parse_case_id(kept["case"])
+    case = await open_case(api, home, kept["case"], state)
+    if request.case_id != case.case_id:
+        raise ProofError("the server answered with a request for another case")
     header, _vouching = case.identity_header(state)
     identity_key = combine_reveal(
         request,
@@ -182,19 +214,26 @@ async def cmd_open(session: Session, args: argparse.Namespace) -> int:
         header=header.header if isinstance(header, AttestedHeader) else header,
     )  # QuorumError with fewer than k
     identity = json.loads(open_identity(case.envelope, identity_key, case.signed))
-    files = []
+    files: list[dict[str, Any]] = []
+    hidden: list[str] = []
     if args.attachments_to is not None:
-        files = await fetch_identity_attachments(api, case, identity_key, args.attachments_to)
-    del home.section("reveals")[args.request]  # erase b: this request is spent
-    home.save()
+        files, hidden = await fetch_identity_attachments(api, case, identity_key, args.attachments_to)
+    if not hidden:
+        del home.section("reveals")[args.request]  # erase b: this request is spent
+        home.save()
     if args.json:
         emit_json({"request_id": args.request, "case_id": kept["case"], "identity": identity, "attachments": files})
     else:
-        print(f"identity in case {kept['case']}:")
-        for name, value in identity.items():
-            print(f"  {name}: {value}")
+        say(f"identity in case {kept['case']}:", one_line=True)
+        for name, value in identity.items() if isinstance(identity, dict) else []:
+            say(f"  {clean(name, one_line=True)}: {clean(value)}")
         for f in files:
-            print(f"  attachment: {f['file']} ({f['size']} bytes)")
-        if args.attachments_to is not None and not files:
+            say(f"  attachment: {f['file']} ({f['size']} bytes)", one_line=True)
+        if args.attachments_to is not None and not files and not hidden:
             print("  (no identity attachments)")
+    if hidden:
+        raise ProofError(
+            f"{len(hidden)} attachment(s) of this case that the helper listed were not served ({', '.join(hidden)}): the "
+            "server hides them. The request is kept: open it again later, and tell your council"
+        )
     return 0

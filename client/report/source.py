@@ -1,12 +1,11 @@
 """Where a report's case records come from: the server's cases, opened on this device.
 
-`open_record` is the one place the report reaches a case. Today it calls `client.casefiles.open_as_member`
-and checks the author against the verified key directory itself; when the checked opener lands, only this
-function changes. What it verified before a case counts: the case-key wrap opened with this member's key,
-the case file's AEAD and the helper's signature over it (open_case_file), the helper's signing key in the
-pinned directory, and each decision's signatures and votes against the current council (OpenedCase.decisions),
-with its action and its case read from the signed proposal. The server's `state` and `day` are taken as the
-server says; an approval needs verified votes.
+`open_record` is the one place the report reaches a case, through `client.casefiles.open_case`, the checked
+opener. What it verified before a case counts: the case-key wrap opened with this member's key, the case
+file's AEAD and the helper's signature over it, the helper's signing key in the pinned directory, the head the
+helper saw on this device's chain, and each decision's proposal and votes (casefiles.read_decision: action and
+case from the proposer's signature, state from the votes counted by members of the proposal's epoch). The
+server's `state` and `day` of a case are taken as the server says; an approval needs verified votes.
 
 Nothing decrypted is written anywhere: records live in memory for one run and hold no free text.
 """
@@ -20,14 +19,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from client.api import Api, ApiError
-from client.casefiles import open_as_member
+from client.casefiles import open_case
 from client.home import Home
 from client.report import strings as s
 from client.report.records import CaseRecord, Decision, RecordError, Unreadable, case_record, day_of
-from keys.decisions import Proposal
 from keys.directory import DirectoryState
 from keys.errors import DecryptionError, DirectoryError, ProofError, ProtocolError, TesseraError
-from keys.wire import from_wire
 
 PAGE: Final = 200
 WORKERS: Final = 4  # requests in flight; the server's per-minute limit, not latency, bounds a large report
@@ -50,21 +47,19 @@ async def open_record(api: Api, home: Home, state: DirectoryState, case_id: str)
     if state.council is None:
         raise DirectoryError(s.NO_COUNCIL)
     try:
-        case = await open_as_member(api, home, case_id)
-        author = state.accounts.get(case.signed.author)
-        if author is None or not author.signed_with(case.signed.author_sign_key):
-            raise UnreadableCaseError(s.REASON_UNKNOWN_SIGNER)
-        checked = case.decisions(state.council)
-        decisions = []
-        for raw, seen in zip(case.raw["decisions"], checked, strict=True):
-            # the action and the case come from what the proposer signed, not from the server's copy of them:
-            # a genuine adopted approval of another case must not approve this one
-            proposal = from_wire(Proposal, raw["proposal"])
-            verified = bool(seen["verified"]) and proposal.case_id == case.case_id and proposal.action == raw["action"]
-            decisions.append(Decision(action=proposal.action, state=str(raw["state"]), verified=verified, day=int(raw["day"])))
+        case = await open_case(api, home, case_id, state)  # the checked opener: the author is a helper of `state`
+        decisions = [
+            # action and state come from the proposer's signature and the counted votes (casefiles.read_decision),
+            # never from the server's copy: an approval of another case does not approve this one
+            Decision(action=str(d["action"]), state=str(d["state"]), verified=True, day=int(d["day"]))
+            for d in case.decisions()
+            if d["verified"] and d["action"] is not None
+        ]
         return case_record(
             case_id=case_id, body=case.form, state=str(case.raw["state"]), day=int(case.raw["day"]), decisions=decisions
         )
+    except DirectoryError:
+        raise  # a fork or hidden entries: the whole report stops, the member must act
     except ApiError as exc:
         if exc.status == 404:
             raise UnreadableCaseError(s.REASON_NOT_SERVED) from exc

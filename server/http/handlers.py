@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from keys.accounts import AccountPublic
+from keys.attachments import AttachmentList
 from keys.checkpoints import sign_checkpoint
 from keys.decisions import Proposal, Vote
 from keys.encoding import b64u_encode, parse_json
@@ -53,6 +54,7 @@ from server.storage.db import read_chain
 
 __all__ = [
     "AddWraps",
+    "AttachmentList",
     "AttestRoot",
     "CeremonyPost",
     "Cosignature",
@@ -288,7 +290,14 @@ async def put_case(request: web.Request) -> web.Response:
     case_id = parse_id(request.match_info["case_id"], "case_id")
     wire = await body_json(request)  # an IntakeEnvelope: the service parses it and keeps the wire form
     receipt = await cases.submit_intake(request.app[SERVICES], request[PRINCIPAL], case_id, wire)
-    return reply({"case_id": b64u_encode(receipt.case_id), "receipt": b64u_encode(receipt.receipt), "day": receipt.day})
+    return reply(
+        {
+            "case_id": b64u_encode(receipt.case_id),
+            "receipt": b64u_encode(receipt.receipt),
+            "day": receipt.day,
+            "signed_receipt": to_wire(receipt.signed),
+        }
+    )
 
 
 async def list_cases(request: web.Request) -> web.Response:
@@ -338,6 +347,11 @@ async def propose(request: web.Request) -> web.Response:
     proposal = await body_as(request, Proposal)
     await decisions.propose(request.app[SERVICES], request[PRINCIPAL], case_id, proposal)
     return reply({"proposal_id": b64u_encode(proposal.proposal_id)}, status=201)
+
+
+async def get_proposal(request: web.Request) -> web.Response:
+    proposal_id = parse_id(request.match_info["proposal_id"], "proposal_id")
+    return reply(await decisions.get_proposal(request.app[SERVICES], request[PRINCIPAL], proposal_id))
 
 
 async def vote(request: web.Request) -> web.Response:
@@ -396,7 +410,14 @@ async def new_attachment(request: web.Request) -> web.Response:
 
 async def list_attachments(request: web.Request) -> web.Response:
     case_id = parse_id(request.match_info["case_id"], "case_id")
-    return reply({"attachments": await attachments.list_for_case(request.app[SERVICES], request[PRINCIPAL], case_id)})
+    rows, listing = await attachments.list_for_case(request.app[SERVICES], request[PRINCIPAL], case_id)
+    return reply({"attachments": rows, "list": listing})
+
+
+async def put_attachment_list(request: web.Request) -> web.Response:
+    case_id = parse_id(request.match_info["case_id"], "case_id")
+    listing = await body_as(request, AttachmentList)
+    return reply(await attachments.put_list(request.app[SERVICES], request[PRINCIPAL], case_id, listing))
 
 
 async def attachment_status(request: web.Request) -> web.Response:

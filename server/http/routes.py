@@ -162,6 +162,14 @@ ROUTES: tuple[Route, ...] = (
         "Approve: post your partial.",
     ),
     Route("POST", "/v1/cases/{case_id}/proposals", h.propose, frozenset({"council"}), h.Proposal, "Propose a decision."),
+    Route(
+        "GET",
+        "/v1/proposals/{proposal_id}",
+        h.get_proposal,
+        frozenset({"council"}),
+        None,
+        "A proposal and its votes, as signed (shown to a member before they vote).",
+    ),
     Route("POST", "/v1/proposals/{proposal_id}/votes", h.vote, frozenset({"council"}), h.Vote, "Vote on a proposal."),
     Route(
         "POST",
@@ -188,7 +196,15 @@ ROUTES: tuple[Route, ...] = (
         h.list_attachments,
         frozenset({"council", "case"}),
         None,
-        "A case's attachments: sealed descriptors and upload progress.",
+        "A case's attachments: sealed descriptors and upload progress, and the helper's signed list of them.",
+    ),
+    Route(
+        "PUT",
+        "/v1/cases/{case_id}/attachment-list",
+        h.put_attachment_list,
+        frozenset({"case"}),
+        h.AttachmentList,
+        "The helper's signed list of all the case's attachments (kept if later than the one held).",
     ),
     Route(
         "GET",

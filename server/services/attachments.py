@@ -2,24 +2,28 @@
 the sealed chunks in order, in parts; the server stores each part in one transaction and answers how far
 it got, so an interrupted upload resumes from the first chunk it lacks. It checks sizes and order only:
 the chunks are secretstream messages it cannot open, and the descriptor (name, type, key) is sealed.
-Council members and the case's helper read the chunks back as a stream."""
+Council members and the case's helper read the chunks back as a stream. The helper's signed list of the case's
+attachments (keys/attachments.py `AttachmentList`) is checked against the case's reply key and kept, the latest
+serial only, exactly as signed; readers check it again themselves."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
-from keys.attachments import ATTACHMENT_ID_SIZE, DESCRIPTOR_SIZE, Layout
+from keys.attachments import ATTACHMENT_ID_SIZE, DESCRIPTOR_SIZE, AttachmentList, Layout, verify_attachment_list
 from keys.encoding import b64u_encode
-from keys.errors import EncodingError
+from keys.errors import EncodingError, ProofError
+from keys.wire import encode_json
 from server.errors import BadRequestError, ConflictError, NotFoundError
 from server.services import audit
 from server.services.cases import load_case
 from server.services.context import Principal, Services
 from server.storage.db import DbSession
-from server.storage.models import AttachmentChunkRow, AttachmentRow
+from server.storage.models import AttachmentChunkRow, AttachmentListRow, AttachmentRow
 
 MAX_PER_CASE = 200
 MAX_PART_CHUNKS = 16  # one upload request carries at most 16 sealed chunks (16 MiB and a little)
@@ -155,7 +159,8 @@ async def status(services: Services, principal: Principal, case_id: bytes, attac
         return describe(await _load(session, principal, case_id, attachment_id))
 
 
-async def list_for_case(services: Services, principal: Principal, case_id: bytes) -> list[dict[str, Any]]:
+async def list_for_case(services: Services, principal: Principal, case_id: bytes) -> tuple[list[dict[str, Any]], Any]:
+    """The case's attachments, and the latest list of them its helper signed (None if there is none)."""
     async with services.db.read() as session:
         await load_case(session, principal, case_id)
         rows = (
@@ -163,7 +168,42 @@ async def list_for_case(services: Services, principal: Principal, case_id: bytes
             .scalars()
             .all()
         )
-    return [describe(r) for r in rows]
+        listing = await session.get(AttachmentListRow, case_id)
+    return [describe(r) for r in rows], (json.loads(listing.body) if listing is not None else None)
+
+
+async def put_list(services: Services, principal: Principal, case_id: bytes, listing: AttachmentList) -> dict[str, Any]:
+    """Keep the helper's signed list if it is later than the one held (the same one again is fine, an earlier
+    one is ignored: the answer names the serial held). Only the case's helper posts it; it must be signed with
+    the case's reply key."""
+    principal.require("case")
+    if listing.case_id != case_id:
+        raise BadRequestError("the attachment list is for another case")
+    body = encode_json(listing).decode()
+    async with services.db.write() as session:
+        case = await load_case(session, principal, case_id)
+        try:
+            verify_attachment_list(listing, case_id=case_id, reply_sign_key=case.reply_sign_key)
+        except ProofError as exc:
+            raise BadRequestError(f"attachment list rejected: {exc}") from exc
+        held = await session.get(AttachmentListRow, case_id)
+        if held is None:
+            session.add(AttachmentListRow(case_id=case_id, serial=listing.serial, body=body))
+        elif listing.serial > held.serial:
+            held.serial, held.body = listing.serial, body
+        elif listing.serial == held.serial and held.body != body:
+            raise ConflictError(f"an attachment list with serial {listing.serial} exists and differs")
+        else:
+            return {"serial": held.serial}
+        await audit.append(
+            session,
+            day=services.today(),
+            actor="helper",  # a reply key names no account
+            action="case.attachments_listed",
+            obj=b64u_encode(case_id),
+            detail={"serial": listing.serial, "count": len(listing.attachment_ids)},
+        )
+    return {"serial": listing.serial}
 
 
 async def open_download(

@@ -13,7 +13,7 @@ from keys.council import EpochRecord
 from keys.encoding import b64u_encode, canonical_json
 from keys.envelope import IntakeEnvelope, KeyWrap, check_envelope
 from keys.errors import TesseraError
-from keys.hashing import digest
+from keys.receipts import IntakeReceipt, envelope_digest, sign_receipt
 from keys.wire import decode_json, from_wire
 from server.errors import BadRequestError, ConflictError, NotFoundError
 from server.services import audit, headers, rekey
@@ -29,8 +29,9 @@ MAX_PAGE = 200
 @dataclass(frozen=True, slots=True)
 class Receipt:
     case_id: bytes
-    receipt: bytes
+    receipt: bytes  # the envelope's digest
     day: int
+    signed: IntakeReceipt  # the same, signed with the server key (the helper deletes her copy only on it)
 
 
 async def council_record(services: Services, session: DbSession) -> EpochRecord:
@@ -58,7 +59,7 @@ async def submit_intake(services: Services, principal: Principal, case_id: bytes
     # the member wraps
     if envelope.case_id != case_id:
         raise BadRequestError("the envelope's case id differs from the one in the path")
-    receipt = digest(canonical_json(wire))
+    receipt = envelope_digest(canonical_json(wire))
     async with services.db.read() as session:
         current = await council_record(services, session)
         record = current
@@ -80,7 +81,7 @@ async def submit_intake(services: Services, principal: Principal, case_id: bytes
                     )
         existing = (await session.execute(queries.CASE_RECEIPT, {"case_id": case_id})).one_or_none()
     if existing is not None:
-        return _same_or_conflict(existing, receipt)
+        return _same_or_conflict(services, existing, receipt)
     try:
         check_envelope(envelope, record)  # about 0.3 ms; a worker thread measured slower (GIL hand-offs)
     except TesseraError as exc:
@@ -90,7 +91,7 @@ async def submit_intake(services: Services, principal: Principal, case_id: bytes
     async with services.db.write() as session:
         existing = (await session.execute(queries.CASE_RECEIPT, {"case_id": case_id})).one_or_none()
         if existing is not None:  # a retry that raced us
-            return _same_or_conflict(existing, receipt)
+            return _same_or_conflict(services, existing, receipt)
         row = {
             "case_id": case_id,
             "state": "open",
@@ -112,13 +113,19 @@ async def submit_intake(services: Services, principal: Principal, case_id: bytes
             await session.execute(queries.WRAP_INSERT, kept)
         # actor is the role only: the audit log must not link a helper account to a case
         await audit.append(session, day=day, actor="helper", action="case.submitted", obj=b64u_encode(case_id))
-    return Receipt(case_id, receipt, day)
+    return _receipt(services, case_id, receipt, day)
 
 
-def _same_or_conflict(existing: Any, receipt: bytes) -> Receipt:
+def _receipt(services: Services, case_id: bytes, receipt: bytes, day: int) -> Receipt:
+    # signed after the write committed: a receipt names only an envelope that is stored
+    signed = sign_receipt(case_id=case_id, envelope_digest=receipt, day=day, server=services.server_keys)
+    return Receipt(case_id, receipt, day, signed)
+
+
+def _same_or_conflict(services: Services, existing: Any, receipt: bytes) -> Receipt:
     if existing.receipt != receipt:
         raise ConflictError("a different intake exists under this case id")
-    return Receipt(existing.case_id, existing.receipt, existing.day)
+    return _receipt(services, existing.case_id, existing.receipt, existing.day)
 
 
 async def list_cases(

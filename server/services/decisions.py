@@ -1,24 +1,31 @@
-"""Proposals and votes. A decision is adopted when the policy's quorum of distinct current council members
-approves; approve and decline decide the case, request-info keeps it open."""
+"""Proposals and votes (protocol doc §8a). A decision is adopted when `needed` distinct members of the council
+epoch the proposal names vote yes, `needed` being what the proposer signed and at least the policy's quorum for
+the action; approve and decline decide the case, request-info keeps it open.
+
+The server keeps proposals and votes as they were signed and checks what it can, but clients never take its
+word: they count the signed votes themselves (client/casefiles.py `read_decision`)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 
-from keys.decisions import Proposal, Vote, verify_proposal, verify_vote
+from keys.council import EpochRecord
+from keys.decisions import Proposal, Vote, majority, verify_proposal, verify_vote
 from keys.encoding import b64u_encode
 from keys.errors import TesseraError
 from keys.wire import decode_json, encode_json
 from server.errors import BadRequestError, ConflictError, NotFoundError
 from server.services import audit
-from server.services.cases import council_record, member_index
+from server.services.cases import council_record, decode_json_obj, member_index
 from server.services.context import Principal, Services
 from server.storage.models import CaseRow, ProposalRow, VoteRow
 
 
 def quorum_for(services: Services, action: str, council_size: int) -> int:
     policy = services.config.quorum.get(action, "majority")
-    return council_size // 2 + 1 if policy == "majority" else min(int(policy), council_size)
+    return majority(council_size) if policy == "majority" else min(int(policy), council_size)
 
 
 async def propose(services: Services, principal: Principal, case_id: bytes, proposal: Proposal) -> None:
@@ -32,7 +39,17 @@ async def propose(services: Services, principal: Principal, case_id: bytes, prop
     except TesseraError as exc:
         raise BadRequestError(f"proposal rejected: {exc}") from exc
     async with services.db.write() as session:
-        member_index(await council_record(services, session), principal)
+        record = await council_record(services, session)
+        member_index(record, principal)
+        if proposal.epoch != record.epoch:
+            raise ConflictError(f"the council is at epoch {record.epoch}: refresh the key directory and propose again")
+        size = len(record.members)
+        needed = quorum_for(services, proposal.action, size)
+        if not needed <= proposal.needed <= size:
+            raise BadRequestError(
+                f"this organisation adopts {proposal.action!r} with {needed} to {size} yes votes; the proposal asks for "
+                f"{proposal.needed} (decision propose --needed)"
+            )
         case = await session.get(CaseRow, case_id)
         if case is None:
             raise NotFoundError("no such case")
@@ -61,23 +78,54 @@ async def propose(services: Services, principal: Principal, case_id: bytes, prop
         )
 
 
+async def get_proposal(services: Services, principal: Principal, proposal_id: bytes) -> dict[str, Any]:
+    """A proposal as signed, with its votes as signed (what `decision vote` shows before signing)."""
+    principal.require("council")
+    async with services.db.read() as session:
+        row = await session.get(ProposalRow, proposal_id)
+        if row is None:
+            raise NotFoundError("no such proposal")
+        votes = (await session.execute(select(VoteRow).where(VoteRow.proposal_id == proposal_id))).scalars().all()
+    return {
+        "proposal_id": b64u_encode(row.proposal_id),
+        "case_id": b64u_encode(row.case_id),
+        "state": row.state,
+        "day": row.day,
+        "proposal": decode_json_obj(row.body),
+        "votes": [{"account": v.account, "approve": v.approve, "vote": decode_json_obj(v.body)} for v in votes],
+    }
+
+
+def _stored_proposal(row: ProposalRow) -> Proposal:
+    try:
+        return decode_json(Proposal, row.body.encode())
+    except TesseraError as exc:
+        raise ConflictError(
+            "this proposal was made by an older version of Tessera (its votes would not name it): propose it again"
+        ) from exc
+
+
 async def cast_vote(services: Services, principal: Principal, proposal_id: bytes, ballot: Vote) -> str:
-    """Record a vote; returns the proposal's state afterwards (open, adopted or rejected)."""
+    """Record a vote on exactly the stored proposal (its digest); returns the proposal's state afterwards
+    (open, adopted or rejected), counted among the members of the proposal's council epoch."""
     principal.require("council")
     if ballot.proposal_id != proposal_id or ballot.voter != principal.sign_key:
         raise BadRequestError("a vote must be for this proposal and signed with your own key")
-    try:
-        verify_vote(ballot)
-    except TesseraError as exc:
-        raise BadRequestError(f"vote rejected: {exc}") from exc
     async with services.db.write() as session:
-        record = await council_record(services, session)
+        record: EpochRecord = await council_record(services, session)
         member_index(record, principal)
-        proposal = await session.get(ProposalRow, proposal_id)
-        if proposal is None:
+        row = await session.get(ProposalRow, proposal_id)
+        if row is None:
             raise NotFoundError("no such proposal")
-        if proposal.state != "open":
-            raise ConflictError(f"this proposal is {proposal.state} already")
+        proposal = _stored_proposal(row)
+        try:
+            verify_vote(ballot, proposal)
+        except TesseraError as exc:
+            raise BadRequestError(f"vote rejected: {exc}") from exc
+        if proposal.epoch != record.epoch:
+            raise ConflictError(f"the council changed since this proposal (epoch {proposal.epoch}): propose it again")
+        if row.state != "open":
+            raise ConflictError(f"this proposal is {row.state} already")
         if await session.get(VoteRow, (proposal_id, principal.name)) is not None:
             raise ConflictError("you voted on this proposal already")
         session.add(
@@ -88,20 +136,20 @@ async def cast_vote(services: Services, principal: Principal, proposal_id: bytes
         votes = (await session.execute(select(VoteRow).where(VoteRow.proposal_id == proposal_id))).scalars().all()
         yes = sum(1 for v in votes if v.approve and v.account in members)
         no = sum(1 for v in votes if not v.approve and v.account in members)
-        needed = quorum_for(services, proposal.action, len(members))
+        needed = proposal.needed
         day = services.today()
         await audit.append(
             session,
             day=day,
             actor=principal.name,
             action="decision.voted",
-            obj=b64u_encode(proposal.case_id),
+            obj=b64u_encode(row.case_id),
             detail={"proposal_id": b64u_encode(proposal_id), "approve": ballot.approve},
         )
         if yes >= needed:
-            proposal.state = "adopted"
-            if proposal.action in ("approve", "decline"):
-                case = await session.get(CaseRow, proposal.case_id)
+            row.state = "adopted"
+            if row.action in ("approve", "decline"):
+                case = await session.get(CaseRow, row.case_id)
                 assert case is not None
                 case.state = "decided"
             await audit.append(
@@ -109,21 +157,17 @@ async def cast_vote(services: Services, principal: Principal, proposal_id: bytes
                 day=day,
                 actor="council",
                 action="decision.adopted",
-                obj=b64u_encode(proposal.case_id),
-                detail={"proposal_id": b64u_encode(proposal_id), "action": proposal.action, "yes": yes, "needed": needed},
+                obj=b64u_encode(row.case_id),
+                detail={"proposal_id": b64u_encode(proposal_id), "action": row.action, "yes": yes, "needed": needed},
             )
         elif no > len(members) - needed:
-            proposal.state = "rejected"
+            row.state = "rejected"
             await audit.append(
                 session,
                 day=day,
                 actor="council",
                 action="decision.rejected",
-                obj=b64u_encode(proposal.case_id),
+                obj=b64u_encode(row.case_id),
                 detail={"proposal_id": b64u_encode(proposal_id)},
             )
-        return proposal.state
-
-
-def parse_proposal(text: str) -> Proposal:
-    return decode_json(Proposal, text.encode())
+        return row.state

@@ -157,6 +157,7 @@ async def post_partial(services: Services, principal: Principal, request_id: byt
             session.add(
                 PartialRow(request_id=request_id, member_index=index, account=principal.name, body=encode_json(partial).decode())
             )
+            await session.flush()  # the count below includes this approval (it said "0 of 2" after the first)
             await audit.append(
                 session,
                 day=services.today(),

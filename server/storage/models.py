@@ -175,6 +175,15 @@ class AttachmentRow(Base):
     day: Mapped[int] = mapped_column(Integer)
 
 
+class AttachmentListRow(Base):
+    """The latest list of a case's attachment ids its helper signed (with the reply key), kept as signed."""
+
+    __tablename__ = "attachment_lists"
+    case_id: Mapped[bytes] = mapped_column(ForeignKey("cases.case_id", ondelete="CASCADE"), primary_key=True)
+    serial: Mapped[int] = mapped_column(BigInteger)
+    body: Mapped[str] = mapped_column(Text)
+
+
 class AttachmentChunkRow(Base):
     """One sealed chunk (a secretstream message of 1 MiB or less) of an attachment."""
 

@@ -149,7 +149,7 @@ def reveal(cli: Cli, case: str, requester: str, approvers: tuple[str, ...], purp
     returns what `reveal open --json` printed (`more`: extra options for it)."""
     request = cli.ok(requester, "reveal", "request", case, "--purpose", purpose).strip()
     for who in approvers:
-        cli.ok(who, "reveal", "approve", request)
+        cli.ok(who, "reveal", "approve", request, "--yes")
     return json.loads(cli.ok(requester, "reveal", "open", request, *more, "--json"))
 
 

@@ -66,7 +66,7 @@ def forge_case(
     identity = b'{"full_name":"made up"}'
     header = encapsulate(council_key=record.key, kid=record.kid, case_id=case_id, identity_key=identity_key, rng=default_rng)
     unsigned = SignedCaseFile(
-        v=2,
+        v=3,
         case_id=case_id,
         body=b'{"kind":"medical","schema":1,"fields":{"region":"Jilin","urgency":"high","narrative":"made up"}}',
         author=author,
@@ -78,6 +78,7 @@ def forge_case(
         reply_box_key=envelope.reply_box_key,
         reply_sign_key=envelope.reply_sign_key,
         attachment_key=ATTACKER.public().box_key,
+        attachments=(),
         signature=bytes(64),
     )
     signed = replace(unsigned, signature=author_keys.sign(TAG_INTAKE_SIG, signing_bytes(unsigned)))

@@ -3,7 +3,6 @@ from dataclasses import replace
 import pytest
 
 from keys.accounts import AccountKeys
-from keys.decisions import open_note, propose, verify_proposal, verify_vote, vote
 from keys.errors import DecryptionError, EncodingError, ProofError
 from keys.messages import open_message, seal_message
 from keys.requests import AuthHeaders, case_principal, sign_request, verify_request
@@ -27,25 +26,6 @@ def test_request_signature_covers_every_part() -> None:
     with pytest.raises(EncodingError):
         AuthHeaders.parse({**headers.as_dict(), "X-Tessera-Time": "-5"})
     assert case_principal(CASE).startswith("case:")
-
-
-def test_proposal_and_vote() -> None:
-    case_key = b"k" * 32
-    proposal = propose(case_id=CASE, case_key=case_key, action="approve", note="쌀 50 kg", keys=KEYS)
-    verify_proposal(proposal)
-    assert open_note(proposal, case_key) == "쌀 50 kg"
-    with pytest.raises(DecryptionError):
-        open_note(proposal, b"x" * 32)
-    with pytest.raises(ProofError):
-        verify_proposal(replace(proposal, action="decline"))
-    with pytest.raises(DecryptionError):  # the action is bound into the sealed note too
-        open_note(replace(proposal, action="decline"), case_key)
-    with pytest.raises(EncodingError):
-        replace(proposal, action="delete")
-    ballot = vote(proposal_id=proposal.proposal_id, approve=True, keys=KEYS)
-    verify_vote(ballot)
-    with pytest.raises(ProofError):
-        verify_vote(replace(ballot, approve=False))
 
 
 def test_messages_reach_only_their_readers() -> None:

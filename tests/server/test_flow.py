@@ -123,16 +123,24 @@ async def test_the_whole_story(world: World) -> None:
     assert not_yours.value.status == 404
 
     # decision: proposal and two yes votes of three adopt it (majority); the case is decided
-    proposal = propose(case_id=case_id, case_key=case_key, action="approve", note="500 USD for the operation", keys=kim.keys)
+    proposal = propose(
+        case_id=case_id,
+        case_key=case_key,
+        action="approve",
+        note="500 USD for the operation",
+        epoch=record.epoch,
+        needed=2,
+        head_seq=seq,
+        head_hash=head,
+        keys=kim.keys,
+    )
     await kim.api.call("POST", f"{path}/proposals", body=to_wire(proposal))
     pid = b64u_encode(proposal.proposal_id)
-    state = await kim.api.call(
-        "POST", f"/v1/proposals/{pid}/votes", body=to_wire(vote(proposal_id=proposal.proposal_id, approve=True, keys=kim.keys))
-    )
+    ballot = vote(proposal=proposal, approve=True, head_seq=seq, head_hash=head, keys=kim.keys)
+    state = await kim.api.call("POST", f"/v1/proposals/{pid}/votes", body=to_wire(ballot))
     assert state["state"] == "open"
-    state = await lee.api.call(
-        "POST", f"/v1/proposals/{pid}/votes", body=to_wire(vote(proposal_id=proposal.proposal_id, approve=True, keys=lee.keys))
-    )
+    ballot = vote(proposal=proposal, approve=True, head_seq=seq, head_hash=head, keys=lee.keys)
+    state = await lee.api.call("POST", f"/v1/proposals/{pid}/votes", body=to_wire(ballot))
     assert state["state"] == "adopted"
     assert (await kim.api.call("GET", path))["state"] == "decided"
 

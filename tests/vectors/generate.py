@@ -15,6 +15,11 @@ multiplication and the proof's verification.
 
 Formats whose randomness libsodium draws internally (crypto_box_seal wraps, crypto_box shares) get
 decryption-only vectors: ciphertext, key and expected plaintext.
+
+Added for issues 18 and 25 (existing sections unchanged): `decisions` (a version-2 proposal, its digest and a
+version-2 vote), `receipt` (the server's signed intake receipt), `attachment_list` (the helper's signed list)
+and `envelope_v3` (decryption-only, like `envelope`: a version-3 case file listing its intake attachments;
+`envelope` stays the version-2 one, which clients still read).
 """
 
 from __future__ import annotations
@@ -29,8 +34,9 @@ from nacl.bindings import crypto_generichash_blake2b_salt_personal, randombytes_
 
 from keys import hashing, tokens, voprf
 from keys.accounts import AccountKeys
-from keys.attachments import CHUNK, new_descriptor, seal_stream
+from keys.attachments import CHUNK, new_descriptor, seal_stream, sign_attachment_list
 from keys.council import Participant
+from keys.decisions import proposal_digest, propose, vote
 from keys.dkg import DkgParams, check_round1, deal
 from keys.encoding import b64u_encode
 from keys.envelope import seal_intake
@@ -38,6 +44,7 @@ from keys.group import Point, Scalar
 from keys.kem import encapsulate
 from keys.keystore import KeystorePolicy, seal_keystore
 from keys.proofs import BASE, prove_dleq, prove_knowledge
+from keys.receipts import envelope_digest, sign_receipt
 from keys.sharing import lagrange_coefficients
 from keys.wire import to_wire
 
@@ -152,6 +159,44 @@ def build_vectors() -> dict[str, Any]:
             }
         )
     v["attachment"] = {"reply_sign_key": h(reply.public().sign_key), "streams": streams}
+    rng = PinnedRng("decisions")
+    proposer, voter = AccountKeys(sign_seed=rng(32), box_secret=rng(32)), AccountKeys(sign_seed=rng(32), box_secret=rng(32))
+    case_id, case_key, head = rng(16), rng(32), rng(32)
+    proposal = propose(
+        case_id=case_id,
+        case_key=case_key,
+        action="approve",
+        note="800 USD for the operation",
+        epoch=3,
+        needed=2,
+        head_seq=41,
+        head_hash=head,
+        keys=proposer,
+        rng=rng,
+    )
+    ballot = vote(proposal=proposal, approve=True, head_seq=42, head_hash=head, keys=voter)
+    v["decisions"] = {
+        "proposer_seed": h(proposer.sign_seed),
+        "voter_seed": h(voter.sign_seed),
+        "case_key": h(case_key),
+        "note": "800 USD for the operation",
+        "proposal": to_wire(proposal),
+        "proposal_digest": h(proposal_digest(proposal)),
+        "vote": to_wire(ballot),
+    }
+    rng = PinnedRng("receipt")
+    server = AccountKeys(sign_seed=rng(32), box_secret=rng(32))
+    envelope_json = b'{"case_id":"AAECAwQFBgcICQoLDA0ODw","v":1}'
+    receipt = sign_receipt(case_id=bytes(range(16)), envelope_digest=envelope_digest(envelope_json), day=20_500, server=server)
+    v["receipt"] = {
+        "server_sign_key": h(server.public().sign_key),
+        "envelope_json": envelope_json.decode(),
+        "receipt": to_wire(receipt),
+    }
+    rng = PinnedRng("attachment-list")
+    reply = AccountKeys(sign_seed=rng(32), box_secret=rng(32))
+    listing = sign_attachment_list(case_id=bytes(range(16)), serial=2, attachment_ids=[rng(16), rng(16)], reply=reply)
+    v["attachment_list"] = {"reply_sign_key": h(reply.public().sign_key), "list": to_wire(listing)}
     rng = PinnedRng("keystore")
     v["keystore"] = {
         "passphrase": "한국어 passphrase ünïcode",
@@ -249,10 +294,38 @@ def build_envelope_vector() -> dict[str, Any]:
     }
 
 
+def build_envelope_v3_vector() -> dict[str, Any]:
+    """Decryption-only, as `build_envelope_vector`: a version-3 case file, which lists its intake attachments."""
+    from tests.keys.conftest import run_dkg
+
+    council = run_dkg(2, 3)
+    envelope = seal_intake(
+        case_id=bytes(range(16)),
+        case_file="지원 요청: 수술비".encode(),
+        identity="김영희 1990-01-01".encode(),
+        record=council.record,
+        author="helper-1",
+        author_keys=AccountKeys.generate(),
+        reply_secret=b"\x05" * 32,
+        head_seq=4,
+        head_hash=b"\x06" * 32,
+        attachment_ids=[b"\x0a" * 16, b"\x0b" * 16],
+    )
+    return {
+        "envelope": to_wire(envelope),
+        "record": to_wire(council.record),
+        "member_box_secret": b64u_encode(council.keys[1].box_secret),
+        "member_box_key": b64u_encode(council.keys[1].public().box_key),
+        "case_file": "지원 요청: 수술비",
+        "attachments": [b64u_encode(b"\x0a" * 16), b64u_encode(b"\x0b" * 16)],
+    }
+
+
 def main() -> None:
     vectors = build_vectors()
     previous = json.loads(OUT.read_text()) if OUT.exists() else {}
     vectors["envelope"] = previous.get("envelope") or build_envelope_vector()
+    vectors["envelope_v3"] = previous.get("envelope_v3") or build_envelope_v3_vector()
     OUT.write_text(json.dumps(vectors, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
     print(f"wrote {OUT}")
 

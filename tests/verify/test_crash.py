@@ -17,7 +17,7 @@ import pytest
 from client.api import ApiError, ServerUnreachableError
 from keys.audit import verify_entries
 from keys.checkpoints import Checkpoint, verify_audit_checkpoint
-from keys.decisions import propose, vote
+from keys.decisions import Proposal, majority, propose, vote
 from keys.encoding import b64u_encode
 from keys.envelope import IntakeEnvelope, open_case_file, unwrap_case_key
 from keys.invites import Invite
@@ -42,7 +42,7 @@ def start(data: Path, port: int, log: Path) -> subprocess.Popen[str]:
 
 
 async def load(
-    org: Org, acked_cases: list[bytes], acked_votes: list[tuple[str, bytes]], proposals: list[bytes], stop: asyncio.Event
+    org: Org, acked_cases: list[bytes], acked_votes: list[tuple[str, bytes]], proposals: list[Proposal], stop: asyncio.Event
 ) -> int:
     errors = 0
 
@@ -61,13 +61,13 @@ async def load(
     async def voter(member_index: int) -> None:
         nonlocal errors
         member = org.council[member_index]
-        for proposal_id in proposals:
+        for proposal in proposals:
             if stop.is_set():
                 return
-            ballot = vote(proposal_id=proposal_id, approve=False, keys=member.keys)
+            ballot = vote(proposal=proposal, approve=False, head_seq=org.state.seq, head_hash=org.state.head, keys=member.keys)
             try:
-                await member.api.call("POST", f"/v1/proposals/{b64u_encode(proposal_id)}/votes", body=to_wire(ballot))
-                acked_votes.append((member.name, proposal_id))
+                await member.api.call("POST", f"/v1/proposals/{b64u_encode(proposal.proposal_id)}/votes", body=to_wire(ballot))
+                acked_votes.append((member.name, proposal.proposal_id))
             except (TimeoutError, ApiError, ServerUnreachableError, aiohttp.ClientError):
                 errors += 1
             await asyncio.sleep(0.02)
@@ -131,12 +131,20 @@ async def _scenario(tmp_path: Path, db_url: str | None, disrupt: str) -> None:
                 await org.helpers[0].api.call("PUT", f"/v1/cases/{b64u_encode(envelope.case_id)}", body=to_wire(envelope))
                 case_key = unwrap_case_key(org.council[0].keys, envelope.case_id, envelope.wraps[0])
                 proposal = propose(
-                    case_id=envelope.case_id, case_key=case_key, action="decline", note="n", keys=org.council[0].keys
+                    case_id=envelope.case_id,
+                    case_key=case_key,
+                    action="decline",
+                    note="n",
+                    epoch=org.record.epoch,
+                    needed=majority(len(org.record.members)),
+                    head_seq=org.state.seq,
+                    head_hash=org.state.head,
+                    keys=org.council[0].keys,
                 )
                 await org.council[0].api.call(
                     "POST", f"/v1/cases/{b64u_encode(envelope.case_id)}/proposals", body=to_wire(proposal)
                 )
-                proposals.append(proposal.proposal_id)
+                proposals.append(proposal)
             acked_cases: list[bytes] = []
             acked_votes: list[tuple[str, bytes]] = []
             stop = asyncio.Event()

@@ -40,6 +40,7 @@ WIRE_MODULES = (
     "kem",
     "keyswitch",
     "messages",
+    "receipts",
     "redistribute",
     "reveal",
 )
