@@ -35,6 +35,10 @@ class CaseMissingError(UsageError):
     """The server does not serve a case this helper submitted."""
 
 
+class NotForYouError(ProofError):
+    """The case the server served carries no key wrap this device can open."""
+
+
 @dataclass
 class OpenedCase:
     """A case whose case file opened and whose author checked out against `directory`.
@@ -155,7 +159,7 @@ async def open_case(api: Api, home: Home, case: str | bytes, state: DirectorySta
         box_key = keys.public().box_key
         found = next((w for w in envelope.wraps if w.recipient == box_key), None)
         if found is None:
-            raise ProofError(f"the server sent case {text} without a key wrap for you")
+            raise NotForYouError(f"the server sent case {text} without a key wrap for you")
         wrap = found
     attested = parse_attested(raw.get("switched"))
     try:
@@ -164,7 +168,7 @@ async def open_case(api: Api, home: Home, case: str | bytes, state: DirectorySta
             envelope, case_key, directory=state, switched=attested.header if attested else None, own=own
         )
     except DecryptionError as exc:
-        raise ProofError(f"case {text} does not open with your key ({exc}): the server altered what it serves") from exc
+        raise NotForYouError(f"case {text} does not open with your key ({exc}): the server altered what it serves") from exc
     return OpenedCase(case_id, raw, envelope, case_key, signed, state, api, keys, attested)
 
 

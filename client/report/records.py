@@ -103,8 +103,8 @@ class Period:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Decision:
     action: str  # approve | decline | request-info
-    state: str  # open | adopted | rejected, as the server reports it
-    verified: bool  # this device checked the proposer's signature and, if adopted, a majority of votes
+    state: str  # open | adopted | rejected, as this device counted the signed votes (unverified: not counted)
+    verified: bool  # the proposal's signature checked, and the server's "adopted" (if it says so) is borne out
     day: int
 
 

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from client.api import Api, ApiError
-from client.casefiles import open_case
+from client.casefiles import NotForYouError, open_case
 from client.home import Home
 from client.report import strings as s
 from client.report.records import CaseRecord, Decision, RecordError, Unreadable, case_record, day_of
@@ -48,12 +48,17 @@ async def open_record(api: Api, home: Home, state: DirectoryState, case_id: str)
         raise DirectoryError(s.NO_COUNCIL)
     try:
         case = await open_case(api, home, case_id, state)  # the checked opener: the author is a helper of `state`
+        # action and state come from the proposer's signature and the counted votes (casefiles.read_decision),
+        # never from the server's copy: an approval of another case does not approve this one. A decision the
+        # server calls adopted that the votes do not carry counts as unverified (the report says how many).
         decisions = [
-            # action and state come from the proposer's signature and the counted votes (casefiles.read_decision),
-            # never from the server's copy: an approval of another case does not approve this one
-            Decision(action=str(d["action"]), state=str(d["state"]), verified=True, day=int(d["day"]))
+            Decision(
+                action=str(d["action"] or "?"),
+                state=str(d["state"]),
+                verified=bool(d["verified"]) and not (d["server_state"] == "adopted" and d["state"] != "adopted"),
+                day=int(d["day"]),
+            )
             for d in case.decisions()
-            if d["verified"] and d["action"] is not None
         ]
         return case_record(
             case_id=case_id, body=case.form, state=str(case.raw["state"]), day=int(case.raw["day"]), decisions=decisions
@@ -64,9 +69,9 @@ async def open_record(api: Api, home: Home, state: DirectoryState, case_id: str)
         if exc.status == 404:
             raise UnreadableCaseError(s.REASON_NOT_SERVED) from exc
         raise
-    except DecryptionError as exc:
+    except (DecryptionError, NotForYouError) as exc:
         raise UnreadableCaseError(s.REASON_DOES_NOT_OPEN) from exc
-    except ProofError as exc:
+    except ProofError as exc:  # altered, or made up: not written by a helper of the verified directory
         raise UnreadableCaseError(s.REASON_FORGED) from exc
     except RecordError as exc:
         raise UnreadableCaseError(s.REASON_FORM) from exc

@@ -136,7 +136,6 @@ LABELS: Final = {
 REASON_NOT_SERVED: Final = N_("the server did not give it to you (no key for you on it, or it was deleted)")
 REASON_DOES_NOT_OPEN: Final = N_("it does not open with your key")
 REASON_FORGED: Final = N_("a signature or binding does not verify")
-REASON_UNKNOWN_SIGNER: Final = N_("its signer is not in the key directory")
 REASON_MALFORMED: Final = N_("it is malformed")
 REASON_FORM: Final = N_("its case file does not fit its form")
 

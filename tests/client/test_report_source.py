@@ -17,11 +17,12 @@ from client.report import strings as s
 from client.report.source import list_cases, open_record, read_cases
 from keys.accounts import AccountKeys
 from keys.decisions import propose, vote
-from keys.directory import AccountState, DirectoryState
+from keys.directory import DirectoryState
 from keys.encoding import b64u_encode, canonical_json
 from keys.envelope import IntakeEnvelope, new_case_id, seal_intake, unwrap_case_key
 from keys.wire import to_wire
 from tests.keys.conftest import Council, run_dkg
+from tests.keys.test_directory import council_chain
 
 MEDICAL = {
     "region": "Jilin",
@@ -56,18 +57,18 @@ class Org:
         self.council: Council = run_dkg(2, 3)
         self.helper = AccountKeys.generate()
         self.reader = self.council.keys[1]
-        accounts = {
-            "helper": AccountState(account="helper", role="helper", keys=self.helper.public()),
-            **{
-                m.account: AccountState(account=m.account, role="council", keys=self.council.keys[m.index].public())
-                for m in self.council.record.members
-            },
-        }
-        self.state = DirectoryState(accounts=accounts, council=self.council.record)
+        chain, admin = council_chain(self.council)  # a real verified directory: accounts, council, heads
+        chain.add("helper", "helper", self.helper, admin)
+        self.state: DirectoryState = chain.state
         self.home = Home(
             tmp_path,
             "unused",
-            {"sign_seed": b64u_encode(self.reader.sign_seed), "box_secret": b64u_encode(self.reader.box_secret)},
+            {
+                "account": "member-1",
+                "role": "council",
+                "sign_seed": b64u_encode(self.reader.sign_seed),
+                "box_secret": b64u_encode(self.reader.box_secret),
+            },
         )
         self.server = FakeServer()
 
@@ -80,8 +81,8 @@ class Org:
             author="helper",
             author_keys=author or self.helper,
             reply_secret=b"\x02" * 32,
-            head_seq=0,
-            head_hash=bytes(32),
+            head_seq=self.state.seq,
+            head_hash=self.state.head,
         )
 
     def serve(self, envelope: IntakeEnvelope, *, day: int = 20000, decisions: list[dict[str, Any]] | None = None) -> str:
@@ -102,8 +103,12 @@ class Org:
         case_key = unwrap_case_key(
             self.reader, envelope.case_id, next(w for w in envelope.wraps if w.recipient == self.reader.public().box_key)
         )
-        proposal = propose(case_id=envelope.case_id, case_key=case_key, action=action, note="as asked", keys=self.reader)
-        ballots = [vote(proposal_id=proposal.proposal_id, approve=True, keys=self.council.keys[i]) for i in voters]
+        head = {"head_seq": self.state.seq, "head_hash": self.state.head}
+        proposal = propose(
+            case_id=envelope.case_id, case_key=case_key, action=action, note="as asked", epoch=1, needed=2, keys=self.reader,
+            **head,
+        )
+        ballots = [vote(proposal=proposal, approve=True, keys=self.council.keys[i], **head) for i in voters]
         return {
             "proposal_id": b64u_encode(proposal.proposal_id),
             "action": action,
@@ -158,7 +163,8 @@ async def test_the_server_cannot_move_or_relabel_an_approval(org: Org) -> None:
     records, _ = await org.read()
     assert records[b64u_encode(approved.case_id)].outcome == "approved"
     assert records[other].outcome == "open" and records[other].unverified_decisions == 1
-    assert records[relabelled].outcome == "open" and records[relabelled].unverified_decisions == 1
+    # the council declined it, whatever the server labels it: the action shown is the one the proposer signed
+    assert records[relabelled].outcome == "declined"
 
 
 async def test_cases_that_cannot_be_read_are_counted_with_their_reason(org: Org) -> None:
@@ -183,15 +189,15 @@ async def test_cases_that_cannot_be_read_are_counted_with_their_reason(org: Org)
     withheld = org.serve(org.seal(MEDICAL))
     org.server.refuse[withheld] = [ApiError(404, "not_found", "no key wrap for you on this case")]
     broken = org.serve(org.seal(MEDICAL))
-    del org.server.cases[broken]["decisions"]
+    del org.server.cases[broken]["envelope"]["kid"]
     fine = org.serve(org.seal(MEDICAL))
     records, unreadable = await org.read()
     assert set(records) == {fine}
     assert unreadable == {
         foreign_id: s.REASON_DOES_NOT_OPEN,
-        forged: s.REASON_UNKNOWN_SIGNER,
+        forged: s.REASON_FORGED,
         misfit: s.REASON_FORM,
-        tampered: s.REASON_DOES_NOT_OPEN,
+        tampered: s.REASON_DOES_NOT_OPEN,  # the AEAD does not open (it was altered)
         withheld: s.REASON_NOT_SERVED,
         broken: s.REASON_MALFORMED,
     }
