@@ -19,7 +19,10 @@ decryption-only vectors: ciphertext, key and expected plaintext.
 Added for issues 18 and 25 (existing sections unchanged): `decisions` (a version-2 proposal, its digest and a
 version-2 vote), `receipt` (the server's signed intake receipt), `attachment_list` (the helper's signed list)
 and `envelope_v3` (decryption-only, like `envelope`: a version-3 case file listing its intake attachments;
-`envelope` stays the version-2 one, which clients still read).
+`envelope` stays the version-2 one, which clients still read); `reveal` (issue 18: a pinned 2-of-3 council and
+its successor, an identity header, a blinded reveal request, two partial decryptions with their DLEQ proofs, and
+two key-switch contributions with the switched header they combine to), checked in `tests/keys/test_vectors.py`
+with Python integers and the reference curve, not with keys/.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,16 +39,18 @@ from nacl.bindings import crypto_generichash_blake2b_salt_personal, randombytes_
 from keys import hashing, tokens, voprf
 from keys.accounts import AccountKeys
 from keys.attachments import CHUNK, new_descriptor, seal_stream, sign_attachment_list
-from keys.council import Participant
+from keys.council import EpochRecord, Participant
 from keys.decisions import proposal_digest, propose, vote
-from keys.dkg import DkgParams, check_round1, deal
+from keys.dkg import DkgParams, check_round1, deal, finish
 from keys.encoding import b64u_encode
 from keys.envelope import seal_intake
 from keys.group import Point, Scalar
 from keys.kem import encapsulate
 from keys.keystore import KeystorePolicy, seal_keystore
+from keys.keyswitch import combine_verified, contribute_switch, switch_context, verify_contribution
 from keys.proofs import BASE, prove_dleq, prove_knowledge
 from keys.receipts import envelope_digest, sign_receipt
+from keys.reveal import approve_reveal, combine_reveal, request_reveal
 from keys.sharing import lagrange_coefficients
 from keys.wire import to_wire
 
@@ -66,6 +72,36 @@ class PinnedRng:
 
 def h(data: bytes) -> str:
     return data.hex()
+
+
+@dataclass
+class PinnedCouncil:
+    record: EpochRecord
+    shares: dict[int, Scalar]
+    keys: dict[int, AccountKeys]
+
+
+def pinned_council(rng: PinnedRng, *, epoch: int) -> PinnedCouncil:
+    """A 2-of-3 council from a DKG run with pinned randomness (the share boxes are left out: the arithmetic is
+    what these vectors pin)."""
+    keys = {i: AccountKeys(sign_seed=rng(32), box_secret=rng(32)) for i in (1, 2, 3)}
+    params = DkgParams(
+        v=2,
+        epoch=epoch,
+        threshold=2,
+        participants=tuple(
+            Participant(index=i, account=f"m{i}", sign_key=k.public().sign_key, box_key=k.public().box_key)
+            for i, k in keys.items()
+        ),
+        nonce=rng(16),
+    )
+    dealt = {i: deal(params, i, keys[i], rng=rng) for i in keys}
+    commitments = [c for _, c, _ in dealt.values()]
+    results = {}
+    for j in keys:
+        shares = {i: secret.polynomial.evaluate(j) for i, (secret, _, _) in dealt.items() if secret.polynomial is not None}
+        results[j] = finish(params, j, commitments, shares)
+    return PinnedCouncil(results[1].record, {j: r.share for j, r in results.items()}, keys)
 
 
 def build_vectors() -> dict[str, Any]:
@@ -207,6 +243,56 @@ def build_vectors() -> dict[str, Any]:
     }
     v["voprf"] = build_voprf_vector()
     v["tokens"] = build_tokens_vector()
+    # Reveal and re-key (issue 18: known answers for partial decryption, combination and key switching).
+    rng = PinnedRng("reveal")
+    old = pinned_council(rng, epoch=1)
+    new = pinned_council(rng, epoch=2)
+    case_id = rng(16)
+    identity_key = rng(32)
+    header = encapsulate(council_key=old.record.key, kid=old.record.kid, case_id=case_id, identity_key=identity_key, rng=rng)
+    requester = old.keys[1]
+    request, blinding = request_reveal(
+        record=old.record,
+        header=header,
+        case_id=case_id,
+        keys=requester,
+        purpose="hospital",
+        case_key=rng(32),
+        expiry=1_900_000_000,
+        rng=rng,
+    )
+    partials = [
+        approve_reveal(
+            request, record=old.record, header=header, index=i, share=old.shares[i], keys=old.keys[i], now=1_899_999_000, rng=rng
+        )
+        for i in (1, 2)
+    ]
+    revealed = combine_reveal(request, blinding, partials, record=old.record, header=header)
+    assert revealed == identity_key
+    swctx = switch_context(old.record, new.record)
+    contributions = [
+        contribute_switch(
+            old=old.record, new=new.record, index=i, share=old.shares[i], case_id=case_id, header=header, swctx=swctx, rng=rng
+        )
+        for i in (1, 3)
+    ]
+    points = {c.index: verify_contribution(c, old=old.record, new=new.record, header=header, swctx=swctx) for c in contributions}
+    switched = combine_verified(points, threshold=2, header=header)
+    v["reveal"] = {
+        "old_record": to_wire(old.record),
+        "old_shares": {str(i): h(s.encode()) for i, s in old.shares.items()},
+        "header": to_wire(header),
+        "case_id": h(case_id),
+        "identity_key": h(identity_key),
+        "request": to_wire(request),
+        "blinding": h(blinding.encode()),
+        "partials": [to_wire(p) for p in partials],
+        "new_record": to_wire(new.record),
+        "new_shares": {str(i): h(s.encode()) for i, s in new.shares.items()},
+        "swctx": h(swctx),
+        "contributions": [to_wire(c) for c in contributions],
+        "switched": to_wire(switched),
+    }
     return v
 
 
