@@ -2,6 +2,7 @@ import base64
 import contextlib
 import json
 import string
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -165,3 +166,10 @@ def test_a_part_digest_refuses_more_or_fewer_bytes_than_announced() -> None:
         done.update(b"")
     with pytest.raises(EncodingError, match="4 GiB"):
         hashing.PartDigest(hashing.TAG_DIGEST, 1 << 32)
+
+
+def test_the_protocol_document_names_every_domain_tag() -> None:
+    """docs/protocol.md §1 must stand on its own: a re-implementer needs every tag (`voprf/...` tags are in §10)."""
+    text = (Path(__file__).parents[2] / "docs" / "protocol.md").read_text(encoding="utf-8")
+    missing = [v.decode() for k, v in vars(hashing).items() if k.startswith("TAG_") and f"`{v.decode()}`" not in text]
+    assert missing == []
