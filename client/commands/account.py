@@ -13,8 +13,8 @@ from client.commands.intake import confirm_cases
 from client.directory import at_next_position, position
 from client.enrol import join
 from client.home import KEYSTORE, Home
-from client.output import emit_json
 from client.session import Session, UsageError, read_passphrase
+from client.terminal import emit_json, say
 from keys.accounts import AccountKeys, AccountPublic, fingerprint, safety_number
 from keys.directory import DirectoryState, payload_for, sign_next
 from keys.encoding import b64u_decode, b64u_encode
@@ -62,8 +62,8 @@ async def cmd_join(session: Session, args: argparse.Namespace) -> int:
     }
     home = Home.create(session.home_path, passphrase, state)
     await session.directory(home, session.api(home))  # checks the server against the invite's pinned head
-    print(f"Joined as {grant.account} ({grant.role}). Your keys are in {session.home_path}.")
-    print(f"Your safety number: {fingerprint(keys.public(), grant.account)}")
+    say(f"Joined as {grant.account} ({grant.role}). Your keys are in {session.home_path}.")
+    say(f"Your safety number: {fingerprint(keys.public(), grant.account)}")
     return 0
 
 
@@ -71,11 +71,11 @@ async def cmd_sync(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
     state = await session.directory(home, session.api(home))
     council = state.council
-    print(f"key directory verified up to entry {state.seq}.")
+    say(f"key directory verified up to entry {state.seq}.")
     if council is None:
-        print("no council key yet: the council has not held its key ceremony.")
+        say("no council key yet: the council has not held its key ceremony.")
     else:
-        print(
+        say(
             f"council key of epoch {council.epoch}: {council.threshold} of {len(council.members)} members "
             f"({', '.join(m.account for m in council.members)}); saved for sealing offline."
         )
@@ -97,7 +97,7 @@ async def cmd_rotate_keys(session: Session, args: argparse.Namespace) -> int:
         account = state.active(home.account) if state else None
         if account is not None and account.keys.sign_key == kept.public().sign_key:
             _promote(home, kept)
-            print("finished the interrupted key rotation; the new keys are in place.")
+            say("finished the interrupted key rotation; the new keys are in place.")
             return 0
         del home.state["pending_keys"]
     await session.directory(home, api)
@@ -120,11 +120,11 @@ async def cmd_rotate_keys(session: Session, args: argparse.Namespace) -> int:
 
     answer = await at_next_position(lambda: session.directory(home, api), post)
     _promote(home, new)
-    print(f"new keys in place (key directory entry {answer['directory_seq']}); the old ones can no longer sign in.")
-    print(f"Your new safety number: {fingerprint(public, home.account)}. Others will be asked to compare it with you.")
+    say(f"new keys in place (key directory entry {answer['directory_seq']}); the old ones can no longer sign in.")
+    say(f"Your new safety number: {fingerprint(public, home.account)}. Others will be asked to compare it with you.")
     if home.role == "council":
-        print("You are on the council: your new keys count there after the next membership change. Ask an administrator")
-        print("to run `tessera council redistribute` with the same members; then a member runs `tessera council rewrap`.")
+        say("You are on the council: your new keys count there after the next membership change. Ask an administrator")
+        say("to run `tessera council redistribute` with the same members; then a member runs `tessera council rewrap`.")
     return 0
 
 
@@ -147,8 +147,8 @@ async def cmd_whoami(session: Session, args: argparse.Namespace) -> int:
     if args.json:
         emit_json(data)
     else:
-        print(f"{home.account} ({home.role}) on {home.server}")
-        print(f"safety number: {data['safety_number']}")
+        say(f"{home.account} ({home.role}) on {home.server}")
+        say(f"safety number: {data['safety_number']}")
     return 0
 
 
@@ -168,7 +168,7 @@ async def cmd_verify(session: Session, args: argparse.Namespace) -> int:
     if args.json:
         emit_json(data)
     else:
-        print(f"{args.member}: {data['safety_number']}  ({'verified in person' if entry['verified'] else 'not verified yet'})")
-        print("Compare it with the number their `tessera whoami` shows, in person or on a call you trust;")
-        print(f"if they match, run `tessera verify {args.member} --accept`.")
+        say(f"{args.member}: {data['safety_number']}  ({'verified in person' if entry['verified'] else 'not verified yet'})")
+        say("Compare it with the number their `tessera whoami` shows, in person or on a call you trust;")
+        say(f"if they match, run `tessera verify {args.member} --accept`.")
     return 0

@@ -8,6 +8,7 @@ from typing import Any
 
 from client.enrol import make_invite, revoke_account
 from client.session import Session, UsageError
+from client.terminal import say
 from keys.encoding import b64u_decode
 from keys.invites import ROLES, check_account_name
 
@@ -47,7 +48,7 @@ async def cmd_invite(session: Session, args: argparse.Namespace) -> int:
         head_hash=b64u_decode(pin["head"], length=32),
         days=args.days,
     )
-    print(invite.encode())
+    say(invite.encode())
     return 0
 
 
@@ -55,5 +56,5 @@ async def cmd_revoke(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
     api = session.api(home)
     seq = await revoke_account(api, home.keys, args.name, directory=lambda: session.directory(home, api))
-    print(f"revoked {args.name} (key directory entry {seq}); it can no longer sign in.")
+    say(f"revoked {args.name} (key directory entry {seq}); it can no longer sign in.")
     return 0

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from client.session import Session
+from client.terminal import say
 from keys.audit import verify_entries
 from keys.checkpoints import Checkpoint, verify_audit_checkpoint
 from keys.errors import DirectoryError
@@ -40,6 +41,6 @@ async def cmd_verify(session: Session, args: argparse.Namespace) -> int:
         if checkpoint.seq != seq:
             raise DirectoryError("the audit checkpoint does not match the entries served")
         verify_audit_checkpoint(checkpoint, state.server_key, head)
-    print(f"audit log: {seq} entries, hash chain intact, head signed by the server.")
-    print(f"key directory: {state.seq + 1} entries from your pinned head, signatures and checkpoint valid.")
+    say(f"audit log: {seq} entries, hash chain intact, head signed by the server.")
+    say(f"key directory: {state.seq + 1} entries from your pinned head, signatures and checkpoint valid.")
     return 0

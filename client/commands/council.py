@@ -11,10 +11,11 @@ from client import rekey
 from client.api import Api
 from client.ceremony import ceremony_step
 from client.home import Home
-from client.output import emit_json, progress
+from client.output import progress
 from client.plan import CeremonyPlan, Confirm
 from client.rekey import erase_old_share_after_rekey
 from client.session import HostileServerError, Session, UsageError
+from client.terminal import emit_json, say
 from keys.encoding import b64u_decode, b64u_encode
 from keys.envelope import KeyWrap, unwrap_case_key, wrap_case_key
 
@@ -72,8 +73,8 @@ async def cmd_start(session: Session, args: argparse.Namespace) -> int:
     answer = await session.api(home).call(
         "POST", "/v1/ceremonies", body={"v": 1, "threshold": args.threshold, "members": members}
     )
-    print(f"ceremony opened for {', '.join(members)} (threshold {args.threshold}, epoch {answer['params']['epoch']}).")
-    print("Each member now runs `tessera council ceremony step` until it says done.")
+    say(f"ceremony opened for {', '.join(members)} (threshold {args.threshold}, epoch {answer['params']['epoch']}).")
+    say("Each member now runs `tessera council ceremony step` until it says done.")
     return 0
 
 
@@ -92,7 +93,7 @@ def confirm_at_terminal(args: argparse.Namespace) -> Confirm:
 
     def confirm(plan: CeremonyPlan) -> bool:
         for line in plan.describe():
-            print(line)
+            say(line)
         if args.yes:
             if plan.unverified and not args.accept_unverified:
                 raise UsageError(
@@ -123,15 +124,15 @@ async def cmd_step(session: Session, args: argparse.Namespace) -> int:
     )
     home.save()
     if result.dropped:
-        print(f"ignored {result.dropped} message(s) that their supposed author did not sign (the server's doing)")
+        say(f"ignored {result.dropped} message(s) that their supposed author did not sign (the server's doing)")
     for action in result.actions:
-        print(action)
+        say(action)
     if result.done:
-        print("done: the council key exists and is in the key directory.")
+        say("done: the council key exists and is in the key directory.")
         if (await api.call("GET", "/v1/rekey"))["state"] == "switching":
-            print("a re-key: k members of the old council now run `tessera council rekey contribute`.")
+            say("a re-key: k members of the old council now run `tessera council rekey contribute`.")
     else:
-        print(f"waiting for {result.waiting_for}; run this step again later.")
+        say(f"waiting for {result.waiting_for}; run this step again later.")
     return 0
 
 
@@ -143,11 +144,11 @@ async def cmd_redistribute(session: Session, args: argparse.Namespace) -> int:
         raise UsageError("only an administrator opens a membership change")
     body = {"v": 1, "threshold": args.threshold, "members": members, "dealers": dealers}
     answer = await session.api(home).call("POST", "/v1/ceremonies/redistribute", body=body)
-    print(
+    say(
         f"membership change opened: {', '.join(members)} (threshold {args.threshold}, epoch {answer['params']['epoch']}), "
         "same council key."
     )
-    print(
+    say(
         "Current and new members now run `tessera council ceremony step` until it says done; then one current member "
         "runs `tessera council rewrap` so newcomers can read existing cases."
     )
@@ -186,7 +187,7 @@ async def cmd_rewrap(session: Session, args: argparse.Namespace) -> int:
         done += len(page)
         after = page[-1]["case_id"]
         progress(done, done, "cases re-wrapped")
-    print(f"looked at {done} case(s); added {added} key wrap(s) for new members. The server saw no case key.")
+    say(f"looked at {done} case(s); added {added} key wrap(s) for new members. The server saw no case key.")
     return 0
 
 
@@ -208,11 +209,11 @@ async def cmd_status(session: Session, args: argparse.Namespace) -> int:
         emit_json(status)
     else:
         params = status["params"]
-        print(
+        say(
             f"ceremony {status['ceremony_id']}: {status['state']}, threshold {params['threshold']}, "
             f"members {', '.join(p['account'] for p in params['participants'])}"
         )
-        print(
+        say(
             "messages: " + ", ".join(f"{k} {v}" for k, v in sorted(status["messages"].items()))
             if status["messages"]
             else "no messages yet"
@@ -228,9 +229,9 @@ async def cmd_rekey_start(session: Session, args: argparse.Namespace) -> int:
     body = {"v": 1, "threshold": args.threshold, "members": members}
     answer = await session.api(home).call("POST", "/v1/ceremonies", body=body)
     if answer.get("kind") != "rekey":
-        print("there was no council yet: this is the first key ceremony, not a re-key.")
-    print(f"re-key opened: new council {', '.join(members)} (threshold {args.threshold}, epoch {answer['params']['epoch']}).")
-    print(
+        say("there was no council yet: this is the first key ceremony, not a re-key.")
+    say(f"re-key opened: new council {', '.join(members)} (threshold {args.threshold}, epoch {answer['params']['epoch']}).")
+    say(
         "1. The new members run `tessera council ceremony step` until it says done (the new key).\n"
         "2. k members of the old council run `tessera council rekey contribute`.\n"
         "3. k members of the new council run `tessera council rekey attest`."
@@ -244,7 +245,7 @@ async def _erase(session: Session, home: Home, api: Api, status: dict[str, Any])
     state = await session.directory(home, api)
     if erase_old_share_after_rekey(home.section("ceremony"), state, status, home.keys):
         home.save()
-        print(f"erased your share of the old council key (epoch {status['old_epoch']}): it opens nothing any more.")
+        say(f"erased your share of the old council key (epoch {status['old_epoch']}): it opens nothing any more.")
 
 
 async def cmd_rekey_status(session: Session, args: argparse.Namespace) -> int:
@@ -255,18 +256,18 @@ async def cmd_rekey_status(session: Session, args: argparse.Namespace) -> int:
     if args.json:
         emit_json(status)
     elif status["state"] == "none":
-        print("no council re-key has been made.")
+        say("no council re-key has been made.")
     elif status["state"] == "done":
-        print(f"the re-key to council epoch {status['new_epoch']} is complete: every case is under the new key.")
+        say(f"the re-key to council epoch {status['new_epoch']} is complete: every case is under the new key.")
     else:
-        print(
+        say(
             f"re-key from epoch {status['old_epoch']} to {status['new_epoch']}: {status['switched']} of {status['cases']} "
             f"case(s) switched, {status['remaining']} waiting for contributions."
         )
         by_member = ", ".join(f"member {m}: {n}" for m, n in sorted(status["contributions"].items())) or "none yet"
-        print(f"contributions: {by_member}")
+        say(f"contributions: {by_member}")
         signers = ", ".join(status["attested_by"]) or "nobody yet"
-        print(f"attested by: {signers}")
+        say(f"attested by: {signers}")
     return 0
 
 
@@ -280,9 +281,9 @@ async def cmd_rekey_contribute(session: Session, args: argparse.Namespace) -> in
         api, home.keys, home.section("ceremony"), state, lambda done, total: progress(done, total, "cases switched")
     )
     status = await api.call("GET", "/v1/rekey")
-    print(f"contributed to {count} case(s); {status.get('remaining', 0)} case(s) still wait for other members.")
+    say(f"contributed to {count} case(s); {status.get('remaining', 0)} case(s) still wait for other members.")
     if status["state"] == "switching" and not status["remaining"]:
-        print("every case is switched: k members of the new council now run `tessera council rekey attest`.")
+        say("every case is switched: k members of the new council now run `tessera council rekey attest`.")
     return 0
 
 
@@ -294,8 +295,8 @@ async def cmd_rekey_attest(session: Session, args: argparse.Namespace) -> int:
     state = await session.directory(home, api)
     answer = await rekey.attest(api, home.keys, state, lambda done, total: progress(done, total, "cases checked"))
     signed = f"{answer['signatures']} of {answer['needed']} signatures"
-    print(f"checked every key switch of {answer['cases']} case(s) and signed them ({signed}).")
+    say(f"checked every key switch of {answer['cases']} case(s) and signed them ({signed}).")
     if answer["state"] == "done":
-        print("the re-key is complete: the old identity headers are deleted; the old shares open nothing.")
+        say("the re-key is complete: the old identity headers are deleted; the old shares open nothing.")
         await _erase(session, home, api, await api.call("GET", "/v1/rekey"))
     return 0
