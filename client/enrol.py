@@ -21,7 +21,7 @@ from keys.accounts import AccountKeys
 from keys.directory import DirectoryState, payload_for, sign_next
 from keys.encoding import b64u_decode, b64u_encode
 from keys.errors import ProofError
-from keys.invites import SERVER_ISSUER, Grant, Invite, sign_grant, verify_grant
+from keys.invites import Grant, Invite, sign_grant, verify_grant
 from keys.wire import from_wire, to_wire
 
 ATTEMPTS = 5
@@ -32,12 +32,7 @@ def check_grant(grant: Grant, invite: Invite, state: DirectoryState, *, name: st
     the invite is for another name than the one given, or expired."""
     if grant.invite_id != invite.invite_id:
         raise HostileServerError("the server answered the invite with a grant for another invite")
-    has_admin = any(a.role == "admin" and not a.revoked for a in state.accounts.values())
-    if grant.issuer == SERVER_ISSUER:
-        issuer_key = state.server_key if not has_admin and grant.role == "admin" else None
-    else:
-        issuer = state.active(grant.issuer)
-        issuer_key = issuer.keys.sign_key if issuer is not None and issuer.role == "admin" else None
+    issuer_key = state.grant_issuer_key(grant)
     if issuer_key is None:
         raise HostileServerError(f"the invite's grant names {grant.issuer or 'the server'} as issuer, who may not invite")
     try:

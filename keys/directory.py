@@ -181,6 +181,15 @@ class DirectoryState:
     def account_by_sign_key(self, sign_key: bytes) -> AccountState | None:
         return next((a for a in self.accounts.values() if a.keys.sign_key == sign_key and not a.revoked), None)
 
+    def grant_issuer_key(self, grant: Grant) -> bytes | None:
+        """The key that must have signed `grant`: an active administrator's, or the server key for the
+        organisation's first administrator (while there is none); None when its issuer may not invite."""
+        if grant.issuer == SERVER_ISSUER:
+            has_admin = any(a.role == "admin" and not a.revoked for a in self.accounts.values())
+            return self.server_key if not has_admin and grant.role == "admin" else None
+        issuer = self.active(grant.issuer)
+        return issuer.keys.sign_key if issuer is not None and issuer.role == "admin" else None
+
     def head_at(self, seq: int) -> bytes | None:
         """The chain's head after entry `seq`; None beyond this state's end."""
         return self._heads.items[seq] if 0 <= seq <= self.seq else None
@@ -294,12 +303,7 @@ def _apply_account_added(
     grant = from_wire(Grant, body.get("grant"))
     if (grant.account, grant.role) != (account, role):
         raise DirectoryError(f"entry {entry.seq}: the invite was for another account or role")
-    has_admin = any(a.role == "admin" and not a.revoked for a in state.accounts.values())
-    if grant.issuer == SERVER_ISSUER:
-        issuer_key = state.server_key if not has_admin and role == "admin" else None
-    else:
-        issuer = state.active(grant.issuer)
-        issuer_key = issuer.keys.sign_key if issuer is not None and issuer.role == "admin" else None
+    issuer_key = state.grant_issuer_key(grant)
     if issuer_key is None:
         raise DirectoryError(f"entry {entry.seq}: account {account} was not invited by an active administrator")
     try:
