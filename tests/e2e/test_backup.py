@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.forms import MEDICAL
 from tests.server.conftest import _drop_pg, _pg_available
 
 from .conftest import Cli, build_organisation, environment, free_port, init_server, running_server, server_cli
-from .test_cli import MEDICAL
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

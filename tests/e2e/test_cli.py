@@ -21,22 +21,9 @@ from keys.encoding import b64u_decode
 from keys.envelope import IntakeEnvelope
 from keys.messages import seal_message
 from keys.wire import from_wire, to_wire
+from tests.forms import MEDICAL
 
 from .conftest import PASSPHRASE, Cli, environment, free_port, running_server, server_cli, step_until_done
-
-MEDICAL = """kind = "medical"
-schema = 1
-[identity]
-full_name = "박서준"
-exact_location = "shelter C"
-[case]
-region = "Jilin"
-urgency = "high"
-narrative = "needs an operation"
-treatment = "emergency-operation"
-condition = "broken leg"
-amount_usd = 800
-"""
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import sqlite3
 from pathlib import Path
 
 from client.home import Home
+from tests.forms import MEDICAL
 
 from ..disk import on_disk
 from .conftest import (
@@ -18,7 +19,6 @@ from .conftest import (
     reveal,
     step_until_done,
 )
-from .test_cli import MEDICAL
 
 
 def test_a_lost_share_is_replaced_by_redistribution(cli: Cli, tmp_path: Path, live_server: tuple[str, str, Path]) -> None:

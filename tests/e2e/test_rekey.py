@@ -23,10 +23,10 @@ from keys.kem import unwrap_identity_key
 from keys.keyswitch import SwitchedHeader
 from keys.sharing import lagrange_coefficients
 from keys.wire import from_wire
+from tests.forms import MEDICAL
 
 from ..disk import on_disk
 from .conftest import PASSPHRASE, Cli, build_organisation, reveal, step_until_done
-from .test_cli import MEDICAL
 
 
 def _old_secrets(cli: Cli, who: str) -> tuple[int, Scalar]:

@@ -11,9 +11,9 @@ import pytest
 
 from client.api import Api, ApiError
 from client.home import Home
+from tests.forms import MEDICAL
 
 from .conftest import PASSPHRASE, Cli, build_organisation, environment, free_port, init_server, running_server
-from .test_cli import MEDICAL
 
 
 def test_a_helper_rotates_its_keys(cli: Cli, tmp_path: Path) -> None:

@@ -23,25 +23,12 @@ from client.home import Home
 from client.main import main
 from client.samples import photo_with_gps
 from server.main import initialise
+from tests.forms import FOOD, MEDICAL
 from tests.hostile.relay import Relay, Stack
 
 PASSPHRASE = "four words at least here"
 ENV = {"TESSERA_PASSPHRASE": PASSPHRASE, "TESSERA_INSECURE_FAST_KDF": "1"}
 COUNCIL = ("kim", "lee", "park")
-MEDICAL = """kind = "medical"
-schema = 1
-[identity]
-full_name = "박서준"
-exact_location = "shelter C"
-[case]
-region = "Jilin"
-urgency = "high"
-narrative = "needs an operation"
-treatment = "emergency-operation"
-condition = "broken leg"
-amount_usd = 800
-"""
-
 
 @contextlib.contextmanager
 def _environment() -> Iterator[None]:
@@ -101,20 +88,6 @@ class Org:
         path = self.root / name
         path.write_text(text, encoding="utf-8")
         return path
-
-
-FOOD = """kind = "food"
-schema = 1
-[identity]
-full_name = "김영희"
-exact_location = "shelter D"
-[case]
-region = "Liaoning"
-urgency = "medium"
-narrative = "rice for a shelter"
-people = 6
-amount_usd = 120
-"""
 
 
 def _build_bare(root: Path) -> None:

@@ -17,7 +17,8 @@ from keys.directory import make_entry, payload_for
 from keys.encoding import b64u_decode, b64u_encode
 from keys.receipts import envelope_digest, sign_receipt
 from keys.wire import from_wire, to_wire
-from tests.hostile.conftest import FOOD, Org
+from tests.forms import FOOD
+from tests.hostile.conftest import Org
 from tests.hostile.lies import ATTACKER, directory_answer, entries_of, forge_case, server_keys
 
 CASE = r"/v1/cases/[^/]+"

@@ -13,7 +13,8 @@ from keys.checkpoints import Checkpoint, sign_checkpoint
 from keys.invites import Grant
 from keys.wire import from_wire, to_wire
 from keys.witness import DAY
-from tests.hostile.conftest import COUNCIL, FOOD, Org, run_ceremony
+from tests.forms import FOOD
+from tests.hostile.conftest import COUNCIL, Org, run_ceremony
 from tests.hostile.lies import directory_answer, entries_of, rechain, server_keys
 
 
