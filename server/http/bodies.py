@@ -65,11 +65,12 @@ class BodyBudget:
         return self.held + size <= (self.capacity if size <= SMALL_BODY else self.large_capacity)
 
     @contextlib.asynccontextmanager
-    async def reserve(self, size: int, *, wait: float = ROOM_WAIT) -> AsyncIterator[None]:
-        """Hold `size` bytes for the block; raises RefusedError (503) when no room comes within `wait` s."""
+    async def reserve(self, size: int, *, wait: float | None = None) -> AsyncIterator[None]:
+        """Hold `size` bytes for the block; raises RefusedError (503) when no room comes within `wait`
+        seconds (ROOM_WAIT)."""
         async with self._room:
             try:
-                await asyncio.wait_for(self._room.wait_for(lambda: self._fits(size)), wait)
+                await asyncio.wait_for(self._room.wait_for(lambda: self._fits(size)), ROOM_WAIT if wait is None else wait)
             except TimeoutError:
                 raise RefusedError(
                     503, "busy", f"the server is busy; try again in {RETRY_AFTER} seconds", retry_after=RETRY_AFTER

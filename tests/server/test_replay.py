@@ -21,7 +21,7 @@ from keys.envelope import new_case_id, seal_intake
 from keys.requests import AuthHeaders, sign_request
 from keys.wire import to_wire
 from server.config import Config, load_config
-from server.errors import RateLimitedError, UnauthorizedError
+from server.errors import UnauthorizedError
 from server.http.keys import SERVICES
 from server.services import audit, cases
 from server.services.auth import Admission, authenticate, nonce_digest
