@@ -37,9 +37,10 @@ RETRY_AFTER = 5  # seconds, the hint in a refused connection's answer
 
 
 def connection_cap(wanted: int) -> int:
-    """`wanted`, or fewer when the open-files limit is lower: the soft limit is first raised to the hard one."""
+    """`wanted`, or fewer when the open-files limit is lower: a soft limit below a finite hard one is first
+    raised to it (deploy/tessera-server.service sets both, since its system call filter forbids setrlimit)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft < hard:
+    if hard != resource.RLIM_INFINITY and soft < hard:
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
             soft = hard
