@@ -48,7 +48,7 @@ max_body = 1048576
 
 # Memory for request bodies being read or handled at once, per server process, in bytes; past it new
 # requests wait a few seconds for room, then get 503 with Retry-After.
-body_memory = 67108864
+body_memory = 33554432
 
 # Open connections per server process; past it a new connection gets 503 and is closed.
 max_connections = 4096
@@ -83,7 +83,7 @@ class Config:
     metrics: str = "off"
     max_body: int = 1024 * 1024
     max_attachment: int = 2 * 1024**3
-    body_memory: int = 64 * 1024 * 1024
+    body_memory: int = 32 * 1024 * 1024
     max_connections: int = 4096
     quorum: Mapping[str, str | int] = field(default_factory=lambda: dict.fromkeys(ACTIONS, "majority"))
     retention: Mapping[str, int] = field(default_factory=lambda: dict.fromkeys(STATES, 0))
@@ -221,7 +221,7 @@ def load_config(data_dir: Path, environ: Mapping[str, str] | None = None) -> Con
         metrics=str(metrics),
         max_body=_int(raw, "max_body", 1024 * 1024, 16 * 1024, 64 * 1024 * 1024),
         max_attachment=_int(raw, "max_attachment", 2 * 1024**3, 1024 * 1024, 64 * 1024**3),
-        body_memory=_int(raw, "body_memory", 64 * 1024 * 1024, 16 * 1024 * 1024, 16 * 1024**3),
+        body_memory=_int(raw, "body_memory", 32 * 1024 * 1024, 16 * 1024 * 1024, 16 * 1024**3),
         max_connections=_int(raw, "max_connections", 4096, 16, 1_000_000),
         quorum=quorum,
         retention=retention,

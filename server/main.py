@@ -29,7 +29,7 @@ from server.app import check_database, create_app, load_server_keys
 from server.config import CONFIG_NAME, Config, default_db_url, load_config, write_template
 from server.errors import ServiceError
 from server.http.metrics import collected
-from server.http.serving import serve
+from server.http.serving import fix_mmap_threshold, serve
 from server.services.backup import BackupSummary, create_backup, restore_backup
 from server.services.context import Services
 from server.services.instances import live_revisions
@@ -201,6 +201,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.worker and (args.workers != 1 or config.metrics_address is not None):
         return run_workers(args, config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    fix_mmap_threshold()
     app = create_app(config)
 
     async def started() -> None:  # after the database checks passed and the port is open
@@ -231,7 +232,8 @@ def tune_gc() -> None:
     short-lived objects, nearly all freed by reference counting; at the default threshold a collection ran
     every 15 intakes or so (207 in a run of `bench.intake --rounds 3`), and the oldest generation's went
     through everything start-up loaded. Memory that matters (request bodies, attachment parts) is freed by
-    reference counting, not by the collector, and the older generations keep their thresholds."""
+    reference counting, not by the collector, and the older generations keep their thresholds; what ends
+    up in cycles anyway (connections that ended badly) is collected every few seconds by serving.py."""
     gc.freeze()
     _young, middle, old = gc.get_threshold()
     gc.set_threshold(GC_YOUNG, middle, old)

@@ -86,33 +86,39 @@ class BodyBudget:
 
 async def read_body(request: web.Request, limit: int, *, hasher: PartDigest | None = None) -> bytearray:
     """The request's body, read as it arrives into one buffer (hashed piece by piece with `hasher`).
-    Raises RefusedError past `limit` bytes, when it arrives too slowly, or when it ends short of its
-    Content-Length (400)."""
+    Raises RefusedError past `limit` bytes, when it arrives too slowly (after GRACE seconds, less than
+    MIN_RATE bytes a second on average since it began, or a gap of IDLE_GAP seconds), or when it ends short
+    of its Content-Length (400)."""
     declared = request.content_length
-    expected = limit if declared is None else declared
     started = time.monotonic()
-    deadline = started + GRACE + expected / MIN_RATE
     buffer = bytearray()
-    while True:
-        wait = min(IDLE_GAP, deadline - time.monotonic())
-        try:
-            if wait <= 0:
-                raise TimeoutError
-            async with asyncio.timeout(wait):
-                piece = await request.content.readany()
-        except TimeoutError:
-            raise RefusedError(
-                408, "too_slow", f"the request body arrived too slowly (less than {MIN_RATE} bytes a second); send it again"
-            ) from None
-        if not piece:
-            break
-        if len(buffer) + len(piece) > limit:
-            raise too_large(limit)
-        if hasher is not None:
-            hasher.update(piece)
-        buffer += piece
-    if declared is not None and len(buffer) != declared:
-        raise RefusedError(400, "bad_request", f"the request body ended after {len(buffer)} of {declared} bytes")
+    try:
+        while True:
+            # the time by which what arrived so far stops being enough
+            wait = min(IDLE_GAP, started + GRACE + len(buffer) / MIN_RATE - time.monotonic())
+            try:
+                if wait <= 0:
+                    raise TimeoutError
+                async with asyncio.timeout(wait):
+                    piece = await request.content.readany()
+            except TimeoutError:
+                raise RefusedError(
+                    408, "too_slow", f"the request body arrived too slowly (less than {MIN_RATE} bytes a second); send it again"
+                ) from None
+            if not piece:
+                break
+            if len(buffer) + len(piece) > limit:
+                raise too_large(limit)
+            if hasher is not None:
+                hasher.update(piece)
+            buffer += piece
+        if declared is not None and len(buffer) != declared:
+            raise RefusedError(400, "bad_request", f"the request body ended after {len(buffer)} of {declared} bytes")
+    except BaseException:
+        # freed now, not when the collector gets to the traceback that holds this frame (a client that went
+        # away leaves its exception, and so this frame, in a reference cycle of aiohttp's request objects)
+        buffer.clear()
+        raise
     return buffer
 
 

@@ -4,8 +4,10 @@ one authenticates, reads the body within its limits, and checks roles."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
@@ -70,7 +72,10 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             raise
         code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status, "http_error")
         response = error_response(exc.status, code, exc.reason)
-    except GONE_AWAY:
+    except GONE_AWAY as exc:
+        # aiohttp keeps this exception on the request's payload, and its traceback holds the frames that read the
+        # payload: a reference cycle that would keep the unread body until a full collection. Cut it here.
+        exc.__traceback__ = None
         # one line, no traceback: a client that went away is no error of the server's (and nobody reads the answer)
         request.app[QUIET].log(logging.INFO, "gone", "the client went away during %s %s", request.method, _template(request))
         response = error_response(400, "gone_away", "the connection closed before the request was read")
@@ -107,7 +112,7 @@ async def authentication(request: web.Request, handler: Handler) -> web.StreamRe
     if route.roles is None:
         if route.body is None:
             return await handler(request)
-        async with request.app[BODIES].reserve(_reservation(request, limit)):
+        async with request.app[BODIES].reserve(_reservation(request, limit)), _dropped_after(request):
             request[BODY] = bytes(await read_body(request, limit))
             return await handler(request)
     # a read records its nonce before its handler (an answer may stream); a change records it in its first
@@ -116,7 +121,7 @@ async def authentication(request: web.Request, handler: Handler) -> web.StreamRe
     claim = await check_headers(services, request.headers, deferred=deferred)
     if route.body is None:
         return await _admitted(request, handler, route, claim, b"", None, deferred)
-    async with request.app[BODIES].reserve(_reservation(request, limit)):
+    async with request.app[BODIES].reserve(_reservation(request, limit)), _dropped_after(request):
         body_digest: bytes | None = None
         if route.body is bytes:  # raw bytes (attachment parts, many MiB): one buffer, hashed as it arrives
             hasher = raw_hasher(request)
@@ -129,6 +134,19 @@ async def authentication(request: web.Request, handler: Handler) -> web.StreamRe
             if len(body) > LARGE_BODY:
                 body_digest = await asyncio.to_thread(digest, body)
         return await _admitted(request, handler, route, claim, body, body_digest, deferred)
+
+
+@contextlib.asynccontextmanager
+async def _dropped_after(request: web.Request) -> AsyncIterator[None]:
+    """The body is let go when its reservation is: a request object can outlive its answer (aiohttp's
+    request objects form reference cycles, which wait for the collector)."""
+    try:
+        yield
+    finally:
+        request.pop(BODY, None)
+        raw = request.pop(RAW_BODY, None)
+        if raw is not None:
+            raw.clear()
 
 
 def _reservation(request: web.Request, limit: int) -> int:
