@@ -4,6 +4,7 @@ Raw sockets on 127.0.0.1 speak HTTP/1.1 by hand where a client library would not
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 
@@ -105,6 +106,40 @@ async def test_a_body_that_stops_arriving_is_given_up(world: World, monkeypatch:
     assert await audit_length(admin) == before
 
 
+async def test_a_body_that_trickles_in_is_given_up(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    # never a long pause (so not the idle gap), but slower than the minimum rate on average
+    monkeypatch.setattr(bodies, "GRACE", 0.3)
+    monkeypatch.setattr(bodies, "MIN_RATE", 1000)
+    admin = await world.admin()
+    path = f"/v1/cases/{b64u_encode(bytes(16))}"
+    body = b'{"v":1}' + b" " * 100_000
+    headers = {**signed(world, admin, "PUT", path, body), "Content-Length": str(len(body))}
+    reader, writer = await asyncio.open_connection(world.client.server.host, world.client.server.port)
+
+    async def trickle() -> None:
+        with contextlib.suppress(ConnectionError):
+            for i in range(0, 300, 10):  # 100 bytes a second for up to 3 s
+                writer.write(body[i : i + 10])
+                await writer.drain()
+                await asyncio.sleep(0.1)
+
+    try:
+        writer.write(head("PUT", path, headers))
+        sending = asyncio.create_task(trickle())
+        status, _, answer = answer_of(await asyncio.wait_for(reader.read(1 << 16), 5))
+        sending.cancel()
+    finally:
+        writer.close()
+    assert (status, answer["error"]) == (408, "too_slow")
+    # slow but steady, above the minimum rate (a Tor link): read whole and answered for what it is
+    small = b'{"v":1}' + b" " * 3000
+    headers = {**signed(world, admin, "PUT", path, small), "Content-Length": str(len(small))}
+    pieces = [small[i : i + 300] for i in range(0, len(small), 300)]
+    raw = await exchange(world, head("PUT", path, headers) + pieces[0], then=b"".join(pieces[1:]), pause=0.4)
+    status, _, answer = answer_of(raw)
+    assert (status, answer["error"]) == (403, "forbidden")  # an administrator submits no intakes
+
+
 async def test_no_room_for_a_body_is_a_503_with_a_retry_hint(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bodies, "ROOM_WAIT", 0.2)
     admin = await world.admin()
@@ -177,6 +212,8 @@ async def test_no_version_banner(world: World) -> None:
         assert response.headers["Server"] == "tessera"
     async with world.client.get("/v1/nothing") as response:
         assert response.headers["Server"] == "tessera"
+    raw = await exchange(world, b"NOT HTTP AT ALL\r\n\r\n")  # answered by aiohttp's parser, not the app
+    assert b"aiohttp" not in raw and b"Python" not in raw
 
 
 async def ok(_request: web.Request) -> web.Response:
