@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from aiohttp import web
+from aiohttp import web, web_response
 from sqlalchemy import text
 
 from keys.accounts import AccountKeys
@@ -78,6 +78,7 @@ def create_app(config: Config, *, clock: Clock | None = None) -> web.Application
     app[METRICS] = Metrics()
     app[QUIET] = QuietLog(log)
     app.on_response_prepare.append(_plain_server_header)
+    _hide_version_banner()
 
     async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         db = Database(config.db_url)
@@ -140,6 +141,16 @@ def create_app(config: Config, *, clock: Clock | None = None) -> web.Application
     return app
 
 
+SERVER_NAME = "tessera"
+
+
 async def _plain_server_header(_request: web.Request, response: web.StreamResponse) -> None:
     """No `Server: Python/3.x aiohttp/3.x`: a version banner only helps an attacker pick an exploit."""
-    response.headers["Server"] = "tessera"
+    response.headers["Server"] = SERVER_NAME
+
+
+def _hide_version_banner() -> None:
+    """aiohttp answers a request it cannot parse itself, outside the application and its signals, with its
+    module default for the Server header; it has no setting for that default, so it is replaced here (for
+    this process: every application in it is Tessera's)."""
+    web_response.SERVER_SOFTWARE = SERVER_NAME  # type: ignore[attr-defined]

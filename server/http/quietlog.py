@@ -9,6 +9,7 @@ worth it; hence this module.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 
@@ -39,3 +40,36 @@ class QuietLog:
             self.logger.log(level, message, *args, exc_info=exc_info)
         else:
             self._held[kind] = self._held.get(kind, 0) + 1
+
+
+class AiohttpErrors(logging.Filter):
+    """aiohttp logs a request it could not parse ("Error handling request from %s") with the client's address
+    and a traceback. Through this filter: what went wrong (the exception's class) in one line, no address
+    (invariant 4), no traceback, at most LINES_PER_MINUTE such lines a minute."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.clock = clock
+        self._window = -1
+        self._count = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        window = int(self.clock() // WINDOW)
+        if window != self._window:
+            self._window, self._count = window, 0
+        self._count += 1
+        if self._count > LINES_PER_MINUTE:
+            return False
+        what = record.msg if isinstance(record.msg, str) else "error"
+        what = re.sub(r"\s*(?:from\s+)?%[sr]", "", what)  # the client's address, never logged
+        cause = type(record.exc_info[1]).__name__ if record.exc_info and record.exc_info[1] is not None else ""
+        record.msg, record.args = "aiohttp: %s%s", (what, f" ({cause})" if cause else "")
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return True
+
+
+def quiet_aiohttp_log() -> None:
+    """Put AiohttpErrors on aiohttp's server logger (once)."""
+    logger = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, AiohttpErrors) for f in logger.filters):
+        logger.addFilter(AiohttpErrors())

@@ -8,7 +8,8 @@ What aiohttp's `web.run_app` does, plus what it lacks against hostile clients:
   answer, which also ends idle keep-alive connections (aiohttp's keep-alive timer, started at the opening
   since aiohttp 3.12, closes a connection that has not delivered a whole request by then);
 - small limits on a request head (line, field and count), so a slow-header connection holds little;
-- no access log (no address or user agent, ever: invariant 4) and no version banner (server/app.py).
+- no access log (no address or user agent, ever: invariant 4), aiohttp's own error lines without the address
+  or a traceback (server/http/quietlog.py), and no version banner (server/app.py).
 A body's own deadlines are in server/http/bodies.py. aiohttp exposes its server as a protocol factory
 (`web.Server`); this module wraps that factory, which no maintained library does.
 """
@@ -27,6 +28,8 @@ import signal
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+
+from server.http.quietlog import quiet_aiohttp_log
 
 log = logging.getLogger("tessera.server")
 
@@ -153,6 +156,7 @@ async def serve(
     started: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Serve `app` on host:port until SIGTERM or SIGINT; requests in flight then finish (up to 30 s)."""
+    quiet_aiohttp_log()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -16,7 +16,7 @@ from keys.requests import sign_request
 from server.http import bodies, serving
 from server.http.bodies import BodyBudget, RefusedError
 from server.http.keys import BODIES, SERVICES
-from server.http.quietlog import LINES_PER_MINUTE, QuietLog
+from server.http.quietlog import LINES_PER_MINUTE, QuietLog, quiet_aiohttp_log
 
 from .conftest import Member, World
 
@@ -251,6 +251,28 @@ async def test_connections_past_the_cap_are_refused_with_a_reason(monkeypatch: p
     finally:
         listener.close()
         await runner.cleanup()
+
+
+async def test_a_request_aiohttp_cannot_parse_is_logged_without_address_or_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    quiet_aiohttp_log()
+    caplog.set_level(logging.DEBUG)
+    app = web.Application()
+    app.router.add_get("/", ok)
+    runner, listener, port = await served(app, 100)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * (serving.MAX_FIELD + 10) + b"\r\n\r\n")
+        answer = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+    finally:
+        listener.close()
+        await runner.cleanup()
+    assert answer.startswith(b"HTTP/1.1 400") or answer.startswith(b"HTTP/1.0 400")
+    lines = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert lines and all("127.0.0.1" not in r.getMessage() and not r.exc_info for r in lines)
+    assert lines[0].getMessage().startswith("aiohttp: Error handling request")
 
 
 async def test_a_request_head_that_never_ends_is_cut_off(monkeypatch: pytest.MonkeyPatch) -> None:
