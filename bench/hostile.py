@@ -154,16 +154,21 @@ async def _slot(kind: str, port: int, deadline: float, principal: str, spray_pau
         await asyncio.sleep(RECONNECT)  # a connection the server ended is opened again: attacks, not a flood
 
 
-def attackers(port: int, seconds: float, hostile: int, principal: str, spray_pause: float, report: Path) -> None:
+MIX = {
+    "slow-headers": 0.35,
+    "chunked-unauthenticated": 0.15,
+    "chunked-named": 0.15,
+    "aborted-unauthenticated": 0.1,
+    "aborted-named": 0.1,
+    "invite-spray": 0.15,
+}
+
+
+def attackers(
+    port: int, seconds: float, hostile: int, principal: str, spray_pause: float, report: Path, only: str | None = None
+) -> None:
     """The attacking process: `hostile` slots, each opening one connection after another for `seconds`."""
-    mix = {
-        "slow-headers": 0.35,
-        "chunked-unauthenticated": 0.15,
-        "chunked-named": 0.15,
-        "aborted-unauthenticated": 0.1,
-        "aborted-named": 0.1,
-        "invite-spray": 0.15,
-    }
+    mix = {only: 1.0} if only else MIX
     kinds = [kind for kind, share in mix.items() for _ in range(round(share * hostile))]
 
     async def run() -> None:
@@ -287,7 +292,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 log_before = log.stat().st_size
                 report = Path(tmp) / "attack.json"
                 attack = multiprocessing.get_context("spawn").Process(
-                    target=attackers, args=(port, args.phase, args.hostile, "admin", args.spray_pause, report)
+                    target=attackers, args=(port, args.phase, args.hostile, "admin", args.spray_pause, report, args.only)
                 )
                 print(f"honest with {args.hostile} hostile connections: {args.phase:.0f} s", flush=True)
                 attack.start()
@@ -377,6 +382,7 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=35, help="seconds after the attack before RSS is read again")
     parser.add_argument("--spray-pause", type=float, default=1.0, help="seconds between one spray connection's checks")
     parser.add_argument("--body-memory", type=int, default=0, help="the server's body_memory in MiB (default: its own)")
+    parser.add_argument("--only", choices=sorted(MIX), help="one kind of attack for all the hostile connections")
     parser.add_argument("--show-log", action="store_true", help="print the end of what the server logged")
     args = parser.parse_args()
     if not 0 < args.hostile <= 2000 or not 5 <= args.phase <= 600:
