@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from aiohttp import web
+from aiohttp import web, web_response
 from sqlalchemy import text
 
 from keys.accounts import AccountKeys
@@ -17,11 +16,13 @@ from keys.directory import DirectoryState
 from keys.group import self_test
 from server.config import Config
 from server.errors import ConfigError
-from server.http.keys import OPENAPI, SERVICES
-from server.http.metrics import REQUESTS
+from server.http.bodies import BodyBudget
+from server.http.keys import BODIES, METRICS, OPENAPI, QUIET, SERVICES
+from server.http.metrics import SAMPLE_INTERVAL, Metrics
 from server.http.middleware import authentication, errors
 from server.http.openapi import document
-from server.http.routes import PART_LIMIT, ROUTES
+from server.http.quietlog import QuietLog
+from server.http.routes import ROUTES
 from server.services import audit
 from server.services.auth import purge_expired
 from server.services.context import Clock, Services
@@ -68,11 +69,16 @@ async def check_database(db: Database) -> DirectoryState:
 
 def create_app(config: Config, *, clock: Clock | None = None) -> web.Application:
     self_test()
-    app = web.Application(middlewares=[errors, authentication], client_max_size=max(config.max_body, PART_LIMIT))
+    # bodies are read by the authentication middleware (server/http/bodies.py), never by request.read()
+    app = web.Application(middlewares=[errors, authentication], client_max_size=config.max_body)
     for route in ROUTES:
         app.router.add_route(route.method, route.path, route.handler)
     app[OPENAPI] = document()
-    app[REQUESTS] = Counter()
+    app[BODIES] = BodyBudget(config.body_memory)
+    app[METRICS] = Metrics()
+    app[QUIET] = QuietLog(log)
+    app.on_response_prepare.append(_plain_server_header)
+    _hide_version_banner()
 
     async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         db = Database(config.db_url)
@@ -117,6 +123,34 @@ def create_app(config: Config, *, clock: Clock | None = None) -> web.Application
         except Exception:  # the database may be gone at shutdown; the entry then expires by itself
             log.warning("could not remove this server's heartbeat entry")
 
+    async def sampling_ctx(app: web.Application) -> AsyncIterator[None]:
+        async def loop() -> None:
+            while True:
+                app[METRICS].sample(app[SERVICES].db)
+                await asyncio.sleep(SAMPLE_INTERVAL)
+
+        task = asyncio.create_task(loop())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
     app.cleanup_ctx.append(services_ctx)
     app.cleanup_ctx.append(housekeeping_ctx)
+    app.cleanup_ctx.append(sampling_ctx)
     return app
+
+
+SERVER_NAME = "tessera"
+
+
+async def _plain_server_header(_request: web.Request, response: web.StreamResponse) -> None:
+    """No `Server: Python/3.x aiohttp/3.x`: a version banner only helps an attacker pick an exploit."""
+    response.headers["Server"] = SERVER_NAME
+
+
+def _hide_version_banner() -> None:
+    """aiohttp answers a request it cannot parse itself, outside the application and its signals, with its
+    module default for the Server header; it has no setting for that default, so it is replaced here (for
+    this process: every application in it is Tessera's)."""
+    web_response.SERVER_SOFTWARE = SERVER_NAME  # type: ignore[attr-defined]

@@ -3,6 +3,7 @@ validated once at start-up into a frozen object. A wrong value stops start-up wi
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -38,11 +39,19 @@ rate_limit = 600
 # Accepted clock difference between a client and this server, in seconds.
 clock_skew = 300
 
-# Prometheus metrics at /v1/metrics: "off", or "loopback" (only answered to 127.0.0.1 / ::1).
+# Prometheus metrics: "off", or a loopback address of their own, e.g. "127.0.0.1:9464", never the API's
+# (the reverse proxy and Tor forward only the API's port). With --workers they are the sum over the processes.
 metrics = "off"
 
 # Largest request body in bytes (an intake is a few KiB; attachments use their own route).
 max_body = 1048576
+
+# Memory for request bodies being read or handled at once, per server process, in bytes; past it new
+# requests wait a few seconds for room, then get 503 with Retry-After.
+body_memory = 33554432
+
+# Open connections per server process; past it a new connection gets 503 and is closed.
+max_connections = 4096
 
 # Largest attachment (photo, document) in bytes after padding; uploads stream in parts, never whole.
 max_attachment = 2147483648
@@ -74,12 +83,19 @@ class Config:
     metrics: str = "off"
     max_body: int = 1024 * 1024
     max_attachment: int = 2 * 1024**3
+    body_memory: int = 32 * 1024 * 1024
+    max_connections: int = 4096
     quorum: Mapping[str, str | int] = field(default_factory=lambda: dict.fromkeys(ACTIONS, "majority"))
     retention: Mapping[str, int] = field(default_factory=lambda: dict.fromkeys(STATES, 0))
 
     @property
     def key_path(self) -> Path:
         return self.data_dir / KEY_NAME
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """Where the metrics listener listens, or None when metrics are off."""
+        return None if self.metrics == "off" else _parse_listen(self.metrics, "metrics")
 
     def with_listen(self, listen: str) -> Config:
         host, port = _parse_listen(listen, "--listen")
@@ -101,6 +117,25 @@ def _parse_listen(value: str, name: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(f"{name}: expected HOST:PORT, got {value!r}")
     return host.strip("[]"), int(port)
+
+
+def _metrics(value: object) -> str:
+    """ "off" or a loopback HOST:PORT of the metrics' own listener."""
+    if value == "off":
+        return "off"
+    if value == "loopback":
+        raise ConfigError(
+            'metrics: "loopback" is no longer accepted (behind a local reverse proxy or Tor every caller is loopback); '
+            'give the metrics a port of their own, e.g. metrics = "127.0.0.1:9464"'
+        )
+    host, port = _parse_listen(str(value), "metrics")
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        raise ConfigError(f"metrics: expected a loopback address such as 127.0.0.1:9464, got {value!r}")
+    return f"{host}:{port}"
 
 
 def _int(raw: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
@@ -139,7 +174,19 @@ def load_config(data_dir: Path, environ: Mapping[str, str] | None = None) -> Con
     for key, var in overrides.items():
         if env.get(var):
             raw[key] = env[var]
-    known = {"db_url", "listen", "rate_limit", "clock_skew", "metrics", "max_body", "max_attachment", "quorum", "retention"}
+    known = {
+        "db_url",
+        "listen",
+        "rate_limit",
+        "clock_skew",
+        "metrics",
+        "max_body",
+        "max_attachment",
+        "body_memory",
+        "max_connections",
+        "quorum",
+        "retention",
+    }
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}")
@@ -149,9 +196,9 @@ def load_config(data_dir: Path, environ: Mapping[str, str] | None = None) -> Con
     if env.get("TESSERA_DB_PASSWORD_FILE"):
         db_url = _with_password(db_url, Path(env["TESSERA_DB_PASSWORD_FILE"]))
     host, port = _parse_listen(str(raw.get("listen", "127.0.0.1:8080")), "listen")
-    metrics = raw.get("metrics", "off")
-    if metrics not in ("off", "loopback"):
-        raise ConfigError(f'metrics: expected "off" or "loopback", got {metrics!r}')
+    metrics = _metrics(raw.get("metrics", "off"))
+    if metrics != "off" and _parse_listen(metrics, "metrics") == (host, port):
+        raise ConfigError("metrics: give the metrics a port of their own, not the API's (listen)")
     quorum_raw = raw.get("quorum", {})
     if not isinstance(quorum_raw, dict) or set(quorum_raw) - set(ACTIONS):
         raise ConfigError(f"quorum: expected a table with keys {', '.join(ACTIONS)}")
@@ -174,6 +221,8 @@ def load_config(data_dir: Path, environ: Mapping[str, str] | None = None) -> Con
         metrics=str(metrics),
         max_body=_int(raw, "max_body", 1024 * 1024, 16 * 1024, 64 * 1024 * 1024),
         max_attachment=_int(raw, "max_attachment", 2 * 1024**3, 1024 * 1024, 64 * 1024**3),
+        body_memory=_int(raw, "body_memory", 32 * 1024 * 1024, 16 * 1024 * 1024, 16 * 1024**3),
+        max_connections=_int(raw, "max_connections", 4096, 16, 1_000_000),
         quorum=quorum,
         retention=retention,
     )

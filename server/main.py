@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import logging
@@ -11,11 +12,12 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from aiohttp import web
+from prometheus_client import start_http_server
 
 from keys.accounts import AccountKeys
 from keys.encoding import b64u_encode
@@ -26,6 +28,8 @@ from keys.keystore import write_private_file
 from server.app import check_database, create_app, load_server_keys
 from server.config import CONFIG_NAME, Config, default_db_url, load_config, write_template
 from server.errors import ServiceError
+from server.http.metrics import collected
+from server.http.serving import fix_mmap_threshold, serve
 from server.services.backup import BackupSummary, create_backup, restore_backup
 from server.services.context import Services
 from server.services.instances import live_revisions
@@ -52,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:8080, or the configuration's)")
     run.add_argument("--workers", type=int, default=1, help="server processes sharing the port (default 1)")
     run.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    run.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # started by a supervising `run`
     migrate = sub.add_parser("migrate", help="upgrade the database schema to this version (refused while an older one serves)")
     migrate.add_argument("--data", required=True, type=Path)
     migrate.add_argument("--force", action="store_true", help="migrate even if server processes seem to be running")
@@ -193,25 +198,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.data)
     if args.listen:
         config = config.with_listen(args.listen)
-    if args.workers != 1:
+    if not args.worker and (args.workers != 1 or config.metrics_address is not None):
         return run_workers(args, config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    fix_mmap_threshold()
     app = create_app(config)
 
-    async def announce(_app: web.Application) -> None:  # after the database checks passed
+    async def started() -> None:  # after the database checks passed and the port is open
         tune_gc()
         print(f"tessera-server listening on {config.listen_host}:{config.listen_port}", flush=True)
 
-    app.on_startup.append(announce)
-    # access_log=None: no log line with an address or a user agent, ever. SIGTERM/SIGINT finish in-flight requests.
-    web.run_app(
-        app,
-        host=config.listen_host,
-        port=config.listen_port,
-        access_log=None,
-        print=None,
-        shutdown_timeout=30,
-        reuse_port=args.reuse_port,
+    # serve: no access log (no address or user agent, ever), connection and header limits (server/http/serving.py);
+    # SIGTERM/SIGINT finish in-flight requests.
+    asyncio.run(
+        serve(
+            app,
+            config.listen_host,
+            config.listen_port,
+            max_connections=config.max_connections,
+            reuse_port=args.reuse_port,
+            started=started,
+        )
     )
     return 0
 
@@ -225,7 +232,8 @@ def tune_gc() -> None:
     short-lived objects, nearly all freed by reference counting; at the default threshold a collection ran
     every 15 intakes or so (207 in a run of `bench.intake --rounds 3`), and the oldest generation's went
     through everything start-up loaded. Memory that matters (request bodies, attachment parts) is freed by
-    reference counting, not by the collector, and the older generations keep their thresholds."""
+    reference counting, not by the collector, and the older generations keep their thresholds; what ends
+    up in cycles anyway (connections that ended badly) is collected every few seconds by serving.py."""
     gc.freeze()
     _young, middle, old = gc.get_threshold()
     gc.set_threshold(GC_YOUNG, middle, old)
@@ -234,8 +242,9 @@ def tune_gc() -> None:
 def run_workers(args: argparse.Namespace, config: Config) -> int:
     """N `run` processes on one port (SO_REUSEPORT); the kernel spreads connections. They share nothing
     but the database, which holds every piece of shared state (on SQLite their writes take turns, one
-    group commit at a time: storage/db.py)."""
-    if not 1 < args.workers <= 64:
+    group commit at a time: storage/db.py). With metrics on (also for one worker), this process serves them
+    on their own port, adding up what each worker wrote (server/http/metrics.py)."""
+    if not 1 <= args.workers <= 64 or (args.workers == 1 and config.metrics_address is None):
         raise ServiceError("--workers must be from 2 to 64")
     command = [
         sys.executable,
@@ -244,11 +253,23 @@ def run_workers(args: argparse.Namespace, config: Config) -> int:
         "run",
         "--data",
         str(args.data),
+        "--worker",
         "--reuse-port",
         "--listen",
         f"{config.listen_host}:{config.listen_port}",
     ]
-    children = [subprocess.Popen(command) for _ in range(args.workers)]  # noqa: S603 - our own program
+    with contextlib.ExitStack() as stack:
+        env = dict(os.environ)
+        if config.metrics_address is not None:
+            directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="tessera-metrics-"))
+            env["PROMETHEUS_MULTIPROC_DIR"] = directory
+            host, port = config.metrics_address
+            httpd, _thread = start_http_server(port, addr=host, registry=collected(directory))
+            stack.callback(httpd.shutdown)
+        return _supervise([subprocess.Popen(command, env=env) for _ in range(args.workers)])  # noqa: S603 - our own program
+
+
+def _supervise(children: list[subprocess.Popen[bytes]]) -> int:
     stopping = False
 
     def forward(signum: int, _frame: object) -> None:

@@ -19,8 +19,7 @@ from keys.reveal import PartialDecryption, RevealRequest
 from keys.wire import from_wire, to_wire
 from keys.witness import Cosignature
 from server.errors import BadRequestError, NotFoundError, ServiceError
-from server.http.keys import OPENAPI, PRINCIPAL, RAW_BODY, SERVICES
-from server.http.metrics import render
+from server.http.keys import BODY, OPENAPI, PRINCIPAL, RAW_BODY, SERVICES
 from server.http.schemas import (
     AddWraps,
     AttestRoot,
@@ -83,11 +82,8 @@ def reply(data: Any, status: int = 200) -> web.Response:
 
 
 async def body_json(request: web.Request) -> Any:
-    data = await request.read()
-    limit = request.app[SERVICES].config.max_body
-    if len(data) > limit:
-        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(data))
-    return parse_json(data, what="request body")
+    """The JSON body, as the authentication middleware read it (within the route's limit)."""
+    return parse_json(request[BODY], what="request body")
 
 
 async def body_as(request: web.Request, cls: type[T]) -> T:
@@ -386,10 +382,6 @@ async def audit_log(request: web.Request) -> web.Response:
     seq, digest = (rows[-1].seq, rows[-1].hash) if rows else (head.seq, head.head)
     checkpoint = sign_checkpoint(seq, digest, services.today(), services.server_keys, chain="audit")
     return reply({"entries": [audit.row_json(r) for r in rows], "checkpoint": to_wire(checkpoint)})
-
-
-async def metrics(request: web.Request) -> web.Response:
-    return await render(request)
 
 
 def _attachment_ids(request: web.Request) -> tuple[bytes, bytes]:

@@ -239,5 +239,4 @@ ROUTES: tuple[Route, ...] = (
         None,
         "Audit entries after ?after=SEQ, with a checkpoint.",
     ),
-    Route("GET", "/v1/metrics", h.metrics, None, None, "Prometheus metrics (off unless configured; loopback only)."),
 )

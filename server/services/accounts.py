@@ -4,6 +4,7 @@ the server stores only as an Argon2id hash. Joining proves the secret and posses
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,9 +19,9 @@ from keys.encoding import b64u_encode
 from keys.errors import ProofError
 from keys.invites import SERVER_ISSUER, Grant, sign_grant, verify_grant
 from keys.wire import decode_json, encode_json
-from server.errors import BadRequestError, ConflictError, ForbiddenError, GoneError, NotFoundError
+from server.errors import BadRequestError, ConflictError, ForbiddenError, GoneError, NotFoundError, RateLimitedError
 from server.services import audit
-from server.services.auth import count_anonymous
+from server.services.budgets import INVITE_TRIES_PER_MINUTE
 from server.services.context import Principal, Services
 from server.services.directory import append_entry
 from server.storage.models import AccountRow, InviteRow
@@ -98,11 +99,17 @@ async def _store_invite(services: Services, grant: Grant, *, actor: str) -> Issu
 
 
 async def _valid_invite(services: Services, invite_id: bytes, secret: str) -> InviteRow:
-    await count_anonymous(services, "invite")
+    """The invite, if `secret` is its secret. An invite id nobody issued costs one indexed read and no
+    Argon2id work, so a spray of made-up invites spends nothing a real one needs; checks of a real invite
+    have a budget of their own (INVITE_TRIES_PER_MINUTE), which only someone holding its id can spend."""
     async with services.db.read() as session:
         row = await session.get(InviteRow, invite_id)
-    if row is None or not _secret_matches(row.secret_hash, secret):
-        raise NotFoundError("no such invite (check that you copied the whole invite)")
+    if row is None:
+        raise NotFoundError(_NO_SUCH_INVITE)
+    if not services.limits.invites.charge(b64u_encode(invite_id), services.now(), INVITE_TRIES_PER_MINUTE):
+        raise RateLimitedError("too many tries of this invite this minute; wait a minute and try again")
+    if not await _secret_matches(services, row.secret_hash, secret):
+        raise NotFoundError(_NO_SUCH_INVITE)
     if row.used:
         raise GoneError("this invite was used already; ask your administrator for a new one")
     if row.expires_day < services.today():
@@ -110,7 +117,16 @@ async def _valid_invite(services: Services, invite_id: bytes, secret: str) -> In
     return row
 
 
-def _secret_matches(stored: str, secret: str) -> bool:
+_NO_SUCH_INVITE = "no such invite (check that you copied the whole invite)"
+
+
+async def _secret_matches(services: Services, stored: str, secret: str) -> bool:
+    """Argon2id verification in a thread (it takes tens of milliseconds), one at a time per process."""
+    async with services.limits.secret_checks:
+        return await asyncio.to_thread(_verify_secret, stored, secret)
+
+
+def _verify_secret(stored: str, secret: str) -> bool:
     try:
         return _HASHER.verify(stored, secret)
     except argon2.exceptions.VerificationError:

@@ -1,5 +1,10 @@
-"""Request authentication, replay protection and rate limits. Shared state lives in the database, so
-several server processes behave as one. Every authentication failure looks the same (one 401)."""
+"""Request authentication, replay protection and rate limits. Nonces live in the database, so several
+server processes refuse a replay as one; rate budgets live in each process's memory (services/budgets.py),
+so no row names who made requests when. Every authentication failure looks the same (one 401).
+
+A request is checked in two steps, so that nothing of its body is read for a caller that cannot be
+authenticated: `check_headers` (its headers: a known, unrevoked principal, a fresh time, an unused nonce)
+before the body is read, then `Claim.verify` (the signature over the body's digest, and the budget)."""
 
 from __future__ import annotations
 
@@ -19,7 +24,51 @@ from server.storage.db import DbSession
 from server.storage.models import NonceRow, RateRow
 
 NONCE_BUCKET = 600  # seconds: nonce expiry is stored coarsely, never a request's exact time
-RATE_WINDOW = 60
+
+
+async def check_headers(services: Services, headers: Mapping[str, str], *, deferred: bool = True) -> Claim:
+    """A request's authentication headers, checked before its body is read (reads only): a known, unrevoked
+    principal and a time within the allowed skew; with `deferred` (its nonce is recorded after its
+    handler's work) also a nonce not recorded already. Raises UnauthorizedError (always the same). Nothing
+    here is proof: the signature is checked by `verify`, which also charges the budget, so that only a
+    request its principal signed spends it, and a refused one has its nonce recorded (a copy stays refused)."""
+    try:
+        auth = AuthHeaders.parse(dict(headers))
+    except TesseraError:
+        raise UnauthorizedError() from None
+    now = services.now()
+    if abs(now - auth.timestamp) > services.config.clock_skew:
+        raise UnauthorizedError()
+    async with services.db.read() as session:
+        principal = await _lookup(session, auth.principal)
+        if principal is None:
+            raise UnauthorizedError()
+        if deferred and (await session.execute(queries.NONCE_SEEN, {"digest": nonce_digest(auth)})).first() is not None:
+            raise UnauthorizedError()
+    return Claim(services, principal, auth, now)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Headers that passed `check_headers`: who the request says it is from, not yet proved."""
+
+    services: Services
+    principal: Principal
+    auth: AuthHeaders
+    now: int
+
+    def verify(self, *, method: str, path: str, query: str, body: bytes, body_digest: bytes | None = None) -> Admission:
+        """Check the signature over the request (`body_digest`: digest(body), if known) and charge the
+        principal's budget. Raises UnauthorizedError; a request past the budget is admitted with
+        `over_limit` set, so that its nonce is still recorded before the 429 (a copy stays refused)."""
+        try:
+            verify_request(
+                self.principal.sign_key, self.auth, method=method, path=path, query=query, body=body, body_digest=body_digest
+            )
+        except TesseraError:
+            raise UnauthorizedError() from None
+        within = self.services.limits.requests.charge(self.auth.principal, self.now, self.services.config.rate_limit)
+        return Admission(self.services, self.principal, self.auth, self.now, over_limit=not within)
 
 
 async def authenticate(
@@ -33,32 +82,9 @@ async def authenticate(
     body_digest: bytes | None = None,
     deferred: bool = True,
 ) -> Admission:
-    """Check who signed the request and that it is fresh; reads only. Its nonce and rate count are recorded
-    by the returned Admission, in the request's first write or before its answer; a copy racing it is refused
-    there. With `deferred` (recording waits for the handler) a nonce already recorded and a spent budget are
-    refused here, before the handler's work; a request recorded at once (a GET) needs neither read."""
-    try:
-        auth = AuthHeaders.parse(dict(headers))
-    except TesseraError:
-        raise UnauthorizedError() from None
-    now = services.now()
-    if abs(now - auth.timestamp) > services.config.clock_skew:
-        raise UnauthorizedError()
-    async with services.db.read() as session:
-        principal = await _lookup(session, auth.principal)
-        if principal is None:
-            raise UnauthorizedError()
-        count = 0
-        if deferred:
-            if (await session.execute(queries.NONCE_SEEN, {"digest": nonce_digest(auth)})).first() is not None:
-                raise UnauthorizedError()
-            window = {"principal": auth.principal, "window": now // RATE_WINDOW}
-            count = (await session.execute(queries.RATE_READ, window)).scalar_one_or_none() or 0
-    try:
-        verify_request(principal.sign_key, auth, method=method, path=path, query=query, body=body, body_digest=body_digest)
-    except TesseraError:
-        raise UnauthorizedError() from None
-    return Admission(services, principal, auth, now, spent=count >= services.config.rate_limit)
+    """`check_headers` and `verify` in one, for a request whose body is at hand."""
+    claim = await check_headers(services, headers, deferred=deferred)
+    return claim.verify(method=method, path=path, query=query, body=body, body_digest=body_digest)
 
 
 @dataclass(slots=True, eq=False)
@@ -77,37 +103,38 @@ class Admission:
     principal: Principal
     auth: AuthHeaders
     now: int
-    spent: bool  # this minute's budget was already spent when the request came in (read, not locked)
+    over_limit: bool = False  # past this minute's budget: answered 429 once its nonce is recorded
     done: bool = False  # recorded, or settle() tried
 
     async def __call__(self, session: DbSession) -> None:
-        """In the request's first write block: record, and refuse the write past the rate limit."""
-        if await self._record(session) > self.services.config.rate_limit:
-            raise self._over_limit()
+        """In the request's first write block: record its nonce (a replay is refused)."""
+        await self._record(session)
 
-    async def settle(self, *, enforce: bool = True, durable: bool = False) -> None:
-        """Record in a bookkeeping write of its own (the request made none); tried once. With `enforce`, a
-        replay is a 401 and a request past the rate limit a 429; else (the request failed already) only a replay.
+    async def settle(self, *, durable: bool = False) -> None:
+        """Record in a bookkeeping write of its own (the request made none); tried once. A replay is a 401.
         With `durable` (a request meant to change state) the record is on disk before the answer leaves, so a
         copy of a refused change stays refused after a crash; a read's joins the next commit (within 10 ms)."""
         self.done = True
         async with self.services.db.write(lock_audit=False, durable=durable) as session:
-            count = await self._record(session)
-        if enforce and count > self.services.config.rate_limit:
-            raise self._over_limit()
+            await self._record(session)
 
     def check_budget(self) -> None:
-        """Refuse at once a request whose principal had spent this minute's budget before it came."""
-        if self.spent:
-            raise self._over_limit()
+        """Raises RateLimitedError when the request came past its principal's budget for this minute."""
+        if self.over_limit:
+            raise _over_limit(self.services)
 
-    async def _record(self, session: DbSession) -> int:
+    async def _record(self, session: DbSession) -> None:
         if await _lookup(session, self.auth.principal) != self.principal:
             raise UnauthorizedError()  # revoked, or its key rotated, since the request was checked
-        return await _record_nonce_and_rate(session, self.services, self.auth, self.now)
+        expires = (self.now + 2 * self.services.config.clock_skew) // NONCE_BUCKET + 1
+        dialect = "sqlite" if self.services.db.is_sqlite else "postgresql"
+        inserted = await session.execute(queries.NONCE_INSERT[dialect], {"digest": nonce_digest(self.auth), "expires": expires})
+        if inserted.scalar_one_or_none() is None:
+            raise UnauthorizedError()
 
-    def _over_limit(self) -> RateLimitedError:
-        return RateLimitedError(f"more than {self.services.config.rate_limit} requests this minute; wait a minute")
+
+def _over_limit(services: Services) -> RateLimitedError:
+    return RateLimitedError(f"more than {services.config.rate_limit} requests this minute; wait a minute")
 
 
 async def _lookup(session: DbSession, name: str) -> Principal | None:
@@ -129,37 +156,10 @@ def nonce_digest(auth: AuthHeaders) -> bytes:
     return digest(auth.principal.encode() + b"\x00" + auth.nonce)
 
 
-async def _record_nonce_and_rate(session: DbSession, services: Services, auth: AuthHeaders, now: int) -> int:
-    """Store the nonce (refusing a replay) and count the request; returns this minute's count."""
-    expires = (now + 2 * services.config.clock_skew) // NONCE_BUCKET + 1
-    dialect = "sqlite" if services.db.is_sqlite else "postgresql"
-    inserted = await session.execute(queries.NONCE_INSERT[dialect], {"digest": nonce_digest(auth), "expires": expires})
-    if inserted.scalar_one_or_none() is None:
-        raise UnauthorizedError()
-    counted = await session.execute(queries.RATE_UPSERT[dialect], {"principal": auth.principal, "window": now // RATE_WINDOW})
-    return int(counted.scalar_one())
-
-
-ANONYMOUS_PER_MINUTE = 120  # invite checks cost an Argon2id verification each
-
-
-async def count_anonymous(services: Services, what: str) -> None:
-    """A shared per-minute budget for unauthenticated work (invite checks), since no address is kept to
-    tell callers apart. Raises RateLimitedError past it."""
-    now = services.now()
-    dialect = "sqlite" if services.db.is_sqlite else "postgresql"
-    async with services.db.write(lock_audit=False, durable=False) as session:
-        counted = await session.execute(
-            queries.RATE_UPSERT[dialect], {"principal": f"anonymous:{what}", "window": now // RATE_WINDOW}
-        )
-        count = int(counted.scalar_one())
-    if count > ANONYMOUS_PER_MINUTE:
-        raise RateLimitedError("too many invite checks this minute; wait a minute and try again")
-
-
 async def purge_expired(services: Services) -> None:
-    """Drop nonces past their window and old rate counters (run periodically)."""
+    """Drop nonces past their window (run periodically), and any rate-limit rows an earlier server left
+    (they named a principal with the minute; budgets are in memory now, services/budgets.py)."""
     now = services.now()
     async with services.db.write(lock_audit=False, durable=False) as session:
         await session.execute(delete(NonceRow).where(NonceRow.expires < now // NONCE_BUCKET))
-        await session.execute(delete(RateRow).where(RateRow.window < now // RATE_WINDOW - 1))
+        await session.execute(delete(RateRow))

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from keys.accounts import AccountKeys
 from server.config import Config
 from server.errors import ForbiddenError
+from server.services.budgets import Limits
 from server.services.directory import DirectoryCache
 from server.storage.db import Database
 
@@ -37,6 +38,7 @@ class Services:
     server_keys: AccountKeys
     clock: Clock = field(default=time.time)
     directory: DirectoryCache = field(default_factory=DirectoryCache)
+    limits: Limits = field(default_factory=Limits)  # this process's request budgets (in memory only)
 
     def now(self) -> int:
         return int(self.clock())

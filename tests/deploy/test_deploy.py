@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from server.config import load_config
+from client.attachments import PART_CHUNKS
+from keys.attachments import CHUNK, CHUNK_OVERHEAD
+from server.config import Config, load_config
+from server.http.routes import PART_LIMIT
 from server.main import build_parser
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
@@ -92,6 +95,22 @@ def test_reverse_proxy_logs_no_addresses() -> None:
     log_formats = re.findall(r"log_format [^;]+;", conf)
     assert log_formats and not any("remote_addr" in f or "http_user_agent" in f or "forwarded" in f for f in log_formats)
     assert 'proxy_set_header X-Forwarded-For "";' in conf
+
+
+def test_reverse_proxy_passes_a_whole_upload_part_and_shows_no_version() -> None:
+    conf = (DEPLOY / "nginx.conf").read_text()
+    (size,) = re.findall(r"^\s*client_max_body_size\s+(\d+)([kKmM]?);", conf, re.MULTILINE)
+    limit = int(size[0]) * {"": 1, "k": 1024, "m": 1024**2}[size[1].lower()]
+    client_part = PART_CHUNKS * (CHUNK + CHUNK_OVERHEAD)  # what `tessera attach` sends per request
+    assert limit >= client_part and limit >= PART_LIMIT, (limit, client_part, PART_LIMIT)
+    assert re.search(r"^\s*server_tokens\s+off;", conf, re.MULTILINE)
+    assert ":9464" not in conf.split("upstream tessera", 1)[1].split("}", 1)[0], "the metrics port is never proxied"
+
+
+def test_systemd_unit_allows_the_connection_cap() -> None:
+    unit = (DEPLOY / "tessera-server.service").read_text()
+    (limit,) = re.findall(r"^LimitNOFILE=(\d+)$", unit, re.MULTILINE)
+    assert int(limit) > Config(data_dir=Path(), db_url="").max_connections + 64  # the default cap, and the database files
 
 
 def test_sample_configuration_is_valid(tmp_path: Path) -> None:
