@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -40,6 +41,17 @@ class ServerUnreachableError(Exception):
     """The server did not answer."""
 
 
+class ServerBusyError(ApiError):
+    """The server had no room for the request now (503) and said when to try again."""
+
+    def __init__(self, retry_after: float, message: str) -> None:
+        super().__init__(503, "busy", message)
+        self.retry_after = retry_after
+
+
+BUSY_RETRIES = 3  # a 503 with Retry-After is tried again this often (the server read nothing of the request)
+BUSY_WAIT_MAX = 30.0
+
 class Api:
     """One principal talking to one server. `principal` is an account name or `case:<id>` (reply key)."""
 
@@ -66,11 +78,24 @@ class Api:
     ) -> Any:
         data = b"" if body is None else json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json"} if body is not None else {}
-        return await self._send(method, path, data, headers, query, auth=auth)
+        return await self._when_room(lambda: self._send(method, path, data, dict(headers), query, auth=auth))
 
     async def put_bytes(self, path: str, data: bytes, *, query: Mapping[str, Any] | None = None) -> Any:
         """A signed PUT of raw bytes; answers JSON."""
-        return await self._send("PUT", path, data, {"Content-Type": "application/octet-stream"}, query, auth=True)
+        headers = {"Content-Type": "application/octet-stream"}
+        return await self._when_room(lambda: self._send("PUT", path, data, dict(headers), query, auth=True))
+
+    async def _when_room(self, attempt: Callable[[], Awaitable[Any]]) -> Any:
+        """Send again (signed anew) after the server's Retry-After when it answered 503 for lack of room,
+        a few times; then the 503 stands."""
+        for n in range(BUSY_RETRIES + 1):
+            try:
+                return await attempt()
+            except ServerBusyError as exc:
+                if n == BUSY_RETRIES:
+                    raise
+                await asyncio.sleep(min(max(exc.retry_after, 0.1), BUSY_WAIT_MAX))
+        raise AssertionError("unreachable")
 
     async def put_pieces(
         self, path: str, pieces: list[bytes], body_digest: bytes, *, query: Mapping[str, Any] | None = None
@@ -83,7 +108,9 @@ class Api:
                 yield piece
 
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(sum(len(p) for p in pieces))}
-        return await self._send("PUT", path, body(), headers, query, auth=True, body_digest=body_digest)
+        return await self._when_room(
+            lambda: self._send("PUT", path, body(), dict(headers), query, auth=True, body_digest=body_digest)
+        )
 
     async def stream(self, path: str, *, query: Mapping[str, Any] | None = None, block: int = 1 << 20) -> AsyncIterator[bytes]:
         """A signed GET whose answer is read as a stream of blocks (attachment downloads).
@@ -154,8 +181,11 @@ class Api:
             async with self.session.request(method, url, data=body, headers=headers) as response:
                 payload = await response.read()
                 status = response.status
+                retry_after = response.headers.get("Retry-After")
         except _CONNECTION_ERRORS as exc:
             raise ServerUnreachableError(f"cannot reach {self.base}: {exc.__class__.__name__}") from exc
+        if status == 503 and retry_after is not None and retry_after.isdigit():
+            raise ServerBusyError(float(retry_after), "the server is busy")
         if status >= 400:
             self._raise_for(status, payload)
         try:
