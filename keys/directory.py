@@ -10,6 +10,7 @@
 | `account-rotated` | account, new public keys | the new keys, and the account's current key |
 | `account-revoked` | account | an active administrator, or the account itself |
 | `council-epoch` | an `EpochRecord` | every new member, and k members of the previous epoch (none for the first) |
+| `token-key` | a `TokenPublicKey` (token epoch, key) | the current server key; token epochs only grow |
 
 So neither an administrator nor the server can add a reader: changing who holds council shares needs the
 current council's k signatures. Every signature covers the entry's position (its sequence number and the
@@ -33,10 +34,12 @@ from keys.encoding import b64u_decode, b64u_encode, canonical_json, lp, parse_js
 from keys.errors import DirectoryError, EncodingError, ProofError, TesseraError
 from keys.hashing import TAG_LOG, TAG_LOG_SIG, kdf32
 from keys.invites import ROLES, SERVER_ISSUER, Grant, check_account_name, verify_grant
+from keys.tokens import TokenPublicKey
 from keys.wire import encode_json, from_wire, require_len, require_version, to_wire
 
 GENESIS_PREV: Final = bytes(32)
-KINDS: Final = ("server-key", "account-added", "account-rotated", "account-revoked", "council-epoch")
+KINDS: Final = ("server-key", "account-added", "account-rotated", "account-revoked", "council-epoch", "token-key")
+TOKEN_EPOCH_DAYS: Final = 7  # an anonymous-submission token key serves one such period (protocol doc §10.6)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -163,6 +166,7 @@ class DirectoryState:
     council: EpochRecord | None = None
     council_day: int = 0  # the day of the entry that made the current council
     earlier_councils: Mapping[int, EpochRecord] = field(default_factory=dict)  # by epoch
+    token_keys: Mapping[int, TokenPublicKey] = field(default_factory=dict)  # by token epoch (protocol doc §10.6)
 
     @property
     def server_key(self) -> bytes | None:
@@ -180,6 +184,10 @@ class DirectoryState:
 
     def account_by_sign_key(self, sign_key: bytes) -> AccountState | None:
         return next((a for a in self.accounts.values() if a.keys.sign_key == sign_key and not a.revoked), None)
+
+    def token_key(self, token_epoch: int) -> TokenPublicKey | None:
+        """The anonymous-submission token key this directory publishes for `token_epoch` (day // 7), if any."""
+        return self.token_keys.get(token_epoch)
 
     def grant_issuer_key(self, grant: Grant) -> bytes | None:
         """The key that must have signed `grant`: an active administrator's, or the server key for the
@@ -370,12 +378,24 @@ def _apply_council_epoch(
     return replace(state, council=record, council_day=entry.day, earlier_councils=earlier)
 
 
+def _apply_token_key(
+    state: DirectoryState, entry: DirectoryEntry, body: Mapping[str, Any], signers: set[bytes]
+) -> DirectoryState:
+    key = from_wire(TokenPublicKey, body)
+    if state.server_key is None or state.server_key not in signers:
+        raise DirectoryError(f"entry {entry.seq}: a token key must be signed by the current server key")
+    if state.token_keys and key.epoch <= max(state.token_keys):
+        raise DirectoryError(f"entry {entry.seq}: token epoch {key.epoch} does not follow {max(state.token_keys)}")
+    return replace(state, token_keys={**state.token_keys, key.epoch: key})
+
+
 _APPLY = {
     "server-key": _apply_server_key,
     "account-added": _apply_account_added,
     "account-rotated": _apply_account_rotated,
     "account-revoked": _apply_account_revoked,
     "council-epoch": _apply_council_epoch,
+    "token-key": _apply_token_key,
 }
 
 
@@ -410,10 +430,13 @@ def payload_for(
     keys: AccountPublic | None = None,
     record: EpochRecord | None = None,
     server_key: bytes | None = None,
+    token_key: TokenPublicKey | None = None,
 ) -> dict[str, Any]:
     """The payload object of an entry of `kind` (what `make_entry` takes)."""
     if kind == "council-epoch" and record is not None:
         return to_wire(record)
+    if kind == "token-key" and token_key is not None:
+        return to_wire(token_key)
     if kind == "server-key" and server_key is not None:
         return {"sign_key": b64u_encode(server_key)}
     payload: dict[str, Any] = {}

@@ -23,7 +23,7 @@ from server.http.middleware import authentication, errors
 from server.http.openapi import document
 from server.http.quietlog import QuietLog
 from server.http.routes import ROUTES
-from server.services import audit
+from server.services import audit, tokens
 from server.services.auth import purge_expired
 from server.services.context import Clock, Services
 from server.services.directory import replay
@@ -97,6 +97,7 @@ def create_app(config: Config, *, clock: Clock | None = None) -> web.Application
         services = app[SERVICES]
         instance = Instance(services.db, head_revision())
         await instance.register(services.now())
+        await tokens.ensure_token_key(services)
 
         async def loop() -> None:
             shredded_on = -1
@@ -104,6 +105,8 @@ def create_app(config: Config, *, clock: Clock | None = None) -> web.Application
                 await asyncio.sleep(PURGE_INTERVAL)
                 try:
                     await purge_expired(services)
+                    await tokens.ensure_token_key(services)  # a new period's key is published as it begins
+                    await tokens.purge(services)
                     await instance.beat(services.now())
                     if any(config.retention.values()) and services.today() != shredded_on:
                         shredded_on = services.today()  # once a day

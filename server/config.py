@@ -36,6 +36,9 @@ listen = "127.0.0.1:8080"
 # Requests per principal per minute before 429 answers.
 rate_limit = 600
 
+# Anonymous submission tokens a helper may be issued per token period (7 days): each intake spends one.
+token_budget = 100
+
 # Accepted clock difference between a client and this server, in seconds.
 clock_skew = 300
 
@@ -79,6 +82,7 @@ class Config:
     listen_host: str = "127.0.0.1"
     listen_port: int = 8080
     rate_limit: int = 600
+    token_budget: int = 100  # anonymous submission tokens per helper per token period
     clock_skew: int = 300
     metrics: str = "off"
     max_body: int = 1024 * 1024
@@ -178,6 +182,7 @@ def load_config(data_dir: Path, environ: Mapping[str, str] | None = None) -> Con
         "db_url",
         "listen",
         "rate_limit",
+        "token_budget",
         "clock_skew",
         "metrics",
         "max_body",
@@ -217,6 +222,7 @@ def load_config(data_dir: Path, environ: Mapping[str, str] | None = None) -> Con
         listen_host=host,
         listen_port=port,
         rate_limit=_int(raw, "rate_limit", 600, 1, 1_000_000),
+        token_budget=_int(raw, "token_budget", 100, 1, 100_000),
         clock_skew=_int(raw, "clock_skew", 300, 30, 3600),
         metrics=str(metrics),
         max_body=_int(raw, "max_body", 1024 * 1024, 16 * 1024, 64 * 1024 * 1024),

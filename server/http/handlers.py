@@ -16,6 +16,7 @@ from keys.envelope import IntakeEnvelope
 from keys.invites import Grant
 from keys.messages import SealedMessage
 from keys.reveal import PartialDecryption, RevealRequest
+from keys.tokens import IssueRequest
 from keys.wire import from_wire, to_wire
 from keys.witness import Cosignature
 from server.errors import BadRequestError, NotFoundError, ServiceError
@@ -45,6 +46,7 @@ from server.services import (
     redistribution,
     rekey,
     reveals,
+    tokens,
     witnesses,
     wraps,
 )
@@ -60,6 +62,7 @@ __all__ = [
     "Grant",
     "IntakeEnvelope",
     "InviteSecret",
+    "IssueRequest",
     "JoinRequest",
     "NewAttachment",
     "OpenCeremony",
@@ -145,6 +148,11 @@ async def _directory_answer(request: web.Request, after: int) -> dict[str, Any]:
         "checkpoint": to_wire(checkpoint),
         "cosignatures": [to_wire(c) for c in cosignatures if c.seq <= seq],
     }
+
+
+async def issue_tokens(request: web.Request) -> web.Response:
+    response = await tokens.issue(request.app[SERVICES], request[PRINCIPAL], await body_as(request, IssueRequest))
+    return reply({"response": to_wire(response)})
 
 
 async def cosign(request: web.Request) -> web.Response:

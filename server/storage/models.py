@@ -95,6 +95,33 @@ class CosignatureRow(Base):
     body: Mapped[str] = mapped_column(Text)
 
 
+class TokenKeyRow(Base):
+    """The secret of each epoch's anonymous-submission token key (its public half is in the key directory)."""
+
+    __tablename__ = "token_keys"
+    epoch: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    secret: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class TokenIssuanceRow(Base):
+    """How many tokens an account was issued in a token epoch (its budget); nothing of the tokens themselves."""
+
+    __tablename__ = "token_issuance"
+    account: Mapped[str] = mapped_column(String(32), primary_key=True)
+    epoch: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(Integer)
+
+
+class SpentTokenRow(Base):
+    """A token spent on an intake (a digest of its nonce), kept for its epoch and the next, so it is spent once
+    and a retried intake is recognised. The token cannot be traced to its issuance: it was blinded then."""
+
+    __tablename__ = "spent_tokens"
+    nonce: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    epoch: Mapped[int] = mapped_column(Integer)
+    case_id: Mapped[bytes] = mapped_column(LargeBinary(16))
+
+
 class CaseRow(Base):
     __tablename__ = "cases"
     case_id: Mapped[bytes] = mapped_column(LargeBinary(16), primary_key=True)

@@ -19,6 +19,7 @@ from keys.encoding import canonical_json, lp
 from keys.errors import DirectoryError
 from keys.hashing import TAG_LOG_SIG
 from keys.invites import SERVER_ISSUER, sign_grant
+from keys.tokens import generate_token_key
 from keys.wire import decode_json, encode_json
 
 from .conftest import Council, run_dkg
@@ -281,3 +282,20 @@ def test_old_format_entries_are_read_only_before_the_new_format() -> None:
     late = replace(legacy, seq=2, prev=state.head)
     with pytest.raises(DirectoryError, match="old format after a new one"):
         apply_entry(state, late)
+
+
+def test_token_keys_are_published_by_the_server_key_once_per_epoch() -> None:
+    """Issue 24: the key a helper's tokens are issued under is the one the signed directory names for the epoch,
+    so a server that tags helpers with keys of their own is caught (keys/tokens.py check_issue_response)."""
+    chain = Chain()
+    first = generate_token_key(2900).public
+    chain.append("token-key", payload_for("token-key", token_key=first), [chain.server])
+    assert chain.state.token_key(2900) == first and chain.state.token_key(2901) is None
+    stranger = AccountKeys.generate()
+    second = generate_token_key(2901).public
+    with pytest.raises(DirectoryError, match="signed by the current server key"):
+        chain.append("token-key", payload_for("token-key", token_key=second), [stranger])
+    with pytest.raises(DirectoryError, match="does not follow"):
+        chain.append("token-key", payload_for("token-key", token_key=generate_token_key(2900).public), [chain.server])
+    chain.append("token-key", payload_for("token-key", token_key=second), [chain.server])
+    assert chain.state.token_key(2901) == second and chain.state.token_key(2900) == first
