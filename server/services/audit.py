@@ -16,7 +16,7 @@ from sqlalchemy import select
 from keys.audit import GENESIS, entry_hash
 from keys.encoding import b64u_encode, canonical_json
 from server.storage import queries
-from server.storage.db import DbSession, advance_chain, lock_chain, read_chain
+from server.storage.db import DbSession, append_link, read_chain
 from server.storage.models import AuditRow
 
 
@@ -26,16 +26,17 @@ class AuditChainError(Exception):
 
 async def append(
     session: DbSession, *, day: int, actor: str, action: str, obj: str = "", detail: Mapping[str, Any] | None = None
-) -> int:
-    """Append one entry; the caller's transaction holds the chain lock (Database.write)."""
-    head = await lock_chain(session, "audit")
+) -> None:
+    """Append one entry in the caller's write transaction (Database.write): it commits with the change it
+    records, or not at all. On PostgreSQL it takes its place in the chain when the group commit carrying it
+    commits (storage/pg.py); on SQLite at once."""
     text = canonical_json(dict(detail or {})).decode()
-    seq = head.seq + 1
-    digest = entry_hash(head.head, seq, day, actor, action, obj, text)
-    row = {"seq": seq, "hash": digest, "day": day, "actor": actor, "action": action, "object": obj, "detail": text}
-    await session.execute(queries.AUDIT_INSERT, row)
-    await advance_chain(session, head, seq, digest)
-    return seq
+
+    def link(previous: bytes, seq: int) -> bytes:
+        return entry_hash(previous, seq, day, actor, action, obj, text)
+
+    row = {"day": day, "actor": actor, "action": action, "object": obj, "detail": text}
+    await append_link(session, "audit", queries.AUDIT_INSERT, row, link)
 
 
 def row_json(row: AuditRow) -> dict[str, Any]:

@@ -87,7 +87,11 @@ async def submit_intake(services: Services, principal: Principal, case_id: bytes
         raise BadRequestError(f"intake envelope rejected: {exc}") from exc
     day = services.today()
     stored = canonical_json({**wire, "wraps": []}).decode()  # = encode_json(replace(envelope, wraps=()))
-    async with services.db.write() as session:
+    dialect = "sqlite" if services.db.is_sqlite else "postgresql"
+    # merged (storage/db.py): on PostgreSQL this block runs beside other intakes in one group commit, with
+    # its statements merged with theirs, and keeps what it wrote if it fails; so nothing here can fail once
+    # the case row is in, and the request's nonce and rate count (written first) are kept with a refusal
+    async with services.db.write(merged=True) as session:
         existing = (await session.execute(queries.CASE_RECEIPT, {"case_id": case_id})).one_or_none()
         if existing is not None:  # a retry that raced us
             return _same_or_conflict(existing, receipt)
@@ -101,7 +105,10 @@ async def submit_intake(services: Services, principal: Principal, case_id: bytes
             "reply_sign_key": envelope.reply_sign_key,
             "reply_box_key": envelope.reply_box_key,
         }
-        await session.execute(queries.CASE_INSERT, row)
+        if (await session.execute(queries.CASE_INSERT_NEW[dialect], row)).one_or_none() is None:
+            # a copy under the same id went in first, beside this one in the same group commit
+            existing = (await session.execute(queries.CASE_RECEIPT, {"case_id": case_id})).one()
+            return _same_or_conflict(existing, receipt)
         # only current members' wraps are kept (a member who left since the helper sealed it gets none);
         # newcomers get theirs from `council rewrap`
         members = {m.box_key for m in current.members}

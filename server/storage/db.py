@@ -7,10 +7,13 @@ hop per statement through aiosqlite, costs four times more than the statement. W
 each write block is a savepoint of one shared transaction, which commits (one fsync for all its blocks)
 in a worker thread while the event loop serves the next requests; a block returns once its commit is on
 disk (`Batch`; SQLite's pieces live in storage/sqlite.py). The hot statements (authentication, intake,
-the audit chain) run on the driver's cursor (`RawStatement`). PostgreSQL runs through asyncpg, one
-transaction per block. Writes are serialised: in-process by a lock, across processes on SQLite by a lock
-file held from a batch's BEGIN to its COMMIT (`WriterLock`), on PostgreSQL by locking the audit chain's
-head row, which every state change appends to. So several server processes on one database behave as one.
+the audit chain) run on the driver's cursor (`RawStatement`). PostgreSQL runs through asyncpg: intakes in a
+group commit of their own whose statements are merged across requests (`MergedBatch`, storage/pg.py and
+storage/merge.py), every other write block in a transaction of its own, and the hot lookups of reads merged
+likewise. Writes are serialised: in-process by a lock, across processes on SQLite by a lock file held from a
+batch's BEGIN to its COMMIT (`WriterLock`), on PostgreSQL by locking the audit chain's head row, which every
+state change appends to (a merged batch holds it from its BEGIN to its COMMIT). So several server processes
+on one database behave as one.
 A request's own bookkeeping (its nonce) joins the first write block it makes (`FIRST_WRITE`), so a process
 waits for the lock only once its request is checked, never before. After each commit the `Checkpointer`
 copies the WAL into the database file in a thread of its own, outside the write lock.
@@ -32,6 +35,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from server.storage import queries
+from server.storage.merge import Form, Lane
+from server.storage.pg import Connections, Link, MergedBatch, PgSession
 from server.storage.sqlite import (
     Batch,
     Checkpointer,
@@ -77,7 +82,10 @@ def async_url(url: str) -> str:
     raise ValueError(f"unsupported database {backend!r}: use sqlite:///PATH or postgresql://...")
 
 
-DbSession = AsyncSession | SyncSession
+DbSession = AsyncSession | SyncSession | PgSession
+HOT_CONNECTIONS = 12  # asyncpg connections per process for the lanes of reads and the merged batches
+MERGED_IN_FLIGHT = 2  # merged batches of a process not yet committed: one commits while the next runs; a third
+# waits, and its blocks gather meanwhile, so batches grow when commits take long instead of queueing more
 
 
 class Database:
@@ -92,8 +100,13 @@ class Database:
         self.checkpointer: Checkpointer | None = None
         self._async_engine: AsyncEngine | None = None
         self._batch: Batch | None = None
+        self._merged: MergedBatch | None = None
+        self._beginning: asyncio.Future[None] | None = None
+        self._unfinished: list[MergedBatch] = []
+        self._connections: Connections | None = None
+        self._lanes: dict[int, Lane] = {}
         self._reader: Any = None
-        self.commits = self.committed_writes = 0  # group commits and the write blocks in them (SQLite: metrics)
+        self.commits = self.committed_writes = 0  # group commits and the write blocks in them (metrics)
         self._committers: set[asyncio.Future[None]] = set()
         if self.is_sqlite:
             sqlite_url = str(make_url(url).set(drivername="sqlite"))
@@ -108,8 +121,10 @@ class Database:
             event.listen(self._write_engine, "connect", sqlite_writer)
             event.listen(self._write_engine, "begin", begin_immediate)
         else:
-            self._async_engine = create_async_engine(async_url(url), pool_size=10, max_overflow=10, pool_pre_ping=True)
+            self._async_engine = create_async_engine(async_url(url), pool_size=5, max_overflow=10, pool_pre_ping=True)
             self._sessions = async_sessionmaker(self._async_engine, expire_on_commit=False)
+            dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+            self._connections = Connections(dsn, HOT_CONNECTIONS)
         self._write_lock = asyncio.Lock()
 
     @asynccontextmanager
@@ -125,11 +140,21 @@ class Database:
             finally:
                 wrapped.close()
         else:
-            async with self._sessions() as asession:
-                yield asession
+            pg = PgSession(sessions=self._sessions, connections=self._connections, lanes=self._lane)
+            try:
+                yield pg
+            finally:
+                await pg.close()
+
+    def _lane(self, form: Form) -> Lane:
+        lane = self._lanes.get(id(form))
+        if lane is None:
+            assert self._connections is not None
+            lane = self._lanes[id(form)] = Lane(self._connections.acquire, self._connections.release)
+        return lane
 
     def write(
-        self, *, lock_audit: bool = True, offload: bool = False, durable: bool = True
+        self, *, lock_audit: bool = True, offload: bool = False, durable: bool = True, merged: bool = False
     ) -> AbstractAsyncContextManager[DbSession]:
         """One write transaction: committed when the block ends, rolled back on any error.
 
@@ -140,22 +165,102 @@ class Database:
         default) the block returns only once that commit is on disk. Bookkeeping passes False: its
         rows are committed with the next durable block or within BOOKKEEPING_DELAY, and always before
         any state change made after them.
+        With `merged` (the intake), on PostgreSQL the block joins a `MergedBatch`: it runs beside the
+        other blocks of the batch, only statements with a merged form (storage/merge.py), and a failing
+        block keeps the writes it made (see storage/pg.py for what such a block must be); on SQLite it is
+        a block like any other.
         """
         if self._write_engine is not None:
             return self._batched_write(lock_audit=lock_audit, offload=offload, durable=durable)
+        if merged:
+            return self._merged_write(durable=durable)
         return self._pg_write(lock_audit=lock_audit)
 
     @asynccontextmanager
     async def _pg_write(self, *, lock_audit: bool) -> AsyncIterator[DbSession]:
+        """A write block in a transaction of its own. Its request's first write (nonce, rate count) comes
+        before the audit head's lock: every transaction takes its locks in that order (merged batches lock
+        the head last, at their commit), so none can wait for another that waits for it."""
         first = _first_write()
         async with self._sessions() as asession, asession.begin():
-            if lock_audit:
-                await lock_chain(asession, "audit")
             if first is not None:
                 await first(asession)
+            if lock_audit:
+                await lock_chain(asession, "audit")
             yield asession
         if first is not None:
             first.done = True
+
+    @asynccontextmanager
+    async def _merged_write(self, *, durable: bool) -> AsyncIterator[DbSession]:
+        """A write block in a `MergedBatch`: the open one, or the next one. The request's first write (its
+        nonce and rate count) runs first and is kept whatever the block does after, so it is never made
+        again. A block that ends without an error and is `durable` returns once the batch has committed; a
+        failing block waits for that commit too (its request's nonce must be on disk before the refusal is
+        answered), then raises."""
+        batch = await self._open_merged()
+        batch.enter()
+        first = _first_write()
+        try:
+            session = batch.session()
+            if first is not None:
+                try:
+                    await first(session)
+                finally:
+                    first.done = True
+            yield session
+        except BaseException:
+            batch.leave(kept=False)
+            await asyncio.wait([batch.done])
+            raise
+        batch.leave(kept=True)
+        if durable:
+            await asyncio.shield(batch.done)
+
+    async def _open_merged(self) -> MergedBatch:
+        """The batch this block joins: the open one, or the next, begun once for all blocks waiting for it
+        (a connection and BEGIN: batches lock nothing until their statements do)."""
+        while True:
+            batch = self._merged
+            if batch is not None and not batch.sealed and batch.error is None:
+                return batch
+            if self._beginning is None:
+                self._beginning = asyncio.ensure_future(self._begin_merged())
+            await asyncio.shield(self._beginning)
+
+    async def _begin_merged(self) -> None:
+        try:
+            while len(self._unfinished) >= MERGED_IN_FLIGHT:
+                await asyncio.wait([self._unfinished[0].done])
+                self._unfinished = [b for b in self._unfinished if not b.done.done()]
+            assert self._connections is not None
+            batch = self._merged = await MergedBatch.begin(self._connections)
+            self._unfinished.append(batch)
+        finally:
+            self._beginning = None
+        batch.committer = asyncio.ensure_future(self._commit_merged(batch))
+        self._committers.add(batch.committer)
+        batch.committer.add_done_callback(self._committers.discard)
+
+    async def _commit_merged(self, batch: MergedBatch) -> None:
+        """Commit a merged batch once the blocks inside have ended. The blocks that waited for it join at
+        once and it is sealed as their first statements run; should none come (they were cancelled meanwhile)
+        it is sealed after BOOKKEEPING_DELAY, and commits empty: it holds the audit head's lock."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(batch.started.wait(), BOOKKEEPING_DELAY)
+        batch.sealed = True
+        await batch.idle.wait()
+        try:
+            await batch.commit()
+        except BaseException as exc:
+            log.error("group commit of %d writes failed: %r", batch.writes, exc)
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            self.commits += 1
+            self.committed_writes += batch.writes
+        finally:
+            await batch.close()
 
     @asynccontextmanager
     async def _batched_write(self, *, lock_audit: bool, offload: bool, durable: bool) -> AsyncIterator[DbSession]:
@@ -259,6 +364,8 @@ class Database:
             self._batch.urgent.set()
         if self._committers:
             await asyncio.wait(list(self._committers))
+        if self._connections is not None:
+            await self._connections.close()
         if self._reader is not None:
             self._reader.close()
         if self._writers is not None:
@@ -302,6 +409,25 @@ async def advance_chain(session: DbSession, head: Head, seq: int, digest: bytes)
     """Move a locked chain's head (in the same transaction as the entry it points to)."""
     await session.execute(queries.CHAIN_ADVANCE, {"chain": head.name, "new_seq": seq, "new_head": digest})
     head.seq, head.head = seq, digest
+
+
+async def append_link(
+    session: DbSession, chain: str, insert: Any, row: dict[str, Any], link: Callable[[bytes, int], bytes]
+) -> None:
+    """Append an entry to a hash chain: `row` (without `seq` and `hash`) is inserted by `insert` at the
+    chain's next sequence number, hashed by `link(previous hash, seq)`, and the head moves to it, all in
+    the caller's transaction. In a merged PostgreSQL batch this happens when the batch commits (for all its
+    entries at once, storage/pg.py); elsewhere at once, under the head's lock."""
+    if isinstance(session, PgSession) and session.links is not None:
+        if chain != "audit" or insert is not queries.AUDIT_INSERT:
+            raise TypeError("a merged write block appends to the audit chain only")
+        session.links.append(Link(chain, insert, row, link))
+        return
+    head = await lock_chain(session, chain)
+    seq = head.seq + 1
+    digest = link(head.head, seq)
+    await session.execute(insert, {**row, "seq": seq, "hash": digest})
+    await advance_chain(session, head, seq, digest)
 
 
 async def read_chain(session: DbSession, name: str) -> Head:
