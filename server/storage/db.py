@@ -24,18 +24,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Connection, create_engine, event
+from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from server.storage import queries
 from server.storage.merge import Form, Lane
+from server.storage.models import Base
 from server.storage.pg import Connections, Link, MergedBatch, PgSession
 from server.storage.sqlite import (
     Batch,
@@ -84,6 +85,7 @@ def async_url(url: str) -> str:
 
 DbSession = AsyncSession | SyncSession | PgSession
 HOT_CONNECTIONS = 12  # asyncpg connections per process for the lanes of reads and the merged batches
+PURGE_LOCK_WAIT = 5  # seconds a table's rewrite after a shred waits for its lock (PostgreSQL)
 MERGED_IN_FLIGHT = 2  # merged batches of a process not yet committed: one commits while the next runs; a third
 # waits, and its blocks gather meanwhile, so batches grow when commits take long instead of queueing more
 
@@ -342,13 +344,34 @@ class Database:
             finally:
                 batch.close()
 
-    async def purge_wal(self) -> None:
-        """SQLite: copy the WAL into the database file and empty it, so no older copy of a deleted page stays
-        on disk there (logged when a long reader kept it from finishing). PostgreSQL: nothing to do here."""
+    async def purge_wal(self, tables: Sequence[str] = ()) -> None:
+        """Leave no readable copy of deleted rows in the database files (after a shred).
+
+        SQLite: copy the WAL into the database file and empty it, so no older copy of a deleted page stays
+        on disk there (deleted rows are zeroed in place: secure_delete); logged when a long reader kept it
+        from finishing. PostgreSQL keeps a deleted row in its table file until the space is reused (a plain
+        VACUUM frees it but leaves its bytes where no live row moves over them): each of `tables` is
+        rewritten without them (VACUUM FULL; the old file is emptied at once). A rewrite holds the table's
+        lock: it waits at most PURGE_LOCK_WAIT for other transactions (a backup reads for minutes), else it
+        is logged and left for the operator. WAL segments are PostgreSQL's to recycle (docs/operations.md)."""
         if self.checkpointer is not None and not await in_thread(self.checkpointer.truncate):
             log.warning(
                 "a long read kept the WAL from being emptied; older copies of deleted pages stay in it until written over"
             )
+        if self._connections is None or not tables:
+            return
+        driver = await self._connections.acquire()
+        try:
+            await driver.execute(f"SET lock_timeout = '{PURGE_LOCK_WAIT}s'")
+            for name in tables:
+                table = Base.metadata.tables[name]  # a table of ours: its name is safe to quote into the statement
+                try:
+                    await driver.execute(f"VACUUM (FULL) {driver_quote(table.name)}")
+                except Exception as exc:
+                    log.warning("could not rewrite %s without its deleted rows (%s): run VACUUM FULL %s", name, exc, name)
+            await driver.execute("RESET lock_timeout")
+        finally:
+            await self._connections.release(driver)
 
     async def run_sync(self, fn: Callable[[Connection], T]) -> T:
         """Run `fn` with a synchronous connection (schema inspection, Alembic)."""
@@ -428,6 +451,22 @@ async def append_link(
     digest = link(head.head, seq)
     await session.execute(insert, {**row, "seq": seq, "hash": digest})
     await advance_chain(session, head, seq, digest)
+
+
+def driver_quote(name: str) -> str:
+    """A table name of ours as a PostgreSQL identifier (double quotes; ours have none inside)."""
+    if '"' in name:
+        raise ValueError(f"unexpected table name {name!r}")
+    return f'"{name}"'
+
+
+async def tables_deleted_from(session: DbSession) -> list[str]:
+    """The tables this transaction has deleted rows from so far (PostgreSQL; none on SQLite, whose deleted
+    rows are zeroed in place). A shred deletes one case row and the rest follows by cascade."""
+    if isinstance(session, SyncSession):
+        return []
+    found = await session.execute(text("SELECT relname FROM pg_stat_xact_user_tables WHERE n_tup_del > 0"))
+    return sorted(str(name) for (name,) in found.all())
 
 
 async def read_chain(session: DbSession, name: str) -> Head:
