@@ -11,7 +11,7 @@ from sqlalchemy import delete, select
 from keys.encoding import b64u_encode
 from server.services import audit
 from server.services.context import Services
-from server.storage.db import tables_deleted_from
+from server.storage.db import Deleted, deleted_rows
 from server.storage.models import CaseRow
 
 
@@ -35,7 +35,7 @@ async def expired_cases(services: Services) -> list[tuple[bytes, str, int]]:
 async def shred_expired(services: Services, *, dry_run: bool = False) -> list[bytes]:
     """Crypto-shred every expired case; returns their ids."""
     shredded = []
-    touched: set[str] = set()
+    deleted: Deleted | None = None
     for case_id, state, day in await expired_cases(services):
         if dry_run:
             shredded.append(case_id)
@@ -52,7 +52,7 @@ async def shred_expired(services: Services, *, dry_run: bool = False) -> list[by
                     detail={"state": state, "retention_days": services.config.retention[state], "intake_day": day},
                 )
                 shredded.append(case_id)
-                touched.update(await tables_deleted_from(session))
+                deleted = await deleted_rows(session, deleted)
     if shredded:
-        await services.db.purge_wal(sorted(touched))
+        await services.db.purge_wal(deleted)
     return shredded

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from server.storage import queries
 from server.storage.merge import Form, Lane
 from server.storage.models import Base
-from server.storage.pg import Connections, Link, MergedBatch, PgSession
+from server.storage.pg import Connections, Link, MergedBatch, PgSession, rewrite_tables
 from server.storage.sqlite import (
     Batch,
     Checkpointer,
@@ -85,7 +85,6 @@ def async_url(url: str) -> str:
 
 DbSession = AsyncSession | SyncSession | PgSession
 HOT_CONNECTIONS = 12  # asyncpg connections per process for the lanes of reads and the merged batches
-PURGE_LOCK_WAIT = 5  # seconds a table's rewrite after a shred waits for its lock (PostgreSQL)
 MERGED_IN_FLIGHT = 2  # merged batches of a process not yet committed: one commits while the next runs; a third
 # waits, and its blocks gather meanwhile, so batches grow when commits take long instead of queueing more
 
@@ -125,6 +124,10 @@ class Database:
         else:
             self._async_engine = create_async_engine(async_url(url), pool_size=5, max_overflow=10, pool_pre_ping=True)
             self._sessions = async_sessionmaker(self._async_engine, expire_on_commit=False)
+            # read blocks without BEGIN and ROLLBACK: under READ COMMITTED each statement takes its own snapshot
+            # in a transaction too, so autocommit reads see the same and save two round trips
+            reads = self._async_engine.execution_options(isolation_level="AUTOCOMMIT")
+            self._read_sessions = async_sessionmaker(reads, expire_on_commit=False)
             dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
             self._connections = Connections(dsn, HOT_CONNECTIONS)
         self._write_lock = asyncio.Lock()
@@ -142,7 +145,7 @@ class Database:
             finally:
                 wrapped.close()
         else:
-            pg = PgSession(sessions=self._sessions, connections=self._connections, lanes=self._lane)
+            pg = PgSession(sessions=self._read_sessions, connections=self._connections, lanes=self._lane)
             try:
                 yield pg
             finally:
@@ -176,15 +179,19 @@ class Database:
             return self._batched_write(lock_audit=lock_audit, offload=offload, durable=durable)
         if merged:
             return self._merged_write(durable=durable)
-        return self._pg_write(lock_audit=lock_audit)
+        return self._pg_write(lock_audit=lock_audit, durable=durable)
 
     @asynccontextmanager
-    async def _pg_write(self, *, lock_audit: bool) -> AsyncIterator[DbSession]:
+    async def _pg_write(self, *, lock_audit: bool, durable: bool) -> AsyncIterator[DbSession]:
         """A write block in a transaction of its own. Its request's first write (nonce, rate count) comes
         before the audit head's lock: every transaction takes its locks in that order (merged batches lock
-        the head last, at their commit), so none can wait for another that waits for it."""
+        the head last, at their commit), so none can wait for another that waits for it. Without `durable`
+        (bookkeeping) its commit does not wait for the WAL flush, as on SQLite it joins the next commit:
+        PostgreSQL flushes it within wal_writer_delay, and always before any commit made after it."""
         first = _first_write()
         async with self._sessions() as asession, asession.begin():
+            if not durable:
+                await asession.execute(text("SET LOCAL synchronous_commit TO OFF"))
             if first is not None:
                 await first(asession)
             if lock_audit:
@@ -344,34 +351,19 @@ class Database:
             finally:
                 batch.close()
 
-    async def purge_wal(self, tables: Sequence[str] = ()) -> None:
+    async def purge_wal(self, deleted: Deleted | None = None) -> None:
         """Leave no readable copy of deleted rows in the database files (after a shred).
 
         SQLite: copy the WAL into the database file and empty it, so no older copy of a deleted page stays
         on disk there (deleted rows are zeroed in place: secure_delete); logged when a long reader kept it
-        from finishing. PostgreSQL keeps a deleted row in its table file until the space is reused (a plain
-        VACUUM frees it but leaves its bytes where no live row moves over them): each of `tables` is
-        rewritten without them (VACUUM FULL; the old file is emptied at once). A rewrite holds the table's
-        lock: it waits at most PURGE_LOCK_WAIT for other transactions (a backup reads for minutes), else it
-        is logged and left for the operator. WAL segments are PostgreSQL's to recycle (docs/operations.md)."""
+        from finishing. PostgreSQL: the tables `deleted` names are rewritten without those rows
+        (storage/pg.py `rewrite_tables`)."""
         if self.checkpointer is not None and not await in_thread(self.checkpointer.truncate):
             log.warning(
                 "a long read kept the WAL from being emptied; older copies of deleted pages stay in it until written over"
             )
-        if self._connections is None or not tables:
-            return
-        driver = await self._connections.acquire()
-        try:
-            await driver.execute(f"SET lock_timeout = '{PURGE_LOCK_WAIT}s'")
-            for name in tables:
-                table = Base.metadata.tables[name]  # a table of ours: its name is safe to quote into the statement
-                try:
-                    await driver.execute(f"VACUUM (FULL) {driver_quote(table.name)}")
-                except Exception as exc:
-                    log.warning("could not rewrite %s without its deleted rows (%s): run VACUUM FULL %s", name, exc, name)
-            await driver.execute("RESET lock_timeout")
-        finally:
-            await self._connections.release(driver)
+        if self._connections is not None and deleted is not None and deleted.tables:
+            await rewrite_tables(self._connections, [Base.metadata.tables[name].name for name in deleted.tables], deleted.after)
 
     async def run_sync(self, fn: Callable[[Connection], T]) -> T:
         """Run `fn` with a synchronous connection (schema inspection, Alembic)."""
@@ -453,20 +445,24 @@ async def append_link(
     await advance_chain(session, head, seq, digest)
 
 
-def driver_quote(name: str) -> str:
-    """A table name of ours as a PostgreSQL identifier (double quotes; ours have none inside)."""
-    if '"' in name:
-        raise ValueError(f"unexpected table name {name!r}")
-    return f'"{name}"'
+@dataclass(frozen=True, slots=True)
+class Deleted:
+    """Tables rows were deleted from, and the transaction (its id) that deleted them last."""
+
+    tables: tuple[str, ...]
+    after: str
 
 
-async def tables_deleted_from(session: DbSession) -> list[str]:
-    """The tables this transaction has deleted rows from so far (PostgreSQL; none on SQLite, whose deleted
-    rows are zeroed in place). A shred deletes one case row and the rest follows by cascade."""
+async def deleted_rows(session: DbSession, before: Deleted | None = None) -> Deleted | None:
+    """What this transaction has deleted so far (PostgreSQL; None on SQLite, whose deleted rows are zeroed in
+    place), joined with `before` (an earlier transaction's). A shred deletes one case row; the rest of the
+    case goes by cascade, and PostgreSQL counts those rows too."""
     if isinstance(session, SyncSession):
-        return []
+        return None
     found = await session.execute(text("SELECT relname FROM pg_stat_xact_user_tables WHERE n_tup_del > 0"))
-    return sorted(str(name) for (name,) in found.all())
+    xid = (await session.execute(text("SELECT pg_current_xact_id()::text"))).scalar_one()
+    tables = {str(name) for (name,) in found.all()} | set(before.tables if before is not None else ())
+    return Deleted(tuple(sorted(tables)), str(xid))
 
 
 async def read_chain(session: DbSession, name: str) -> Head:

@@ -21,7 +21,9 @@ after its first write of the case); every other state change runs in a transacti
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -33,6 +35,18 @@ from server.storage.merge import Form, Lane, form_of
 from server.storage.raw import PgStatement
 
 T = TypeVar("T")
+log = logging.getLogger("tessera.server")
+REWRITE_LOCK_WAIT = 5  # seconds a table's rewrite after a shred waits for its lock (a backup holds it for minutes)
+REWRITE_HORIZON_WAIT = 60  # seconds it waits for transactions older than the shred to end
+# Is anything that began before transaction $1 still running (anywhere on the server: PostgreSQL keeps the
+# rows deleted since for it), or a snapshot in this database, a replication slot or a standby's feedback older?
+_OLDER_THAN = """
+SELECT age(pg_snapshot_xmin(pg_current_snapshot())::text::xid) >= age($1::text::xid)
+    OR EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+               AND backend_xmin IS NOT NULL AND age(backend_xmin) >= age($1::text::xid))
+    OR EXISTS (SELECT 1 FROM pg_replication_slots WHERE xmin IS NOT NULL AND age(xmin) >= age($1::text::xid))
+    OR EXISTS (SELECT 1 FROM pg_stat_replication WHERE backend_xmin IS NOT NULL AND age(backend_xmin) >= age($1::text::xid))
+"""
 
 
 class Connections:
@@ -273,3 +287,36 @@ class MergedBatch:
 
 async def _keep(_driver: Any) -> None:
     """A batch's lane keeps the batch's connection between turns."""
+
+
+async def rewrite_tables(connections: Connections, tables: Sequence[str], after: str) -> None:
+    """Rewrite `tables` without the rows deleted up to transaction `after` (VACUUM FULL), so their bytes
+    leave the table files: PostgreSQL keeps a deleted row in its file until the space is reused, and a plain
+    VACUUM frees it but leaves its bytes where no live row moves over them. The old file is emptied when
+    the rewrite commits. A row stays (copied into the new file) while any transaction that began before it
+    was deleted still runs, so the rewrite first waits up to REWRITE_HORIZON_WAIT for them; each rewrite
+    holds its table's lock, waiting at most REWRITE_LOCK_WAIT for it. Either wait running out is logged
+    with what to run later. WAL segments are PostgreSQL's to recycle (docs/operations.md)."""
+    driver = await connections.acquire()
+    try:
+        deadline = time.monotonic() + REWRITE_HORIZON_WAIT
+        while await driver.fetchval(_OLDER_THAN, after):
+            if time.monotonic() > deadline:
+                log.warning(
+                    "a transaction older than the shred still runs (a backup?): the shredded rows stay in the table "
+                    "files until rewritten; run VACUUM FULL %s once it has ended",
+                    ", ".join(tables),
+                )
+                break
+            await asyncio.sleep(0.1)
+        await driver.execute(f"SET lock_timeout = '{REWRITE_LOCK_WAIT}s'")
+        for name in tables:
+            if '"' in name:
+                raise ValueError(f"unexpected table name {name!r}")
+            try:
+                await driver.execute(f'VACUUM (FULL) "{name}"')  # a table name of ours (storage/db.py)
+            except Exception as exc:
+                log.warning("could not rewrite %s without its deleted rows (%s): run VACUUM FULL %s", name, exc, name)
+        await driver.execute("RESET lock_timeout")
+    finally:
+        await connections.release(driver)
