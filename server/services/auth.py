@@ -15,7 +15,7 @@ from keys.requests import CASE_PRINCIPAL_PREFIX, AuthHeaders, verify_request
 from server.errors import RateLimitedError, UnauthorizedError
 from server.services.context import Principal, Services
 from server.storage import queries
-from server.storage.db import DbSession
+from server.storage.db import DbSession, together
 from server.storage.models import NonceRow, RateRow
 
 NONCE_BUCKET = 600  # seconds: nonce expiry is stored coarsely, never a request's exact time
@@ -45,15 +45,21 @@ async def authenticate(
     if abs(now - auth.timestamp) > services.config.clock_skew:
         raise UnauthorizedError()
     async with services.db.read() as session:
-        principal = await _lookup(session, auth.principal)
-        if principal is None:
-            raise UnauthorizedError()
-        count = 0
         if deferred:
-            if (await session.execute(queries.NONCE_SEEN, {"digest": nonce_digest(auth)})).first() is not None:
-                raise UnauthorizedError()
             window = {"principal": auth.principal, "window": now // RATE_WINDOW}
-            count = (await session.execute(queries.RATE_READ, window)).scalar_one_or_none() or 0
+            principal, seen, counted = await together(
+                session,
+                _lookup(session, auth.principal),
+                session.execute(queries.NONCE_SEEN, {"digest": nonce_digest(auth)}),
+                session.execute(queries.RATE_READ, window),
+            )
+            if principal is None or seen.first() is not None:
+                raise UnauthorizedError()
+            count = counted.scalar_one_or_none() or 0
+        else:
+            principal, count = await _lookup(session, auth.principal), 0
+            if principal is None:
+                raise UnauthorizedError()
     try:
         verify_request(principal.sign_key, auth, method=method, path=path, query=query, body=body, body_digest=body_digest)
     except TesseraError:

@@ -122,6 +122,14 @@ async def run_group(driver: Any, form: Form, calls: list[Call]) -> None:
         _give(call, RawResult(rows, len(rows)))
 
 
+async def _one_more_round(lane: Lane) -> bool:
+    """After a turn, let the requests it answered have their go first: those that make their next statement
+    at once are sent in the next turn without waiting for a new runner to be scheduled (one event-loop
+    round fewer on each of their steps)."""
+    await asyncio.sleep(0)
+    return bool(lane._waiting)
+
+
 def _row_type(call: Call) -> Any:
     compiled = PgStatement.of(call.statement, call.params)
     assert compiled is not None and compiled.row is not None
@@ -169,32 +177,9 @@ class Lane:
 
     async def _run(self) -> None:
         try:
-            while self._waiting:
-                if self._turn is not None:
-                    self._turn()
+            while self._waiting or await _one_more_round(self):
                 calls, self._waiting = self._waiting, []
-                groups: dict[int, list[Call]] = {}
-                for call in calls:
-                    groups.setdefault(id(call.form), []).append(call)
-                driver = await self._connect()
-                try:
-                    for group in groups.values():
-                        try:
-                            await run_group(driver, group[0].form, group)
-                            self.statements += 1
-                        except BaseException as exc:
-                            # in a transaction (a batch's lane) the rest of the turn cannot run: fail it all
-                            for call in calls if self._failed is not None else group:
-                                if not call.result.done():
-                                    call.result.set_exception(exc)
-                            if self._failed is not None:
-                                self._failed(exc)
-                            if not isinstance(exc, Exception):
-                                raise
-                            if self._failed is not None:
-                                break
-                finally:
-                    await self._release(driver)
+                await self._run_turn(calls)
         except BaseException as exc:
             for call in self._waiting:
                 if not call.result.done():
@@ -203,3 +188,43 @@ class Lane:
             raise
         finally:
             self._runner = None
+
+    async def _run_turn(self, calls: list[Call]) -> None:
+        if self._turn is not None:
+            self._turn()
+        groups: dict[int, list[Call]] = {}
+        for call in calls:
+            groups.setdefault(id(call.form), []).append(call)
+        try:
+            driver = await self._connect()
+        except BaseException as exc:
+            for call in calls:
+                if not call.result.done():
+                    call.result.set_exception(exc)
+            raise
+        try:
+            for group in groups.values():
+                try:
+                    await run_group(driver, group[0].form, group)
+                    self.statements += 1
+                except asyncio.CancelledError as exc:
+                    driver.terminate()  # a statement cut off midway: the connection is not reused
+                    for call in calls:
+                        if not call.result.done():
+                            call.result.set_exception(RuntimeError("the statement was interrupted"))
+                    if self._failed is not None:
+                        self._failed(exc)
+                    raise
+                except BaseException as exc:
+                    # in a transaction (a batch's lane) the rest of the turn cannot run: fail it all
+                    for call in calls if self._failed is not None else group:
+                        if not call.result.done():
+                            call.result.set_exception(exc)
+                    if self._failed is not None:
+                        self._failed(exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                    if self._failed is not None:
+                        break
+        finally:
+            await self._release(driver)

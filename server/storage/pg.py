@@ -200,9 +200,10 @@ class MergedBatch:
     statement in key order), then the audit head; so no two batches, here or in other processes, can wait
     for each other. A failed statement loses the transaction: every block of the batch fails."""
 
-    def __init__(self, connections: Connections, driver: Any) -> None:
+    def __init__(self, connections: Connections, driver: Any, sealed: Callable[[MergedBatch], None]) -> None:
         self._connections = connections
         self.driver = driver
+        self._on_seal = sealed
         self.lane = Lane(self._connection, _keep, self._fail, self._seal)
         self.links: list[Link] = []
         self.active = 0  # blocks inside
@@ -216,21 +217,27 @@ class MergedBatch:
         self.committer: asyncio.Future[None] | None = None
 
     @classmethod
-    async def begin(cls, connections: Connections) -> MergedBatch:
+    async def begin(cls, connections: Connections, sealed: Callable[[MergedBatch], None]) -> MergedBatch:
+        """Begin a batch; `sealed` is called once it takes no more blocks."""
         driver = await connections.acquire()
         try:
             await driver.execute("BEGIN")
         except BaseException:
             await connections.release(driver)  # in a transaction: dropped, which ends it
             raise
-        return cls(connections, driver)
+        return cls(connections, driver, sealed)
 
     async def _connection(self) -> Any:
         return self.driver
 
     def _seal(self) -> None:
-        self.sealed = True
-        self.started.set()
+        if not self.sealed:
+            self.sealed = True
+            self.started.set()
+            self._on_seal(self)
+
+    def seal(self) -> None:
+        self._seal()
 
     def session(self) -> PgSession:
         return PgSession(batch=self)
