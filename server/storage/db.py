@@ -83,6 +83,17 @@ def async_url(url: str) -> str:
     raise ValueError(f"unsupported database {backend!r}: use sqlite:///PATH or postgresql://...")
 
 
+def asyncpg_dsn(url: str) -> str:
+    """The URL for asyncpg's own connections. Several hosts (a primary and its standbys, tried in turn:
+    `?host=a:5432&host=b:5432&target_session_attrs=read-write`, SQLAlchemy's form) become asyncpg's (and
+    libpq's) one comma-separated `host`."""
+    parsed = make_url(url).set(drivername="postgresql")
+    hosts = parsed.query.get("host")
+    if isinstance(hosts, tuple):
+        parsed = parsed.update_query_dict({"host": ",".join(hosts)})
+    return parsed.render_as_string(hide_password=False)
+
+
 DbSession = AsyncSession | SyncSession | PgSession
 HOT_CONNECTIONS = 12  # asyncpg connections per process for the lanes of reads and the merged batches
 MERGED_IN_FLIGHT = 2  # merged batches of a process not yet committed: one commits while the next runs; a third
@@ -128,8 +139,7 @@ class Database:
             # in a transaction too, so autocommit reads see the same and save two round trips
             reads = self._async_engine.execution_options(isolation_level="AUTOCOMMIT")
             self._read_sessions = async_sessionmaker(reads, expire_on_commit=False)
-            dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-            self._connections = Connections(dsn, HOT_CONNECTIONS)
+            self._connections = Connections(asyncpg_dsn(url), HOT_CONNECTIONS)
         self._write_lock = asyncio.Lock()
 
     @asynccontextmanager

@@ -25,7 +25,7 @@ from server.main import initialise
 from server.services import audit
 from server.services.auth import nonce_digest
 from server.storage import merge, queries
-from server.storage.db import Database
+from server.storage.db import Database, asyncpg_dsn
 from server.storage.models import AccountRow, CaseRow
 from server.storage.pg import MergedBatch
 
@@ -200,6 +200,13 @@ async def test_merged_counters_of_two_transactions_on_the_same_keys_do_not_deadl
         for connection in connections:
             await connection.close()
     assert await outside(url, 'SELECT count(*), min(count), max(count) FROM rate_limits WHERE "window" = 1') == [(20000, 2, 2)]
+
+
+def test_several_hosts_reach_asyncpg_as_one_comma_separated_list() -> None:
+    # SQLAlchemy's form for a primary and its standby; asyncpg (like libpq) reads one `host` with a list
+    dsn = asyncpg_dsn("postgresql+asyncpg://t:pw@/tessera?host=db1:5432&host=db2:5433&target_session_attrs=read-write")
+    assert dsn == "postgresql://t:pw@/tessera?host=db1%3A5432%2Cdb2%3A5433&target_session_attrs=read-write"
+    assert asyncpg_dsn("postgresql://t@db1:5432/tessera") == "postgresql://t@db1:5432/tessera"
 
 
 # request-level, on both engines
