@@ -36,8 +36,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from server.storage import queries
 from server.storage.merge import Form, Lane
+from server.storage.merged import Link, MergedWriter
 from server.storage.models import Base
-from server.storage.pg import Connections, Link, MergedBatch, PgSession, rewrite_tables
+from server.storage.pg import Connections, PgSession, rewrite_tables
 from server.storage.sqlite import (
     Batch,
     Checkpointer,
@@ -96,8 +97,6 @@ def asyncpg_dsn(url: str) -> str:
 
 DbSession = AsyncSession | SyncSession | PgSession
 HOT_CONNECTIONS = 12  # asyncpg connections per process for the lanes of reads and the merged batches
-MERGED_IN_FLIGHT = 2  # merged batches of a process not yet committed: one commits while the next runs; a third
-# waits, and its blocks gather meanwhile, so batches grow when commits take long instead of queueing more
 
 
 class Database:
@@ -112,9 +111,7 @@ class Database:
         self.checkpointer: Checkpointer | None = None
         self._async_engine: AsyncEngine | None = None
         self._batch: Batch | None = None
-        self._merged: MergedBatch | None = None
-        self._beginning: asyncio.Future[None] | None = None
-        self._unfinished: list[MergedBatch] = []
+        self._merged: MergedWriter | None = None
         self._connections: Connections | None = None
         self._lanes: dict[int, Lane] = {}
         self._reader: Any = None
@@ -140,6 +137,7 @@ class Database:
             reads = self._async_engine.execution_options(isolation_level="AUTOCOMMIT")
             self._read_sessions = async_sessionmaker(reads, expire_on_commit=False)
             self._connections = Connections(asyncpg_dsn(url), HOT_CONNECTIONS)
+            self._merged = MergedWriter(self._connections, self._counted)
         self._write_lock = asyncio.Lock()
 
     @asynccontextmanager
@@ -188,7 +186,8 @@ class Database:
         if self._write_engine is not None:
             return self._batched_write(lock_audit=lock_audit, offload=offload, durable=durable)
         if merged:
-            return self._merged_write(durable=durable)
+            assert self._merged is not None
+            return self._merged.write(durable=durable, first=_first_write())
         return self._pg_write(lock_audit=lock_audit, durable=durable)
 
     @asynccontextmanager
@@ -209,84 +208,6 @@ class Database:
             yield asession
         if first is not None:
             first.done = True
-
-    @asynccontextmanager
-    async def _merged_write(self, *, durable: bool) -> AsyncIterator[DbSession]:
-        """A write block in a `MergedBatch`: the open one, or the next one. The request's first write (its
-        nonce and rate count) runs first and is kept whatever the block does after, so it is never made
-        again. A block that ends without an error and is `durable` returns once the batch has committed; a
-        failing block waits for that commit too (its request's nonce must be on disk before the refusal is
-        answered), then raises."""
-        batch = await self._open_merged()
-        batch.enter()
-        first = _first_write()
-        try:
-            session = batch.session()
-            if first is not None:
-                try:
-                    await first(session)
-                finally:
-                    first.done = True
-            yield session
-        except BaseException:
-            batch.leave(kept=False)
-            await asyncio.wait([batch.done])
-            raise
-        batch.leave(kept=True)
-        if durable:
-            await asyncio.shield(batch.done)
-
-    async def _open_merged(self) -> MergedBatch:
-        """The batch this block joins: the open one, or the next, begun once for all blocks waiting for it
-        (a connection and BEGIN: batches lock nothing until their statements do)."""
-        while True:
-            batch = self._merged
-            if batch is not None and not batch.sealed and batch.error is None:
-                return batch
-            if self._beginning is None:
-                self._beginning = asyncio.ensure_future(self._begin_merged())
-            await asyncio.shield(self._beginning)
-
-    async def _begin_merged(self) -> None:
-        try:
-            while len(self._unfinished) >= MERGED_IN_FLIGHT:
-                await asyncio.wait([self._unfinished[0].done])
-                self._unfinished = [b for b in self._unfinished if not b.done.done()]
-            assert self._connections is not None
-            batch = self._merged = await MergedBatch.begin(self._connections, self._sealed)
-            self._unfinished.append(batch)
-        finally:
-            self._beginning = None
-        batch.committer = asyncio.ensure_future(self._commit_merged(batch))
-        self._committers.add(batch.committer)
-        batch.committer.add_done_callback(self._committers.discard)
-
-    def _sealed(self, batch: MergedBatch) -> None:
-        """A batch with blocks in it takes no more: begin the next one now, so that the blocks arriving meanwhile
-        find it begun (one round trip less on their way). One sealed empty begins none."""
-        if self._beginning is None and self._merged is batch and batch.active:
-            self._beginning = asyncio.ensure_future(self._begin_merged())
-            self._beginning.add_done_callback(_retrieved)  # a failure is raised to the blocks that wait for it
-
-    async def _commit_merged(self, batch: MergedBatch) -> None:
-        """Commit a merged batch once the blocks inside have ended. The blocks that waited for it join at
-        once and it is sealed as their first statements run; should none come (they were cancelled meanwhile)
-        it is sealed after BOOKKEEPING_DELAY, and commits empty: it holds the audit head's lock."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(batch.started.wait(), BOOKKEEPING_DELAY)
-        batch.seal()
-        await batch.idle.wait()
-        try:
-            await batch.commit()
-        except BaseException as exc:
-            log.error("group commit of %d writes failed: %r", batch.writes, exc)
-            if not isinstance(exc, Exception):
-                raise
-        else:
-            self.commits += 1
-            self.committed_writes += batch.writes
-        finally:
-            await batch.close()
 
     @asynccontextmanager
     async def _batched_write(self, *, lock_audit: bool, offload: bool, durable: bool) -> AsyncIterator[DbSession]:
@@ -368,6 +289,10 @@ class Database:
             finally:
                 batch.close()
 
+    def _counted(self, writes: int) -> None:
+        self.commits += 1
+        self.committed_writes += writes
+
     async def purge_wal(self, deleted: Deleted | None = None) -> None:
         """Leave no readable copy of deleted rows in the database files (after a shred).
 
@@ -394,8 +319,8 @@ class Database:
     async def close(self) -> None:
         if self._batch is not None:
             self._batch.urgent.set()
-        if self._beginning is not None:
-            await asyncio.wait([self._beginning])
+        if self._merged is not None:
+            await self._merged.close()
         if self._committers:
             await asyncio.wait(list(self._committers))
         if self._connections is not None:
@@ -462,11 +387,6 @@ async def append_link(
     digest = link(head.head, seq)
     await session.execute(insert, {**row, "seq": seq, "hash": digest})
     await advance_chain(session, head, seq, digest)
-
-
-def _retrieved(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()
 
 
 async def together(session: DbSession, *steps: Awaitable[Any]) -> list[Any]:

@@ -2,11 +2,12 @@
 
 On PostgreSQL a statement costs a round trip, about 60-80 µs of the server process's CPU and 25-40 µs of the
 database's, whatever it does; an intake made fourteen of them, so the round trips, not the work, bounded
-throughput (a loop of fourteen-statement transactions from 50 clients reached about 400 a second here, with
-nothing else to do). Here a request still runs its statements one by one, as written in the services, but
-each waits in a queue (a `Lane`) with those of the other requests in flight, and the lane runs all waiting
-executions of one statement as one statement over arrays (`= ANY($1)`, `unnest`), then hands each request
-its own rows. Under load the groups grow with the queue, as group commit's batches do.
+throughput (a loop of fourteen-statement transactions from 50 clients, with nothing else to do, reached about
+400 a second on this shared machine: a one-off script, not committed). Here a request still runs its
+statements one by one, as written in the services, but each waits in a queue (a `Lane`) with those of the
+other requests in flight, and the lane runs all waiting executions of one statement as one statement over
+arrays (`= ANY($1)`, `unnest`), then hands each request its own rows. Under load the groups grow with the
+queue, as group commit's batches do.
 
 Four kinds of statement are merged (queries.py names each merged form after the one it merges):
 - a lookup by key (`SELECT ... WHERE key = :key`): the rows of every key at once, each request gets its own;
@@ -14,10 +15,12 @@ Four kinds of statement are merged (queries.py names each merged form after the 
   of two requests inserting the same key, the first one queued gets the row, as if they had run in order;
 - a counter (`count = count + 1 RETURNING count`): one upsert adding each key's number of requests; the
   requests of a key get consecutive counts, in the order they were queued;
-- a plain insert (`executemany`): one insert of all rows, none of which may already exist.
+- a plain insert (`executemany`): one insert of all rows; a row that exists already is skipped (a row that
+  breaks another constraint fails the statement, and with it the merged batch).
 Inserts and counters go in key order, so concurrent transactions lock their rows in one order (no
-deadlock; storage/pg.py). Written by hand because no maintained driver or library merges statements of concurrent callers (asyncpg
-pipelines only `executemany` of one statement; the DataLoader pattern this follows has no asyncpg port).
+deadlock; storage/pg.py). Written by hand because no maintained driver or library merges the statements of
+concurrent callers (asyncpg pipelines only `executemany` of one statement; the DataLoader pattern this
+follows has no asyncpg port).
 """
 
 from __future__ import annotations

@@ -1,22 +1,6 @@
-"""PostgreSQL's side of storage/db.py: the connections kept for the hot paths, the session services get, and
-the merged group commit that carries intakes.
-
-Why: every state change appends to the audit chain, whose head is one row. With a transaction per request
-each one held that row's lock from its first statement through its commit and WAL flush, so the requests of
-all processes committed one at a time (about 150 intakes a second), and each request made fourteen round
-trips besides (storage/merge.py). A `MergedBatch` is one transaction for the write blocks of many requests
-(group commit): it locks the head row once, its blocks run side by side with their statements merged
-across blocks (storage/merge.py), their chain entries are hashed and inserted when it commits, and one
-WAL flush makes them all durable. A block returns once that commit is on disk. Batches of several processes
-take turns on the head row, as SQLite's take turns on their lock file, so writes never wait on each other's
-rows in the middle of a batch.
-
-Blocks in a merged batch are not savepoints (a savepoint is a round trip each way, and they would have to
-run one at a time): a block that fails keeps the writes it made. Only blocks written for that may join (the
-intake: its request's nonce and rate count, which a refusal records anyway, come first, and nothing can fail
-after its first write of the case); every other state change runs in a transaction of its own
-(storage/db.py).
-"""
+"""PostgreSQL's side of storage/db.py: the asyncpg connections kept for the hot paths, the session services
+get (its hot statements merged across requests, storage/merge.py), and the rewrite of tables after a shred.
+The group commit that carries intakes is storage/merged.py."""
 
 from __future__ import annotations
 
@@ -24,15 +8,16 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.storage import queries
 from server.storage.merge import Form, Lane, form_of
 from server.storage.raw import PgStatement
+
+if TYPE_CHECKING:
+    from server.storage.merged import Link, MergedBatch
 
 T = TypeVar("T")
 log = logging.getLogger("tessera.server")
@@ -170,130 +155,6 @@ class PgSession:
 
     def add_all(self, instances: Iterable[object]) -> None:
         self._session.add_all(instances)
-
-
-@dataclass(slots=True)
-class Link:
-    """A chain entry waiting for its batch's commit: its row without `seq` and `hash`, and how to hash it
-    once its place in the chain is known (`link(previous hash, seq) -> hash`, given by the service)."""
-
-    chain: str
-    insert: Any
-    row: dict[str, Any]
-    link: Callable[[bytes, int], bytes]
-
-
-_AUDIT_APPEND = Form("write", queries.MERGED_AUDIT_APPEND, ())
-
-
-class MergedBatch:
-    """One PostgreSQL transaction carrying the merged write blocks of many requests (group commit).
-
-    The blocks waiting when it begins join it, and it is sealed as their first statements run, so they move
-    through their statements together, one merged statement per step; blocks arriving later begin the next
-    batch, which runs beside this one. Once the blocks inside have ended, `commit` locks the audit chain's
-    head row, hashes the batch's entries from it, inserts them and moves the head in one statement, and
-    commits: one WAL flush for every block. Only that last step holds the head (batches of all processes
-    and every other state change take turns on it), so batches overlap everywhere else.
-
-    Locks are taken in one order by every transaction: nonces, rate counters, cases, key wraps (each merged
-    statement in key order), then the audit head; so no two batches, here or in other processes, can wait
-    for each other. A failed statement loses the transaction: every block of the batch fails."""
-
-    def __init__(self, connections: Connections, driver: Any, sealed: Callable[[MergedBatch], None]) -> None:
-        self._connections = connections
-        self.driver = driver
-        self._on_seal = sealed
-        self.lane = Lane(self._connection, _keep, self._fail, self._seal)
-        self.links: list[Link] = []
-        self.active = 0  # blocks inside
-        self.writes = 0  # blocks ended without an error
-        self.sealed = False
-        self.error: BaseException | None = None
-        self.idle = asyncio.Event()
-        self.idle.set()
-        self.started = asyncio.Event()  # its first statements are running: sealed
-        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.committer: asyncio.Future[None] | None = None
-
-    @classmethod
-    async def begin(cls, connections: Connections, sealed: Callable[[MergedBatch], None]) -> MergedBatch:
-        """Begin a batch; `sealed` is called once it takes no more blocks."""
-        driver = await connections.acquire()
-        try:
-            await driver.execute("BEGIN")
-        except BaseException:
-            await connections.release(driver)  # in a transaction: dropped, which ends it
-            raise
-        return cls(connections, driver, sealed)
-
-    async def _connection(self) -> Any:
-        return self.driver
-
-    def _seal(self) -> None:
-        if not self.sealed:
-            self.sealed = True
-            self.started.set()
-            self._on_seal(self)
-
-    def seal(self) -> None:
-        self._seal()
-
-    def session(self) -> PgSession:
-        return PgSession(batch=self)
-
-    async def submit(self, statement: Any, params: Any, form: Form) -> Any:
-        if self.error is not None:
-            raise self.error
-        return await self.lane.submit(statement, params, form)
-
-    def enter(self) -> None:
-        self.active += 1
-        self.idle.clear()
-
-    def leave(self, *, kept: bool) -> None:
-        self.active -= 1
-        self.writes += kept
-        if self.active == 0:
-            self.idle.set()
-
-    def _fail(self, exc: BaseException) -> None:
-        if self.error is None:
-            self.error = exc if isinstance(exc, Exception) else RuntimeError("the batch was interrupted")
-            self.done.set_exception(self.error)
-            self.done.exception()  # retrieved: its writers get it raised, the log says why
-
-    async def commit(self) -> None:
-        """Chain the batch's entries and COMMIT; raises (and fails the batch) if either fails."""
-        try:
-            if self.error is not None:
-                raise self.error
-            if self.links:
-                lock = PgStatement.of(queries.CHAIN_LOCK, {"name": "audit"})
-                assert lock is not None
-                head = (await lock.run_pg(self.driver, {"name": "audit"})).one()
-                seq, digest, rows = head.seq, head.head, []
-                for entry in self.links:
-                    seq += 1
-                    digest = entry.link(digest, seq)
-                    rows.append({**entry.row, "seq": seq, "hash": digest})
-                values = {"chain": "audit", "new_seq": seq, "new_head": digest}
-                values |= {name: [row[name] for row in rows] for name in rows[0]}
-                await self.driver.execute(_AUDIT_APPEND.sql, *[values[name] for name in _AUDIT_APPEND.names])
-            await self.driver.execute("COMMIT")
-        except BaseException as exc:
-            self._fail(exc)
-            raise
-        else:
-            self.done.set_result(None)
-
-    async def close(self) -> None:
-        """Give the connection back (one still in a transaction, after a failure, is closed, which ends it)."""
-        await self._connections.release(self.driver)
-
-
-async def _keep(_driver: Any) -> None:
-    """A batch's lane keeps the batch's connection between turns."""
 
 
 async def rewrite_tables(connections: Connections, tables: Sequence[str], after: str) -> None:

@@ -26,8 +26,8 @@ from server.services import audit
 from server.services.auth import nonce_digest
 from server.storage import merge, queries
 from server.storage.db import Database, asyncpg_dsn
+from server.storage.merged import MergedBatch
 from server.storage.models import AccountRow, CaseRow
-from server.storage.pg import MergedBatch
 
 from .conftest import World, _drop_pg, _pg_available
 from .test_replay import organisation, put, sealed_intake, signed
