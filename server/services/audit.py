@@ -16,7 +16,7 @@ from sqlalchemy import select
 from keys.audit import GENESIS, entry_hash
 from keys.encoding import b64u_encode, canonical_json
 from server.storage import queries
-from server.storage.db import DbSession, advance_chain, lock_chain, read_chain
+from server.storage.db import DbSession, append_link, read_chain
 from server.storage.models import AuditRow
 
 
@@ -26,16 +26,17 @@ class AuditChainError(Exception):
 
 async def append(
     session: DbSession, *, day: int, actor: str, action: str, obj: str = "", detail: Mapping[str, Any] | None = None
-) -> int:
-    """Append one entry; the caller's transaction holds the chain lock (Database.write)."""
-    head = await lock_chain(session, "audit")
+) -> None:
+    """Append one entry in the caller's write transaction (Database.write): it commits with the change it
+    records, or not at all. On PostgreSQL it takes its place in the chain when the group commit carrying it
+    commits (storage/pg.py); on SQLite at once."""
     text = canonical_json(dict(detail or {})).decode()
-    seq = head.seq + 1
-    digest = entry_hash(head.head, seq, day, actor, action, obj, text)
-    row = {"seq": seq, "hash": digest, "day": day, "actor": actor, "action": action, "object": obj, "detail": text}
-    await session.execute(queries.AUDIT_INSERT, row)
-    await advance_chain(session, head, seq, digest)
-    return seq
+
+    def link(previous: bytes, seq: int) -> bytes:
+        return entry_hash(previous, seq, day, actor, action, obj, text)
+
+    row = {"day": day, "actor": actor, "action": action, "object": obj, "detail": text}
+    await append_link(session, "audit", queries.AUDIT_INSERT, row, link)
 
 
 def row_json(row: AuditRow) -> dict[str, Any]:
@@ -68,15 +69,33 @@ def verify_rows(rows: Sequence[AuditRow], prev: bytes = GENESIS, start: int = 0)
 
 
 async def verify_chain(session: DbSession, batch: int = 5000) -> int:
-    """Verify the whole audit log against its stored head; returns the number of entries."""
+    """Verify the whole audit log against its stored head; returns the number of entries verified.
+
+    The head is read first and the log verified up to it: an entry is committed with the head that points at
+    it, so those entries are all there to read, however many are appended meanwhile (other server processes
+    keep writing while one starts; reading the log first and the head last saw a head that had moved on and
+    refused to start). Entries past the head are checked against the head read again; past a head that did
+    not move, they were added. Raises AuditChainError."""
     prev, seq = GENESIS, 0
+    last = -1
     while True:
-        rows = await entries_after(session, seq, batch)
-        if not rows:
-            break
-        prev = verify_rows(rows, prev, seq)
-        seq = rows[-1].seq
-    head = await read_chain(session, "audit")
-    if head.seq != seq or not hmac.compare_digest(head.head, prev):
-        raise AuditChainError("the audit head does not match the log (entries were removed or added)")
-    return seq
+        head = await read_chain(session, "audit")
+        if head.seq < seq or head.seq == last:
+            raise AuditChainError("the audit head does not match the log (entries were removed or added)")
+        while seq < head.seq:
+            query = (
+                select(AuditRow)
+                .where(AuditRow.seq > seq, AuditRow.seq <= head.seq)
+                .order_by(AuditRow.seq)
+                .limit(batch)
+            )
+            rows = (await session.execute(query)).scalars().all()
+            if not rows:
+                raise AuditChainError(f"audit entry {seq + 1} is missing")
+            prev = verify_rows(rows, prev, seq)
+            seq = rows[-1].seq
+        if not hmac.compare_digest(head.head, prev):
+            raise AuditChainError("the audit head does not match the log (entries were removed or added)")
+        if not await entries_after(session, seq, 1):
+            return seq
+        last = head.seq  # entries past this head: appended since it was read, or added

@@ -20,7 +20,7 @@ from keys.requests import CASE_PRINCIPAL_PREFIX, AuthHeaders, verify_request
 from server.errors import RateLimitedError, UnauthorizedError
 from server.services.context import Principal, Services
 from server.storage import queries
-from server.storage.db import DbSession
+from server.storage.db import DbSession, together
 from server.storage.models import NonceRow, RateRow
 
 NONCE_BUCKET = 600  # seconds: nonce expiry is stored coarsely, never a request's exact time
@@ -40,10 +40,15 @@ async def check_headers(services: Services, headers: Mapping[str, str], *, defer
     if abs(now - auth.timestamp) > services.config.clock_skew:
         raise UnauthorizedError()
     async with services.db.read() as session:
-        principal = await _lookup(session, auth.principal)
+        if deferred:  # both reads at once (one round trip on PostgreSQL)
+            principal, seen = await together(
+                session, _lookup(session, auth.principal), session.execute(queries.NONCE_SEEN, {"digest": nonce_digest(auth)})
+            )
+            if seen.first() is not None:
+                raise UnauthorizedError()
+        else:
+            principal = await _lookup(session, auth.principal)
         if principal is None:
-            raise UnauthorizedError()
-        if deferred and (await session.execute(queries.NONCE_SEEN, {"digest": nonce_digest(auth)})).first() is not None:
             raise UnauthorizedError()
     return Claim(services, principal, auth, now)
 

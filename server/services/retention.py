@@ -1,7 +1,8 @@
 """Retention by crypto-shredding: a case past its state's retention period loses its ciphertext, key
 wraps, identity header, messages, decisions and reveal requests (one DELETE that cascades); the audit
 entries remain, with one more that says it was shredded and why. On SQLite the deleted rows are zeroed
-where they lay (secure_delete) and the WAL, which still holds older copies of their pages, is emptied."""
+where they lay (secure_delete) and the WAL, which still holds older copies of their pages, is emptied; on
+PostgreSQL the tables the shred deleted from are rewritten without them (Database.purge_wal)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy import delete, select
 from keys.encoding import b64u_encode
 from server.services import audit
 from server.services.context import Services
+from server.storage.db import Deleted, deleted_rows
 from server.storage.models import CaseRow
 
 
@@ -33,6 +35,7 @@ async def expired_cases(services: Services) -> list[tuple[bytes, str, int]]:
 async def shred_expired(services: Services, *, dry_run: bool = False) -> list[bytes]:
     """Crypto-shred every expired case; returns their ids."""
     shredded = []
+    deleted: Deleted | None = None
     for case_id, state, day in await expired_cases(services):
         if dry_run:
             shredded.append(case_id)
@@ -49,6 +52,7 @@ async def shred_expired(services: Services, *, dry_run: bool = False) -> list[by
                     detail={"state": state, "retention_days": services.config.retention[state], "intake_day": day},
                 )
                 shredded.append(case_id)
+                deleted = await deleted_rows(session, deleted)
     if shredded:
-        await services.db.purge_wal()
+        await services.db.purge_wal(deleted)
     return shredded

@@ -7,10 +7,13 @@ hop per statement through aiosqlite, costs four times more than the statement. W
 each write block is a savepoint of one shared transaction, which commits (one fsync for all its blocks)
 in a worker thread while the event loop serves the next requests; a block returns once its commit is on
 disk (`Batch`; SQLite's pieces live in storage/sqlite.py). The hot statements (authentication, intake,
-the audit chain) run on the driver's cursor (`RawStatement`). PostgreSQL runs through asyncpg, one
-transaction per block. Writes are serialised: in-process by a lock, across processes on SQLite by a lock
-file held from a batch's BEGIN to its COMMIT (`WriterLock`), on PostgreSQL by locking the audit chain's
-head row, which every state change appends to. So several server processes on one database behave as one.
+the audit chain) run on the driver's cursor (`RawStatement`). PostgreSQL runs through asyncpg: intakes in a
+group commit of their own whose statements are merged across requests (`MergedBatch`, storage/pg.py and
+storage/merge.py), every other write block in a transaction of its own, and the hot lookups of reads merged
+likewise. Writes are serialised: in-process by a lock, across processes on SQLite by a lock file held from a
+batch's BEGIN to its COMMIT (`WriterLock`), on PostgreSQL by locking the audit chain's head row, which every
+state change appends to (a merged batch holds it from its BEGIN to its COMMIT). So several server processes
+on one database behave as one.
 A request's own bookkeeping (its nonce) joins the first write block it makes (`FIRST_WRITE`), so a process
 waits for the lock only once its request is checked, never before. After each commit the `Checkpointer`
 copies the WAL into the database file in a thread of its own, outside the write lock.
@@ -21,17 +24,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Connection, create_engine, event
+from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from server.storage import queries
+from server.storage.merge import Form, Lane
+from server.storage.merged import Link, MergedWriter
+from server.storage.models import Base
+from server.storage.pg import Connections, PgSession, rewrite_tables
 from server.storage.sqlite import (
     Batch,
     Checkpointer,
@@ -77,7 +84,19 @@ def async_url(url: str) -> str:
     raise ValueError(f"unsupported database {backend!r}: use sqlite:///PATH or postgresql://...")
 
 
-DbSession = AsyncSession | SyncSession
+def asyncpg_dsn(url: str) -> str:
+    """The URL for asyncpg's own connections. Several hosts (a primary and its standbys, tried in turn:
+    `?host=a:5432&host=b:5432&target_session_attrs=read-write`, SQLAlchemy's form) become asyncpg's (and
+    libpq's) one comma-separated `host`."""
+    parsed = make_url(url).set(drivername="postgresql")
+    hosts = parsed.query.get("host")
+    if isinstance(hosts, tuple):
+        parsed = parsed.update_query_dict({"host": ",".join(hosts)})
+    return parsed.render_as_string(hide_password=False)
+
+
+DbSession = AsyncSession | SyncSession | PgSession
+HOT_CONNECTIONS = 12  # asyncpg connections per process for the lanes of reads and the merged batches
 
 
 class Database:
@@ -92,8 +111,11 @@ class Database:
         self.checkpointer: Checkpointer | None = None
         self._async_engine: AsyncEngine | None = None
         self._batch: Batch | None = None
+        self._merged: MergedWriter | None = None
+        self._connections: Connections | None = None
+        self._lanes: dict[int, Lane] = {}
         self._reader: Any = None
-        self.commits = self.committed_writes = 0  # group commits and the write blocks in them (SQLite: metrics)
+        self.commits = self.committed_writes = 0  # group commits and the write blocks in them (metrics)
         self._committers: set[asyncio.Future[None]] = set()
         if self.is_sqlite:
             sqlite_url = str(make_url(url).set(drivername="sqlite"))
@@ -108,8 +130,14 @@ class Database:
             event.listen(self._write_engine, "connect", sqlite_writer)
             event.listen(self._write_engine, "begin", begin_immediate)
         else:
-            self._async_engine = create_async_engine(async_url(url), pool_size=10, max_overflow=10, pool_pre_ping=True)
+            self._async_engine = create_async_engine(async_url(url), pool_size=5, max_overflow=10, pool_pre_ping=True)
             self._sessions = async_sessionmaker(self._async_engine, expire_on_commit=False)
+            # read blocks without BEGIN and ROLLBACK: under READ COMMITTED each statement takes its own snapshot
+            # in a transaction too, so autocommit reads see the same and save two round trips
+            reads = self._async_engine.execution_options(isolation_level="AUTOCOMMIT")
+            self._read_sessions = async_sessionmaker(reads, expire_on_commit=False)
+            self._connections = Connections(asyncpg_dsn(url), HOT_CONNECTIONS)
+            self._merged = MergedWriter(self._connections, self._counted)
         self._write_lock = asyncio.Lock()
 
     @asynccontextmanager
@@ -125,11 +153,21 @@ class Database:
             finally:
                 wrapped.close()
         else:
-            async with self._sessions() as asession:
-                yield asession
+            pg = PgSession(sessions=self._read_sessions, connections=self._connections, lanes=self._lane)
+            try:
+                yield pg
+            finally:
+                await pg.close()
+
+    def _lane(self, form: Form) -> Lane:
+        lane = self._lanes.get(id(form))
+        if lane is None:
+            assert self._connections is not None
+            lane = self._lanes[id(form)] = Lane(self._connections.acquire, self._connections.release)
+        return lane
 
     def write(
-        self, *, lock_audit: bool = True, offload: bool = False, durable: bool = True
+        self, *, lock_audit: bool = True, offload: bool = False, durable: bool = True, merged: bool = False
     ) -> AbstractAsyncContextManager[DbSession]:
         """One write transaction: committed when the block ends, rolled back on any error.
 
@@ -140,19 +178,33 @@ class Database:
         default) the block returns only once that commit is on disk. Bookkeeping passes False: its
         rows are committed with the next durable block or within BOOKKEEPING_DELAY, and always before
         any state change made after them.
+        With `merged` (the intake), on PostgreSQL the block joins a `MergedBatch`: it runs beside the
+        other blocks of the batch, only statements with a merged form (storage/merge.py), and a failing
+        block keeps the writes it made (see storage/pg.py for what such a block must be); on SQLite it is
+        a block like any other.
         """
         if self._write_engine is not None:
             return self._batched_write(lock_audit=lock_audit, offload=offload, durable=durable)
-        return self._pg_write(lock_audit=lock_audit)
+        if merged:
+            assert self._merged is not None
+            return self._merged.write(durable=durable, first=_first_write())
+        return self._pg_write(lock_audit=lock_audit, durable=durable)
 
     @asynccontextmanager
-    async def _pg_write(self, *, lock_audit: bool) -> AsyncIterator[DbSession]:
+    async def _pg_write(self, *, lock_audit: bool, durable: bool) -> AsyncIterator[DbSession]:
+        """A write block in a transaction of its own. Its request's first write (nonce, rate count) comes
+        before the audit head's lock: every transaction takes its locks in that order (merged batches lock
+        the head last, at their commit), so none can wait for another that waits for it. Without `durable`
+        (bookkeeping) its commit does not wait for the WAL flush, as on SQLite it joins the next commit:
+        PostgreSQL flushes it within wal_writer_delay, and always before any commit made after it."""
         first = _first_write()
         async with self._sessions() as asession, asession.begin():
-            if lock_audit:
-                await lock_chain(asession, "audit")
+            if not durable:
+                await asession.execute(text("SET LOCAL synchronous_commit TO OFF"))
             if first is not None:
                 await first(asession)
+            if lock_audit:
+                await lock_chain(asession, "audit")
             yield asession
         if first is not None:
             first.done = True
@@ -237,13 +289,23 @@ class Database:
             finally:
                 batch.close()
 
-    async def purge_wal(self) -> None:
-        """SQLite: copy the WAL into the database file and empty it, so no older copy of a deleted page stays
-        on disk there (logged when a long reader kept it from finishing). PostgreSQL: nothing to do here."""
+    def _counted(self, writes: int) -> None:
+        self.commits += 1
+        self.committed_writes += writes
+
+    async def purge_wal(self, deleted: Deleted | None = None) -> None:
+        """Leave no readable copy of deleted rows in the database files (after a shred).
+
+        SQLite: copy the WAL into the database file and empty it, so no older copy of a deleted page stays
+        on disk there (deleted rows are zeroed in place: secure_delete); logged when a long reader kept it
+        from finishing. PostgreSQL: the tables `deleted` names are rewritten without those rows
+        (storage/pg.py `rewrite_tables`)."""
         if self.checkpointer is not None and not await in_thread(self.checkpointer.truncate):
             log.warning(
                 "a long read kept the WAL from being emptied; older copies of deleted pages stay in it until written over"
             )
+        if self._connections is not None and deleted is not None and deleted.tables:
+            await rewrite_tables(self._connections, [Base.metadata.tables[name].name for name in deleted.tables], deleted.after)
 
     async def run_sync(self, fn: Callable[[Connection], T]) -> T:
         """Run `fn` with a synchronous connection (schema inspection, Alembic)."""
@@ -257,8 +319,12 @@ class Database:
     async def close(self) -> None:
         if self._batch is not None:
             self._batch.urgent.set()
+        if self._merged is not None:
+            await self._merged.close()
         if self._committers:
             await asyncio.wait(list(self._committers))
+        if self._connections is not None:
+            await self._connections.close()
         if self._reader is not None:
             self._reader.close()
         if self._writers is not None:
@@ -302,6 +368,54 @@ async def advance_chain(session: DbSession, head: Head, seq: int, digest: bytes)
     """Move a locked chain's head (in the same transaction as the entry it points to)."""
     await session.execute(queries.CHAIN_ADVANCE, {"chain": head.name, "new_seq": seq, "new_head": digest})
     head.seq, head.head = seq, digest
+
+
+async def append_link(
+    session: DbSession, chain: str, insert: Any, row: dict[str, Any], link: Callable[[bytes, int], bytes]
+) -> None:
+    """Append an entry to a hash chain: `row` (without `seq` and `hash`) is inserted by `insert` at the
+    chain's next sequence number, hashed by `link(previous hash, seq)`, and the head moves to it, all in
+    the caller's transaction. In a merged PostgreSQL batch this happens when the batch commits (for all its
+    entries at once, storage/pg.py); elsewhere at once, under the head's lock."""
+    if isinstance(session, PgSession) and session.links is not None:
+        if chain != "audit" or insert is not queries.AUDIT_INSERT:
+            raise TypeError("a merged write block appends to the audit chain only")
+        session.links.append(Link(chain, insert, row, link))
+        return
+    head = await lock_chain(session, chain)
+    seq = head.seq + 1
+    digest = link(head.head, seq)
+    await session.execute(insert, {**row, "seq": seq, "hash": digest})
+    await advance_chain(session, head, seq, digest)
+
+
+async def together(session: DbSession, *steps: Awaitable[Any]) -> list[Any]:
+    """Await reads made in one read block together: on PostgreSQL each waits in a lane of its own
+    (storage/merge.py), so they cost one wait instead of one each; on SQLite (whose statements do not wait)
+    one after the other. Raises the first error among them."""
+    if isinstance(session, SyncSession):
+        return [await step for step in steps]
+    return list(await asyncio.gather(*steps))
+
+
+@dataclass(frozen=True, slots=True)
+class Deleted:
+    """Tables rows were deleted from, and the transaction (its id) that deleted them last."""
+
+    tables: tuple[str, ...]
+    after: str
+
+
+async def deleted_rows(session: DbSession, before: Deleted | None = None) -> Deleted | None:
+    """What this transaction has deleted so far (PostgreSQL; None on SQLite, whose deleted rows are zeroed in
+    place), joined with `before` (an earlier transaction's). A shred deletes one case row; the rest of the
+    case goes by cascade, and PostgreSQL counts those rows too."""
+    if isinstance(session, SyncSession):
+        return None
+    found = await session.execute(text("SELECT relname FROM pg_stat_xact_user_tables WHERE n_tup_del > 0"))
+    xid = (await session.execute(text("SELECT pg_current_xact_id()::text"))).scalar_one()
+    tables = {str(name) for (name,) in found.all()} | set(before.tables if before is not None else ())
+    return Deleted(tuple(sorted(tables)), str(xid))
 
 
 async def read_chain(session: DbSession, name: str) -> Head:

@@ -1,18 +1,22 @@
-"""The hot statements on SQLite's driver cursor: compiled once by SQLAlchemy, run without its execution
-layer, which costs several times the statement itself (an intake runs ten of them: python -m bench.intake)."""
+"""The hot statements on the driver's own connection (SQLite's cursor, asyncpg's connection): compiled once
+by SQLAlchemy, run without its execution layer, which costs several times the statement itself (an intake
+runs ten of them: python -m bench.intake). On asyncpg each is prepared once per connection (its statement
+cache), so PostgreSQL plans it once."""
 
 from __future__ import annotations
 
 from collections import namedtuple
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from sqlalchemy import Boolean, Integer, LargeBinary, String
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects.postgresql import asyncpg
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 
 from server.storage import queries
 
 _SQLITE = sqlite.dialect()
+_ASYNCPG = asyncpg.dialect()  # type: ignore[no-untyped-call]
 _PLAIN = (Integer, String, LargeBinary)  # types the sqlite3 driver binds and returns as SQLAlchemy would
 
 
@@ -21,11 +25,12 @@ class RawStatement:
     allowed, so the values bound and returned are the ones SQLAlchemy would give (booleans are turned
     back into bool)."""
 
-    _cache: ClassVar[dict[tuple[int, tuple[str, ...]], RawStatement]] = {}
+    _cache: ClassVar[dict[tuple[int, tuple[str, ...]], Any]] = {}
     _hot: ClassVar[frozenset[int]] = frozenset(id(statement) for statement in queries.SQLITE_RAW)
+    _dialect: ClassVar[Any] = _SQLITE
 
     def __init__(self, statement: Any, keys: tuple[str, ...]) -> None:
-        compiled = statement.compile(dialect=_SQLITE, column_keys=list(keys))
+        compiled = statement.compile(dialect=self._dialect, column_keys=list(keys))
         self.sql = str(compiled)
         self.names = tuple(compiled.positiontup or ())
         self.constants: dict[str, Any] = {}
@@ -45,12 +50,13 @@ class RawStatement:
         self.row: Any = namedtuple("Row", [column[0] for column in columns], rename=True) if columns else None
 
     @classmethod
-    def of(cls, statement: Any, params: Any) -> RawStatement | None:
+    def of(cls, statement: Any, params: Any) -> Self | None:
+        """The compiled form of `statement` for these parameters' keys, or None if it is not a hot one."""
         if id(statement) not in cls._hot:
             return None
         first = params[0] if isinstance(params, list) else params or {}
         key = (id(statement), tuple(first))
-        raw = cls._cache.get(key)
+        raw: Self | None = cls._cache.get(key)
         if raw is None:
             raw = cls._cache[key] = cls(statement, key[1])
         return raw
@@ -71,6 +77,32 @@ class RawStatement:
         if self.constants:
             params = {**self.constants, **params}
         return tuple([params[name] for name in self.names])
+
+
+class PgStatement(RawStatement):
+    """One of queries.PG_RAW, compiled for asyncpg (`$n` placeholders with casts) and run on asyncpg's
+    connection. asyncpg returns bool for booleans itself."""
+
+    _cache: ClassVar[dict[tuple[int, tuple[str, ...]], Any]] = {}
+    _hot: ClassVar[frozenset[int]] = frozenset(id(statement) for statement in queries.PG_RAW)
+    _dialect: ClassVar[Any] = _ASYNCPG
+
+    async def run_pg(self, driver: Any, params: Any) -> RawResult:
+        if isinstance(params, list):
+            await driver.executemany(self.sql, [self._values(p) for p in params])  # pipelined: one round trip
+            return RawResult([], len(params))
+        values = self._values(params or {})
+        if self.row is None:
+            status = await driver.execute(self.sql, *values)
+            return RawResult([], _rowcount(status))
+        rows = await driver.fetch(self.sql, *values)
+        return RawResult([self.row._make(r) for r in rows], len(rows))
+
+
+def _rowcount(status: str) -> int:
+    """The row count of a command tag ("INSERT 0 1", "UPDATE 3", "DELETE 0")."""
+    last = status.rpartition(" ")[2]
+    return int(last) if last.isdigit() else -1
 
 
 class RawResult:

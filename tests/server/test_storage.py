@@ -51,6 +51,45 @@ async def test_audit_chain_verifies_and_tampering_stops_start_up(world: World) -
         await check_database(db)
 
 
+async def test_an_entry_added_past_the_head_stops_start_up(world: World) -> None:
+    db = world.client.app[SERVICES].db
+    async with db.read() as session:
+        count = await audit.verify_chain(session)
+    async with db.write(lock_audit=False) as session:  # a well-formed entry, but no commit moved the head to it
+        session.add(AuditRow(seq=count + 1, hash=b"\x00" * 32, day=1, actor="x", action="x", object="", detail="{}"))
+    with pytest.raises(ConfigError, match="entries were removed or added"):
+        await check_database(db)
+
+
+async def test_the_chain_verifies_while_other_processes_append_to_it(world: World, backend: str | None) -> None:
+    # a server starting beside running ones verifies the log while they append: it read the log first and
+    # the head last, saw a head that had moved on, and refused to start (seen with `run --workers 2`)
+    if backend is None:
+        pytest.skip("SQLite's statements run without waiting: in one process no append can come between them")
+    db = world.client.app[SERVICES].db
+    other = Database(db.url)  # a second process's writes
+    appending = True
+
+    async def append() -> int:
+        count = 0
+        while appending:
+            async with other.write() as session:
+                await audit.append(session, day=1, actor="test", action="test.meanwhile", obj=str(count))
+            count += 1
+        return count
+
+    writer = asyncio.create_task(append())
+    try:
+        for _ in range(40):
+            async with db.read() as session:
+                await audit.verify_chain(session)
+    finally:
+        appending = False
+        appended = await writer
+        await other.close()
+    assert appended > 0
+
+
 def test_sqlite_runs_in_wal_with_full_sync(server_dir: tuple[Path, str], backend: str | None) -> None:
     if backend is not None:
         pytest.skip("SQLite only")
