@@ -58,3 +58,28 @@ def test_review_malformed_answers_are_refused_as_lies_not_crashes(org: Org) -> N
         if result.code != 3:
             crashed.append(f"{' '.join(argv)}: exit {result.code}: {result.err.strip()[:160]}")
     assert crashed == [], "malformed answers not refused as the server's lie:\n" + "\n".join(crashed)
+
+
+def test_review_another_request_served_at_reveal_open_is_named_as_the_servers_lie(org: Org) -> None:
+    """kim has two approved requests on the same case; at `reveal open` of the second, the server serves the first
+    request with its partials. Seen on main: exit 1, "identity key does not open: the combined partial decryptions
+    are wrong", as if the council's partials were bad; `cmd_open` never compares the served request's id with the
+    one asked for (nothing leaks and the blinding is kept). Fix (client/commands/reveal.py `cmd_open`): refuse a
+    request whose id is not the one asked for with ProofError (exit 3), before combining."""
+    first = org.ok("kim", "reveal", "request", org.case, "--purpose", "hospital admission").strip()
+    second = org.ok("kim", "reveal", "request", org.case, "--purpose", "hospital discharge").strip()
+    for member in ("lee", "park"):
+        for request in (first, second):
+            org.ok(member, "reveal", "approve", request, "--yes")
+    served: list[Any] = []
+
+    def keep(_s: Any, body: Any) -> Any:
+        served.append(json.loads(json.dumps(body)))
+        return body
+
+    org.relay.rewrite("GET", rf"/v1/reveals/{first}", keep)
+    org.ok("kim", "reveal", "open", first)
+    org.relay.answer("GET", rf"/v1/reveals/{second}", lambda _s: (200, served[-1]))
+    result = org.run("kim", "reveal", "open", second)
+    assert second in org.home("kim").section("reveals")
+    assert result.code == 3 and "server" in result.err, result.err
