@@ -63,6 +63,11 @@ def verify_answer(
     checkpoint = from_wire(Checkpoint, answer.get("checkpoint"))
     verify_checkpoint(checkpoint, state, {state.seq: state.head})
     today = now // DAY
+    if state.day > today + 1:
+        raise DirectoryError(
+            f"the key directory's last entry is dated day {state.day}, after this device's day {today}: the server "
+            "dated it in the future (or this device's date is wrong)"
+        )
     if abs(checkpoint.day - today) > 1:
         raise DirectoryError(
             f"the server's checkpoint is dated day {checkpoint.day}, this device's clock says day {today}: "
@@ -129,9 +134,15 @@ async def at_next_position(
     raise AssertionError("unreachable")
 
 
-def position(state: DirectoryState) -> dict[str, Any]:
-    """The request fields naming the position a signature was made for (the entry after `state`'s head)."""
-    return {"seq": state.seq + 1, "prev": b64u_encode(state.head)}
+def today() -> int:
+    """This device's day (days since 1970): what its signatures on directory entries are dated."""
+    return int(time.time()) // DAY
+
+
+def position(state: DirectoryState, day: int) -> dict[str, Any]:
+    """The request fields naming the position a signature was made for (the entry after `state`'s head, dated
+    `day`)."""
+    return {"seq": state.seq + 1, "prev": b64u_encode(state.head), "day": day}
 
 
 def from_genesis(api: Api) -> Callable[[], Awaitable[DirectoryState]]:

@@ -15,7 +15,7 @@ from typing import Any
 from nacl.utils import random
 
 from client.api import Api, ApiError
-from client.directory import at_next_position, position, verify_answer
+from client.directory import at_next_position, position, today, verify_answer
 from client.session import HostileServerError, UsageError
 from keys.accounts import AccountKeys
 from keys.directory import DirectoryState, payload_for, sign_next
@@ -56,13 +56,14 @@ async def join(api: Api, invite: Invite, keys: AccountKeys, *, name: str | None,
         check_grant(grant, invite, state, name=name, today=now // 86_400)
         payload = payload_for("account-added", account=grant.account, role=grant.role, keys=keys.public(), grant=grant)
         public = keys.public()
+        day = now // 86_400
         body = {
             **secret,
             "v": 2,
             "sign_key": b64u_encode(public.sign_key),
             "box_key": b64u_encode(public.box_key),
-            **position(state),
-            "signature": to_wire(sign_next("account-added", payload, keys, state)),
+            **position(state, day),
+            "signature": to_wire(sign_next("account-added", payload, keys, state, day=day)),
         }
         try:
             joined = await api.call("POST", "/v1/join", body=body, auth=False)
@@ -82,7 +83,9 @@ async def revoke_account(
     payload = payload_for("account-revoked", account=account)
 
     async def post(state: DirectoryState) -> Any:
-        body = {"v": 2, **position(state), "signature": to_wire(sign_next("account-revoked", payload, keys, state))}
+        day = today()
+        signature = sign_next("account-revoked", payload, keys, state, day=day)
+        body = {"v": 2, **position(state, day), "signature": to_wire(signature)}
         return await api.call("POST", f"/v1/accounts/{account}/revoke", body=body)
 
     return int((await at_next_position(directory, post))["directory_seq"])

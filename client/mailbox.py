@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from client.api import Api
-from client.directory import position
+from client.directory import position, today
 from keys.accounts import AccountKeys
 from keys.council import EpochRecord
 from keys.directory import DirectoryState, payload_for, sign_next
@@ -108,11 +108,12 @@ async def sign_epoch(
     verified directory), unless the mailbox already holds one for that position; returns whether it posted.
     A signature made for an older position (another entry landed since) is replaced (protocol doc §7)."""
     me = b64u_encode(keys.public().sign_key)
-    where = position(state)
+    day = today()
+    where = position(state, day)
     for body in box.parsed_json("epoch-signature"):
         signer = (body.get("signature") or {}).get("signer")
-        if signer == me and body.get("seq") == where["seq"] and body.get("prev") == where["prev"]:
+        if signer == me and all(body.get(k) == where[k] for k in ("seq", "prev", "day")):
             return False
-    signature = sign_next("council-epoch", payload_for("council-epoch", record=record), keys, state)
+    signature = sign_next("council-epoch", payload_for("council-epoch", record=record), keys, state, day=day)
     await post_message(api, ceremony_id, "epoch-signature", {"record": to_wire(record), "signature": to_wire(signature), **where})
     return True

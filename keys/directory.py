@@ -69,7 +69,7 @@ class DirectoryEntry:
     def signed_message(self) -> bytes:
         if self.v == self.LEGACY:
             return lp(self.kind.encode()) + self.payload
-        return entry_message(self.kind, self.payload, seq=self.seq, prev=self.prev)
+        return entry_message(self.kind, self.payload, seq=self.seq, prev=self.prev, day=self.day)
 
     def body(self) -> dict[str, Any]:
         data = parse_json(self.payload, what=f"directory entry {self.seq}")
@@ -78,27 +78,34 @@ class DirectoryEntry:
         return data
 
 
-def entry_message(kind: str, payload: bytes, *, seq: int, prev: bytes) -> bytes:
-    """What signers of an entry sign: `LP(kind) ‖ u64(seq) ‖ prev ‖ payload` (protocol doc §7).
+def entry_message(kind: str, payload: bytes, *, seq: int, prev: bytes, day: int) -> bytes:
+    """What signers of an entry sign: `LP(kind) ‖ u64(seq) ‖ prev ‖ u64(day) ‖ payload` (protocol doc §7).
 
     Signing the position means a signer fetches the verified directory first and signs for its next entry;
     if another entry lands first, the server answers that the directory moved and the signer signs again.
+    Signing the day (the signer's own today) means the server cannot date an entry: the witnesses' rule takes
+    the council's age from its entry's day.
     """
     if kind not in KINDS:
         raise EncodingError(f"unknown directory entry kind {kind!r}")
     require_len("prev", prev, 32)
-    return lp(kind.encode()) + u64(seq) + prev + payload
+    return lp(kind.encode()) + u64(seq) + prev + u64(day) + payload
 
 
-def sign_entry(kind: str, payload: Mapping[str, Any], keys: AccountKeys, *, seq: int, prev: bytes) -> EpochSignature:
-    """One signer's signature over an entry's kind, position and payload."""
-    message = entry_message(kind, canonical_json(dict(payload)), seq=seq, prev=prev)
+def sign_entry(
+    kind: str, payload: Mapping[str, Any], keys: AccountKeys, *, seq: int, prev: bytes, day: int
+) -> EpochSignature:
+    """One signer's signature over an entry's kind, position, day and payload."""
+    message = entry_message(kind, canonical_json(dict(payload)), seq=seq, prev=prev, day=day)
     return EpochSignature(signer=keys.public().sign_key, signature=keys.sign(TAG_LOG_SIG, message))
 
 
-def sign_next(kind: str, payload: Mapping[str, Any], keys: AccountKeys, state: DirectoryState) -> EpochSignature:
-    """A signature for the entry that would follow `state` (the signer's verified directory)."""
-    return sign_entry(kind, payload, keys, seq=state.seq + 1, prev=state.head)
+def sign_next(
+    kind: str, payload: Mapping[str, Any], keys: AccountKeys, state: DirectoryState, *, day: int
+) -> EpochSignature:
+    """A signature for the entry that would follow `state` (the signer's verified directory), dated `day` (the
+    signer's today)."""
+    return sign_entry(kind, payload, keys, seq=state.seq + 1, prev=state.head, day=day)
 
 
 def make_entry(
@@ -112,7 +119,7 @@ def make_entry(
     signatures: Iterable[EpochSignature] = (),
 ) -> DirectoryEntry:
     """Build an entry from signatures made earlier (for this position) and/or by `signers` now."""
-    sigs = (*signatures, *(sign_entry(kind, payload, k, seq=seq, prev=prev) for k in signers))
+    sigs = (*signatures, *(sign_entry(kind, payload, k, seq=seq, prev=prev, day=day) for k in signers))
     return DirectoryEntry(v=2, seq=seq, prev=prev, kind=kind, payload=canonical_json(dict(payload)), day=day, signatures=sigs)
 
 
@@ -159,6 +166,7 @@ class DirectoryState:
 
     seq: int = -1
     head: bytes = GENESIS_PREV
+    day: int = 0  # the last entry's day: days never go backwards
     positional: bool = False  # a version 2 entry was applied: no version 1 entry may follow
     _heads: _Heads = field(default_factory=_Heads, repr=False, compare=False)
     server_keys: tuple[tuple[int, bytes], ...] = ()  # (from seq, key)
@@ -257,6 +265,8 @@ def apply_entry(state: DirectoryState, entry: DirectoryEntry) -> DirectoryState:
         raise DirectoryError(f"entry {entry.seq} out of order: expected {state.seq + 1}")
     if entry.v == DirectoryEntry.LEGACY and state.positional:
         raise DirectoryError(f"entry {entry.seq} is of the old format after a new one: the history was rewritten")
+    if entry.day < state.day:
+        raise DirectoryError(f"entry {entry.seq} is dated day {entry.day}, before the entry it follows (day {state.day})")
     if not hmac.compare_digest(entry.prev, state.head):
         raise DirectoryError(f"entry {entry.seq} does not chain from the previous head (history was rewritten or forked)")
     try:
@@ -268,7 +278,9 @@ def apply_entry(state: DirectoryState, entry: DirectoryEntry) -> DirectoryState:
         raise DirectoryError(f"entry {entry.seq} ({entry.kind}) is malformed: {exc}") from exc
     head = entry.hash()
     positional = state.positional or entry.v != DirectoryEntry.LEGACY
-    return replace(new, seq=entry.seq, head=head, positional=positional, _heads=state._heads.after(entry.seq, head))
+    return replace(
+        new, seq=entry.seq, head=head, day=entry.day, positional=positional, _heads=state._heads.after(entry.seq, head)
+    )
 
 
 def _apply_server_key(

@@ -10,7 +10,7 @@ from nacl.utils import random
 
 from client.api import ApiError
 from client.commands.intake import confirm_cases
-from client.directory import at_next_position, position
+from client.directory import at_next_position, position, today
 from client.enrol import join
 from client.home import KEYSTORE, Home
 from client.session import Session, UsageError, read_passphrase
@@ -109,12 +109,13 @@ async def cmd_rotate_keys(session: Session, args: argparse.Namespace) -> int:
     public = new.public()
 
     async def post(state: DirectoryState) -> Any:
+        day = today()
         body = {
             "v": 2,
             "sign_key": b64u_encode(public.sign_key),
             "box_key": b64u_encode(public.box_key),
-            **position(state),
-            "signatures": [to_wire(sign_next("account-rotated", payload, k, state)) for k in (old, new)],
+            **position(state, day),
+            "signatures": [to_wire(sign_next("account-rotated", payload, k, state, day=day)) for k in (old, new)],
         }
         return await api.call("POST", f"/v1/accounts/{home.account}/rotate", body=body)
 

@@ -125,7 +125,7 @@ async def join(request: web.Request) -> web.Response:
         secret=body.secret,
         keys=AccountPublic(sign_key=body.sign_key, box_key=body.box_key),
         signature=body.signature,
-        at=(body.seq, body.prev),
+        at=(body.seq, body.prev, body.day),
     )
     return reply({"directory_seq": seq}, status=201)
 
@@ -181,9 +181,8 @@ async def create_invite(request: web.Request) -> web.Response:
 
 async def revoke(request: web.Request) -> web.Response:
     body = await body_as(request, RevokeRequest)
-    seq = await accounts.revoke(
-        request.app[SERVICES], request[PRINCIPAL], request.match_info["account"], body.signature, at=(body.seq, body.prev)
-    )
+    at = (body.seq, body.prev, body.day)
+    seq = await accounts.revoke(request.app[SERVICES], request[PRINCIPAL], request.match_info["account"], body.signature, at=at)
     return reply({"directory_seq": seq})
 
 
@@ -191,7 +190,12 @@ async def rotate(request: web.Request) -> web.Response:
     body = await body_as(request, RotateRequest)
     keys = AccountPublic(sign_key=body.sign_key, box_key=body.box_key)
     seq = await accounts.rotate(
-        request.app[SERVICES], request[PRINCIPAL], request.match_info["account"], keys, body.signatures, at=(body.seq, body.prev)
+        request.app[SERVICES],
+        request[PRINCIPAL],
+        request.match_info["account"],
+        keys,
+        body.signatures,
+        at=(body.seq, body.prev, body.day),
     )
     return reply({"directory_seq": seq})
 

@@ -28,11 +28,14 @@ class InviteSecret:
             raise EncodingError("secret: expected the invite's secret")
 
 
-def require_position(seq: int, prev: bytes) -> None:
-    """A directory position a signature was made for: the next sequence number and the head before it."""
+def require_position(seq: int, prev: bytes, day: int) -> None:
+    """A directory position a signature was made for: the next sequence number, the head before it, and the
+    signer's day."""
     if not isinstance(seq, int) or not 0 < seq < 1 << 63:
         raise EncodingError("seq: the directory entry's sequence number")
     require_len("prev", prev, 32)
+    if not isinstance(day, int) or not 0 <= day < 1 << 32:
+        raise EncodingError("day: the signer's day (days since 1970)")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,6 +50,7 @@ class JoinRequest:
     box_key: bytes
     seq: int
     prev: bytes
+    day: int
     signature: EpochSignature
 
     def __post_init__(self) -> None:
@@ -54,7 +58,7 @@ class JoinRequest:
         InviteSecret(v=1, invite_id=self.invite_id, secret=self.secret)
         require_len("sign_key", self.sign_key, 32)
         require_len("box_key", self.box_key, 32)
-        require_position(self.seq, self.prev)
+        require_position(self.seq, self.prev, self.day)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,11 +69,12 @@ class RevokeRequest:
     v: int
     seq: int
     prev: bytes
+    day: int
     signature: EpochSignature
 
     def __post_init__(self) -> None:
         require_version(self)
-        require_position(self.seq, self.prev)
+        require_position(self.seq, self.prev, self.day)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,13 +119,14 @@ class RotateRequest:
     box_key: bytes
     seq: int
     prev: bytes
+    day: int
     signatures: tuple[EpochSignature, ...]
 
     def __post_init__(self) -> None:
         require_version(self)
         require_len("sign_key", self.sign_key, 32)
         require_len("box_key", self.box_key, 32)
-        require_position(self.seq, self.prev)
+        require_position(self.seq, self.prev, self.day)
         if len(self.signatures) != 2:
             raise EncodingError("signatures: the old key's and the new key's")
 

@@ -142,7 +142,13 @@ async def invite_grant(services: Services, invite_id: bytes, secret: str) -> Gra
 
 
 async def join(
-    services: Services, *, invite_id: bytes, secret: str, keys: AccountPublic, signature: EpochSignature, at: tuple[int, bytes]
+    services: Services,
+    *,
+    invite_id: bytes,
+    secret: str,
+    keys: AccountPublic,
+    signature: EpochSignature,
+    at: tuple[int, bytes, int],
 ) -> int:
     """Register the new account (its signature was made for directory position `at`); returns its sequence number."""
     row = await _valid_invite(services, invite_id, secret)
@@ -173,7 +179,7 @@ async def join(
 
 
 async def revoke(
-    services: Services, principal: Principal, account: str, signature: EpochSignature, *, at: tuple[int, bytes]
+    services: Services, principal: Principal, account: str, signature: EpochSignature, *, at: tuple[int, bytes, int]
 ) -> int:
     """Revoke an account (administrators; or an account revoking itself, e.g. a lost device)."""
     if principal.role != "admin" and principal.name != account:
@@ -209,7 +215,7 @@ async def rotate(
     keys: AccountPublic,
     signatures: Sequence[EpochSignature],
     *,
-    at: tuple[int, bytes],
+    at: tuple[int, bytes, int],
 ) -> int:
     """An account replaces its device keys; the directory rule checks both signatures. A council member's
     keys are also named in the council's epoch record: they take effect there with the next membership

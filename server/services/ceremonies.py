@@ -194,8 +194,8 @@ async def _maybe_finish(services: Services, session: Any, row: CeremonyRow, para
     """A DKG's record is published once every participant has signed it (the key directory also checks
     that k members of the current council did, for a re-key). A re-key then opens the header switch."""
     state = await services.directory.state(session)
-    at = (state.seq + 1, state.head)
-    for record, signatures in await epochs.signed_records(session, row.ceremony_id, at):
+    signed = await epochs.signed_records(session, row.ceremony_id, state.seq + 1, state.head, services.today())
+    for record, signatures, at in signed:
         if len({s.signer for s in signatures}) == len(params.participants):
             old = state.council
             await epochs.publish(services, session, row, record, signatures, at, {"kind": row.kind})

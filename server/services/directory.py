@@ -53,18 +53,23 @@ async def append_entry(
     day: int,
     signatures: Iterable[EpochSignature] = (),
     signers: Sequence[Any] = (),
-    at: tuple[int, bytes] | None = None,
+    at: tuple[int, bytes, int] | None = None,
 ) -> tuple[DirectoryEntry, DirectoryState]:
     """Append an entry after checking it against the replayed chain; raises BadRequestError naming the rule.
 
-    `signatures` were made for position `at` (seq, previous head); if the directory has moved since, raises
-    DirectoryMovedError so the signer fetches it again and signs anew. `signers` sign here, at the head."""
+    `signatures` were made for position `at` (seq, previous head, the signers' day); if the directory has moved
+    since, raises DirectoryMovedError so the signer fetches it again and signs anew; a signed day more than a
+    day from the server's `day` is refused (a device's clock is off). `signers` sign here, at the head, today."""
     head = await lock_chain(session, "directory")
     state = await replay(session)
-    if at is not None and (at[0] != state.seq + 1 or at[1] != state.head):
-        raise DirectoryMovedError(
-            f"the key directory has entry {state.seq} now, later than the one you signed after: fetch it and sign again"
-        )
+    if at is not None:
+        if at[0] != state.seq + 1 or at[1] != state.head:
+            raise DirectoryMovedError(
+                f"the key directory has entry {state.seq} now, later than the one you signed after: fetch it and sign again"
+            )
+        if abs(at[2] - day) > 1:
+            raise BadRequestError(f"signed for day {at[2]}, the server's date is day {day}: check your device's date")
+        day = at[2]
     entry = make_entry(
         seq=state.seq + 1, prev=state.head, kind=kind, payload=payload, day=day, signatures=signatures, signers=signers
     )

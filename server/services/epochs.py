@@ -24,11 +24,11 @@ from server.services.directory import append_entry
 from server.storage.models import CeremonyMessageRow, CeremonyRow, WrapRow
 
 
-def _position(body: Any) -> tuple[int, bytes]:
-    seq, prev = body.get("seq"), body.get("prev")
-    if not isinstance(seq, int) or not isinstance(prev, str):
-        raise BadRequestError("an epoch signature names the directory position it was made for (seq, prev)")
-    return seq, b64u_decode(prev, length=32, what="prev")
+def _position(body: Any) -> tuple[int, bytes, int]:
+    seq, prev, day = body.get("seq"), body.get("prev"), body.get("day")
+    if not isinstance(seq, int) or not isinstance(prev, str) or not isinstance(day, int):
+        raise BadRequestError("an epoch signature names the directory position it was made for (seq, prev, day)")
+    return seq, b64u_decode(prev, length=32, what="prev"), day
 
 
 def check_signature(sid: bytes, signer: bytes, body: Any) -> tuple[EpochRecord, EpochSignature]:
@@ -40,29 +40,31 @@ def check_signature(sid: bytes, signer: bytes, body: Any) -> tuple[EpochRecord, 
     signature = from_wire(EpochSignature, body.get("signature"))
     if record.origin != sid or signature.signer != signer:
         raise BadRequestError("the epoch record is not from this ceremony, or not signed by you")
-    seq, prev = _position(body)
+    seq, prev, day = _position(body)
     payload = canonical_json(payload_for("council-epoch", record=record))
-    message = entry_message("council-epoch", payload, seq=seq, prev=prev)
+    message = entry_message("council-epoch", payload, seq=seq, prev=prev, day=day)
     verify_signature(signature.signer, TAG_LOG_SIG, message, signature.signature)
     return record, signature
 
 
 async def signed_records(
-    session: Any, ceremony_id: bytes, at: tuple[int, bytes]
-) -> list[tuple[EpochRecord, list[EpochSignature]]]:
-    """Every distinct record signed in this ceremony for directory position `at`, with its signatures (checked
-    when posted)."""
+    session: Any, ceremony_id: bytes, seq: int, prev: bytes, today: int
+) -> list[tuple[EpochRecord, list[EpochSignature], tuple[int, bytes, int]]]:
+    """Every distinct record signed in this ceremony for the directory's next position (seq, prev), dated within
+    a day of `today`, with its signatures (checked when posted) and the position they signed (with their day)."""
     query = select(CeremonyMessageRow).where(
         CeremonyMessageRow.ceremony_id == ceremony_id, CeremonyMessageRow.kind == "epoch-signature"
     )
-    by_record: dict[bytes, tuple[EpochRecord, list[EpochSignature]]] = {}
+    groups: dict[tuple[bytes, int], tuple[EpochRecord, list[EpochSignature], tuple[int, bytes, int]]] = {}
     for m in (await session.execute(query)).scalars().all():
         body = json.loads(m.body)
-        if _position(body) != at:
+        at = _position(body)
+        if at[:2] != (seq, prev) or abs(at[2] - today) > 1:
             continue
         record = from_wire(EpochRecord, body["record"])
-        by_record.setdefault(record.digest(), (record, []))[1].append(from_wire(EpochSignature, body["signature"]))
-    return list(by_record.values())
+        group = groups.setdefault((record.digest(), at[2]), (record, [], at))
+        group[1].append(from_wire(EpochSignature, body["signature"]))
+    return list(groups.values())
 
 
 async def publish(
@@ -71,7 +73,7 @@ async def publish(
     row: CeremonyRow,
     record: EpochRecord,
     signatures: list[EpochSignature],
-    at: tuple[int, bytes],
+    at: tuple[int, bytes, int],
     detail: dict[str, Any] | None = None,
 ) -> None:
     """Append the record to the key directory (which checks the signing rule again), delete the case-key

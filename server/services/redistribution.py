@@ -161,8 +161,8 @@ async def maybe_finish(services: Services, session: Any, row: CeremonyRow, param
     new_keys = {p.sign_key for p in params.participants}
     old_keys = {m.sign_key for m in old.members}
     state = await services.directory.state(session)
-    at = (state.seq + 1, state.head)
-    for record, signatures in await epochs.signed_records(session, row.ceremony_id, at):
+    signed = await epochs.signed_records(session, row.ceremony_id, state.seq + 1, state.head, services.today())
+    for record, signatures, at in signed:
         signers = {s.signer for s in signatures}
         if new_keys <= signers and len(signers & old_keys) >= old.threshold:
             await epochs.publish(services, session, row, record, signatures, at, {"kind": "redistribute"})

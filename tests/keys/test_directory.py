@@ -299,3 +299,33 @@ def test_token_keys_are_published_by_the_server_key_once_per_epoch() -> None:
         chain.append("token-key", payload_for("token-key", token_key=generate_token_key(2900).public), [chain.server])
     chain.append("token-key", payload_for("token-key", token_key=second), [chain.server])
     assert chain.state.token_key(2901) == second and chain.state.token_key(2900) == first
+
+
+def test_an_entrys_day_is_signed_and_days_never_go_back() -> None:
+    """The witnesses' rule takes a council's age from its entry's day, so the server must not be able to choose it."""
+    chain = Chain()
+    admin = AccountKeys.generate()
+    entry = chain.next_entry("account-added", chain.joining("admin1", "admin", admin, chain.server), [admin])
+    with pytest.raises(DirectoryError, match="signature does not verify"):
+        apply_entry(chain.state, replace(entry, day=entry.day + 3650))
+    state = apply_entry(chain.state, entry)
+    assert state.day == DAY
+    helper = AccountKeys.generate()
+    earlier = make_entry(
+        seq=state.seq + 1,
+        prev=state.head,
+        kind="account-added",
+        payload=payload_for(
+            "account-added",
+            account="helper-1",
+            role="helper",
+            keys=helper.public(),
+            grant=sign_grant(
+                invite_id=bytes(16), account="helper-1", role="helper", expires_day=DAY + 7, issuer="admin1", keys=admin
+            ),
+        ),
+        day=DAY - 1,
+        signers=[helper],
+    )
+    with pytest.raises(DirectoryError, match="before the entry it follows"):
+        apply_entry(state, earlier)
