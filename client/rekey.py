@@ -18,9 +18,10 @@ from typing import Any, TypeVar
 
 from client.api import Api
 from client.casefiles import check_identity_header, parse_attested
-from client.mailbox import erase_old_share, share_for
+from client.mailbox import share_for
+from client.session import HostileServerError
 from keys.accounts import AccountKeys
-from keys.attestation import MerkleTree, sign_attestation
+from keys.attestation import HeaderAttestation, MerkleTree, sign_attestation, verify_attestation_signature
 from keys.council import EpochRecord
 from keys.directory import DirectoryState
 from keys.encoding import b64u_decode, b64u_encode
@@ -40,6 +41,7 @@ from keys.wire import from_wire, to_wire
 T = TypeVar("T")
 Progress = Callable[[int, int], None]
 PAGE = 500
+MAX_PAGES = 10_000  # a server that never stops paging is not followed for ever
 WORKERS = min(2, os.cpu_count() or 1)
 POOL_MIN = 2000  # fewer cases than this: one process (starting workers would cost more than it saves)
 
@@ -60,21 +62,51 @@ def councils(state: DirectoryState, status: dict[str, Any]) -> Councils:
     return Councils(old, new, switch_context(old, new))
 
 
-def erase_old_share_after_rekey(
-    secrets: MutableMapping[str, Any], state: DirectoryState, status: dict[str, Any], keys: AccountKeys
-) -> bool:
-    """Once the re-key is done the old share opens nothing that still exists: erase it. The server's "done" is
-    only a hint (an early one could at worst strand cases it could delete anyway); the share goes only when the
-    verified directory holds the new council key and, for a member of it, this device's new share checks
-    against it (mailbox.erase_old_share). Hostile test: tests/hostile/test_ceremonies.py::
-    test_a_share_is_not_erased_when_the_server_says_the_re_key_is_over."""
+async def check_rekey_done(api: Api, state: DirectoryState, status: dict[str, Any]) -> tuple[EpochRecord, int]:
+    """A finished re-key, as this device verifies it before an old share may go (never the server's `state`):
+    the verified directory holds a new council key, the attestation the server names is signed by k members of
+    that council over `size` switched headers, and the server lists no more cases sealed before the re-key than
+    that. Returns (the old council, how many cases the attestation covers). Raises ProtocolError (not done) or
+    HostileServerError (the attestation is not what it claims).
+    Hostile test: tests/hostile/test_review_rekey.py."""
     if status.get("state") != "done":
-        return False
-    old = state.council_at(int(status["old_epoch"]))
-    current = state.council
-    if old is None or current is None or current.kid == old.kid:
-        return False  # not a re-key in this device's verified directory
-    return erase_old_share(secrets, state, old.epoch, keys)
+        raise ProtocolError("the re-key is not finished: every case must be switched and attested first")
+    new = state.council
+    old = state.council_at(int(status.get("old_epoch", -1)))
+    if new is None or old is None or new.epoch != status.get("new_epoch") or new.kid == old.kid:
+        raise ProtocolError("this device's verified key directory shows no finished re-key: run `tessera sync`")
+    try:
+        attestation = from_wire(HeaderAttestation, status.get("attestation"))
+    except TesseraError as exc:
+        raise HostileServerError(f"the server's attestation of the re-key is malformed ({exc})") from exc
+    members = {m.sign_key for m in new.members}
+    signers = set()
+    for signature in attestation.signatures:
+        if signature.signer in members:
+            try:
+                verify_attestation_signature(new, attestation.root, attestation.size, signature)
+            except TesseraError:
+                continue
+            signers.add(signature.signer)
+    if attestation.epoch != new.epoch or len(signers) < new.threshold:
+        raise HostileServerError(
+            f"the server says the re-key is finished, but its attestation carries {len(signers)} valid signature(s) of the "
+            f"new council; {new.threshold} needed"
+        )
+    sealed_before = 0
+    cursor = None
+    for _ in range(MAX_PAGES):
+        page = await api.call("GET", "/v1/cases", query={"cursor": cursor, "limit": PAGE})
+        sealed_before += sum(1 for row in page.get("cases", []) if int(row.get("epoch", new.epoch)) < new.epoch)
+        cursor = page.get("next_cursor")
+        if cursor is None:
+            break
+    if sealed_before > attestation.size:
+        raise ProtocolError(
+            f"the new council attested {attestation.size} switched case(s), but {sealed_before} were sealed before the "
+            "re-key: the old share is still needed"
+        )
+    return old, attestation.size
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,12 +8,11 @@ import sys
 from typing import Any
 
 from client import rekey
-from client.api import Api
 from client.ceremony import ceremony_step
 from client.home import Home
+from client.mailbox import erase_old_share
 from client.output import progress
 from client.plan import CeremonyPlan, Confirm
-from client.rekey import erase_old_share_after_rekey
 from client.session import HostileServerError, Session, UsageError
 from client.terminal import emit_json, say
 from keys.encoding import b64u_decode, b64u_encode
@@ -57,6 +56,15 @@ def register(sub: Any) -> None:
     p = rekey.add_parser("status", help="how far the switch of the cases to the new key got")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_rekey_status)
+    p = rekey.add_parser(
+        "forget",
+        help="old council member, after the re-key: erase your share of the old key (checked first; asks for yes)",
+        description="Once the re-key is finished, your share of the old council key only endangers the cases that "
+        "were sealed to it (a backup, a seized disk). This checks the finish yourself (the new council's attestation "
+        "covers every case sealed before the re-key) and then erases it from this device.",
+    )
+    p.add_argument("--yes", action="store_true", help="erase without a question (for scripts)")
+    p.set_defaults(run=cmd_rekey_forget)
     p = rekey.add_parser(
         "contribute", help="old council member: your key-switch part for every case (k of you); resumes if interrupted"
     )
@@ -239,20 +247,43 @@ async def cmd_rekey_start(session: Session, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _erase(session: Session, home: Home, api: Api, status: dict[str, Any]) -> None:
-    if status.get("state") != "done" or home.role != "council":
-        return
+def _hint_forget(home: Home, status: dict[str, Any]) -> None:
+    kept = f"share:{status.get('old_epoch')}" in home.section("ceremony")
+    if status.get("state") == "done" and home.role == "council" and kept:
+        say("your share of the old council key is still on this device: erase it with `tessera council rekey forget`.")
+
+
+async def cmd_rekey_forget(session: Session, args: argparse.Namespace) -> int:
+    home = session.open_home()
+    if home.role != "council":
+        raise UsageError("only council members hold shares")
+    api = session.api(home)
     state = await session.directory(home, api)
-    if erase_old_share_after_rekey(home.section("ceremony"), state, status, home.keys):
-        home.save()
-        say(f"erased your share of the old council key (epoch {status['old_epoch']}): it opens nothing any more.")
+    status = await api.call("GET", "/v1/rekey")
+    old, covered = await rekey.check_rekey_done(api, state, status)
+    secrets = home.section("ceremony")
+    if f"share:{old.epoch}" not in secrets:
+        say(f"this device holds no share of council epoch {old.epoch}.")
+        return 0
+    say(f"the re-key to epoch {status['new_epoch']} is finished: the new council attested {covered} switched case(s).")
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError("to erase your share of the old key, run this again with --yes (there is no terminal to ask)")
+        if input(f"Erase your share of council epoch {old.epoch}? It can never be used again. Type yes: ").strip() != "yes":
+            say("kept.")
+            return 1
+    if not erase_old_share(secrets, state, old.epoch, home.keys):
+        raise UsageError("your share of the new council key does not check against the directory: the old one is kept")
+    home.save()
+    say(f"erased your share of the old council key (epoch {old.epoch}): it opens nothing any more.")
+    return 0
 
 
 async def cmd_rekey_status(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
     api = session.api(home)
     status = await api.call("GET", "/v1/rekey")
-    await _erase(session, home, api, status)
+    _hint_forget(home, status)
     if args.json:
         emit_json(status)
     elif status["state"] == "none":
@@ -297,6 +328,5 @@ async def cmd_rekey_attest(session: Session, args: argparse.Namespace) -> int:
     signed = f"{answer['signatures']} of {answer['needed']} signatures"
     say(f"checked every key switch of {answer['cases']} case(s) and signed them ({signed}).")
     if answer["state"] == "done":
-        say("the re-key is complete: the old identity headers are deleted; the old shares open nothing.")
-        await _erase(session, home, api, await api.call("GET", "/v1/rekey"))
+        say("the re-key is complete: the old identity headers are deleted. Old members now run `tessera council rekey forget`.")
     return 0

@@ -98,6 +98,20 @@ async def status(services: Services, principal: Principal) -> dict[str, Any]:
             return {"state": "none"}
         out: dict[str, Any] = {"state": row.state, "old_epoch": row.old_epoch, "new_epoch": row.new_epoch, "day": row.day}
         if row.state != RUNNING:
+            # a finished re-key names its attestation, which an old member verifies before erasing its share
+            attested = (
+                (await session.execute(select(HeaderAttestationRow).where(HeaderAttestationRow.epoch == row.new_epoch)))
+                .scalars()
+                .first()
+            )
+            if attested is not None:
+                out["attestation"] = {
+                    "v": 1,
+                    "epoch": attested.epoch,
+                    "root": b64u_encode(attested.root),
+                    "size": attested.size,
+                    "signatures": json.loads(attested.signatures),
+                }
             return out
         total = await _count(session, select(CaseRow.case_id).where(CaseRow.epoch < row.new_epoch))
         switched = await _count(session, select(SwitchedHeaderRow.case_id).where(SwitchedHeaderRow.epoch == row.new_epoch))

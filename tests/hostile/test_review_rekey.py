@@ -1,9 +1,8 @@
-"""FAILS ON MAIN: attack works.
-
-Review of main after issues 18 and 25: old council shares are still erased on the server's word during a re-key.
-`erase_old_share_after_rekey` (client/rekey.py) takes the server's `/v1/rekey` "done" as the signal; it checks the
-verified directory holds the new council (true as soon as the re-key's key ceremony is published) but nothing
-about the switch of the cases, which at that moment has not begun.
+"""Review of main after issues 18 and 25: old council shares were still erased on the server's word during a
+re-key (the client took the server's `/v1/rekey` "done" as the signal; the verified directory holds the new council
+as soon as the re-key's key ceremony is published, before any case is switched). Fixed: nothing is erased on a
+status; `council rekey forget` checks the new council's attestation (k signatures over the switched headers,
+covering every case sealed before the re-key) before it erases, and asks first.
 """
 
 from __future__ import annotations
@@ -11,9 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.hostile.conftest import Org
-from tests.hostile.review import FAILS_ON_MAIN, rekey_key_ceremony
-
-pytestmark = FAILS_ON_MAIN
+from tests.hostile.review import rekey_key_ceremony
 
 
 def test_review_old_shares_are_not_erased_before_the_cases_are_switched(org: Org) -> None:
@@ -36,6 +33,8 @@ def test_review_old_shares_are_not_erased_before_the_cases_are_switched(org: Org
     )
     for member in ("kim", "lee"):
         org.run(member, "council", "rekey", "status")
+        forget = org.run(member, "council", "rekey", "forget", "--yes")
+        assert forget.code == 3 and "attestation" in forget.err, forget.err
     erased = [m for m in ("kim", "lee") if "share:1" not in org.home(m).section("ceremony")]
     org.relay.clear()
     status: Any = org.ok("kim", "council", "rekey", "status")
