@@ -173,14 +173,15 @@ async def open_case(api: Api, home: Home, case: str | bytes, state: DirectorySta
 
 
 def member_keys(record: EpochRecord, directory: DirectoryState) -> dict[bytes, str]:
-    """Signing key -> account for the members of `record`: the key in the record, and each member's current
-    and earlier keys in the verified directory (a member who rotated keys still signs as themselves)."""
-    keys = {m.sign_key: m.account for m in record.members}
-    for m in record.members:
-        account = directory.accounts.get(m.account)
-        if account is not None:
-            for key in (account.keys.sign_key, *account.retired):
-                keys.setdefault(key, m.account)
+    """Signing key -> account for the active members of `record`: the key in the record, and each member's
+    current and earlier keys in the verified directory (a member who rotated keys still signs as themselves). A
+    revoked member's keys count for nothing (hostile test: test_review_revoked.py)."""
+    keys: dict[bytes, str] = {}
+    for m in directory.active_members(record):
+        keys.setdefault(m.sign_key, m.account)
+        account = directory.accounts[m.account]
+        for key in (account.keys.sign_key, *account.retired):
+            keys.setdefault(key, m.account)
     return keys
 
 
@@ -246,7 +247,7 @@ def read_decision(d: dict[str, Any], *, case_id: bytes, case_key: bytes, directo
         if voter is not None and _valid(lambda b: verify_vote(b, proposal), ballot):
             directory.check_head(ballot.head_seq, ballot.head_hash, who=f"{voter}, who voted on decision {base['proposal_id']}")
     size = len(record.members)
-    counted = tally(proposal, ballots, members=members, council_size=size)
+    counted = tally(proposal, ballots, members=members, council_size=size, threshold=record.threshold)
     problem = None
     if proposal.needed > size:
         problem = f"it needs {proposal.needed} yes votes, more than the council of epoch {proposal.epoch} has ({size})"

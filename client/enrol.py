@@ -20,7 +20,7 @@ from client.session import HostileServerError, UsageError
 from keys.accounts import AccountKeys
 from keys.directory import DirectoryState, payload_for, sign_next
 from keys.encoding import b64u_decode, b64u_encode
-from keys.errors import ProofError
+from keys.errors import ProofError, TesseraError
 from keys.invites import Grant, Invite, sign_grant, verify_grant
 from keys.wire import from_wire, to_wire
 
@@ -108,10 +108,17 @@ async def make_invite(
         invite_id=random(16), account=account, role=role, expires_day=today + days, issuer=admin_name, keys=admin_keys
     )
     answer = await api.call("POST", "/v1/invites", body=to_wire(grant))
+    try:
+        invite_id = b64u_decode(answer["invite_id"], length=16)
+    except (KeyError, TypeError, TesseraError) as exc:
+        raise HostileServerError("the server's answer to the new invite is malformed") from exc
+    if invite_id != grant.invite_id:
+        # else the printed invite would hand over whatever grant the server chose (another account or role)
+        raise HostileServerError("the server answered with another invite than the one just signed: nothing to hand out")
     return Invite(
         v=1,
         server=api.base,
-        invite_id=b64u_decode(answer["invite_id"], length=16),
+        invite_id=invite_id,
         secret=answer["secret"],
         head_seq=head_seq,
         head_hash=head_hash,

@@ -195,11 +195,16 @@ class Tally:
     state: str
 
 
-def tally(proposal: Proposal, ballots: Iterable[Vote], *, members: Mapping[bytes, str], council_size: int) -> Tally:
+def tally(
+    proposal: Proposal, ballots: Iterable[Vote], *, members: Mapping[bytes, str], council_size: int, threshold: int
+) -> Tally:
     """Count the votes on `proposal` whose signatures verify and whose voter key belongs to a member of the
     proposal's council epoch (`members`: signing key -> account, from the verified record of that epoch;
     several keys may name one member, who counts once, by the first valid vote). Adopted with `needed` yes
-    votes; rejected once more than `council_size - needed` members voted no; else open.
+    votes, and never fewer than the council's `threshold` k (the quorum a proposer signs is the server's
+    setting; the floor is the council's own, from its signed record: one member and the server cannot adopt
+    a decision alone, hostile test test_review_decisions.py); rejected once more than `council_size - quorum`
+    members voted no; else open.
 
     Votes that do not verify are left out, never an error: the server can always add junk."""
     decided: dict[str, bool] = {}
@@ -214,9 +219,10 @@ def tally(proposal: Proposal, ballots: Iterable[Vote], *, members: Mapping[bytes
         decided[account] = ballot.approve
     yes = tuple(sorted(a for a, approve in decided.items() if approve))
     no = tuple(sorted(a for a, approve in decided.items() if not approve))
-    if len(yes) >= proposal.needed:
+    quorum = max(proposal.needed, threshold)
+    if len(yes) >= quorum:
         state = "adopted"
-    elif len(no) > council_size - proposal.needed:
+    elif len(no) > council_size - quorum:
         state = "rejected"
     else:
         state = "open"

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Final
 
 from keys.accounts import AccountKeys, AccountPublic, verify_signature
-from keys.council import EpochRecord, EpochSignature
+from keys.council import CouncilMember, EpochRecord, EpochSignature
 from keys.encoding import b64u_decode, b64u_encode, canonical_json, lp, parse_json, u64
 from keys.errors import DirectoryError, EncodingError, ProofError, TesseraError
 from keys.hashing import TAG_LOG, TAG_LOG_SIG, kdf32
@@ -192,6 +192,12 @@ class DirectoryState:
 
     def account_by_sign_key(self, sign_key: bytes) -> AccountState | None:
         return next((a for a in self.accounts.values() if a.keys.sign_key == sign_key and not a.revoked), None)
+
+    def active_members(self, record: EpochRecord) -> tuple[CouncilMember, ...]:
+        """The members of `record` whose accounts are active here (not revoked): who may act for the council,
+        and who is given new case keys and messages. A revoked member stays in the record until the next
+        membership change, but its keys (on a lost or seized device) are no longer believed or given anything."""
+        return tuple(m for m in record.members if self.active(m.account) is not None)
 
     def token_key(self, token_epoch: int) -> TokenPublicKey | None:
         """The anonymous-submission token key this directory publishes for `token_epoch` (day // 7), if any."""

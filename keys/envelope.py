@@ -236,17 +236,24 @@ def seal_intake(
     head_seq: int,
     head_hash: bytes,
     attachment_ids: Sequence[bytes] = (),
+    readers: Sequence[bytes] | None = None,
     rng: Rng = default_rng,
 ) -> IntakeEnvelope:
     """Seal one intake on the helper's device (doc §2.4). Nothing secret needs to be kept afterwards.
 
     `attachment_ids` are the ids of the attachments that go with the intake (prepared after sealing, with
-    these ids): the case file lists them, so a reader notices one the server hides.
+    these ids): the case file lists them, so a reader notices one the server hides. `readers`: the box keys
+    the case key is wrapped to, members of `record` (by default all of them): the verified directory's active
+    members, so that a revoked member (a seized device) is given nothing (DirectoryState.active_members).
 
     Warning: `record` must have been verified against the pinned key directory; sealing to an unverified
-    council key hands the identity to whoever made it.
+    council key hands the identity to whoever made it. Raises EncodingError for a reader not in `record`.
     """
     require_len("case_id", case_id, CASE_ID_SIZE)
+    members = [m.box_key for m in record.members]
+    to = members if readers is None else list(readers)
+    if not to or any(r not in members for r in to):
+        raise EncodingError("the case key is wrapped only to members of the council record, and to at least one")
     identity_key = rng(32)
     case_key = rng(CASE_KEY_SIZE)
     header = encapsulate(council_key=record.key, kid=record.kid, case_id=case_id, identity_key=identity_key, rng=rng)
@@ -278,20 +285,24 @@ def seal_intake(
         reply_box_key=reply.box_key,
         reply_sign_key=reply.sign_key,
         case_file=sealed_case_file,
-        wraps=tuple(wrap_case_key(case_id, case_key, m.box_key) for m in record.members),
+        wraps=tuple(wrap_case_key(case_id, case_key, r) for r in to),
         reply_wrap=wrap_case_key(case_id, case_key, reply.box_key),
         header=header,
         identity=sealed_identity,
     )
 
 
-def check_envelope(envelope: IntakeEnvelope, record: EpochRecord) -> None:
-    """What the server checks on upload: the council key and epoch, one wrap per member, the header's
-    points and π_r. Raises EncodingError, InvalidPointError or ProofError; never opens anything."""
+def check_envelope(envelope: IntakeEnvelope, record: EpochRecord, *, active: Sequence[bytes] | None = None) -> None:
+    """What the server checks on upload: the council key and epoch, a wrap for each active member (`active`:
+    their box keys; by default every member) and none for anyone outside the record, the header's points and
+    π_r. Raises EncodingError, InvalidPointError or ProofError; never opens anything."""
     if not hmac.compare_digest(envelope.kid, record.kid) or envelope.epoch != record.epoch:
         raise ProtocolError("intake is sealed to another council key or epoch; refresh the key directory")
-    if {w.recipient for w in envelope.wraps} != {m.box_key for m in record.members}:
-        raise ProtocolError("intake must carry one case-key wrap for each current council member")
+    wrapped = {w.recipient for w in envelope.wraps}
+    members = {m.box_key for m in record.members}
+    needed = members if active is None else set(active) & members
+    if not needed <= wrapped or not wrapped <= members:
+        raise ProtocolError("intake must carry one case-key wrap for each active council member, and none for anyone else")
     if envelope.header is None:
         raise ProtocolError("intake must carry its identity header")
     check_header(envelope.header, kid=record.kid, case_id=envelope.case_id)

@@ -62,13 +62,15 @@ def cosign(state: DirectoryState, keys: AccountKeys, *, now: int) -> Cosignature
 
 
 def witness_of(state: DirectoryState, cosignature: Cosignature) -> str | None:
-    """The current council member who made this cosignature (its signature checked), or None."""
+    """The current, active (not revoked) council member who made this cosignature (its signature checked), or None."""
     council = state.council
     if council is None:
         return None
     for member in council.members:
         account = state.active(member.account)
-        keys = {member.sign_key} | ({account.keys.sign_key} if account is not None else set())
+        if account is None:
+            continue  # a revoked member's keys (perhaps on a seized device) vouch for nothing
+        keys = {member.sign_key, account.keys.sign_key}
         if cosignature.signer in keys:
             try:
                 verify_signature(cosignature.signer, TAG_COSIGN, signing_bytes(cosignature), cosignature.signature)

@@ -168,11 +168,11 @@ async def cmd_rewrap(session: Session, args: argparse.Namespace) -> int:
     if home.role != "council":
         raise UsageError("only council members hold case keys")
     api = session.api(home)
-    record = await session.council(home, api)
-    council = {m.box_key for m in record.members}
+    state, record = await session.council_state(home, api)
+    council = {m.box_key for m in state.active_members(record)}  # not a revoked member's (a seized device)
     after: str | None = None
     done = added = 0
-    while True:
+    for _ in range(MAX_PAGES):
         page = (await api.call("GET", "/v1/wraps", query={"after": after, "limit": 500}))["wraps"]
         if not page:
             break
@@ -199,8 +199,11 @@ async def cmd_rewrap(session: Session, args: argparse.Namespace) -> int:
     return 0
 
 
+MAX_PAGES = 100_000  # a server that never stops paging is not followed for ever
+
+
 def check_recipients(recipients: list[bytes], council: set[bytes]) -> None:
-    """A case key is wrapped only to members of the verified council record, whatever the server lists.
+    """A case key is wrapped only to active members of the verified council record, whatever the server lists.
     Hostile test: tests/hostile/test_rewrap.py."""
     outside = [r for r in recipients if r not in council]
     if outside:

@@ -93,6 +93,8 @@ async def cmd_submit(session: Session, args: argparse.Namespace) -> int:
         head_seq=int(pin["seq"]),
         head_hash=b64u_decode(pin["head"], length=32),
         attachment_ids=attachment_ids,
+        # online, not to a revoked member (a seized device); offline the cached record is all this device knows
+        readers=None if state is None else [m.box_key for m in state.active_members(record)],
     )
     home.put_outbox(case_id, encode_json(envelope))
     if plans:

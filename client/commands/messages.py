@@ -40,7 +40,7 @@ async def cmd_send(session: Session, args: argparse.Namespace) -> int:
     api = session.api(home)
     state, record = await session.council_state(home, api)
     case = await open_case(api, home, args.case, state)
-    readers = [m.box_key for m in record.members]
+    readers = [m.box_key for m in state.active_members(record)]  # not a revoked member's (a seized device)
     if not args.council_only:
         readers.append(case.signed.reply_box_key)
     message = seal_message(
@@ -86,7 +86,7 @@ def open_thread(items: Any, case: OpenedCase, state: DirectoryState) -> list[dic
         if body.author == "helper":
             verified = body.author_key == case.signed.reply_sign_key
         else:
-            account = state.accounts.get(body.author)
+            account = state.active(body.author)  # a revoked member's keys (a seized device) vouch for nothing
             verified = account is not None and account.role == "council" and account.signed_with(body.author_key)
         out.append(
             {

@@ -12,9 +12,10 @@ from typing import Any
 from client.casefiles import open_case
 from client.ceremony import share_for
 from client.commands.attachments import fetch_identity_attachments
-from client.session import Session, UsageError
+from client.session import HostileServerError, Session, UsageError
 from client.terminal import clean, emit_json, say, table
 from keys.council import EpochRecord
+from keys.directory import DirectoryState
 from keys.encoding import b64u_decode, b64u_encode
 from keys.envelope import open_identity
 from keys.errors import DecryptionError, ProofError
@@ -61,10 +62,24 @@ def register(sub: Any) -> None:
     p.set_defaults(run=cmd_open)
 
 
-def _requester(record: EpochRecord, request: RevealRequest) -> str:
-    """Who signed the request, by the verified council record (not by the server's word)."""
+def _requester(state: DirectoryState, record: EpochRecord, request: RevealRequest) -> str:
+    """Who signed the request, by the verified council record and directory (not by the server's word)."""
     member = record.member_by_sign_key(request.requester)
-    return member.account if member else "UNKNOWN (not a council member)"
+    if member is None:
+        return "UNKNOWN (not a council member)"
+    return member.account if state.active(member.account) is not None else f"{member.account} (revoked)"
+
+
+def check_requester(state: DirectoryState, record: EpochRecord, request: RevealRequest) -> str:
+    """The requester's account, an active member of the verified council; raises HostileServerError otherwise (a
+    revoked member's keys, perhaps on a seized device, ask for nothing: tests/hostile/test_review_revoked.py)."""
+    member = record.member_by_sign_key(request.requester)
+    if member is None or state.active(member.account) is None:
+        raise HostileServerError(
+            f"the request was made by {_requester(state, record, request)}: only an active council member may ask for a "
+            "reveal (a revoked member's keys may be in someone else's hands), and nothing was approved"
+        )
+    return member.account
 
 
 async def cmd_request(session: Session, args: argparse.Namespace) -> int:
@@ -113,7 +128,7 @@ async def cmd_pending(session: Session, args: argparse.Namespace) -> int:
             {
                 "request_id": b64u_encode(request.request_id),
                 "case_id": b64u_encode(request.case_id),
-                "requester": _requester(record, request),
+                "requester": _requester(state, record, request),
                 "purpose": purpose,
                 "approvals": item.get("approvals"),
                 "threshold": record.threshold,
@@ -149,11 +164,12 @@ async def cmd_approve(session: Session, args: argparse.Namespace) -> int:
     if item is None:
         raise UsageError("no such pending request (it expired, was approved by you already, or the id is wrong)")
     request = from_wire(RevealRequest, item["request"])
+    requester = check_requester(state, record, request)
     case = await open_case(api, home, request.case_id, state)
     purpose = open_purpose(request, case.case_key)
     approvals = _count(item.get("approvals"))
     still = max(record.threshold - approvals - 1, 0)
-    say(f"{_requester(record, request)} asks to reveal the identity in case {case.text_id}.", one_line=True)
+    say(f"{requester} asks to reveal the identity in case {case.text_id}.", one_line=True)
     say(f"purpose: {clean(purpose)}")
     say(
         f"approvals so far (the server's count): {approvals} of {record.threshold} needed; "

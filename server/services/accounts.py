@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import argon2
 from nacl.utils import random
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from keys.accounts import AccountPublic
 from keys.council import EpochSignature
@@ -24,7 +24,7 @@ from server.services import audit
 from server.services.budgets import INVITE_TRIES_PER_MINUTE
 from server.services.context import Principal, Services
 from server.services.directory import append_entry
-from server.storage.models import AccountRow, InviteRow
+from server.storage.models import AccountRow, InviteRow, WrapRow
 
 INVITE_DAYS = 7
 _HASHER = argon2.PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)  # OWASP minimum: secrets are random
@@ -187,8 +187,11 @@ async def revoke(
     if signature.signer != principal.sign_key:
         raise BadRequestError("the revocation must be signed by the caller")
     async with services.db.write() as session:
-        if await session.get(AccountRow, account) is None:
+        row = await session.get(AccountRow, account)
+        if row is None:
             raise NotFoundError("no such account")
+        # a revoked device's case-key wraps go with it (a lost or seized council device opens nothing more here)
+        await session.execute(delete(WrapRow).where(WrapRow.recipient == row.box_key))
         entry, _ = await append_entry(
             session,
             kind="account-revoked",

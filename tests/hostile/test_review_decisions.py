@@ -1,6 +1,5 @@
-"""FAILS ON MAIN: attack works.
-
-Review of main after issues 18 and 25: the number of yes votes that adopts a decision (`needed`) is whatever the
+"""Review of main after issues 18 and 25 (fixed since: a decision is adopted with no fewer yes votes than the
+council's threshold k, from its signed record, whatever `needed` the proposer signed): the number of yes votes that adopts a decision (`needed`) is whatever the
 proposer signed, from 1 up; the organisation's quorum for the action lives only in the server's configuration,
 so only the server enforces it. One council member (coerced, or acting alone) and the server adopt a decision
 that every client shows as verified and adopted, and that the helper's inbox shows as the council's outcome.
@@ -12,9 +11,6 @@ import json
 from typing import Any
 
 from tests.hostile.conftest import Org
-from tests.hostile.review import FAILS_ON_MAIN
-
-pytestmark = FAILS_ON_MAIN
 
 NOTE = "pay 5000 USD in cash to the broker"
 

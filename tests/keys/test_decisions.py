@@ -117,7 +117,7 @@ def test_tally_counts_valid_votes_of_members_once() -> None:
     proposal = make(needed=2)
 
     def count(*ballots: Vote) -> Tally:
-        return tally(proposal, ballots, members=members(), council_size=3)
+        return tally(proposal, ballots, members=members(), council_size=3, threshold=2)
 
     outsider = AccountKeys.generate()
     forged = vote(proposal=proposal, approve=True, head_seq=0, head_hash=bytes(32), keys=outsider)
@@ -131,3 +131,12 @@ def test_tally_counts_valid_votes_of_members_once() -> None:
     counted = count(ballot(proposal, "lee", False), ballot(proposal, "park", False))
     assert counted.state == "rejected" and counted.no == ("lee", "park")
     assert majority(3) == 2 and majority(4) == 3
+
+
+def test_a_quorum_below_the_councils_threshold_is_raised_to_it() -> None:
+    """One member and the server cannot adopt a decision: `needed` is the proposer's word, k the council's."""
+    proposal = make(needed=1)
+    alone = tally(proposal, [ballot(proposal, "lee")], members=members(), council_size=3, threshold=2)
+    assert alone.state == "open"
+    two = tally(proposal, [ballot(proposal, "lee"), ballot(proposal, "park")], members=members(), council_size=3, threshold=2)
+    assert two.state == "adopted"
