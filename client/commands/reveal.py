@@ -218,6 +218,8 @@ async def cmd_open(session: Session, args: argparse.Namespace) -> int:
     answer = await api.call("GET", f"/v1/reveals/{args.request}")
     request = from_wire(RevealRequest, answer["request"])
     partials = [from_wire(PartialDecryption, p) for p in answer["partials"]]
+    if b64u_encode(request.request_id) != args.request:
+        raise HostileServerError("asked for one reveal request, the server answered with another: nothing was combined")
     case = await open_case(api, home, kept["case"], state)
     if request.case_id != case.case_id:
         raise ProofError("the server answered with a request for another case")

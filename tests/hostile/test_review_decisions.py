@@ -1,8 +1,9 @@
 """Review of main after issues 18 and 25 (fixed since: a decision is adopted with no fewer yes votes than the
-council's threshold k, from its signed record, whatever `needed` the proposer signed): the number of yes votes that adopts a decision (`needed`) is whatever the
-proposer signed, from 1 up; the organisation's quorum for the action lives only in the server's configuration,
-so only the server enforces it. One council member (coerced, or acting alone) and the server adopt a decision
-that every client shows as verified and adopted, and that the helper's inbox shows as the council's outcome.
+council's threshold k, from its signed record, whatever `needed` the proposer signed): the number of yes votes
+that adopts a decision (`needed`) was whatever the proposer signed, from 1 up; the organisation's quorum for the
+action lives only in the server's configuration, so only the server enforced it. One council member (coerced,
+or acting alone) and the server adopted a decision that every client showed as verified and adopted, and that
+the helper's inbox showed as the council's outcome.
 """
 
 from __future__ import annotations

@@ -15,8 +15,6 @@ from typing import Any
 from tests.hostile.conftest import Org, Run
 from tests.hostile.review import FAILS_ON_MAIN
 
-pytestmark = FAILS_ON_MAIN
-
 
 def _attempt(org: Org, who: str, *argv: str) -> Run:
     try:
@@ -35,6 +33,7 @@ def _strip(key: str) -> Any:
     return rewrite
 
 
+@FAILS_ON_MAIN  # issue 21 (typed answers at client/api.py) fixes this
 def test_review_malformed_answers_are_refused_as_lies_not_crashes(org: Org) -> None:
     """Each command below gets one malformed answer from the server. Seen on main: five end in an uncaught
     KeyError or TypeError (a traceback); `audit verify` exits 1 with "Checkpoint: expected a JSON object" (any
