@@ -14,8 +14,9 @@ from client.directory import at_next_position, position
 from client.enrol import join
 from client.home import KEYSTORE, Home
 from client.output import emit_json
-from client.session import Session, UsageError, read_passphrase
-from keys.accounts import AccountKeys, AccountPublic, fingerprint, safety_number
+from client.session import KeyChangedError, Session, UsageError, read_passphrase
+from client.terminal import clean
+from keys.accounts import AccountKeys, fingerprint, safety_number
 from keys.directory import DirectoryState, payload_for, sign_next
 from keys.encoding import b64u_decode, b64u_encode
 from keys.invites import Invite
@@ -153,22 +154,45 @@ async def cmd_whoami(session: Session, args: argparse.Namespace) -> int:
 
 
 async def cmd_verify(session: Session, args: argparse.Namespace) -> int:
+    """Show a person's current safety number, always first; then whether it is verified in person, changed by a
+    rotation chain from the keys this device knew (continuity, noted), or changed otherwise (exit 3 unless
+    --accept: the user compared the number shown here in person)."""
     home = session.open_home()
-    state = await session.directory(home, session.api(home), accept=args.member if args.accept else None)
-    entry = home.section("known").get(args.member)
-    if entry is None or state.active(args.member) is None:
+    before = dict(home.section("known").get(args.member) or {})
+    state = await session.directory(
+        home, session.api(home), accept=args.member if args.accept else None, inspect=args.member
+    )
+    account = state.active(args.member)
+    if account is None:
         raise UsageError(f"no active account named {args.member!r}")
-    public = AccountPublic(sign_key=b64u_decode(entry["sign_key"]), box_key=b64u_decode(entry["box_key"]))
+    entry = home.section("known").get(args.member) or {}
+    public = account.keys
+    unexplained = bool(before) and not args.accept and entry.get("sign_key") != b64u_encode(public.sign_key)
     data = {
         "member": args.member,
         "safety_number": fingerprint(public, args.member),
-        "verified": entry["verified"],
+        "verified": bool(entry.get("verified")) and not unexplained,
+        "rotated": bool(entry.get("rotated")),
+        "changed_without_rotation": unexplained,
         "pair": safety_number((home.keys.public(), home.account), (public, args.member)),
     }
     if args.json:
         emit_json(data)
     else:
-        print(f"{args.member}: {data['safety_number']}  ({'verified in person' if entry['verified'] else 'not verified yet'})")
-        print("Compare it with the number their `tessera whoami` shows, in person or on a call you trust;")
-        print(f"if they match, run `tessera verify {args.member} --accept`.")
+        if data["verified"]:
+            status = "verified in person"
+        elif data["rotated"]:
+            status = "new keys from a rotation signed with the keys you knew; not verified in person yet"
+        else:
+            status = "not verified yet"
+        name = clean(args.member, one_line=True)
+        print(f"{name}: {data['safety_number']}  ({status})")
+        if not data["verified"]:
+            print("Compare it with the number their `tessera whoami` shows, in person or on a call you trust;")
+            print(f"if they match, run `tessera verify {name} --accept`.")
+    if unexplained:
+        raise KeyChangedError(
+            f"the keys of {args.member} changed since you last saw them, and the key directory does not show a rotation "
+            f"signed with the keys you knew. Compare the number above with {args.member} in person before you accept it"
+        )
     return 0
