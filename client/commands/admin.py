@@ -34,7 +34,14 @@ async def cmd_invite(session: Session, args: argparse.Namespace) -> int:
     if home.role != "admin":
         raise UsageError("only an administrator can invite")
     api = session.api(home)
-    await session.directory(home, api)
+    state = await session.directory(home, api)
+    taken = state.accounts.get(args.name)
+    if taken is not None:
+        was = "a revoked account" if taken.revoked else f"the {taken.role} account"
+        raise UsageError(
+            f"the name {args.name!r} is {was} in the key directory, and a name is never given twice (so every signature "
+            f"stays unambiguous): invite this person under another name, e.g. {args.name}2"
+        )
     pin = home.state["pin"]
     invite = await make_invite(
         api,

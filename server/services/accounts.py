@@ -4,6 +4,7 @@ the server stores only as an Argon2id hash. Joining proves the secret and posses
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,6 +35,11 @@ class IssuedInvite:
     invite_id: bytes
     secret: str
     grant: Grant
+
+
+def _date(day: int) -> str:
+    """A day number (days since 1970-01-01, how the server keeps dates) as a calendar date."""
+    return (datetime.date(1970, 1, 1) + datetime.timedelta(days=day)).isoformat()
 
 
 def _new_secret() -> str:
@@ -76,8 +82,16 @@ async def _store_invite(services: Services, grant: Grant, *, actor: str) -> Issu
             .scalars()
             .first()
         )
-        if taken is not None or (pending is not None and pending.expires_day >= services.today()):
-            raise ConflictError(f"the account name {grant.account!r} is taken or already invited")
+        if taken is not None:
+            raise ConflictError(
+                f"the account name {grant.account!r} belongs to an account already (a revoked account keeps its name, so "
+                "the key directory stays unambiguous): invite this person under another name"
+            )
+        if pending is not None and pending.expires_day >= services.today():
+            raise ConflictError(
+                f"an invite for {grant.account!r} is waiting to be used (until {_date(pending.expires_day)}): give "
+                "the person that invite, or invite them under another name; `tessera admin invites` lists pending invites"
+            )
         if await session.get(InviteRow, grant.invite_id) is not None:
             raise ConflictError("invite id already used")
         session.add(
