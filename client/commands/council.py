@@ -23,7 +23,10 @@ def register(sub: Any) -> None:
     council = sub.add_parser("council", help="the council's key ceremony").add_subparsers(dest="council_command", required=True)
     ceremony = council.add_parser("ceremony", help="create the council key together (no one ever holds all of it)")
     steps = ceremony.add_subparsers(dest="ceremony_command", required=True)
-    p = steps.add_parser("start", help="administrator: open a ceremony for named council members")
+    p = steps.add_parser(
+        "start",
+        help="administrator: the council's first key ceremony (once; later: `council redistribute` or `council rekey start`)",
+    )
     p.add_argument("--threshold", type=int, required=True, help="how many members must approve to reveal an identity")
     p.add_argument("--members", required=True, help="comma-separated account names, e.g. kim,lee,park")
     p.set_defaults(run=cmd_start)
@@ -69,9 +72,17 @@ async def cmd_start(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
     if home.role != "admin":
         raise UsageError("only an administrator opens a ceremony")
-    answer = await session.api(home).call(
-        "POST", "/v1/ceremonies", body={"v": 1, "threshold": args.threshold, "members": members}
-    )
+    api = session.api(home)
+    state = await session.directory(home, api)
+    if state.council is not None:  # the server would open a re-key: every case switched, reveals wait for it
+        council = state.council
+        raise UsageError(
+            f"the council already has its key (epoch {council.epoch}: {', '.join(m.account for m in council.members)}, "
+            f"{council.threshold} needed). To change its members or threshold and keep the key, run `tessera council "
+            "redistribute --threshold K --members A,B,C`; for a new council key (a member removed for cause, a share "
+            "feared lost), run `tessera council rekey start --threshold K --members A,B,C`"
+        )
+    answer = await api.call("POST", "/v1/ceremonies", body={"v": 1, "threshold": args.threshold, "members": members})
     print(f"ceremony opened for {', '.join(members)} (threshold {args.threshold}, epoch {answer['params']['epoch']}).")
     print("Each member now runs `tessera council ceremony step` until it says done.")
     return 0
