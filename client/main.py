@@ -11,7 +11,20 @@ import aiohttp
 
 from client.api import ApiError, ServerUnreachableError
 from client.attachments import UploadInterruptedError
-from client.commands import account, admin, attachments, audit, cases, council, decision, intake, messages, report, reveal
+from client.commands import (
+    account,
+    admin,
+    attachments,
+    audit,
+    cases,
+    council,
+    decision,
+    intake,
+    messages,
+    report,
+    reveal,
+    todo,
+)
 from client.forms import FormError
 from client.home import HomeError
 from client.session import HostileServerError, KeyChangedError, Session, UsageError
@@ -43,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--proxy", help="send everything through a SOCKS proxy, e.g. socks5://127.0.0.1:9050 for Tor")
     parser.add_argument("--passphrase-file", help="read the passphrase from the first line of this file (for scripts)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for group in (account, admin, council, intake, attachments, cases, reveal, decision, messages, audit, report):
+    for group in (account, todo, admin, council, intake, attachments, cases, reveal, decision, messages, audit, report):
         group.register(sub)
     p = sub.add_parser("demo", help="run the whole story against a real local server and explain each step")
     p.set_defaults(run=None)

@@ -36,6 +36,22 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
         print("(none)")
 
 
+_status = {"shown": False}
+
+
+def progress_line(text: str) -> None:
+    """One status line on stderr, rewritten in place (only on a terminal; `progress_done` ends it)."""
+    if sys.stderr.isatty():
+        print(f"\r{text}\x1b[K", end="", file=sys.stderr, flush=True)
+        _status["shown"] = True
+
+
+def progress_done() -> None:
+    if _status["shown"]:
+        print(file=sys.stderr, flush=True)
+        _status["shown"] = False
+
+
 def progress(done: int, total: int, what: str) -> None:
     """A one-line progress counter on stderr (only on a terminal)."""
     if sys.stderr.isatty():

@@ -144,6 +144,15 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/cases", h.list_cases, frozenset({"council"}), None, "Cases, ?state=&cursor=&limit=."),
     Route(
         "GET",
+        "/v1/case-pages",
+        h.case_page,
+        frozenset({"council"}),
+        None,
+        "Whole cases as GET /v1/cases/{case_id} answers them (your key wrap, decisions, message counts), "
+        "?state=&cursor=&limit= (up to 100).",
+    ),
+    Route(
+        "GET",
         "/v1/cases/{case_id}",
         h.get_case,
         frozenset({"council", "case"}),
@@ -162,6 +171,14 @@ ROUTES: tuple[Route, ...] = (
         "Approve: post your partial.",
     ),
     Route("POST", "/v1/cases/{case_id}/proposals", h.propose, frozenset({"council"}), h.Proposal, "Propose a decision."),
+    Route(
+        "GET",
+        "/v1/proposals",
+        h.open_proposals,
+        frozenset({"council"}),
+        None,
+        "The open proposals (up to 500), each as signed with its votes as signed.",
+    ),
     Route(
         "GET",
         "/v1/proposals/{proposal_id}",

@@ -185,6 +185,11 @@ async def get_case(services: Services, principal: Principal, case_id: bytes) -> 
     }
 
 
+async def decisions_of(session: DbSession, case_id: bytes) -> list[dict[str, Any]]:
+    """A case's decisions as signed, with their votes (what a council member reads)."""
+    return await _decisions(session, case_id, adopted_only=False)
+
+
 async def _decisions(session: DbSession, case_id: bytes, *, adopted_only: bool) -> list[dict[str, Any]]:
     query = select(ProposalRow).where(ProposalRow.case_id == case_id).order_by(ProposalRow.day, ProposalRow.proposal_id)
     if adopted_only:

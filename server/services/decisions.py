@@ -96,6 +96,37 @@ async def get_proposal(services: Services, principal: Principal, proposal_id: by
     }
 
 
+MAX_OPEN = 500
+
+
+async def open_proposals(services: Services, principal: Principal) -> list[dict[str, Any]]:
+    """The open proposals (up to MAX_OPEN, oldest first), each as signed with its votes as signed: a member's
+    `decision list` and `tessera todo` read them and count the votes themselves."""
+    principal.require("council")
+    async with services.db.read() as session:
+        query = select(ProposalRow).where(ProposalRow.state == "open").order_by(ProposalRow.day, ProposalRow.proposal_id)
+        rows = (await session.execute(query.limit(MAX_OPEN))).scalars().all()
+        ids = [r.proposal_id for r in rows]
+        votes = (await session.execute(select(VoteRow).where(VoteRow.proposal_id.in_(ids)))).scalars().all() if ids else []
+    by_proposal: dict[bytes, list[VoteRow]] = {}
+    for v in votes:
+        by_proposal.setdefault(v.proposal_id, []).append(v)
+    return [
+        {
+            "proposal_id": b64u_encode(row.proposal_id),
+            "case_id": b64u_encode(row.case_id),
+            "state": row.state,
+            "day": row.day,
+            "proposal": decode_json_obj(row.body),
+            "votes": [
+                {"account": v.account, "approve": v.approve, "vote": decode_json_obj(v.body)}
+                for v in by_proposal.get(row.proposal_id, [])
+            ],
+        }
+        for row in rows
+    ]
+
+
 def _stored_proposal(row: ProposalRow) -> Proposal:
     try:
         return decode_json(Proposal, row.body.encode())

@@ -9,7 +9,7 @@ import json
 
 from keys.accounts import AccountKeys
 from keys.encoding import b64u_encode
-from tests.hostile.conftest import CONFIRM, MEDICAL, Org
+from tests.hostile.conftest import MEDICAL, Org
 
 
 def test_a_rotation_signed_by_the_old_key_locks_nobody_out(org: Org) -> None:
@@ -55,5 +55,3 @@ def test_a_change_the_rotation_chain_does_not_explain_stays_a_hard_stop(org: Org
     assert "Compare the number above" in shown.err
     org.ok("hana", "verify", "kim", "--accept")
     assert org.run("hana", "sync").code == 0
-
-
