@@ -273,7 +273,7 @@ async def helper_cases(
     """A helper's own cases: those still in her outbox (opened from the sealed copy on this device) and those she
     sent (each opened through its reply key, with its adopted decisions and its case thread), WORKERS at a time.
     A case the server does not serve although it signed a receipt for it is returned with `problem` set."""
-    views = [_outbox_view(home, case_id, body) for case_id, body in home.outbox()]
+    views = [outbox_view(home, case_id, body) for case_id, body in home.outbox()]
     sent = [str(c) for c in home.state.get("cases", [])]
     receipts = home.section("receipts")
     queue = iter(sent)
@@ -305,7 +305,7 @@ async def helper_cases(
     return views + [opened[c] for c in sent if c in opened]
 
 
-def _outbox_view(home: Home, case_id: bytes, body: bytes) -> CaseView:
+def outbox_view(home: Home, case_id: bytes, body: bytes) -> CaseView:
     """A sealed intake still in the outbox, opened with the case's reply key (this device sealed it)."""
     text = b64u_encode(case_id)
     try:

@@ -1,4 +1,4 @@
-"""intake new / intake submit / outbox flush: forms are sealed at once, kept in the encrypted outbox, and
+"""intake new / intake submit / outbox flush / list / drop: forms are sealed at once, kept in the encrypted outbox, and
 uploaded when the server answers. An outbox copy is deleted only after the server's signed receipt for exactly
 that case id and envelope verified under the server key of the verified key directory; then only the case id
 (and the receipt's day) stays on the device, and `tessera sync` checks the server still serves the case."""
@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from client.api import Api, ApiError, ServerUnreachableError
-from client.attachments import flush_uploads
+from client.attachments import PendingUpload, flush_uploads
 from client.casefiles import CaseMissingError, open_case
 from client.commands.attachments import add_attach_options, plan_files, prepare_all, report_plan
 from client.forms import attachment_default, kinds_help, parse_form, template
 from client.home import Home
 from client.output import progress
 from client.session import Session, UsageError
+from client.terminal import emit_json, say, table
+from client.triage import outbox_view
 from keys.attachments import new_attachment_id
 from keys.council import EpochRecord
 from keys.directory import DirectoryState
@@ -53,6 +56,18 @@ def register(sub: Any) -> None:
     )
     p = outbox.add_parser("flush", help="send everything in the outbox (safe to repeat)")
     p.set_defaults(run=cmd_flush)
+    p = outbox.add_parser("list", help="what waits in the outbox: intakes not sent yet, unfinished uploads")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_outbox_list)
+    p = outbox.add_parser(
+        "drop",
+        help="remove one item from the outbox for good (asks first; says what is lost)",
+        description="Remove an intake that was never sent (the case is lost: the outbox holds its only copy) or an "
+        "unfinished attachment upload. ITEM is the id `tessera outbox list` shows.",
+    )
+    p.add_argument("item", help="a case id (an intake) or an attachment id (an upload), as `outbox list` shows")
+    p.add_argument("--yes", action="store_true", help="drop it without asking (needed when not at a terminal)")
+    p.set_defaults(run=cmd_outbox_drop)
 
 
 async def cmd_new(session: Session, args: argparse.Namespace) -> int:
@@ -105,6 +120,7 @@ async def cmd_submit(session: Session, args: argparse.Namespace) -> int:
         for p in plans:
             report_plan(p)
         prepare_all(home, case_id, case_key, signed.attachment_key, plans, kind, attachment_ids)
+        print(f"sealed {len(plans)} file(s) into the outbox: the originals are no longer needed by Tessera.")
     if not args.keep_form:
         args.form.unlink()
     if args.offline:
@@ -221,4 +237,87 @@ async def cmd_flush(session: Session, args: argparse.Namespace) -> int:
         )
         return 1
     print(f"sent {sent} intake(s) and {uploaded} attachment(s); the outbox is empty.")
+    return 0
+
+
+def outbox_items(home: Home) -> list[dict[str, Any]]:
+    """Everything in this device's outbox, described from the sealed copies (opened with this device's keys)."""
+    uploads = [PendingUpload.from_json(data) for _id, data in home.pending_uploads()]
+    items: list[dict[str, Any]] = []
+    for case_id, body in home.outbox():
+        view = outbox_view(home, case_id, body)
+        waiting = sum(1 for u in uploads if u.case_id == case_id)
+        items.append(
+            {
+                "item": view.case_id,
+                "what": "intake",
+                "case_id": view.case_id,
+                "details": f"{view.kind or '?'}, {view.urgency or '?'} urgency, {view.region or '?'}; not sent yet"
+                + (f"; {waiting} attachment(s) wait with it" if waiting else ""),
+                "attachments": waiting,
+            }
+        )
+    for u in uploads:
+        layout = u.descriptor.layout
+        sent = max(u.sent) + 1 if u.sent else 0
+        copy = "sealed copy in the outbox" if u.spooled else f"needs the original at {u.path}"
+        items.append(
+            {
+                "item": b64u_encode(u.descriptor.attachment_id),
+                "what": "upload",
+                "case_id": b64u_encode(u.case_id),
+                "details": f"{u.name}, {u.descriptor.size / (1 << 20):.1f} MiB, up to {sent} of {layout.count} chunks "
+                f"sent; {copy}",
+                "name": u.name,
+                "size": u.descriptor.size,
+            }
+        )
+    return items
+
+
+async def cmd_outbox_list(session: Session, args: argparse.Namespace) -> int:
+    home = session.open_home()
+    items = outbox_items(home)
+    if args.json:
+        emit_json({"items": items})
+        return 0
+    table([(i["item"], i["what"], i["case_id"], i["details"]) for i in items], ("item", "what", "case", "details"))
+    if items:
+        print("send them with `tessera outbox flush`; remove one for good with `tessera outbox drop ITEM`.")
+    return 0
+
+
+async def cmd_outbox_drop(session: Session, args: argparse.Namespace) -> int:
+    """Drop one outbox item after saying what is lost, on a typed yes or --yes (refused without a terminal)."""
+    if not args.yes and not sys.stdin.isatty():
+        raise UsageError("not at a terminal, so nobody can be asked: to drop it, run this again with --yes")
+    home = session.open_home()
+    items = {i["item"]: i for i in outbox_items(home)}
+    item = items.get(args.item.strip())
+    if item is None:
+        raise UsageError(f"nothing in the outbox is called {args.item!r}; `tessera outbox list` shows what is there")
+    if item["what"] == "intake":
+        warning = (
+            f"Intake {item['case_id']} ({item['details']}) was never sent. Dropping it loses this case for good: the "
+            "outbox holds its only copy (the form was deleted when it was sealed)"
+            + (f", and its {item['attachments']} attachment upload(s) go with it." if item["attachments"] else ".")
+        )
+    else:
+        warning = (
+            f"The upload of {item['name']} to case {item['case_id']} stops for good and its sealed copy is deleted. The "
+            "case names this attachment, so the council will see it listed as missing."
+        )
+    say(warning)
+    if not args.yes and input("Drop it? Type yes: ").strip().lower() != "yes":
+        print("nothing dropped.")
+        return 1
+    if item["what"] == "intake":
+        case_id = b64u_decode(item["case_id"], length=16)
+        for u in [PendingUpload.from_json(d) for _i, d in home.pending_uploads()]:
+            if u.case_id == case_id:
+                home.drop_pending_upload(u.descriptor.attachment_id)
+        home.drop_outbox(case_id)
+    else:
+        home.drop_pending_upload(b64u_decode(item["item"], length=16))
+    print(f"dropped {item['what']} {item['item']}.")
     return 0
