@@ -75,6 +75,9 @@ class CaseView:
     last_seq: int = 0
     problem: str | None = None
     sent: bool = True  # False: still in this device's outbox
+    opened: OpenedCase | None = field(default=None, repr=False, compare=False)
+    withdrawal_noted: bool = False  # a withdrawal this device opened earlier (`scan_addenda`)
+    amendments_noted: int = 0
 
     @property
     def date(self) -> str:
@@ -94,7 +97,11 @@ class CaseView:
 
     @property
     def withdrawal_asked(self) -> bool:
-        return any(a["kind"] == "withdrawal" for a in self.addenda)
+        return self.withdrawal_noted or any(a["kind"] == "withdrawal" for a in self.addenda)
+
+    @property
+    def amendments(self) -> int:
+        return max(self.amendments_noted, sum(1 for a in self.addenda if a["kind"] == "amendment"))
 
     def decision_summary(self) -> str:
         """The decisions in a few words, from signed votes only: "approve adopted", "1 open", "-"."""
@@ -124,6 +131,7 @@ class CaseView:
             "messages": self.messages,
             "message_count": self.message_count,
             "withdrawal_asked": self.withdrawal_asked,
+            "amendments": self.amendments,
             "problem": self.problem,
             "sent": self.sent,
         }
@@ -188,6 +196,7 @@ def view_of(case: OpenedCase, *, day: int | None = None) -> CaseView:
         decisions=case.decisions(),
         message_count=count if isinstance(count, int) else 0,
         last_seq=last if isinstance(last, int) else 0,
+        opened=case,
     )
 
 
@@ -317,3 +326,31 @@ def outbox_view(home: Home, case_id: bytes, body: bytes) -> CaseView:
         return CaseView(case_id=text, state="outbox", day=None, problem=f"the outbox copy does not open: {exc}", sent=False)
     fields = data.get("fields", {}) if isinstance(data, dict) else {}
     return CaseView(case_id=text, state="outbox", day=None, kind=data.get("kind"), fields=dict(fields), sent=False)
+
+
+async def scan_addenda(api: Api, home: Home, state: DirectoryState, views: list[CaseView]) -> None:
+    """Note, on each view, the helper's withdrawal and amendments (keys/addenda.py): from what this device opened
+    before (kept in the keystore: a case id and two counts, no content) and from the messages newer than that,
+    fetched and opened here (only for cases the server says have newer ones). Addenda count only as
+    `open_thread` verifies them: from the case's reply key."""
+    memory = home.section("addenda")
+    changed = False
+    for view in views:
+        if view.problem is not None or view.opened is None:
+            continue
+        known = memory.get(view.case_id, {"scanned": 0, "withdrawal": False, "amendments": 0})
+        if view.last_seq > int(known["scanned"]):
+            thread = await api.call("GET", f"/v1/cases/{view.case_id}/messages", query={"after": int(known["scanned"])})
+            fresh = open_thread(thread.get("messages") if isinstance(thread, dict) else None, view.opened, state)
+            seqs = [m["seq"] for m in fresh if isinstance(m.get("seq"), int)]
+            known = {
+                "scanned": max([int(known["scanned"]), *seqs]),
+                "withdrawal": known["withdrawal"] or any((m["addendum"] or {}).get("kind") == "withdrawal" for m in fresh),
+                "amendments": int(known["amendments"])
+                + sum(1 for m in fresh if (m["addendum"] or {}).get("kind") == "amendment"),
+            }
+            memory[view.case_id] = known
+            changed = True
+        view.withdrawal_noted, view.amendments_noted = bool(known["withdrawal"]), int(known["amendments"])
+    if changed:
+        home.save()

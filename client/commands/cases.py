@@ -11,20 +11,19 @@ from client.agenda import mark_outcomes_seen
 from client.attachments import check_listing, describe_all, list_attachments
 from client.casefiles import open_case
 from client.commands.attachments import register_cases
-from client.home import Home
 from client.output import progress_done, progress_line
 from client.session import Session, UsageError
 from client.terminal import clean, emit_json, say, table
 from client.threads import describe_addendum, open_thread
 from client.triage import (
     FORK,
-    CaseView,
     Filters,
     council_cases,
     date_text,
     fold,
     helper_cases,
     parse_date,
+    scan_addenda,
     sort_cases,
     split_option,
 )
@@ -102,9 +101,10 @@ async def cmd_list(session: Session, args: argparse.Namespace) -> int:
         views = await helper_cases(api, home, state, on_progress=_progress)
     else:
         raise UsageError("cases are read by council members and by the helpers who sent them")
+    if home.role == "council":
+        await scan_addenda(api, home, state, views)
     progress_done()
     kept = sort_cases(v for v in views if filters.keeps(v))
-    remember_addenda(home, views)
     if args.json:
         emit_json({"cases": [v.to_json() for v in kept], "total": len(views)})
         return 0
@@ -114,8 +114,10 @@ async def cmd_list(session: Session, args: argparse.Namespace) -> int:
             rows.append((v.case_id, v.date, "?", "?", "?", v.state, v.problem))
             continue
         notes = []
-        if v.withdrawal_asked or v.case_id in home.section("withdrawals"):
+        if v.withdrawal_asked:
             notes.append("WITHDRAWAL ASKED")
+        if v.amendments:
+            notes.append(f"amended ({v.amendments})")
         if v.decision_summary() != "-":
             notes.append(v.decision_summary())
         if home.role == "helper" and v.messages:
@@ -137,18 +139,6 @@ async def cmd_list(session: Session, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
-
-
-def remember_addenda(home: Home, views: list[CaseView]) -> None:
-    """Keep, on this device, which cases' helpers asked to withdraw them (so a list without their messages says so)."""
-    withdrawals = home.section("withdrawals")
-    changed = False
-    for v in views:
-        if v.withdrawal_asked and v.case_id not in withdrawals:
-            withdrawals[v.case_id] = True
-            changed = True
-    if changed:
-        home.save()
 
 
 def describe_decision(d: dict[str, Any]) -> str:
@@ -194,9 +184,6 @@ async def cmd_show(session: Session, args: argparse.Namespace) -> int:
     summary["messages"] = len(messages)
     if home.role == "helper":
         mark_outcomes_seen(home, summary["decisions"])
-    if any(a["kind"] == "withdrawal" for a in summary["addenda"]) and case.text_id not in home.section("withdrawals"):
-        home.section("withdrawals")[case.text_id] = True
-        home.save()
     if args.json:
         emit_json(summary)
         return 0
