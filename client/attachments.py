@@ -158,13 +158,12 @@ def spool(home: Home, pending: PendingUpload) -> None:
     target = home.spool_path(pending.descriptor.attachment_id)
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     partial = target.with_name(target.name + ".partial")
-    progress = ByteProgress(f"sealing {pending.name}", pending.descriptor.size)
     try:
         reader = PlanReader(pending.path, pending.ranges)
     except OSError as exc:
         raise UsageError(f"cannot read {pending.path}: {exc.strerror}") from exc
     try:
-        with reader, partial.open("wb") as out:
+        with reader, partial.open("wb") as out, ByteProgress(f"sealing {pending.name}", pending.descriptor.size) as progress:
             os.fchmod(out.fileno(), 0o600)
             for chunk in seal_stream(reader, pending.descriptor):
                 out.write(chunk)
@@ -229,8 +228,7 @@ async def upload(api: Api, home: Home, pending: PendingUpload) -> None:
             f"upload began before the outbox kept sealed copies. Put the file back there and run `tessera outbox flush`, "
             f"or drop the upload with `tessera outbox drop {attachment}`"
         ) from exc
-    with reader:
-        progress = ByteProgress(f"uploading {pending.name}", layout.padded)
+    with reader, ByteProgress(f"uploading {pending.name}", layout.padded) as progress:
         if pending.spooled:
             parts = _spooled_parts(reader, pending, server_has, progress)
         else:
@@ -542,9 +540,8 @@ async def download(
     opener = StreamOpener(descriptor)
     size = opener.layout.chunk_sealed
     partial = out.with_name(out.name + ".partial")
-    progress = ByteProgress(f"downloading {descriptor.name}", descriptor.size)
     try:
-        with partial.open("wb") as handle:
+        with partial.open("wb") as handle, ByteProgress(f"downloading {descriptor.name}", descriptor.size) as progress:
             os.fchmod(handle.fileno(), 0o600)
             failures = 0
             while opener.index < opener.layout.count:

@@ -50,15 +50,26 @@ def check_grant(grant: Grant, invite: Invite, state: DirectoryState, *, name: st
         raise UsageError("this invite has expired; ask your administrator for a new one")
 
 
-async def join(api: Api, invite: Invite, keys: AccountKeys, *, name: str | None, now: int) -> tuple[Grant, int]:
+async def join(
+    api: Api,
+    invite: Invite,
+    keys: AccountKeys,
+    *,
+    name: str | None,
+    now: int,
+    before_register: Callable[[Grant], None] = lambda grant: None,
+) -> tuple[Grant, int]:
     """Check the invite's grant, then register `keys`; returns the grant and the entry's sequence number.
-    Raises HostileServerError, UsageError, DirectoryError or ApiError; nothing is registered unless the grant checks."""
+    `before_register(grant)` runs once the grant checked and before anything is sent that spends the invite
+    (the CLI checks the passphrase against the role there). Raises HostileServerError, UsageError,
+    DirectoryError or ApiError; nothing is registered unless the grant checks."""
     secret = {"v": 1, "invite_id": b64u_encode(invite.invite_id), "secret": invite.secret}
     for attempt in range(ATTEMPTS):
         answer: Any = await api.call("POST", "/v1/invites/grant", body=secret, auth=False)
         grant = from_wire(Grant, answer.get("grant"))
         state, _ = verify_answer(answer.get("directory"), pinned_seq=invite.head_seq, pinned_head=invite.head_hash, now=now)
         check_grant(grant, invite, state, name=name, today=now // 86_400)
+        before_register(grant)
         payload = payload_for("account-added", account=grant.account, role=grant.role, keys=keys.public(), grant=grant)
         public = keys.public()
         body = {

@@ -52,11 +52,29 @@ def read_passphrase(args: argparse.Namespace, *, confirm: bool = False) -> str:
         raise UsageError(f"no passphrase: type it at a terminal, or set {PASSPHRASE_ENV}, or use --passphrase-file")
     first = getpass.getpass("Passphrase: ")
     if confirm:
-        if len(first.split()) < 4 and len(first) < 20:
-            raise UsageError("choose a longer passphrase: at least four words (six for council members)")
+        check_passphrase(first, "helper")
         if getpass.getpass("Repeat the passphrase: ") != first:
             raise UsageError("the two passphrases differ")
     return first
+
+
+def check_passphrase(passphrase: str, role: str) -> None:
+    """The rule for a new keystore's passphrase, wherever it comes from (the prompt, TESSERA_PASSPHRASE,
+    --passphrase-file): at least four words or 20 characters for a helper; six words or 30 characters for a
+    council member or an administrator, whose keystore holds a council share or the power to invite.
+    Raises UsageError saying what is needed."""
+    words, length = len(passphrase.split()), len(passphrase)
+    if role in ("council", "admin"):
+        if words < 6 and length < 30:
+            raise UsageError(
+                f"this account is a {role} account: choose a passphrase of at least six words (or 30 characters); "
+                "nothing was registered, the invite still works"
+            )
+    elif words < 4 and length < 20:
+        raise UsageError(
+            "choose a longer passphrase: at least four words (or 20 characters); nothing was registered, the invite "
+            "still works"
+        )
 
 
 def _own_sign_keys(home: Home) -> set[bytes]:

@@ -17,7 +17,7 @@ from server.errors import ConfigError
 CONFIG_NAME = "tessera-server.toml"
 KEY_NAME = "server.key"
 DB_NAME = "tessera.db"
-ACTIONS = ("approve", "decline", "request-info")
+ACTIONS = ("approve", "decline", "request-info", "close")
 STATES = ("open", "decided", "closed")
 
 TEMPLATE = """\
@@ -54,6 +54,7 @@ max_attachment = 2147483648
 approve = "majority"
 decline = "majority"
 request-info = "majority"
+close = "majority"
 
 [retention]
 # Days after its intake day that a case in this state is crypto-shredded (its ciphertext, key wraps,

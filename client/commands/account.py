@@ -14,7 +14,7 @@ from client.directory import at_next_position, position
 from client.enrol import join
 from client.home import KEYSTORE, Home
 from client.output import emit_json
-from client.session import KeyChangedError, Session, UsageError, read_passphrase
+from client.session import KeyChangedError, Session, UsageError, check_passphrase, read_passphrase
 from client.terminal import clean
 from keys.accounts import AccountKeys, fingerprint, safety_number
 from keys.directory import DirectoryState, payload_for, sign_next
@@ -49,7 +49,9 @@ async def cmd_join(session: Session, args: argparse.Namespace) -> int:
     passphrase = read_passphrase(args, confirm=True)
     keys = AccountKeys.generate()
     api = session.api(server=invite.server)
-    grant, _ = await join(api, invite, keys, name=args.name, now=int(time.time()))  # checks the grant and the name first
+    grant, _ = await join(  # checks the grant and the name, then the passphrase against the role, before registering
+        api, invite, keys, name=args.name, now=int(time.time()), before_register=lambda g: check_passphrase(passphrase, g.role)
+    )
     state: dict[str, Any] = {
         "v": 1,
         "account": grant.account,

@@ -168,6 +168,10 @@ async def accounts_list(request: web.Request) -> web.Response:
     )
 
 
+async def pending_invites(request: web.Request) -> web.Response:
+    return reply({"invites": await accounts.pending_invites(request.app[SERVICES], request[PRINCIPAL])})
+
+
 async def create_invite(request: web.Request) -> web.Response:
     grant = await body_as(request, Grant)
     issued = await accounts.create_invite(request.app[SERVICES], request[PRINCIPAL], grant)

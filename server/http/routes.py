@@ -56,6 +56,14 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("GET", "/v1/accounts", h.accounts_list, frozenset({"admin", "council"}), None, "Accounts, roles and keys."),
     Route("POST", "/v1/invites", h.create_invite, frozenset({"admin"}), h.Grant, "Create an invite from a signed grant."),
+    Route(
+        "GET",
+        "/v1/invites",
+        h.pending_invites,
+        frozenset({"admin"}),
+        None,
+        "Invites not used yet and not expired, with their signed grants (no secrets).",
+    ),
     Route("POST", "/v1/accounts/{account}/revoke", h.revoke, ALL_ROLES, h.RevokeRequest, "Revoke an account (admin, or itself)."),
     Route(
         "POST",

@@ -5,6 +5,7 @@ the server stores only as an Argon2id hash. Joining proves the secret and posses
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -234,3 +235,17 @@ async def list_accounts(services: Services, principal: Principal) -> Sequence[Ac
     principal.require("admin", "council")
     async with services.db.read() as session:
         return (await session.execute(select(AccountRow).order_by(AccountRow.account))).scalars().all()
+
+
+async def pending_invites(services: Services, principal: Principal) -> list[dict[str, object]]:
+    """Invites not used yet and not expired, with their signed grants (never their secrets): administrators'
+    `tessera admin invites`, which checks each grant's signature itself."""
+    principal.require("admin")
+    async with services.db.read() as session:
+        query = (
+            select(InviteRow)
+            .where(InviteRow.used.is_(False), InviteRow.expires_day >= services.today())
+            .order_by(InviteRow.expires_day, InviteRow.account)
+        )
+        rows = (await session.execute(query)).scalars().all()
+    return [{"invite_id": b64u_encode(r.invite_id), "expires_day": r.expires_day, "grant": json.loads(r.grant)} for r in rows]

@@ -3,6 +3,9 @@ name in use says what to do instead."""
 
 from __future__ import annotations
 
+import pytest
+
+from client.main import main
 from tests.hostile.conftest import Org
 
 
@@ -23,3 +26,34 @@ def test_inviting_a_name_in_use_says_what_to_do(bare_org: Org) -> None:
     again = bare_org.run("admin", "admin", "invite", "--role", "helper", "--name", "ryu")
     assert again.code == 2 and "a revoked account" in again.err and "another name" in again.err
     assert bare_org.ok("admin", "admin", "invite", "--role", "helper", "--name", "ryu2").startswith("tessera-invite:")
+
+
+def _join_with_env(
+    org: Org, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], who: str, invite: str, passphrase: str
+) -> tuple[int, str]:
+    monkeypatch.setenv("TESSERA_PASSPHRASE", passphrase)
+    monkeypatch.setenv("TESSERA_INSECURE_FAST_KDF", "1")
+    capsys.readouterr()
+    code = main(["--home", str(org.home_path(who)), "--server", org.stack.url, "join", invite, "--name", who])
+    return code, capsys.readouterr().err
+
+
+def test_the_passphrase_rule_applies_to_every_source_and_council_members_need_six_words(
+    bare_org: Org, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Against the old code: `x` from TESSERA_PASSPHRASE or --passphrase-file was accepted, and four words were
+    enough for a council member."""
+    helper = bare_org.ok("admin", "admin", "invite", "--role", "helper", "--name", "yun").strip()
+    code, err = _join_with_env(bare_org, monkeypatch, capsys, "yun", helper, "x")
+    assert code == 2 and "at least four words" in err and "the invite still works" in err
+    short = bare_org.write("short.txt", "x\n")
+    refused = bare_org.run("yun", "--passphrase-file", str(short), "join", helper, "--name", "yun")
+    assert refused.code == 2 and "at least four words" in refused.err
+    assert not (bare_org.home_path("yun") / "keystore.tsk").exists()
+    council = bare_org.ok("admin", "admin", "invite", "--role", "council", "--name", "seo").strip()
+    code, err = _join_with_env(bare_org, monkeypatch, capsys, "seo", council, "four words for council")
+    assert code == 2 and "at least six words" in err
+    six = bare_org.write("six.txt", "six words are what council needs\n")
+    assert "Joined as seo (council)" in bare_org.ok("seo", "--passphrase-file", str(six), "join", council, "--name", "seo")
+    code, err = _join_with_env(bare_org, monkeypatch, capsys, "yun", helper, "four words for helpers")
+    assert code == 0, err

@@ -25,7 +25,7 @@ from client.samples import photo_with_gps
 from server.main import initialise
 from tests.hostile.relay import Relay, Stack
 
-PASSPHRASE = "four words at least here"
+PASSPHRASE = "six words at least here for everyone"
 ENV = {"TESSERA_PASSPHRASE": PASSPHRASE, "TESSERA_INSECURE_FAST_KDF": "1"}
 COUNCIL = ("kim", "lee", "park")
 MEDICAL = """kind = "medical"
