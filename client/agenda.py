@@ -160,6 +160,15 @@ async def _council(
             )
     if record is None or not _member_of(record, home.account):
         return
+    if record.member_by_sign_key(home.keys.public().sign_key) is None:
+        # rotated since the council's last membership change: the server takes this member's part only after one
+        agenda.add(
+            "rekey",
+            "your keys changed since the council's last membership change: until an administrator runs one with the "
+            "same members (and you take part), you cannot approve, vote or read cases",
+            "administrator: tessera council redistribute --threshold K --members (the same members)",
+        )
+        return
     wraps = await api.call("GET", "/v1/wraps", query={"limit": 500})
     if any(item.get("missing") for item in wraps.get("wraps", []) if isinstance(item, dict)):
         agenda.add("rewrap", "newer council members have no key for some cases yet", "tessera council rewrap")

@@ -20,7 +20,7 @@ from client.session import HostileServerError, UsageError
 from keys.accounts import AccountKeys
 from keys.directory import DirectoryState, payload_for, sign_next
 from keys.encoding import b64u_decode, b64u_encode
-from keys.errors import ProofError
+from keys.errors import EncodingError, ProofError
 from keys.invites import SERVER_ISSUER, Grant, Invite, sign_grant, verify_grant
 from keys.wire import from_wire, to_wire
 
@@ -129,3 +129,32 @@ async def make_invite(
         head_seq=head_seq,
         head_hash=head_hash,
     )
+
+
+async def resign_invites(api: Api, *, admin_name: str, old_sign_key: bytes | None, keys: AccountKeys) -> int:
+    """After an administrator's rotation: sign each pending invite this administrator issued again with the new
+    `keys` (same invite, account, role and expiry), so invites handed out before the rotation keep working (a
+    joining device checks the grant against its issuer's current key). Only grants whose signature checks
+    against this administrator's previous key (`old_sign_key`) are signed again: never one the server made up.
+    Returns how many were signed again."""
+    answer = await api.call("GET", "/v1/invites")
+    count = 0
+    for item in answer.get("invites", []) if isinstance(answer, dict) else []:
+        try:
+            grant = from_wire(Grant, item.get("grant") if isinstance(item, dict) else None)
+            if grant.issuer != admin_name or old_sign_key is None:
+                continue
+            verify_grant(grant, old_sign_key)
+        except (ProofError, EncodingError):
+            continue
+        again = sign_grant(
+            invite_id=grant.invite_id,
+            account=grant.account,
+            role=grant.role,
+            expires_day=grant.expires_day,
+            issuer=admin_name,
+            keys=keys,
+        )
+        await api.call("PUT", f"/v1/invites/{b64u_encode(grant.invite_id)}/grant", body=to_wire(again))
+        count += 1
+    return count

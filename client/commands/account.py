@@ -11,7 +11,7 @@ from nacl.utils import random
 from client.api import ApiError
 from client.commands.intake import confirm_cases
 from client.directory import at_next_position, position
-from client.enrol import join
+from client.enrol import join, resign_invites
 from client.home import KEYSTORE, Home
 from client.output import emit_json
 from client.session import KeyChangedError, Session, UsageError, check_passphrase, read_passphrase
@@ -99,8 +99,10 @@ async def cmd_rotate_keys(session: Session, args: argparse.Namespace) -> int:
             state = None  # the new keys do not sign in: the rotation did not happen
         account = state.active(home.account) if state else None
         if account is not None and account.keys.sign_key == kept.public().sign_key:
+            before = home.keys.public().sign_key
             _promote(home, kept)
             print("finished the interrupted key rotation; the new keys are in place.")
+            await _resign(session, home, before)
             return 0
         del home.state["pending_keys"]
     await session.directory(home, api)
@@ -124,11 +126,21 @@ async def cmd_rotate_keys(session: Session, args: argparse.Namespace) -> int:
     answer = await at_next_position(lambda: session.directory(home, api), post)
     _promote(home, new)
     print(f"new keys in place (key directory entry {answer['directory_seq']}); the old ones can no longer sign in.")
+    await _resign(session, home, old.public().sign_key)
     print(f"Your new safety number: {fingerprint(public, home.account)}. Others will be asked to compare it with you.")
     if home.role == "council":
         print("You are on the council: your new keys count there after the next membership change. Ask an administrator")
         print("to run `tessera council redistribute` with the same members; then a member runs `tessera council rewrap`.")
     return 0
+
+
+async def _resign(session: Session, home: Home, old_sign_key: bytes) -> None:
+    """An administrator's pending invites, signed again with the new keys (they would stop working otherwise)."""
+    if home.role != "admin":
+        return
+    count = await resign_invites(session.api(home), admin_name=home.account, old_sign_key=old_sign_key, keys=home.keys)
+    if count:
+        print(f"signed your {count} pending invite(s) again with the new keys: the invites you handed out still work.")
 
 
 def _promote(home: Home, keys: AccountKeys) -> None:

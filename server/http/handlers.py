@@ -172,6 +172,12 @@ async def pending_invites(request: web.Request) -> web.Response:
     return reply({"invites": await accounts.pending_invites(request.app[SERVICES], request[PRINCIPAL])})
 
 
+async def resign_invite(request: web.Request) -> web.Response:
+    invite_id = parse_id(request.match_info["invite_id"], "invite_id")
+    await accounts.resign_invite(request.app[SERVICES], request[PRINCIPAL], invite_id, await body_as(request, Grant))
+    return reply({"invite_id": b64u_encode(invite_id)})
+
+
 async def create_invite(request: web.Request) -> web.Response:
     grant = await body_as(request, Grant)
     issued = await accounts.create_invite(request.app[SERVICES], request[PRINCIPAL], grant)

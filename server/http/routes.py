@@ -64,6 +64,14 @@ ROUTES: tuple[Route, ...] = (
         None,
         "Invites not used yet and not expired, with their signed grants (no secrets).",
     ),
+    Route(
+        "PUT",
+        "/v1/invites/{invite_id}/grant",
+        h.resign_invite,
+        frozenset({"admin"}),
+        h.Grant,
+        "Your pending invite's grant signed again with your new keys (after rotate-keys); same account, role, expiry.",
+    ),
     Route("POST", "/v1/accounts/{account}/revoke", h.revoke, ALL_ROLES, h.RevokeRequest, "Revoke an account (admin, or itself)."),
     Route(
         "POST",

@@ -249,3 +249,30 @@ async def pending_invites(services: Services, principal: Principal) -> list[dict
         )
         rows = (await session.execute(query)).scalars().all()
     return [{"invite_id": b64u_encode(r.invite_id), "expires_day": r.expires_day, "grant": json.loads(r.grant)} for r in rows]
+
+
+async def resign_invite(services: Services, principal: Principal, invite_id: bytes, grant: Grant) -> None:
+    """An administrator who rotated keys signs a pending invite of theirs again with the new keys: the same invite,
+    account, role and expiry, so the invite string (and its secret) the person holds keeps working; a joining
+    device checks the grant against its issuer's current key."""
+    principal.require("admin")
+    if grant.invite_id != invite_id or grant.issuer != principal.name:
+        raise BadRequestError("the grant must be for this invite and issued by the calling administrator")
+    try:
+        verify_grant(grant, principal.sign_key)
+    except ProofError as exc:
+        raise BadRequestError("the grant is not signed by the calling administrator") from exc
+    async with services.db.write() as session:
+        row = await session.get(InviteRow, invite_id)
+        if row is None or row.used or row.expires_day < services.today():
+            raise NotFoundError("no pending invite with this id (used or expired)")
+        stored = decode_json(Grant, row.grant.encode())
+        if (stored.issuer, stored.account, stored.role, stored.expires_day) != (
+            grant.issuer,
+            grant.account,
+            grant.role,
+            grant.expires_day,
+        ):
+            raise BadRequestError("a grant signed again must keep the invite's issuer, account, role and expiry")
+        row.grant = encode_json(grant).decode()
+        await audit.append(session, day=services.today(), actor=principal.name, action="invite.resigned", obj=grant.account)

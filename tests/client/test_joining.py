@@ -57,3 +57,28 @@ def test_the_passphrase_rule_applies_to_every_source_and_council_members_need_si
     assert "Joined as seo (council)" in bare_org.ok("seo", "--passphrase-file", str(six), "join", council, "--name", "seo")
     code, err = _join_with_env(bare_org, monkeypatch, capsys, "yun", helper, "four words for helpers")
     assert code == 0, err
+
+
+def test_an_invite_handed_out_before_the_administrators_rotation_still_works(bare_org: Org) -> None:
+    """Against the old code: the joining device checked the grant against the administrator's new key and called
+    the server a liar (exit 3): every invite handed out before a rotation was lost."""
+    invite = bare_org.ok("admin", "admin", "invite", "--role", "helper", "--name", "ryu").strip()
+    rotated = bare_org.ok("admin", "rotate-keys")
+    assert "signed your 1 pending invite(s) again" in rotated
+    assert "Joined as ryu (helper)" in bare_org.ok("ryu", "join", invite, "--name", "ryu")
+    assert bare_org.ok("admin", "admin", "invites").count("ryu") == 0
+
+
+def test_the_administrator_signs_again_only_grants_it_signed(bare_org: Org) -> None:
+    """A hostile server lists a grant of its own making among the pending invites: the rotating administrator's
+    client does not put the new key on it."""
+    bare_org.ok("admin", "admin", "invite", "--role", "helper", "--name", "ryu")
+
+    def promote(_s: object, body: dict[str, list[dict[str, dict[str, str]]]]) -> object:
+        for item in body["invites"]:
+            item["grant"]["role"] = "admin"
+        return body
+
+    bare_org.relay.rewrite("GET", r"/v1/invites", promote)
+    assert "pending invite" not in bare_org.ok("admin", "rotate-keys")
+    assert not bare_org.relay.requests("PUT", r"/v1/invites/[^/]+/grant")
