@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(PY) -m bench.attachments
 	$(PY) -m bench.lifecycle
 	$(PY) -m bench.rekey
+	$(PY) -m bench.triage
 
 vectors: $(STAMP)
 	$(PY) -m tests.vectors.generate

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 # more. The set-up's imports (pytest among them, through the e2e helpers: about 2 s here) live in `run`.
 
 MIB = 1 << 20
-PASSPHRASE = "bench passphrase"
+PASSPHRASE = "bench passphrase of six whole words"
 
 CEREMONY_STEP = ("council", "ceremony", "step", "--yes", "--accept-unverified")
 

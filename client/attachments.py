@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from client.api import Api, ApiError, ServerUnreachableError
 from client.home import Home
@@ -76,7 +76,7 @@ class PendingUpload:
     case_id: bytes
     descriptor: AttachmentDescriptor
     sealed_descriptor: bytes
-    path: Path
+    path: Path  # the original (absolute), used only to spool, or by a record from before spooling
     ranges: list[Piece]
     # digest of the last chunk of every part sent, by chunk index: the server holds whole parts, so its
     # last chunk is one of these; secretstream chains, so that one chunk vouches for all before it
@@ -84,6 +84,9 @@ class PendingUpload:
     # an attachment added after the intake: the helper's signed list of all the case's attachments, this one
     # included, posted after the registration (an intake's attachments are listed in its case file)
     listing: AttachmentList | None = None
+    # the sealed chunks wait in the outbox (Home.spool_path): resuming never reads the original again. False only
+    # for a record an earlier version kept, which re-seals from the original file
+    spooled: bool = False
 
     def to_json(self) -> bytes:
         return canonical_json(
@@ -95,6 +98,7 @@ class PendingUpload:
                 "ranges": pieces_to_json(self.ranges),
                 "sent": {str(i): b64u_encode(d) for i, d in self.sent.items()},
                 "listing": to_wire(self.listing) if self.listing is not None else None,
+                "spooled": self.spooled,
             }
         )
 
@@ -109,6 +113,7 @@ class PendingUpload:
             ranges=pieces_from_json(raw["ranges"]),
             sent={int(i): b64u_decode(d, length=32) for i, d in raw["sent"].items()},
             listing=from_wire(AttachmentList, raw["listing"]) if raw.get("listing") is not None else None,
+            spooled=bool(raw.get("spooled", False)),
         )
 
     @property
@@ -141,11 +146,43 @@ def prepare_upload(
         attachment_id=attachment_id,
     )
     recipient = identity_attachment_key if kind == "identity" else case_attachment_key(case_id, case_key)
-    return PendingUpload(case_id, descriptor, seal_descriptor(descriptor, recipient), plan.path, plan.ranges, listing=listing)
+    sealed = seal_descriptor(descriptor, recipient)
+    return PendingUpload(case_id, descriptor, sealed, plan.path.absolute(), plan.ranges, listing=listing)
+
+
+def spool(home: Home, pending: PendingUpload) -> None:
+    """Seal the whole file into the outbox (Home.spool_path) and mark the record spooled: from here on the
+    upload, and any resume after an interruption or a restart, reads only these sealed chunks, so the original
+    may be deleted. Written to a temporary name, flushed to disk and renamed, so a spool is whole or absent.
+    Raises UsageError when the file cannot be read or changed while it was read."""
+    target = home.spool_path(pending.descriptor.attachment_id)
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    partial = target.with_name(target.name + ".partial")
+    try:
+        reader = PlanReader(pending.path, pending.ranges)
+    except OSError as exc:
+        raise UsageError(f"cannot read {pending.path}: {exc.strerror}") from exc
+    try:
+        with reader, partial.open("wb") as out, ByteProgress(f"sealing {pending.name}", pending.descriptor.size) as progress:
+            os.fchmod(out.fileno(), 0o600)
+            for chunk in seal_stream(reader, pending.descriptor):
+                out.write(chunk)
+                progress.add(pending.descriptor.layout.chunk_plain)
+            out.flush()
+            os.fsync(out.fileno())
+        partial.replace(target)
+    except EncodingError as exc:
+        partial.unlink(missing_ok=True)
+        raise UsageError(f"{pending.path} changed while it was being sealed ({exc}); attach it again") from exc
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    pending.spooled = True
 
 
 async def upload(api: Api, home: Home, pending: PendingUpload) -> None:
-    """Upload (or resume) one attachment; its record stays in the outbox until the server has it all.
+    """Upload (or resume) one attachment from its sealed copy in the outbox; its record stays there until the
+    server has it all.
 
     Raises UploadInterruptedError when the server stops answering (the record stays for a later flush),
     UsageError when the server refuses it for good or the file changed since the upload began (in both
@@ -173,13 +210,29 @@ async def upload(api: Api, home: Home, pending: PendingUpload) -> None:
         await _retrying(lambda: _within_budget(lambda: as_case.call("PUT", listing_path, body=listing)))
     layout = pending.descriptor.layout
     server_has = int(state["received"])
+    attachment = b64u_encode(pending.descriptor.attachment_id)
     try:
-        reader = PlanReader(pending.path, pending.ranges)
+        reader: Any = (
+            home.spool_path(pending.descriptor.attachment_id).open("rb")
+            if pending.spooled
+            else PlanReader(pending.path, pending.ranges)
+        )
     except OSError as exc:
-        raise UsageError(f"cannot read {pending.path}: {exc.strerror}") from exc
-    with reader:
-        progress = ByteProgress(f"uploading {pending.name}", layout.padded)
-        parts = _sealed_parts(reader, pending, server_has, progress)
+        if pending.spooled:
+            raise UsageError(
+                f"the sealed copy of {pending.name} is missing from the outbox ({exc.strerror}), so its upload cannot "
+                f"resume: drop it with `tessera outbox drop {attachment}` and attach the file again"
+            ) from exc
+        raise UsageError(
+            f"resuming the upload of {pending.name} needs its original file at {pending.path} ({exc.strerror}): this "
+            f"upload began before the outbox kept sealed copies. Put the file back there and run `tessera outbox flush`, "
+            f"or drop the upload with `tessera outbox drop {attachment}`"
+        ) from exc
+    with reader, ByteProgress(f"uploading {pending.name}", layout.padded) as progress:
+        if pending.spooled:
+            parts = _spooled_parts(reader, pending, server_has, progress)
+        else:
+            parts = _sealed_parts(reader, pending, server_has, progress)
         # The next part is sealed in a thread (libsodium releases the GIL) while up to IN_FLIGHT parts are
         # on the wire, so the server receives one while it writes the one before.
         sealing: asyncio.Future[Any] | None = asyncio.ensure_future(asyncio.to_thread(next, parts, None))
@@ -246,6 +299,32 @@ def _sealed_parts(
             f"{pending.path} changed since its upload began ({exc}), so the upload cannot resume; "
             "it was removed from the outbox: attach the file again"
         ) from exc
+
+
+def _spooled_parts(
+    spool_file: BinaryIO, pending: PendingUpload, server_has: int, progress: ByteProgress
+) -> Iterator[tuple[int, list[bytes], bytes, bytes]]:
+    """As `_sealed_parts`, read from the chunks sealed into the outbox (`spool`). The last chunk the server holds
+    must be the one sent before (the spool never changes; a damaged one is refused)."""
+    layout = pending.descriptor.layout
+    size = layout.chunk_sealed
+    if server_has:
+        spool_file.seek((server_has - 1) * size)
+        if pending.sent.get(server_has - 1) != digest(spool_file.read(size)):
+            raise FileChangedError(
+                f"the sealed copy of {pending.name} in the outbox differs from what the server holds, so the upload "
+                "cannot resume; it was removed from the outbox: attach the file again"
+            )
+        progress.add(layout.chunk_plain * server_has)
+    spool_file.seek(server_has * size)
+    first = server_has
+    while first < layout.count:
+        count = min(PART_CHUNKS, layout.count - first)
+        part = [spool_file.read(size) for _ in range(count)]
+        if any(len(chunk) != size for chunk in part):
+            raise FileChangedError(f"the sealed copy of {pending.name} in the outbox is cut short; attach the file again")
+        yield first, part, digest_pieces(part), digest(part[-1])
+        first += count
 
 
 async def _put_part(as_case: Api, path: str, first: int, chunks: list[bytes], part_digest: bytes) -> Any:
@@ -461,9 +540,8 @@ async def download(
     opener = StreamOpener(descriptor)
     size = opener.layout.chunk_sealed
     partial = out.with_name(out.name + ".partial")
-    progress = ByteProgress(f"downloading {descriptor.name}", descriptor.size)
     try:
-        with partial.open("wb") as handle:
+        with partial.open("wb") as handle, ByteProgress(f"downloading {descriptor.name}", descriptor.size) as progress:
             os.fchmod(handle.fileno(), 0o600)
             failures = 0
             while opener.index < opener.layout.count:

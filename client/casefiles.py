@@ -148,6 +148,24 @@ async def open_case(api: Api, home: Home, case: str | bytes, state: DirectorySta
         raw = await api.call("GET", f"/v1/cases/{text}")
     else:
         raise UsageError("cases are read by council members and by the helper who submitted them")
+    return _open(api, keys, case_id, raw, state, own)
+
+
+def open_served(api: Api, home: Home, raw: Any, state: DirectoryState) -> OpenedCase:
+    """A council member's case from a page of whole cases (`GET /v1/case-pages`), checked exactly as `open_case`
+    checks one it fetched itself. Raises ProofError, NotForYouError, DirectoryError or EncodingError as it does."""
+    if home.role != "council":
+        raise UsageError("pages of cases are read by council members")
+    try:
+        case_id = b64u_decode(str(raw.get("case_id")), length=16, what="case id") if isinstance(raw, dict) else b""
+    except EncodingError as exc:
+        raise ProofError("the server listed a case under a malformed id") from exc
+    return _open(api, home.keys, case_id, raw, state, None)
+
+
+def _open(api: Api, keys: AccountKeys, case_id: bytes, raw: Any, state: DirectoryState, own: OwnCase | None) -> OpenedCase:
+    """Open and check one case the server served (see `open_case`)."""
+    text = b64u_encode(case_id)
     if not isinstance(raw, dict):
         raise ProofError(f"the server's answer for case {text} is not a case")
     envelope = from_wire(IntakeEnvelope, raw.get("envelope"))

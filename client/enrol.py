@@ -20,7 +20,7 @@ from client.session import HostileServerError, UsageError
 from keys.accounts import AccountKeys
 from keys.directory import DirectoryState, payload_for, sign_next
 from keys.encoding import b64u_decode, b64u_encode
-from keys.errors import ProofError, TesseraError
+from keys.errors import EncodingError, ProofError, TesseraError
 from keys.invites import Grant, Invite, sign_grant, verify_grant
 from keys.wire import from_wire, to_wire
 
@@ -45,15 +45,26 @@ def check_grant(grant: Grant, invite: Invite, state: DirectoryState, *, name: st
         raise UsageError("this invite has expired; ask your administrator for a new one")
 
 
-async def join(api: Api, invite: Invite, keys: AccountKeys, *, name: str | None, now: int) -> tuple[Grant, int]:
+async def join(
+    api: Api,
+    invite: Invite,
+    keys: AccountKeys,
+    *,
+    name: str | None,
+    now: int,
+    before_register: Callable[[Grant], None] = lambda grant: None,
+) -> tuple[Grant, int]:
     """Check the invite's grant, then register `keys`; returns the grant and the entry's sequence number.
-    Raises HostileServerError, UsageError, DirectoryError or ApiError; nothing is registered unless the grant checks."""
+    `before_register(grant)` runs once the grant checked and before anything is sent that spends the invite
+    (the CLI checks the passphrase against the role there). Raises HostileServerError, UsageError,
+    DirectoryError or ApiError; nothing is registered unless the grant checks."""
     secret = {"v": 1, "invite_id": b64u_encode(invite.invite_id), "secret": invite.secret}
     for attempt in range(ATTEMPTS):
         answer: Any = await api.call("POST", "/v1/invites/grant", body=secret, auth=False)
         grant = from_wire(Grant, answer.get("grant"))
         state, _ = verify_answer(answer.get("directory"), pinned_seq=invite.head_seq, pinned_head=invite.head_hash, now=now)
         check_grant(grant, invite, state, name=name, today=now // 86_400)
+        before_register(grant)
         payload = payload_for("account-added", account=grant.account, role=grant.role, keys=keys.public(), grant=grant)
         public = keys.public()
         day = now // 86_400
@@ -123,3 +134,32 @@ async def make_invite(
         head_seq=head_seq,
         head_hash=head_hash,
     )
+
+
+async def resign_invites(api: Api, *, admin_name: str, old_sign_key: bytes | None, keys: AccountKeys) -> int:
+    """After an administrator's rotation: sign each pending invite this administrator issued again with the new
+    `keys` (same invite, account, role and expiry), so invites handed out before the rotation keep working (a
+    joining device checks the grant against its issuer's current key). Only grants whose signature checks
+    against this administrator's previous key (`old_sign_key`) are signed again: never one the server made up.
+    Returns how many were signed again."""
+    answer = await api.call("GET", "/v1/invites")
+    count = 0
+    for item in answer.get("invites", []) if isinstance(answer, dict) else []:
+        try:
+            grant = from_wire(Grant, item.get("grant") if isinstance(item, dict) else None)
+            if grant.issuer != admin_name or old_sign_key is None:
+                continue
+            verify_grant(grant, old_sign_key)
+        except (ProofError, EncodingError):
+            continue
+        again = sign_grant(
+            invite_id=grant.invite_id,
+            account=grant.account,
+            role=grant.role,
+            expires_day=grant.expires_day,
+            issuer=admin_name,
+            keys=keys,
+        )
+        await api.call("PUT", f"/v1/invites/{b64u_encode(grant.invite_id)}/grant", body=to_wire(again))
+        count += 1
+    return count

@@ -300,3 +300,38 @@ def parse_form(text: str, kind: str) -> Form:
     if problems:
         raise FormError(problems)
     return Form(kind=kind, identity=values["identity"], case=values["case"])
+
+
+def parse_amendment(text: str, kind: str) -> dict[str, Any]:
+    """The case-file fields of an amendment form (a TOML file with a [case] table naming some fields of the case's
+    kind). Raises FormError naming every bad field; an [identity] table is refused: an amendment is read by every
+    council member alone, and identity details are sealed only at intake."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise FormError([f"the form is not valid TOML: {exc}"]) from None
+    by_name = {f.name: f for f in schema(kind)}
+    problems = []
+    if "identity" in data:
+        problems.append(
+            "[identity]: an amendment is readable by every council member alone, so it cannot carry identity details "
+            "(those are sealed only at intake, for k members together); leave them out"
+        )
+    problems += [
+        f"{name}: an amendment form has only a [case] table" for name in sorted(set(data) - {"identity", "case", "kind"})
+    ]
+    table = data.get("case", {})
+    if not isinstance(table, dict):
+        raise FormError([*problems, "[case] must be a table"])
+    for name, value in table.items():
+        f = by_name.get(name)
+        if f is None or f.section != "case":
+            where = f" (it belongs in [{f.section}])" if f is not None else ""
+            problems.append(f"{name}: not a case-file field of a {kind} form{where}")
+            continue
+        problem = _check(f, value)
+        if problem:
+            problems.append(problem)
+    if problems:
+        raise FormError(problems)
+    return dict(table)

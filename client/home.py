@@ -1,5 +1,7 @@
 """The client's home directory: one passphrase-protected keystore (keys, pinned directory head, known
-people, council shares, pending reveals) and the encrypted outbox. Nothing else of a case is kept."""
+people, council shares, pending reveals) and the encrypted outbox: sealed intakes, the records of unfinished
+attachment uploads (sealed under the outbox key) and each upload's sealed chunks (secretstream ciphertext, whose
+key is only in its record), so an upload never needs the original file again. Nothing else of a case is kept."""
 
 from __future__ import annotations
 
@@ -138,5 +140,10 @@ class Home:
             except DecryptionError as exc:
                 raise HomeError(f"pending upload {item.name} is damaged") from exc
 
+    def spool_path(self, attachment_id: bytes) -> Path:
+        """Where the sealed chunks of a pending upload wait (ciphertext only: the stream key is in the record)."""
+        return self.path / OUTBOX / "attachments" / f"{b64u_encode(attachment_id)}.stream"
+
     def drop_pending_upload(self, attachment_id: bytes) -> None:
         (self.path / OUTBOX / "attachments" / f"{b64u_encode(attachment_id)}.sealed").unlink(missing_ok=True)
+        self.spool_path(attachment_id).unlink(missing_ok=True)

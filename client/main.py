@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import sys
 from collections.abc import Sequence
 
@@ -11,7 +12,20 @@ import aiohttp
 
 from client.api import ApiError, ServerUnreachableError
 from client.attachments import UploadInterruptedError
-from client.commands import account, admin, attachments, audit, cases, council, decision, intake, messages, report, reveal
+from client.commands import (
+    account,
+    admin,
+    attachments,
+    audit,
+    cases,
+    council,
+    decision,
+    intake,
+    messages,
+    report,
+    reveal,
+    todo,
+)
 from client.forms import FormError
 from client.home import HomeError
 from client.session import HostileServerError, KeyChangedError, Session, UsageError
@@ -42,12 +56,33 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--server", help="server address (default: the one from your invite)")
     parser.add_argument("--proxy", help="send everything through a SOCKS proxy, e.g. socks5://127.0.0.1:9050 for Tor")
     parser.add_argument("--passphrase-file", help="read the passphrase from the first line of this file (for scripts)")
+    parser.add_argument("--version", action="version", version=f"tessera {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for group in (account, admin, council, intake, attachments, cases, reveal, decision, messages, audit, report):
+    for group in (account, todo, admin, council, intake, attachments, cases, reveal, decision, messages, audit, report):
         group.register(sub)
     p = sub.add_parser("demo", help="run the whole story against a real local server and explain each step")
     p.set_defaults(run=None)
     return parser
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("tessera")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - run from a source tree without installing
+        return "(not installed)"
+
+
+def _interrupted(args: argparse.Namespace) -> str:
+    """What ^C leaves behind, and how to go on."""
+    command = (args.command, getattr(args, "intake_command", None), getattr(args, "outbox_command", None))
+    if command[0] == "attach" or command[1] == "submit" or command[2] == "flush":
+        return (
+            "interrupted. Nothing sealed is lost: what was not sent waits in the outbox, and `tessera outbox flush` "
+            "resumes an upload where it stopped (`tessera outbox list` shows what waits)."
+        )
+    if command[0] == "council" and getattr(args, "ceremony_command", None) in ("run", "step"):
+        return "interrupted. Run `tessera council ceremony run` again: it resumes where it stopped."
+    return "interrupted."
 
 
 def _api_message(exc: ApiError) -> str:
@@ -126,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UploadInterruptedError as exc:
         return _fail(f"the upload stopped: {exc}. It resumes where it stopped with `tessera outbox flush`.")
     except KeyboardInterrupt:
-        return _fail("interrupted.", 130)
+        return _fail(_interrupted(args), 130)
 
 
 def _fail(message: str, code: int = EXIT_ERROR) -> int:

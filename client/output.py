@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TextIO
 
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from wcwidth import wcswidth, wcwidth
 
 
@@ -36,6 +38,22 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
         print("(none)")
 
 
+_status = {"shown": False}
+
+
+def progress_line(text: str) -> None:
+    """One status line on stderr, rewritten in place (only on a terminal; `progress_done` ends it)."""
+    if sys.stderr.isatty():
+        print(f"\r{text}\x1b[K", end="", file=sys.stderr, flush=True)
+        _status["shown"] = True
+
+
+def progress_done() -> None:
+    if _status["shown"]:
+        print(file=sys.stderr, flush=True)
+        _status["shown"] = False
+
+
 def progress(done: int, total: int, what: str) -> None:
     """A one-line progress counter on stderr (only on a terminal)."""
     if sys.stderr.isatty():
@@ -44,17 +62,39 @@ def progress(done: int, total: int, what: str) -> None:
 
 
 class ByteProgress:
-    """A byte counter for a long transfer: one line on stderr, in MiB and percent, only on a terminal."""
+    """A byte counter for a long transfer, as a context manager: on a terminal one line on stderr with a bar, the
+    bytes done, the speed and the time left (rich's progress display, stopped on leaving the block, also on an
+    error or ^C); elsewhere nothing, so scripts and logs stay plain. `add` may be called from another thread."""
 
-    def __init__(self, what: str, total: int) -> None:
+    def __init__(self, what: str, total: int, *, file: TextIO | None = None, force: bool = False) -> None:
         self.what, self.total, self.done = what, max(total, 1), 0
-        self.show = sys.stderr.isatty()
+        stream = file if file is not None else sys.stderr
+        self.show = force or stream.isatty()
+        self._progress: Progress | None = None
+        if self.show:
+            from client.terminal import clean  # terminal.py imports this module
+
+            console = Console(file=stream, force_terminal=force or None, highlight=False)
+            self._progress = Progress(
+                TextColumn("{task.description}", markup=False),  # a file name from another person: never markup
+                BarColumn(),
+                DownloadColumn(binary_units=True),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=console,
+            )
+            self._task = self._progress.add_task(clean(what, one_line=True), total=self.total)
+
+    def __enter__(self) -> ByteProgress:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
 
     def add(self, count: int) -> None:
         self.done += count
-        if self.show:
-            mib = 1 << 20
-            percent = min(100, 100 * self.done // self.total)
-            end = "\n" if self.done >= self.total else ""
-            text = f"\r{self.what}: {self.done / mib:.1f} of {self.total / mib:.1f} MiB ({percent}%)"
-            print(text, end=end, file=sys.stderr, flush=True)
+        if self._progress is not None:
+            self._progress.update(self._task, completed=min(self.done, self.total))

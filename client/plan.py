@@ -35,6 +35,7 @@ class PlanMember:
     safety_number: str
     verified: bool  # compared in person (`tessera verify NAME --accept`)
     me: bool
+    rotated: bool = False  # new keys from a rotation since this member last compared them
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,8 @@ class CeremonyPlan:
         lines.append("The new council:")
         for m in self.members:
             status = "you" if m.me else ("verified in person" if m.verified else "NOT verified in person")
+            if m.rotated and not m.verified and not m.me:
+                status += ": new keys since a rotation"
             lines.append(f"  {m.index:>3}  {m.account:<20} {m.safety_number}  ({status})")
         if self.unverified:
             lines.append(
@@ -114,6 +117,7 @@ def make_plan(
             safety_number=fingerprint(AccountPublic(sign_key=p.sign_key, box_key=p.box_key), p.account),
             verified=bool(known.get(p.account, {}).get("verified")),
             me=p.sign_key == me,
+            rotated=bool(known.get(p.account, {}).get("rotated")),
         )
         for p in sorted(participants, key=lambda p: p.index)
     )

@@ -9,20 +9,23 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
 from client.api import Api
 from client.directory import fetch_verified
 from client.home import Home, default_home
-from keys.accounts import AccountKeys
+from client.terminal import clean
+from keys.accounts import AccountKeys, fingerprint
 from keys.council import EpochRecord
-from keys.directory import DirectoryState
+from keys.directory import AccountState, DirectoryState
 from keys.encoding import b64u_decode, b64u_encode
-from keys.errors import DirectoryError
+from keys.errors import DirectoryError, TesseraError
 from keys.wire import to_wire
 
 PASSPHRASE_ENV = "TESSERA_PASSPHRASE"  # noqa: S105 - the name of a variable, not a secret
+MAX_NOTICES = 50  # key changes noted for `tessera todo`, newest kept
 
 
 class UsageError(Exception):
@@ -49,11 +52,29 @@ def read_passphrase(args: argparse.Namespace, *, confirm: bool = False) -> str:
         raise UsageError(f"no passphrase: type it at a terminal, or set {PASSPHRASE_ENV}, or use --passphrase-file")
     first = getpass.getpass("Passphrase: ")
     if confirm:
-        if len(first.split()) < 4 and len(first) < 20:
-            raise UsageError("choose a longer passphrase: at least four words (six for council members)")
+        check_passphrase(first, "helper")
         if getpass.getpass("Repeat the passphrase: ") != first:
             raise UsageError("the two passphrases differ")
     return first
+
+
+def check_passphrase(passphrase: str, role: str) -> None:
+    """The rule for a new keystore's passphrase, wherever it comes from (the prompt, TESSERA_PASSPHRASE,
+    --passphrase-file): at least four words or 20 characters for a helper; six words or 30 characters for a
+    council member or an administrator, whose keystore holds a council share or the power to invite.
+    Raises UsageError saying what is needed."""
+    words, length = len(passphrase.split()), len(passphrase)
+    if role in ("council", "admin"):
+        if words < 6 and length < 30:
+            raise UsageError(
+                f"this account is a {role} account: choose a passphrase of at least six words (or 30 characters); "
+                "nothing was registered, the invite still works"
+            )
+    elif words < 4 and length < 20:
+        raise UsageError(
+            "choose a longer passphrase: at least four words (or 20 characters); nothing was registered, the invite "
+            "still works"
+        )
 
 
 def _own_sign_keys(home: Home) -> set[bytes]:
@@ -66,6 +87,28 @@ def _own_sign_keys(home: Home) -> set[bytes]:
             .sign_key
         )
     return keys
+
+
+def rotated_from(account: AccountState, seen: dict[str, Any]) -> bool:
+    """True if the keys this device knew for `account` (`seen`) are an earlier signing key in its rotation chain:
+    the verified directory accepted each rotation only when signed by the key it replaced (keys/directory.py)."""
+    try:
+        known_key = b64u_decode(seen["sign_key"], length=32)
+    except (KeyError, TesseraError):
+        return False
+    return known_key in account.retired
+
+
+def note_rotation(name: str, account: AccountState, *, was_verified: bool) -> None:
+    """Say, once, that a known person rotated keys (stderr: commands keep their output for --json)."""
+    number = fingerprint(account.keys, name)
+    again = "you had compared the old one in person: compare this one when you can" if was_verified else "compare it in person"
+    print(
+        f"note: {clean(name, one_line=True)} replaced their keys (a rotation signed with the keys you knew). New safety "
+        f"number: {number}; {again} (`tessera verify {clean(name, one_line=True)}`). Until then ceremonies show them as "
+        "not verified in person.",
+        file=sys.stderr,
+    )
 
 
 @dataclass
@@ -90,10 +133,16 @@ class Session:
             raise UsageError("a key rotation on this device was interrupted: run `tessera rotate-keys` to finish it first")
         return Api(base, self.http, keys=home.keys, principal=home.account)
 
-    async def directory(self, home: Home, api: Api, *, accept: str | None = None) -> DirectoryState:
+    async def directory(
+        self, home: Home, api: Api, *, accept: str | None = None, inspect: str | None = None
+    ) -> DirectoryState:
         """Fetch the key directory, verify it from the pinned head, check known people, move the pin.
 
         `accept` names a person whose current keys the user compared in person (`tessera verify --accept`).
+        A known person whose keys changed through the directory's rotation chain (each rotation signed by the
+        key before it, starting from the keys this device knew) is noted and shown as not verified in person
+        again; any other change raises KeyChangedError, except for `inspect` (`tessera verify NAME` shows the
+        new number first and refuses itself).
         """
         pin = home.state["pin"]
         state = await fetch_verified(
@@ -122,15 +171,26 @@ class Session:
             seen = known.get(name)
             if name == accept:
                 known[name] = {**keys, "verified": True}
+                home.state["notices"] = [n for n in home.state.get("notices", []) if n.get("account") != name]
                 changed = True
             elif seen is None:
                 known[name] = {**keys, "verified": False}
                 changed = True
             elif (seen["sign_key"], seen["box_key"]) != (keys["sign_key"], keys["box_key"]) and not account.revoked:
-                raise KeyChangedError(
-                    f"the keys of {name} changed since you last saw them. Compare safety numbers with {name} in person, "
-                    f"then run `tessera verify {name} --accept`."
-                )
+                if not rotated_from(account, seen):
+                    if name == inspect:
+                        continue  # `tessera verify NAME` shows the number before it refuses
+                    raise KeyChangedError(
+                        f"the keys of {name} changed since you last saw them, and the key directory does not show a "
+                        f"rotation signed with the keys you knew. Run `tessera verify {name}` to see the new safety "
+                        f"number, compare it with {name} in person, then run `tessera verify {name} --accept`."
+                    )
+                # continuity: a chain of rotations, each signed by the key before it, from the keys this device knew
+                known[name] = {**keys, "verified": False, "rotated": True, "was_verified": bool(seen.get("verified"))}
+                notice = {"kind": "rotated", "account": name, "seq": state.seq, "was_verified": bool(seen.get("verified"))}
+                home.state["notices"] = [*home.state.get("notices", []), notice][-MAX_NOTICES:]
+                note_rotation(name, account, was_verified=bool(seen.get("verified")))
+                changed = True
         if state.council is not None and home.state.get("council_epoch") != state.council.epoch:
             home.state["council"] = to_wire(state.council)  # for sealing offline later
             home.state["council_epoch"] = state.council.epoch

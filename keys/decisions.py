@@ -3,7 +3,7 @@ doc §8a, "Decisions").
 
 The note is sealed under the case key CK, which every council member holds and the helper holds through
 the case's reply key: an adopted decision is therefore readable by the helper (the "outcome") and by
-no one else. The server sees the action (approve, decline, request-info) and who voted how.
+no one else. The server sees the action (approve, decline, request-info, close) and who voted how.
 
 Version 2 (this one) makes everything a client shows about a decision come from signatures:
 
@@ -35,7 +35,7 @@ from keys.hashing import TAG_AD_OUTCOME, TAG_PROPOSAL_DIGEST, TAG_PROPOSAL_V2, T
 from keys.kem import CASE_ID_SIZE
 from keys.wire import encode_json, require_len, require_version, signing_bytes
 
-ACTIONS: Final = ("approve", "decline", "request-info")
+ACTIONS: Final = ("approve", "decline", "request-info", "close")
 ID_SIZE: Final = 16
 MAX_COUNCIL: Final = 255
 STATES: Final = ("open", "adopted", "rejected")

@@ -18,7 +18,7 @@ from server.errors import ConfigError
 CONFIG_NAME = "tessera-server.toml"
 KEY_NAME = "server.key"
 DB_NAME = "tessera.db"
-ACTIONS = ("approve", "decline", "request-info")
+ACTIONS = ("approve", "decline", "request-info", "close")
 STATES = ("open", "decided", "closed")
 
 TEMPLATE = """\
@@ -26,12 +26,14 @@ TEMPLATE = """\
 # TESSERA_DB_URL, TESSERA_LISTEN, TESSERA_METRICS, TESSERA_RATE_LIMIT; and TESSERA_DB_PASSWORD_FILE names a
 # file whose first line is the database password (so no password needs to be written here).
 
-# Where the database is. SQLite (a file in this directory) is the default; for several server
-# processes use PostgreSQL: "postgresql://user@host:5432/tessera".
+# Where the database is. SQLite (a file in this directory) is the default: a relative path such as
+# "sqlite:///tessera.db" is inside this data directory, so a copy of this file in another data directory (the
+# restore drill) uses that directory's database. For several server processes use PostgreSQL:
+# "postgresql://user@host:5432/tessera".
 db_url = "{db_url}"
 
 # Address to listen on. Keep it on loopback and publish it through Tor or a reverse proxy.
-listen = "127.0.0.1:8080"
+listen = "{listen}"
 
 # Requests per principal per minute before 429 answers.
 rate_limit = 600
@@ -64,6 +66,7 @@ max_attachment = 2147483648
 approve = "majority"
 decline = "majority"
 request-info = "majority"
+close = "majority"
 
 [retention]
 # Days after its intake day that a case in this state is crypto-shredded (its ciphertext, key wraps,
@@ -106,13 +109,31 @@ class Config:
         return replace(self, listen_host=host, listen_port=port)
 
 
+RELATIVE_DB_URL = f"sqlite:///{DB_NAME}"  # what `init` writes: the database file inside the data directory
+DEFAULT_LISTEN = "127.0.0.1:8080"
+
+
 def default_db_url(data_dir: Path) -> str:
     return f"sqlite:///{(data_dir / DB_NAME).resolve()}"
 
 
-def write_template(data_dir: Path, db_url: str) -> None:
+def sqlite_path(db_url: str) -> Path | None:
+    """The file of a SQLite URL as written (relative or absolute); None for another database."""
+    return Path(db_url.removeprefix("sqlite:///")) if db_url.startswith("sqlite:///") else None
+
+
+def resolve_db_url(db_url: str, data_dir: Path) -> str:
+    """A SQLite URL with a relative path made absolute inside `data_dir`; any other URL unchanged."""
+    path = sqlite_path(db_url)
+    if path is None or path.is_absolute():
+        return db_url
+    return f"sqlite:///{(data_dir / path).resolve()}"
+
+
+def write_template(data_dir: Path, db_url: str, listen: str = DEFAULT_LISTEN) -> None:
+    _parse_listen(listen, "listen")
     path = data_dir / CONFIG_NAME
-    path.write_text(TEMPLATE.format(db_url=db_url.replace('"', '\\"')), encoding="utf-8")
+    path.write_text(TEMPLATE.format(db_url=db_url.replace('"', '\\"'), listen=listen), encoding="utf-8")
     path.chmod(0o600)
 
 
@@ -198,6 +219,7 @@ def load_config(data_dir: Path, environ: Mapping[str, str] | None = None) -> Con
     db_url = raw.get("db_url") or default_db_url(data_dir)
     if not isinstance(db_url, str) or not db_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise ConfigError(f"db_url: expected sqlite:///PATH or postgresql://..., got {db_url!r}")
+    db_url = resolve_db_url(db_url, data_dir)
     if env.get("TESSERA_DB_PASSWORD_FILE"):
         db_url = _with_password(db_url, Path(env["TESSERA_DB_PASSWORD_FILE"]))
     host, port = _parse_listen(str(raw.get("listen", "127.0.0.1:8080")), "listen")

@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from prometheus_client import start_http_server
 
@@ -26,8 +27,16 @@ from keys.group import self_test
 from keys.invites import check_account_name
 from keys.keystore import write_private_file
 from server.app import check_database, create_app, load_server_keys
-from server.config import CONFIG_NAME, Config, default_db_url, load_config, write_template
-from server.errors import ServiceError
+from server.config import (
+    CONFIG_NAME,
+    DEFAULT_LISTEN,
+    RELATIVE_DB_URL,
+    Config,
+    load_config,
+    sqlite_path,
+    write_template,
+)
+from server.errors import ConflictError, ServiceError
 from server.http.metrics import collected
 from server.http.serving import fix_mmap_threshold, serve
 from server.services.backup import BackupSummary, create_backup, restore_backup
@@ -48,7 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     init = sub.add_parser("init", help="create a data directory and the organisation; prints the first admin invite")
     init.add_argument("--data", required=True, type=Path, help="data directory to create")
     init.add_argument("--db", help="database URL (default: SQLite in the data directory)")
-    init.add_argument("--url", help="address clients use to reach this server (default: from the listen address)")
+    init.add_argument(
+        "--url",
+        help="address clients use to reach this server (default: from the listen address); a loopback URL with a port "
+        "also sets the listen address",
+    )
+    init.add_argument("--listen", help="HOST:PORT to write as the listen address (default: from --url, else 127.0.0.1:8080)")
     init.add_argument("--admin-name", default="admin", help="account name of the first administrator (default: admin)")
     init.add_argument("--json", action="store_true", help="print one JSON object with an 'invite' field")
     run = sub.add_parser("run", help="serve the API until SIGTERM or SIGINT")
@@ -148,14 +162,42 @@ def cmd_restore(args: argparse.Namespace) -> int:
         finally:
             await db.close()
 
-    summary = asyncio.run(go())
+    try:
+        summary = asyncio.run(go())
+    except ConflictError as exc:
+        path = sqlite_path(config.db_url)
+        if path is None or path.parent == args.data.resolve():
+            raise
+        raise ConflictError(
+            f"{exc}: the configuration in {args.data} points at the database {path}, outside {args.data} (a "
+            f'configuration copied from another data directory). Set db_url = "{RELATIVE_DB_URL}" in '
+            f"{args.data / CONFIG_NAME} to restore into a new database in {args.data}, then run the restore again"
+        ) from exc
     print(
         f"restored {sum(summary.rows.values())} rows; audit chain and key directory verify; schema at revision {summary.revision}"
     )
     return 0
 
 
-def initialise(data: Path, *, db_url: str | None, url: str | None, admin_name: str) -> tuple[str, str]:
+def listen_for(url: str | None) -> str:
+    """The listen address that serves `url` directly: its host and port when it names a loopback address with a
+    port (invites then point where `run` listens); otherwise the default, which a proxy or Tor forwards to."""
+    if url is None:
+        return DEFAULT_LISTEN
+    parsed = urlsplit(url)
+    try:
+        port = parsed.port
+    except ValueError:
+        return DEFAULT_LISTEN
+    if parsed.hostname in ("127.0.0.1", "localhost", "::1") and port is not None:
+        host = f"[{parsed.hostname}]" if ":" in parsed.hostname else parsed.hostname
+        return f"{host}:{port}"
+    return DEFAULT_LISTEN
+
+
+def initialise(
+    data: Path, *, db_url: str | None, url: str | None, admin_name: str, listen: str | None = None
+) -> tuple[str, str]:
     """Create the data directory, the schema and the organisation; returns (invite, database URL).
 
     Runs its own event loop: call it from synchronous code only.
@@ -164,7 +206,7 @@ def initialise(data: Path, *, db_url: str | None, url: str | None, admin_name: s
     if (data / CONFIG_NAME).exists():
         raise ServiceError(f"{data} holds an organisation already; refusing to overwrite it")
     data.mkdir(parents=True, exist_ok=True, mode=0o700)
-    write_template(data, db_url or default_db_url(data))
+    write_template(data, db_url or RELATIVE_DB_URL, listen or listen_for(url))
     write_private_file(data / "server.key", os.urandom(64))
     config = load_config(data)
     upgrade(config.db_url)
@@ -183,11 +225,13 @@ def initialise(data: Path, *, db_url: str | None, url: str | None, admin_name: s
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    invite, _db_url = initialise(args.data, db_url=args.db, url=args.url, admin_name=args.admin_name)
+    invite, _db_url = initialise(args.data, db_url=args.db, url=args.url, admin_name=args.admin_name, listen=args.listen)
+    config = load_config(args.data)
     if args.json:
         print(json.dumps({"invite": invite, "data": str(args.data)}))
     else:
         print(f"Created the organisation in {args.data}.")
+        print(f"It listens on {config.listen_host}:{config.listen_port} (`listen` in {args.data / CONFIG_NAME}).")
         print(f"Start the server:  tessera-server run --data {args.data}")
         print(f"The first administrator ({args.admin_name}) joins with this one-time invite (valid 7 days):")
         print(invite)

@@ -11,11 +11,11 @@ from nacl.utils import random
 from client.api import ApiError
 from client.commands.intake import confirm_cases
 from client.directory import at_next_position, position, today
-from client.enrol import join
+from client.enrol import join, resign_invites
 from client.home import KEYSTORE, Home
-from client.session import Session, UsageError, read_passphrase
-from client.terminal import emit_json, say
-from keys.accounts import AccountKeys, AccountPublic, fingerprint, safety_number
+from client.session import KeyChangedError, Session, UsageError, check_passphrase, read_passphrase
+from client.terminal import clean, emit_json, say
+from keys.accounts import AccountKeys, fingerprint, safety_number
 from keys.directory import DirectoryState, payload_for, sign_next
 from keys.encoding import b64u_decode, b64u_encode
 from keys.invites import Invite
@@ -48,7 +48,9 @@ async def cmd_join(session: Session, args: argparse.Namespace) -> int:
     passphrase = read_passphrase(args, confirm=True)
     keys = AccountKeys.generate()
     api = session.api(server=invite.server)
-    grant, _ = await join(api, invite, keys, name=args.name, now=int(time.time()))  # checks the grant and the name first
+    grant, _ = await join(  # checks the grant and the name, then the passphrase against the role, before registering
+        api, invite, keys, name=args.name, now=int(time.time()), before_register=lambda g: check_passphrase(passphrase, g.role)
+    )
     state: dict[str, Any] = {
         "v": 1,
         "account": grant.account,
@@ -96,8 +98,10 @@ async def cmd_rotate_keys(session: Session, args: argparse.Namespace) -> int:
             state = None  # the new keys do not sign in: the rotation did not happen
         account = state.active(home.account) if state else None
         if account is not None and account.keys.sign_key == kept.public().sign_key:
+            before = home.keys.public().sign_key
             _promote(home, kept)
             say("finished the interrupted key rotation; the new keys are in place.")
+            await _resign(session, home, before)
             return 0
         del home.state["pending_keys"]
     await session.directory(home, api)
@@ -122,11 +126,21 @@ async def cmd_rotate_keys(session: Session, args: argparse.Namespace) -> int:
     answer = await at_next_position(lambda: session.directory(home, api), post)
     _promote(home, new)
     say(f"new keys in place (key directory entry {answer['directory_seq']}); the old ones can no longer sign in.")
+    await _resign(session, home, old.public().sign_key)
     say(f"Your new safety number: {fingerprint(public, home.account)}. Others will be asked to compare it with you.")
     if home.role == "council":
         say("You are on the council: your new keys count there after the next membership change. Ask an administrator")
         say("to run `tessera council redistribute` with the same members; then a member runs `tessera council rewrap`.")
     return 0
+
+
+async def _resign(session: Session, home: Home, old_sign_key: bytes) -> None:
+    """An administrator's pending invites, signed again with the new keys (they would stop working otherwise)."""
+    if home.role != "admin":
+        return
+    count = await resign_invites(session.api(home), admin_name=home.account, old_sign_key=old_sign_key, keys=home.keys)
+    if count:
+        say(f"signed your {count} pending invite(s) again with the new keys: the invites you handed out still work.")
 
 
 def _promote(home: Home, keys: AccountKeys) -> None:
@@ -154,22 +168,45 @@ async def cmd_whoami(session: Session, args: argparse.Namespace) -> int:
 
 
 async def cmd_verify(session: Session, args: argparse.Namespace) -> int:
+    """Show a person's current safety number, always first; then whether it is verified in person, changed by a
+    rotation chain from the keys this device knew (continuity, noted), or changed otherwise (exit 3 unless
+    --accept: the user compared the number shown here in person)."""
     home = session.open_home()
-    state = await session.directory(home, session.api(home), accept=args.member if args.accept else None)
-    entry = home.section("known").get(args.member)
-    if entry is None or state.active(args.member) is None:
+    before = dict(home.section("known").get(args.member) or {})
+    state = await session.directory(
+        home, session.api(home), accept=args.member if args.accept else None, inspect=args.member
+    )
+    account = state.active(args.member)
+    if account is None:
         raise UsageError(f"no active account named {args.member!r}")
-    public = AccountPublic(sign_key=b64u_decode(entry["sign_key"]), box_key=b64u_decode(entry["box_key"]))
+    entry = home.section("known").get(args.member) or {}
+    public = account.keys
+    unexplained = bool(before) and not args.accept and entry.get("sign_key") != b64u_encode(public.sign_key)
     data = {
         "member": args.member,
         "safety_number": fingerprint(public, args.member),
-        "verified": entry["verified"],
+        "verified": bool(entry.get("verified")) and not unexplained,
+        "rotated": bool(entry.get("rotated")),
+        "changed_without_rotation": unexplained,
         "pair": safety_number((home.keys.public(), home.account), (public, args.member)),
     }
     if args.json:
         emit_json(data)
     else:
-        say(f"{args.member}: {data['safety_number']}  ({'verified in person' if entry['verified'] else 'not verified yet'})")
-        say("Compare it with the number their `tessera whoami` shows, in person or on a call you trust;")
-        say(f"if they match, run `tessera verify {args.member} --accept`.")
+        if data["verified"]:
+            status = "verified in person"
+        elif data["rotated"]:
+            status = "new keys from a rotation signed with the keys you knew; not verified in person yet"
+        else:
+            status = "not verified yet"
+        name = clean(args.member, one_line=True)
+        say(f"{name}: {data['safety_number']}  ({status})")
+        if not data["verified"]:
+            say("Compare it with the number their `tessera whoami` shows, in person or on a call you trust;")
+            say(f"if they match, run `tessera verify {name} --accept`.")
+    if unexplained:
+        raise KeyChangedError(
+            f"the keys of {args.member} changed since you last saw them, and the key directory does not show a rotation "
+            f"signed with the keys you knew. Compare the number above with {args.member} in person before you accept it"
+        )
     return 0

@@ -1,4 +1,4 @@
-"""admin invite / admin revoke."""
+"""admin invite / revoke / accounts / invites."""
 
 from __future__ import annotations
 
@@ -8,13 +8,17 @@ from typing import Any
 
 from client.enrol import make_invite, revoke_account
 from client.session import Session, UsageError
-from client.terminal import say
+from client.terminal import emit_json, say, table
+from client.triage import date_text
+from keys.accounts import fingerprint
 from keys.encoding import b64u_decode
-from keys.invites import ROLES, check_account_name
+from keys.errors import TesseraError
+from keys.invites import ROLES, SERVER_ISSUER, Grant, check_account_name, verify_grant
+from keys.wire import from_wire
 
 
 def register(sub: Any) -> None:
-    admin = sub.add_parser("admin", help="administrators: invite and revoke people").add_subparsers(
+    admin = sub.add_parser("admin", help="administrators: invite, revoke and list people").add_subparsers(
         dest="admin_command", required=True
     )
     p = admin.add_parser("invite", help="print a one-time invite for a new account")
@@ -25,6 +29,12 @@ def register(sub: Any) -> None:
     p = admin.add_parser("revoke", help="revoke an account (a lost device, someone who left)")
     p.add_argument("name")
     p.set_defaults(run=cmd_revoke)
+    p = admin.add_parser("accounts", help="every account in the verified key directory: role, active or revoked")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_accounts)
+    p = admin.add_parser("invites", help="invites not used yet, each with the administrator who signed it")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_invites)
 
 
 async def cmd_invite(session: Session, args: argparse.Namespace) -> int:
@@ -35,7 +45,14 @@ async def cmd_invite(session: Session, args: argparse.Namespace) -> int:
     if home.role != "admin":
         raise UsageError("only an administrator can invite")
     api = session.api(home)
-    await session.directory(home, api)
+    state = await session.directory(home, api)
+    taken = state.accounts.get(args.name)
+    if taken is not None:
+        was = "a revoked account" if taken.revoked else f"the {taken.role} account"
+        raise UsageError(
+            f"the name {args.name!r} is {was} in the key directory, and a name is never given twice (so every signature "
+            f"stays unambiguous): invite this person under another name, e.g. {args.name}2"
+        )
     pin = home.state["pin"]
     invite = await make_invite(
         api,
@@ -57,4 +74,94 @@ async def cmd_revoke(session: Session, args: argparse.Namespace) -> int:
     api = session.api(home)
     seq = await revoke_account(api, home.keys, args.name, directory=lambda: session.directory(home, api))
     say(f"revoked {args.name} (key directory entry {seq}); it can no longer sign in.")
+    return 0
+
+
+async def cmd_accounts(session: Session, args: argparse.Namespace) -> int:
+    """The accounts as the verified key directory has them (not the server's list): role, whether active, the
+    safety number, and whether this administrator compared it in person."""
+    home = session.open_home()
+    if home.role != "admin":
+        raise UsageError("only administrators list accounts")
+    state = await session.directory(home, session.api(home))
+    known = home.section("known")
+    council = {m.account for m in state.council.members} if state.council is not None else set()
+    rows: list[dict[str, Any]] = []
+    for name, account in sorted(state.accounts.items()):
+        entry = known.get(name, {})
+        rows.append(
+            {
+                "account": name,
+                "role": account.role,
+                "state": "revoked" if account.revoked else "active",
+                "on_council": name in council,
+                "safety_number": fingerprint(account.keys, name),
+                "verified": name == home.account or bool(entry.get("verified")),
+                "key_rotations": len(account.retired),
+            }
+        )
+    if args.json:
+        emit_json({"accounts": rows})
+        return 0
+    table(
+        [
+            (
+                r["account"],
+                str(r["role"]) + (" (on the council)" if r["on_council"] else ""),
+                r["state"],
+                r["safety_number"],
+                "you" if r["account"] == home.account else ("yes" if r["verified"] else "no"),
+            )
+            for r in rows
+        ],
+        ("account", "role", "state", "safety number", "verified in person"),
+    )
+    return 0
+
+
+async def cmd_invites(session: Session, args: argparse.Namespace) -> int:
+    """Pending invites as the server lists them, each grant checked against the verified directory: one that no
+    active administrator signed is shown as such (the server made it up or changed it)."""
+    home = session.open_home()
+    if home.role != "admin":
+        raise UsageError("only administrators list invites")
+    api = session.api(home)
+    state = await session.directory(home, api)
+    answer = await api.call("GET", "/v1/invites")
+    rows = []
+    for item in answer.get("invites", []) if isinstance(answer, dict) else []:
+        try:
+            grant = from_wire(Grant, item.get("grant") if isinstance(item, dict) else None)
+        except TesseraError as exc:
+            rows.append({"account": "?", "role": "?", "issuer": "?", "expires": "?", "signed": False, "problem": str(exc)})
+            continue
+        issuer = state.active(grant.issuer)
+        signed, problem = False, None
+        if grant.issuer == SERVER_ISSUER:
+            problem = "issued by the server key (only the first administrator's invite may be)"
+        elif issuer is None or issuer.role != "admin":
+            problem = f"{grant.issuer} is not an active administrator"
+        else:
+            try:
+                verify_grant(grant, issuer.keys.sign_key)
+                signed = True
+            except TesseraError:
+                problem = f"not signed by {grant.issuer}: the server made it up or changed it"
+        rows.append(
+            {
+                "account": grant.account,
+                "role": grant.role,
+                "issuer": grant.issuer,
+                "expires": date_text(grant.expires_day),
+                "signed": signed,
+                "problem": problem,
+            }
+        )
+    if args.json:
+        emit_json({"invites": rows})
+        return 0
+    table(
+        [(r["account"], r["role"], r["issuer"], r["expires"], "yes" if r["signed"] else f"NO: {r['problem']}") for r in rows],
+        ("account", "role", "invited by", "valid until", "signed"),
+    )
     return 0

@@ -16,6 +16,7 @@ from client.attachments import (
     download,
     list_attachments,
     prepare_upload,
+    spool,
     upload,
 )
 from client.casefiles import OpenedCase, open_case, parse_case_id
@@ -124,8 +125,8 @@ def prepare_all(
     ids: list[bytes],
     listing: AttachmentList | None = None,
 ) -> list[PendingUpload]:
-    """Seal the descriptors of `plans` under the ids chosen for them (the case file or `listing` names them)
-    and keep each upload's record in the outbox."""
+    """Seal the descriptors of `plans` under the ids chosen for them (the case file or `listing` names them),
+    seal each file into the outbox, and keep each upload's record there."""
     reply = reply_keys(home.reply_secret, case_id)
     pending = []
     for p, attachment_id in zip(plans, ids, strict=True):
@@ -139,6 +140,7 @@ def prepare_all(
             attachment_id=attachment_id,
             listing=listing,
         )
+        spool(home, upload_)  # the sealed chunks wait in the outbox: the original is not needed again
         home.put_pending_upload(upload_.descriptor.attachment_id, upload_.to_json())
         pending.append(upload_)
     return pending
@@ -211,7 +213,7 @@ async def cmd_attach(session: Session, args: argparse.Namespace) -> int:
         return 0
     sealed = "the identity (k members must approve to open)" if kind == "identity" else "the case file"
     print(f"attached {len(sent)} file(s), sealed with {sealed}.")
-    print("The original files are still on this device: delete them if it could be seized.")
+    print("The original files are no longer needed by Tessera: delete them if this device could be seized.")
     for attachment_id in sent:
         print(attachment_id)
     return 0

@@ -1,4 +1,5 @@
-"""cases list / cases show: triage. The case file only; identities stay sealed."""
+"""cases list / cases show: triage for the council, and a helper's view of her own cases. The case file only;
+identities stay sealed."""
 
 from __future__ import annotations
 
@@ -6,46 +7,137 @@ import argparse
 import sys
 from typing import Any
 
+from client.agenda import mark_outcomes_seen
 from client.attachments import check_listing, describe_all, list_attachments
 from client.casefiles import open_case
 from client.commands.attachments import register_cases
+from client.output import progress_done, progress_line
 from client.session import Session, UsageError
 from client.terminal import clean, emit_json, say, table
+from client.threads import describe_addendum, open_thread
+from client.triage import (
+    FORK,
+    Filters,
+    council_cases,
+    date_text,
+    fold,
+    helper_cases,
+    parse_date,
+    scan_addenda,
+    sort_cases,
+    split_option,
+)
 from keys.attachments import Opener
 
 
 def register(sub: Any) -> None:
-    cases = sub.add_parser("cases", help="council members: list and read cases").add_subparsers(
+    cases = sub.add_parser("cases", help="list and read cases (council: all; helpers: your own)").add_subparsers(
         dest="cases_command", required=True
     )
-    p = cases.add_parser("list", help="cases, newest states first")
-    p.add_argument("--state", choices=("open", "decided", "closed"))
+    p = cases.add_parser(
+        "list",
+        help="cases with kind, urgency, region and date, most urgent first; filters and search run on this device",
+        description="Every case you can read, opened and checked on this device: kind, urgency, region, the date the "
+        "server stored it, its state and its decisions (counted from signed votes). Council members see every case; "
+        "helpers see their own (sent and still in the outbox). Filters take comma-separated values.",
+    )
+    p.add_argument("--state", help="open, decided or closed (comma-separated for several)")
+    p.add_argument("--kind", help="e.g. medical or medical,food")
+    p.add_argument("--urgency", help="e.g. high,critical")
+    p.add_argument("--region", help="e.g. Jilin")
+    p.add_argument("--since", metavar="YYYY-MM-DD", help="stored on or after this date")
+    p.add_argument("--until", metavar="YYYY-MM-DD", help="stored on or before this date")
+    p.add_argument("--search", metavar="TEXT", help="cases whose case file (or, for helpers, messages) contains TEXT")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_list)
-    p = cases.add_parser("show", help="one case: its case file, state and decisions (never the identity)")
+    p = cases.add_parser("show", help="one case: its case file, state, decisions and addenda (never the identity)")
     p.add_argument("case")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_show)
     register_cases(cases)
 
 
-async def cmd_list(session: Session, args: argparse.Namespace) -> int:
-    home = session.open_home()
-    if home.role != "council":
-        raise UsageError("only council members list cases; helpers see their own with `tessera inbox`")
-    api = session.api(home)
-    rows: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        page = await api.call("GET", "/v1/cases", query={"state": args.state, "cursor": cursor, "limit": 200})
-        rows += page["cases"]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
-    if args.json:
-        emit_json({"cases": rows})
+def filters_from(args: argparse.Namespace) -> Filters:
+    try:
+        since = parse_date(args.since, option="--since") if args.since else None
+        until = parse_date(args.until, option="--until") if args.until else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    states = split_option(args.state)
+    unknown = [s for s in states if s not in ("open", "decided", "closed", "outbox", "missing")]
+    if unknown:
+        raise UsageError(f"--state takes open, decided or closed (not {', '.join(unknown)})")
+    return Filters(
+        kinds=split_option(args.kind),
+        urgencies=split_option(args.urgency),
+        regions=split_option(args.region),
+        states=states,
+        since=since,
+        until=until,
+        search=fold(args.search) if args.search else None,
+    )
+
+
+def _progress(done: int, total: int | None) -> None:
+    if total is None:
+        progress_line(f"opening cases: {done}")
     else:
-        table([(r["case_id"], r["state"], r["day"]) for r in rows], ("case", "state", "day"))
+        progress_line(f"opening cases: {done} of {total}")
+
+
+def _waiting(seconds: int) -> None:
+    print(f"the server's request budget for this minute is spent: waiting {seconds} s", file=sys.stderr)
+
+
+async def cmd_list(session: Session, args: argparse.Namespace) -> int:
+    filters = filters_from(args)
+    home = session.open_home()
+    api = session.api(home)
+    state = await session.directory(home, api)
+    if home.role == "council":
+        server_state = filters.states[0] if len(filters.states) == 1 else None  # one state: the server filters
+        views = await council_cases(api, home, state, server_state=server_state, on_progress=_progress, on_wait=_waiting)
+    elif home.role == "helper":
+        views = await helper_cases(api, home, state, on_progress=_progress)
+    else:
+        raise UsageError("cases are read by council members and by the helpers who sent them")
+    if home.role == "council":
+        await scan_addenda(api, home, state, views)
+    progress_done()
+    kept = sort_cases(v for v in views if filters.keeps(v))
+    if args.json:
+        emit_json({"cases": [v.to_json() for v in kept], "total": len(views)})
+        return 0
+    rows = []
+    for v in kept:
+        if v.problem is not None:
+            rows.append((v.case_id, v.date, "?", "?", "?", v.state, v.problem))
+            continue
+        notes = []
+        if v.withdrawal_asked:
+            notes.append("WITHDRAWAL ASKED")
+        if v.amendments:
+            notes.append(f"amended ({v.amendments})")
+        if v.decision_summary() != "-":
+            notes.append(v.decision_summary())
+        if home.role == "helper" and v.messages:
+            notes.append(f"{len(v.messages)} message(s)")
+        elif v.message_count:
+            notes.append(f"{v.message_count} message(s)")
+        rows.append((v.case_id, v.date, v.kind or "?", v.urgency, v.region, v.state, "; ".join(notes) or "-"))
+    table(rows, ("case", "date", "kind", "urgency", "region", "state", "decisions, notes"))
+    hidden = len(views) - len(kept)
+    if hidden:
+        print(f"({len(kept)} of {len(views)} case(s) shown; the filters left out {hidden})")
+    problems = [v for v in views if v.problem is not None]
+    if problems:
+        print(f"warning: {len(problems)} case(s) did not open or verify; they are listed with why.", file=sys.stderr)
+    if any(FORK in str(v.problem) for v in problems):
+        print(
+            "warning: the server showed some people another key directory (a FORK). Do not seal or approve anything; "
+            "tell your council.",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -64,14 +156,20 @@ def describe_decision(d: dict[str, Any]) -> str:
 
 
 async def cmd_show(session: Session, args: argparse.Namespace) -> int:
+    """One case through the checked opener: a council member's with their key wrap, a helper's own through its
+    reply key (she reads the case file she wrote, the decisions adopted on it and her addenda)."""
     home = session.open_home()
-    if home.role != "council":
-        raise UsageError("only council members read case files")
+    if home.role not in ("council", "helper"):
+        raise UsageError("cases are read by council members and by the helper who sent them")
     api = session.api(home)
     state = await session.directory(home, api)
     case = await open_case(api, home, args.case, state)
     summary = case.summary()
-    checked = check_listing(case.case_id, case.signed, case.envelope.reply_sign_key, await list_attachments(api, case.case_id))
+    receipt_day = home.section("receipts").get(case.text_id, {}).get("day") if home.role == "helper" else None
+    summary["date"] = date_text(receipt_day if receipt_day is not None else summary["day"])
+    checked = check_listing(
+        case.case_id, case.signed, case.envelope.reply_sign_key, await list_attachments(case.api, case.case_id)
+    )
     files = describe_all(
         checked.rows,
         case_id=case.case_id,
@@ -80,14 +178,23 @@ async def cmd_show(session: Session, args: argparse.Namespace) -> int:
     )
     summary["attachments"] = [{k: f.get(k) for k in ("attachment_id", "kind", "name", "size", "complete")} for f in files]
     summary["attachment_warnings"] = checked.warnings()
+    thread = await case.api.call("GET", f"/v1/cases/{case.text_id}/messages")
+    messages = open_thread(thread.get("messages") if isinstance(thread, dict) else None, case, state)
+    summary["addenda"] = [{"date": date_text(m["day"]), **m["addendum"]} for m in messages if m["addendum"]]
+    summary["messages"] = len(messages)
+    if home.role == "helper":
+        mark_outcomes_seen(home, summary["decisions"])
     if args.json:
         emit_json(summary)
         return 0
-    say(f"case {summary['case_id']}: {summary['kind']}, {summary['state']}, day {summary['day']}", one_line=True)
+    say(f"case {summary['case_id']}: {summary['kind']}, {summary['state']}, stored {summary['date']}", one_line=True)
     revoked = " (the account was revoked since)" if summary["author_revoked"] else ""
-    say(f"submitted by {summary['submitted_by']} (signature checked){revoked}", one_line=True)
+    who = "you" if home.role == "helper" else summary["submitted_by"]
+    say(f"submitted by {who} (signature checked){revoked}", one_line=True)
     for name, value in summary["case_file"].items():
         say(f"  {clean(name, one_line=True)}: {clean(value)}")
+    for a in summary["addenda"]:
+        say(f"addendum of {a['date']}: {describe_addendum(a)}")
     for f in summary["attachments"]:
         what = f"{f['name']} ({f['size']} bytes)" if f["kind"] == "case" else "sealed with the identity (opens after a reveal)"
         say(f"attachment {f['attachment_id']}: {what}{'' if f['complete'] else ', still uploading'}", one_line=True)
@@ -95,4 +202,6 @@ async def cmd_show(session: Session, args: argparse.Namespace) -> int:
         print(f"warning: {clean(warning)}", file=sys.stderr)
     for d in summary["decisions"]:
         say(describe_decision(d))
+    if summary["messages"]:
+        print(f"{summary['messages']} message(s): `tessera messages list {case.text_id}`")
     return 0

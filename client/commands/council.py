@@ -1,20 +1,22 @@
-"""council ceremony start / step / status; council redistribute / rewrap; council rekey start / status /
+"""council ceremony start / step / run / status; council redistribute / rewrap; council rekey start / status /
 contribute / attest."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
+import time
 from typing import Any
 
 from client import rekey
 from client.ceremony import ceremony_step
 from client.home import Home
 from client.mailbox import erase_old_share
-from client.output import progress
+from client.output import progress, progress_done, progress_line
 from client.plan import CeremonyPlan, Confirm
 from client.session import HostileServerError, Session, UsageError
-from client.terminal import emit_json, say
+from client.terminal import clean, emit_json, say
 from keys.encoding import b64u_decode, b64u_encode
 from keys.envelope import KeyWrap, unwrap_case_key, wrap_case_key
 
@@ -23,7 +25,10 @@ def register(sub: Any) -> None:
     council = sub.add_parser("council", help="the council's key ceremony").add_subparsers(dest="council_command", required=True)
     ceremony = council.add_parser("ceremony", help="create the council key together (no one ever holds all of it)")
     steps = ceremony.add_subparsers(dest="ceremony_command", required=True)
-    p = steps.add_parser("start", help="administrator: open a ceremony for named council members")
+    p = steps.add_parser(
+        "start",
+        help="administrator: the council's first key ceremony (once; later: `council redistribute` or `council rekey start`)",
+    )
     p.add_argument("--threshold", type=int, required=True, help="how many members must approve to reveal an identity")
     p.add_argument("--members", required=True, help="comma-separated account names, e.g. kim,lee,park")
     p.set_defaults(run=cmd_start)
@@ -36,6 +41,17 @@ def register(sub: Any) -> None:
     )
     add_confirm_options(p)
     p.set_defaults(run=cmd_step)
+    p = steps.add_parser(
+        "run",
+        help="member: take part until the ceremony is done, waiting for the others (resumable)",
+        description="Do every step of the running ceremony that you can, wait for the other members, and go on until "
+        "it is done, with a progress line. It shows the new council and asks you to accept it first, as `step` does. "
+        "It stops after --wait minutes without losing anything: run it again and it resumes where it stopped.",
+    )
+    add_confirm_options(p)
+    p.add_argument("--wait", type=float, default=30, metavar="MINUTES", help="wait for the others at most this long (default 30)")
+    p.add_argument("--interval", type=float, default=5, metavar="SECONDS", help="look again this often (default 5)")
+    p.set_defaults(run=cmd_run)
     p = council.add_parser("redistribute", help="administrator: change the council's members or threshold, same key")
     p.add_argument("--threshold", type=int, required=True, help="the new threshold")
     p.add_argument("--members", required=True, help="the new council, comma-separated (kim,lee,mina)")
@@ -78,11 +94,19 @@ async def cmd_start(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
     if home.role != "admin":
         raise UsageError("only an administrator opens a ceremony")
-    answer = await session.api(home).call(
-        "POST", "/v1/ceremonies", body={"v": 1, "threshold": args.threshold, "members": members}
-    )
+    api = session.api(home)
+    state = await session.directory(home, api)
+    if state.council is not None:  # the server would open a re-key: every case switched, reveals wait for it
+        council = state.council
+        raise UsageError(
+            f"the council already has its key (epoch {council.epoch}: {', '.join(m.account for m in council.members)}, "
+            f"{council.threshold} needed). To change its members or threshold and keep the key, run `tessera council "
+            "redistribute --threshold K --members A,B,C`; for a new council key (a member removed for cause, a share "
+            "feared lost), run `tessera council rekey start --threshold K --members A,B,C`"
+        )
+    answer = await api.call("POST", "/v1/ceremonies", body={"v": 1, "threshold": args.threshold, "members": members})
     say(f"ceremony opened for {', '.join(members)} (threshold {args.threshold}, epoch {answer['params']['epoch']}).")
-    say("Each member now runs `tessera council ceremony step` until it says done.")
+    say("Each member now runs `tessera council ceremony run` (it waits for the others until done).")
     return 0
 
 
@@ -140,8 +164,57 @@ async def cmd_step(session: Session, args: argparse.Namespace) -> int:
         if (await api.call("GET", "/v1/rekey"))["state"] == "switching":
             say("a re-key: k members of the old council now run `tessera council rekey contribute`.")
     else:
-        say(f"waiting for {result.waiting_for}; run this step again later.")
+        say(f"waiting for {result.waiting_for}; run this step again later (or `tessera council ceremony run`, which waits).")
     return 0
+
+
+async def cmd_run(session: Session, args: argparse.Namespace) -> int:
+    """`ceremony step` again and again until the verified directory holds the new council (then done), or until
+    --wait minutes passed (exit 1, nothing lost: the next run resumes from what this device kept)."""
+    home = session.open_home()
+    if home.role != "council":
+        raise UsageError("only council members take part in the ceremony")
+    if not 0 < args.wait <= 24 * 60 or not 0.1 <= args.interval <= 600:
+        raise UsageError("--wait takes 0 to 1440 minutes and --interval 0.1 to 600 seconds")
+    api = session.api(home)
+    confirm = confirm_at_terminal(args)
+    started = time.monotonic()
+    deadline = started + args.wait * 60
+    dropped = 0
+    while True:
+        result = await ceremony_step(
+            api,
+            home.keys,
+            home.section("ceremony"),
+            directory=lambda: session.directory(home, api),
+            confirm=confirm,
+            known=home.section("known"),
+            save=home.save,
+        )
+        home.save()
+        dropped += result.dropped
+        if result.actions:
+            progress_done()
+        for action in result.actions:
+            say(action)
+        if result.done:
+            progress_done()
+            if dropped:
+                say(f"ignored {dropped} message(s) that their supposed author did not sign (the server's doing)")
+            say("done: the council key exists and is in the key directory.")
+            if (await api.call("GET", "/v1/rekey"))["state"] == "switching":
+                say("a re-key: k members of the old council now run `tessera council rekey contribute`.")
+            return 0
+        waited = time.monotonic() - started
+        if time.monotonic() >= deadline:
+            progress_done()
+            say(
+                f"still waiting for {result.waiting_for} after {waited / 60:.0f} minute(s). Nothing is lost: run "
+                "`tessera council ceremony run` again later; it resumes where it stopped."
+            )
+            return 1
+        progress_line(f"waiting for {clean(result.waiting_for, one_line=True)} ({waited:.0f} s)")
+        await asyncio.sleep(args.interval)
 
 
 async def cmd_redistribute(session: Session, args: argparse.Namespace) -> int:
@@ -157,7 +230,7 @@ async def cmd_redistribute(session: Session, args: argparse.Namespace) -> int:
         "same council key."
     )
     say(
-        "Current and new members now run `tessera council ceremony step` until it says done; then one current member "
+        "Current and new members now run `tessera council ceremony run` (it waits until done); then one current member "
         "runs `tessera council rewrap` so newcomers can read existing cases."
     )
     return 0
@@ -243,7 +316,7 @@ async def cmd_rekey_start(session: Session, args: argparse.Namespace) -> int:
         say("there was no council yet: this is the first key ceremony, not a re-key.")
     say(f"re-key opened: new council {', '.join(members)} (threshold {args.threshold}, epoch {answer['params']['epoch']}).")
     say(
-        "1. The new members run `tessera council ceremony step` until it says done (the new key).\n"
+        "1. The new members run `tessera council ceremony run` (it waits until done: the new key).\n"
         "2. k members of the old council run `tessera council rekey contribute`.\n"
         "3. k members of the new council run `tessera council rekey attest`."
     )

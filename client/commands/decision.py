@@ -1,4 +1,4 @@
-"""decision propose / decision vote: a vote is signed only on a proposal its voter was shown."""
+"""decision propose / vote / list: a vote is signed only on a proposal its voter was shown."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import argparse
 import sys
 from typing import Any
 
+from client.agenda import open_decisions
 from client.casefiles import member_keys, open_case, read_decision
 from client.session import Session, UsageError
-from client.terminal import clean, say
+from client.terminal import clean, emit_json, say, table
 from keys.decisions import ACTIONS, Proposal, majority, propose, verify_proposal, vote
 from keys.encoding import b64u_decode, b64u_encode
 from keys.errors import EncodingError, ProofError
@@ -36,6 +37,9 @@ def register(sub: Any) -> None:
     group.add_argument("--yes", action="store_true")
     group.add_argument("--no", action="store_true")
     p.set_defaults(run=cmd_vote)
+    p = decision.add_parser("list", help="open proposals: case, action, votes so far (signed ones only), what you voted")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_list)
 
 
 async def cmd_propose(session: Session, args: argparse.Namespace) -> int:
@@ -124,4 +128,46 @@ async def cmd_vote(session: Session, args: argparse.Namespace) -> int:
         "rejected": "the proposal is rejected",
     }.get(counted["state"], "its votes do not verify")
     print(f"vote recorded; {outcome} ({counted['yes_votes_verified']} of {counted['needed']} yes votes verified).")
+    return 0
+
+
+async def cmd_list(session: Session, args: argparse.Namespace) -> int:
+    """The open proposals, each read from its signatures on a case that passed the checked opener
+    (agenda.open_decisions): the votes shown are the signed ones that verify, "you" is this member's own."""
+    home = session.open_home()
+    if home.role != "council":
+        raise UsageError("only council members see proposals; helpers see adopted decisions in `tessera cases list`")
+    api = session.api(home)
+    state = await session.directory(home, api)
+    items = await open_decisions(api, home, state)
+    if args.json:
+        emit_json({"proposals": items})
+        return 0
+    rows = []
+    for d in items:
+        if d.get("action") is None:
+            rows.append((d["proposal_id"], d["case_id"], "?", "?", "-", "-", "-", f"NOT VERIFIED: {d['problem']}"))
+            continue
+        votes = f"{d['yes_votes_verified']} of {d['needed']} yes"
+        nos = sum(1 for v in d["votes"] if not v["approve"])
+        if nos:
+            votes += f", {nos} no"
+        note = d["note"] if d["problem"] is None else f"NOT VERIFIED: {d['problem']}"
+        if d["problem"] is None and not d["current_epoch"]:
+            note = f"made for an earlier council (epoch {d['epoch']}): propose it again. {note}"
+        rows.append(
+            (
+                d["proposal_id"],
+                d["case_id"],
+                d["kind"] or "?",
+                d["action"],
+                d["proposer"],
+                votes,
+                d["you_voted"] or "not yet",
+                note,
+            )
+        )
+    table(rows, ("proposal", "case", "kind", "action", "proposer", "votes", "you", "note"))
+    if any(d.get("you_voted") is None and d.get("problem") is None for d in items):
+        print("vote with `tessera decision vote PROPOSAL --yes` or `--no` (the proposal is shown before you sign).")
     return 0

@@ -1,4 +1,4 @@
-"""intake new / intake submit / outbox flush: forms are sealed at once, kept in the encrypted outbox, and
+"""intake new / submit / amend / withdraw; outbox flush / list / drop: forms are sealed at once, kept in the encrypted outbox, and
 uploaded when the server answers. An outbox copy is deleted only after the server's signed receipt for exactly
 that case id and envelope verified under the server key of the verified key directory; then only the case id
 (and the receipt's day) stays on the device, and `tessera sync` checks the server still serves the case."""
@@ -7,25 +7,30 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from client.api import Api, ApiError, ServerUnreachableError
-from client.attachments import flush_uploads
-from client.casefiles import CaseMissingError, open_case
+from client.attachments import PendingUpload, flush_uploads
+from client.casefiles import CaseMissingError, OpenedCase, open_case
 from client.commands.attachments import add_attach_options, plan_files, prepare_all, report_plan
-from client.forms import attachment_default, kinds_help, parse_form, template
+from client.forms import attachment_default, kinds_help, parse_amendment, parse_form, template
 from client.home import Home
 from client.output import progress
 from client.session import Session, UsageError
+from client.terminal import emit_json, say, table
+from client.triage import outbox_view
+from keys.addenda import Addendum, AddendumField, addendum_text
 from keys.attachments import new_attachment_id
 from keys.council import EpochRecord
 from keys.directory import DirectoryState
 from keys.encoding import b64u_decode, b64u_encode, canonical_json
 from keys.envelope import new_case_id, open_case_file, reply_keys, seal_intake, unwrap_case_key
 from keys.errors import EncodingError, ProofError
+from keys.messages import seal_message
 from keys.receipts import IntakeReceipt, envelope_digest, verify_receipt
-from keys.wire import encode_json, from_wire
+from keys.wire import encode_json, from_wire, to_wire
 
 
 def register(sub: Any) -> None:
@@ -48,11 +53,40 @@ def register(sub: Any) -> None:
     )
     add_attach_options(p)
     p.set_defaults(run=cmd_submit)
+    p = intake.add_parser(
+        "amend",
+        help="add to one of your cases: case-file fields and/or a note (what the council asked for)",
+        description="Seal an amendment to a case you sent: case-file fields from a TOML file with a [case] table "
+        "(some fields of the case's form; `intake new KIND` shows them) and/or a note. Every council member can read "
+        "it, so it never carries identity details. The form file is deleted once the server has it.",
+    )
+    p.add_argument("case", help="the case id")
+    p.add_argument("--form", type=Path, help="a TOML file with a [case] table of the fields to add or correct")
+    p.add_argument("--note", default="", help="what you add, in words (e.g. the answer to the council's question)")
+    p.add_argument("--keep-form", action="store_true", help="do not delete the form file after sending")
+    p.set_defaults(run=cmd_amend)
+    p = intake.add_parser("withdraw", help="ask the council to close one of your cases (it sees your signed request)")
+    p.add_argument("case", help="the case id")
+    p.add_argument("--reason", default="", help="why (the council reads it)")
+    p.add_argument("--yes", action="store_true", help="send without asking (needed when not at a terminal)")
+    p.set_defaults(run=cmd_withdraw)
     outbox = sub.add_parser("outbox", help="sealed intakes waiting to be sent").add_subparsers(
         dest="outbox_command", required=True
     )
     p = outbox.add_parser("flush", help="send everything in the outbox (safe to repeat)")
     p.set_defaults(run=cmd_flush)
+    p = outbox.add_parser("list", help="what waits in the outbox: intakes not sent yet, unfinished uploads")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_outbox_list)
+    p = outbox.add_parser(
+        "drop",
+        help="remove one item from the outbox for good (asks first; says what is lost)",
+        description="Remove an intake that was never sent (the case is lost: the outbox holds its only copy) or an "
+        "unfinished attachment upload. ITEM is the id `tessera outbox list` shows.",
+    )
+    p.add_argument("item", help="a case id (an intake) or an attachment id (an upload), as `outbox list` shows")
+    p.add_argument("--yes", action="store_true", help="drop it without asking (needed when not at a terminal)")
+    p.set_defaults(run=cmd_outbox_drop)
 
 
 async def cmd_new(session: Session, args: argparse.Namespace) -> int:
@@ -107,6 +141,7 @@ async def cmd_submit(session: Session, args: argparse.Namespace) -> int:
         for p in plans:
             report_plan(p)
         prepare_all(home, case_id, case_key, signed.attachment_key, plans, kind, attachment_ids)
+        print(f"sealed {len(plans)} file(s) into the outbox: the originals are no longer needed by Tessera.")
     if not args.keep_form:
         args.form.unlink()
     if args.offline:
@@ -223,4 +258,154 @@ async def cmd_flush(session: Session, args: argparse.Namespace) -> int:
         )
         return 1
     print(f"sent {sent} intake(s) and {uploaded} attachment(s); the outbox is empty.")
+    return 0
+
+
+def outbox_items(home: Home) -> list[dict[str, Any]]:
+    """Everything in this device's outbox, described from the sealed copies (opened with this device's keys)."""
+    uploads = [PendingUpload.from_json(data) for _id, data in home.pending_uploads()]
+    items: list[dict[str, Any]] = []
+    for case_id, body in home.outbox():
+        view = outbox_view(home, case_id, body)
+        waiting = sum(1 for u in uploads if u.case_id == case_id)
+        items.append(
+            {
+                "item": view.case_id,
+                "what": "intake",
+                "case_id": view.case_id,
+                "details": f"{view.kind or '?'}, {view.urgency or '?'} urgency, {view.region or '?'}; not sent yet"
+                + (f"; {waiting} attachment(s) wait with it" if waiting else ""),
+                "attachments": waiting,
+            }
+        )
+    for u in uploads:
+        layout = u.descriptor.layout
+        sent = max(u.sent) + 1 if u.sent else 0
+        copy = "sealed copy in the outbox" if u.spooled else f"needs the original at {u.path}"
+        items.append(
+            {
+                "item": b64u_encode(u.descriptor.attachment_id),
+                "what": "upload",
+                "case_id": b64u_encode(u.case_id),
+                "details": f"{u.name}, {u.descriptor.size / (1 << 20):.1f} MiB, up to {sent} of {layout.count} chunks "
+                f"sent; {copy}",
+                "name": u.name,
+                "size": u.descriptor.size,
+            }
+        )
+    return items
+
+
+async def cmd_outbox_list(session: Session, args: argparse.Namespace) -> int:
+    home = session.open_home()
+    items = outbox_items(home)
+    if args.json:
+        emit_json({"items": items})
+        return 0
+    table([(i["item"], i["what"], i["case_id"], i["details"]) for i in items], ("item", "what", "case", "details"))
+    if items:
+        print("send them with `tessera outbox flush`; remove one for good with `tessera outbox drop ITEM`.")
+    return 0
+
+
+async def cmd_outbox_drop(session: Session, args: argparse.Namespace) -> int:
+    """Drop one outbox item after saying what is lost, on a typed yes or --yes (refused without a terminal)."""
+    if not args.yes and not sys.stdin.isatty():
+        raise UsageError("not at a terminal, so nobody can be asked: to drop it, run this again with --yes")
+    home = session.open_home()
+    items = {i["item"]: i for i in outbox_items(home)}
+    item = items.get(args.item.strip())
+    if item is None:
+        raise UsageError(f"nothing in the outbox is called {args.item!r}; `tessera outbox list` shows what is there")
+    if item["what"] == "intake":
+        warning = (
+            f"Intake {item['case_id']} ({item['details']}) was never sent. Dropping it loses this case for good: the "
+            "outbox holds its only copy (the form was deleted when it was sealed)"
+            + (f", and its {item['attachments']} attachment upload(s) go with it." if item["attachments"] else ".")
+        )
+    else:
+        warning = (
+            f"The upload of {item['name']} to case {item['case_id']} stops for good and its sealed copy is deleted. The "
+            "case names this attachment, so the council will see it listed as missing."
+        )
+    say(warning)
+    if not args.yes and input("Drop it? Type yes: ").strip().lower() != "yes":
+        print("nothing dropped.")
+        return 1
+    if item["what"] == "intake":
+        case_id = b64u_decode(item["case_id"], length=16)
+        for u in [PendingUpload.from_json(d) for _i, d in home.pending_uploads()]:
+            if u.case_id == case_id:
+                home.drop_pending_upload(u.descriptor.attachment_id)
+        home.drop_outbox(case_id)
+    else:
+        home.drop_pending_upload(b64u_decode(item["item"], length=16))
+    print(f"dropped {item['what']} {item['item']}.")
+    return 0
+
+
+async def _send_addendum(session: Session, home: Home, case_text: str, make: Any) -> tuple[OpenedCase, Addendum]:
+    """Seal `make(case)`'s addendum to the verified council and the case's reply key, signed with the case's reply
+    key, and post it on the case thread through the case principal (protocol doc §8c). The case goes through the
+    checked opener first: nothing is sealed on a case the server made up."""
+    if home.role != "helper":
+        raise UsageError("addenda are sent by the helper who sent the case")
+    api = session.api(home)
+    state, record = await session.council_state(home, api)
+    case = await open_case(api, home, case_text, state)
+    addendum = make(case)
+    message = seal_message(
+        case_id=case.case_id,
+        thread="case",
+        text=addendum_text(addendum),
+        author="helper",
+        author_keys=case.keys,
+        readers=[*(m.box_key for m in record.members), case.signed.reply_box_key],
+    )
+    await case.api.call("POST", f"/v1/cases/{case.text_id}/messages", body=to_wire(message))
+    return case, addendum
+
+
+async def cmd_amend(session: Session, args: argparse.Namespace) -> int:
+    if args.form is None and not args.note.strip():
+        raise UsageError("give --form FILE (case-file fields) and/or --note TEXT")
+    text = None
+    if args.form is not None:
+        try:
+            text = args.form.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read the form {args.form}: {exc.strerror}") from exc
+    home = session.open_home()
+
+    def make(case: OpenedCase) -> Addendum:
+        kind = str(case.form.get("kind"))
+        fields = parse_amendment(text, kind) if text is not None else {}
+        if text is not None and not fields:
+            raise UsageError("the form names no field: put the fields to add or correct under [case]")
+        items = tuple(AddendumField(v=1, name=name, value=str(value)) for name, value in fields.items())
+        return Addendum(v=1, case_id=case.case_id, kind="amendment", fields=items, note=args.note.strip())
+
+    case, addendum = await _send_addendum(session, home, args.case, make)
+    if args.form is not None and not args.keep_form:
+        args.form.unlink()
+    names = ", ".join(f.name for f in addendum.fields) or "a note"
+    say(f"amended case {case.text_id} ({names}); the council sees it in `tessera todo` and `tessera cases show`.")
+    return 0
+
+
+async def cmd_withdraw(session: Session, args: argparse.Namespace) -> int:
+    if not args.yes and not sys.stdin.isatty():
+        raise UsageError("not at a terminal, so nobody can be asked: to ask the council to close it, run this with --yes")
+    home = session.open_home()
+    if not args.yes:
+        say(f"This asks the council to close case {args.case}; they decide (a `close` decision), and nothing is deleted now.")
+        if input("Send the request? Type yes: ").strip().lower() != "yes":
+            print("nothing sent.")
+            return 1
+
+    def make(case: OpenedCase) -> Addendum:
+        return Addendum(v=1, case_id=case.case_id, kind="withdrawal", fields=(), note=args.reason.strip())
+
+    case, _ = await _send_addendum(session, home, args.case, make)
+    say(f"asked the council to close case {case.text_id}; `tessera cases show {case.text_id}` shows their decision.")
     return 0

@@ -6,13 +6,13 @@ import argparse
 import sys
 from typing import Any
 
-from client.casefiles import CaseMissingError, OpenedCase, open_case
+from client.agenda import mark_outcomes_seen, mark_seen
+from client.casefiles import CaseMissingError, open_case
 from client.session import Session, UsageError
 from client.terminal import clean, emit_json, say
-from keys.directory import DirectoryState
-from keys.errors import TesseraError
-from keys.messages import SealedMessage, open_message, seal_message
-from keys.wire import from_wire, to_wire
+from client.threads import open_thread
+from keys.messages import seal_message
+from keys.wire import to_wire
 
 
 def register(sub: Any) -> None:
@@ -56,59 +56,13 @@ async def cmd_send(session: Session, args: argparse.Namespace) -> int:
     return 0
 
 
-def open_thread(items: Any, case: OpenedCase, state: DirectoryState) -> list[dict[str, Any]]:
-    """Open each message and check where it belongs and who wrote it.
-
-    A message is this case's only if its sealed case id is the case shown (a helper reads the case thread
-    only); one of another case is not shown, whatever the server says (tests/hostile/test_cases.py,
-    test_a_message_of_another_case_is_not_listed_in_this_thread). The author: "helper" must have signed with
-    the case's reply key from the case file, anyone else with a key the verified directory gives that council
-    member now or gave before a rotation (the server can seal a message to every reader, so a signature by an
-    unknown key is shown as such)."""
-    out = []
-    for item in items if isinstance(items, list) else []:
-        entry: dict[str, Any] = {"seq": item.get("seq"), "day": item.get("day"), "thread": "?"}
-        try:
-            message = from_wire(SealedMessage, item.get("message"))
-        except TesseraError as exc:
-            out.append({**entry, "author": "?", "text": f"(malformed: {exc})", "verified": False})
-            continue
-        entry["thread"] = message.thread
-        if message.case_id != case.case_id or (_helper(case) and message.thread != "case"):
-            moved = "(not shown: the server moved a message of another case or thread here)"
-            out.append({**entry, "author": "?", "text": moved, "verified": False})
-            continue
-        try:
-            body = open_message(message, case.keys)
-        except TesseraError as exc:
-            out.append({**entry, "author": "?", "text": f"(does not open: {exc})", "verified": False})
-            continue
-        if body.author == "helper":
-            verified = body.author_key == case.signed.reply_sign_key
-        else:
-            account = state.active(body.author)  # a revoked member's keys (a seized device) vouch for nothing
-            verified = account is not None and account.role == "council" and account.signed_with(body.author_key)
-        out.append(
-            {
-                **entry,
-                "author": body.author if verified else f"{body.author} (UNVERIFIED SENDER)",
-                "text": body.text,
-                "verified": verified,
-            }
-        )
-    return out
-
-
-def _helper(case: OpenedCase) -> bool:
-    return case.api.principal is not None and case.api.principal.startswith("case:")
-
-
 async def cmd_list(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
     api = session.api(home)
     state = await session.directory(home, api)
     case = await open_case(api, home, args.case, state)
     items = open_thread((await case.api.call("GET", f"/v1/cases/{case.text_id}/messages")).get("messages"), case, state)
+    mark_seen(home, case.text_id, items)  # `tessera todo` names only messages after these
     if args.json:
         emit_json({"case_id": case.text_id, "messages": items})
     else:
@@ -144,6 +98,8 @@ async def cmd_inbox(session: Session, args: argparse.Namespace) -> int:
             else:
                 reason = d["problem"] or f"its signed votes do not adopt it ({d['yes_votes_verified']} of {d['needed']} yes)"
                 unverified.append({"proposal_id": d["proposal_id"], "server_state": d["server_state"], "reason": reason})
+        mark_outcomes_seen(home, case.decisions())
+        mark_seen(home, case_text, messages)
         result.append(
             {
                 "case_id": case_text,

@@ -9,11 +9,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from client.casefiles import open_case
+from client.attachments import check_listing, describe_all, list_attachments
+from client.casefiles import OpenedCase, open_case
 from client.ceremony import share_for
 from client.commands.attachments import fetch_identity_attachments
 from client.session import HostileServerError, Session, UsageError
 from client.terminal import clean, emit_json, say, table
+from keys.attachments import Opener
 from keys.council import EpochRecord
 from keys.directory import DirectoryState
 from keys.encoding import b64u_decode, b64u_encode
@@ -204,11 +206,25 @@ def _count(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 255 else 0
 
 
+async def count_identity_attachments(case: OpenedCase) -> int:
+    """How many of the case's attachments (those the case file or the helper's signed list names) are sealed with
+    the identity: they open only with the identity key this request yields."""
+    checked = check_listing(case.case_id, case.signed, case.signed.reply_sign_key, await list_attachments(case.api, case.case_id))
+    rows = describe_all(
+        checked.rows,
+        case_id=case.case_id,
+        openers=[Opener.for_case(case.case_id, case.case_key)],
+        reply_sign_key=case.signed.reply_sign_key,
+    )
+    return sum(1 for r in rows if r["kind"] == "sealed")
+
+
 async def cmd_open(session: Session, args: argparse.Namespace) -> int:
     """Combine the verified partials and read the identity; with --attachments-to also open the identity
     attachments the case file or the helper's signed list names. An attachment those name that the server does
     not list is reported and the command exits 3, keeping the request so it can be opened again
-    (tests/hostile/test_cases.py, test_hidden_and_injected_attachments_are_noticed)."""
+    (tests/hostile/test_cases.py, test_hidden_and_injected_attachments_are_noticed). Without --attachments-to the
+    request is kept while the case has identity attachments, so opening them later still works."""
     home = session.open_home()
     api = session.api(home)
     kept = home.section("reveals").get(args.request)
@@ -234,9 +250,12 @@ async def cmd_open(session: Session, args: argparse.Namespace) -> int:
     identity = json.loads(open_identity(case.envelope, identity_key, case.signed))
     files: list[dict[str, Any]] = []
     hidden: list[str] = []
+    waiting = 0  # identity attachments not opened this time: the request stays so they can be
     if args.attachments_to is not None:
         files, hidden = await fetch_identity_attachments(api, case, identity_key, args.attachments_to)
-    if not hidden:
+    else:
+        waiting = await count_identity_attachments(case)
+    if not hidden and not waiting:
         del home.section("reveals")[args.request]  # erase b: this request is spent
         home.save()
     if args.json:
@@ -249,6 +268,12 @@ async def cmd_open(session: Session, args: argparse.Namespace) -> int:
             say(f"  attachment: {f['file']} ({f['size']} bytes)", one_line=True)
         if args.attachments_to is not None and not files and not hidden:
             print("  (no identity attachments)")
+    if waiting:
+        print(
+            f"this case has {waiting} identity attachment(s) (photos, papers): the request stays on this device until you "
+            f"open them with `tessera reveal open {args.request} --attachments-to DIR`.",
+            file=sys.stderr,
+        )
     if hidden:
         raise ProofError(
             f"{len(hidden)} attachment(s) of this case that the helper listed were not served ({', '.join(hidden)}): the "

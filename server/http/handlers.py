@@ -39,6 +39,7 @@ from server.services import (
     accounts,
     attachments,
     audit,
+    casepage,
     cases,
     ceremonies,
     decisions,
@@ -169,6 +170,16 @@ async def accounts_list(request: web.Request) -> web.Response:
             ]
         }
     )
+
+
+async def pending_invites(request: web.Request) -> web.Response:
+    return reply({"invites": await accounts.pending_invites(request.app[SERVICES], request[PRINCIPAL])})
+
+
+async def resign_invite(request: web.Request) -> web.Response:
+    invite_id = parse_id(request.match_info["invite_id"], "invite_id")
+    await accounts.resign_invite(request.app[SERVICES], request[PRINCIPAL], invite_id, await body_as(request, Grant))
+    return reply({"invite_id": b64u_encode(invite_id)})
 
 
 async def create_invite(request: web.Request) -> web.Response:
@@ -321,6 +332,19 @@ async def list_cases(request: web.Request) -> web.Response:
     return reply({"cases": page, "next_cursor": b64u_encode(nxt) if nxt else None})
 
 
+async def case_page(request: web.Request) -> web.Response:
+    cursor_text = request.query.get("cursor")
+    cursor = parse_id(cursor_text, "cursor") if cursor_text else None
+    page, nxt = await casepage.case_page(
+        request.app[SERVICES],
+        request[PRINCIPAL],
+        state=request.query.get("state"),
+        cursor=cursor,
+        limit=query_int(request, "limit", 50),
+    )
+    return reply({"cases": page, "next_cursor": b64u_encode(nxt) if nxt else None})
+
+
 async def get_case(request: web.Request) -> web.Response:
     case_id = parse_id(request.match_info["case_id"], "case_id")
     data = await cases.get_case(request.app[SERVICES], request[PRINCIPAL], case_id)
@@ -355,6 +379,10 @@ async def propose(request: web.Request) -> web.Response:
     proposal = await body_as(request, Proposal)
     await decisions.propose(request.app[SERVICES], request[PRINCIPAL], case_id, proposal)
     return reply({"proposal_id": b64u_encode(proposal.proposal_id)}, status=201)
+
+
+async def open_proposals(request: web.Request) -> web.Response:
+    return reply({"proposals": await decisions.open_proposals(request.app[SERVICES], request[PRINCIPAL])})
 
 
 async def get_proposal(request: web.Request) -> web.Response:

@@ -64,6 +64,22 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("GET", "/v1/accounts", h.accounts_list, frozenset({"admin", "council"}), None, "Accounts, roles and keys."),
     Route("POST", "/v1/invites", h.create_invite, frozenset({"admin"}), h.Grant, "Create an invite from a signed grant."),
+    Route(
+        "GET",
+        "/v1/invites",
+        h.pending_invites,
+        frozenset({"admin"}),
+        None,
+        "Invites not used yet and not expired, with their signed grants (no secrets).",
+    ),
+    Route(
+        "PUT",
+        "/v1/invites/{invite_id}/grant",
+        h.resign_invite,
+        frozenset({"admin"}),
+        h.Grant,
+        "Your pending invite's grant signed again with your new keys (after rotate-keys); same account, role, expiry.",
+    ),
     Route("POST", "/v1/accounts/{account}/revoke", h.revoke, ALL_ROLES, h.RevokeRequest, "Revoke an account (admin, or itself)."),
     Route(
         "POST",
@@ -152,6 +168,15 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/cases", h.list_cases, frozenset({"council"}), None, "Cases, ?state=&cursor=&limit=."),
     Route(
         "GET",
+        "/v1/case-pages",
+        h.case_page,
+        frozenset({"council"}),
+        None,
+        "Whole cases as GET /v1/cases/{case_id} answers them (your key wrap, decisions, message counts), "
+        "?state=&cursor=&limit= (up to 100).",
+    ),
+    Route(
+        "GET",
         "/v1/cases/{case_id}",
         h.get_case,
         frozenset({"council", "case"}),
@@ -170,6 +195,14 @@ ROUTES: tuple[Route, ...] = (
         "Approve: post your partial.",
     ),
     Route("POST", "/v1/cases/{case_id}/proposals", h.propose, frozenset({"council"}), h.Proposal, "Propose a decision."),
+    Route(
+        "GET",
+        "/v1/proposals",
+        h.open_proposals,
+        frozenset({"council"}),
+        None,
+        "The open proposals (up to 500), each as signed with its votes as signed.",
+    ),
     Route(
         "GET",
         "/v1/proposals/{proposal_id}",

@@ -5,6 +5,8 @@ the server stores only as an Argon2id hash. Joining proves the secret and posses
 from __future__ import annotations
 
 import asyncio
+import datetime
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,6 +37,11 @@ class IssuedInvite:
     invite_id: bytes
     secret: str
     grant: Grant
+
+
+def _date(day: int) -> str:
+    """A day number (days since 1970-01-01, how the server keeps dates) as a calendar date."""
+    return (datetime.date(1970, 1, 1) + datetime.timedelta(days=day)).isoformat()
 
 
 def _new_secret() -> str:
@@ -77,8 +84,16 @@ async def _store_invite(services: Services, grant: Grant, *, actor: str) -> Issu
             .scalars()
             .first()
         )
-        if taken is not None or (pending is not None and pending.expires_day >= services.today()):
-            raise ConflictError(f"the account name {grant.account!r} is taken or already invited")
+        if taken is not None:
+            raise ConflictError(
+                f"the account name {grant.account!r} belongs to an account already (a revoked account keeps its name, so "
+                "the key directory stays unambiguous): invite this person under another name"
+            )
+        if pending is not None and pending.expires_day >= services.today():
+            raise ConflictError(
+                f"an invite for {grant.account!r} is waiting to be used (until {_date(pending.expires_day)}): give "
+                "the person that invite, or invite them under another name; `tessera admin invites` lists pending invites"
+            )
         if await session.get(InviteRow, grant.invite_id) is not None:
             raise ConflictError("invite id already used")
         session.add(
@@ -245,3 +260,44 @@ async def list_accounts(services: Services, principal: Principal) -> Sequence[Ac
     principal.require("admin", "council")
     async with services.db.read() as session:
         return (await session.execute(select(AccountRow).order_by(AccountRow.account))).scalars().all()
+
+
+async def pending_invites(services: Services, principal: Principal) -> list[dict[str, object]]:
+    """Invites not used yet and not expired, with their signed grants (never their secrets): administrators'
+    `tessera admin invites`, which checks each grant's signature itself."""
+    principal.require("admin")
+    async with services.db.read() as session:
+        query = (
+            select(InviteRow)
+            .where(InviteRow.used.is_(False), InviteRow.expires_day >= services.today())
+            .order_by(InviteRow.expires_day, InviteRow.account)
+        )
+        rows = (await session.execute(query)).scalars().all()
+    return [{"invite_id": b64u_encode(r.invite_id), "expires_day": r.expires_day, "grant": json.loads(r.grant)} for r in rows]
+
+
+async def resign_invite(services: Services, principal: Principal, invite_id: bytes, grant: Grant) -> None:
+    """An administrator who rotated keys signs a pending invite of theirs again with the new keys: the same invite,
+    account, role and expiry, so the invite string (and its secret) the person holds keeps working; a joining
+    device checks the grant against its issuer's current key."""
+    principal.require("admin")
+    if grant.invite_id != invite_id or grant.issuer != principal.name:
+        raise BadRequestError("the grant must be for this invite and issued by the calling administrator")
+    try:
+        verify_grant(grant, principal.sign_key)
+    except ProofError as exc:
+        raise BadRequestError("the grant is not signed by the calling administrator") from exc
+    async with services.db.write() as session:
+        row = await session.get(InviteRow, invite_id)
+        if row is None or row.used or row.expires_day < services.today():
+            raise NotFoundError("no pending invite with this id (used or expired)")
+        stored = decode_json(Grant, row.grant.encode())
+        if (stored.issuer, stored.account, stored.role, stored.expires_day) != (
+            grant.issuer,
+            grant.account,
+            grant.role,
+            grant.expires_day,
+        ):
+            raise BadRequestError("a grant signed again must keep the invite's issuer, account, role and expiry")
+        row.grant = encode_json(grant).decode()
+        await audit.append(session, day=services.today(), actor=principal.name, action="invite.resigned", obj=grant.account)

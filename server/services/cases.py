@@ -174,10 +174,11 @@ async def get_case(services: Services, principal: Principal, case_id: bytes) -> 
         envelope = decode_json(IntakeEnvelope, case.envelope.encode())
         wraps: tuple[KeyWrap, ...] = ()
         if principal.role == "council":
-            box_key = (await services.directory.state(session)).accounts[principal.name].keys.box_key
+            directory = await services.directory.state(session)
+            box_key = directory.accounts[principal.name].keys.box_key
             row = await session.get(WrapRow, (case_id, box_key))
             if row is None:
-                raise NotFoundError("no key wrap for you on this case (you joined the council after it was sealed)")
+                raise NotFoundError(no_wrap_reason(directory.council, principal.name, box_key))
             wraps = (KeyWrap(recipient=row.recipient, sealed=row.sealed),)
         decisions = await _decisions(session, case_id, adopted_only=principal.role == "case")
         current = await headers.case_header(session, case, envelope)
@@ -191,6 +192,25 @@ async def get_case(services: Services, principal: Principal, case_id: bytes) -> 
         "switched": switched,  # after a re-key: the attested switched header (the envelope's header is gone)
         "decisions": decisions,
     }
+
+
+def no_wrap_reason(council: EpochRecord | None, account: str, box_key: bytes) -> str:
+    """Why a council account has no key wrap on a case, and what brings one."""
+    member = next((m for m in council.members if m.account == account), None) if council is not None else None
+    if member is None:
+        return "no key wrap for you on this case: you are not a member of the current council"
+    if member.box_key != box_key:
+        return (
+            "no key wrap for your current keys on this case: you replaced your keys since the council's last membership "
+            "change. Cases open again after an administrator runs `tessera council redistribute` with the same members "
+            "and a member runs `tessera council rewrap`"
+        )
+    return "no key wrap for you on this case (you joined the council after it was sealed): a member runs `tessera council rewrap`"
+
+
+async def decisions_of(session: DbSession, case_id: bytes) -> list[dict[str, Any]]:
+    """A case's decisions as signed, with their votes (what a council member reads)."""
+    return await _decisions(session, case_id, adopted_only=False)
 
 
 async def _decisions(session: DbSession, case_id: bytes, *, adopted_only: bool) -> list[dict[str, Any]]:

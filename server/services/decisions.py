@@ -1,6 +1,7 @@
 """Proposals and votes (protocol doc §8a). A decision is adopted when `needed` distinct members of the council
 epoch the proposal names vote yes, `needed` being what the proposer signed and at least the policy's quorum for
-the action; approve and decline decide the case, request-info keeps it open.
+the action; approve and decline decide the case, request-info keeps it open, close closes it (an open or decided
+case: the help was given, or the helper withdrew it), after which the `[retention] closed` period applies.
 
 The server keeps proposals and votes as they were signed and checks what it can, but clients never take its
 word: they count the signed votes themselves (client/casefiles.py `read_decision`)."""
@@ -53,8 +54,10 @@ async def propose(services: Services, principal: Principal, case_id: bytes, prop
         case = await session.get(CaseRow, case_id)
         if case is None:
             raise NotFoundError("no such case")
-        if case.state != "open":
-            raise ConflictError(f"the case is {case.state}; decisions can only be proposed on open cases")
+        if case.state == "closed" or (case.state != "open" and proposal.action != "close"):
+            raise ConflictError(
+                f"the case is {case.state}; decisions can only be proposed on open cases (and `close` on decided ones)"
+            )
         if await session.get(ProposalRow, proposal.proposal_id) is not None:
             raise ConflictError("a proposal with this id exists")
         session.add(
@@ -96,6 +99,37 @@ async def get_proposal(services: Services, principal: Principal, proposal_id: by
     }
 
 
+MAX_OPEN = 500
+
+
+async def open_proposals(services: Services, principal: Principal) -> list[dict[str, Any]]:
+    """The open proposals (up to MAX_OPEN, oldest first), each as signed with its votes as signed: a member's
+    `decision list` and `tessera todo` read them and count the votes themselves."""
+    principal.require("council")
+    async with services.db.read() as session:
+        query = select(ProposalRow).where(ProposalRow.state == "open").order_by(ProposalRow.day, ProposalRow.proposal_id)
+        rows = (await session.execute(query.limit(MAX_OPEN))).scalars().all()
+        ids = [r.proposal_id for r in rows]
+        votes = (await session.execute(select(VoteRow).where(VoteRow.proposal_id.in_(ids)))).scalars().all() if ids else []
+    by_proposal: dict[bytes, list[VoteRow]] = {}
+    for v in votes:
+        by_proposal.setdefault(v.proposal_id, []).append(v)
+    return [
+        {
+            "proposal_id": b64u_encode(row.proposal_id),
+            "case_id": b64u_encode(row.case_id),
+            "state": row.state,
+            "day": row.day,
+            "proposal": decode_json_obj(row.body),
+            "votes": [
+                {"account": v.account, "approve": v.approve, "vote": decode_json_obj(v.body)}
+                for v in by_proposal.get(row.proposal_id, [])
+            ],
+        }
+        for row in rows
+    ]
+
+
 def _stored_proposal(row: ProposalRow) -> Proposal:
     try:
         return decode_json(Proposal, row.body.encode())
@@ -126,6 +160,9 @@ async def cast_vote(services: Services, principal: Principal, proposal_id: bytes
             raise ConflictError(f"the council changed since this proposal (epoch {proposal.epoch}): propose it again")
         if row.state != "open":
             raise ConflictError(f"this proposal is {row.state} already")
+        case_row = await session.get(CaseRow, row.case_id)
+        if case_row is not None and case_row.state == "closed":
+            raise ConflictError("the case is closed: its open proposals take no more votes")
         if await session.get(VoteRow, (proposal_id, principal.name)) is not None:
             raise ConflictError("you voted on this proposal already")
         session.add(
@@ -148,10 +185,10 @@ async def cast_vote(services: Services, principal: Principal, proposal_id: bytes
         )
         if yes >= needed:
             row.state = "adopted"
-            if row.action in ("approve", "decline"):
+            if row.action in ("approve", "decline", "close"):
                 case = await session.get(CaseRow, row.case_id)
                 assert case is not None
-                case.state = "decided"
+                case.state = "closed" if row.action == "close" else "decided"
             await audit.append(
                 session,
                 day=day,

@@ -22,7 +22,7 @@ from client.main import main
 from tests.server.conftest import _drop_pg, _pg_available
 
 BIN = Path(sys.executable).parent
-PASSPHRASE = "four words at least here"
+PASSPHRASE = "six words at least here for everyone"
 
 
 def free_port() -> int:

@@ -17,6 +17,7 @@ import pytest
 
 import client.attachments
 from client.samples import CLEAN_JPEG, LATITUDE, photo_with_gps
+from keys.attachments import CHUNK, CHUNK_OVERHEAD
 
 from .conftest import Cli, build_organisation, reveal
 
@@ -148,10 +149,12 @@ class CuttingRelay:
         self.listener.close()
 
 
-@pytest.mark.parametrize("changed", [False, True], ids=["resumed", "file-changed"])
+@pytest.mark.parametrize("changed", [False, True], ids=["resumed", "sealed-copy-damaged"])
 def test_interrupted_upload_resumes_from_the_right_chunk(
     cli: Cli, live_server: tuple[str, str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, changed: bool
 ) -> None:
+    """It resumes from the sealed copy in the outbox: the original is edited and then deleted in between, and the
+    file the council reads back is the one attached (issue 26 item 5); a damaged sealed copy is refused."""
     url, invite, data = live_server
     build_organisation(cli, invite)
     case = submit(cli, tmp_path)
@@ -168,12 +171,18 @@ def test_interrupted_upload_resumes_from_the_right_chunk(
         (received,) = db.execute("SELECT received FROM attachments").fetchone()
     assert received == 8  # the first part landed, the second did not
 
+    original = video.read_bytes()
+    with video.open("r+b") as handle:  # the original is edited, then deleted: the outbox holds the sealed copy
+        handle.seek(5 << 20)
+        handle.write(b"edited")
+    video.unlink()
     if changed:
-        with video.open("r+b") as handle:  # the file is edited before the upload resumes
-            handle.seek(5 << 20)
-            handle.write(b"edited")
+        (spool,) = (cli.root / "hana" / "outbox" / "attachments").glob("*.stream")
+        with spool.open("r+b") as handle:
+            handle.seek(7 * (CHUNK + CHUNK_OVERHEAD) + 100)  # inside the last chunk the server holds (chunk 7)
+            handle.write(b"damaged")
         code, _, err = cli.run("hana", "outbox", "flush")
-        assert code == 2 and "changed since its upload began" in err and "removed from the outbox" in err
+        assert code == 2 and "differs from what the server holds" in err and "removed from the outbox" in err
         assert "empty" in cli.ok("hana", "outbox", "flush")
         return
     out = cli.ok("hana", "outbox", "flush")
@@ -186,7 +195,7 @@ def test_interrupted_upload_resumes_from_the_right_chunk(
     assert received == 18 and complete
     attachment = str(listing(cli, "kim", case)[0]["attachment_id"])
     cli.ok("kim", "cases", "fetch-attachment", case, attachment, "--out", str(tmp_path / "back.bin"))
-    assert (tmp_path / "back.bin").read_bytes() == video.read_bytes()
+    assert (tmp_path / "back.bin").read_bytes() == original
     assert "empty" in cli.ok("hana", "outbox", "flush")
 
 

@@ -26,7 +26,7 @@ from server.main import initialise
 from tests.forms import FOOD, MEDICAL
 from tests.hostile.relay import Relay, Stack
 
-PASSPHRASE = "four words at least here"
+PASSPHRASE = "six words at least here for everyone"
 ENV = {"TESSERA_PASSPHRASE": PASSPHRASE, "TESSERA_INSECURE_FAST_KDF": "1"}
 COUNCIL = ("kim", "lee", "park")
 

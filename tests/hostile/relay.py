@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import json
 import re
 import threading
@@ -127,7 +128,8 @@ class Relay:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
         url = self.upstream + request.path_qs
         session: aiohttp.ClientSession = request.app[SESSION]
-        async with session.request(request.method, url, data=body or None, headers=headers) as upstream:
+        data = io.BytesIO(body) if len(body) > 1 << 20 else (body or None)  # large bodies (attachment parts) as a file
+        async with session.request(request.method, url, data=data, headers=headers) as upstream:
             payload = await upstream.read()
             status = upstream.status
             content_type = upstream.headers.get("Content-Type", "application/octet-stream")

@@ -16,8 +16,8 @@ def test_an_honest_relay_forwards_every_request_unchanged(org: Org) -> None:
 
 
 def test_a_rewrite_and_an_answer_reach_the_client(org: Org) -> None:
-    org.relay.answer("GET", r"/v1/cases", lambda _s: (200, {"cases": [], "next_cursor": None}))
+    org.relay.answer("GET", r"/v1/case-pages", lambda _s: (200, {"cases": [], "next_cursor": None}))
     assert org.case not in org.ok("kim", "cases", "list")
     org.relay.clear()
-    org.relay.rewrite("GET", r"/v1/cases", lambda _s, body: {**body, "cases": body["cases"][:1]})
+    org.relay.rewrite("GET", r"/v1/case-pages", lambda _s, body: {**body, "cases": body["cases"][:1]})
     assert len(json.loads(org.ok("kim", "cases", "list", "--json"))["cases"]) == 1

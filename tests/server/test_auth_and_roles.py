@@ -20,7 +20,7 @@ DUMMY_ID = b64u_encode(b"\x00" * 16)
 
 
 def concrete(path: str) -> str:
-    for name in ("case_id", "request_id", "proposal_id", "ceremony_id", "attachment_id"):
+    for name in ("case_id", "request_id", "proposal_id", "ceremony_id", "attachment_id", "invite_id"):
         path = path.replace("{" + name + "}", DUMMY_ID)
     return path.replace("{account}", "nobody")
 

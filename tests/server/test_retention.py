@@ -13,14 +13,17 @@ from sqlalchemy import select, update
 
 from client.api import ApiError
 from keys.audit import verify_entries
+from keys.decisions import propose, vote
 from keys.encoding import b64u_encode
+from keys.envelope import IntakeEnvelope, unwrap_case_key
+from keys.wire import from_wire, to_wire
 from server.config import Config, load_config
 from server.http.keys import SERVICES
 from server.services.retention import shred_expired
 from server.storage.models import CaseRow, WrapRow
 
 from ..disk import on_disk, on_disk_postgres
-from .conftest import World, submit_intake
+from .conftest import World, council_record, submit_intake
 
 
 @pytest.fixture
@@ -98,3 +101,37 @@ async def test_a_shredded_case_leaves_no_bytes_in_the_database_files(
         finally:
             await older.close()
     assert await found() == []
+
+
+async def test_a_close_decision_closes_a_case_and_the_closed_retention_applies(
+    world: World, server_dir: tuple[Path, str], backend: str | None
+) -> None:
+    """Issue 26 item 7. Against the old code nothing ever moved a case to `closed` (`close` was no action), so the
+    `[retention] closed` period never applied."""
+    kim, lee, _park = await world.council(["kim", "lee", "park"], threshold=2)
+    helper = await world.enrol("hana", "helper")
+    envelope = await submit_intake(helper)
+    case = b64u_encode(envelope.case_id)
+    record, seq, head = await council_record(kim.api)
+    stored = from_wire(IntakeEnvelope, (await kim.api.call("GET", f"/v1/cases/{case}"))["envelope"])
+    case_key = unwrap_case_key(kim.keys, envelope.case_id, stored.wraps[0])
+    made = dict(case_id=envelope.case_id, case_key=case_key, epoch=record.epoch, needed=2, head_seq=seq, head_hash=head)
+    approve = propose(action="approve", note="500 USD", keys=kim.keys, **made)  # type: ignore[arg-type]
+    close = propose(action="close", note="help given", keys=kim.keys, **made)  # type: ignore[arg-type]
+    for proposal in (approve, close):
+        await kim.api.call("POST", f"/v1/cases/{case}/proposals", body=to_wire(proposal))
+    for member in (kim, lee):
+        ballot = vote(proposal=close, approve=True, head_seq=seq, head_hash=head, keys=member.keys)
+        await member.api.call("POST", f"/v1/proposals/{b64u_encode(close.proposal_id)}/votes", body=to_wire(ballot))
+    assert (await kim.api.call("GET", f"/v1/cases/{case}"))["state"] == "closed"
+    listed = await kim.api.call("GET", "/v1/cases", query={"state": "closed"})
+    assert [c["case_id"] for c in listed["cases"]] == [case]
+    late = vote(proposal=approve, approve=True, head_seq=seq, head_hash=head, keys=lee.keys)
+    with pytest.raises(ApiError) as refused:  # an open proposal on a closed case takes no more votes
+        await lee.api.call("POST", f"/v1/proposals/{b64u_encode(approve.proposal_id)}/votes", body=to_wire(late))
+    assert refused.value.status == 409
+    services = world.client.app[SERVICES]
+    services.config = replace(services.config, retention={"open": 0, "decided": 0, "closed": 30})
+    assert await shred_expired(services) == []
+    world.clock.advance(31 * 86400)
+    assert await shred_expired(services) == [envelope.case_id]
