@@ -31,15 +31,15 @@ def test_a_lost_share_is_replaced_by_redistribution(cli: Cli, tmp_path: Path, li
     form.write_text(MEDICAL.replace("broken leg", "sealed while away"))
     away = cli.ok("hana", "intake", "submit", "--kind", "medical", "--form", str(form), "--offline").strip().splitlines()[-1]
     # park's device is lost: revoke it at once; invite a replacement
-    cli.ok("admin", "admin", "revoke", "park")
     park_public = Home.open(cli.root / "park", PASSPHRASE).keys.public().box_key
     with sqlite3.connect(data / "tessera.db") as db:
         park_wraps = [r[0] for r in db.execute("SELECT sealed FROM case_wraps WHERE recipient = ?", (park_public,))]
     assert park_wraps and all(w in on_disk(data) for w in park_wraps)
+    cli.ok("admin", "admin", "revoke", "park")
+    assert not any(w in on_disk(data) for w in park_wraps)  # deleted at revocation, WAL included
     cli.ok("mina", "join", cli.ok("admin", "admin", "invite", "--role", "council", "--name", "mina").strip(), "--name", "mina")
     cli.ok("admin", "council", "redistribute", "--threshold", "2", "--members", "kim,lee,mina")
     step_until_done(cli, ("kim", "lee", "mina"))
-    assert not any(w in on_disk(data) for w in park_wraps)  # deleted, and no copy kept, WAL included
     synced = cli.ok("mina", "sync")
     assert "council key of epoch 2: 2 of 3 members (kim, lee, mina)" in synced
     after = Home.open(cli.root / "kim", PASSPHRASE).state["council"]["council_key"]
