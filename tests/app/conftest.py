@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from client.app.security import COOKIE, CSRF_FIELD, Gate
 from client.app.server import create_app
 from client.app.state import VAULT, AppConfig, Vault
 from client.home import FAST_KDF_ENV, Home
+from tests.hostile.conftest import Org, org, templates  # noqa: F401 - the hostile suite's organisation, built once
 
 PASSPHRASE = "four words at least here"
 
@@ -52,6 +53,16 @@ class App:
         response = await self.client.get(f"/open?token={self.gate.open_token}", allow_redirects=False)
         assert response.status == 303
 
+    async def post(self, path: str, data: dict[str, str] | None = None, **kwargs: Any) -> Any:
+        """A form sent from the app's own page (cookie, Origin, CSRF token); redirects not followed."""
+        form = {CSRF_FIELD: self.gate.csrf, **(data or {})}
+        return await self.client.post(path, data=form, headers=self.good(), allow_redirects=False, **kwargs)
+
+    async def page(self, path: str) -> str:
+        response = await self.client.get(path, headers=self.cookie())
+        assert response.status == 200, (path, response.status, await response.text())
+        return await response.text()
+
     async def unlock(self, *, open_first: bool = True) -> None:
         if open_first:
             await self.opened()
@@ -79,3 +90,29 @@ async def app(
     client = await aiohttp_client(application)
     gate.port = client.port
     yield App(client, gate, clock)
+
+
+@pytest.fixture
+async def app_for(
+    org: Org,  # noqa: F811 - the fixture imported above
+    aiohttp_client: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> Callable[[str], Awaitable[App]]:
+    """`await app_for("hana")`: the app on `who`'s home, talking to the organisation's server through the relay,
+    opened and unlocked (each person's app in-process, with its own gate and clock)."""
+    monkeypatch.setenv(FAST_KDF_ENV, "1")
+
+    async def make(who: str, language: str = "en") -> App:
+        clock = Clock()
+        gate = Gate(port=0, clock=clock)
+        uploads = tmp_path / f"uploads-{who}"
+        uploads.mkdir()
+        config = AppConfig(home=org.home_path(who), server=org.stack.url, idle_lock=600, language=language, uploads=uploads)
+        client = await aiohttp_client(create_app(config, gate, clock=clock))
+        gate.port = client.port
+        made = App(client, gate, clock)
+        await made.unlock()
+        return made
+
+    return make
