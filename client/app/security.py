@@ -110,8 +110,7 @@ def gate_middleware(gate: Gate) -> Middleware:
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.host != f"127.0.0.1:{gate.port}":
             raise Refused(
-                "This address is not the Tessera app. Open the link that `tessera app` printed (it starts with "
-                f"{gate.origin})."
+                f"This address is not the Tessera app. Open the link that `tessera app` printed (it starts with {gate.origin})."
             )
         if request.path == OPEN_PATH and request.method == "GET":
             return await handler(request)

@@ -26,7 +26,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from client.app import views_common, views_helper
+from client.app import views_common, views_council, views_helper
 from client.app.errors import KNOWN, explain
 from client.app.pages import render, speaker
 from client.app.security import Gate, gate_middleware, headers_middleware
@@ -77,7 +77,7 @@ def create_app(config: AppConfig, gate: Gate, *, clock: Callable[[], float] = ti
             yield
 
     app.cleanup_ctx.append(http_session)
-    for module in (views_common, views_helper):
+    for module in (views_common, views_helper, views_council):
         app.router.add_routes(module.routes)
     app.router.add_static("/static", STATIC, append_version=False)
     return app
@@ -116,9 +116,7 @@ async def serve(config: AppConfig, *, open_browser: bool = True, port: int = 0) 
 def run_app(home: Path, *, server: str | None, proxy: str | None, language: str | None, idle_minutes: int, browser: bool) -> int:
     """`tessera app`: serve until Ctrl+C; the folder in memory for browser uploads is removed on the way out."""
     uploads = memory_folder()
-    config = AppConfig(
-        home=home, server=server, proxy=proxy, language=language, idle_lock=idle_minutes * 60.0, uploads=uploads
-    )
+    config = AppConfig(home=home, server=server, proxy=proxy, language=language, idle_lock=idle_minutes * 60.0, uploads=uploads)
     try:
         asyncio.run(serve(config, open_browser=browser))
     except KeyboardInterrupt:

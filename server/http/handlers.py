@@ -392,6 +392,13 @@ async def metrics(request: web.Request) -> web.Response:
     return await render(request)
 
 
+async def policy(request: web.Request) -> web.Response:
+    """The organisation's retention periods (days after the intake day, per case state; 0 keeps forever) and
+    quorum rules, as this server is configured: what members and administrators see in the app."""
+    config = request.app[SERVICES].config
+    return reply({"v": 1, "retention": dict(config.retention), "quorum": dict(config.quorum)})
+
+
 def _attachment_ids(request: web.Request) -> tuple[bytes, bytes]:
     return (
         parse_id(request.match_info["case_id"], "case_id"),

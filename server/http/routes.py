@@ -239,5 +239,13 @@ ROUTES: tuple[Route, ...] = (
         None,
         "Audit entries after ?after=SEQ, with a checkpoint.",
     ),
+    Route(
+        "GET",
+        "/v1/policy",
+        h.policy,
+        frozenset({"admin", "council"}),
+        None,
+        "The retention periods and quorum rules this server is configured with.",
+    ),
     Route("GET", "/v1/metrics", h.metrics, None, None, "Prometheus metrics (off unless configured; loopback only)."),
 )

@@ -79,9 +79,7 @@ def make_home(path: Path, role: str = "helper", account: str = "hana") -> Path:
 
 
 @pytest.fixture
-async def app(
-    tmp_path: Path, aiohttp_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[App]:
+async def app(tmp_path: Path, aiohttp_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[App]:
     monkeypatch.setenv(FAST_KDF_ENV, "1")
     home = make_home(tmp_path / "home")
     clock = Clock()

@@ -53,9 +53,7 @@ async def test_a_rebinding_host_is_refused(app: App, host: str) -> None:
     await app.opened()
     page = await app.client.get("/unlock", headers={**app.cookie(), "Host": host})
     assert page.status == 403
-    response = await app.client.post(
-        "/unlock", data=unlock_form(app), headers=app.good(Host=host), allow_redirects=False
-    )
+    response = await app.client.post("/unlock", data=unlock_form(app), headers=app.good(Host=host), allow_redirects=False)
     assert response.status == 403 and app.vault.locked
     port_host = f"{host.split(':')[0]}:{app.gate.port}"
     if port_host != f"127.0.0.1:{app.gate.port}":
@@ -131,5 +129,5 @@ async def test_the_keystore_locks_itself_when_idle_and_on_request(app: App) -> N
 async def test_pages_carry_no_inline_script_and_escape_what_they_show(app: App) -> None:
     await app.opened()
     text = await (await app.client.get("/unlock", headers=app.cookie())).text()
-    assert "<script src=\"/static/app.js\"" in text
+    assert '<script src="/static/app.js"' in text
     assert "<script>" not in text and " on" + "click=" not in text
