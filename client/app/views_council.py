@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from client import decide, reveals
+from client import decide, rekey, reveals
 from client.annotations import AnnotationError, follow_up_text, parse_tags, read_annotations, tags_text
 from client.api import ApiError
 from client.app.pages import fields, go, notice, render, speaker, text, work
@@ -291,7 +291,41 @@ async def reveal_open(request: web.Request) -> web.StreamResponse:
 async def ceremony_page(request: web.Request) -> web.StreamResponse:
     w = work(request, "council")
     status = await _ceremony_status(w)
-    return render(request, "council_ceremony.html", ceremony=status, plan=None, confirm="", result=None)
+    return render(request, "council_ceremony.html", ceremony=status, plan=None, confirm="", result=None, rekey=await _rekey(w))
+
+
+async def _rekey(w: Work) -> dict[str, Any]:
+    """The re-key's status (the server's word: what to do next, nothing decided on it); a finished re-key
+    erases this member's old share once the verified directory holds the new council (client/rekey.py)."""
+    status = await w.api.call("GET", "/v1/rekey")
+    if isinstance(status, dict) and status.get("state") == "done":
+        state = await w.directory()
+        if rekey.erase_old_share_after_rekey(w.home.section("ceremony"), state, status, w.home.keys):
+            w.home.save()
+    return status if isinstance(status, dict) else {}
+
+
+@routes.post("/council/rekey/contribute")
+async def rekey_contribute(request: web.Request) -> web.StreamResponse:
+    """An old council member's key-switch part for every case not switched yet (client/rekey.py)."""
+    w = work(request, "council")
+    state = await w.directory()
+    count = await rekey.contribute(w.api, w.home.keys, w.home.section("ceremony"), state, lambda done, total: None)
+    notice(request, speaker(request)("Contributed to {n} case(s).", n=count))
+    go("/council/ceremony")
+
+
+@routes.post("/council/rekey/attest")
+async def rekey_attest(request: web.Request) -> web.StreamResponse:
+    """A new council member checks every switched case and signs them all (client/rekey.py)."""
+    w = work(request, "council")
+    state = await w.directory()
+    answer = await rekey.attest(w.api, w.home.keys, state, lambda done, total: None)
+    _ = speaker(request)
+    notice(
+        request, _("Checked and signed every switched case: {n} of {k} signatures.", n=answer["signatures"], k=answer["needed"])
+    )
+    go("/council/ceremony")
 
 
 async def _ceremony_status(w: Work) -> dict[str, Any] | None:
@@ -341,6 +375,15 @@ async def ceremony_take_part(request: web.Request) -> web.StreamResponse:
             plan=plan,
             confirm=_plan_fingerprint(plan),
             result=None,
+            rekey=await _rekey(w),
         )
     w.home.save()
-    return render(request, "council_ceremony.html", ceremony=await _ceremony_status(w), plan=None, confirm="", result=result)
+    return render(
+        request,
+        "council_ceremony.html",
+        ceremony=await _ceremony_status(w),
+        plan=None,
+        confirm="",
+        result=result,
+        rekey=await _rekey(w),
+    )

@@ -15,7 +15,7 @@ from client.app.security import COOKIE, CSRF_FIELD, Gate
 from client.app.server import create_app
 from client.app.state import VAULT, AppConfig, Vault
 from client.home import FAST_KDF_ENV, Home
-from tests.hostile.conftest import Org, org, templates  # noqa: F401 - the hostile suite's organisation, built once
+from tests.hostile.conftest import Org, bare_org, org, templates  # noqa: F401 - the hostile suite's organisation, built once
 
 PASSPHRASE = "four words at least here"
 
@@ -90,23 +90,13 @@ async def app(tmp_path: Path, aiohttp_client: Callable[..., Any], monkeypatch: p
     yield App(client, gate, clock)
 
 
-@pytest.fixture
-async def app_for(
-    org: Org,  # noqa: F811 - the fixture imported above
-    aiohttp_client: Callable[..., Any],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-) -> Callable[[str], Awaitable[App]]:
-    """`await app_for("hana")`: the app on `who`'s home, talking to the organisation's server through the relay,
-    opened and unlocked (each person's app in-process, with its own gate and clock)."""
-    monkeypatch.setenv(FAST_KDF_ENV, "1")
-
+def _maker(where: Org, aiohttp_client: Callable[..., Any], tmp_path: Path) -> Callable[..., Awaitable[App]]:
     async def make(who: str, language: str = "en") -> App:
         clock = Clock()
         gate = Gate(port=0, clock=clock)
         uploads = tmp_path / f"uploads-{who}"
-        uploads.mkdir()
-        config = AppConfig(home=org.home_path(who), server=org.stack.url, idle_lock=600, language=language, uploads=uploads)
+        uploads.mkdir(exist_ok=True)
+        config = AppConfig(home=where.home_path(who), server=where.stack.url, idle_lock=600, language=language, uploads=uploads)
         client = await aiohttp_client(create_app(config, gate, clock=clock))
         gate.port = client.port
         made = App(client, gate, clock)
@@ -114,3 +104,28 @@ async def app_for(
         return made
 
     return make
+
+
+@pytest.fixture
+async def app_for(
+    org: Org,  # noqa: F811 - the fixture imported above
+    aiohttp_client: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> Callable[..., Awaitable[App]]:
+    """`await app_for("hana")`: the app on `who`'s home in the organisation after its key ceremony, talking to
+    its server through the relay, opened and unlocked (each person's app in-process, own gate and clock)."""
+    monkeypatch.setenv(FAST_KDF_ENV, "1")
+    return _maker(org, aiohttp_client, tmp_path)
+
+
+@pytest.fixture
+async def bare_app_for(
+    bare_org: Org,  # noqa: F811 - the fixture imported above
+    aiohttp_client: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> Callable[..., Awaitable[App]]:
+    """As `app_for`, in the organisation before its key ceremony (accounts only)."""
+    monkeypatch.setenv(FAST_KDF_ENV, "1")
+    return _maker(bare_org, aiohttp_client, tmp_path)
