@@ -247,7 +247,9 @@ class Problem:
     values: Mapping[str, Any] = dataclass_field(default_factory=dict)
 
     def text(self, translate: Callable[[str], str] = lambda m: m) -> str:
-        return translate(self.message).format(**self.values)
+        # a field's help text is itself a message of the catalog; the other values are the person's own input
+        values = {k: translate(v) if k == "help" else v for k, v in self.values.items()}
+        return translate(self.message).format(**values)
 
 
 REQUIRED: Final = N_("required ({help})")

@@ -64,7 +64,11 @@ def translations(language: str) -> gettext.NullTranslations:
     """The catalog for `language` (English: the messages as written). Read once per process."""
     if language not in LANGUAGES or language == SOURCE:
         return gettext.NullTranslations()
-    folder = LOCALE_DIR / language / "LC_MESSAGES"
+    return load_catalog(LOCALE_DIR / language / "LC_MESSAGES", language)
+
+
+def load_catalog(folder: Path, language: str) -> gettext.GNUTranslations:
+    """The compiled catalog in `folder`, or, where it was not compiled, its .po compiled in memory."""
     compiled = folder / f"{DOMAIN}.mo"
     if compiled.exists():
         with compiled.open("rb") as handle:

@@ -176,7 +176,8 @@ async def case_propose(request: web.Request) -> web.StreamResponse:
         raise UsageError("the yes votes needed must be a whole number") from exc
     state, record, case = await _opened(w, request.match_info["case"])
     proposal = await decide.make_proposal(w.api, w.home, state, record, case, text(data, "action"), text(data, "note"), needed)
-    notice(request, speaker(request)("Proposal {id} signed and sent. Now vote on it.", id=proposal))
+    _ = speaker(request)
+    notice(request, _("Proposal {id} signed and sent. Now vote on it.", id=proposal))
     go(f"/council/proposals/{proposal}")
 
 
@@ -221,7 +222,8 @@ async def reveal_ask(request: web.Request) -> web.StreamResponse:
         raise UsageError("the hours must be a whole number") from exc
     state, record = await w.council_state()
     rid = await reveals.ask(w.api, w.home, state, record, request.match_info["case"], text(data, "purpose"), hours)
-    notice(request, speaker(request)("Reveal request {id} sent. It opens when enough members approve.", id=rid))
+    _ = speaker(request)
+    notice(request, _("Reveal request {id} sent. It opens when enough members approve.", id=rid))
     go("/council/reveals")
 
 
@@ -311,7 +313,8 @@ async def rekey_contribute(request: web.Request) -> web.StreamResponse:
     w = work(request, "council")
     state = await w.directory()
     count = await rekey.contribute(w.api, w.home.keys, w.home.section("ceremony"), state, lambda done, total: None)
-    notice(request, speaker(request)("Contributed to {n} case(s).", n=count))
+    _ = speaker(request)
+    notice(request, _("Contributed to {n} case(s).", n=count))
     go("/council/ceremony")
 
 
