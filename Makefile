@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test verify demo lint bench vectors clean catalogs
+.PHONY: test verify demo lint bench vectors clean catalogs screenshots
 # the app's translations: .po files are the source (client/locale), .mo files are compiled from them here
 PO := $(wildcard client/locale/*/LC_MESSAGES/tessera.po)
 MO := $(PO:.po=.mo)
@@ -32,6 +32,10 @@ test: $(STAMP) $(MO)
 # hostile-server suite (tests/hostile: the real client against a relay that lies, issues 18 and 25).
 verify: $(STAMP) $(MO)
 	$(PY) -m pytest -q tests/verify tests/hostile
+
+# the app's screens in Korean and English, taken by its browser tests, into docs/screenshots
+screenshots: $(STAMP) $(MO)
+	TESSERA_SCREENSHOTS=docs $(PY) -m pytest -q tests/app/test_browser.py
 
 demo: $(STAMP) $(MO)
 	$(VENV)/bin/tessera demo

@@ -10,7 +10,7 @@ the person visits. So:
 * a state change (any method but GET and HEAD) needs an Origin header naming this app and the session's CSRF
   token (a form field, or the X-CSRF-Token header for uploads sent by script);
 * every answer, refusals included, carries a strict Content-Security-Policy (no inline script, nothing from
-  another origin), `Cache-Control: no-store` (nothing decrypted lands in the browser's cache), no referrer,
+  another origin), `Cache-Control: no-store` (nothing decrypted lands in the browser's cache), no referrer to other sites,
   and no framing.
 
 Refusals all answer 403 with a sentence saying what to do, and change nothing. The token, cookie and CSRF
@@ -44,7 +44,9 @@ HEADERS: Final = {
     "Cache-Control": "no-store",
     "Pragma": "no-cache",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: with no-referrer a browser sends "Origin: null" on its own form posts, which
+    # the Origin check must refuse; other sites still get no referrer (and the opening token never is one)
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",

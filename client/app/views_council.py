@@ -23,7 +23,7 @@ from client.attachments import check_listing, describe_all, list_attachments
 from client.casefiles import open_case
 from client.caselist import SORTS, Filters, day_of, open_rows, select
 from client.ceremony import ceremony_step
-from client.forms import CHOICE_LABELS, KINDS, URGENCY, label
+from client.forms import CHOICE_LABELS, KINDS, URGENCY, label, schema
 from client.inbox import send_message, thread_of
 from client.plan import CeremonyPlan, NotConfirmedError
 from client.session import UsageError
@@ -92,6 +92,11 @@ async def _case_page(request: web.Request, w: Work, case_text: str) -> web.Respo
     )
     notes = read_annotations(await thread_of(case, state))
     record = state.council
+    order = [f.name for f in schema(str(summary["kind"]))] if summary["kind"] in KINDS else []
+    case_file = summary["case_file"] if isinstance(summary["case_file"], dict) else {}
+    summary["case_file"] = {n: case_file[n] for n in order if n in case_file} | {
+        n: v for n, v in case_file.items() if n not in order
+    }
     _ = speaker(request)
     return render(
         request,

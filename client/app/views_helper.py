@@ -29,7 +29,7 @@ from keys.council import EpochRecord
 from keys.encoding import b64u_encode
 
 routes = web.RouteTableDef()
-LONG_TEXT = 200  # a text field longer than this gets a text area
+LONG_TEXT = 2000  # a text field that may be longer than this gets a text area
 
 
 def field_views(kind: str, values: dict[str, str], problems: list[Problem], _: Any) -> dict[str, list[dict[str, Any]]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,3 +129,35 @@ async def bare_app_for(
     """As `app_for`, in the organisation before its key ceremony (accounts only)."""
     monkeypatch.setenv(FAST_KDF_ENV, "1")
     return _maker(bare_org, aiohttp_client, tmp_path)
+
+
+# -- the browser tests: Debian's chromium driven by Playwright, one browser per session ------------------------
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser(templates: Any) -> Iterator[Any]:  # noqa: F811 - built first: Playwright keeps a loop running here
+    """One headless chromium for all the browser tests (they live in one module: Playwright's synchronous API
+    keeps an event loop running in this thread while it is open, which the async tests of other modules must
+    not meet); skipped, saying why, where it cannot run."""
+    if not CHROMIUM.exists():
+        pytest.skip("no /usr/bin/chromium: install it with `apt-get install -y chromium fonts-noto-cjk` (.ci/run does)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:  # pragma: no cover - a test dependency
+        pytest.skip("the playwright package is not installed (pip install -e '.[test]')")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()

@@ -63,7 +63,7 @@ async def test_a_bad_form_is_shown_again_with_an_error_at_each_field_and_nothing
         assert f'data-field-error="{name}"' in page
     assert 'data-field-error="region"' not in page
     assert "expected a whole number from 0" in page
-    assert ">shelter D, second floor</textarea>" in page  # what was typed is kept
+    assert 'value="shelter D, second floor"' in page  # what was typed is kept
     assert list(org.home("hana").outbox()) == []
 
 

@@ -102,7 +102,7 @@ async def test_every_answer_carries_the_csp_and_no_store(app: App) -> None:
     for response in answers:
         assert response.headers["Content-Security-Policy"] == CSP, response.url
         assert response.headers["Cache-Control"] == "no-store", response.url
-        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert response.headers["Referrer-Policy"] == "same-origin"
         assert response.headers["X-Frame-Options"] == "DENY"
     assert "'unsafe-inline'" not in CSP and "script-src 'self'" in CSP and "default-src 'none'" in CSP
 
