@@ -10,9 +10,11 @@ through the same verified library code as the CLI.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
+import signal
 import socket
 import tempfile
 import time
@@ -107,8 +109,11 @@ async def serve(config: AppConfig, *, open_browser: bool = True, port: int = 0) 
     print("Stop the app with Ctrl+C when you are done.", flush=True)
     if open_browser:
         webbrowser.open(gate.open_url)
+    stop = asyncio.Event()
+    with contextlib.suppress(NotImplementedError):  # no signal handlers on some platforms: Ctrl+C still works
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         await runner.cleanup()
 
@@ -119,6 +124,7 @@ def run_app(home: Path, *, server: str | None, proxy: str | None, language: str 
     config = AppConfig(home=home, server=server, proxy=proxy, language=language, idle_lock=idle_minutes * 60.0, uploads=uploads)
     try:
         asyncio.run(serve(config, open_browser=browser))
+        print("Tessera app stopped; your keys are no longer in memory.")
     except KeyboardInterrupt:
         print("\nTessera app stopped; your keys are no longer in memory.")
     finally:
