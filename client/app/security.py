@@ -39,6 +39,8 @@ CSP: Final = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
+# an attachment shown or downloaded from the app: sandboxed, so even a file a browser would render cannot run here
+SANDBOX_CSP: Final = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
 HEADERS: Final = {
     "Content-Security-Policy": CSP,
     "Cache-Control": "no-store",
@@ -143,5 +145,8 @@ async def headers_middleware(request: web.Request, handler: Handler) -> web.Stre
     except web.HTTPException as exc:
         exc.headers.update(HEADERS)
         raise
+    sandboxed = response.headers.get("Content-Security-Policy") == SANDBOX_CSP
     response.headers.update(HEADERS)
+    if sandboxed:  # the one stricter policy a handler may set
+        response.headers["Content-Security-Policy"] = SANDBOX_CSP
     return response

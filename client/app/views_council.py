@@ -18,8 +18,9 @@ from client import decide, rekey, reveals
 from client.annotations import AnnotationError, follow_up_text, parse_tags, read_annotations, tags_text
 from client.api import ApiError
 from client.app.pages import fields, go, notice, render, speaker, text, work
+from client.app.security import SANDBOX_CSP
 from client.app.state import Work
-from client.attachments import check_listing, describe_all, list_attachments
+from client.attachments import check_listing, describe_all, list_attachments, read_attachment
 from client.casefiles import open_case
 from client.caselist import SORTS, Filters, day_of, open_rows, select
 from client.ceremony import ceremony_step
@@ -29,7 +30,8 @@ from client.plan import CeremonyPlan, NotConfirmedError
 from client.session import UsageError
 from keys.attachments import Opener
 from keys.decisions import ACTIONS
-from keys.encoding import b64u_encode
+from keys.encoding import b64u_decode, b64u_encode
+from keys.errors import EncodingError
 
 routes = web.RouteTableDef()
 
@@ -122,6 +124,41 @@ async def case_page(request: web.Request) -> web.StreamResponse:
 async def _opened(w: Work, case_text: str) -> tuple[Any, Any, Any]:
     state, record = await w.council_state()
     return state, record, await open_case(w.api, w.home, case_text, state)
+
+
+INLINE = frozenset({"image/jpeg", "image/png"})  # shown in the page; anything else is offered as a download
+FILE_IN_MEMORY = 50 * 1024 * 1024
+
+
+@routes.get("/council/cases/{case}/files/{attachment}")
+async def case_file(request: web.Request) -> web.StreamResponse:
+    """One case-file attachment, opened and checked in memory (never written to disk by the app), whole or not
+    at all. Photos (JPEG, PNG) are shown; any other type is sent as an opaque download, never as a page of this
+    origin (an HTML or SVG file could otherwise run script here), and the answer is sandboxed and no-store."""
+    w = work(request, "council")
+    case = await open_case(w.api, w.home, request.match_info["case"], await w.directory())
+    try:
+        attachment_id = b64u_decode(request.match_info["attachment"], length=16, what="attachment id")
+    except EncodingError as exc:
+        raise UsageError("that is not an attachment id") from exc
+    descriptor, data = await read_attachment(
+        case.api,
+        case_id=case.case_id,
+        attachment_id=attachment_id,
+        openers=[Opener.for_case(case.case_id, case.case_key)],
+        reply_sign_key=case.signed.reply_sign_key,
+        max_size=FILE_IN_MEMORY,
+    )
+    inline = descriptor.media_type in INLINE
+    name = "".join(c if c.isalnum() or c in "._-" else "_" for c in descriptor.name)[:100] or "attachment"
+    return web.Response(
+        body=data,
+        content_type=descriptor.media_type if inline else "application/octet-stream",
+        headers={
+            "Content-Disposition": f'{"inline" if inline else "attachment"}; filename="{name}"',
+            "Content-Security-Policy": SANDBOX_CSP,
+        },
+    )
 
 
 @routes.post("/council/cases/{case}/message")

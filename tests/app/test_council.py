@@ -9,6 +9,8 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 
+from client.app.security import SANDBOX_CSP
+from client.samples import photo_with_gps
 from tests.app.conftest import App
 from tests.hostile.conftest import Org
 from tests.hostile.test_cases import _forge_for
@@ -112,3 +114,25 @@ async def test_a_case_the_server_made_up_is_listed_as_such_and_nothing_is_sent_o
     assert asked.status == 502
     assert not org.relay.requests("POST", rf"/v1/cases/{org.case}/messages")
     assert not org.relay.requests("POST", r"/v1/reveals")
+
+
+async def test_a_case_file_attachment_opens_in_memory_and_never_as_a_page_of_the_app(org: Org, app_for: AppFor) -> None:
+    photo, page_file = org.root / "receipt.jpg", org.root / "page.html"
+    photo.write_bytes(photo_with_gps())
+    page_file.write_text("<script>alert(1)</script>", encoding="utf-8")
+    out = await cli(org, "hana", "attach", org.case2, str(photo), str(page_file), "--case-file", "--json")
+    photo_id, page_id = json.loads(out[out.index("{") :])["attachments"]
+    kim = await app_for("kim")
+    case_page = await kim.page(f"/council/cases/{org.case2}")
+    assert f'data-file="{photo_id}"' in case_page and f'data-file="{page_id}"' in case_page
+    shown = await kim.client.get(f"/council/cases/{org.case2}/files/{photo_id}", headers=kim.cookie())
+    body = await shown.read()
+    assert shown.status == 200 and shown.content_type == "image/jpeg" and body.startswith(b"\xff\xd8")
+    assert b"GPS" not in body
+    assert shown.headers["Content-Security-Policy"] == SANDBOX_CSP and shown.headers["Cache-Control"] == "no-store"
+    html = await kim.client.get(f"/council/cases/{org.case2}/files/{page_id}", headers=kim.cookie())
+    assert html.status == 200 and html.content_type == "application/octet-stream"
+    assert html.headers["Content-Disposition"].startswith("attachment;")
+    assert html.headers["Content-Security-Policy"].startswith("sandbox")
+    identity = await kim.page(f"/council/cases/{org.case}")
+    assert "/files/" not in identity  # the identity photo has no link: it opens only after a reveal
