@@ -7,11 +7,13 @@ import asyncio
 from aiohttp import web
 
 from client.app.i18n import LANGUAGES
-from client.app.pages import LANG_COOKIE, fields, go, render, speaker, text
+from client.app.pages import LANG_COOKIE, fields, go, notice, render, speaker, text, work
 from client.app.security import COOKIE
 from client.app.state import CONFIG, GATE, VAULT
 from client.home import Home, HomeError
 from client.report.strings import N_
+from client.session import UsageError
+from keys.accounts import fingerprint
 from keys.errors import KeystoreError, WrongPassphraseError
 
 routes = web.RouteTableDef()
@@ -79,3 +81,44 @@ async def choose_language(request: web.Request) -> web.StreamResponse:
     if chosen in LANGUAGES:
         response.set_cookie(LANG_COOKIE, chosen, httponly=True, samesite="Strict", path="/", max_age=365 * 86400)
     raise response
+
+
+@routes.get("/people/safety")
+async def safety_numbers(request: web.Request) -> web.StreamResponse:
+    """This person's safety number and everyone else's, from the verified key directory, and whether this device
+    has compared them in person (`tessera whoami` / `tessera verify NAME`)."""
+    w = work(request)
+    state = await w.directory()
+    known = w.home.section("known")
+    people = []
+    for name, account in sorted(state.accounts.items()):
+        if name == w.home.account or account.revoked:
+            continue
+        people.append(
+            {
+                "name": name,
+                "role": account.role,
+                "number": fingerprint(account.keys, name),
+                "verified": bool(known.get(name, {}).get("verified")),
+            }
+        )
+    mine = fingerprint(w.home.keys.public(), w.home.account)
+    return render(request, "safety.html", mine=mine, people=people)
+
+
+@routes.post("/people/safety/{name}")
+async def accept_safety_number(request: web.Request) -> web.StreamResponse:
+    """Record that the person compared `name`'s safety number in person: what `tessera verify NAME --accept` does
+    (client/session.py `Session.directory(accept=...)`), only with the confirming tick."""
+    w = work(request)
+    data = await fields(request)
+    name = request.match_info["name"]
+    _ = speaker(request)
+    if text(data, "compared") != "on":
+        notice(request, _("Tick the box only after you compared the numbers in person."), "bad")
+        go("/people/safety")
+    state = await w.session.directory(w.home, w.api, accept=name)
+    if state.active(name) is None:
+        raise UsageError(f"no active account named {name!r}")
+    notice(request, _("{name} is now marked as verified in person on this device.", name=name))
+    go("/people/safety")

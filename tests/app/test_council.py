@@ -136,3 +136,16 @@ async def test_a_case_file_attachment_opens_in_memory_and_never_as_a_page_of_the
     assert html.headers["Content-Security-Policy"].startswith("sandbox")
     identity = await kim.page(f"/council/cases/{org.case}")
     assert "/files/" not in identity  # the identity photo has no link: it opens only after a reveal
+
+
+async def test_safety_numbers_are_marked_verified_only_with_the_tick(org: Org, app_for: AppFor) -> None:
+    kim = await app_for("kim")
+    page = await kim.page("/people/safety")
+    lee_number = json.loads(await cli(org, "lee", "whoami", "--json"))["safety_number"]
+    assert lee_number in page and "data-mine" in page
+    assert (await kim.post("/people/safety/lee")).status == 303
+    assert not org.home("kim").section("known")["lee"]["verified"]
+    assert (await kim.post("/people/safety/lee", {"compared": "on"})).status == 303
+    assert org.home("kim").section("known")["lee"]["verified"] is True
+    row = re.search(r'<tr data-person="lee">.*?</tr>', await kim.page("/people/safety"), re.S)
+    assert row is not None and "verified in person" in row.group(0)
