@@ -79,9 +79,7 @@ async def join(api: Api, invite: Invite, keys: AccountKeys, *, name: str | None,
     raise AssertionError("unreachable")
 
 
-async def revoke_account(
-    api: Api, keys: AccountKeys, account: str, *, directory: Callable[[], Awaitable[DirectoryState]]
-) -> int:
+async def revoke_account(api: Api, keys: AccountKeys, account: str, *, directory: Callable[[], Awaitable[DirectoryState]]) -> int:
     """Revoke `account` (an administrator, or the account itself), signed for the next position of the verified
     directory (`directory()` fetches and verifies it); returns the entry's sequence number."""
     payload = payload_for("account-revoked", account=account)

@@ -122,9 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyChangedError as exc:
         return _fail(str(exc), EXIT_SECURITY)
     except HostileServerError as exc:
-        return _fail(
-            f"the server lied: {exc}. Do not go on with this; tell your council and keep this message.", EXIT_SECURITY
-        )
+        return _fail(f"the server lied: {exc}. Do not go on with this; tell your council and keep this message.", EXIT_SECURITY)
     except DirectoryError as exc:
         return _fail(
             f"the key directory does not verify: {exc}. Do not seal or approve anything; tell your council.", EXIT_SECURITY

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from client.api import Api
-from client.attachments import check_listing, describe_all, list_attachments
+from client.attachments import check_listing, describe_all, list_attachments, read_attachment
 from client.casefiles import open_case
 from client.ceremony import share_for
 from client.home import Home
@@ -152,17 +152,33 @@ async def approve(api: Api, home: Home, state: DirectoryState, record: EpochReco
 
 
 @dataclass(frozen=True)
+class OpenedFile:
+    """An identity attachment opened in memory after a reveal (never written to disk here)."""
+
+    attachment_id: str
+    name: str
+    media_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
 class Revealed:
     request_id: str
     case_id: str
     identity: dict[str, Any]
-    identity_files: int  # identity attachments the case lists: opened by `tessera reveal open --attachments-to`
+    files: list[OpenedFile]  # the identity attachments opened with it
+    left: list[str]  # identity attachments not opened here (still uploading, or too large for memory)
+    hidden: list[str]  # ids the helper listed that the server did not serve: it hides them
+    kept: bool  # the request is kept (something is left or hidden): open it again, or with the CLI
 
 
-async def open_request(api: Api, home: Home, state: DirectoryState, record: EpochRecord, request_id: str) -> Revealed:
-    """Combine the verified partials of this member's own request and read the identity (QuorumError with
-    fewer than k). The request's blinding is erased afterwards unless the case has identity attachments, which
-    the CLI opens (`tessera reveal open REQUEST --attachments-to DIR`, which then erases it)."""
+async def open_request(
+    api: Api, home: Home, state: DirectoryState, record: EpochRecord, request_id: str, *, max_file: int
+) -> Revealed:
+    """Combine the verified partials of this member's own request (QuorumError with fewer than k), read the
+    identity and open, in memory, every identity attachment the case file or the helper's signed list names, up
+    to `max_file` bytes each. The request's blinding is erased only when nothing is left to open and the server
+    hid nothing (as `tessera reveal open --attachments-to` does, which opens larger files onto disk)."""
     kept = home.section("reveals").get(request_id)
     if kept is None:
         raise UsageError("this is not a request you made on this device")
@@ -182,17 +198,32 @@ async def open_request(api: Api, home: Home, state: DirectoryState, record: Epoc
     )
     identity = json.loads(open_identity(case.envelope, identity_key, case.signed))
     checked = check_listing(case.case_id, case.signed, case.signed.reply_sign_key, await list_attachments(api, case.case_id))
-    rows = describe_all(
-        checked.rows,
-        case_id=case.case_id,
-        openers=[Opener.for_case(case.case_id, case.case_key)],
-        reply_sign_key=case.signed.reply_sign_key,
-    )
-    files = sum(1 for r in rows if r["kind"] == "sealed") + len(checked.hidden)
-    if files == 0:
+    openers = [Opener.for_identity(case.case_id, identity_key), Opener.for_case(case.case_id, case.case_key)]
+    rows = describe_all(checked.rows, case_id=case.case_id, openers=openers, reply_sign_key=case.signed.reply_sign_key)
+    files: list[OpenedFile] = []
+    left: list[str] = []
+    for row in rows:
+        if row["kind"] != "identity":
+            continue
+        if not row["complete"] or int(row["size"]) > max_file:
+            left.append(str(row["name"]))
+            continue
+        descriptor, data = await read_attachment(
+            api,
+            case_id=case.case_id,
+            attachment_id=b64u_decode(str(row["attachment_id"]), length=16),
+            openers=openers,
+            reply_sign_key=case.signed.reply_sign_key,
+            max_size=max_file,
+        )
+        files.append(OpenedFile(str(row["attachment_id"]), descriptor.name, descriptor.media_type, data))
+    still = bool(left or checked.hidden)
+    if not still:
         del home.section("reveals")[request_id]  # erase b: this request is spent
         home.save()
-    return Revealed(request_id, case.text_id, identity if isinstance(identity, dict) else {}, files)
+    return Revealed(
+        request_id, case.text_id, identity if isinstance(identity, dict) else {}, files, left, list(checked.hidden), still
+    )
 
 
 def my_requests(home: Home) -> list[dict[str, str]]:

@@ -46,12 +46,15 @@ class Vault:
         self.idle, self.clock = idle, clock
         self._home: Home | None = None
         self._last = 0.0
+        # files opened after a reveal, each served once by a page and then dropped (dropped too when locking)
+        self.once: dict[str, tuple[str, str, bytes]] = {}
 
     def unlock(self, home: Home) -> None:
         self._home, self._last = home, self.clock()
 
     def lock(self) -> None:
         self._home = None
+        self.once.clear()
 
     def current(self) -> Home | None:
         """The unlocked home, or None (never unlocked, locked, or idle too long: then locked now)."""

@@ -10,6 +10,7 @@ server that changes a proposal or a request in between is refused."""
 from __future__ import annotations
 
 import hashlib
+import secrets
 from typing import Any
 
 from aiohttp import web
@@ -19,7 +20,7 @@ from client.annotations import AnnotationError, follow_up_text, parse_tags, read
 from client.api import ApiError
 from client.app.pages import fields, go, notice, render, speaker, text, work
 from client.app.security import SANDBOX_CSP
-from client.app.state import Work
+from client.app.state import VAULT, Work
 from client.attachments import check_listing, describe_all, list_attachments, read_attachment
 from client.casefiles import open_case
 from client.caselist import SORTS, Filters, day_of, open_rows, select
@@ -149,16 +150,7 @@ async def case_file(request: web.Request) -> web.StreamResponse:
         reply_sign_key=case.signed.reply_sign_key,
         max_size=FILE_IN_MEMORY,
     )
-    inline = descriptor.media_type in INLINE
-    name = "".join(c if c.isalnum() or c in "._-" else "_" for c in descriptor.name)[:100] or "attachment"
-    return web.Response(
-        body=data,
-        content_type=descriptor.media_type if inline else "application/octet-stream",
-        headers={
-            "Content-Disposition": f'{"inline" if inline else "attachment"}; filename="{name}"',
-            "Content-Security-Policy": SANDBOX_CSP,
-        },
-    )
+    return _file_answer(descriptor.name, descriptor.media_type, data)
 
 
 @routes.post("/council/cases/{case}/message")
@@ -318,16 +310,49 @@ async def reveal_approve(request: web.Request) -> web.StreamResponse:
 @routes.post("/council/reveals/{request}/open")
 async def reveal_open(request: web.Request) -> web.StreamResponse:
     """The identity is rendered into this answer only: not stored, not redirected to, never cached (no-store);
-    it is gone when the page is left."""
+    it is gone when the page is left. Its photos and papers, opened in memory, are each served once to this
+    page under a random name (`/council/revealed/NAME`) and then dropped."""
     w = work(request, "council")
     state, record = await w.council_state()
-    revealed = await reveals.open_request(w.api, w.home, state, record, request.match_info["request"])
+    revealed = await reveals.open_request(w.api, w.home, state, record, request.match_info["request"], max_file=FILE_IN_MEMORY)
+    vault = request.app[VAULT]
+    shown = []
+    for f in revealed.files:
+        token = secrets.token_urlsafe(24)
+        vault.once[token] = (f.name, f.media_type, f.data)
+        shown.append({"url": f"/council/revealed/{token}", "name": f.name, "image": f.media_type in INLINE, "size": len(f.data)})
     _ = speaker(request)
     return render(
         request,
         "council_identity.html",
         revealed=revealed,
+        shown=shown,
         label=lambda name: _(label(name)),
+    )
+
+
+@routes.get("/council/revealed/{token}")
+async def revealed_file(request: web.Request) -> web.StreamResponse:
+    """A file opened after a reveal, served once (a reload finds it gone), sandboxed and no-store."""
+    work(request, "council")
+    item = request.app[VAULT].once.pop(request.match_info["token"], None)
+    if item is None:
+        raise web.HTTPGone(text="This file was shown once and is no longer in the app's memory.\n")
+    name, media_type, data = item
+    return _file_answer(name, media_type, data)
+
+
+def _file_answer(name: str, media_type: str, data: bytes) -> web.Response:
+    """Photos (JPEG, PNG) shown; anything else an opaque download, never a page of this origin; sandboxed."""
+    inline = media_type in INLINE
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:100] or "attachment"
+    return web.Response(
+        body=data,
+        content_type=media_type if inline else "application/octet-stream",
+        headers={
+            "Content-Disposition": f'{"inline" if inline else "attachment"}; filename="{safe}"',
+            "Content-Security-Policy": SANDBOX_CSP,
+        },
     )
 
 

@@ -99,7 +99,14 @@ async def test_a_reveal_is_approved_after_its_confirmation_and_shown_once(org: O
     shown = await opened.text()
     assert opened.status == 200 and "박서준" in shown and "shelter C" in shown
     assert opened.headers["Cache-Control"] == "no-store"
-    assert "identity attachment" in shown  # the photo: opened with the CLI, the request kept for it
+    photo = re.search(r'<img src="(/council/revealed/[^"]+)"', shown)
+    assert photo is not None  # the identity photo, opened in memory with the identity
+    first = await kim.client.get(photo.group(1), headers=kim.cookie())
+    body = await first.read()
+    assert first.status == 200 and first.content_type == "image/jpeg" and b"GPS" not in body
+    assert first.headers["Content-Security-Policy"] == SANDBOX_CSP and first.headers["Cache-Control"] == "no-store"
+    assert (await kim.client.get(photo.group(1), headers=kim.cookie())).status == 410  # served once
+    assert request.group(1) not in org.home("kim").section("reveals")  # everything opened: the request is spent
     assert not org.relay.leaked("박서준".encode())
 
 
