@@ -156,3 +156,18 @@ async def test_safety_numbers_are_marked_verified_only_with_the_tick(org: Org, a
     assert org.home("kim").section("known")["lee"]["verified"] is True
     row = re.search(r'<tr data-person="lee">.*?</tr>', await kim.page("/people/safety"), re.S)
     assert row is not None and "verified in person" in row.group(0)
+
+
+async def test_a_hidden_identity_photo_is_named_and_the_request_kept(org: Org, app_for: AppFor) -> None:
+    kim = await app_for("kim")
+    asked = await kim.post(f"/council/cases/{org.case}/reveal", {"purpose": "hospital", "hours": "24"})
+    assert asked.status == 303
+    rid = next(iter(org.home("kim").section("reveals")))
+    for member in ("lee", "park"):
+        await cli(org, member, "reveal", "approve", rid, "--yes")
+    org.relay.rewrite("GET", rf"/v1/cases/{org.case}/attachments", lambda _seen, body: {**body, "attachments": []})
+    opened = await kim.post(f"/council/reveals/{rid}/open")
+    page = await opened.text()
+    assert opened.status == 200 and "박서준" in page
+    assert "The server hides 1 attachment(s)" in page and "/council/revealed/" not in page
+    assert rid in org.home("kim").section("reveals")  # kept, to open again
