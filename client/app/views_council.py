@@ -25,7 +25,7 @@ from client.attachments import check_listing, describe_all, list_attachments, re
 from client.casefiles import open_case
 from client.caselist import SORTS, Filters, day_of, open_rows, select
 from client.ceremony import ceremony_step
-from client.forms import CHOICE_LABELS, KINDS, URGENCY, label, schema
+from client.forms import CHOICE_LABELS, KINDS, LABELS, URGENCY, label, schema
 from client.inbox import send_message, thread_of
 from client.plan import CeremonyPlan, NotConfirmedError
 from client.session import UsageError
@@ -322,10 +322,13 @@ async def reveal_open(request: web.Request) -> web.StreamResponse:
         vault.once[token] = (f.name, f.media_type, f.data)
         shown.append({"url": f"/council/revealed/{token}", "name": f.name, "image": f.media_type in INLINE, "size": len(f.data)})
     _ = speaker(request)
+    order = list(LABELS)  # the forms' own order: the name first
+    identity = sorted(revealed.identity.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else len(order), kv[0]))
     return render(
         request,
         "council_identity.html",
         revealed=revealed,
+        identity=identity,
         shown=shown,
         label=lambda name: _(label(name)),
     )
