@@ -513,6 +513,58 @@ def describe_all(
     return out
 
 
+async def _descriptor(
+    api: Api, *, case_id: bytes, attachment_id: bytes, openers: list[Opener], reply_sign_key: bytes
+) -> AttachmentDescriptor:
+    state = await api.call("GET", _path(case_id, attachment_id))
+    if not state["complete"]:
+        raise UsageError(f"this attachment is still being uploaded ({state['received']} of {state['chunks']} chunks)")
+    return open_descriptor(
+        b64u_decode(state["descriptor"]),
+        case_id=case_id,
+        attachment_id=attachment_id,
+        openers=openers,
+        reply_sign_key=reply_sign_key,
+    )
+
+
+async def _open_chunks(
+    api: Api,
+    case_id: bytes,
+    attachment_id: bytes,
+    descriptor: AttachmentDescriptor,
+    write: Callable[[bytes], object],
+    progress: ByteProgress | None = None,
+) -> None:
+    """Stream the chunks, open each and hand the plaintext to `write` (counted on `progress` when given);
+    `opener.finish()` at the end raises when anything was cut off or reordered, so a caller uses what it was given
+    only after this returns."""
+    opener = StreamOpener(descriptor)
+    size = opener.layout.chunk_sealed
+    failures = 0
+    while opener.index < opener.layout.count:
+        buffer = bytearray()
+        try:
+            async for block in api.stream(f"{_path(case_id, attachment_id)}/chunks", query={"from": opener.index}):
+                buffer += block
+                while len(buffer) >= size:
+                    plain = opener.open(bytes(buffer[:size]))
+                    del buffer[:size]
+                    write(plain)
+                    if progress is not None:
+                        progress.add(len(plain))
+        except ServerUnreachableError:
+            failures += 1
+            if failures >= RETRIES:
+                raise
+            await _sleep(min(2**failures, 10) * BACKOFF)
+            continue  # resume from the next chunk this device has not opened yet
+        if buffer:
+            raise ApiError(200, "bad_response", "the server sent a partial chunk at the end")
+        break  # the answer ended; finish() below says whether anything is missing
+    opener.finish()
+
+
 async def download(
     api: Api,
     *,
@@ -527,43 +579,14 @@ async def download(
     Raises DecryptionError / ProofError when the stream or its descriptor was altered, truncated or
     reordered (nothing is left at `out`), ApiError and ServerUnreachableError as usual.
     """
-    state = await api.call("GET", _path(case_id, attachment_id))
-    if not state["complete"]:
-        raise UsageError(f"this attachment is still being uploaded ({state['received']} of {state['chunks']} chunks)")
-    descriptor = open_descriptor(
-        b64u_decode(state["descriptor"]),
-        case_id=case_id,
-        attachment_id=attachment_id,
-        openers=openers,
-        reply_sign_key=reply_sign_key,
+    descriptor = await _descriptor(
+        api, case_id=case_id, attachment_id=attachment_id, openers=openers, reply_sign_key=reply_sign_key
     )
-    opener = StreamOpener(descriptor)
-    size = opener.layout.chunk_sealed
     partial = out.with_name(out.name + ".partial")
     try:
         with partial.open("wb") as handle, ByteProgress(f"downloading {descriptor.name}", descriptor.size) as progress:
             os.fchmod(handle.fileno(), 0o600)
-            failures = 0
-            while opener.index < opener.layout.count:
-                buffer = bytearray()
-                try:
-                    async for block in api.stream(f"{_path(case_id, attachment_id)}/chunks", query={"from": opener.index}):
-                        buffer += block
-                        while len(buffer) >= size:
-                            plain = opener.open(bytes(buffer[:size]))
-                            del buffer[:size]
-                            handle.write(plain)
-                            progress.add(len(plain))
-                except ServerUnreachableError:
-                    failures += 1
-                    if failures >= RETRIES:
-                        raise
-                    await _sleep(min(2**failures, 10) * BACKOFF)
-                    continue  # resume from the next chunk this device has not opened yet
-                if buffer:
-                    raise ApiError(200, "bad_response", "the server sent a partial chunk at the end")
-                break  # the answer ended; finish() below says whether anything is missing
-            opener.finish()
+            await _open_chunks(api, case_id, attachment_id, descriptor, handle.write, progress)
             handle.flush()
             os.fsync(handle.fileno())
         partial.replace(out)
@@ -571,3 +594,27 @@ async def download(
         partial.unlink(missing_ok=True)
         raise
     return descriptor
+
+
+async def read_attachment(
+    api: Api,
+    *,
+    case_id: bytes,
+    attachment_id: bytes,
+    openers: list[Opener],
+    reply_sign_key: bytes,
+    max_size: int,
+) -> tuple[AttachmentDescriptor, bytes]:
+    """Fetch, check and open one attachment into memory, never onto disk (the app shows it). Only a stream that
+    opened whole is returned; raises UsageError when it is larger than `max_size`, else as `download`."""
+    descriptor = await _descriptor(
+        api, case_id=case_id, attachment_id=attachment_id, openers=openers, reply_sign_key=reply_sign_key
+    )
+    if descriptor.size > max_size:
+        raise UsageError(
+            f"{descriptor.name} is {descriptor.size} bytes, more than this app opens in memory: use `tessera cases "
+            "fetch-attachment`"
+        )
+    data = bytearray()
+    await _open_chunks(api, case_id, attachment_id, descriptor, data.extend)
+    return descriptor, bytes(data)

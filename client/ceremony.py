@@ -53,7 +53,15 @@ async def ceremony_step(
     mailbox = await api.call("GET", f"/v1/ceremonies/{ceremony_id}/messages", query={"after": 0})
     if mailbox.get("kind") == "redistribute":
         return await redistribution_step(
-            api, keys, secrets, mailbox, ceremony_id, state=state, directory=directory, confirm=confirm, known=known or {},
+            api,
+            keys,
+            secrets,
+            mailbox,
+            ceremony_id,
+            state=state,
+            directory=directory,
+            confirm=confirm,
+            known=known or {},
             save=save,
         )
     params = from_wire(dkg.DkgParams, mailbox["params"])

@@ -235,6 +235,8 @@ def _run_demo() -> int:
             for key, value in row.items():
                 print(f"      {key}: {value}")
         print("\nThe server was stopped and the temporary directory removed. Demo complete.")
+        print("\nThe same work in a browser, in Korean, Chinese, Japanese or English: `tessera --home H app` opens")
+        print("the local app (127.0.0.1, a one-time link; the keys stay in the tessera process). See docs/app.md.")
     return 0
 
 

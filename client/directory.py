@@ -51,9 +51,7 @@ async def fetch_verified(
     return state
 
 
-def verify_answer(
-    answer: Any, *, pinned_seq: int, pinned_head: bytes, now: int
-) -> tuple[DirectoryState, list[Cosignature]]:
+def verify_answer(answer: Any, *, pinned_seq: int, pinned_head: bytes, now: int) -> tuple[DirectoryState, list[Cosignature]]:
     """The chain of a directory answer replayed from the pin, with its checkpoint checked (signature and date),
     and its cosignatures parsed (not yet judged). Raises DirectoryError or EncodingError."""
     if not isinstance(answer, dict) or not isinstance(answer.get("entries"), list):

@@ -86,9 +86,7 @@ async def join(
     raise AssertionError("unreachable")
 
 
-async def revoke_account(
-    api: Api, keys: AccountKeys, account: str, *, directory: Callable[[], Awaitable[DirectoryState]]
-) -> int:
+async def revoke_account(api: Api, keys: AccountKeys, account: str, *, directory: Callable[[], Awaitable[DirectoryState]]) -> int:
     """Revoke `account` (an administrator, or the account itself), signed for the next position of the verified
     directory (`directory()` fetches and verifies it); returns the entry's sequence number."""
     payload = payload_for("account-revoked", account=account)

@@ -7,6 +7,7 @@ import asyncio
 import importlib.metadata
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import aiohttp
 
@@ -61,6 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
     for group in (account, todo, admin, council, intake, attachments, cases, reveal, decision, messages, audit, report):
         group.register(sub)
     p = sub.add_parser("demo", help="run the whole story against a real local server and explain each step")
+    p.set_defaults(run=None)
+    p = sub.add_parser(
+        "app",
+        help="open the local app in your browser (Korean, Chinese, Japanese, English)",
+        description="Serve the Tessera app on 127.0.0.1 on a random port and open it in the browser. The keys stay "
+        "in this process; the page never sees them. Stop it with Ctrl+C.",
+    )
+    p.add_argument("--lang", choices=("en", "ko", "zh_Hans", "ja"), help="the app's language (default: the system locale)")
+    p.add_argument("--idle-minutes", type=int, default=15, help="lock the keystore after this many idle minutes (default 15)")
+    p.add_argument("--no-browser", action="store_true", help="only print the link; do not open a browser")
     p.set_defaults(run=None)
     return parser
 
@@ -126,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from client.demo import run_demo
 
             return run_demo()
+        if args.command == "app":
+            return _app(args)
         return asyncio.run(_run(args))
     except WrongPassphraseError:
         return _fail("wrong passphrase. Try again (check the keyboard layout and Caps Lock).")
@@ -144,9 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyChangedError as exc:
         return _fail(str(exc), EXIT_SECURITY)
     except HostileServerError as exc:
-        return _fail(
-            f"the server lied: {exc}. Do not go on with this; tell your council and keep this message.", EXIT_SECURITY
-        )
+        return _fail(f"the server lied: {exc}. Do not go on with this; tell your council and keep this message.", EXIT_SECURITY)
     except DirectoryError as exc:
         return _fail(
             f"the key directory does not verify: {exc}. Do not seal or approve anything; tell your council.", EXIT_SECURITY
@@ -162,6 +173,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"the upload stopped: {exc}. It resumes where it stopped with `tessera outbox flush`.")
     except KeyboardInterrupt:
         return _fail(_interrupted(args), 130)
+
+
+def _app(args: argparse.Namespace) -> int:
+    from client.app.server import run_app  # the web stack loads only for the app
+    from client.home import default_home
+
+    if not 1 <= args.idle_minutes <= 24 * 60:
+        raise UsageError("--idle-minutes must be from 1 to 1440")
+    home = Path(args.home) if args.home else default_home()
+    return run_app(
+        home,
+        server=args.server,
+        proxy=args.proxy,
+        language=args.lang,
+        idle_minutes=args.idle_minutes,
+        browser=not args.no_browser,
+    )
 
 
 def _fail(message: str, code: int = EXIT_ERROR) -> int:

@@ -142,9 +142,7 @@ class _Step:
                 *({"kind": "share", "body": to_wire(s)} for s in shares),
             ]
             self.save()
-        commitments = box.signed(
-            "commitment", DkgCommitment, lambda m: m.index, lambda m: _commitment_is_signed(params, old, m)
-        )
+        commitments = box.signed("commitment", DkgCommitment, lambda m: m.index, lambda m: _commitment_is_signed(params, old, m))
         if self.old_index in params.dealers and self.old_index not in commitments and self.prefix + "shares" in self.secrets:
             await self.send_kept("shares")
             result.actions.append("re-shared your share to the new council")
@@ -177,9 +175,7 @@ class _Step:
         own_key = member_keys[self.new_index]
         if Point.base_mul(secret.key) != own_key:
             raise ProtocolError("the server shows a share-encryption key for you that this device did not make")
-        received = box.signed(
-            "share", DkgShare, lambda m: (m.sender, m.recipient), lambda m: rd.share_is_signed(params, old, m)
-        )
+        received = box.signed("share", DkgShare, lambda m: (m.sender, m.recipient), lambda m: rd.share_is_signed(params, old, m))
         complaints = box.parsed("complaint", DkgComplaint)
         shares = {}
         for dealer in params.dealers:

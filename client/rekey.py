@@ -11,15 +11,15 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from client.api import Api
 from client.casefiles import check_identity_header, parse_attested
-from client.mailbox import share_for
-from client.session import HostileServerError
+from client.mailbox import erase_old_share, share_for
+from client.session import HostileServerError, UsageError
 from keys.accounts import AccountKeys
 from keys.attestation import HeaderAttestation, MerkleTree, sign_attestation, verify_attestation_signature
 from keys.council import EpochRecord
@@ -107,6 +107,28 @@ async def check_rekey_done(api: Api, state: DirectoryState, status: dict[str, An
             "re-key: the old share is still needed"
         )
     return old, attestation.size
+
+
+def old_share_kept(secrets: Mapping[str, Any], status: dict[str, Any]) -> bool:
+    """Whether this device still holds a share of the council key a finished re-key replaced (a hint to show;
+    erasing it goes through `forget_old_share`, which checks the re-key itself)."""
+    return status.get("state") == "done" and f"share:{status.get('old_epoch')}" in secrets
+
+
+async def forget_old_share(
+    api: Api, keys: AccountKeys, secrets: MutableMapping[str, Any], state: DirectoryState, status: dict[str, Any]
+) -> tuple[int, int] | None:
+    """Erase this member's share of the old council key after a re-key this device verified finished
+    (`check_rekey_done`), and only when its share of the new key (if it has one) checks against the directory.
+    Returns (old epoch, cases the attestation covers), or None when this device holds no share of the old key;
+    raises ProtocolError / HostileServerError as `check_rekey_done`, UsageError when the new share does not check.
+    The caller saves the keystore and has asked its person first."""
+    old, covered = await check_rekey_done(api, state, status)
+    if f"share:{old.epoch}" not in secrets:
+        return None
+    if not erase_old_share(secrets, state, old.epoch, keys):
+        raise UsageError("your share of the new council key does not check against the directory: the old one is kept")
+    return old.epoch, covered
 
 
 @dataclass(frozen=True, slots=True)

@@ -324,8 +324,7 @@ async def cmd_rekey_start(session: Session, args: argparse.Namespace) -> int:
 
 
 def _hint_forget(home: Home, status: dict[str, Any]) -> None:
-    kept = f"share:{status.get('old_epoch')}" in home.section("ceremony")
-    if status.get("state") == "done" and home.role == "council" and kept:
+    if home.role == "council" and rekey.old_share_kept(home.section("ceremony"), status):
         say("your share of the old council key is still on this device: erase it with `tessera council rekey forget`.")
 
 

@@ -424,6 +424,13 @@ async def audit_log(request: web.Request) -> web.Response:
     return reply({"entries": [audit.row_json(r) for r in rows], "checkpoint": to_wire(checkpoint)})
 
 
+async def policy(request: web.Request) -> web.Response:
+    """The organisation's retention periods (days after the intake day, per case state; 0 keeps forever) and
+    quorum rules, as this server is configured: what members and administrators see in the app."""
+    config = request.app[SERVICES].config
+    return reply({"v": 1, "retention": dict(config.retention), "quorum": dict(config.quorum)})
+
+
 def _attachment_ids(request: web.Request) -> tuple[bytes, bytes]:
     return (
         parse_id(request.match_info["case_id"], "case_id"),

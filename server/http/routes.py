@@ -280,4 +280,12 @@ ROUTES: tuple[Route, ...] = (
         None,
         "Audit entries after ?after=SEQ, with a checkpoint.",
     ),
+    Route(
+        "GET",
+        "/v1/policy",
+        h.policy,
+        frozenset({"admin", "council"}),
+        None,
+        "The retention periods and quorum rules this server is configured with.",
+    ),
 )

@@ -176,6 +176,7 @@ def test_demo_runs_the_whole_story_and_leaves_nothing_running() -> None:
         "hash chain intact",
         "ciphertext only",
         "Demo complete",
+        "`tessera --home H app`",
     ):
         assert line in result.stdout, line
     assert "Traceback" not in result.stderr

@@ -1,0 +1,63 @@
+"""Sealing a filled-in intake on this device and keeping it in the encrypted outbox, with its attachments'
+upload records: what `tessera intake submit` does before it sends, as a library function for the app (and,
+once issue 26 lands, for the CLI's `intake submit`, which does the same steps inline today).
+
+Nothing is sent here: the outbox copy leaves only after the server's signed receipt (client/commands/intake.py
+`flush`, `check_receipt`)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from client.commands.attachments import prepare_all
+from client.forms import Form, attachment_default
+from client.home import Home
+from keys.attachments import new_attachment_id
+from keys.council import EpochRecord
+from keys.encoding import b64u_decode, b64u_encode, canonical_json
+from keys.envelope import IntakeEnvelope, new_case_id, open_case_file, reply_keys, seal_intake, unwrap_case_key
+from keys.wire import decode_json, encode_json
+
+
+def seal_form(home: Home, form: Form, record: EpochRecord, plans: list[Any], *, attach_as: str | None = None) -> bytes:
+    """Seal `form` to the verified council `record` (from the verified directory, or the copy this device
+    verified when last online), keep it in the outbox, and keep an upload record for each of `plans`
+    (client/strip.py plans, sealed with the identity or the case file: `attach_as`, else the kind's default).
+    Returns the new case id."""
+    pin = home.state["pin"]
+    case_id = new_case_id()
+    attachment_ids = [new_attachment_id() for _ in plans]  # chosen first: the case file lists them
+    envelope = seal_intake(
+        case_id=case_id,
+        case_file=canonical_json({"kind": form.kind, "schema": 1, "fields": dict(form.case)}),
+        identity=canonical_json(dict(form.identity)),
+        record=record,
+        author=home.account,
+        author_keys=home.keys,
+        reply_secret=home.reply_secret,
+        head_seq=int(pin["seq"]),
+        head_hash=b64u_decode(pin["head"], length=32),
+        attachment_ids=attachment_ids,
+    )
+    home.put_outbox(case_id, encode_json(envelope))
+    if plans:
+        # sealed on this device a moment ago, never from the server: the plain opener is enough here
+        case_key = unwrap_case_key(reply_keys(home.reply_secret, case_id), case_id, envelope.reply_wrap)
+        signed = open_case_file(envelope, case_key)
+        kind = attach_as or attachment_default(form.kind)
+        prepare_all(home, case_id, case_key, signed.attachment_key, plans, kind, attachment_ids)
+    return case_id
+
+
+def outbox_summary(home: Home) -> list[dict[str, Any]]:
+    """What waits in the outbox, read on this device: each sealed intake's case id and kind (opened with the
+    helper's own reply key; the envelope never came from the server)."""
+    out = []
+    for case_id, body in home.outbox():
+        envelope = decode_json(IntakeEnvelope, body)
+        case_key = unwrap_case_key(reply_keys(home.reply_secret, case_id), case_id, envelope.reply_wrap)
+        form = open_case_file(envelope, case_key)
+        data = json.loads(form.body)
+        out.append({"case_id": b64u_encode(case_id), "kind": data.get("kind"), "fields": data.get("fields", {})})
+    return out

@@ -1,0 +1,77 @@
+"""An administrator's work in the app, and a council member's key ceremony, in-process against a real server
+through the hostile suite's relay: an invite (line and QR code) someone joins with, a revocation, the key
+ceremony started and watched while members take part (one of them in the app), the server page."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Awaitable, Callable
+
+from tests.app.conftest import App
+from tests.hostile.conftest import CONFIRM, Org
+
+AppFor = Callable[..., Awaitable[App]]
+
+
+async def cli(org: Org, who: str, *argv: str) -> str:
+    return await asyncio.to_thread(org.ok, who, *argv)
+
+
+async def test_an_invite_shows_its_line_and_qr_code_and_the_person_joins(bare_org: Org, bare_app_for: AppFor) -> None:
+    admin = await bare_app_for("admin")
+    made = await admin.post("/admin/invite", {"name": "sora", "role": "helper", "days": "3"})
+    page = await made.text()
+    assert made.status == 200 and made.headers["Cache-Control"] == "no-store"
+    line = re.search(r'<code class="line" id="invite-line">([^<]+)</code>', page)
+    assert line is not None and line.group(1).startswith("tessera-invite:")
+    assert "<svg" in page and 'class="qrline"' in page
+    await asyncio.to_thread(bare_org.ok, "sora", "join", line.group(1), "--name", "sora")
+    assert 'data-account="sora"' in await admin.page("/admin/people")
+    bad = await admin.post("/admin/invite", {"name": "no spaces allowed", "role": "helper"})
+    assert bad.status == 400
+
+
+async def test_a_revocation_needs_its_box_ticked(bare_org: Org, bare_app_for: AppFor) -> None:
+    admin = await bare_app_for("admin")
+    assert (await admin.post("/admin/revoke", {"name": "mina"})).status == 303
+    assert not bare_org.relay.requests("POST", r"/v1/accounts/mina/revoke")
+    assert (await admin.post("/admin/revoke", {"name": "mina", "sure": "on"})).status == 303
+    row = re.search(r'<tr data-account="mina">.*?</tr>', await admin.page("/admin/people"), re.S)
+    assert row is not None and "revoked" in row.group(0)
+    gone = await asyncio.to_thread(bare_org.run, "kim", "verify", "mina")
+    assert gone.code != 0 and "no active account named 'mina'" in gone.err  # the verified directory agrees
+
+
+async def test_the_key_ceremony_is_started_watched_and_joined_in_the_app(bare_org: Org, bare_app_for: AppFor) -> None:
+    admin = await bare_app_for("admin")
+    started = await admin.post("/admin/ceremony/start", {"threshold": "2", "members": ["kim", "lee", "park"]})  # type: ignore[dict-item]
+    assert started.status == 303
+    assert 'data-ceremony-state="' in await admin.page("/admin/ceremony")
+    kim = await bare_app_for("kim")
+    shown = await kim.post("/council/ceremony/step")
+    page = await shown.text()
+    assert "Take part in this ceremony?" in page and "NOT verified in person" in page
+    assert not bare_org.relay.requests("POST", r"/v1/ceremonies/[^/]+/messages")  # nothing sent before accepting
+    accept = re.search(r'name="accept" value="([^"]+)"', page)
+    assert accept is not None
+    for _round in range(8):
+        answer = await (await kim.post("/council/ceremony/step", {"accept": accept.group(1)})).text()
+        for member in ("lee", "park"):
+            await cli(bare_org, member, "council", "ceremony", "step", *CONFIRM)
+        if "data-ceremony-done" in answer:
+            break
+    else:
+        raise AssertionError("the ceremony did not finish for kim in the app")
+    status = json.loads(await cli(bare_org, "lee", "council", "ceremony", "status", "--json"))
+    assert status["state"] == "done"
+    assert "Council epoch" in await admin.page("/admin/ceremony")
+
+
+async def test_the_server_page_checks_the_audit_log_and_shows_the_policy(bare_org: Org, bare_app_for: AppFor) -> None:
+    admin = await bare_app_for("admin")
+    page = await admin.page("/admin/server")
+    assert "answers (" in page and "hash chain intact" in page
+    assert 'data-retention="open"' in page and "forever" in page
+    assert bare_org.relay.requests("GET", r"/v1/audit") and bare_org.relay.requests("GET", r"/v1/policy")
