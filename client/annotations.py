@@ -1,5 +1,5 @@
 """Tags and follow-up notes on a case, kept sealed to the council: council-thread messages whose text is an
-annotation (docs/protocol.md §8c). The server stores them as any council-only message: it sees the thread, the
+annotation (docs/protocol.md §8d). The server stores them as any council-only message: it sees the thread, the
 readers and a padded size, never whether a message is a note, a tag or an annotation, nor what it says.
 
 An annotation's text is `ANNOTATION_PREFIX` followed by canonical JSON:

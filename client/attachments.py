@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 from client.api import Api, ApiError, ServerUnreachableError
 from client.home import Home
 from client.output import ByteProgress
-from client.session import UsageError
+from client.session import HostileServerError, UsageError
 from client.strip import Piece, Plan, PlanReader, pieces_from_json, pieces_to_json
 from keys.accounts import AccountKeys
 from keys.attachments import (
@@ -41,6 +41,7 @@ from keys.encoding import b64u_decode, b64u_encode, canonical_json
 from keys.envelope import CaseFile, reply_keys
 from keys.errors import DecryptionError, EncodingError, ProofError, TesseraError
 from keys.hashing import digest, digest_pieces
+from keys.receipts import AttachmentReceipt, verify_attachment_receipt
 from keys.requests import case_principal
 from keys.wire import from_wire, to_wire
 
@@ -180,13 +181,17 @@ def spool(home: Home, pending: PendingUpload) -> None:
     pending.spooled = True
 
 
-async def upload(api: Api, home: Home, pending: PendingUpload) -> None:
+async def upload(api: Api, home: Home, pending: PendingUpload, *, server_key: bytes | None) -> None:
     """Upload (or resume) one attachment from its sealed copy in the outbox; its record stays there until the
-    server has it all.
+    server's signed receipt for all of it verifies under `server_key` (the verified key directory's).
 
-    Raises UploadInterruptedError when the server stops answering (the record stays for a later flush),
-    UsageError when the server refuses it for good or the file changed since the upload began (in both
-    cases its record leaves the outbox).
+    Raises UploadInterruptedError when the server stops answering (the record stays for a later flush);
+    HostileServerError when the server refuses the registration of what this device sealed for its own case, or
+    claims chunks this device never sent, and ProofError when the receipt is missing or does not verify (the
+    record stays: `outbox flush` tries again, `outbox drop` removes it); UsageError when the server does not
+    accept its size (kept too) or, for an upload sealed from its original file (before the outbox kept sealed
+    copies), the file changed since the upload began (the record leaves the outbox: it cannot resume).
+    Hostile tests: tests/hostile/test_review_attachments.py.
     """
     home.put_pending_upload(pending.descriptor.attachment_id, pending.to_json())
     as_case = api.as_principal(case_principal(pending.case_id), reply_keys(home.reply_secret, pending.case_id))
@@ -200,9 +205,12 @@ async def upload(api: Api, home: Home, pending: PendingUpload) -> None:
     try:
         state = await _retrying(lambda: _within_budget(lambda: as_case.call("POST", _path(pending.case_id), body=body)))
     except ApiError as exc:
-        if exc.status in (400, 404, 409, 413):  # it will never be accepted: do not keep retrying it
-            home.drop_pending_upload(pending.descriptor.attachment_id)
-            raise UsageError(f"the server refused {pending.name}: {exc.message}. It was removed from the outbox.") from exc
+        attachment = b64u_encode(pending.descriptor.attachment_id)
+        kept = f"it stays in your outbox: `tessera outbox flush` tries again, `tessera outbox drop {attachment}` removes it"
+        if exc.status == 413:
+            raise UsageError(f"the server does not accept {pending.name}: {exc.message}; {kept}") from exc
+        if exc.status in (400, 404, 409):  # exactly what this device sealed, for its own case: nothing to refuse
+            raise HostileServerError(f"the server refused the upload of {pending.name} ({exc.message}); {kept}") from exc
         raise
     if pending.listing is not None:
         # registered first: a list naming an attachment the server never registered would look like one it hides
@@ -271,7 +279,34 @@ async def upload(api: Api, home: Home, pending: PendingUpload) -> None:
             await asyncio.gather(*leftovers, return_exceptions=True)
     if server_has != layout.count:
         raise UploadInterruptedError(f"the server holds {server_has} of {layout.count} chunks")
+    check_upload_receipt(state, pending, server_key)
     home.drop_pending_upload(pending.descriptor.attachment_id)
+
+
+def check_upload_receipt(answer: Any, pending: PendingUpload, server_key: bytes | None) -> AttachmentReceipt:
+    """The server's signed receipt for the whole of `pending` in `answer`: this case and attachment, every chunk,
+    the last one the one this device sealed and sent. Raises ProofError (the upload stays in the outbox)."""
+    attachment = b64u_encode(pending.descriptor.attachment_id)
+    kept = f"the upload of {pending.name} stays in your outbox (`tessera outbox flush` tries again)"
+    wire = answer.get("signed_receipt") if isinstance(answer, dict) else None
+    last = pending.sent.get(pending.descriptor.layout.count - 1)
+    if wire is None or last is None:
+        raise ProofError(f"the server says it holds all of {pending.name} ({attachment}) without a signed receipt; {kept}")
+    if server_key is None:
+        raise ProofError(f"the verified key directory names no server key to check the receipt for {pending.name}; {kept}")
+    try:
+        receipt = from_wire(AttachmentReceipt, wire)
+        verify_attachment_receipt(
+            receipt,
+            server_key=server_key,
+            case_id=pending.case_id,
+            attachment_id=pending.descriptor.attachment_id,
+            chunks=pending.descriptor.layout.count,
+            last_chunk=last,
+        )
+    except (EncodingError, ProofError) as exc:
+        raise ProofError(f"the server's receipt does not confirm the upload of {pending.name}: {exc}; {kept}") from exc
+    return receipt
 
 
 def _sealed_parts(
@@ -285,6 +320,8 @@ def _sealed_parts(
     first = server_has
     try:
         for index, chunk in enumerate(seal_stream(reader, pending.descriptor)):
+            if index + 1 == server_has and pending.sent.get(index) is None:
+                raise HostileServerError(f"the server claims chunks of {pending.name} this device never sent")
             if index + 1 == server_has and pending.sent.get(index) != digest(chunk):
                 raise EncodingError("its content differs from what the server holds")
             if index < server_has:
@@ -309,11 +346,16 @@ def _spooled_parts(
     layout = pending.descriptor.layout
     size = layout.chunk_sealed
     if server_has:
+        if pending.sent.get(server_has - 1) is None:
+            raise HostileServerError(
+                f"the server claims to hold {server_has} chunk(s) of {pending.name}, more than this device sent it; the "
+                "upload stays in your outbox"
+            )
         spool_file.seek((server_has - 1) * size)
-        if pending.sent.get(server_has - 1) != digest(spool_file.read(size)):
+        if pending.sent[server_has - 1] != digest(spool_file.read(size)):  # what was sent was read from this copy
             raise FileChangedError(
-                f"the sealed copy of {pending.name} in the outbox differs from what the server holds, so the upload "
-                "cannot resume; it was removed from the outbox: attach the file again"
+                f"the sealed copy of {pending.name} in the outbox differs from what the server holds (it was damaged on "
+                "this device), so the upload cannot resume; it was removed from the outbox: attach the file again"
             )
         progress.add(layout.chunk_plain * server_has)
     spool_file.seek(server_has * size)
@@ -381,16 +423,17 @@ async def _retrying(call: Callable[[], Any]) -> Any:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def flush_uploads(api: Api, home: Home) -> tuple[int, int]:
-    """Resume every unfinished upload in the outbox; returns (finished, still waiting)."""
+async def flush_uploads(api: Api, home: Home, server_key: bytes | None) -> tuple[int, int]:
+    """Resume every unfinished upload in the outbox; returns (finished, still waiting). `server_key`: the verified
+    key directory's, which signs the upload receipts."""
     items = [PendingUpload.from_json(data) for _id, data in home.pending_uploads()]
     done, refused = 0, list[str]()
     for pending in items:
         try:
-            await upload(api, home, pending)
+            await upload(api, home, pending, server_key=server_key)
         except UploadInterruptedError:
             return done, len(items) - done - len(refused)
-        except UsageError as exc:  # refused for good, or the file changed: dropped, the others go on
+        except UsageError as exc:  # too large for this server (kept), or its original changed (dropped): the others go on
             refused.append(str(exc))
             continue
         done += 1

@@ -29,6 +29,7 @@ from client.commands import (
 )
 from client.forms import FormError
 from client.home import HomeError
+from client.outbox import StaleIntakeError
 from client.session import HostileServerError, KeyChangedError, Session, UsageError
 from client.terminal import clean
 from keys.errors import (
@@ -154,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail("the form has problems:\n" + "\n".join(f"  - {p}" for p in exc.problems), EXIT_USAGE)
     except (UsageError, HomeError) as exc:
         return _fail(str(exc), EXIT_USAGE)
-    except KeyChangedError as exc:
+    except (KeyChangedError, StaleIntakeError) as exc:
         return _fail(str(exc), EXIT_SECURITY)
     except HostileServerError as exc:
         return _fail(f"the server lied: {exc}. Do not go on with this; tell your council and keep this message.", EXIT_SECURITY)

@@ -134,7 +134,13 @@ class Session:
         return Api(base, self.http, keys=home.keys, principal=home.account)
 
     async def directory(
-        self, home: Home, api: Api, *, accept: str | None = None, inspect: str | None = None
+        self,
+        home: Home,
+        api: Api,
+        *,
+        accept: str | None = None,
+        inspect: str | None = None,
+        signing_keys: AccountKeys | None = None,
     ) -> DirectoryState:
         """Fetch the key directory, verify it from the pinned head, check known people, move the pin.
 
@@ -142,7 +148,8 @@ class Session:
         A known person whose keys changed through the directory's rotation chain (each rotation signed by the
         key before it, starting from the keys this device knew) is noted and shown as not verified in person
         again; any other change raises KeyChangedError, except for `inspect` (`tessera verify NAME` shows the
-        new number first and refuses itself).
+        new number first and refuses itself). `signing_keys`: the keys `api` signs with when not the home's (the pending
+        keys of a key rotation), which a council member's device also cosigns with.
         """
         pin = home.state["pin"]
         state = await fetch_verified(
@@ -150,7 +157,7 @@ class Session:
             pinned_seq=int(pin["seq"]),
             pinned_head=b64u_decode(pin["head"], length=32),
             now=int(time.time()),
-            witness=home.keys if home.role == "council" else None,
+            witness=(signing_keys or home.keys) if home.role == "council" else None,
         )
         known = home.section("known")
         changed = False

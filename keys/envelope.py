@@ -292,6 +292,26 @@ def seal_intake(
     )
 
 
+def rewrap_envelope(envelope: IntakeEnvelope, case_key: bytes, record: EpochRecord, readers: Sequence[bytes]) -> IntakeEnvelope:
+    """The same sealed intake addressed to `record`, a later epoch of the same council key (a membership change
+    that kept the key, doc §2.4): the case key wrapped again to `readers` only (members of `record`), the epoch
+    moved on; the case file, identity, header and reply wrap are unchanged, so the author's signature and the
+    header's proof still hold. For an intake that waited in the helper's outbox (sealed offline to the council
+    this device verified last). `case_key` is opened from the envelope's reply wrap on the author's device.
+
+    Raises ProtocolError when `record` has another council key (a re-key: the identity cannot be sealed again
+    without the form), EncodingError for a reader outside `record`, DecryptionError for a case key that does not
+    open this case's file."""
+    if not hmac.compare_digest(envelope.kid, record.kid):
+        raise ProtocolError("the intake is sealed to another council key than this record's")
+    members = [m.box_key for m in record.members]
+    to = list(readers)
+    if not to or any(r not in members for r in to):
+        raise EncodingError("the case key is wrapped only to members of the council record, and to at least one")
+    aead.open_padded(case_key, envelope.case_file, kdf32(TAG_AD_CASE_FILE, envelope.case_id))  # this case's key
+    return replace(envelope, epoch=record.epoch, wraps=tuple(wrap_case_key(envelope.case_id, case_key, r) for r in to))
+
+
 def check_envelope(envelope: IntakeEnvelope, record: EpochRecord, *, active: Sequence[bytes] | None = None) -> None:
     """What the server checks on upload: the council key and epoch, a wrap for each active member (`active`:
     their box keys; by default every member) and none for anyone outside the record, the header's points and

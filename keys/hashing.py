@@ -87,6 +87,7 @@ TAG_VOPRF_COMPOSITE: Final = b"voprf/composite"
 TAG_VOPRF_CHALLENGE: Final = b"voprf/challenge"
 TAG_VOPRF_FINALIZE: Final = b"voprf/finalize"
 TAG_RECEIPT: Final = b"intake-receipt"  # the server's signed receipt for an intake (keys/receipts.py)
+TAG_ATTACHMENT_RECEIPT: Final = b"attachment-receipt"  # ... and for a whole attachment upload (keys/receipts.py)
 TAG_PROPOSAL_V2: Final = b"proposal/v2"  # a version-2 proposal (epoch, quorum and directory head inside)
 TAG_VOTE_V2: Final = b"vote/v2"  # a version-2 vote: over the proposal's digest, not only its id
 TAG_PROPOSAL_DIGEST: Final = b"proposal-digest"  # what a version-2 vote names

@@ -10,6 +10,12 @@ test_a_server_signed_receipt_for_another_case_or_envelope_keeps_the_intake).
 
 A receipt proves the server accepted the intake, not that it keeps it: the device keeps the case id, and
 `tessera sync` checks that every case it has a receipt for is still served.
+
+An attachment upload ends the same way (protocol doc §8b, "Upload receipt"): the device drops its pending upload
+(the sealed copy it resumes from) only after the server signed `{v, case_id, attachment_id, chunks, last_chunk,
+signature}` (tag `attachment-receipt`): it holds all `chunks` sealed chunks, the last of them with digest
+`last_chunk`. Each secretstream chunk is chained to the ones before it, so the last one vouches for the order and
+content of all of them to a reader who opens the stream (tests/hostile/test_review_attachments.py).
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ from typing import ClassVar
 from keys.accounts import AccountKeys, verify_signature
 from keys.encoding import b64u_encode, u64
 from keys.errors import ProofError
-from keys.hashing import TAG_RECEIPT, digest
+from keys.attachments import ATTACHMENT_ID_SIZE
+from keys.hashing import TAG_ATTACHMENT_RECEIPT, TAG_RECEIPT, digest
 from keys.kem import CASE_ID_SIZE
 from keys.wire import require_len, require_version, signing_bytes
 
@@ -77,3 +84,55 @@ def verify_receipt(receipt: IntakeReceipt, *, server_key: bytes, case_id: bytes,
         raise ProofError(
             f"the receipt for case {b64u_encode(case_id)} is not signed by the server key in the verified key directory"
         ) from exc
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttachmentReceipt:
+    """The server's signed word that it holds all `chunks` sealed chunks of `attachment_id` on `case_id`, the last
+    with digest `last_chunk`."""
+
+    VERSION: ClassVar[int] = 1
+    v: int
+    case_id: bytes
+    attachment_id: bytes
+    chunks: int
+    last_chunk: bytes
+    signature: bytes
+
+    def __post_init__(self) -> None:
+        require_version(self)
+        require_len("case_id", self.case_id, CASE_ID_SIZE)
+        require_len("attachment_id", self.attachment_id, ATTACHMENT_ID_SIZE)
+        u64(self.chunks)
+        require_len("last_chunk", self.last_chunk, 32)
+        require_len("signature", self.signature, 64)
+
+
+def sign_attachment_receipt(
+    *, case_id: bytes, attachment_id: bytes, chunks: int, last_chunk: bytes, server: AccountKeys
+) -> AttachmentReceipt:
+    """The server's receipt for a complete attachment upload, signed with its directory key."""
+    unsigned = AttachmentReceipt(
+        v=1, case_id=case_id, attachment_id=attachment_id, chunks=chunks, last_chunk=last_chunk, signature=bytes(64)
+    )
+    return replace(unsigned, signature=server.sign(TAG_ATTACHMENT_RECEIPT, signing_bytes(unsigned)))
+
+
+def verify_attachment_receipt(
+    receipt: AttachmentReceipt, *, server_key: bytes, case_id: bytes, attachment_id: bytes, chunks: int, last_chunk: bytes
+) -> None:
+    """Check that `receipt` is the server's signature for exactly this upload: this case and attachment, all
+    `chunks` chunks, the last one the one this device sealed (`last_chunk`, its digest). `server_key` from the
+    verified key directory. Raises ProofError saying what does not match."""
+    name = b64u_encode(attachment_id)
+    if not (hmac.compare_digest(receipt.case_id, case_id) and hmac.compare_digest(receipt.attachment_id, attachment_id)):
+        raise ProofError(f"the server's upload receipt names another case or attachment than {name}")
+    if receipt.chunks != chunks or not hmac.compare_digest(receipt.last_chunk, last_chunk):
+        raise ProofError(
+            f"the server's upload receipt for {name} names {receipt.chunks} chunk(s) ending in another chunk than the "
+            f"{chunks} this device sealed"
+        )
+    try:
+        verify_signature(server_key, TAG_ATTACHMENT_RECEIPT, signing_bytes(receipt), receipt.signature)
+    except ProofError as exc:
+        raise ProofError(f"the upload receipt for {name} is not signed by the server key in the verified key directory") from exc

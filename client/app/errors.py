@@ -9,6 +9,7 @@ from client.api import ApiError, ServerUnreachableError
 from client.attachments import UploadInterruptedError
 from client.forms import FormError
 from client.home import HomeError
+from client.outbox import StaleIntakeError
 from client.report.strings import N_
 from client.session import HostileServerError, KeyChangedError, UsageError
 from keys.errors import (
@@ -23,6 +24,7 @@ from keys.errors import (
 )
 
 KNOWN = (
+    StaleIntakeError,
     ApiError,
     ServerUnreachableError,
     UploadInterruptedError,
@@ -47,6 +49,7 @@ KEY_CHANGED = N_("Someone's keys changed: {detail}")
 QUORUM = N_("Not enough approvals yet: {detail}.")
 FORGED = N_("Refused what the server sent: {detail}.")
 UPLOAD = N_("The upload stopped: {detail}. It resumes where it stopped when you send the outbox again.")
+STALE = N_("Kept in your outbox, not sent; tell your council: {detail}")
 PROBLEM = N_("{detail}")
 
 
@@ -75,6 +78,8 @@ def explain(exc: BaseException) -> Explained:
         return Explained(REFUSED, exc.message, status=502)
     if isinstance(exc, KeyChangedError):
         return Explained(KEY_CHANGED, detail, security=True, status=409)
+    if isinstance(exc, StaleIntakeError):
+        return Explained(STALE, detail, security=True, status=409)
     if isinstance(exc, HostileServerError):
         return Explained(SERVER_LIED, detail, security=True, status=502)
     if isinstance(exc, DirectoryError):

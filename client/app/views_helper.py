@@ -115,7 +115,7 @@ async def send_outbox(request: web.Request, w: Work) -> tuple[int, int, int, int
     sent, waiting = await flush(w.session, w.home)
     done = unfinished = 0
     if not waiting:
-        done, unfinished = await flush_uploads(w.api, w.home)
+        done, unfinished = await flush_uploads(w.api, w.home, (await w.directory()).server_key)
     tidy_uploads(w.home, request.app[CONFIG].uploads)
     return sent, waiting, done, unfinished
 
@@ -241,7 +241,8 @@ async def attach(request: web.Request) -> web.StreamResponse:
             notice(request, _("Choose at least one file."), "bad")
             go("/helper/inbox")
         plans = _plans(files, keep_metadata=values.get("keep_metadata") == "on")
-        case = await open_case(w.api, w.home, request.match_info["case"], await w.directory())
+        state = await w.directory()
+        case = await open_case(w.api, w.home, request.match_info["case"], state)
         kind = values.get("attach_as") if values.get("attach_as") in ("identity", "case") else None
         kind = kind or ATTACHMENT_DEFAULT.get(str(case.form.get("kind")), "identity")
         ids = [new_attachment_id() for _p in plans]
@@ -250,7 +251,7 @@ async def attach(request: web.Request) -> web.StreamResponse:
         done = 0
         for item in pending:
             try:
-                await upload(w.api, w.home, item)
+                await upload(w.api, w.home, item, server_key=state.server_key)
                 done += 1
             except UploadInterruptedError:
                 notice(request, _("The upload of {name} stopped; it resumes from the outbox.", name=item.name), "warn")

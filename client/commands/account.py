@@ -13,7 +13,7 @@ from client.commands.intake import confirm_cases
 from client.directory import at_next_position, position, today
 from client.enrol import join, resign_invites
 from client.home import KEYSTORE, Home
-from client.session import KeyChangedError, Session, UsageError, check_passphrase, read_passphrase
+from client.session import HostileServerError, KeyChangedError, Session, UsageError, check_passphrase, read_passphrase
 from client.terminal import clean, emit_json, say
 from keys.accounts import AccountKeys, fingerprint, safety_number
 from keys.directory import DirectoryState, payload_for, sign_next
@@ -91,24 +91,22 @@ async def cmd_rotate_keys(session: Session, args: argparse.Namespace) -> int:
     api = session.api(home)
     pending = home.state.get("pending_keys")
     if pending is not None:  # an earlier run was interrupted: did the server take the new keys?
-        kept = AccountKeys(sign_seed=b64u_decode(pending["sign_seed"]), box_secret=b64u_decode(pending["box_secret"]))
-        try:
-            state = await session.directory(home, api.as_principal(home.account, kept))
-        except ApiError:
-            state = None  # the new keys do not sign in: the rotation did not happen
-        account = state.active(home.account) if state else None
-        if account is not None and account.keys.sign_key == kept.public().sign_key:
+        new = AccountKeys(sign_seed=b64u_decode(pending["sign_seed"]), box_secret=b64u_decode(pending["box_secret"]))
+        if await _rotation_done(session, home, new):
             before = home.keys.public().sign_key
-            _promote(home, kept)
+            _promote(home, new)
             say("finished the interrupted key rotation; the new keys are in place.")
             await _resign(session, home, before)
             return 0
-        del home.state["pending_keys"]
-    await session.directory(home, api)
-    old, new = home.keys, AccountKeys.generate()
-    # keep the new keys before the server learns them, so an interruption loses nothing
-    home.state["pending_keys"] = {"sign_seed": b64u_encode(new.sign_seed), "box_secret": b64u_encode(new.box_secret)}
-    home.save()
+        say("an earlier key rotation did not finish: trying it again with the same new keys.")
+    else:
+        await session.directory(home, api)
+        new = AccountKeys.generate()
+        # keep the new keys before the server learns them, so an interruption loses nothing; they are deleted only
+        # once the verified directory names them (promoted) or names other keys (see _rotation_done)
+        home.state["pending_keys"] = {"sign_seed": b64u_encode(new.sign_seed), "box_secret": b64u_encode(new.box_secret)}
+        home.save()
+    old = home.keys
     payload = payload_for("account-rotated", account=home.account, keys=new.public())
     public = new.public()
 
@@ -124,6 +122,11 @@ async def cmd_rotate_keys(session: Session, args: argparse.Namespace) -> int:
         return await api.call("POST", f"/v1/accounts/{home.account}/rotate", body=body)
 
     answer = await at_next_position(lambda: session.directory(home, api), post)
+    if not await _rotation_done(session, home, new):  # promoted on the verified directory, not on the answer
+        raise HostileServerError(
+            "the server acknowledged your key rotation, but the key directory it serves does not hold it; both key "
+            "pairs stay on this device, and `tessera rotate-keys` tries the same rotation again"
+        )
     _promote(home, new)
     say(f"new keys in place (key directory entry {answer['directory_seq']}); the old ones can no longer sign in.")
     await _resign(session, home, old.public().sign_key)
@@ -132,6 +135,33 @@ async def cmd_rotate_keys(session: Session, args: argparse.Namespace) -> int:
         say("You are on the council: your new keys count there after the next membership change. Ask an administrator")
         say("to run `tessera council redistribute` with the same members; then a member runs `tessera council rewrap`.")
     return 0
+
+
+async def _rotation_done(session: Session, home: Home, new: AccountKeys) -> bool:
+    """Whether the verified key directory names `new` (the pending keys of an interrupted rotation) for this account:
+    True: promote them; False: it still names the current keys, so the same rotation is tried again. Never decided
+    on a failed request or the server's word: the pending keys stay unless the directory, verified from this
+    device's pin, names them. Raises KeyChangedError when it names keys this device holds neither of (the pending
+    keys are kept: nothing is lost by keeping them). Hostile test: tests/hostile/test_review_keys.py."""
+    api = session.api(home)
+    try:
+        state = await session.directory(home, api)
+    except ApiError as exc:
+        if exc.status != 401:
+            raise
+        # the current keys no longer sign in: if the rotation happened, the new keys do (else this raises too)
+        state = await session.directory(home, api.as_principal(home.account, new), signing_keys=new)
+    account = state.active(home.account)
+    named = account.keys.sign_key if account is not None else None
+    if named == new.public().sign_key:
+        return True
+    if named == home.keys.public().sign_key:
+        return False
+    raise KeyChangedError(
+        "the verified key directory names keys for your account that this device holds neither of (not the current "
+        "ones, not those of your interrupted rotation): someone else rotated this account's keys. Tell your "
+        "administrator; this device keeps what it has"
+    )
 
 
 async def _resign(session: Session, home: Home, old_sign_key: bytes) -> None:

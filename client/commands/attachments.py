@@ -146,14 +146,14 @@ def prepare_all(
     return pending
 
 
-async def send_all(session: Session, home: Home, pending: list[PendingUpload]) -> list[str]:
-    """Upload each; returns the attachment ids. Raises UsageError when the server stops answering
-    (the records stay in the outbox)."""
+async def send_all(session: Session, home: Home, pending: list[PendingUpload], server_key: bytes | None) -> list[str]:
+    """Upload each (receipts checked under `server_key`, the verified directory's); returns the attachment ids.
+    Raises UsageError when the server stops answering (the records stay in the outbox)."""
     api = session.api(home)
     ids = []
     for item in pending:
         try:
-            await upload(api, home, item)
+            await upload(api, home, item, server_key=server_key)
         except UploadInterruptedError as exc:
             raise UsageError(
                 f"the upload of {item.name} stopped ({exc}); it is sealed in the outbox and resumes where it stopped "
@@ -200,14 +200,15 @@ async def cmd_attach(session: Session, args: argparse.Namespace) -> int:
     case_id = parse_case_id(args.case)
     plans = plan_files(args.files, keep_metadata=args.keep_metadata)
     api = session.api(home)
-    case = await open_case(api, home, case_id, await session.directory(home, api))
+    state = await session.directory(home, api)
+    case = await open_case(api, home, case_id, state)
     kind = args.attach_as or attachment_default(str(case.form.get("kind")))
     for p in plans:
         report_plan(p)
     ids = [new_attachment_id() for _ in plans]
     listing = await signed_list_for(home, case, ids)
     pending = prepare_all(home, case_id, case.case_key, case.signed.attachment_key, plans, kind, ids, listing)
-    sent = await send_all(session, home, pending)
+    sent = await send_all(session, home, pending, state.server_key)
     if args.json:
         emit_json({"case_id": case.text_id, "kind": kind, "attachments": sent})
         return 0

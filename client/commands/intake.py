@@ -6,6 +6,7 @@ that case id and envelope verified under the server key of the verified key dire
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -15,8 +16,9 @@ from client.api import Api, ApiError, ServerUnreachableError
 from client.attachments import PendingUpload, flush_uploads
 from client.casefiles import CaseMissingError, OpenedCase, open_case
 from client.commands.attachments import add_attach_options, plan_files, prepare_all, report_plan
-from client.forms import attachment_default, kinds_help, parse_amendment, parse_form, template
+from client.forms import Form, attachment_default, kinds_help, parse_amendment, parse_form, template
 from client.home import Home
+from client.outbox import StaleIntakeError, ready_to_send
 from client.output import progress
 from client.session import Session, UsageError
 from client.terminal import emit_json, say, table
@@ -104,15 +106,51 @@ async def cmd_submit(session: Session, args: argparse.Namespace) -> int:
     if home.role != "helper":
         raise UsageError("intakes are submitted by field helpers")
     plans = plan_files(args.attach, keep_metadata=args.keep_metadata)  # refuse before anything is sealed
-    record = None
+    for p in plans:
+        report_plan(p)
+    api = session.api(home)
     state: DirectoryState | None = None
     if not args.offline:
         try:
-            state, record = await session.council_state(home, session.api(home))
+            state, _record = await session.council_state(home, api)
         except ServerUnreachableError:
             print("the server does not answer: sealing with the council key verified last time.")
-    if record is None:
-        record = cached_council(home)
+    record = state.council if state is not None and state.council is not None else cached_council(home)
+    case_id = _seal(home, form, record, state, plans, args.attach_as)
+    if not args.offline and state is None:
+        # sealed to the council this device verified last: if the directory answers now and names another council
+        # (a cut connection must not make a new intake go to a council that removed someone), seal it again
+        with contextlib.suppress(ServerUnreachableError):
+            state, _record = await session.council_state(home, api)
+        now = state.council if state is not None else None
+        if now is not None and (now.kid, now.epoch) != (record.kid, record.epoch):
+            drop_intake(home, case_id)
+            case_id = _seal(home, form, now, state, plans, args.attach_as)
+            print(f"the council changed since this device last verified it: sealed again to council epoch {now.epoch}.")
+    if plans:
+        print(f"sealed {len(plans)} file(s) into the outbox: the originals are no longer needed by Tessera.")
+    if not args.keep_form:
+        args.form.unlink()
+    if args.offline or state is None:
+        with_files = f" with {len(plans)} attachment(s)" if plans else ""
+        print(f"sealed into the outbox{with_files}; send it with `tessera outbox flush`. case id: {b64u_encode(case_id)}")
+        print(b64u_encode(case_id))
+        return 0
+    _sent, waiting = await flush(session, home, state)
+    if not waiting and plans:
+        _done, waiting = await flush_uploads(api, home, state.server_key)
+    if waiting:
+        print("the server did not answer; what is left is sealed in the outbox. Run `tessera outbox flush` later.")
+    print(b64u_encode(case_id))
+    return 0
+
+
+def _seal(
+    home: Home, form: Form, record: EpochRecord, state: DirectoryState | None, plans: list[Any], attach_as: str | None
+) -> bytes:
+    """Seal `form` (and its attachments' plans) into the outbox to the verified council `record`; returns the case
+    id. Online (`state`), the case key goes to its active members only; offline the cached record is all this
+    device knows (client/outbox.py wraps it again before it is sent)."""
     pin = home.state["pin"]
     case_id = new_case_id()
     attachment_ids = [new_attachment_id() for _ in plans]  # chosen first: the case file lists them
@@ -127,7 +165,6 @@ async def cmd_submit(session: Session, args: argparse.Namespace) -> int:
         head_seq=int(pin["seq"]),
         head_hash=b64u_decode(pin["head"], length=32),
         attachment_ids=attachment_ids,
-        # online, not to a revoked member (a seized device); offline the cached record is all this device knows
         readers=None if state is None else [m.box_key for m in state.active_members(record)],
     )
     home.put_outbox(case_id, encode_json(envelope))
@@ -137,25 +174,9 @@ async def cmd_submit(session: Session, args: argparse.Namespace) -> int:
         # is enough here (a case served by the server goes through casefiles.open_case)
         case_key = unwrap_case_key(reply_keys(home.reply_secret, case_id), case_id, envelope.reply_wrap)
         signed = open_case_file(envelope, case_key)
-        kind = args.attach_as or attachment_default(form.kind)
-        for p in plans:
-            report_plan(p)
+        kind = attach_as or attachment_default(form.kind)
         prepare_all(home, case_id, case_key, signed.attachment_key, plans, kind, attachment_ids)
-        print(f"sealed {len(plans)} file(s) into the outbox: the originals are no longer needed by Tessera.")
-    if not args.keep_form:
-        args.form.unlink()
-    if args.offline:
-        with_files = f" with {len(plans)} attachment(s)" if plans else ""
-        print(f"sealed into the outbox{with_files}; send it with `tessera outbox flush`. case id: {b64u_encode(case_id)}")
-        print(b64u_encode(case_id))
-        return 0
-    _sent, waiting = await flush(session, home, state)
-    if not waiting and plans:
-        _done, waiting = await flush_uploads(session.api(home), home)
-    if waiting:
-        print("the server did not answer; what is left is sealed in the outbox. Run `tessera outbox flush` later.")
-    print(b64u_encode(case_id))
-    return 0
+    return case_id
 
 
 def cached_council(home: Home) -> EpochRecord:
@@ -169,7 +190,10 @@ def cached_council(home: Home) -> EpochRecord:
 async def flush(session: Session, home: Home, state: DirectoryState | None = None) -> tuple[int, int]:
     """Send every outbox item; returns (sent, still waiting). Idempotent: the server returns the same receipt.
 
-    An item leaves the outbox only after `check_receipt`; else it stays and ProofError says why (exit 3).
+    An item leaves the outbox only after `check_receipt`; else it stays and ProofError says why (exit 3). Each is
+    first checked against the verified directory's current council (client/outbox.py): rewrapped on this device
+    when the council changed but kept its key; kept, and StaleIntakeError raised after the others were sent, when
+    the council re-keyed since it was sealed.
     `state`: the verified key directory, fetched here if not given (its server key signs receipts)."""
     api = session.api(home)
     items = list(home.outbox())
@@ -181,7 +205,13 @@ async def flush(session: Session, home: Home, state: DirectoryState | None = Non
         except ServerUnreachableError:
             return 0, len(items)
     sent = 0
-    for n, (case_id, body) in enumerate(items, start=1):
+    stale = []
+    for n, (case_id, sealed) in enumerate(items, start=1):
+        try:
+            body = ready_to_send(home, case_id, sealed, state)
+        except StaleIntakeError as exc:
+            stale.append(exc)
+            continue
         try:
             answer = await api.call("PUT", f"/v1/cases/{b64u_encode(case_id)}", body=json.loads(body))
         except ServerUnreachableError:
@@ -198,6 +228,12 @@ async def flush(session: Session, home: Home, state: DirectoryState | None = Non
         home.save()
         sent += 1
         progress(n, len(items), "sending")
+    if stale:
+        said = [str(e) for e in stale]
+        raise StaleIntakeError(
+            "\n".join([*said, f"sent {sent}; {len(stale)} kept in the outbox, not sent."]),
+            tuple(c for e in stale for c in e.case_ids),
+        )
     return sent, 0
 
 
@@ -246,11 +282,20 @@ async def confirm_cases(home: Home, api: Api, state: DirectoryState) -> None:
 
 async def cmd_flush(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
-    sent, waiting = await flush(session, home)
+    api = session.api(home)
+    try:
+        state = await session.directory(home, api)
+    except ServerUnreachableError:
+        state = None
+    if state is None:
+        intakes, uploads = len(list(home.outbox())), len(list(home.pending_uploads()))
+        print(f"sent 0; {intakes} intake(s) and {uploads} upload(s) still waiting: the server does not answer. Try again later.")
+        return 1
+    sent, waiting = await flush(session, home, state)
     if waiting:
         print(f"sent {sent}; {waiting} still waiting: the server does not answer. Try again later.")
         return 1
-    uploaded, unfinished = await flush_uploads(session.api(home), home)
+    uploaded, unfinished = await flush_uploads(api, home, state.server_key)
     if unfinished:
         print(
             f"sent {sent} intake(s) and {uploaded} attachment(s); {unfinished} attachment(s) still waiting: "
@@ -333,15 +378,19 @@ async def cmd_outbox_drop(session: Session, args: argparse.Namespace) -> int:
         print("nothing dropped.")
         return 1
     if item["what"] == "intake":
-        case_id = b64u_decode(item["case_id"], length=16)
-        for u in [PendingUpload.from_json(d) for _i, d in home.pending_uploads()]:
-            if u.case_id == case_id:
-                home.drop_pending_upload(u.descriptor.attachment_id)
-        home.drop_outbox(case_id)
+        drop_intake(home, b64u_decode(item["case_id"], length=16))
     else:
         home.drop_pending_upload(b64u_decode(item["item"], length=16))
     print(f"dropped {item['what']} {item['item']}.")
     return 0
+
+
+def drop_intake(home: Home, case_id: bytes) -> None:
+    """Remove an intake never sent from the outbox, with its attachments' uploads."""
+    for u in [PendingUpload.from_json(d) for _i, d in home.pending_uploads()]:
+        if u.case_id == case_id:
+            home.drop_pending_upload(u.descriptor.attachment_id)
+    home.drop_outbox(case_id)
 
 
 async def _send_addendum(session: Session, home: Home, case_text: str, make: Any) -> tuple[OpenedCase, Addendum]:

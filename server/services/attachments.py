@@ -17,7 +17,9 @@ from sqlalchemy import func, insert, select, update
 from keys.attachments import ATTACHMENT_ID_SIZE, DESCRIPTOR_SIZE, AttachmentList, Layout, verify_attachment_list
 from keys.encoding import b64u_encode
 from keys.errors import EncodingError, ProofError
-from keys.wire import encode_json
+from keys.hashing import digest
+from keys.receipts import AttachmentReceipt, sign_attachment_receipt
+from keys.wire import encode_json, to_wire
 from server.errors import BadRequestError, ConflictError, NotFoundError
 from server.services import audit
 from server.services.cases import load_case
@@ -41,9 +43,11 @@ def layout_for(padded: int, services: Services) -> Layout:
     return layout
 
 
-def describe(row: AttachmentRow) -> dict[str, Any]:
+def describe(row: AttachmentRow, receipt: AttachmentReceipt | None = None) -> dict[str, Any]:
+    """The upload's state; once complete, with the server's signed receipt (`receipt`) the helper's device needs
+    before it drops its sealed copy."""
     layout = Layout(row.padded)
-    return {
+    described = {
         "attachment_id": b64u_encode(row.attachment_id),
         "descriptor": b64u_encode(row.descriptor),
         "padded_size": row.padded,
@@ -53,6 +57,27 @@ def describe(row: AttachmentRow) -> dict[str, Any]:
         "complete": row.complete,
         "day": row.day,
     }
+    if receipt is not None:
+        described["signed_receipt"] = to_wire(receipt)
+    return described
+
+
+async def _receipt(session: DbSession, services: Services, row: AttachmentRow, last: bytes | None = None) -> AttachmentReceipt | None:
+    """The signed receipt of a complete upload (`last`: its last sealed chunk, when at hand; else read back)."""
+    if not row.complete:
+        return None
+    count = Layout(row.padded).count
+    if last is None:
+        query = select(AttachmentChunkRow.data).where(
+            AttachmentChunkRow.attachment_id == row.attachment_id, AttachmentChunkRow.seq == count - 1
+        )
+        stored = (await session.execute(query)).scalar_one_or_none()
+        if stored is None:
+            return None  # shredded meanwhile
+        last = bytes(stored)
+    return sign_attachment_receipt(
+        case_id=row.case_id, attachment_id=row.attachment_id, chunks=count, last_chunk=digest(last), server=services.server_keys
+    )
 
 
 async def _load(session: DbSession, principal: Principal, case_id: bytes, attachment_id: bytes) -> AttachmentRow:
@@ -80,7 +105,7 @@ async def create(
         if existing is not None:
             if existing.case_id != case_id or existing.descriptor != descriptor or existing.padded != padded:
                 raise ConflictError("an attachment with this id exists and differs")
-            return describe(existing), False
+            return describe(existing, await _receipt(session, services, existing)), False
         count = (
             await session.execute(select(func.count()).select_from(AttachmentRow).where(AttachmentRow.case_id == case_id))
         ).scalar_one()
@@ -151,12 +176,14 @@ async def put_chunks(
             detail={"case": b64u_encode(case_id), "chunks": [first, received]},
         )
         row.received, row.complete = received, complete
-        return describe(row)
+        last = bytes(view[(count - 1) * layout.chunk_sealed :]) if complete else None
+        return describe(row, await _receipt(session, services, row, last))
 
 
 async def status(services: Services, principal: Principal, case_id: bytes, attachment_id: bytes) -> dict[str, Any]:
     async with services.db.read() as session:
-        return describe(await _load(session, principal, case_id, attachment_id))
+        row = await _load(session, principal, case_id, attachment_id)
+        return describe(row, await _receipt(session, services, row))
 
 
 async def list_for_case(services: Services, principal: Principal, case_id: bytes) -> tuple[list[dict[str, Any]], Any]:

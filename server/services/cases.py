@@ -86,8 +86,12 @@ async def submit_intake(services: Services, principal: Principal, case_id: bytes
     if (found := existing.one_or_none()) is not None:
         return _same_or_conflict(services, found, receipt)
     try:
-        # a wrap for every active member; none is needed for a revoked one (a seized device: clients give it none)
-        check_envelope(envelope, record, active=[m.box_key for m in state.active_members(record)])
+        # a wrap for every active member; none is needed for a revoked one (a seized device: clients give it none),
+        # nor, for an intake sealed to an earlier epoch, for one who is not on the current council (clients give a
+        # member removed since nothing: client/outbox.py)
+        current_keys = {m.box_key for m in state.active_members(current)}
+        needed = [m.box_key for m in state.active_members(record) if record is current or m.box_key in current_keys]
+        check_envelope(envelope, record, active=needed)
     except TesseraError as exc:
         raise BadRequestError(f"intake envelope rejected: {exc}") from exc
     day = services.today()

@@ -49,10 +49,12 @@ def test_a_lost_share_is_replaced_by_redistribution(cli: Cli, tmp_path: Path, li
     # the intake sealed to the earlier epoch (same council key) is accepted when hana is back online
     assert "sent 1" in cli.ok("hana", "outbox", "flush")
     # before the re-wrap the newcomer has no key for the old cases; after it, she reads them
+    # hana's device wrapped the late intake's case key again to the current council (mina in, park out) before
+    # sending it (client/outbox.py), so mina reads it at once; the older case needs a council member's re-wrap
+    assert json.loads(cli.ok("mina", "cases", "show", away, "--json"))["case_file"]["condition"] == "sealed while away"
     code, _, err = cli.run("mina", "cases", "show", case)
     assert code == 1 and "no key wrap for you" in err
-    assert "added 2 key wrap(s)" in cli.ok("kim", "council", "rewrap")  # mina's, for both cases
-    assert json.loads(cli.ok("mina", "cases", "show", away, "--json"))["case_file"]["condition"] == "sealed while away"
+    assert "added 1 key wrap(s)" in cli.ok("kim", "council", "rewrap")  # mina's, for the older case
     assert "added 0 key wrap(s)" in cli.ok("lee", "council", "rewrap")  # repeating it adds nothing
     assert json.loads(cli.ok("mina", "cases", "show", case, "--json"))["case_file"]["condition"] == "broken leg"
     # the new council reveals with its new shares: kim asks, mina approves

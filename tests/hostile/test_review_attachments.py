@@ -1,11 +1,11 @@
-"""FAILS ON MAIN: attack works.
-
-Review of main after issues 18 and 25: an attachment upload leaves the helper's outbox on the server's unsigned
+"""Review of main after issues 18 and 25: an attachment upload leaves the helper's outbox on the server's unsigned
 word. Intakes got a signed receipt (issue 25 item 5); uploads did not: the pending-upload record is dropped when
 the server's `received` count reaches the chunk count, when it answers the registration with 400/404/409/413, or
 when it claims to hold a chunk it never got (the client then blames the helper's file). The record is what lets
 the device finish the upload; the helper is told "attached" and to delete the originals, or told her file
-changed, and the photo never reaches the council.
+changed, and the photo never reaches the council. Fixed: the record goes only on the server's signed upload
+receipt (keys/receipts.py `AttachmentReceipt`, checked in client/attachments.py); a refusal or a claim of chunks
+never sent keeps it and exits 3.
 """
 
 from __future__ import annotations
@@ -16,9 +16,6 @@ import pytest
 
 from client.samples import CLEAN_JPEG
 from tests.hostile.conftest import Org
-from tests.hostile.review import FAILS_ON_MAIN
-
-pytestmark = FAILS_ON_MAIN
 
 CHUNKS = r"/v1/cases/[^/]+/attachments/[^/]+/chunks"
 REGISTER = r"/v1/cases/[^/]+/attachments"

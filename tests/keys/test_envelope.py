@@ -14,6 +14,7 @@ from keys.envelope import (
     open_case_file,
     open_identity,
     reply_keys,
+    rewrap_envelope,
     seal_intake,
     unwrap_case_key,
 )
@@ -189,3 +190,28 @@ def test_an_accepted_envelope_is_its_own_wire_form(council: Council) -> None:
     wire = json.loads(encode_json(seal(council)))
     assert to_wire(from_wire(IntakeEnvelope, wire)) == wire
     assert encode_json(from_wire(IntakeEnvelope, wire)) == canonical_json(wire)
+
+
+def test_an_outbox_intake_is_rewrapped_to_a_later_epoch_of_the_same_key(council: Council, other_council: Council) -> None:
+    """A membership change that kept the council key: the helper's device wraps the case key again to the new
+    epoch's members only (client/outbox.py); the signed case file, the identity and the header are unchanged."""
+    env = seal(council)
+    case_key = unwrap_case_key(reply_keys(REPLY_SECRET, env.case_id), env.case_id, env.reply_wrap)
+    later = replace(council.record, epoch=council.record.epoch + 1)
+    staying = [m.box_key for m in later.members][:-1]  # the last member was revoked
+    moved = rewrap_envelope(env, case_key, later, staying)
+    assert moved.epoch == later.epoch and sorted(w.recipient for w in moved.wraps) == sorted(staying)
+    unchanged = ("case_file", "identity", "header", "reply_wrap", "kid", "case_id", "reply_box_key", "reply_sign_key")
+    assert all(getattr(moved, name) == getattr(env, name) for name in unchanged)
+    check_envelope(moved, later, active=staying)
+    keys = council.keys[1]
+    wrap = next(w for w in moved.wraps if w.recipient == keys.public().box_key)
+    assert open_case_file(moved, unwrap_case_key(keys, env.case_id, wrap)).body == b'{"kind":"medical","need":"operation"}'
+    with pytest.raises(ProtocolError, match="another council key"):
+        rewrap_envelope(env, case_key, other_council.record, [m.box_key for m in other_council.record.members])
+    with pytest.raises(EncodingError, match="only to members"):
+        rewrap_envelope(env, case_key, later, [*staying, AccountKeys.generate().public().box_key])
+    with pytest.raises(EncodingError, match="only to members"):
+        rewrap_envelope(env, case_key, later, [])
+    with pytest.raises(DecryptionError):
+        rewrap_envelope(env, bytes(32), later, staying)  # not this case's key

@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient
 
 from client.api import Api
 from client.ceremony import step_member
+from client.directory import fetch_from_genesis
 from client.enrol import join, make_invite
 from keys.accounts import AccountKeys
 from keys.council import EpochRecord
@@ -150,6 +151,13 @@ class World:
         answer = await admin.api.call("GET", "/v1/directory")
         last = from_wire(DirectoryEntry, answer["entries"][-1])
         return last.seq, from_wire(DirectoryEntry, answer["entries"][-1]).hash()
+
+    async def server_key(self) -> bytes:
+        """The server key of the key directory, verified from its first entry (it signs receipts)."""
+        admin = await self.admin()
+        state = await fetch_from_genesis(admin.api, now=int(self.clock()))
+        assert state.server_key is not None
+        return state.server_key
 
     async def invite(self, name: str, role: str) -> Invite:
         admin = await self.admin()

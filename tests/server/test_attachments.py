@@ -25,8 +25,10 @@ from keys.attachments import (
 )
 from keys.encoding import b64u_decode, b64u_encode
 from keys.envelope import IntakeEnvelope, new_case_id, reply_keys, unwrap_case_key
-from keys.hashing import digest_pieces
+from keys.hashing import digest, digest_pieces
+from keys.receipts import AttachmentReceipt, verify_attachment_receipt
 from keys.requests import case_principal
+from keys.wire import from_wire
 from server.config import Config, load_config
 from server.http.keys import SERVICES
 from server.services.retention import shred_expired
@@ -108,8 +110,20 @@ async def test_upload_in_parts_resume_and_download(world: World) -> None:
     assert "continue from chunk 2" in message
     await refused(409, up.put(3, 1))
     await refused(409, kim.api.call("GET", f"{up.path}/chunks"))  # not downloadable before it is complete
+    assert "signed_receipt" not in state and "signed_receipt" not in await up.api.call("GET", up.path)
     final = await up.put(2, 2)
     assert final["received"] == 4 and final["complete"]
+    # the server's signed receipt for all of it: on the last part's answer, and again on asking (answer lost)
+    server_key = await world.server_key()
+    for answer in (final, await up.api.call("GET", up.path), await up.register()):
+        verify_attachment_receipt(
+            from_wire(AttachmentReceipt, answer["signed_receipt"]),
+            server_key=server_key,
+            case_id=up.case_id,
+            attachment_id=up.descriptor.attachment_id,
+            chunks=4,
+            last_chunk=digest(up.chunks[-1]),
+        )
     await refused(409, up.put(4, 1))
     # a council member reads it back as one stream and opens it with the case key
     listed = (await kim.api.call("GET", f"/v1/cases/{b64u_encode(up.case_id)}/attachments"))["attachments"]
@@ -246,6 +260,7 @@ async def test_an_upload_waits_out_the_rate_limit(world: World, tmp_path: Path, 
     helper = await world.enrol("hana", "helper")
     envelope = await submit_intake(helper, reply_secret=SECRET)
     services = world.client.app[SERVICES]
+    server_key = await world.server_key()  # before the budget shrinks
     services.config = replace(services.config, rate_limit=3)
     waited: list[float] = []
 
@@ -263,7 +278,7 @@ async def test_an_upload_waits_out_the_rate_limit(world: World, tmp_path: Path, 
     pending = attachments.prepare_upload(
         case_id=envelope.case_id, plan=plan(video), kind="case", reply=reply, case_key=case_key, identity_attachment_key=bytes(32)
     )
-    await attachments.upload(helper.api, home, pending)
+    await attachments.upload(helper.api, home, pending, server_key=server_key)
     assert waited, "the budget of 3 requests a minute was never exceeded"
     world.clock.advance(60)  # the upload may have spent this minute's budget: the check below is a request too
     state = await helper.api.as_principal(case_principal(envelope.case_id), reply).call(
