@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 
 from aiohttp import web
 
+from client.app.errors import KNOWN
 from client.app.i18n import LANGUAGES
 from client.app.pages import LANG_COOKIE, fields, go, notice, render, speaker, text, work
 from client.app.security import COOKIE
@@ -13,6 +16,7 @@ from client.app.state import CONFIG, GATE, VAULT
 from client.home import Home, HomeError
 from client.report.strings import N_
 from client.session import UsageError
+from client.tokens import top_up_quietly
 from keys.accounts import fingerprint
 from keys.errors import KeystoreError, WrongPassphraseError
 
@@ -63,7 +67,18 @@ async def unlock(request: web.Request) -> web.StreamResponse:
     except (HomeError, KeystoreError) as exc:
         return render(request, "unlock.html", status=400, home_path=str(path), error=str(exc))
     request.app[VAULT].unlock(home)
+    if home.role == "helper":
+        await _fetch_tokens(request)
     go("/")
+
+
+async def _fetch_tokens(request: web.Request) -> None:
+    """A helper's submission tokens, fetched signed in when the app is unlocked (as `tessera sync` does), so that
+    sending an intake or reading the inbox later needs no signed-in request (protocol doc §10.6). Offline, or
+    refused, the app opens all the same: what it cannot do now, sending says later."""
+    w = work(request, "helper")
+    with contextlib.suppress(*KNOWN):
+        await top_up_quietly(w.api, w.home, await w.directory(), now=int(time.time()))
 
 
 @routes.post("/lock")

@@ -7,7 +7,6 @@ through the checked opener (`read_inbox`), attachments cleaned of metadata befor
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from aiohttp import web
@@ -22,10 +21,11 @@ from client.commands.intake import Flushed, cached_council, flush, flush_case_up
 from client.forms import ATTACHMENT_DEFAULT, CHOICE_LABELS, KINDS, FormError, Problem, form_from_strings, label, schema
 from client.home import Home
 from client.inbox import read_inbox, send_message
+from client.net import isolated
 from client.sealing import outbox_summary, seal_form
 from client.session import UsageError
 from client.strip import StripError, plan
-from client.tokens import top_up_quietly
+from client.submit import directory_for_cases
 from keys.attachments import new_attachment_id
 from keys.council import EpochRecord
 from keys.encoding import b64u_encode
@@ -221,9 +221,8 @@ async def outbox_send(request: web.Request) -> web.StreamResponse:
 @routes.get("/helper/inbox")
 async def inbox(request: web.Request) -> web.StreamResponse:
     w = work(request, "helper")
-    state = await w.directory()
-    # submission tokens fetched now, signed in, so that sending an intake later needs no signed-in request
-    await top_up_quietly(w.api, w.home, state, now=int(time.time()))
+    async with isolated(request.app[CONFIG].proxy) as http:  # names nobody: a token read (client/submit.py)
+        state = await directory_for_cases(w.session, w.home, http)
     cases, missing = await read_inbox(w.api, w.home, state, proxy=request.app[CONFIG].proxy)
     return render(
         request,

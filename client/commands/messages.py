@@ -11,6 +11,7 @@ from client.api import Api
 from client.casefiles import CaseMissingError, open_case
 from client.net import isolated
 from client.session import Session, UsageError
+from client.submit import directory_for_cases
 from client.terminal import clean, emit_json, say
 from client.threads import open_thread
 from keys.messages import seal_message
@@ -84,7 +85,8 @@ async def cmd_inbox(session: Session, args: argparse.Namespace) -> int:
     if home.role != "helper":
         raise UsageError("the inbox is for field helpers; council members use `tessera cases list`")
     api = session.api(home)
-    state = await session.directory(home, api)
+    async with isolated(session.args.proxy) as http:  # names nobody: a token read (client/submit.py)
+        state = await directory_for_cases(session, home, http)
     result, missing = [], []
     for case_text in home.state.get("cases", []):
         # each case read as its own principal on a connection (a Tor circuit) of its own: the reads do not tie

@@ -10,11 +10,14 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from nacl.utils import random
 
 from client.app.security import COOKIE, CSRF_FIELD, Gate
 from client.app.server import create_app
 from client.app.state import VAULT, AppConfig, Vault
 from client.home import FAST_KDF_ENV, Home
+from keys.accounts import AccountKeys
+from keys.encoding import b64u_encode
 from tests.hostile.conftest import PASSPHRASE as HARNESS_PASSPHRASE
 from tests.hostile.conftest import Org, bare_org, org, templates  # noqa: F401 - the hostile suite's organisation, built once
 
@@ -75,7 +78,19 @@ class App:
 
 def make_home(path: Path, role: str = "helper", account: str = "hana") -> Path:
     os.environ[FAST_KDF_ENV] = "1"
-    Home.create(path, PASSPHRASE, {"v": 1, "account": account, "role": role, "server": "http://127.0.0.1:9"})
+    keys = AccountKeys.generate()
+    state = {
+        "v": 1,
+        "account": account,
+        "role": role,
+        "server": "http://127.0.0.1:9",  # nothing answers: the app's pages that need the server say so
+        "sign_seed": b64u_encode(keys.sign_seed),
+        "box_secret": b64u_encode(keys.box_secret),
+        "reply_secret": b64u_encode(random(32)),
+        "outbox_key": b64u_encode(random(32)),
+        "pin": {"seq": 0, "head": b64u_encode(bytes(32))},
+    }
+    Home.create(path, PASSPHRASE, state)
     return path
 
 
