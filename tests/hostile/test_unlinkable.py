@@ -2,9 +2,10 @@
 helper sent which case.
 
 The server's view here is everything the relay in front of it received (each request's method, path, body, the
-principal that signed it and the TCP connection it came on) and everything the server stored (every row of its
-database). `links` lists each (helper, case) pair that view ties together: a request signed by the helper that
-names the case, a connection that carried both her signed requests and the case's, a stored row that holds both.
+principal that signed it and the TCP connection it came on), everything the server stored (every row of its
+database) and everything it logged. `links` lists each (helper, case) pair that view ties together: a request
+signed by the helper that names the case, a connection that carried both her signed requests and the case's, a
+stored row that holds both.
 Two helpers each send an intake with a photo; the view must tie neither to her case, and no request signed by a
 helper's account may come while her intake is sent or her inbox is read (its timing would tie them). The same check finds the link
 in an intake sent with `--allow-linked` (signed by the account, as every intake was before tokens): the check
@@ -14,8 +15,11 @@ can fail.
 from __future__ import annotations
 
 import base64
+import logging
 import sqlite3
 from pathlib import Path
+
+import pytest
 
 from client.samples import photo_with_gps
 from keys.encoding import b64u_decode
@@ -70,7 +74,8 @@ def _submit(org: Org, who: str, *extra: str) -> tuple[str, list[Seen]]:
     return out.strip().splitlines()[-1], org.relay.seen[start:]
 
 
-def test_a_live_server_cannot_tell_which_helper_sent_which_case(org: Org) -> None:
+def test_a_live_server_cannot_tell_which_helper_sent_which_case(org: Org, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)  # the server runs in this process: its log records are captured here too
     for who in HELPERS:
         assert "submission token(s) on this device" in org.ok(who, "sync")  # tokens fetched signed in, at sync
     start = len(org.relay.seen)
@@ -87,6 +92,9 @@ def test_a_live_server_cannot_tell_which_helper_sent_which_case(org: Org) -> Non
         assert [s.path for s in org.relay.seen[before:] if s.principal in HELPERS] == [], f"{who}'s inbox named her"
     seen = org.relay.seen[start:]
     assert links(org, seen, cases) == set()
+    logged = [r.getMessage() for r in caplog.records]
+    assert logged, "the server's log was captured"
+    assert [m for m in logged for c in cases.values() for h in HELPERS if c in m and h in m] == []
     assert {s.connection for s in seen if s.principal == f"case:{cases['hana']}"}.isdisjoint(
         {s.connection for s in seen if s.principal == f"case:{cases['mina']}"}
     ), "two cases on one connection"
