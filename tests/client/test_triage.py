@@ -16,8 +16,6 @@ from pathlib import Path
 
 from tests.hostile.conftest import COUNCIL, ENV, FOOD, Org
 
-TODAY = datetime.date.today()
-
 
 def _listed(org: Org, who: str, *filters: str) -> list[dict[str, object]]:
     return json.loads(org.ok(who, "cases", "list", *filters, "--json"))["cases"]  # type: ignore[no-any-return]
@@ -29,9 +27,10 @@ def test_cases_list_shows_kind_urgency_region_and_the_date(org: Org) -> None:
     medical, food = rows[org.case], rows[org.case2]
     assert (medical["kind"], medical["urgency"], medical["region"]) == ("medical", "high", "Jilin")
     assert (food["kind"], food["urgency"], food["region"]) == ("food", "medium", "Liaoning")
-    assert medical["date"] == TODAY.isoformat()
+    sent_on = org.received_on(org.case)
+    assert medical["date"] == sent_on.isoformat()
     text = org.ok("kim", "cases", "list")
-    assert "medical" in text and "Jilin" in text and TODAY.isoformat() in text
+    assert "medical" in text and "Jilin" in text and sent_on.isoformat() in text
     assert text.index(org.case) < text.index(org.case2)  # the more urgent first
 
 
@@ -45,7 +44,8 @@ def test_filters_and_search_run_on_the_device(org: Org) -> None:
     assert ids("--search", "RICE") == {org.case2}
     assert ids("--state", "open") == {org.case, org.case2}
     assert ids("--state", "decided") == set()
-    tomorrow, yesterday = TODAY + datetime.timedelta(days=1), TODAY - datetime.timedelta(days=1)
+    sent_on = org.received_on(org.case)
+    tomorrow, yesterday = sent_on + datetime.timedelta(days=1), sent_on - datetime.timedelta(days=1)
     assert ids("--since", tomorrow.isoformat()) == set()
     assert ids("--until", yesterday.isoformat()) == set()
     assert ids("--since", yesterday.isoformat(), "--until", tomorrow.isoformat()) == {org.case, org.case2}
