@@ -102,10 +102,12 @@ class Work:
         return await self.session.council_state(self.home, self.api)
 
 
-def make_session(config: AppConfig, http: aiohttp.ClientSession) -> Session:
-    """The CLI's Session for the app's home and server (no passphrase source: the app unlocks the home itself)."""
+def make_session(config: AppConfig, http: aiohttp.ClientSession, command: str = "app") -> Session:
+    """The CLI's Session for the app's home and server (no passphrase source: the app unlocks the home itself).
+    `command`: the CLI command a page stands for, where the Session treats one differently ("rotate-keys" may
+    run while a key rotation is interrupted; nothing else may)."""
     args = argparse.Namespace(
-        home=str(config.home), server=config.server, proxy=config.proxy, passphrase_file=None, command="app"
+        home=str(config.home), server=config.server, proxy=config.proxy, passphrase_file=None, command=command
     )
     return Session(args, http)
 

@@ -75,3 +75,27 @@ async def test_the_server_page_checks_the_audit_log_and_shows_the_policy(bare_or
     assert "answers (" in page and "hash chain intact" in page
     assert 'data-retention="open"' in page and "forever" in page
     assert bare_org.relay.requests("GET", r"/v1/audit") and bare_org.relay.requests("GET", r"/v1/policy")
+
+
+async def test_an_administrator_replaces_its_keys_after_confirming(bare_org: Org, bare_app_for: AppFor) -> None:
+    """The keys page runs `rotate-keys`' own code (client/rotation.py): nothing without the box ticked; then new
+    keys the verified directory names, the pending invite signed again, the new safety number shown."""
+    admin = await bare_app_for("admin")
+    assert (await admin.post("/admin/invite", {"name": "sora", "role": "helper", "days": "3"})).status == 200
+    page = await admin.page("/account/keys")
+    old = re.search(r"data-mine>([^<]+)<", page)
+    assert old is not None and "data-interrupted" not in page
+    unticked = await admin.post("/account/keys/rotate")
+    assert unticked.status == 303 and not bare_org.relay.requests("POST", r"/v1/accounts/admin/rotate")
+    done = await admin.post("/account/keys/rotate", {"sure": "on"})
+    page = await done.text()
+    assert done.status == 200 and "data-rotated" in page and "New keys in place" in page, page
+    assert "pending invite was signed again" in page
+    new = re.search(r"data-new-number>([^<]+)<", page)
+    assert new is not None and new.group(1) != old.group(1)
+    assert bare_org.relay.requests("POST", r"/v1/accounts/admin/rotate")
+    assert json.loads(await cli(bare_org, "admin", "whoami", "--json"))["safety_number"] == new.group(1)
+    assert json.loads(await cli(bare_org, "kim", "verify", "admin", "--json"))["rotated"] is True
+    assert 'data-account="sora"' not in await admin.page("/admin/people")  # the app goes on with the new keys
+    invites = json.loads(await cli(bare_org, "admin", "admin", "invites", "--json"))["invites"]
+    assert [(i["account"], i["signed"]) for i in invites] == [("sora", True)]  # signed again with the new keys

@@ -27,8 +27,10 @@ from tests.hostile.conftest import CONFIRM, Org
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 LANGUAGES = ["ko", "en"]
 TEXT = {  # what the pages must say, per language (from the catalogs)
-    "ko": {"required": "필수 항목", "outbox_empty": "보낼편지함이 비어 있습니다.", "identity": "신원", "done": "완료"},
-    "en": {"required": "required", "outbox_empty": "The outbox is empty.", "identity": "Identity", "done": "Done"},
+    "ko": {"required": "필수 항목", "outbox_empty": "보낼편지함이 비어 있습니다.", "identity": "신원", "done": "완료",
+           "new_keys": "새 키로 교체했습니다"},
+    "en": {"required": "required", "outbox_empty": "The outbox is empty.", "identity": "Identity", "done": "Done",
+           "new_keys": "New keys in place"},
 }
 
 
@@ -198,3 +200,10 @@ def test_an_administrator_invites_and_runs_the_key_ceremony(
         admin.click("a[href='/admin/server']")
         admin.wait_for_selector("[data-audit]")
         shot(admin, shots, language, "admin-server")
+        admin.click("a[href='/account/keys']")
+        submit(admin, "form[action='/account/keys/rotate']")  # not confirmed: nothing changes
+        assert admin.locator("[data-rotated]").count() == 0 and admin.locator(".notice.bad").count() == 1
+        admin.check("#sure")
+        submit(admin, "form[action='/account/keys/rotate']")
+        assert words["new_keys"] in admin.inner_text("[data-rotated]")
+        shot(admin, shots, language, "admin-keys")
