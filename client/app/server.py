@@ -28,7 +28,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from client.app import views_admin, views_common, views_council, views_helper
+from client.app import views_admin, views_common, views_council, views_helper, views_report
 from client.app.errors import KNOWN, explain
 from client.app.pages import render, speaker
 from client.app.security import Gate, gate_middleware, headers_middleware
@@ -79,7 +79,7 @@ def create_app(config: AppConfig, gate: Gate, *, clock: Callable[[], float] = ti
             yield
 
     app.cleanup_ctx.append(http_session)
-    for module in (views_common, views_helper, views_council, views_admin):
+    for module in (views_common, views_helper, views_council, views_report, views_admin):
         app.router.add_routes(module.routes)
     app.router.add_static("/static", STATIC, append_version=False)
     return app

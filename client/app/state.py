@@ -48,6 +48,9 @@ class Vault:
         self._last = 0.0
         # files opened after a reveal, each served once by a page and then dropped (dropped too when locking)
         self.once: dict[str, tuple[str, str, bytes]] = {}
+        # the last programme report made in this app, by its random token: file name -> (media type, bytes);
+        # only the latest is kept, in memory only (dropped when locking)
+        self.reports: dict[str, dict[str, tuple[str, bytes]]] = {}
 
     def unlock(self, home: Home) -> None:
         self._home, self._last = home, self.clock()
@@ -55,6 +58,7 @@ class Vault:
     def lock(self) -> None:
         self._home = None
         self.once.clear()
+        self.reports.clear()
 
     def current(self) -> Home | None:
         """The unlocked home, or None (never unlocked, locked, or idle too long: then locked now)."""

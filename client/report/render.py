@@ -10,6 +10,7 @@ case id, which may start with "-".
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,11 +140,18 @@ def format_text(report: Report, shown: Sequence[Shown], catalog: Catalog, *, acc
     return "\n".join(parts)
 
 
+def csv_text(shown: Shown) -> str:
+    """The table as CSV: a header row, then the rows as shown (figures without thousands separators)."""
+    out = io.StringIO(newline="")
+    csv.writer(out).writerows(shown.csv_rows())
+    return out.getvalue()
+
+
 def write_csv(shown: Shown, directory: Path) -> Path:
-    """`directory`/KEY.csv: a header row, then the rows as shown (figures without thousands separators)."""
+    """`directory`/KEY.csv: `csv_text` in UTF-8."""
     path = directory / f"{shown.key}.csv"
     with path.open("w", encoding="utf-8", newline="") as out:
-        csv.writer(out).writerows(shown.csv_rows())
+        out.write(csv_text(shown))
     return path
 
 

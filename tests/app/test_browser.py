@@ -28,9 +28,9 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 LANGUAGES = ["ko", "en"]
 TEXT = {  # what the pages must say, per language (from the catalogs)
     "ko": {"required": "필수 항목", "outbox_empty": "보낼편지함이 비어 있습니다.", "identity": "신원", "done": "완료",
-           "new_keys": "새 키로 교체했습니다"},
+           "new_keys": "새 키로 교체했습니다", "aid": "지원 종류별 사건 수와 금액"},
     "en": {"required": "required", "outbox_empty": "The outbox is empty.", "identity": "Identity", "done": "Done",
-           "new_keys": "New keys in place"},
+           "new_keys": "New keys in place", "aid": "Cases and amounts per kind of aid"},
 }
 
 
@@ -159,6 +159,15 @@ def test_the_council_triages_decides_and_reveals(browser: Any, org: Org, languag
         assert "박서준" in kim.inner_text("[data-identity]")
         assert words["identity"] in kim.content()
         shot(kim, shots, language, "council-identity")
+        kim.click("a[href='/council/report']")
+        submit(kim, "form[action='/council/report']")
+        kim.wait_for_selector("[data-report] table[data-table='aid']")
+        assert words["aid"] in kim.content()
+        assert kim.evaluate("[...document.querySelectorAll('img.chart')].every(i => i.complete && i.naturalWidth > 0)")
+        shot(kim, shots, language, "council-report")
+        with kim.expect_navigation():
+            kim.click("a[data-printable]")
+        assert kim.locator("figure svg").count() == 2  # the printable page, its charts inline
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
