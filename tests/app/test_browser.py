@@ -28,9 +28,11 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 LANGUAGES = ["ko", "en"]
 TEXT = {  # what the pages must say, per language (from the catalogs)
     "ko": {"required": "필수 항목", "outbox_empty": "보낼편지함이 비어 있습니다.", "identity": "신원", "done": "완료",
-           "new_keys": "새 키로 교체했습니다", "aid": "지원 종류별 사건 수와 금액"},
+           "new_keys": "새 키로 교체했습니다", "aid": "지원 종류별 사건 수와 금액",
+           "rewrapped": "키 감싸기 0개를 추가했습니다"},
     "en": {"required": "required", "outbox_empty": "The outbox is empty.", "identity": "Identity", "done": "Done",
-           "new_keys": "New keys in place", "aid": "Cases and amounts per kind of aid"},
+           "new_keys": "New keys in place", "aid": "Cases and amounts per kind of aid",
+           "rewrapped": "added 0 key wrap(s)"},
 }
 
 
@@ -168,6 +170,10 @@ def test_the_council_triages_decides_and_reveals(browser: Any, org: Org, languag
         with kim.expect_navigation():
             kim.click("a[data-printable]")
         assert kim.locator("figure svg").count() == 2  # the printable page, its charts inline
+        kim.go_back()
+        kim.click("a[href='/council/ceremony']")
+        submit(kim, "form[action='/council/rewrap']")
+        assert words["rewrapped"] in kim.inner_text(".notice")  # every member holds every case key already
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
