@@ -53,7 +53,14 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         explained = explain(exc)
         _ = speaker(request)
         message = _(explained.message, detail=explained.detail) if "{detail}" in explained.message else _(explained.message)
-        return render(request, "error.html", status=explained.status, message=message, security=explained.security)
+        return render(
+            request,
+            "error.html",
+            status=explained.status,
+            message=message,
+            security=explained.security,
+            keys_link=explained.keys_link,
+        )
     except Exception:
         log.exception("unexpected error on %s %s", request.method, request.path)
         return web.Response(status=500, text="500: an unexpected error; the terminal running `tessera app` says more.\n")
