@@ -70,7 +70,8 @@ def show(table: Table, catalog: Catalog, threshold: int) -> Shown:
             if column.kind == "label":
                 cells.append(Cell(catalog(s.LABELS.get(str(value), str(value))) if value is not None else ""))
             elif column.kind == "code":
-                cells.append(Cell("" if value is None else str(value)))
+                total_label = table.total is not None and r == len(table.rows) and value == s.TOTAL  # a month column's "total"
+                cells.append(Cell(catalog(s.TOTAL) if total_label else "" if value is None else str(value)))
             elif (r, i) in hidden:
                 marker = catalog(s.SMALL, threshold=threshold) if hidden[(r, i)] == "small" else catalog(s.WITHHELD)
                 cells.append(Cell(marker))

@@ -83,6 +83,8 @@ async def test_the_report_speaks_the_apps_language_and_says_what_is_wrong(org: O
     assert "프로그램 보고서" in (await get(kim, printable))[2].decode()
     aid = next(link for link in links if link.endswith("/aid.csv"))
     assert "지원 종류" in (await get(kim, aid))[2].decode()
+    rice = next(link for link in links if link.endswith("/rice.csv"))
+    assert (await get(kim, rice))[2].decode().splitlines()[-1].startswith("합계,")  # the month column's total too
     status, _, body = await get(kim, "/council/report?make=1&from=2027-13")
     assert status == 400 and "2027-13" in body.decode()
     status, _, body = await get(kim, "/council/report?make=1&from=2027-05&to=2027-01")
