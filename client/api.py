@@ -15,7 +15,8 @@ from aiohttp_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError
 from yarl import URL
 
 from keys.accounts import AccountKeys
-from keys.requests import sign_request
+from keys.requests import CASE_PRINCIPAL_PREFIX, sign_request
+from keys.tokens import TOKEN_HEADER, Token, token_header
 
 # ProxyError: the SOCKS proxy (Tor) is not running, or refuses or cannot reach the server
 _CONNECTION_ERRORS = (
@@ -63,15 +64,30 @@ class Api:
         keys: AccountKeys | None = None,
         principal: str | None = None,
         clock: Callable[[], float] = time.time,
+        token: Token | None = None,
+        isolate: Callable[[str], aiohttp.ClientSession] | None = None,
     ) -> None:
         self.base = base_url.rstrip("/")
         self.session = session
         self.keys = keys
         self.principal = principal
         self.clock = clock
+        self.token = token  # an anonymous submission token sent with every request (X-Tessera-Token)
+        # a case principal's requests go on connections of their own (client/net.py Isolation), never on the
+        # account's: the server cannot tie a case to its helper by the connection (protocol doc §10.6)
+        self.isolate = isolate
 
     def as_principal(self, principal: str, keys: AccountKeys) -> Api:
-        return Api(self.base, self.session, keys=keys, principal=principal, clock=self.clock)
+        http = self.session
+        if self.isolate is not None and principal.startswith(CASE_PRINCIPAL_PREFIX):
+            http = self.isolate(principal)
+        return Api(self.base, http, keys=keys, principal=principal, clock=self.clock, token=self.token, isolate=self.isolate)
+
+    def with_token(self, token: Token) -> Api:
+        """This principal (or none: a read the token alone admits) with `token` on every request."""
+        return Api(
+            self.base, self.session, keys=self.keys, principal=self.principal, clock=self.clock, token=token, isolate=self.isolate
+        )
 
     async def call(
         self, method: str, path: str, *, body: Any = None, query: Mapping[str, Any] | None = None, auth: bool = True
@@ -141,7 +157,11 @@ class Api:
         body_digest: bytes | None = None,
     ) -> tuple[URL, dict[str, str]]:
         query_string = urlencode({k: v for k, v in (query or {}).items() if v is not None})
-        if auth:
+        if self.token is not None:
+            headers[TOKEN_HEADER] = token_header(self.token)
+        if auth and self.principal is None and self.token is not None:
+            pass  # a read admitted by the token alone (GET /v1/directory)
+        elif auth:
             if self.keys is None or self.principal is None:
                 raise ValueError("this request needs an account")
             signed = sign_request(

@@ -423,10 +423,12 @@ async def _retrying(call: Callable[[], Any]) -> Any:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def flush_uploads(api: Api, home: Home, server_key: bytes | None) -> tuple[int, int]:
-    """Resume every unfinished upload in the outbox; returns (finished, still waiting). `server_key`: the verified
-    key directory's, which signs the upload receipts."""
+async def flush_uploads(api: Api, home: Home, server_key: bytes | None, *, case_id: bytes | None = None) -> tuple[int, int]:
+    """Resume every unfinished upload in the outbox (of `case_id` only, when given); returns (finished, still
+    waiting). `server_key`: the verified key directory's, which signs the upload receipts. Each upload is sent as
+    its case's principal on `api`'s connection (client/submit.py gives each case a connection of its own)."""
     items = [PendingUpload.from_json(data) for _id, data in home.pending_uploads()]
+    items = [p for p in items if case_id is None or p.case_id == case_id]
     done, refused = 0, list[str]()
     for pending in items:
         try:

@@ -11,6 +11,7 @@ from typing import Any
 from client.api import Api
 from client.casefiles import CaseMissingError, OpenedCase, open_case
 from client.home import Home
+from client.net import isolated
 from client.threads import open_thread
 from keys.council import EpochRecord
 from keys.directory import DirectoryState
@@ -24,36 +25,46 @@ async def thread_of(case: OpenedCase, state: DirectoryState) -> list[dict[str, A
     return open_thread(answer.get("messages") if isinstance(answer, dict) else None, case, state)
 
 
-async def read_inbox(api: Api, home: Home, state: DirectoryState) -> tuple[list[dict[str, Any]], list[str]]:
+async def read_inbox(
+    api: Api, home: Home, state: DirectoryState, *, proxy: str | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
     """The helper's cases sent from this device: (cases with their verified outcomes, unverified decisions and
-    messages; case ids the server no longer serves although it signed a receipt for them)."""
+    messages; case ids the server no longer serves although it signed a receipt for them). Each case is read as
+    its own principal on a connection of its own (`proxy`: its own Tor circuit), as `tessera inbox` does."""
     result, missing = [], []
     for case_text in home.state.get("cases", []):
-        try:
-            case = await open_case(api, home, case_text, state)
-        except CaseMissingError:
+        async with isolated(proxy) as http:
+            item = await _read_case(Api(api.base, http), home, str(case_text), state)
+        if item is None:
             missing.append(str(case_text))
-            continue
-        outcomes, unverified = [], []
-        for d in case.decisions():
-            if d["verified"] and d["state"] == "adopted":
-                outcomes.append({"action": d["action"], "note": d["note"], "day": d["day"]})
-            else:
-                reason = d["problem"] or f"its signed votes do not adopt it ({d['yes_votes_verified']} of {d['needed']} yes)"
-                unverified.append({"proposal_id": d["proposal_id"], "server_state": d["server_state"], "reason": reason})
-        result.append(
-            {
-                "case_id": case.text_id,
-                "kind": case.form.get("kind"),
-                "fields": case.form.get("fields", {}),
-                "state": case.raw.get("state"),
-                "day": case.raw.get("day"),
-                "outcomes": outcomes,
-                "unverified": unverified,
-                "messages": await thread_of(case, state),
-            }
-        )
+        else:
+            result.append(item)
     return result, missing
+
+
+async def _read_case(api: Api, home: Home, case_text: str, state: DirectoryState) -> dict[str, Any] | None:
+    """One case through the checked opener, with its verified outcomes; None when the server does not serve it."""
+    try:
+        case = await open_case(api, home, case_text, state)
+    except CaseMissingError:
+        return None
+    outcomes, unverified = [], []
+    for d in case.decisions():
+        if d["verified"] and d["state"] == "adopted":
+            outcomes.append({"action": d["action"], "note": d["note"], "day": d["day"]})
+        else:
+            reason = d["problem"] or f"its signed votes do not adopt it ({d['yes_votes_verified']} of {d['needed']} yes)"
+            unverified.append({"proposal_id": d["proposal_id"], "server_state": d["server_state"], "reason": reason})
+    return {
+        "case_id": case.text_id,
+        "kind": case.form.get("kind"),
+        "fields": case.form.get("fields", {}),
+        "state": case.raw.get("state"),
+        "day": case.raw.get("day"),
+        "outcomes": outcomes,
+        "unverified": unverified,
+        "messages": await thread_of(case, state),
+    }
 
 
 async def send_message(home: Home, record: EpochRecord, case: OpenedCase, text: str, *, council_only: bool = False) -> None:

@@ -29,6 +29,7 @@ from client.commands import (
 )
 from client.forms import FormError
 from client.home import HomeError
+from client.net import TIMEOUT, Isolation, connector
 from client.outbox import StaleIntakeError
 from client.session import HostileServerError, KeyChangedError, Session, UsageError
 from client.terminal import clean
@@ -110,23 +111,13 @@ def _api_message(exc: ApiError) -> str:
     return f"the server refused: {exc.message}"
 
 
-def _connector(proxy: str | None) -> aiohttp.BaseConnector | None:
-    if not proxy:
-        return None
-    try:
-        from aiohttp_socks import ProxyConnector
-    except ImportError as exc:  # pragma: no cover - a base dependency
-        raise UsageError("--proxy needs the aiohttp-socks package") from exc
-    try:
-        return ProxyConnector.from_url(proxy, rdns=True)  # rdns: the proxy resolves names (onion addresses)
-    except ValueError as exc:
-        raise UsageError(f"--proxy: {exc}") from exc
-
-
 async def _run(args: argparse.Namespace) -> int:
-    timeout = aiohttp.ClientTimeout(total=120, connect=30)
-    async with aiohttp.ClientSession(connector=_connector(args.proxy), timeout=timeout) as http:
-        result: int = await args.run(Session(args, http), args)
+    isolation = Isolation(args.proxy)
+    async with aiohttp.ClientSession(connector=connector(args.proxy), timeout=TIMEOUT) as http:
+        try:
+            result: int = await args.run(Session(args, http, isolation), args)
+        finally:
+            await isolation.close()
         return result
 
 

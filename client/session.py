@@ -9,7 +9,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -23,6 +23,9 @@ from keys.directory import AccountState, DirectoryState
 from keys.encoding import b64u_decode, b64u_encode
 from keys.errors import DirectoryError, TesseraError
 from keys.wire import to_wire
+
+if TYPE_CHECKING:
+    from client.net import Isolation
 
 PASSPHRASE_ENV = "TESSERA_PASSPHRASE"  # noqa: S105 - the name of a variable, not a secret
 MAX_NOTICES = 50  # key changes noted for `tessera todo`, newest kept
@@ -119,6 +122,7 @@ def note_rotation(name: str, account: AccountState, *, was_verified: bool) -> No
 class Session:
     args: argparse.Namespace
     http: aiohttp.ClientSession
+    isolation: Isolation | None = None  # case principals' own connections (client/net.py); None: the account's
 
     @property
     def home_path(self) -> Path:
@@ -137,7 +141,8 @@ class Session:
             raise RotationInterruptedError(
                 "a key rotation on this device was interrupted: run `tessera rotate-keys` to finish it first"
             )
-        return Api(base, self.http, keys=home.keys, principal=home.account)
+        isolate = self.isolation.http_for if self.isolation is not None else None
+        return Api(base, self.http, keys=home.keys, principal=home.account, isolate=isolate)
 
     async def directory(
         self,

@@ -25,9 +25,9 @@ from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from keys.accounts import AccountKeys, verify_signature
+from keys.attachments import ATTACHMENT_ID_SIZE
 from keys.encoding import b64u_encode, u64
 from keys.errors import ProofError
-from keys.attachments import ATTACHMENT_ID_SIZE
 from keys.hashing import TAG_ATTACHMENT_RECEIPT, TAG_RECEIPT, digest
 from keys.kem import CASE_ID_SIZE
 from keys.wire import require_len, require_version, signing_bytes

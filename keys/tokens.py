@@ -1,5 +1,5 @@
 """Anonymous submission tokens in the style of Privacy Pass (RFC 9576, RFC 9578 §5) on the VOPRF of
-`keys/voprf.py` (protocol doc §10). Draft: not yet used by the server or the client.
+`keys/voprf.py` (protocol doc §10). The server and the client use it as §10.6 says.
 
 A helper's client obtains a batch of tokens while signed in, and later spends one per intake instead of
 signing with its account. A token is (key id, nonce, output): the nonce is 32 random bytes the client
@@ -7,11 +7,12 @@ chose, the output is the VOPRF of the nonce under the epoch's token key. The ser
 elements at issuance, so it cannot tell which issuance a spent token came from.
 
 1. Server, per epoch: `generate_token_key`; the public half (`TokenPublicKey`) goes into the signed key
-   directory (integration to come), the secret stays on the server (`secret_bytes`/`load_token_key`).
+   directory (entry kind `token-key`), the secret stays on the server (`secret_bytes`/`load_token_key`).
 2. Client, signed in: `request_tokens(pinned key, n)` gives the request to send and the pending state to
    keep (secret: it links the request to the tokens). Server: `issue_tokens`. Client: `finish_tokens`.
-3. Client, anonymous: sends a `Token`. Server: `check_token`, then records (key id, nonce) as spent in the
-   same transaction as the intake. Refusing a second spend is the server's storage's job, not this module's.
+3. Client, anonymous: sends a `Token` (`token_header`, header `X-Tessera-Token`). Server: `check_token`, then
+   records (key id, nonce) as spent in the same transaction as the intake. Refusing a second spend is the
+   server's storage's job, not this module's.
 
 What a hostile server could try, and what stops it:
 * Tag helpers with keys: issue each helper's tokens under a key of its own, then see whose key a spent token
@@ -34,12 +35,12 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Final
 
 from keys import voprf
-from keys.encoding import u32
+from keys.encoding import b64u_decode, b64u_encode, u32
 from keys.errors import CryptoError, EncodingError
 from keys.group import POINT_SIZE, Point, Rng, Scalar, default_rng
 from keys.hashing import TAG_TOKEN_KEY_ID, kdf32
 from keys.proofs import PROOF_SIZE, Proof
-from keys.wire import require_len, require_version
+from keys.wire import decode_json, encode_json, require_len, require_version
 
 NONCE_SIZE: Final = 32
 KEY_ID_SIZE: Final = 32
@@ -247,3 +248,19 @@ def check_token(key: TokenKeyPair, token: Token) -> None:
     expected = voprf.evaluate(key.pair.secret, token.nonce)
     if not (hmac.compare_digest(token.key_id, key.key_id) & hmac.compare_digest(token.output, expected)):
         raise CryptoError("this submission token is not valid")
+
+
+TOKEN_HEADER: Final = "X-Tessera-Token"  # noqa: S105 - a header's name, not a secret
+MAX_TOKEN_HEADER: Final = 512  # base64url of the canonical JSON of a token is 286 characters
+
+
+def token_header(token: Token) -> str:
+    """A token as the `X-Tessera-Token` header value: base64url of its canonical JSON."""
+    return b64u_encode(encode_json(token))
+
+
+def parse_token_header(text: str) -> Token:
+    """The token in an `X-Tessera-Token` header; raises EncodingError for anything else (too long, not canonical)."""
+    if not 0 < len(text) <= MAX_TOKEN_HEADER:
+        raise EncodingError("submission token: malformed header")
+    return decode_json(Token, b64u_decode(text, what="submission token"))

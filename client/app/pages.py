@@ -14,7 +14,7 @@ from multidict import MultiDictProxy
 
 from client.app.i18n import LANGUAGES, Speaker, from_environment, native_name
 from client.app.security import CSRF_FIELD
-from client.app.state import CONFIG, GATE, HTTP, NOTICES, VAULT, Work, make_session
+from client.app.state import CONFIG, GATE, HTTP, ISOLATION, NOTICES, VAULT, Work, make_session
 from client.home import Home
 from client.session import UsageError
 
@@ -62,7 +62,7 @@ def work(request: web.Request, *roles: str) -> Work:
         raise web.HTTPSeeOther("/unlock")
     if roles and home.role not in roles:
         raise web.HTTPSeeOther("/")
-    return Work(home, make_session(request.app[CONFIG], request.app[HTTP]))
+    return Work(home, make_session(request.app[CONFIG], request.app[HTTP], request.app.get(ISOLATION)))
 
 
 def notice(request: web.Request, text: str, kind: str = "ok") -> None:

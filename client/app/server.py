@@ -32,8 +32,8 @@ from client.app import views_admin, views_common, views_council, views_helper, v
 from client.app.errors import KNOWN, explain
 from client.app.pages import render, speaker
 from client.app.security import Gate, gate_middleware, headers_middleware
-from client.app.state import CONFIG, GATE, HTTP, NOTICES, VAULT, AppConfig, Notices, Vault
-from client.main import _connector
+from client.app.state import CONFIG, GATE, HTTP, ISOLATION, NOTICES, VAULT, AppConfig, Notices, Vault
+from client.net import Isolation, connector
 
 STATIC: Final = Path(__file__).resolve().parent / "static"
 MAX_REQUEST: Final = 200 * 1024 * 1024  # the largest file a page may send to attach (the server's own cap applies too)
@@ -81,9 +81,14 @@ def create_app(config: AppConfig, gate: Gate, *, clock: Callable[[], float] = ti
 
     async def http_session(app: web.Application) -> AsyncIterator[None]:
         timeout = aiohttp.ClientTimeout(total=120, connect=30)
-        async with aiohttp.ClientSession(connector=_connector(config.proxy), timeout=timeout) as http:
+        isolation = Isolation(config.proxy)
+        app[ISOLATION] = isolation
+        async with aiohttp.ClientSession(connector=connector(config.proxy), timeout=timeout) as http:
             app[HTTP] = http
-            yield
+            try:
+                yield
+            finally:
+                await isolation.close()
 
     app.cleanup_ctx.append(http_session)
     for module in (views_common, views_helper, views_council, views_report, views_admin):

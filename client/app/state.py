@@ -16,6 +16,7 @@ from aiohttp import web
 from client.api import Api
 from client.app.security import Gate
 from client.home import Home
+from client.net import Isolation
 from client.session import Session
 from keys.council import EpochRecord
 from keys.directory import DirectoryState
@@ -106,18 +107,21 @@ class Work:
         return await self.session.council_state(self.home, self.api)
 
 
-def make_session(config: AppConfig, http: aiohttp.ClientSession, command: str = "app") -> Session:
+def make_session(
+    config: AppConfig, http: aiohttp.ClientSession, isolation: Isolation | None = None, command: str = "app"
+) -> Session:
     """The CLI's Session for the app's home and server (no passphrase source: the app unlocks the home itself).
     `command`: the CLI command a page stands for, where the Session treats one differently ("rotate-keys" may
     run while a key rotation is interrupted; nothing else may)."""
     args = argparse.Namespace(
         home=str(config.home), server=config.server, proxy=config.proxy, passphrase_file=None, command=command
     )
-    return Session(args, http)
+    return Session(args, http, isolation)
 
 
 CONFIG = web.AppKey("config", AppConfig)
 VAULT = web.AppKey("vault", Vault)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
+ISOLATION = web.AppKey("isolation", Isolation)
 NOTICES = web.AppKey("notices", Notices)
 GATE = web.AppKey("gate", Gate)

@@ -10,7 +10,7 @@ from aiohttp import web
 from client.app.i18n import LANGUAGES
 from client.app.pages import LANG_COOKIE, fields, go, notice, render, speaker, text, work
 from client.app.security import COOKIE
-from client.app.state import CONFIG, GATE, HTTP, VAULT, make_session
+from client.app.state import CONFIG, GATE, HTTP, ISOLATION, VAULT, make_session
 from client.home import Home, HomeError
 from client.report.strings import N_
 from client.rotation import rotate_keys
@@ -152,6 +152,6 @@ async def rotate(request: web.Request) -> web.StreamResponse:
         notice(request, _("Nothing was changed: tick the box to confirm that you want new keys."), "bad")
         go("/account/keys")
     retried: list[bool] = []
-    session = make_session(request.app[CONFIG], request.app[HTTP], command="rotate-keys")
+    session = make_session(request.app[CONFIG], request.app[HTTP], request.app.get(ISOLATION), command="rotate-keys")
     done = await rotate_keys(session, w.home, on_retry=lambda: retried.append(True))
     return render(request, "account_keys.html", **_keys_values(w.home), rotated=done, retried=bool(retried))

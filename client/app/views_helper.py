@@ -7,6 +7,7 @@ through the checked opener (`read_inbox`), attachments cleaned of metadata befor
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aiohttp import web
@@ -14,16 +15,17 @@ from aiohttp import web
 from client.api import ServerUnreachableError
 from client.app.pages import fields, go, notice, read_multipart, render, speaker, text, tidy_uploads, work
 from client.app.state import CONFIG, Work
-from client.attachments import PendingUpload, UploadInterruptedError, flush_uploads, upload
+from client.attachments import PendingUpload, UploadInterruptedError, upload
 from client.casefiles import open_case
 from client.commands.attachments import prepare_all, signed_list_for
-from client.commands.intake import cached_council, flush
+from client.commands.intake import Flushed, cached_council, flush, flush_case_uploads
 from client.forms import ATTACHMENT_DEFAULT, CHOICE_LABELS, KINDS, FormError, Problem, form_from_strings, label, schema
 from client.home import Home
 from client.inbox import read_inbox, send_message
 from client.sealing import outbox_summary, seal_form
 from client.session import UsageError
 from client.strip import StripError, plan
+from client.tokens import top_up_quietly
 from keys.attachments import new_attachment_id
 from keys.council import EpochRecord
 from keys.encoding import b64u_encode
@@ -109,23 +111,40 @@ async def _council(w: Work) -> tuple[EpochRecord, bool]:
         return cached_council(w.home), False
 
 
-async def send_outbox(request: web.Request, w: Work) -> tuple[int, int, int, int]:
-    """Send every sealed intake (kept until its signed receipt verifies), then resume every upload.
-    Returns (intakes sent, intakes waiting, uploads finished, uploads waiting)."""
-    sent, waiting = await flush(w.session, w.home)
-    done = unfinished = 0
-    if not waiting:
-        done, unfinished = await flush_uploads(w.api, w.home, (await w.directory()).server_key)
+async def send_outbox(request: web.Request, w: Work) -> Flushed:
+    """Send every sealed intake (each on a connection of its own, paid with an anonymous submission token, kept
+    until its signed receipt verifies: client/submit.py), then resume every upload, each case's on its own
+    connection as the case's principal."""
+    result = await flush(w.session, w.home)
+    if not result.waiting:
+        try:
+            done, unfinished = await flush_case_uploads(w.session, w.home)
+        except ServerUnreachableError:
+            done, unfinished = 0, len(list(w.home.pending_uploads()))
+        result.uploaded += done
+        result.uploads_waiting = unfinished
     tidy_uploads(w.home, request.app[CONFIG].uploads)
-    return sent, waiting, done, unfinished
+    return result
 
 
-def _say_sent(request: web.Request, result: tuple[int, int, int, int]) -> None:
+def _say_sent(request: web.Request, result: Flushed) -> None:
     _ = speaker(request)
-    sent, waiting, done, unfinished = result
-    if waiting or unfinished:
+    if result.waiting or result.uploads_waiting:
         notice(request, _("The server does not answer; what is left waits sealed in the outbox. Send it again later."), "warn")
-    notice(request, _("Sent {sent} intake(s) and {done} attachment(s).", sent=_.number(sent), done=_.number(done)))
+    if result.no_token:
+        notice(
+            request,
+            _(
+                "{n} intake(s) wait sealed in the outbox: this device has no submission token to send them without "
+                "your name. Sync later to get new tokens (a few each week).",
+                n=_.number(result.no_token),
+            ),
+            "warn",
+        )
+    notice(
+        request,
+        _("Sent {sent} intake(s) and {done} attachment(s).", sent=_.number(result.sent), done=_.number(result.uploaded)),
+    )
 
 
 @routes.post("/helper/new/{kind}")
@@ -203,7 +222,9 @@ async def outbox_send(request: web.Request) -> web.StreamResponse:
 async def inbox(request: web.Request) -> web.StreamResponse:
     w = work(request, "helper")
     state = await w.directory()
-    cases, missing = await read_inbox(w.api, w.home, state)
+    # submission tokens fetched now, signed in, so that sending an intake later needs no signed-in request
+    await top_up_quietly(w.api, w.home, state, now=int(time.time()))
+    cases, missing = await read_inbox(w.api, w.home, state, proxy=request.app[CONFIG].proxy)
     return render(
         request,
         "helper_inbox.html",

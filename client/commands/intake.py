@@ -6,21 +6,24 @@ that case id and envelope verified under the server key of the verified key dire
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from client.api import Api, ApiError, ServerUnreachableError
+import aiohttp
+
+from client.api import Api, ServerUnreachableError
 from client.attachments import PendingUpload, flush_uploads
 from client.casefiles import CaseMissingError, OpenedCase, open_case
 from client.commands.attachments import add_attach_options, plan_files, prepare_all, report_plan
 from client.forms import Form, attachment_default, kinds_help, parse_amendment, parse_form, template
 from client.home import Home
-from client.outbox import StaleIntakeError, ready_to_send
+from client.net import isolated
+from client.outbox import StaleIntakeError
 from client.output import progress
 from client.session import Session, UsageError
+from client.submit import NoTokenError, anonymous_directory, bind, send_one, send_sealed, token_for
 from client.terminal import emit_json, say, table
 from client.triage import outbox_view
 from keys.addenda import Addendum, AddendumField, addendum_text
@@ -29,10 +32,15 @@ from keys.council import EpochRecord
 from keys.directory import DirectoryState
 from keys.encoding import b64u_decode, b64u_encode, canonical_json
 from keys.envelope import new_case_id, open_case_file, reply_keys, seal_intake, unwrap_case_key
-from keys.errors import EncodingError, ProofError
+from keys.errors import ProofError
 from keys.messages import seal_message
-from keys.receipts import IntakeReceipt, envelope_digest, verify_receipt
+from keys.tokens import Token
 from keys.wire import encode_json, from_wire, to_wire
+
+ALLOW_LINKED = (
+    "when this device has no submission token left, send signed by your account instead of keeping the intake in "
+    "the outbox (the server then knows the case is yours)"
+)
 
 
 def register(sub: Any) -> None:
@@ -45,6 +53,7 @@ def register(sub: Any) -> None:
     p.add_argument("--form", required=True, type=Path, help="the filled-in form file")
     p.add_argument("--offline", action="store_true", help="only seal it into the outbox; send later with `outbox flush`")
     p.add_argument("--keep-form", action="store_true", help="do not delete the form file after sealing")
+    p.add_argument("--allow-linked", action="store_true", help=ALLOW_LINKED)
     p.add_argument(
         "--attach",
         action="append",
@@ -75,7 +84,14 @@ def register(sub: Any) -> None:
     outbox = sub.add_parser("outbox", help="sealed intakes waiting to be sent").add_subparsers(
         dest="outbox_command", required=True
     )
-    p = outbox.add_parser("flush", help="send everything in the outbox (safe to repeat)")
+    p = outbox.add_parser(
+        "flush",
+        help="send everything in the outbox (safe to repeat)",
+        description="Send every sealed intake, each on a connection of its own and paid with an anonymous submission "
+        "token instead of your account's signature, so the server cannot tell which cases are yours; then the "
+        "unfinished attachment uploads, each case's on its own connection.",
+    )
+    p.add_argument("--allow-linked", action="store_true", help=ALLOW_LINKED)
     p.set_defaults(run=cmd_flush)
     p = outbox.add_parser("list", help="what waits in the outbox: intakes not sent yet, unfinished uploads")
     p.add_argument("--json", action="store_true")
@@ -108,41 +124,93 @@ async def cmd_submit(session: Session, args: argparse.Namespace) -> int:
     plans = plan_files(args.attach, keep_metadata=args.keep_metadata)  # refuse before anything is sealed
     for p in plans:
         report_plan(p)
-    api = session.api(home)
-    state: DirectoryState | None = None
-    if not args.offline:
-        try:
-            state, _record = await session.council_state(home, api)
-        except ServerUnreachableError:
+    if args.offline:
+        case_id = _seal(home, form, cached_council(home), None, plans, args.attach_as)
+        return _sealed_only(args, plans, case_id)
+    try:
+        token = await token_for(session, home)
+    except ServerUnreachableError:
+        token = None
+    # everything about this case goes on a connection of its own (its own Tor circuit), never the account's
+    async with isolated(session.args.proxy) as http:
+        state = await _verified_directory(session, home, http, token)
+        if state is None:
             print("the server does not answer: sealing with the council key verified last time.")
-    record = state.council if state is not None and state.council is not None else cached_council(home)
-    case_id = _seal(home, form, record, state, plans, args.attach_as)
-    if not args.offline and state is None:
-        # sealed to the council this device verified last: if the directory answers now and names another council
-        # (a cut connection must not make a new intake go to a council that removed someone), seal it again
-        with contextlib.suppress(ServerUnreachableError):
-            state, _record = await session.council_state(home, api)
-        now = state.council if state is not None else None
-        if now is not None and (now.kid, now.epoch) != (record.kid, record.epoch):
-            drop_intake(home, case_id)
-            case_id = _seal(home, form, now, state, plans, args.attach_as)
-            print(f"the council changed since this device last verified it: sealed again to council epoch {now.epoch}.")
+        record = state.council if state is not None and state.council is not None else cached_council(home)
+        case_id = _seal(home, form, record, state, plans, args.attach_as)
+        if token is not None:
+            bind(home, case_id, token)
+        if state is None:
+            # sealed to the council this device verified last: if the directory answers now and names another
+            # council (a cut connection must not make a new intake go to a council that removed someone), seal again
+            state = await _verified_directory(session, home, http, token)
+            now = state.council if state is not None else None
+            if now is not None and (now.kid, now.epoch) != (record.kid, record.epoch):
+                drop_intake(home, case_id)
+                case_id = _seal(home, form, now, state, plans, args.attach_as)
+                if token is not None:
+                    bind(home, case_id, token)
+                print(f"the council changed since this device last verified it: sealed again to council epoch {now.epoch}.")
+        if not args.keep_form:
+            args.form.unlink()
+        if state is None:
+            return _sealed_only(args, plans, case_id)
+        if plans:
+            print(f"sealed {len(plans)} file(s) into the outbox: the originals are no longer needed by Tessera.")
+        if token is None and not args.allow_linked:
+            print(KEPT_UNPAID.format(case=b64u_encode(case_id), flag="tessera outbox flush --allow-linked"), file=sys.stderr)
+            print(b64u_encode(case_id))
+            return 1
+        try:
+            sent = await send_sealed(session, home, case_id, _sealed(home, case_id), http=http, token=token, state=state)
+        except ServerUnreachableError:
+            print("the server did not answer; the intake is sealed in the outbox. Run `tessera outbox flush` later.")
+            print(b64u_encode(case_id))
+            return 1
+    if sent.linked:
+        print("sent signed by your account (--allow-linked): the server knows this case is yours.", file=sys.stderr)
+    if sent.uploads_waiting:
+        print("the server stopped answering; what is left is sealed in the outbox. Run `tessera outbox flush` later.")
+    print(b64u_encode(case_id))
+    return 0
+
+
+KEPT_UNPAID = (
+    "intake {case} stays sealed in your outbox: this device has no submission token to send it without your "
+    "account (the server gives each helper a few a week; `tessera sync` fetches them). Send it later with "
+    "`tessera outbox flush`, or now signed by your account with `{flag}` (then the server knows it is yours)."
+)
+
+
+def _sealed_only(args: argparse.Namespace, plans: list[Any], case_id: bytes) -> int:
     if plans:
         print(f"sealed {len(plans)} file(s) into the outbox: the originals are no longer needed by Tessera.")
     if not args.keep_form:
-        args.form.unlink()
-    if args.offline or state is None:
-        with_files = f" with {len(plans)} attachment(s)" if plans else ""
-        print(f"sealed into the outbox{with_files}; send it with `tessera outbox flush`. case id: {b64u_encode(case_id)}")
-        print(b64u_encode(case_id))
-        return 0
-    _sent, waiting = await flush(session, home, state)
-    if not waiting and plans:
-        _done, waiting = await flush_uploads(api, home, state.server_key)
-    if waiting:
-        print("the server did not answer; what is left is sealed in the outbox. Run `tessera outbox flush` later.")
+        args.form.unlink(missing_ok=True)
+    with_files = f" with {len(plans)} attachment(s)" if plans else ""
+    print(f"sealed into the outbox{with_files}; send it with `tessera outbox flush`. case id: {b64u_encode(case_id)}")
     print(b64u_encode(case_id))
     return 0
+
+
+async def _verified_directory(
+    session: Session, home: Home, http: aiohttp.ClientSession, token: Token | None
+) -> DirectoryState | None:
+    """The key directory verified from this device's pin, read on the intake's connection (with its token when
+    there is one: no account named); None when the server does not answer."""
+    try:
+        if token is not None:
+            return await anonymous_directory(session, home, http, token)
+        return await session.directory(home, session.api(home))
+    except ServerUnreachableError:
+        return None
+
+
+def _sealed(home: Home, case_id: bytes) -> bytes:
+    for pending, sealed in home.outbox():
+        if pending == case_id:
+            return sealed
+    raise UsageError(f"intake {b64u_encode(case_id)} is not in the outbox")
 
 
 def _seal(
@@ -187,86 +255,81 @@ def cached_council(home: Home) -> EpochRecord:
     return from_wire(EpochRecord, cached)
 
 
-async def flush(session: Session, home: Home, state: DirectoryState | None = None) -> tuple[int, int]:
-    """Send every outbox item; returns (sent, still waiting). Idempotent: the server returns the same receipt.
+async def flush(session: Session, home: Home, *, allow_linked: bool = False) -> Flushed:
+    """Send every outbox intake, each on a connection of its own paying with its token (client/submit.py), and
+    its attachments after it. Idempotent: a retry spends the same token and gets the same receipt.
 
-    An item leaves the outbox only after `check_receipt`; else it stays and ProofError says why (exit 3). Each is
-    first checked against the verified directory's current council (client/outbox.py): rewrapped on this device
-    when the council changed but kept its key; kept, and StaleIntakeError raised after the others were sent, when
-    the council re-keyed since it was sealed.
-    `state`: the verified key directory, fetched here if not given (its server key signs receipts)."""
-    api = session.api(home)
+    An item leaves the outbox only after its signed receipt verified; else it stays and ProofError says why
+    (exit 3). Each is first checked against the verified directory's current council (client/outbox.py):
+    rewrapped on this device when the council changed but kept its key; kept, and StaleIntakeError raised after
+    the others were sent, when the council re-keyed since it was sealed. Intakes with no token to pay stay (unless
+    `allow_linked`): counted in `Flushed.no_token`."""
     items = list(home.outbox())
-    if not items:
-        return 0, 0
-    if state is None:
-        try:
-            state = await session.directory(home, api)
-        except ServerUnreachableError:
-            return 0, len(items)
-    sent = 0
+    result = Flushed()
     stale = []
     for n, (case_id, sealed) in enumerate(items, start=1):
         try:
-            body = ready_to_send(home, case_id, sealed, state)
+            sent = await send_one(session, home, case_id, sealed, allow_linked=allow_linked)
         except StaleIntakeError as exc:
             stale.append(exc)
             continue
-        try:
-            answer = await api.call("PUT", f"/v1/cases/{b64u_encode(case_id)}", body=json.loads(body))
+        except NoTokenError:
+            result.no_token += 1
+            continue
         except ServerUnreachableError:
-            return sent, len(items) - sent
-        except ApiError as exc:
-            if exc.status == 409:
-                raise UsageError(f"the server holds a different intake under case id {b64u_encode(case_id)}") from exc
-            raise
-        receipt = check_receipt(answer, case_id=case_id, envelope_json=body, state=state)
-        home.drop_outbox(case_id)
-        cases = home.state.setdefault("cases", [])
-        cases.append(b64u_encode(case_id))
-        home.section("receipts")[b64u_encode(case_id)] = {"day": receipt.day}
-        home.save()
-        sent += 1
+            result.waiting = len(items) - result.sent - len(stale) - result.no_token
+            return result
+        result.sent += 1
+        result.uploaded += sent.uploads_done
+        result.uploads_waiting += sent.uploads_waiting
+        result.linked += sent.linked
         progress(n, len(items), "sending")
     if stale:
         said = [str(e) for e in stale]
         raise StaleIntakeError(
-            "\n".join([*said, f"sent {sent}; {len(stale)} kept in the outbox, not sent."]),
+            "\n".join([*said, f"sent {result.sent}; {len(stale)} kept in the outbox, not sent."]),
             tuple(c for e in stale for c in e.case_ids),
         )
-    return sent, 0
+    return result
 
 
-def check_receipt(answer: object, *, case_id: bytes, envelope_json: bytes, state: DirectoryState) -> IntakeReceipt:
-    """The server's signed receipt in `answer`, checked: for this case id, for the digest of exactly the
-    envelope bytes sent, signed by the server key of the verified key directory. Raises ProofError (the
-    intake stays in the outbox). Shown by tests/hostile/test_cases.py,
-    test_an_intake_is_kept_until_a_valid_receipt_names_it and
-    test_a_server_signed_receipt_for_another_case_or_envelope_keeps_the_intake."""
-    case = b64u_encode(case_id)
-    kept = "the intake stays sealed in your outbox; `tessera outbox flush` sends it again"
-    wire = answer.get("signed_receipt") if isinstance(answer, dict) else None
-    if wire is None:
-        raise ProofError(f"the server answered for case {case} without a signed receipt, so it may not have stored it; {kept}")
-    if state.server_key is None:
-        raise ProofError(f"the verified key directory names no server key to check the receipt for case {case}; {kept}")
-    try:
-        receipt = from_wire(IntakeReceipt, wire)
-        verify_receipt(receipt, server_key=state.server_key, case_id=case_id, envelope_digest=envelope_digest(envelope_json))
-    except (EncodingError, ProofError) as exc:
-        raise ProofError(f"the server's receipt does not confirm case {case}: {exc}; {kept}") from exc
-    return receipt
+@dataclass(slots=True)
+class Flushed:
+    sent: int = 0
+    waiting: int = 0  # intakes not sent: the server stopped answering
+    no_token: int = 0  # intakes kept: no submission token (and linked sending not allowed)
+    linked: int = 0  # sent signed by the account (--allow-linked)
+    uploaded: int = 0
+    uploads_waiting: int = 0
 
 
-async def confirm_cases(home: Home, api: Api, state: DirectoryState) -> None:
+async def flush_case_uploads(session: Session, home: Home) -> tuple[int, int]:
+    """Resume the unfinished uploads of cases already sent: each case's on a connection of its own, as the case's
+    principal (never the account's), checked against the server key of the directory verified first."""
+    cases = sorted({PendingUpload.from_json(data).case_id for _id, data in home.pending_uploads()})
+    if not cases:
+        return 0, 0
+    state = await session.directory(home, session.api(home))
+    done = waiting = 0
+    for case_id in cases:
+        async with isolated(session.args.proxy) as http:
+            d, w = await flush_uploads(Api(session.api(home).base, http), home, state.server_key, case_id=case_id)
+        done, waiting = done + d, waiting + w
+    return done, waiting
+
+
+async def confirm_cases(home: Home, api: Api, state: DirectoryState, *, proxy: str | None = None) -> None:
     """`tessera sync` for a helper: every case she has a receipt for is still served, and passes the checked
     opener. Prints how many; raises ProofError naming those the server no longer serves (tests/hostile/
-    test_cases.py, test_sync_says_when_the_server_lost_a_case)."""
+    test_cases.py, test_sync_says_when_the_server_lost_a_case). Each case is read as its own principal on a
+    connection of its own (`proxy`: its own Tor circuit), so the reads do not tie the cases to each other or to
+    the account."""
     cases = [str(c) for c in home.state.get("cases", [])]
     missing = []
     for case_text in cases:
         try:
-            await open_case(api, home, case_text, state)
+            async with isolated(proxy) as http:
+                await open_case(Api(api.base, http), home, case_text, state)
         except CaseMissingError:
             day = home.section("receipts").get(case_text, {}).get("day")
             missing.append(f"{case_text}" + (f" (receipt of day {day})" if day is not None else ""))
@@ -282,27 +345,31 @@ async def confirm_cases(home: Home, api: Api, state: DirectoryState) -> None:
 
 async def cmd_flush(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
-    api = session.api(home)
+    result = await flush(session, home, allow_linked=args.allow_linked)
+    if result.waiting:
+        print(f"sent {result.sent}; {result.waiting} still waiting: the server does not answer. Try again later.")
+        return 1
     try:
-        state = await session.directory(home, api)
+        done, unfinished = await flush_case_uploads(session, home)
     except ServerUnreachableError:
-        state = None
-    if state is None:
-        intakes, uploads = len(list(home.outbox())), len(list(home.pending_uploads()))
-        print(f"sent 0; {intakes} intake(s) and {uploads} upload(s) still waiting: the server does not answer. Try again later.")
+        done, unfinished = 0, len(list(home.pending_uploads()))
+    uploaded, unfinished = result.uploaded + done, unfinished
+    if result.linked:
+        print(f"{result.linked} intake(s) sent signed by your account (--allow-linked): the server knows they are yours.")
+    if result.no_token:
+        print(
+            f"sent {result.sent} intake(s); {result.no_token} kept sealed in the outbox: no submission token to send "
+            "them without your account. `tessera sync` fetches tokens (a few each week); `tessera outbox flush "
+            "--allow-linked` sends them signed by your account (then the server knows they are yours)."
+        )
         return 1
-    sent, waiting = await flush(session, home, state)
-    if waiting:
-        print(f"sent {sent}; {waiting} still waiting: the server does not answer. Try again later.")
-        return 1
-    uploaded, unfinished = await flush_uploads(api, home, state.server_key)
     if unfinished:
         print(
-            f"sent {sent} intake(s) and {uploaded} attachment(s); {unfinished} attachment(s) still waiting: "
+            f"sent {result.sent} intake(s) and {uploaded} attachment(s); {unfinished} attachment(s) still waiting: "
             "the server stopped answering. Try again later; uploads resume where they stopped."
         )
         return 1
-    print(f"sent {sent} intake(s) and {uploaded} attachment(s); the outbox is empty.")
+    print(f"sent {result.sent} intake(s) and {uploaded} attachment(s); the outbox is empty.")
     return 0
 
 

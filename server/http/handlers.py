@@ -20,7 +20,7 @@ from keys.tokens import IssueRequest
 from keys.wire import from_wire, to_wire
 from keys.witness import Cosignature
 from server.errors import BadRequestError, NotFoundError, ServiceError
-from server.http.keys import BODY, OPENAPI, PRINCIPAL, RAW_BODY, SERVICES
+from server.http.keys import BODY, OPENAPI, PAID, PRINCIPAL, RAW_BODY, SERVICES
 from server.http.schemas import (
     AddWraps,
     AttestRoot,
@@ -308,7 +308,7 @@ async def ceremony_fetch(request: web.Request) -> web.Response:
 async def put_case(request: web.Request) -> web.Response:
     case_id = parse_id(request.match_info["case_id"], "case_id")
     wire = await body_json(request)  # an IntakeEnvelope: the service parses it and keeps the wire form
-    receipt = await cases.submit_intake(request.app[SERVICES], request[PRINCIPAL], case_id, wire)
+    receipt = await cases.submit_intake(request.app[SERVICES], request[PRINCIPAL], case_id, wire, paid=request.get(PAID))
     return reply(
         {
             "case_id": b64u_encode(receipt.case_id),

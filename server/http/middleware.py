@@ -13,6 +13,8 @@ from aiohttp import web
 
 from keys.errors import EncodingError, TesseraError
 from keys.hashing import digest
+from keys.requests import HEADER_PRINCIPAL
+from keys.tokens import TOKEN_HEADER
 from server.errors import (
     BadRequestError,
     ConflictError,
@@ -25,9 +27,9 @@ from server.errors import (
     UnauthorizedError,
 )
 from server.http.bodies import RefusedError, raw_hasher, read_body, too_large
-from server.http.keys import BODIES, BODY, METRICS, PRINCIPAL, QUIET, RAW_BODY, SERVICES
+from server.http.keys import BODIES, BODY, METRICS, PAID, PRINCIPAL, QUIET, RAW_BODY, SERVICES
 from server.http.routes import ROUTES, Handler, Route
-from server.services.auth import Claim, check_headers
+from server.services.auth import Claim, TokenClaim, check_headers, check_token_headers, check_token_read
 from server.services.context import Principal
 from server.storage.db import FIRST_WRITE
 
@@ -120,7 +122,13 @@ async def authentication(request: web.Request, handler: Handler) -> web.StreamRe
     # a read records its nonce before its handler (an answer may stream); a change records it in its first
     # write, with the change, or else before the answer leaves
     deferred = request.method != "GET"
-    claim = await check_headers(services, request.headers, deferred=deferred)
+    claim: Claim | TokenClaim
+    if route.tokens == "show" and TOKEN_HEADER in request.headers and HEADER_PRINCIPAL not in request.headers:
+        return await _serve(request, handler, route.roles, await check_token_read(services, request.headers))
+    if route.tokens == "spend" and TOKEN_HEADER in request.headers:  # a new intake paid with an anonymous token
+        claim = await check_token_headers(services, request.headers, request.match_info.get("case_id", ""))
+    else:
+        claim = await check_headers(services, request.headers, deferred=deferred)
     if route.body is None:
         return await _admitted(request, handler, route, claim, b"", None, deferred)
     async with request.app[BODIES].reserve(_reservation(request, limit)), _dropped_after(request):
@@ -156,11 +164,19 @@ def _reservation(request: web.Request, limit: int) -> int:
 
 
 async def _admitted(
-    request: web.Request, handler: Handler, route: Route, claim: Claim, body: bytes, body_digest: bytes | None, deferred: bool
+    request: web.Request,
+    handler: Handler,
+    route: Route,
+    claim: Claim | TokenClaim,
+    body: bytes,
+    body_digest: bytes | None,
+    deferred: bool,
 ) -> web.StreamResponse:
     # the path and query exactly as they came in the request line: the bytes the client signed
     raw_path, _, raw_query = request.raw_path.partition("?")
     admission = claim.verify(method=request.method, path=raw_path, query=raw_query, body=body, body_digest=body_digest)
+    if admission.paid is not None:
+        request[PAID] = admission.paid
     assert route.roles is not None
     if not deferred:
         await admission.settle()

@@ -26,6 +26,9 @@ class Route:
     body: type | None  # a wire type (JSON), bytes (application/octet-stream) or None
     summary: str
     max_body: int | None = None  # None: the server's max_body setting
+    # anonymous submission tokens (protocol doc §10.6): "spend" - a new intake may come as a case principal paying
+    # with a token; "show" - a read a token admits without naming anyone (the key directory, before sealing)
+    tokens: str = ""
 
 
 PART_LIMIT = MAX_PART_CHUNKS * (CHUNK + CHUNK_OVERHEAD)  # the largest attachment part
@@ -44,7 +47,13 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("POST", "/v1/join", h.join, None, h.JoinRequest, "Join with an invite: registers the device keys."),
     Route(
-        "GET", "/v1/directory", h.directory, ALL_ROLES, None, "Key-directory entries after ?after=SEQ, with a signed checkpoint."
+        "GET",
+        "/v1/directory",
+        h.directory,
+        ALL_ROLES | {"token"},
+        None,
+        "Key-directory entries after ?after=SEQ, with a signed checkpoint (also for an anonymous token: X-Tessera-Token).",
+        tokens="show",
     ),
     Route(
         "POST",
@@ -164,7 +173,16 @@ ROUTES: tuple[Route, ...] = (
         None,
         "Broadcasts and your shares.",
     ),
-    Route("PUT", "/v1/cases/{case_id}", h.put_case, frozenset({"helper"}), h.IntakeEnvelope, "Submit an intake (idempotent)."),
+    Route(
+        "PUT",
+        "/v1/cases/{case_id}",
+        h.put_case,
+        frozenset({"helper", "case"}),
+        h.IntakeEnvelope,
+        "Submit an intake (idempotent): as principal case:<id>, signed with the envelope's reply key, paying with an "
+        "anonymous token (X-Tessera-Token); or signed by a helper's account.",
+        tokens="spend",
+    ),
     Route("GET", "/v1/cases", h.list_cases, frozenset({"council"}), None, "Cases, ?state=&cursor=&limit=."),
     Route(
         "GET",

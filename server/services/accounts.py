@@ -26,6 +26,7 @@ from server.services import audit
 from server.services.budgets import INVITE_TRIES_PER_MINUTE
 from server.services.context import Principal, Services
 from server.services.directory import append_entry
+from server.storage.db import deleted_rows
 from server.storage.models import AccountRow, InviteRow, WrapRow
 
 INVITE_DAYS = 7
@@ -206,7 +207,8 @@ async def revoke(
         if row is None:
             raise NotFoundError("no such account")
         # a revoked device's case-key wraps go with it (a lost or seized council device opens nothing more here)
-        await session.execute(delete(WrapRow).where(WrapRow.recipient == row.box_key))
+        wraps = await session.execute(delete(WrapRow).where(WrapRow.recipient == row.box_key))
+        deleted = await deleted_rows(session) if wraps.rowcount else None  # type: ignore[attr-defined]
         entry, _ = await append_entry(
             session,
             kind="account-revoked",
@@ -223,6 +225,8 @@ async def revoke(
             obj=account,
             detail={"directory_seq": entry.seq},
         )
+    if wraps.rowcount:  # type: ignore[attr-defined]
+        await services.db.purge_wal(deleted)  # no older copy of the deleted wraps may stay in the database files
     return entry.seq
 
 

@@ -62,7 +62,9 @@ def describe(row: AttachmentRow, receipt: AttachmentReceipt | None = None) -> di
     return described
 
 
-async def _receipt(session: DbSession, services: Services, row: AttachmentRow, last: bytes | None = None) -> AttachmentReceipt | None:
+async def _receipt(
+    session: DbSession, services: Services, row: AttachmentRow, last: bytes | None = None
+) -> AttachmentReceipt | None:
     """The signed receipt of a complete upload (`last`: its last sealed chunk, when at hand; else read back)."""
     if not row.complete:
         return None

@@ -8,16 +8,19 @@ before the body is read, then `Claim.verify` (the signature over the body's dige
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import delete
 
-from keys.encoding import b64u_decode
+from keys.encoding import b64u_decode, b64u_encode
 from keys.errors import TesseraError
 from keys.hashing import digest
-from keys.requests import CASE_PRINCIPAL_PREFIX, AuthHeaders, verify_request
+from keys.requests import CASE_PRINCIPAL_PREFIX, AuthHeaders, case_principal, verify_request
+from keys.tokens import TOKEN_HEADER, Token, TokenKeyPair, parse_token_header
 from server.errors import RateLimitedError, UnauthorizedError
+from server.services import tokens
 from server.services.context import Principal, Services
 from server.storage import queries
 from server.storage.db import DbSession, together
@@ -110,6 +113,7 @@ class Admission:
     now: int
     over_limit: bool = False  # past this minute's budget: answered 429 once its nonce is recorded
     done: bool = False  # recorded, or settle() tried
+    paid: Paid | None = None  # a new intake admitted by an anonymous token (`check_token_headers`)
 
     async def __call__(self, session: DbSession) -> None:
         """In the request's first write block: record its nonce (a replay is refused)."""
@@ -129,7 +133,8 @@ class Admission:
             raise _over_limit(self.services)
 
     async def _record(self, session: DbSession) -> None:
-        if await _lookup(session, self.auth.principal) != self.principal:
+        # a new intake's case principal exists only once its case row is in (a token admitted it)
+        if self.paid is None and await _lookup(session, self.auth.principal) != self.principal:
             raise UnauthorizedError()  # revoked, or its key rotated, since the request was checked
         expires = (self.now + 2 * self.services.config.clock_skew) // NONCE_BUCKET + 1
         dialect = "sqlite" if self.services.db.is_sqlite else "postgresql"
@@ -140,6 +145,78 @@ class Admission:
 
 def _over_limit(services: Services) -> RateLimitedError:
     return RateLimitedError(f"more than {services.config.rate_limit} requests this minute; wait a minute")
+
+
+@dataclass(frozen=True, slots=True)
+class Paid:
+    """The anonymous token a new intake came with, checked against its period's key (spent with the intake)."""
+
+    pair: TokenKeyPair
+    token: Token
+
+
+async def check_token_headers(services: Services, headers: Mapping[str, str], case_text: str) -> TokenClaim:
+    """A new intake's headers (protocol doc §10.6): principal `case:<id>` of the case in the path, a fresh time,
+    an unused nonce, and an anonymous submission token (`X-Tessera-Token`) valid under this or the previous
+    period's key and not spent on another case; all checked before the body is read, so a caller without a token
+    gets nothing read. No account is named: the request is signed with the case's reply key, which is in the
+    body (`TokenClaim.verify`). Raises UnauthorizedError (always the same)."""
+    try:
+        auth = AuthHeaders.parse(dict(headers))
+        case_id = b64u_decode(case_text, length=16)
+        token = parse_token_header(headers.get(TOKEN_HEADER, ""))
+    except TesseraError:
+        raise UnauthorizedError() from None
+    now = services.now()
+    if auth.principal != case_principal(case_id) or abs(now - auth.timestamp) > services.config.clock_skew:
+        raise UnauthorizedError()
+    pair = await tokens.valid_key(services, token)
+    async with services.db.read() as session:
+        seen = await session.execute(queries.NONCE_SEEN, {"digest": nonce_digest(auth)})
+        if seen.first() is not None:
+            raise UnauthorizedError()
+    if await tokens.spent_on_another_case(services, token, case_id):
+        raise UnauthorizedError()
+    return TokenClaim(services, auth, case_id, Paid(pair, token), now)
+
+
+async def check_token_read(services: Services, headers: Mapping[str, str]) -> Principal:
+    """A read admitted by an anonymous submission token (route flag "show": the key directory a helper's device
+    verifies right before it seals and sends an intake on that intake's own circuit, so that no signed-in request
+    sits next to the intake). The token must be valid under this or the previous period's key; it is not spent
+    (the intake spends it). Its reads are budgeted per token. Raises UnauthorizedError or RateLimitedError."""
+    try:
+        token = parse_token_header(headers.get(TOKEN_HEADER, ""))
+    except TesseraError:
+        raise UnauthorizedError() from None
+    await tokens.valid_key(services, token)
+    name = "token:" + b64u_encode(digest(token.nonce))
+    if not services.limits.requests.charge(name, services.now(), services.config.rate_limit):
+        raise _over_limit(services)
+    return Principal(name="token", role="token", sign_key=b"")
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaim:
+    """Headers that passed `check_token_headers`: a paid new intake, its signature not yet checked."""
+
+    services: Services
+    auth: AuthHeaders
+    case_id: bytes
+    paid: Paid
+    now: int
+
+    def verify(self, *, method: str, path: str, query: str, body: bytes, body_digest: bytes | None = None) -> Admission:
+        """Check the request's signature with the reply signing key the intake envelope in `body` names (the key
+        that authenticates everything about the case afterwards). Charges no account's budget: the token is the
+        budget (issued within each helper's budget per period). Raises UnauthorizedError."""
+        try:
+            sign_key = b64u_decode(json.loads(body)["reply_sign_key"], length=32)
+            verify_request(sign_key, self.auth, method=method, path=path, query=query, body=body, body_digest=body_digest)
+        except (TesseraError, ValueError, KeyError, TypeError):
+            raise UnauthorizedError() from None
+        principal = Principal(name=self.auth.principal, role="case", sign_key=sign_key, case_id=self.case_id)
+        return Admission(self.services, principal, self.auth, self.now, paid=self.paid)
 
 
 async def _lookup(session: DbSession, name: str) -> Principal | None:

@@ -15,8 +15,9 @@ from keys.envelope import IntakeEnvelope, KeyWrap, check_envelope
 from keys.errors import TesseraError
 from keys.receipts import IntakeReceipt, envelope_digest, sign_receipt
 from keys.wire import decode_json, from_wire
-from server.errors import BadRequestError, ConflictError, NotFoundError
-from server.services import audit, headers, rekey
+from server.errors import BadRequestError, ConflictError, ForbiddenError, NotFoundError, UnauthorizedError
+from server.services import audit, headers, rekey, tokens
+from server.services.auth import Paid
 from server.services.context import Principal, Services
 from server.storage import queries
 from server.storage.db import DbSession, together
@@ -49,16 +50,24 @@ def member_index(record: EpochRecord, principal: Principal) -> int:
     return member.index
 
 
-async def submit_intake(services: Services, principal: Principal, case_id: bytes, wire: Any) -> Receipt:
+async def submit_intake(
+    services: Services, principal: Principal, case_id: bytes, wire: Any, *, paid: Paid | None = None
+) -> Receipt:
     """Store an intake (`wire`: the parsed JSON of an IntakeEnvelope). The same envelope again returns the
-    same receipt; another one under the id is a 409."""
-    principal.require("helper")
+    same receipt; another one under the id is a 409.
+
+    Who sends it: the case itself (principal `case:<id>`, the request signed with the envelope's reply key; a new
+    case paid with an anonymous token, `paid`, spent in the same transaction as the case: protocol doc §10.6), so
+    that nothing links a helper's account to the case; or, from clients that have no token, a helper's account."""
+    principal.require("helper", "case")
     envelope = from_wire(IntakeEnvelope, wire)
     # from_wire accepts only the canonical wire form (exact fields, canonical base64url), so `wire` is
     # to_wire(envelope) without encoding it again: the receipt digests it, the stored form is it without
     # the member wraps
     if envelope.case_id != case_id:
         raise BadRequestError("the envelope's case id differs from the one in the path")
+    if principal.role == "case" and (principal.case_id != case_id or principal.sign_key != envelope.reply_sign_key):
+        raise ForbiddenError("a case sends only its own intake, signed with the reply key its envelope names")
     receipt = envelope_digest(canonical_json(wire))
     async with services.db.read() as session:
         state, existing = await together(
@@ -85,6 +94,8 @@ async def submit_intake(services: Services, principal: Principal, case_id: bytes
                     )
     if (found := existing.one_or_none()) is not None:
         return _same_or_conflict(services, found, receipt)
+    if principal.role == "case" and paid is None:
+        raise UnauthorizedError()  # the case principal of a case not stored yet: only a token admits it
     try:
         # a wrap for every active member; none is needed for a revoked one (a seized device: clients give it none),
         # nor, for an intake sealed to an earlier epoch, for one who is not on the current council (clients give a
@@ -101,6 +112,8 @@ async def submit_intake(services: Services, principal: Principal, case_id: bytes
     # its statements merged with theirs, and keeps what it wrote if it fails; so nothing here can fail once
     # the case row is in, and the request's nonce and rate count (written first) are kept with a refusal
     async with services.db.write(merged=True) as session:
+        if paid is not None:  # first: a token spent on another case writes nothing (a retry of this one passes)
+            await tokens.spend(services, session, paid.pair, paid.token, case_id)
         row = {
             "case_id": case_id,
             "state": "open",

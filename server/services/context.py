@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from keys.accounts import AccountKeys
+from keys.tokens import TokenKeyPair
 from server.config import Config
 from server.errors import ForbiddenError
 from server.services.budgets import Limits
@@ -39,6 +40,7 @@ class Services:
     clock: Clock = field(default=time.time)
     directory: DirectoryCache = field(default_factory=DirectoryCache)
     limits: Limits = field(default_factory=Limits)  # this process's request budgets (in memory only)
+    token_keys: dict[int, TokenKeyPair] = field(default_factory=dict)  # by period, as loaded (services/tokens.py)
 
     def now(self) -> int:
         return int(self.clock())

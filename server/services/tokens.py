@@ -10,7 +10,7 @@ every client checks that its tokens come from the one key of the period, not a k
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
 from keys.directory import TOKEN_EPOCH_DAYS, payload_for
@@ -22,6 +22,7 @@ from server.errors import ConflictError, RateLimitedError, UnauthorizedError
 from server.services import audit
 from server.services.context import Principal, Services
 from server.services.directory import append_entry
+from server.storage import queries
 from server.storage.db import DbSession
 from server.storage.models import SpentTokenRow, TokenIssuanceRow, TokenKeyRow
 
@@ -39,7 +40,8 @@ async def ensure_token_key(services: Services) -> TokenKeyPair:
         async with services.db.read() as session:
             row = await session.get(TokenKeyRow, epoch)
         if row is not None:
-            return load_pair(epoch, row.secret)
+            pair = services.token_keys[epoch] = load_pair(epoch, row.secret)
+            return pair
         pair = generate_token_key(epoch)
         try:
             async with services.db.write() as session:
@@ -61,6 +63,7 @@ async def ensure_token_key(services: Services) -> TokenKeyPair:
                     obj=f"token period {epoch}",
                     detail={"directory_seq": entry.seq},
                 )
+            services.token_keys[epoch] = pair
             return pair
         except IntegrityError:
             continue  # another process made it meanwhile
@@ -91,35 +94,54 @@ async def issue(services: Services, principal: Principal, request: IssueRequest)
     return issue_tokens(pair, request)
 
 
-async def spend(services: Services, session: DbSession, token: Token, case_id: bytes) -> None:
-    """Admit one intake for `case_id` with `token` (in the intake's own transaction): the token must be made
-    under this period's or the previous period's key, and not spent on another case. The same token for the
-    same case again is a retry and passes. Raises UnauthorizedError (all causes look the same)."""
+async def valid_key(services: Services, token: Token) -> TokenKeyPair:
+    """The token key (this period's or the previous one's) `token` was issued under, checked: a request that
+    brings a token is admitted only with this, before its body is read. Keys are kept in memory once loaded.
+    Raises UnauthorizedError (all causes look the same)."""
     current = token_epoch(services.today())
-    rows = (
-        (await session.execute(select(TokenKeyRow).where(TokenKeyRow.epoch >= current - 1, TokenKeyRow.epoch <= current)))
-        .scalars()
-        .all()
-    )
-    pair = next((p for p in (load_pair(r.epoch, r.secret) for r in rows) if p.key_id == token.key_id), None)
-    if pair is None:
-        raise UnauthorizedError()
-    try:
-        check_token(pair, token)
-    except CryptoError as exc:
-        raise UnauthorizedError() from exc
+    for epoch in (current, current - 1):
+        pair = services.token_keys.get(epoch)
+        if pair is None:
+            async with services.db.read() as session:
+                row = await session.get(TokenKeyRow, epoch)
+            if row is None:
+                continue
+            pair = services.token_keys[epoch] = load_pair(row.epoch, row.secret)
+        if pair.key_id == token.key_id:
+            try:
+                check_token(pair, token)
+            except CryptoError as exc:
+                raise UnauthorizedError() from exc
+            return pair
+    raise UnauthorizedError()
+
+
+async def spend(services: Services, session: DbSession, pair: TokenKeyPair, token: Token, case_id: bytes) -> None:
+    """Spend `token` (checked by `valid_key`) on `case_id`, in the intake's own write (a merged group commit on
+    PostgreSQL: these are merged statements, storage/merge.py), before the case row: the same token for the
+    same case again is a retry and passes; for another case it raises UnauthorizedError and nothing was written."""
+    dialect = "sqlite" if services.db.is_sqlite else "postgresql"
     nonce = digest(token.nonce)
-    spent = await session.get(SpentTokenRow, nonce)
-    if spent is not None:
-        if spent.case_id != case_id:
-            raise UnauthorizedError()
+    spent = await session.execute(queries.TOKEN_SPEND[dialect], {"nonce": nonce, "epoch": pair.epoch, "case_id": case_id})
+    if spent.one_or_none() is not None:
         return
-    session.add(SpentTokenRow(nonce=nonce, epoch=pair.epoch, case_id=case_id))
+    earlier = (await session.execute(queries.TOKEN_SPENT, {"nonce": nonce})).scalar_one_or_none()
+    if earlier != case_id:
+        raise UnauthorizedError()
+
+
+async def spent_on_another_case(services: Services, token: Token, case_id: bytes) -> bool:
+    """Whether `token` was spent on another case already (a read before the body is taken in)."""
+    async with services.db.read() as session:
+        earlier = (await session.execute(queries.TOKEN_SPENT, {"nonce": digest(token.nonce)})).scalar_one_or_none()
+    return earlier is not None and earlier != case_id
 
 
 async def purge(services: Services) -> None:
     """Forget token keys, issuance counts and spent tokens of periods no token can be spent in any more."""
     oldest = token_epoch(services.today()) - KEEP_EPOCHS
+    for epoch in [e for e in services.token_keys if e < oldest]:
+        del services.token_keys[epoch]
     async with services.db.write() as session:
         await session.execute(delete(TokenKeyRow).where(TokenKeyRow.epoch < oldest))
         await session.execute(delete(TokenIssuanceRow).where(TokenIssuanceRow.epoch < oldest))

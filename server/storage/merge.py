@@ -66,6 +66,8 @@ FORMS: dict[int, Form] = {
     id(queries.CASE_INSERT_NEW["postgresql"]): Form("insert", queries.MERGED_CASE_INSERT_NEW, ("case_id",)),
     id(queries.RATE_UPSERT["postgresql"]): Form("count", queries.MERGED_RATE_UPSERT, ("principal", "window")),
     id(queries.WRAP_INSERT): Form("write", queries.MERGED_WRAP_INSERT, ()),
+    id(queries.TOKEN_SPEND["postgresql"]): Form("insert", queries.MERGED_TOKEN_SPEND, ("nonce",)),
+    id(queries.TOKEN_SPENT): Form("lookup", queries.MERGED_TOKEN_SPENT, ("nonce",)),
 }
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from server.storage.models import AccountRow, AuditRow, CaseRow, ChainHead, NonceRow, RateRow, WrapRow
+from server.storage.models import AccountRow, AuditRow, CaseRow, ChainHead, NonceRow, RateRow, SpentTokenRow, WrapRow
 
 ACCOUNT_FOR_AUTH = select(AccountRow.role, AccountRow.sign_key, AccountRow.revoked).where(AccountRow.account == bindparam("name"))
 CASE_REPLY_KEY = select(CaseRow.reply_sign_key).where(CaseRow.case_id == bindparam("case_id"))
@@ -37,6 +37,11 @@ def _rate_upsert(dialect_insert: Any) -> Any:
     )
 
 
+def _token_spend(dialect_insert: Any) -> Any:
+    stmt = dialect_insert(SpentTokenRow).values(nonce=bindparam("nonce"), epoch=bindparam("epoch"), case_id=bindparam("case_id"))
+    return stmt.on_conflict_do_nothing().returning(SpentTokenRow.nonce)
+
+
 def _case_insert_new(dialect_insert: Any) -> Any:
     return dialect_insert(CaseRow).on_conflict_do_nothing(index_elements=["case_id"]).returning(CaseRow.case_id)
 
@@ -46,6 +51,8 @@ RATE_READ = select(RateRow.count).where(RateRow.principal == bindparam("principa
 NONCE_INSERT = {"sqlite": _nonce_insert(sqlite_insert), "postgresql": _nonce_insert(pg_insert)}
 RATE_UPSERT = {"sqlite": _rate_upsert(sqlite_insert), "postgresql": _rate_upsert(pg_insert)}
 CASE_INSERT_NEW = {"sqlite": _case_insert_new(sqlite_insert), "postgresql": _case_insert_new(pg_insert)}  # -> case_id if new
+TOKEN_SPEND = {"sqlite": _token_spend(sqlite_insert), "postgresql": _token_spend(pg_insert)}  # -> nonce if not spent before
+TOKEN_SPENT = select(SpentTokenRow.case_id).where(SpentTokenRow.nonce == bindparam("nonce"))
 
 # On SQLite these run on the driver's cursor, compiled once by SQLAlchemy (storage/raw.py)
 SQLITE_RAW = (
@@ -63,6 +70,8 @@ SQLITE_RAW = (
     RATE_UPSERT["sqlite"],
     RATE_READ,
     NONCE_SEEN,
+    TOKEN_SPEND["sqlite"],
+    TOKEN_SPENT,
 )
 
 # On PostgreSQL these run on asyncpg's connection, prepared once per connection (storage/raw.py)
@@ -81,6 +90,8 @@ PG_RAW = (
     RATE_UPSERT["postgresql"],
     RATE_READ,
     NONCE_SEEN,
+    TOKEN_SPEND["postgresql"],
+    TOKEN_SPENT,
 )
 
 
@@ -153,4 +164,13 @@ _AUDIT_COLUMNS = (
 # a merged batch's audit entries and the head that now points at the last of them, in one statement
 MERGED_AUDIT_APPEND = CHAIN_ADVANCE.add_cte(
     insert(AuditRow).from_select([name for name, _ in _AUDIT_COLUMNS], _unnest(*_AUDIT_COLUMNS)).cte("entries")
+)
+MERGED_TOKEN_SPEND = (
+    pg_insert(SpentTokenRow)
+    .from_select(["nonce", "epoch", "case_id"], _unnest(("nonce", LargeBinary), ("epoch", Integer), ("case_id", LargeBinary)))
+    .on_conflict_do_nothing()
+    .returning(SpentTokenRow.nonce)
+)
+MERGED_TOKEN_SPENT = select(SpentTokenRow.nonce, SpentTokenRow.case_id).where(
+    SpentTokenRow.nonce == any_(_array("nonce", LargeBinary))
 )

@@ -48,6 +48,7 @@ class Seen:
     query: str
     body: bytes
     principal: str | None
+    connection: int = 0  # the client's source port: requests with the same one came on one TCP connection
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
@@ -62,15 +63,37 @@ class _Hook:
     method: str
     pattern: re.Pattern[str]
     fn: Callable[..., Any]
-    principal: str | None = None  # only for this person's requests (a split view)
+    # only for these requests (a split view): a person's name; ANONYMOUS, requests that name nobody (an anonymous
+    # submission token's reads: a server cannot tell whose they are, so it must lie to every such reader); CASES,
+    # requests signed by any case principal (an intake sent without the account)
+    principal: str | tuple[str, ...] | None = None
     hits: int = 0
 
     def matches(self, seen: Seen) -> bool:
         return (
             self.method in ("*", seen.method)
             and self.pattern.fullmatch(seen.path) is not None
-            and (self.principal is None or self.principal == seen.principal)
+            and principal_matches(self.principal, seen.principal)
         )
+
+
+ANONYMOUS = "(anonymous)"
+CASES = "case:*"
+
+
+def principal_matches(wanted: str | tuple[str, ...] | None, seen: str | None) -> bool:
+    """Whether a request of `seen` (its X-Tessera-Principal, None when it names nobody) is one of `wanted`."""
+    if wanted is None:
+        return True
+    return any(_is(w, seen) for w in ((wanted,) if isinstance(wanted, str) else wanted))
+
+
+def _is(wanted: str, seen: str | None) -> bool:
+    if wanted == ANONYMOUS:
+        return seen is None
+    if wanted == CASES:
+        return seen is not None and seen.startswith("case:")
+    return wanted == seen
 
 
 @dataclass
@@ -82,12 +105,12 @@ class Relay:
     _rewrites: list[_Hook] = field(default_factory=list)
     _answers: list[_Hook] = field(default_factory=list)
 
-    def rewrite(self, method: str, pattern: str, fn: Rewrite, *, principal: str | None = None) -> _Hook:
+    def rewrite(self, method: str, pattern: str, fn: Rewrite, *, principal: str | tuple[str, ...] | None = None) -> _Hook:
         hook = _Hook(method, re.compile(pattern), fn, principal)
         self._rewrites.append(hook)
         return hook
 
-    def answer(self, method: str, pattern: str, fn: Answer, *, principal: str | None = None) -> _Hook:
+    def answer(self, method: str, pattern: str, fn: Answer, *, principal: str | tuple[str, ...] | None = None) -> _Hook:
         hook = _Hook(method, re.compile(pattern), fn, principal)
         self._answers.append(hook)
         return hook
@@ -116,7 +139,15 @@ class Relay:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        seen = Seen(request.method, request.path, request.query_string, body, request.headers.get("X-Tessera-Principal"))
+        peer = request.transport.get_extra_info("peername") if request.transport is not None else None
+        seen = Seen(
+            request.method,
+            request.path,
+            request.query_string,
+            body,
+            request.headers.get("X-Tessera-Principal"),
+            connection=int(peer[1]) if peer else 0,
+        )
         self.seen.append(seen)
         for hook in self._answers:
             if hook.matches(seen):

@@ -21,7 +21,7 @@ from keys.receipts import envelope_digest, sign_receipt
 from keys.wire import to_wire
 from tests.hostile.conftest import COUNCIL, Org, run_ceremony
 from tests.hostile.lies import server_keys
-from tests.hostile.relay import Relay, Stack
+from tests.hostile.relay import Relay, Stack, principal_matches
 
 # Every test_review_* test shows an attack that works against main: it fails there with an AssertionError (the
 # attack's evidence). The mark keeps `make verify` green until the fix; `pytest --runxfail` shows each failure, and
@@ -37,7 +37,7 @@ FAILS_ON_MAIN = pytest.mark.xfail(
 class _Cut:
     method: str
     pattern: re.Pattern[str]
-    principal: str | None
+    principal: str | tuple[str, ...] | None
     times: int
     after: bool  # forward the request first (the server acts on it), then cut: the answer is lost
 
@@ -50,7 +50,9 @@ class CuttingRelay(Relay):
 
     cuts: list[_Cut] = field(default_factory=list)
 
-    def cut(self, method: str, pattern: str, *, principal: str | None = None, times: int = 1, after: bool = False) -> None:
+    def cut(
+        self, method: str, pattern: str, *, principal: str | tuple[str, ...] | None = None, times: int = 1, after: bool = False
+    ) -> None:
         self.cuts.append(_Cut(method, re.compile(pattern), principal, times, after))
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -60,7 +62,7 @@ class CuttingRelay(Relay):
                 cut.times > 0
                 and cut.method == request.method
                 and cut.pattern.fullmatch(request.path)
-                and (cut.principal is None or cut.principal == principal)
+                and principal_matches(cut.principal, principal)
             ):
                 cut.times -= 1
                 if cut.after:

@@ -20,6 +20,7 @@ from keys.wire import from_wire, to_wire
 from tests.forms import FOOD
 from tests.hostile.conftest import Org
 from tests.hostile.lies import ATTACKER, directory_answer, entries_of, forge_case, server_keys
+from tests.hostile.relay import ANONYMOUS
 
 CASE = r"/v1/cases/[^/]+"
 
@@ -239,7 +240,7 @@ def test_a_case_sealed_under_a_forked_directory_is_refused(org: Org) -> None:
         )
         return directory_answer([*entries, extra], new, body)
 
-    org.relay.rewrite("GET", r"/v1/directory", fork, principal="hana")
+    org.relay.rewrite("GET", r"/v1/directory", fork, principal=("hana", ANONYMOUS))
     form = org.write("food.toml", FOOD)
     submitted = org.run("hana", "intake", "submit", "--kind", "food", "--form", str(form))
     assert submitted.code in (0, 3), submitted.err  # the receipt, signed by the real key, does not verify in her fork

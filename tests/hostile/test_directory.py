@@ -16,6 +16,7 @@ from keys.witness import DAY
 from tests.forms import FOOD
 from tests.hostile.conftest import COUNCIL, Org, run_ceremony
 from tests.hostile.lies import directory_answer, entries_of, rechain, server_keys
+from tests.hostile.relay import ANONYMOUS
 
 
 def _rekey(org: Org) -> None:
@@ -48,7 +49,7 @@ def test_a_re_chained_directory_without_the_re_key_is_refused(org: Org) -> None:
         kept = [e for e in entries if e is not epochs[-1]]
         return directory_answer(rechain(kept), server, body)
 
-    org.relay.rewrite("GET", r"/v1/directory", fork, principal="hana")
+    org.relay.rewrite("GET", r"/v1/directory", fork, principal=("hana", ANONYMOUS))
     result = _submit(org)
     assert result.code == 3, result.err
     assert not org.relay.requests("PUT", r"/v1/cases/[^/]+")
@@ -74,7 +75,7 @@ def test_a_directory_the_council_has_not_confirmed_for_a_week_is_refused(org: Or
         today = int(_Later.time()) // DAY
         return {**body, "checkpoint": to_wire(sign_checkpoint(checkpoint.seq, checkpoint.head, today, server))}
 
-    org.relay.rewrite("GET", r"/v1/directory", frozen, principal="hana")
+    org.relay.rewrite("GET", r"/v1/directory", frozen, principal=("hana", ANONYMOUS))
     monkeypatch.setattr("client.session.time", _Later)
     result = _submit(org)
     assert result.code == 3, result.err

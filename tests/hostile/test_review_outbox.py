@@ -16,6 +16,7 @@ from keys.encoding import b64u_decode
 from keys.envelope import IntakeEnvelope, open_case_file, unwrap_case_key
 from keys.wire import from_wire
 from tests.hostile.conftest import FOOD, Org
+from tests.hostile.relay import ANONYMOUS, CASES
 from tests.hostile.review import cutting_org, receipting, rekey_key_ceremony, sent_envelopes
 
 __all__ = ["cutting_org"]
@@ -53,8 +54,8 @@ def test_review_a_cut_directory_fetch_does_not_seal_to_a_retired_council(cutting
     rekey_key_ceremony(org, ("kim", "lee", "nari"))
     retired = from_wire(EpochRecord, org.home("hana").state["council"])
     assert retired.epoch == 1 and "park" in [m.account for m in retired.members]  # hana last synced before the re-key
-    org.relay.cut("GET", r"/v1/directory", principal="hana", times=2)  # type: ignore[attr-defined]
-    org.relay.answer("PUT", r"/v1/cases/[^/]+", receipting(org), principal="hana")
+    org.relay.cut("GET", r"/v1/directory", principal=("hana", ANONYMOUS), times=2)  # type: ignore[attr-defined]
+    org.relay.answer("PUT", r"/v1/cases/[^/]+", receipting(org), principal=("hana", CASES))
     form = org.write("food.toml", FOOD)
     result = org.run("hana", "intake", "submit", "--kind", "food", "--form", str(form))
     current = from_wire(EpochRecord, org.home("hana").state["council"])
