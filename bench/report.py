@@ -100,7 +100,7 @@ def build(count: int, seed: int = 7) -> tuple[MemoryServer, Home, DirectoryState
     accounts = {"helper": AccountState(account="helper", role="helper", keys=helper.public())}
     accounts |= {m.account: AccountState(account=m.account, role="council", keys=keys[m.index].public()) for m in record.members}
     state = DirectoryState(accounts=accounts, council=record)
-    home = Home(Path(tempfile.gettempdir()), "unused", {"sign_seed": b64u_encode(reader.sign_seed),
+    home = Home(Path(tempfile.gettempdir()), None, {"sign_seed": b64u_encode(reader.sign_seed),
                                                         "box_secret": b64u_encode(reader.box_secret)})  # fmt: skip
     server = MemoryServer()
     rows = []
@@ -202,7 +202,7 @@ async def over_http(count: int) -> None:
                     envelope = org.seal(org.helpers[0], case_file=canonical_json({"kind": kind, "schema": 1, "fields": fields}))
                     await org.helpers[0].api.call("PUT", f"/v1/cases/{b64u_encode(envelope.case_id)}", body=to_wire(envelope))
                 member = org.council[0]
-                home = Home(Path(tmp), "unused", {"sign_seed": b64u_encode(member.keys.sign_seed),
+                home = Home(Path(tmp), None, {"sign_seed": b64u_encode(member.keys.sign_seed),
                                                   "box_secret": b64u_encode(member.keys.box_secret)})  # fmt: skip
                 start = time.perf_counter()
                 listed = await list_cases(member.api)

@@ -18,6 +18,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from client.home import KdfPolicy, use_kdf_policy
 from client.samples import photo_with_gps
 from keys.encoding import b64u_decode
 
@@ -145,7 +146,7 @@ def run_demo() -> int:
 
 def _run_demo() -> int:
     os.environ.setdefault("TESSERA_PASSPHRASE", "demo passphrase: correct horse battery staple")
-    os.environ["TESSERA_INSECURE_FAST_KDF"] = "1"
+    use_kdf_policy(KdfPolicy.insecure_fast())  # the demo's own throwaway homes, in this process only
     with tempfile.TemporaryDirectory(prefix="tessera-demo-") as tmp:
         root = Path(tmp)
         port = _free_port()

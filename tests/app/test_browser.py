@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from client.app.state import AppConfig
-from client.home import FAST_KDF_ENV
 from client.samples import photo_with_gps
 from tests.app.conftest import PASSPHRASE
 from tests.app.live import live_app
@@ -30,11 +29,6 @@ TEXT = {  # what the pages must say, per language (from the catalogs)
     "ko": {"required": "필수 항목", "outbox_empty": "보낼편지함이 비어 있습니다.", "identity": "신원", "done": "완료"},
     "en": {"required": "required", "outbox_empty": "The outbox is empty.", "identity": "Identity", "done": "Done"},
 }
-
-
-@pytest.fixture(autouse=True)
-def _fast_keystores(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(FAST_KDF_ENV, "1")
 
 
 @pytest.fixture
