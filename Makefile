@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(PY) -m bench.crypto
 	$(PY) -m bench.intake
 	$(PY) -m bench.attachments
+	$(PY) -m bench.cli
 	$(PY) -m bench.lifecycle
 	$(PY) -m bench.rekey
 	$(PY) -m bench.triage

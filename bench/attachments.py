@@ -169,6 +169,7 @@ def child(argv: list[str]) -> None:
 def run(size: int, rounds: int, *, backup: bool = True) -> None:
     from client.demo import Demo
     from client.home import KdfPolicy, use_kdf_policy
+    from client.main import main as tessera
     from tests.e2e.conftest import environment, free_port, init_server, running_server
 
     env = {**environment(), "TESSERA_PASSPHRASE": PASSPHRASE, "TESSERA_RATE_LIMIT": "100000"}
@@ -203,7 +204,7 @@ def run(size: int, rounds: int, *, backup: bool = True) -> None:
             with running_server(root / "srv", port, env=env) as process:
                 os.environ["TESSERA_PASSPHRASE"] = env["TESSERA_PASSPHRASE"]
                 use_kdf_policy(KdfPolicy.insecure_fast())
-                demo = Demo(root, port)
+                demo = Demo(root, port, tessera)
                 _organisation(demo, invite, root)
                 form = str(_form(root))
                 case = demo.tessera("hana", "intake", "submit", "--kind", "food-distribution", "--form", form).split()[-1]

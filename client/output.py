@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from wcwidth import wcswidth, wcwidth
 
+from client.sanitize import clean
+
 
 def emit_json(data: Any) -> None:
     print(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True))
@@ -72,8 +74,6 @@ class ByteProgress:
         self.show = force or stream.isatty()
         self._progress: Progress | None = None
         if self.show:
-            from client.terminal import clean  # terminal.py imports this module
-
             console = Console(file=stream, force_terminal=force or None, highlight=False)
             self._progress = Progress(
                 TextColumn("{task.description}", markup=False),  # a file name from another person: never markup
