@@ -86,7 +86,7 @@ class Home:
 
     path: Path
     key: KeystoreKey | None
-    state: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict, repr=False)  # secrets: kept out of tracebacks and logs
 
     # -- lifecycle -----------------------------------------------------------------------------
     @classmethod

@@ -66,6 +66,8 @@ def test_one_derivation_per_unlock_and_none_per_save(tmp_path: Path, derivations
 def test_the_passphrase_is_not_kept(tmp_path: Path) -> None:
     home = Home.create(tmp_path / "h", PASSPHRASE, dict(STATE))
     assert PASSPHRASE not in repr(home) and not hasattr(home, "passphrase")
+    home.state["sign_seed"] = "a secret seed"
+    assert "a secret seed" not in repr(home) and home.key is not None and home.key.key.hex() not in repr(home)
     assert all(PASSPHRASE not in repr(getattr(home, name)) for name in ("path", "key", "state"))
 
 
