@@ -102,7 +102,7 @@ def build(count: int, seed: int = 7) -> tuple[MemoryServer, Home, DirectoryState
     # a directory of one entry whose head (all zero bytes here) the intakes, proposals and votes carry: the
     # checked opener cross-checks them (keys/directory.py check_head)
     state = DirectoryState(seq=0, head=bytes(32), _heads=_Heads([bytes(32)]), accounts=accounts, council=record)
-    home = Home(Path(tempfile.gettempdir()), "unused", {"sign_seed": b64u_encode(reader.sign_seed),
+    home = Home(Path(tempfile.gettempdir()), None, {"sign_seed": b64u_encode(reader.sign_seed),
                                                         "box_secret": b64u_encode(reader.box_secret),
                                                         "role": "council", "account": "m1"})  # fmt: skip
     server = MemoryServer()
@@ -215,7 +215,7 @@ async def over_http(count: int) -> None:
                     envelope = org.seal(org.helpers[0], case_file=canonical_json({"kind": kind, "schema": 1, "fields": fields}))
                     await org.helpers[0].api.call("PUT", f"/v1/cases/{b64u_encode(envelope.case_id)}", body=to_wire(envelope))
                 member = org.council[0]
-                home = Home(Path(tmp), "unused", {"sign_seed": b64u_encode(member.keys.sign_seed),
+                home = Home(Path(tmp), None, {"sign_seed": b64u_encode(member.keys.sign_seed),
                                                   "box_secret": b64u_encode(member.keys.box_secret)})  # fmt: skip
                 start = time.perf_counter()
                 listed = await list_cases(member.api)

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from client.app.state import AppConfig
-from client.home import FAST_KDF_ENV
 from client.samples import photo_with_gps
 from tests.app.conftest import PASSPHRASE
 from tests.app.live import live_app
@@ -34,11 +33,6 @@ TEXT = {  # what the pages must say, per language (from the catalogs)
            "new_keys": "New keys in place", "aid": "Cases and amounts per kind of aid",
            "rewrapped": "added 0 key wrap(s)"},
 }
-
-
-@pytest.fixture(autouse=True)
-def _fast_keystores(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(FAST_KDF_ENV, "1")
 
 
 @pytest.fixture

@@ -11,9 +11,8 @@ import datetime
 import json
 import os
 import subprocess
-import sys
-from pathlib import Path
 
+from tests import fastcli
 from tests.hostile.conftest import COUNCIL, ENV, FOOD, Org
 
 
@@ -107,9 +106,8 @@ def test_todo_names_the_outbox(org: Org) -> None:
 
 
 def _cli(org: Org, who: str, *argv: str) -> subprocess.Popen[str]:
-    binary = Path(sys.executable).parent / "tessera"
     env = {**os.environ, **ENV}
-    command = [str(binary), "--home", str(org.home_path(who)), "--server", org.stack.url, *argv]
+    command = fastcli.command("--home", str(org.home_path(who)), "--server", org.stack.url, *argv)
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -28,7 +28,7 @@ from tests.forms import FOOD, MEDICAL
 from tests.hostile.relay import Relay, Stack
 
 PASSPHRASE = "six words at least here for everyone"
-ENV = {"TESSERA_PASSPHRASE": PASSPHRASE, "TESSERA_INSECURE_FAST_KDF": "1"}
+ENV = {"TESSERA_PASSPHRASE": PASSPHRASE}
 COUNCIL = ("kim", "lee", "park")
 
 @contextlib.contextmanager
