@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
-from client.api import Api
+from client.api import Api, ApiError
 from client.directory import from_genesis
 from client.mailbox import Mailbox, StepResult, forget, post_message, share_for, sign_epoch
 from client.plan import Confirm, accept_all, check_participants, make_plan, settle
@@ -78,7 +78,21 @@ async def ceremony_step(
         current=state.council,
     )
     settle(secrets, ceremony_id, params.sid, plan, confirm)
-    return await _step(api, keys, secrets, save, ceremony_id, params, me, mailbox, state, directory)
+    try:
+        return await _step(api, keys, secrets, save, ceremony_id, params, me, mailbox, state, directory)
+    except ApiError as exc:
+        # refused as over (409, "this ceremony is done"): the last member's signature came while this step ran
+        # on a directory read before it. Done only if the verified directory now holds this ceremony's record
+        # with this member's share (a server's word alone is not enough); else the refusal stands
+        if exc.status != 409:
+            raise
+        state = await directory()
+        if not _published(state, params, me, secrets):
+            raise
+        forget(secrets, ceremony_id)
+        result = StepResult()
+        result.done, result.record = True, state.council_at(params.epoch)
+        return result
 
 
 def _my_index(params: dkg.DkgParams, keys: AccountKeys) -> int:

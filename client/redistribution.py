@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
-from client.api import Api
+from client.api import Api, ApiError
 from client.mailbox import Mailbox, StepResult, erase_old_share, forget, post_message, share_for, sign_epoch
 from client.plan import Confirm, check_participants, make_plan, settle
 from keys import redistribute as rd
@@ -66,7 +66,17 @@ async def redistribution_step(
     )
     settle(secrets, ceremony_id, params.sid, plan, confirm)
     step = _Step(api, keys, secrets, save, ceremony_id, params, old, old_index, new_index)
-    return await step.run(state, Mailbox(mailbox.get("messages", []), step.result), directory)
+    try:
+        return await step.run(state, Mailbox(mailbox.get("messages", []), step.result), directory)
+    except ApiError as exc:
+        # refused as over (409): the last signature came from another member while this step ran. Done only if
+        # the verified directory holds the change's record with this member's share; else the refusal stands
+        if exc.status != 409:
+            raise
+        state = await directory()
+        if not step.published(state):
+            raise
+        return step.finish(state)
 
 
 class _Step:

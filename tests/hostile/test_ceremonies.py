@@ -152,3 +152,40 @@ def test_a_share_is_not_erased_when_the_server_says_a_membership_change_is_done(
     for member in COUNCIL:
         org.run(member, "council", "ceremony", "step", *CONFIRM)
         assert "share:1" in org.home(member).section("ceremony")
+
+
+def test_a_ceremony_the_server_calls_done_is_done_only_when_the_directory_says_so(bare_org: Org) -> None:
+    """A 409 "this ceremony is done" on a member's message ends her step as done only when the verified directory
+    holds the ceremony's record with her share; from the server's word alone the refusal stands.
+
+    The race the everyday-story test met in CI: kim's step reads the directory just before park's signature
+    completes the ceremony; the finished ceremony's share boxes are gone, so kim sends her kept shares again and
+    is refused as over. Against the old code that refusal ended her `council ceremony run` with exit 1."""
+    org = bare_org
+    org.ok("admin", "council", "ceremony", "start", "--threshold", "2", "--members", ",".join(COUNCIL))
+    over = (409, {"error": "conflict", "message": "this ceremony is done"})
+    lie = org.relay.answer("POST", r"/v1/ceremonies/[^/]+/messages", lambda _s: over, principal="kim")
+    told = org.run("kim", "council", "ceremony", "step", *CONFIRM)
+    assert lie.hits and told.code != 0 and "done" not in told.out, told.out
+    org.relay.clear()
+    seen_by_kim: list[dict[str, Any]] = []
+    org.relay.rewrite("GET", r"/v1/directory", lambda _s, body: seen_by_kim.append(body) or body, principal="kim")
+    finished = False
+    for _ in range(10):  # rounds in the order kim, lee, park: park's signature is the last
+        for m in COUNCIL:
+            finished = "done" in org.ok(m, "council", "ceremony", "step", *CONFIRM)
+        if finished:
+            break
+    assert finished, "the ceremony ended with park's step"
+    org.relay.clear()
+    stale = [seen_by_kim[-1]]  # what kim's device verified last: the directory just before park's signature
+
+    def before_park(_s: Any, body: dict[str, Any]) -> dict[str, Any]:
+        return stale.pop() if stale else body
+
+    org.relay.rewrite("GET", r"/v1/directory", before_park, principal="kim")
+    before = len(org.relay.seen)
+    raced = org.run("kim", "council", "ceremony", "step", *CONFIRM)
+    refused = [s for s in org.relay.seen[before:] if s.method == "POST" and s.principal == "kim"]
+    assert refused, "kim's step sent her kept shares again into the finished ceremony (the race)"
+    assert raced.code == 0 and "done" in raced.out, raced.err
