@@ -4,12 +4,13 @@ the roles, the OpenAPI document and docs/api.md are generated from this table, a
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from keys.attachments import CHUNK, CHUNK_OVERHEAD
 from server.http import handlers as h
+from server.http import responses as r
 from server.services.attachments import MAX_PART_CHUNKS
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -29,14 +30,17 @@ class Route:
     # anonymous submission tokens (protocol doc §10.6): "spend" - a new intake may come as a case principal paying
     # with a token; "show" - a read a token admits without naming anyone (the key directory, before sealing)
     tokens: str = ""
+    # what it answers: a type of server/http/responses.py (JSON) or bytes (application/octet-stream)
+    response: type = field(kw_only=True)
+    status: tuple[int, ...] = (200,)  # the success statuses it answers with
 
 
 PART_LIMIT = MAX_PART_CHUNKS * (CHUNK + CHUNK_OVERHEAD)  # the largest attachment part
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/v1/health", h.health, None, None, "Liveness."),
-    Route("GET", "/v1/openapi.json", h.openapi, None, None, "This API as an OpenAPI 3.1 document."),
+    Route("GET", "/v1/health", h.health, None, None, "Liveness.", response=r.Health),
+    Route("GET", "/v1/openapi.json", h.openapi, None, None, "This API as an OpenAPI 3.1 document.", response=r.OpenApiDocument),
     Route(
         "POST",
         "/v1/invites/grant",
@@ -44,8 +48,18 @@ ROUTES: tuple[Route, ...] = (
         None,
         h.InviteSecret,
         "The grant a joining device signs (needs the invite secret).",
+        response=r.InviteGrantAnswer,
     ),
-    Route("POST", "/v1/join", h.join, None, h.JoinRequest, "Join with an invite: registers the device keys."),
+    Route(
+        "POST",
+        "/v1/join",
+        h.join,
+        None,
+        h.JoinRequest,
+        "Join with an invite: registers the device keys.",
+        response=r.DirectorySeq,
+        status=(201,),
+    ),
     Route(
         "GET",
         "/v1/directory",
@@ -54,6 +68,7 @@ ROUTES: tuple[Route, ...] = (
         None,
         "Key-directory entries after ?after=SEQ, with a signed checkpoint (also for an anonymous token: X-Tessera-Token).",
         tokens="show",
+        response=r.DirectoryAnswer,
     ),
     Route(
         "POST",
@@ -62,6 +77,7 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council"}),
         h.Cosignature,
         "A council member's cosignature of the key-directory head it verified (a witness).",
+        response=r.Ok,
     ),
     Route(
         "POST",
@@ -70,9 +86,27 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"helper"}),
         h.IssueRequest,
         "Anonymous submission tokens: the blinded nonces evaluated under this period's key, within your budget.",
+        response=r.TokensAnswer,
     ),
-    Route("GET", "/v1/accounts", h.accounts_list, frozenset({"admin", "council"}), None, "Accounts, roles and keys."),
-    Route("POST", "/v1/invites", h.create_invite, frozenset({"admin"}), h.Grant, "Create an invite from a signed grant."),
+    Route(
+        "GET",
+        "/v1/accounts",
+        h.accounts_list,
+        frozenset({"admin", "council"}),
+        None,
+        "Accounts, roles and keys.",
+        response=r.Accounts,
+    ),
+    Route(
+        "POST",
+        "/v1/invites",
+        h.create_invite,
+        frozenset({"admin"}),
+        h.Grant,
+        "Create an invite from a signed grant.",
+        response=r.CreatedInvite,
+        status=(201,),
+    ),
     Route(
         "GET",
         "/v1/invites",
@@ -80,6 +114,7 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"admin"}),
         None,
         "Invites not used yet and not expired, with their signed grants (no secrets).",
+        response=r.PendingInvites,
     ),
     Route(
         "PUT",
@@ -88,8 +123,17 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"admin"}),
         h.Grant,
         "Your pending invite's grant signed again with your new keys (after rotate-keys); same account, role, expiry.",
+        response=r.InviteId,
     ),
-    Route("POST", "/v1/accounts/{account}/revoke", h.revoke, ALL_ROLES, h.RevokeRequest, "Revoke an account (admin, or itself)."),
+    Route(
+        "POST",
+        "/v1/accounts/{account}/revoke",
+        h.revoke,
+        ALL_ROLES,
+        h.RevokeRequest,
+        "Revoke an account (admin, or itself).",
+        response=r.DirectorySeq,
+    ),
     Route(
         "POST",
         "/v1/accounts/{account}/rotate",
@@ -97,8 +141,18 @@ ROUTES: tuple[Route, ...] = (
         ALL_ROLES,
         h.RotateRequest,
         "Replace your own device keys (not council).",
+        response=r.DirectorySeq,
     ),
-    Route("POST", "/v1/ceremonies", h.open_ceremony, frozenset({"admin"}), h.OpenCeremony, "Open a key ceremony (DKG)."),
+    Route(
+        "POST",
+        "/v1/ceremonies",
+        h.open_ceremony,
+        frozenset({"admin"}),
+        h.OpenCeremony,
+        "Open a key ceremony (DKG).",
+        response=r.OpenedCeremony,
+        status=(201,),
+    ),
     Route(
         "POST",
         "/v1/ceremonies/redistribute",
@@ -106,6 +160,7 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"admin"}),
         h.OpenRedistribution,
         "Open a council membership change (same key, new shares).",
+        response=r.OpenedCeremony, status=(201,),
     ),
     Route(
         "GET",
@@ -114,6 +169,7 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"admin", "council"}),
         None,
         "The latest council re-key: how many identity headers are switched, who contributed and attested.",
+        response=r.RekeyStatus,
     ),
     Route(
         "GET",
@@ -122,6 +178,7 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council"}),
         None,
         "Old member: the next headers you have not contributed a key switch to, ?after=CASE&limit=N.",
+        response=r.HeadersToSwitch,
     ),
     Route(
         "POST",
@@ -130,6 +187,7 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council"}),
         h.SwitchBatch,
         "Old member: key-switch contributions with proofs, each verified on arrival.",
+        response=r.Contributed, status=(201,),
     ),
     Route(
         "GET",
@@ -138,6 +196,7 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council"}),
         None,
         "New member: switched headers with what they came from, ?after=CASE&limit=N.",
+        response=r.SwitchedPage,
     ),
     Route(
         "POST",
@@ -146,9 +205,27 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council"}),
         h.AttestRoot,
         "New member: sign the Merkle root of all switched headers.",
+        response=r.Attested, status=(201,),
     ),
-    Route("GET", "/v1/wraps", h.my_wraps, frozenset({"council"}), None, "Your case-key wraps, ?after=CASE&limit=N."),
-    Route("POST", "/v1/wraps", h.add_wraps, frozenset({"council"}), h.AddWraps, "Add wraps re-made for new members."),
+    Route(
+        "GET",
+        "/v1/wraps",
+        h.my_wraps,
+        frozenset({"council"}),
+        None,
+        "Your case-key wraps, ?after=CASE&limit=N.",
+        response=r.Wraps,
+    ),
+    Route(
+        "POST",
+        "/v1/wraps",
+        h.add_wraps,
+        frozenset({"council"}),
+        h.AddWraps,
+        "Add wraps re-made for new members.",
+        response=r.Added,
+        status=(201,),
+    ),
     Route(
         "GET",
         "/v1/ceremonies/current",
@@ -156,6 +233,7 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"admin", "council"}),
         None,
         "The latest ceremony and its progress.",
+        response=r.CeremonyStatus,
     ),
     Route(
         "POST",
@@ -164,6 +242,7 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council"}),
         h.CeremonyPost,
         "Post a round message.",
+        response=r.CeremonyProgress,
     ),
     Route(
         "GET",
@@ -172,6 +251,7 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council"}),
         None,
         "Broadcasts and your shares.",
+        response=r.CeremonyMessages,
     ),
     Route(
         "PUT",
@@ -182,8 +262,9 @@ ROUTES: tuple[Route, ...] = (
         "Submit an intake (idempotent): as principal case:<id>, signed with the envelope's reply key, paying with an "
         "anonymous token (X-Tessera-Token); or signed by a helper's account.",
         tokens="spend",
+        response=r.IntakeAnswer,
     ),
-    Route("GET", "/v1/cases", h.list_cases, frozenset({"council"}), None, "Cases, ?state=&cursor=&limit=."),
+    Route("GET", "/v1/cases", h.list_cases, frozenset({"council"}), None, "Cases, ?state=&cursor=&limit=.", response=r.CaseList),
     Route(
         "GET",
         "/v1/case-pages",
@@ -192,6 +273,7 @@ ROUTES: tuple[Route, ...] = (
         None,
         "Whole cases as GET /v1/cases/{case_id} answers them (your key wrap, decisions, message counts), "
         "?state=&cursor=&limit= (up to 100).",
+        response=r.CasePage,
     ),
     Route(
         "GET",
@@ -200,10 +282,36 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council", "case"}),
         None,
         "A case with your key wrap and its decisions.",
+        response=r.Case,
     ),
-    Route("POST", "/v1/reveals", h.file_reveal, frozenset({"council"}), h.RevealRequest, "File a blinded reveal request."),
-    Route("GET", "/v1/reveals", h.pending_reveals, frozenset({"council"}), None, "Requests you may approve."),
-    Route("GET", "/v1/reveals/{request_id}", h.get_reveal, frozenset({"council"}), None, "Your request and its partials."),
+    Route(
+        "POST",
+        "/v1/reveals",
+        h.file_reveal,
+        frozenset({"council"}),
+        h.RevealRequest,
+        "File a blinded reveal request.",
+        response=r.RequestId,
+        status=(201,),
+    ),
+    Route(
+        "GET",
+        "/v1/reveals",
+        h.pending_reveals,
+        frozenset({"council"}),
+        None,
+        "Requests you may approve.",
+        response=r.PendingReveals,
+    ),
+    Route(
+        "GET",
+        "/v1/reveals/{request_id}",
+        h.get_reveal,
+        frozenset({"council"}),
+        None,
+        "Your request and its partials.",
+        response=r.Reveal,
+    ),
     Route(
         "POST",
         "/v1/reveals/{request_id}/partials",
@@ -211,8 +319,18 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council"}),
         h.PartialDecryption,
         "Approve: post your partial.",
+        response=r.Approvals, status=(201,),
     ),
-    Route("POST", "/v1/cases/{case_id}/proposals", h.propose, frozenset({"council"}), h.Proposal, "Propose a decision."),
+    Route(
+        "POST",
+        "/v1/cases/{case_id}/proposals",
+        h.propose,
+        frozenset({"council"}),
+        h.Proposal,
+        "Propose a decision.",
+        response=r.ProposalId,
+        status=(201,),
+    ),
     Route(
         "GET",
         "/v1/proposals",
@@ -220,6 +338,7 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council"}),
         None,
         "The open proposals (up to 500), each as signed with its votes as signed.",
+        response=r.OpenProposals,
     ),
     Route(
         "GET",
@@ -228,8 +347,18 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council"}),
         None,
         "A proposal and its votes, as signed (shown to a member before they vote).",
+        response=r.OpenProposal,
     ),
-    Route("POST", "/v1/proposals/{proposal_id}/votes", h.vote, frozenset({"council"}), h.Vote, "Vote on a proposal."),
+    Route(
+        "POST",
+        "/v1/proposals/{proposal_id}/votes",
+        h.vote,
+        frozenset({"council"}),
+        h.Vote,
+        "Vote on a proposal.",
+        response=r.VoteResult,
+        status=(201,),
+    ),
     Route(
         "POST",
         "/v1/cases/{case_id}/messages",
@@ -237,10 +366,11 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council", "case"}),
         h.SealedMessage,
         "Post a sealed message.",
+        response=r.Seq, status=(201,),
     ),
     Route(
         "GET", "/v1/cases/{case_id}/messages", h.list_messages, frozenset({"council", "case"}), None, "Messages after ?after=SEQ."
-    ),
+    , response=r.Messages),
     Route(
         "POST",
         "/v1/cases/{case_id}/attachments",
@@ -248,6 +378,7 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"case"}),
         h.NewAttachment,
         "Register an attachment (its sealed descriptor and padded size); idempotent.",
+        response=r.AttachmentState, status=(200, 201),
     ),
     Route(
         "GET",
@@ -256,6 +387,7 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council", "case"}),
         None,
         "A case's attachments: sealed descriptors and upload progress, and the helper's signed list of them.",
+        response=r.Attachments,
     ),
     Route(
         "PUT",
@@ -264,6 +396,7 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"case"}),
         h.AttachmentList,
         "The helper's signed list of all the case's attachments (kept if later than the one held).",
+        response=r.ListSerial,
     ),
     Route(
         "GET",
@@ -272,6 +405,7 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council", "case"}),
         None,
         "One attachment: how many chunks the server holds (resume from there).",
+        response=r.AttachmentState,
     ),
     Route(
         "PUT",
@@ -281,6 +415,7 @@ ROUTES: tuple[Route, ...] = (
         bytes,
         "Upload sealed chunks ?from=N (the next chunk the server lacks), up to 16 per request.",
         max_body=PART_LIMIT,
+        response=r.AttachmentState,
     ),
     Route(
         "GET",
@@ -289,6 +424,7 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council", "case"}),
         None,
         "Download the sealed chunks ?from=N as one stream.",
+        response=bytes,
     ),
     Route(
         "GET",
@@ -297,6 +433,7 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"admin", "council"}),
         None,
         "Audit entries after ?after=SEQ, with a checkpoint.",
+        response=r.AuditPage,
     ),
     Route(
         "GET",
@@ -305,5 +442,6 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"admin", "council"}),
         None,
         "The retention periods and quorum rules this server is configured with.",
+        response=r.Policy,
     ),
 )

@@ -34,8 +34,26 @@ async def test_openapi_document_lists_every_route_with_its_schema(world: World) 
             ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
             schema = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]
             assert schema["additionalProperties"] is False and schema["required"]
+        # what it answers: a schema of its own (not a bare object) for each success status, and errors
+        responses = operation["responses"]
+        assert set(responses) == {str(s) for s in route.status} | {"default"}, route.path
+        for status in route.status:
+            content = responses[str(status)]["content"]
+            if route.response is bytes:
+                assert content == {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+                continue
+            name = content["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+            assert name == route.response.__name__
+            schema = doc["components"]["schemas"][name]
+            assert schema["type"] == "object" and schema["properties"] and schema["additionalProperties"] is False
+            assert set(schema["required"]) <= set(schema["properties"])
     envelope = doc["components"]["schemas"]["IntakeEnvelope"]
     assert envelope["properties"]["case_id"]["contentEncoding"] == "base64url"
+    # a field that may be absent is not required; one that may be null says so
+    attachment = doc["components"]["schemas"]["AttachmentState"]
+    assert "signed_receipt" not in attachment["required"] and "received" in attachment["required"]
+    assert doc["components"]["schemas"]["CaseList"]["properties"]["next_cursor"]["anyOf"][1] == {"type": "null"}
+    assert doc["components"]["schemas"]["Switched"]["required"] == ["case_id", "from", "to", "contributions"]
     # null only where the server serves a case whose header a re-key replaced
     assert envelope["properties"]["header"] == {"anyOf": [{"$ref": "#/components/schemas/IdentityHeader"}, {"type": "null"}]}
 
