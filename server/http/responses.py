@@ -463,5 +463,3 @@ class Policy:
     retention: dict[str, int]
     quorum: dict[str, Literal["majority"] | int]  # "majority" of the council, or a number of members
 
-
-CHUNKS = bytes  # the sealed chunks as one application/octet-stream
