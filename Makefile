@@ -41,13 +41,14 @@ demo: $(STAMP) $(MO)
 	$(VENV)/bin/tessera demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check keys server client tests bench
-	$(VENV)/bin/mypy keys server client
+	$(VENV)/bin/ruff check keys server client privatefiles tests bench
+	$(VENV)/bin/mypy keys server client privatefiles
 
 bench: $(STAMP)
 	$(PY) -m bench.crypto
 	$(PY) -m bench.intake
 	$(PY) -m bench.attachments
+	$(PY) -m bench.cli
 	$(PY) -m bench.lifecycle
 	$(PY) -m bench.rekey
 	$(PY) -m bench.triage

@@ -154,8 +154,10 @@ def child(argv: list[str]) -> None:
 
         code = tessera_server(argv[1:])
     else:
+        from client.home import KdfPolicy, use_kdf_policy
         from client.main import main as tessera
 
+        use_kdf_policy(KdfPolicy.insecure_fast())  # throwaway homes: what is measured is the transfer
         code = tessera(argv[1:])
     print(f"peak_rss_mib={vm_hwm_mib(os.getpid()):.1f}", file=sys.stderr)
     sys.exit(code)
@@ -166,9 +168,11 @@ def child(argv: list[str]) -> None:
 
 def run(size: int, rounds: int, *, backup: bool = True) -> None:
     from client.demo import Demo
+    from client.home import KdfPolicy, use_kdf_policy
+    from client.main import main as tessera
     from tests.e2e.conftest import environment, free_port, init_server, running_server
 
-    env = {**environment(), "TESSERA_PASSPHRASE": PASSPHRASE, "TESSERA_INSECURE_FAST_KDF": "1", "TESSERA_RATE_LIMIT": "100000"}
+    env = {**environment(), "TESSERA_PASSPHRASE": PASSPHRASE, "TESSERA_RATE_LIMIT": "100000"}
     me = [sys.executable, "-m", "bench.attachments", "--child"]
     with tempfile.TemporaryDirectory(prefix="tessera-bench-", dir=os.environ.get("BENCH_TMP")) as tmp:
         root = Path(tmp)
@@ -198,8 +202,9 @@ def run(size: int, rounds: int, *, backup: bool = True) -> None:
         try:
             _wait(ref_port)
             with running_server(root / "srv", port, env=env) as process:
-                os.environ.update({k: env[k] for k in ("TESSERA_PASSPHRASE", "TESSERA_INSECURE_FAST_KDF")})
-                demo = Demo(root, port)
+                os.environ["TESSERA_PASSPHRASE"] = env["TESSERA_PASSPHRASE"]
+                use_kdf_policy(KdfPolicy.insecure_fast())
+                demo = Demo(root, port, tessera)
                 _organisation(demo, invite, root)
                 form = str(_form(root))
                 case = demo.tessera("hana", "intake", "submit", "--kind", "food-distribution", "--form", form).split()[-1]

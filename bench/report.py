@@ -45,7 +45,7 @@ from client.report.source import list_cases, open_record, read_cases
 from client.report.strings import Catalog
 from keys.accounts import AccountKeys
 from keys.decisions import propose, vote
-from keys.directory import AccountState, DirectoryState
+from keys.directory import AccountState, DirectoryState, _Heads
 from keys.encoding import b64u_encode, canonical_json
 from keys.envelope import new_case_id, seal_intake, unwrap_case_key
 from keys.group import self_test
@@ -99,9 +99,12 @@ def build(count: int, seed: int = 7) -> tuple[MemoryServer, Home, DirectoryState
     helper = AccountKeys.generate()
     accounts = {"helper": AccountState(account="helper", role="helper", keys=helper.public())}
     accounts |= {m.account: AccountState(account=m.account, role="council", keys=keys[m.index].public()) for m in record.members}
-    state = DirectoryState(accounts=accounts, council=record)
-    home = Home(Path(tempfile.gettempdir()), "unused", {"sign_seed": b64u_encode(reader.sign_seed),
-                                                        "box_secret": b64u_encode(reader.box_secret)})  # fmt: skip
+    # a directory of one entry whose head (all zero bytes here) the intakes, proposals and votes carry: the
+    # checked opener cross-checks them (keys/directory.py check_head)
+    state = DirectoryState(seq=0, head=bytes(32), _heads=_Heads([bytes(32)]), accounts=accounts, council=record)
+    home = Home(Path(tempfile.gettempdir()), None, {"sign_seed": b64u_encode(reader.sign_seed),
+                                                        "box_secret": b64u_encode(reader.box_secret),
+                                                        "role": "council", "account": "m1"})  # fmt: skip
     server = MemoryServer()
     rows = []
     first, last = PERIOD.first_day, PERIOD.last_day
@@ -124,8 +127,18 @@ def build(count: int, seed: int = 7) -> tuple[MemoryServer, Home, DirectoryState
         if n % 5 == 1:  # a fifth of the cases carry an adopted decision with two verified votes
             case_key = unwrap_case_key(reader, case_id, mine)
             action = rng.choice(("approve", "approve", "decline"))
-            proposal = propose(case_id=case_id, case_key=case_key, action=action, note="as requested", keys=reader)
-            ballots = [vote(proposal_id=proposal.proposal_id, approve=True, keys=keys[i]) for i in (1, 2)]
+            proposal = propose(
+                case_id=case_id,
+                case_key=case_key,
+                action=action,
+                note="as requested",
+                epoch=record.epoch,
+                needed=record.threshold,
+                head_seq=0,
+                head_hash=bytes(32),
+                keys=reader,
+            )
+            ballots = [vote(proposal=proposal, approve=True, head_seq=0, head_hash=bytes(32), keys=keys[i]) for i in (1, 2)]
             decisions.append({"proposal_id": b64u_encode(proposal.proposal_id), "action": action, "state": "adopted",
                               "day": last, "proposer": "m1", "proposal": to_wire(proposal),
                               "votes": [{"account": f"m{i}", "approve": True, "vote": to_wire(b)}
@@ -202,7 +215,7 @@ async def over_http(count: int) -> None:
                     envelope = org.seal(org.helpers[0], case_file=canonical_json({"kind": kind, "schema": 1, "fields": fields}))
                     await org.helpers[0].api.call("PUT", f"/v1/cases/{b64u_encode(envelope.case_id)}", body=to_wire(envelope))
                 member = org.council[0]
-                home = Home(Path(tmp), "unused", {"sign_seed": b64u_encode(member.keys.sign_seed),
+                home = Home(Path(tmp), None, {"sign_seed": b64u_encode(member.keys.sign_seed),
                                                   "box_secret": b64u_encode(member.keys.box_secret)})  # fmt: skip
                 start = time.perf_counter()
                 listed = await list_cases(member.api)

@@ -52,7 +52,7 @@ def member_home(org: Org, tmp: Path) -> Home:
     member = org.council[0]
     state = {"account": member.name, "role": "council", "sign_seed": b64u_encode(member.keys.sign_seed),
              "box_secret": b64u_encode(member.keys.box_secret)}  # fmt: skip
-    return Home(tmp, "unused", state)
+    return Home(tmp, None, state)
 
 
 async def open_each(api: Api, home: Home, state: DirectoryState, queue: Iterator[str]) -> None:

@@ -15,9 +15,10 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from client.home import KdfPolicy, use_kdf_policy
 from client.samples import photo_with_gps
 from keys.encoding import b64u_decode
 
@@ -73,9 +74,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+Tessera = Callable[[Sequence[str]], int]  # `client.main.main`, given by the caller (main.py imports this module)
+
+
 class Demo:
-    def __init__(self, root: Path, port: int) -> None:
+    def __init__(self, root: Path, port: int, tessera: Tessera) -> None:
         self.root = root
+        self.main = tessera
         self.server = f"http://127.0.0.1:{port}"
         self.step_no = 0
 
@@ -85,11 +90,9 @@ class Demo:
 
     def tessera(self, who: str, *argv: str, expect_fail: bool = False) -> str:
         """Run one `tessera` command as `who` (its own home) in this process; returns its stdout."""
-        from client.main import main
-
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(["--home", str(self.root / "homes" / who), *argv])
+            code = self.main(["--home", str(self.root / "homes" / who), *argv])
         if (code != 0) != expect_fail:
             raise RuntimeError(f"`tessera {' '.join(argv)}` as {who} exited {code}: {err.getvalue().strip() or out.getvalue()}")
         return out.getvalue() if not expect_fail else err.getvalue()
@@ -135,24 +138,24 @@ def _server(root: Path, port: int) -> Iterator[tuple[Path, str]]:
         log.close()
 
 
-def run_demo() -> int:
+def run_demo(tessera: Tessera) -> int:
     try:
-        return _run_demo()
+        return _run_demo(tessera)
     except RuntimeError as exc:
         print(f"\ndemo failed: {exc}", file=sys.stderr)
         return 1
 
 
-def _run_demo() -> int:
+def _run_demo(tessera: Tessera) -> int:
     os.environ.setdefault("TESSERA_PASSPHRASE", "demo passphrase: correct horse battery staple")
-    os.environ["TESSERA_INSECURE_FAST_KDF"] = "1"
+    use_kdf_policy(KdfPolicy.insecure_fast())  # the demo's own throwaway homes, in this process only
     with tempfile.TemporaryDirectory(prefix="tessera-demo-") as tmp:
         root = Path(tmp)
         port = _free_port()
         print("Tessera demo: a real server on a temporary SQLite database, real clients, the whole story.")
         print("(Keystores use a fast Argon2id setting here so the demo runs quickly; real ones take ~0.2-0.7 s to open.)\n")
         with _server(root, port) as (data, invite):
-            d = Demo(root, port)
+            d = Demo(root, port, tessera)
             d.say(f"tessera-server init created the organisation; the server runs on {d.server} (SQLite, WAL).")
             d.tessera("admin", "join", invite, "--name", "admin")
             d.say("The administrator joined with the one-time invite printed by init.")

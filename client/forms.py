@@ -206,10 +206,6 @@ def schema(kind: str) -> tuple[Field, ...]:
     return KINDS[kind][1]
 
 
-def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def template(kind: str) -> str:
     """A form to fill in, with every field and its help text."""
     fields = schema(kind)

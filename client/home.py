@@ -17,11 +17,11 @@ from keys.accounts import AccountKeys
 from keys.encoding import b64u_decode, b64u_encode, canonical_json
 from keys.errors import DecryptionError, KeystoreError
 from keys.hashing import kdf32
-from keys.keystore import KeystorePolicy, read_keystore, write_keystore, write_private_file
+from keys.keystore import KeystoreKey, KeystorePolicy, derive_key, open_keystore, reseal
+from privatefiles import write_private_file
 
 KEYSTORE = "keystore.tsk"
 OUTBOX = "outbox"
-FAST_KDF_ENV = "TESSERA_INSECURE_FAST_KDF"  # demos and tests only: a cheap Argon2id
 TAG_OUTBOX = b"outbox"
 
 
@@ -34,43 +34,96 @@ def default_home() -> Path:
     return Path(base) / "tessera"
 
 
-def policy_for(role: str) -> KeystorePolicy:
-    if os.environ.get(FAST_KDF_ENV) == "1":
-        return KeystorePolicy.for_tests()
-    return KeystorePolicy.council() if role in ("council", "admin") else KeystorePolicy.helper()
+@dataclass(frozen=True, slots=True)
+class KdfPolicy:
+    """The Argon2id cost a keystore must have, by role. Injected (`use_kdf_policy`, or `policy=` on `Home.create`
+    and `Home.open`), never read from the environment: the standard costs unless a test or the demo says so."""
+
+    helper: KeystorePolicy
+    council: KeystorePolicy  # council members and administrators: a share, or the power to invite
+
+    @classmethod
+    def standard(cls) -> KdfPolicy:
+        return cls(helper=KeystorePolicy.helper(), council=KeystorePolicy.council())
+
+    @classmethod
+    def insecure_fast(cls) -> KdfPolicy:
+        """Tests and `tessera demo` only: the cheapest cost Argon2id allows here."""
+        return cls(helper=KeystorePolicy.for_tests(), council=KeystorePolicy.for_tests())
+
+    def for_role(self, role: str) -> KeystorePolicy:
+        return self.council if role in ("council", "admin") else self.helper
+
+
+_kdf_policy = KdfPolicy.standard()
+
+
+def use_kdf_policy(policy: KdfPolicy) -> KdfPolicy:
+    """Set the cost for every home this process creates or opens from now on; returns the one before."""
+    global _kdf_policy
+    before, _kdf_policy = _kdf_policy, policy
+    return before
+
+
+def kdf_policy() -> KdfPolicy:
+    return _kdf_policy
+
+
+def _read_keystore(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError as exc:
+        raise KeystoreError(f"no keystore at {path}") from exc
+    except OSError as exc:
+        raise KeystoreError(f"cannot read keystore {path}: {exc.strerror}") from exc
 
 
 @dataclass
 class Home:
-    """The unlocked state of one device. Call `save()` after a change (re-sealed with a fresh salt)."""
+    """The unlocked state of one device. Unlocking runs Argon2id once and keeps the derived key (never the
+    passphrase); call `save()` after a change: the state is sealed again under that key with a fresh nonce, no
+    Argon2id. A home built without a key (`key=None`: benches and tests that never save) refuses to save."""
 
     path: Path
-    passphrase: str
-    state: dict[str, Any] = field(default_factory=dict)
+    key: KeystoreKey | None
+    state: dict[str, Any] = field(default_factory=dict, repr=False)  # secrets: kept out of tracebacks and logs
 
     # -- lifecycle -----------------------------------------------------------------------------
     @classmethod
-    def create(cls, path: Path, passphrase: str, state: dict[str, Any]) -> Home:
+    def create(cls, path: Path, passphrase: str, state: dict[str, Any], *, policy: KdfPolicy | None = None) -> Home:
         if (path / KEYSTORE).exists():
             raise HomeError(f"{path} holds an account already; use another --home")
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        home = cls(path, passphrase, state)
+        role = str(state.get("role", "helper"))
+        home = cls(path, derive_key(passphrase, (policy or _kdf_policy).for_role(role)), state)
         home.save()
         return home
 
     @classmethod
-    def open(cls, path: Path, passphrase: str) -> Home:
+    def open(cls, path: Path, passphrase: str, *, policy: KdfPolicy | None = None) -> Home:
+        """Unlock: one Argon2id derivation. A keystore written with a weaker cost than `policy` asks for its role
+        (an older program, or the demo's) is sealed again at that cost now, under a new salt: a second derivation,
+        once."""
         if not (path / KEYSTORE).exists():
             raise HomeError(f"no account in {path}: join with `tessera --home {path} join INVITE --name NAME`")
-        unlocked = read_keystore(path / KEYSTORE, passphrase)
+        unlocked = open_keystore(_read_keystore(path / KEYSTORE), passphrase)
         try:
             state = json.loads(unlocked.payload)
         except ValueError as exc:
             raise KeystoreError("the keystore content is damaged") from exc
-        return cls(path, passphrase, state)
+        if not isinstance(state, dict):
+            raise KeystoreError("the keystore content is damaged")
+        home = cls(path, unlocked.key, state)
+        wanted = (policy or _kdf_policy).for_role(home.role)
+        if unlocked.key.policy.weaker_than(wanted):
+            home.key = derive_key(passphrase, wanted)
+            home.save()
+        return home
 
     def save(self) -> None:
-        write_keystore(self.path / KEYSTORE, canonical_json(self.state), self.passphrase, policy_for(self.role))
+        if self.key is None:
+            raise HomeError("this home was not unlocked with a passphrase; it cannot be saved")
+        write_private_file(self.path / KEYSTORE, reseal(canonical_json(self.state), self.key))
 
     # -- identity ------------------------------------------------------------------------------
     @property

@@ -126,9 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         self_test()
         if args.command == "demo":
-            from client.demo import run_demo
+            from client.demo import run_demo  # loads only for the demo (it imports nothing of this module)
 
-            return run_demo()
+            return run_demo(main)
         if args.command == "app":
             return _app(args)
         return asyncio.run(_run(args))

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from wcwidth import wcswidth, wcwidth
+
+from client.sanitize import clean
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 
 def emit_json(data: Any) -> None:
@@ -72,7 +75,9 @@ class ByteProgress:
         self.show = force or stream.isatty()
         self._progress: Progress | None = None
         if self.show:
-            from client.terminal import clean  # terminal.py imports this module
+            # rich loads only when a progress line is shown (a terminal): every other start of `tessera` skips it
+            from rich.console import Console
+            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
             console = Console(file=stream, force_terminal=force or None, highlight=False)
             self._progress = Progress(

@@ -35,6 +35,10 @@ class UsageError(Exception):
     """The command cannot run as given."""
 
 
+class RotationInterruptedError(UsageError):
+    """A key rotation on this device did not finish: only `rotate-keys` (the app's keys page) may run."""
+
+
 class KeyChangedError(Exception):
     """A known person's keys changed; compare safety numbers before trusting them again."""
 
@@ -134,7 +138,9 @@ class Session:
         if home is None:
             return Api(base, self.http)
         if "pending_keys" in home.state and self.args.command != "rotate-keys":
-            raise UsageError("a key rotation on this device was interrupted: run `tessera rotate-keys` to finish it first")
+            raise RotationInterruptedError(
+                "a key rotation on this device was interrupted: run `tessera rotate-keys` to finish it first"
+            )
         isolate = self.isolation.http_for if self.isolation is not None else None
         return Api(base, self.http, keys=home.keys, principal=home.account, isolate=isolate)
 

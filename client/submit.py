@@ -31,10 +31,11 @@ from client.net import isolated
 from client.outbox import ready_to_send
 from client.session import Session, UsageError
 from client.tokens import take, top_up
+from keys.council import EpochRecord
 from keys.directory import DirectoryState
 from keys.encoding import b64u_encode
 from keys.envelope import reply_keys
-from keys.errors import EncodingError, ProofError
+from keys.errors import DirectoryError, EncodingError, ProofError
 from keys.receipts import IntakeReceipt, envelope_digest, verify_receipt
 from keys.requests import case_principal
 from keys.tokens import Token
@@ -112,6 +113,26 @@ async def directory_for_cases(session: Session, home: Home, http: aiohttp.Client
         return await session.directory(home, session.api(home))
     home.save()  # given up before it is shown: never shown twice
     return await anonymous_directory(session, home, http, token)
+
+
+async def case_directory(session: Session, home: Home) -> DirectoryState:
+    """The verified key directory for a command about one case. A helper's is read naming nobody (a token read on
+    a connection of its own, `directory_for_cases`), so that the case requests after it, made as the case, do
+    not follow a request of her account; anyone else's signed in."""
+    if home.role != "helper":
+        return await session.directory(home, session.api(home))
+    async with isolated(session.args.proxy) as http:
+        return await directory_for_cases(session, home, http)
+
+
+async def case_council(session: Session, home: Home) -> tuple[DirectoryState, EpochRecord]:
+    """`case_directory` and its current council (`Session.council_state` for a command about one case)."""
+    if home.role != "helper":
+        return await session.council_state(home, session.api(home))
+    state = await case_directory(session, home)
+    if state.council is None:
+        raise DirectoryError("the council has not held its key ceremony yet: nothing can be sealed to it")
+    return state, state.council
 
 
 async def send_sealed(
@@ -192,6 +213,8 @@ __all__ = [
     "NoTokenError",
     "Sent",
     "ServerUnreachableError",
+    "case_council",
+    "case_directory",
     "check_receipt",
     "directory_for_cases",
     "send_one",

@@ -9,7 +9,8 @@ isolate characters; `one_line` also turns newlines and tabs into spaces, so a ta
 cannot fake further lines. JSON output keeps the data exact: control, C1 and bidi characters are written as
 `\\uXXXX` escapes instead (JSON's own escaping already covers C0).
 
-Shown by tests/hostile/test_terminal.py.
+`clean` itself is in client/sanitize.py (which imports nothing of the client). Shown by
+tests/hostile/test_terminal.py.
 """
 
 from __future__ import annotations
@@ -20,19 +21,11 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from client import output
+from client.sanitize import BIDI, clean
 
-_BIDI: Final = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-_UNSAFE: Final = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}]")
-_UNSAFE_ONE_LINE: Final = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}]")
-_JSON_UNSAFE: Final = re.compile(f"[\x7f-\x9f{_BIDI}]")
+__all__ = ["clean", "emit_json", "say", "table"]
 
-
-def clean(text: object, *, one_line: bool = False) -> str:
-    """`text` as a string that cannot drive a terminal (see the module docstring)."""
-    value = str(text)
-    if one_line:
-        return _UNSAFE_ONE_LINE.sub(lambda m: " " if m.group() in "\n\t\r" else "", value)
-    return _UNSAFE.sub("", value)
+_JSON_UNSAFE: Final = re.compile(f"[\x7f-\x9f{BIDI}]")
 
 
 def say(*parts: object, one_line: bool = False) -> None:

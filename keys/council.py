@@ -9,13 +9,12 @@ record that parses is internally consistent. Who signed it is checked by the key
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Final
 
-from keys.accounts import AccountKeys, verify_signature
 from keys.encoding import u16, u32
-from keys.errors import EncodingError, ProofError, ProtocolError
+from keys.errors import EncodingError, ProtocolError
 from keys.group import Point
 from keys.hashing import TAG_CTX_COUNCIL, TAG_CTX_KEY, TAG_EPOCH, kdf32
 from keys.sharing import check_index, evaluate_commitments
@@ -162,33 +161,3 @@ class EpochSignature:
     def __post_init__(self) -> None:
         require_len("signer", self.signer, 32)
         require_len("signature", self.signature, 64)
-
-
-def sign_epoch(record: EpochRecord, keys: AccountKeys) -> EpochSignature:
-    """Sign an epoch record after checking it yourself (the caller's job: it came out of your own DKG)."""
-    return EpochSignature(signer=keys.public().sign_key, signature=keys.sign(TAG_EPOCH, record.digest()))
-
-
-def verified_signers(record: EpochRecord, signatures: Sequence[EpochSignature], allowed: Mapping[bytes, str]) -> set[bytes]:
-    """The distinct keys of `allowed` (sign key -> name) with a valid signature on `record`.
-
-    Raises ProofError for a signature that does not verify (a forged or garbled entry); signatures by
-    keys outside `allowed` are not counted.
-    """
-    good: set[bytes] = set()
-    digest = record.digest()
-    for sig in signatures:
-        if sig.signer not in allowed:
-            continue
-        verify_signature(sig.signer, TAG_EPOCH, digest, sig.signature)
-        good.add(sig.signer)
-    return good
-
-
-def require_signers(
-    record: EpochRecord, signatures: Sequence[EpochSignature], allowed: Mapping[bytes, str], needed: int, what: str
-) -> None:
-    """Raise ProofError unless at least `needed` distinct keys of `allowed` signed `record`."""
-    got = verified_signers(record, signatures, allowed)
-    if len(got) < needed:
-        raise ProofError(f"{what}: {len(got)} valid signature(s), {needed} needed")

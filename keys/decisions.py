@@ -35,10 +35,10 @@ from keys.hashing import TAG_AD_OUTCOME, TAG_PROPOSAL_DIGEST, TAG_PROPOSAL_V2, T
 from keys.kem import CASE_ID_SIZE
 from keys.wire import encode_json, require_len, require_version, signing_bytes
 
-ACTIONS: Final = ("approve", "decline", "request-info", "close")
+ACTIONS: Final = ("approve", "decline", "request-info", "close")  # what a decision can do to a case
+CASE_STATES: Final = ("open", "decided", "closed")  # a case's state: an adopted "close" closes it, others decide it
 ID_SIZE: Final = 16
 MAX_COUNCIL: Final = 255
-STATES: Final = ("open", "adopted", "rejected")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,4 +1,5 @@
-"""Passphrase-protected keystore files (protocol doc §6), the only file I/O in `keys/`.
+"""Passphrase-protected keystore files (protocol doc §8): bytes in, bytes out (the files themselves are read and
+written by the client, `client/home.py`).
 
 Layout (all integers big-endian; the header is the AEAD's associated data):
 
@@ -10,19 +11,21 @@ Layout (all integers big-endian; the header is the AEAD's associated data):
 
 key = Argon2id(NFC(passphrase), salt, t, m, lanes = 1, 32 bytes), via argon2-cffi; one lane so
 libsodium's crypto_pwhash derives the same key. The unkeyed checksum only tells damage apart from a
-wrong passphrase; authenticity comes from the AEAD. Files are written atomically (temporary file,
-fsync, rename, fsync of the directory) with mode 0600; every write uses a fresh salt and nonce.
+wrong passphrase; authenticity comes from the AEAD.
+
+Unlock once, save often: `open_keystore` returns the derived key with the salt and costs it belongs to
+(`KeystoreKey`), and `reseal` writes new content under that key with a fresh nonce and the same salt and
+costs: no Argon2id on save. A new salt (and a new key) comes with `derive_key`: a new keystore, a new
+passphrase or a stronger cost. The format is the same either way (version 1); a file written by `reseal`
+is opened like any other, and every file ever written opens.
 """
 
 from __future__ import annotations
 
 import hmac
-import os
 import struct
-import tempfile
 import unicodedata
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import ClassVar, Final
 
 import argon2.exceptions
@@ -94,31 +97,61 @@ def _derive(passphrase: str, salt: bytes, policy: KeystorePolicy) -> bytes:
         raise KeystoreError(f"key derivation failed: {exc}") from exc
 
 
-def seal_keystore(payload: bytes, passphrase: str, policy: KeystorePolicy, *, rng: Rng = default_rng) -> bytes:
-    """Encrypt `payload` under the passphrase; returns the file bytes."""
+@dataclass(frozen=True, slots=True)
+class KeystoreKey:
+    """The key one Argon2id derivation gave, with the salt and costs that name it in a file header.
+    Keep it in memory while unlocked; never write it anywhere."""
+
+    key: bytes = field(repr=False)
+    salt: bytes
+    policy: KeystorePolicy
+
+    def __post_init__(self) -> None:
+        if len(self.key) != aead.KEY_SIZE or len(self.salt) != 16:
+            raise KeystoreError("a keystore key is 32 bytes with a 16-byte salt")
+
+
+def derive_key(passphrase: str, policy: KeystorePolicy, *, rng: Rng = default_rng) -> KeystoreKey:
+    """One Argon2id derivation under a fresh salt: the key for a new keystore (or a new passphrase or cost)."""
     if not passphrase:
         raise KeystoreError("an empty passphrase protects nothing; choose a passphrase of several words")
+    salt = rng(16)
+    return KeystoreKey(_derive(passphrase, salt, policy), salt, policy)
+
+
+def reseal(payload: bytes, key: KeystoreKey, *, rng: Rng = default_rng) -> bytes:
+    """Encrypt `payload` under an already derived key (fresh nonce, same salt and costs); returns the file bytes."""
     if len(payload) > MAX_PAYLOAD:
         raise KeystoreError("keystore payload is too large")
-    salt = rng(16)
-    key = _derive(passphrase, salt, policy)
     nonce = rng(aead.NONCE_SIZE)
     header = _FIXED.pack(
-        MAGIC, VERSION, KDF_ARGON2ID, policy.t_cost, policy.m_kib, 1, salt, AEAD_XCHACHA, nonce, len(payload) + aead.TAG_SIZE
+        MAGIC, VERSION, KDF_ARGON2ID, key.policy.t_cost, key.policy.m_kib, 1, key.salt, AEAD_XCHACHA, nonce,
+        len(payload) + aead.TAG_SIZE,
     )
-    ct = crypto_aead_xchacha20poly1305_ietf_encrypt(payload, header, nonce, key)
+    ct = crypto_aead_xchacha20poly1305_ietf_encrypt(payload, header, nonce, key.key)
     body = header + ct
     return body + kdf32(TAG_KEYSTORE_SUM, body)
+
+
+def seal_keystore(payload: bytes, passphrase: str, policy: KeystorePolicy, *, rng: Rng = default_rng) -> bytes:
+    """Encrypt `payload` under the passphrase with a fresh salt (one Argon2id); returns the file bytes."""
+    if len(payload) > MAX_PAYLOAD:
+        raise KeystoreError("keystore payload is too large")
+    return reseal(payload, derive_key(passphrase, policy, rng=rng), rng=rng)
 
 
 @dataclass(frozen=True, slots=True)
 class Unlocked:
     payload: bytes
-    policy: KeystorePolicy  # the cost the file was written with (re-seal if weaker than your policy)
+    key: KeystoreKey  # reseal with it; key.policy is the cost the file was written with (weaker than yours: derive anew)
+
+    @property
+    def policy(self) -> KeystorePolicy:
+        return self.key.policy
 
 
 def open_keystore(data: bytes, passphrase: str) -> Unlocked:
-    """Decrypt keystore bytes.
+    """Decrypt keystore bytes (one Argon2id derivation).
 
     Raises KeystoreVersionError (unknown magic/version), KeystoreTruncatedError (cut off),
     KeystoreDamagedError (altered), WrongPassphraseError.
@@ -145,47 +178,9 @@ def open_keystore(data: bytes, passphrase: str) -> Unlocked:
         policy = KeystorePolicy(t_cost, m_kib)
     except KeystoreError as exc:
         raise KeystoreDamagedError(f"keystore header has out-of-range costs: {exc}") from exc
-    key = _derive(passphrase, salt, policy)
+    key = KeystoreKey(_derive(passphrase, salt, policy), salt, policy)
     try:
-        payload = aead.open_sealed(key, nonce + body[HEADER_SIZE:], body[:HEADER_SIZE])
+        payload = aead.open_sealed(key.key, nonce + body[HEADER_SIZE:], body[:HEADER_SIZE])
     except DecryptionError as exc:
         raise WrongPassphraseError("the passphrase does not open this keystore") from exc
-    return Unlocked(payload=payload, policy=policy)
-
-
-def write_keystore(path: Path, payload: bytes, passphrase: str, policy: KeystorePolicy, *, rng: Rng = default_rng) -> None:
-    """Seal and write atomically with mode 0600 (temporary file, fsync, rename, fsync directory)."""
-    data = seal_keystore(payload, passphrase, policy, rng=rng)
-    write_private_file(path, data)
-
-
-def read_keystore(path: Path, passphrase: str) -> Unlocked:
-    """Read and open a keystore file; raises KeystoreError subclasses (also for a missing file)."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise KeystoreError(f"no keystore at {path}") from exc
-    except OSError as exc:
-        raise KeystoreError(f"cannot read keystore {path}: {exc.strerror}") from exc
-    return open_keystore(data, passphrase)
-
-
-def write_private_file(path: Path, data: bytes) -> None:
-    """Atomically replace `path` with `data`, mode 0600, durable once this returns."""
-    directory = path.parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    return Unlocked(payload=payload, key=key)

@@ -13,13 +13,12 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from keys.decisions import ACTIONS, CASE_STATES
 from server.errors import ConfigError
 
 CONFIG_NAME = "tessera-server.toml"
 KEY_NAME = "server.key"
 DB_NAME = "tessera.db"
-ACTIONS = ("approve", "decline", "request-info", "close")
-STATES = ("open", "decided", "closed")
 
 TEMPLATE = """\
 # Tessera server configuration. Environment variables override these values:
@@ -93,7 +92,7 @@ class Config:
     body_memory: int = 32 * 1024 * 1024
     max_connections: int = 4096
     quorum: Mapping[str, str | int] = field(default_factory=lambda: dict.fromkeys(ACTIONS, "majority"))
-    retention: Mapping[str, int] = field(default_factory=lambda: dict.fromkeys(STATES, 0))
+    retention: Mapping[str, int] = field(default_factory=lambda: dict.fromkeys(CASE_STATES, 0))
 
     @property
     def key_path(self) -> Path:
@@ -235,9 +234,9 @@ def load_config(data_dir: Path, environ: Mapping[str, str] | None = None) -> Con
             raise ConfigError(f'quorum.{action}: expected "majority" or a number from 1 to 255, got {value!r}')
         quorum[action] = value
     retention_raw = raw.get("retention", {})
-    if not isinstance(retention_raw, dict) or set(retention_raw) - set(STATES):
-        raise ConfigError(f"retention: expected a table with keys {', '.join(STATES)}")
-    retention = {state: _int(retention_raw, state, 0, 0, 100 * 365) for state in STATES}
+    if not isinstance(retention_raw, dict) or set(retention_raw) - set(CASE_STATES):
+        raise ConfigError(f"retention: expected a table with keys {', '.join(CASE_STATES)}")
+    retention = {state: _int(retention_raw, state, 0, 0, 100 * 365) for state in CASE_STATES}
     return Config(
         data_dir=data_dir,
         db_url=db_url,

@@ -25,7 +25,7 @@ from keys.encoding import b64u_encode
 from keys.errors import TesseraError
 from keys.group import self_test
 from keys.invites import check_account_name
-from keys.keystore import write_private_file
+from privatefiles import write_private_file
 from server.app import check_database, create_app, load_server_keys
 from server.config import (
     CONFIG_NAME,

@@ -11,7 +11,7 @@ from client.forms import FormError
 from client.home import HomeError
 from client.outbox import StaleIntakeError
 from client.report.strings import N_
-from client.session import HostileServerError, KeyChangedError, UsageError
+from client.session import HostileServerError, KeyChangedError, RotationInterruptedError, UsageError
 from keys.errors import (
     DirectoryError,
     KeystoreDamagedError,
@@ -50,6 +50,7 @@ QUORUM = N_("Not enough approvals yet: {detail}.")
 FORGED = N_("Refused what the server sent: {detail}.")
 UPLOAD = N_("The upload stopped: {detail}. It resumes where it stopped when you send the outbox again.")
 STALE = N_("Kept in your outbox, not sent; tell your council: {detail}")
+ROTATION_INTERRUPTED = N_("A replacement of this device's keys did not finish: finish it first, on the page Your keys.")
 PROBLEM = N_("{detail}")
 
 
@@ -59,6 +60,7 @@ class Explained:
     detail: str  # the library's own sentence (English), shown as it is
     security: bool = False
     status: int = 400
+    keys_link: bool = False  # the page links to Your keys (/account/keys), where the person can act
 
 
 def explain(exc: BaseException) -> Explained:
@@ -90,6 +92,8 @@ def explain(exc: BaseException) -> Explained:
         return Explained(FORGED, detail, security=True, status=502)
     if isinstance(exc, UploadInterruptedError):
         return Explained(UPLOAD, detail, status=502)
+    if isinstance(exc, RotationInterruptedError):
+        return Explained(ROTATION_INTERRUPTED, "", status=409, keys_link=True)
     if isinstance(exc, FormError):
         return Explained(PROBLEM, "; ".join(exc.problems), status=400)
     return Explained(PROBLEM, detail, status=400)

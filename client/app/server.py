@@ -28,7 +28,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from client.app import views_admin, views_common, views_council, views_helper
+from client.app import views_admin, views_common, views_council, views_helper, views_report
 from client.app.errors import KNOWN, explain
 from client.app.pages import render, speaker
 from client.app.security import Gate, gate_middleware, headers_middleware
@@ -53,7 +53,14 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         explained = explain(exc)
         _ = speaker(request)
         message = _(explained.message, detail=explained.detail) if "{detail}" in explained.message else _(explained.message)
-        return render(request, "error.html", status=explained.status, message=message, security=explained.security)
+        return render(
+            request,
+            "error.html",
+            status=explained.status,
+            message=message,
+            security=explained.security,
+            keys_link=explained.keys_link,
+        )
     except Exception:
         log.exception("unexpected error on %s %s", request.method, request.path)
         return web.Response(status=500, text="500: an unexpected error; the terminal running `tessera app` says more.\n")
@@ -84,7 +91,7 @@ def create_app(config: AppConfig, gate: Gate, *, clock: Callable[[], float] = ti
                 await isolation.close()
 
     app.cleanup_ctx.append(http_session)
-    for module in (views_common, views_helper, views_council, views_admin):
+    for module in (views_common, views_helper, views_council, views_report, views_admin):
         app.router.add_routes(module.routes)
     app.router.add_static("/static", STATIC, append_version=False)
     return app

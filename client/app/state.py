@@ -49,6 +49,9 @@ class Vault:
         self._last = 0.0
         # files opened after a reveal, each served once by a page and then dropped (dropped too when locking)
         self.once: dict[str, tuple[str, str, bytes]] = {}
+        # the last programme report made in this app, by its random token: file name -> (media type, bytes);
+        # only the latest is kept, in memory only (dropped when locking)
+        self.reports: dict[str, dict[str, tuple[str, bytes]]] = {}
 
     def unlock(self, home: Home) -> None:
         self._home, self._last = home, self.clock()
@@ -56,6 +59,7 @@ class Vault:
     def lock(self) -> None:
         self._home = None
         self.once.clear()
+        self.reports.clear()
 
     def current(self) -> Home | None:
         """The unlocked home, or None (never unlocked, locked, or idle too long: then locked now)."""
@@ -103,10 +107,14 @@ class Work:
         return await self.session.council_state(self.home, self.api)
 
 
-def make_session(config: AppConfig, http: aiohttp.ClientSession, isolation: Isolation | None = None) -> Session:
-    """The CLI's Session for the app's home and server (no passphrase source: the app unlocks the home itself)."""
+def make_session(
+    config: AppConfig, http: aiohttp.ClientSession, isolation: Isolation | None = None, command: str = "app"
+) -> Session:
+    """The CLI's Session for the app's home and server (no passphrase source: the app unlocks the home itself).
+    `command`: the CLI command a page stands for, where the Session treats one differently ("rotate-keys" may
+    run while a key rotation is interrupted; nothing else may)."""
     args = argparse.Namespace(
-        home=str(config.home), server=config.server, proxy=config.proxy, passphrase_file=None, command="app"
+        home=str(config.home), server=config.server, proxy=config.proxy, passphrase_file=None, command=command
     )
     return Session(args, http, isolation)
 

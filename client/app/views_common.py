@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from typing import Any
 
 from aiohttp import web
 
@@ -12,9 +13,10 @@ from client.app.errors import KNOWN
 from client.app.i18n import LANGUAGES
 from client.app.pages import LANG_COOKIE, fields, go, notice, render, speaker, text, work
 from client.app.security import COOKIE
-from client.app.state import CONFIG, GATE, VAULT
+from client.app.state import CONFIG, GATE, HTTP, ISOLATION, VAULT, make_session
 from client.home import Home, HomeError
 from client.report.strings import N_
+from client.rotation import rotate_keys
 from client.session import UsageError
 from client.tokens import top_up_quietly
 from keys.accounts import fingerprint
@@ -137,3 +139,34 @@ async def accept_safety_number(request: web.Request) -> web.StreamResponse:
         raise UsageError(f"no active account named {name!r}")
     notice(request, _("{name} is now marked as verified in person on this device.", name=name))
     go("/people/safety")
+
+
+@routes.get("/account/keys")
+async def keys_page(request: web.Request) -> web.StreamResponse:
+    """This device's keys: its safety number, and replacing them (`tessera rotate-keys`) after a confirmation."""
+    w = work(request)
+    return render(request, "account_keys.html", **_keys_values(w.home), rotated=None, retried=False)
+
+
+def _keys_values(home: Home) -> dict[str, Any]:
+    return {
+        "mine": fingerprint(home.keys.public(), home.account),
+        "interrupted": home.state.get("pending_keys") is not None,
+    }
+
+
+@routes.post("/account/keys/rotate")
+async def rotate(request: web.Request) -> web.StreamResponse:
+    """Replace this device's keys through the CLI's own code (client/rotation.py): the new keys are kept before
+    the server learns them and take over only once the verified key directory names them. Needs the box ticked;
+    the answer is the result page (the new safety number)."""
+    w = work(request)
+    data = await fields(request)
+    _ = speaker(request)
+    if text(data, "sure") != "on":
+        notice(request, _("Nothing was changed: tick the box to confirm that you want new keys."), "bad")
+        go("/account/keys")
+    retried: list[bool] = []
+    session = make_session(request.app[CONFIG], request.app[HTTP], request.app.get(ISOLATION), command="rotate-keys")
+    done = await rotate_keys(session, w.home, on_retry=lambda: retried.append(True))
+    return render(request, "account_keys.html", **_keys_values(w.home), rotated=done, retried=bool(retried))

@@ -28,6 +28,7 @@ from client.ceremony import ceremony_step
 from client.forms import CHOICE_LABELS, KINDS, LABELS, URGENCY, label, schema
 from client.inbox import send_message, thread_of
 from client.plan import CeremonyPlan, NotConfirmedError
+from client.rewrap import rewrap
 from client.session import UsageError
 from keys.attachments import Opener
 from keys.decisions import ACTIONS
@@ -481,3 +482,24 @@ async def ceremony_take_part(request: web.Request) -> web.StreamResponse:
         result=result,
         rekey=await _rekey(w),
     )
+
+
+@routes.post("/council/rewrap")
+async def rewrap_case_keys(request: web.Request) -> web.StreamResponse:
+    """`tessera council rewrap` (client/rewrap.py): the case keys this member holds, wrapped to the members of the
+    verified council record who lack them (after a membership change or a member's key rotation); a key the
+    server lists outside that record stops it before anything is wrapped."""
+    w = work(request, "council")
+    state, record = await w.council_state()
+    done = await rewrap(w.api, w.home, state, record)
+    _ = speaker(request)
+    notice(
+        request,
+        _(
+            "Looked at {cases} case(s); added {added} key wrap(s) for council members who lacked them. "
+            "The server saw no case key.",
+            cases=done.looked,
+            added=done.added,
+        ),
+    )
+    go("/council/ceremony")

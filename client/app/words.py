@@ -23,5 +23,5 @@ KINDS: Final = (
 )
 CASE_STATES: Final = (N_("open"), N_("decided"), N_("closed"))
 DECISION_STATES: Final = (N_("adopted"), N_("rejected"), N_("unverified"))
-ACTIONS: Final = (N_("approve"), N_("decline"), N_("request-info"))
+ACTIONS: Final = (N_("approve"), N_("decline"), N_("request-info"), N_("close"))
 SEALED_WITH: Final = (N_("identity"), N_("case"))

@@ -8,19 +8,16 @@ from typing import Any
 
 from nacl.utils import random
 
-from client.api import ApiError
 from client.commands.intake import confirm_cases
-from client.directory import at_next_position, position, today
-from client.enrol import join, resign_invites
+from client.enrol import join
 from client.home import KEYSTORE, Home
-from client.session import HostileServerError, KeyChangedError, Session, UsageError, check_passphrase, read_passphrase
+from client.rotation import rotate_keys
+from client.session import KeyChangedError, Session, UsageError, check_passphrase, read_passphrase
 from client.terminal import clean, emit_json, say
 from client.tokens import held, top_up_quietly
 from keys.accounts import AccountKeys, fingerprint, safety_number
-from keys.directory import DirectoryState, payload_for, sign_next
-from keys.encoding import b64u_decode, b64u_encode
+from keys.encoding import b64u_encode
 from keys.invites import Invite
-from keys.wire import to_wire
 
 
 def register(sub: Any) -> None:
@@ -96,101 +93,22 @@ async def cmd_sync(session: Session, args: argparse.Namespace) -> int:
 
 async def cmd_rotate_keys(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
-    api = session.api(home)
-    pending = home.state.get("pending_keys")
-    if pending is not None:  # an earlier run was interrupted: did the server take the new keys?
-        new = AccountKeys(sign_seed=b64u_decode(pending["sign_seed"]), box_secret=b64u_decode(pending["box_secret"]))
-        if await _rotation_done(session, home, new):
-            before = home.keys.public().sign_key
-            _promote(home, new)
-            say("finished the interrupted key rotation; the new keys are in place.")
-            await _resign(session, home, before)
-            return 0
-        say("an earlier key rotation did not finish: trying it again with the same new keys.")
+    done = await rotate_keys(
+        session, home, on_retry=lambda: say("an earlier key rotation did not finish: trying it again with the same new keys.")
+    )
+    if done.finished:
+        say("finished the interrupted key rotation; the new keys are in place.")
     else:
-        await session.directory(home, api)
-        new = AccountKeys.generate()
-        # keep the new keys before the server learns them, so an interruption loses nothing; they are deleted only
-        # once the verified directory names them (promoted) or names other keys (see _rotation_done)
-        home.state["pending_keys"] = {"sign_seed": b64u_encode(new.sign_seed), "box_secret": b64u_encode(new.box_secret)}
-        home.save()
-    old = home.keys
-    payload = payload_for("account-rotated", account=home.account, keys=new.public())
-    public = new.public()
-
-    async def post(state: DirectoryState) -> Any:
-        day = today()
-        body = {
-            "v": 2,
-            "sign_key": b64u_encode(public.sign_key),
-            "box_key": b64u_encode(public.box_key),
-            **position(state, day),
-            "signatures": [to_wire(sign_next("account-rotated", payload, k, state, day=day)) for k in (old, new)],
-        }
-        return await api.call("POST", f"/v1/accounts/{home.account}/rotate", body=body)
-
-    answer = await at_next_position(lambda: session.directory(home, api), post)
-    if not await _rotation_done(session, home, new):  # promoted on the verified directory, not on the answer
-        raise HostileServerError(
-            "the server acknowledged your key rotation, but the key directory it serves does not hold it; both key "
-            "pairs stay on this device, and `tessera rotate-keys` tries the same rotation again"
-        )
-    _promote(home, new)
-    say(f"new keys in place (key directory entry {answer['directory_seq']}); the old ones can no longer sign in.")
-    await _resign(session, home, old.public().sign_key)
-    say(f"Your new safety number: {fingerprint(public, home.account)}. Others will be asked to compare it with you.")
-    if home.role == "council":
+        say(f"new keys in place (key directory entry {done.directory_seq}); the old ones can no longer sign in.")
+    if done.resigned:
+        say(f"signed your {done.resigned} pending invite(s) again with the new keys: the invites you handed out still work.")
+    if done.finished:
+        return 0
+    say(f"Your new safety number: {done.safety_number}. Others will be asked to compare it with you.")
+    if done.council:
         say("You are on the council: your new keys count there after the next membership change. Ask an administrator")
         say("to run `tessera council redistribute` with the same members; then a member runs `tessera council rewrap`.")
     return 0
-
-
-async def _rotation_done(session: Session, home: Home, new: AccountKeys) -> bool:
-    """Whether the verified key directory names `new` (the pending keys of an interrupted rotation) for this account:
-    True: promote them; False: it still names the current keys, so the same rotation is tried again. Never decided
-    on a failed request or the server's word: the pending keys stay unless the directory, verified from this
-    device's pin, names them. Raises KeyChangedError when it names keys this device holds neither of (the pending
-    keys are kept: nothing is lost by keeping them). Hostile test: tests/hostile/test_review_keys.py."""
-    api = session.api(home)
-    try:
-        state = await session.directory(home, api)
-    except ApiError as exc:
-        if exc.status != 401:
-            raise
-        # the current keys no longer sign in: if the rotation happened, the new keys do (else this raises too)
-        state = await session.directory(home, api.as_principal(home.account, new), signing_keys=new)
-    account = state.active(home.account)
-    named = account.keys.sign_key if account is not None else None
-    if named == new.public().sign_key:
-        return True
-    if named == home.keys.public().sign_key:
-        return False
-    raise KeyChangedError(
-        "the verified key directory names keys for your account that this device holds neither of (not the current "
-        "ones, not those of your interrupted rotation): someone else rotated this account's keys. Tell your "
-        "administrator; this device keeps what it has"
-    )
-
-
-async def _resign(session: Session, home: Home, old_sign_key: bytes) -> None:
-    """An administrator's pending invites, signed again with the new keys (they would stop working otherwise)."""
-    if home.role != "admin":
-        return
-    count = await resign_invites(session.api(home), admin_name=home.account, old_sign_key=old_sign_key, keys=home.keys)
-    if count:
-        say(f"signed your {count} pending invite(s) again with the new keys: the invites you handed out still work.")
-
-
-def _promote(home: Home, keys: AccountKeys) -> None:
-    public = keys.public()
-    home.state["sign_seed"], home.state["box_secret"] = b64u_encode(keys.sign_seed), b64u_encode(keys.box_secret)
-    home.state.pop("pending_keys", None)
-    home.section("known")[home.account] = {
-        "sign_key": b64u_encode(public.sign_key),
-        "box_key": b64u_encode(public.box_key),
-        "verified": True,
-    }
-    home.save()
 
 
 async def cmd_whoami(session: Session, args: argparse.Namespace) -> int:

@@ -24,6 +24,7 @@ from client.forms import ATTACHMENT_DEFAULT, attachment_default
 from client.home import Home
 from client.session import Session, UsageError
 from client.strip import StripError, plan
+from client.submit import case_directory
 from client.terminal import clean, emit_json, say, table
 from keys.attachments import AttachmentList, Opener, new_attachment_id, sign_attachment_list
 from keys.encoding import b64u_decode, b64u_encode
@@ -200,7 +201,7 @@ async def cmd_attach(session: Session, args: argparse.Namespace) -> int:
     case_id = parse_case_id(args.case)
     plans = plan_files(args.files, keep_metadata=args.keep_metadata)
     api = session.api(home)
-    state = await session.directory(home, api)
+    state = await case_directory(session, home)
     case = await open_case(api, home, case_id, state)
     kind = args.attach_as or attachment_default(str(case.form.get("kind")))
     for p in plans:
@@ -226,8 +227,7 @@ async def cmd_attach(session: Session, args: argparse.Namespace) -> int:
 async def _open_case(session: Session, home: Home, case_text: str) -> OpenedCase:
     if home.role not in ("council", "helper"):
         raise UsageError("attachments are read by council members and by the case's helper")
-    api = session.api(home)
-    return await open_case(api, home, case_text, await session.directory(home, api))
+    return await open_case(session.api(home), home, case_text, await case_directory(session, home))
 
 
 async def cmd_list(session: Session, args: argparse.Namespace) -> int:

@@ -23,7 +23,16 @@ from client.net import isolated
 from client.outbox import StaleIntakeError
 from client.output import progress
 from client.session import Session, UsageError
-from client.submit import NoTokenError, anonymous_directory, bind, send_one, send_sealed, token_for
+from client.submit import (
+    NoTokenError,
+    anonymous_directory,
+    bind,
+    case_council,
+    case_directory,
+    send_one,
+    send_sealed,
+    token_for,
+)
 from client.terminal import emit_json, say, table
 from client.triage import outbox_view
 from keys.addenda import Addendum, AddendumField, addendum_text
@@ -309,7 +318,7 @@ async def flush_case_uploads(session: Session, home: Home) -> tuple[int, int]:
     cases = sorted({PendingUpload.from_json(data).case_id for _id, data in home.pending_uploads()})
     if not cases:
         return 0, 0
-    state = await session.directory(home, session.api(home))
+    state = await case_directory(session, home)
     done = waiting = 0
     for case_id in cases:
         async with isolated(session.args.proxy) as http:
@@ -466,9 +475,8 @@ async def _send_addendum(session: Session, home: Home, case_text: str, make: Any
     checked opener first: nothing is sealed on a case the server made up."""
     if home.role != "helper":
         raise UsageError("addenda are sent by the helper who sent the case")
-    api = session.api(home)
-    state, record = await session.council_state(home, api)
-    case = await open_case(api, home, case_text, state)
+    state, record = await case_council(session, home)
+    case = await open_case(session.api(home), home, case_text, state)
     addendum = make(case)
     message = seal_message(
         case_id=case.case_id,

@@ -11,7 +11,7 @@ from client.api import Api
 from client.casefiles import CaseMissingError, open_case
 from client.net import isolated
 from client.session import Session, UsageError
-from client.submit import directory_for_cases
+from client.submit import case_council, case_directory, directory_for_cases
 from client.terminal import clean, emit_json, say
 from client.threads import open_thread
 from keys.messages import seal_message
@@ -41,7 +41,7 @@ async def cmd_send(session: Session, args: argparse.Namespace) -> int:
     if args.council_only and home.role == "helper":
         raise UsageError("helpers write on the case thread only")
     api = session.api(home)
-    state, record = await session.council_state(home, api)
+    state, record = await case_council(session, home)
     case = await open_case(api, home, args.case, state)
     readers = [m.box_key for m in state.active_members(record)]  # not a revoked member's (a seized device)
     if not args.council_only:
@@ -62,7 +62,7 @@ async def cmd_send(session: Session, args: argparse.Namespace) -> int:
 async def cmd_list(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
     api = session.api(home)
-    state = await session.directory(home, api)
+    state = await case_directory(session, home)
     case = await open_case(api, home, args.case, state)
     items = open_thread((await case.api.call("GET", f"/v1/cases/{case.text_id}/messages")).get("messages"), case, state)
     mark_seen(home, case.text_id, items)  # `tessera todo` names only messages after these

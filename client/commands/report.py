@@ -13,10 +13,10 @@ from typing import Any
 
 from client.output import progress
 from client.report import strings as s
-from client.report.compute import Report, Settings, compute_report
-from client.report.records import CaseRecord, Period, PeriodError, month_of
+from client.report.build import build_report, choose_period
+from client.report.compute import Report, Settings
+from client.report.records import Period, PeriodError
 from client.report.render import Shown, format_text, show_report, write_csv
-from client.report.source import list_cases, open_record, read_cases
 from client.report.strings import Catalog
 from client.session import Session, UsageError
 
@@ -38,8 +38,7 @@ def register(sub: Any) -> None:
 
 def _period(args: argparse.Namespace, today: int, catalog: Catalog) -> Period:
     try:
-        last = args.last or month_of(today)
-        return Period(args.first or Period.ending(last).first, last)
+        return choose_period(args.first, args.last, today)
     except PeriodError as exc:
         raise UsageError(catalog(exc.message, **exc.values)) from None
 
@@ -83,21 +82,19 @@ async def cmd_report(session: Session, args: argparse.Namespace) -> int:
     api = session.api(home)
     state = await session.directory(home, api)
 
-    async def open_one(case_id: str) -> CaseRecord:
-        return await open_record(api, home, state, case_id)
-
     def waiting(seconds: int) -> None:
         print(catalog(s.WAITING_RATE, seconds=seconds), file=sys.stderr)
 
-    listed = await list_cases(api)
-    records, unreadable = await read_cases(
-        listed,
-        open_one,
-        since_day=period.first_day,
+    report = await build_report(
+        api,
+        home,
+        state,
+        period=period,
+        settings=settings,
+        today=today,
         on_wait=waiting,
         on_progress=lambda done, total: progress(done, total, catalog(s.READING)),
     )
-    report = compute_report(records, unreadable, period=period, today=today, settings=settings)
     shown = show_report(report, catalog)
     if args.json:
         print(json.dumps({t.key: t.csv_rows() for t in shown}, ensure_ascii=False, indent=2))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from matplotlib import font_manager, rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -23,6 +24,8 @@ from client.report.strings import Catalog
 
 COLOURS: Final = ("#1f5f8b", "#e08a1e", "#5a9e4b", "#8b3a62")
 SIZE: Final = (8.0, 4.0)  # inches: fits the width of an A4 page with margins
+BASE_FONT: Final = "DejaVu Sans"
+CJK_FONTS: Final = {"ko": "Noto Sans CJK KR", "ja": "Noto Sans CJK JP", "zh_Hans": "Noto Sans CJK SC"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +97,22 @@ def aid_chart(aid: Shown, threshold: int, catalog: Catalog) -> Chart:
     return _finish("aid", catalog(s.CHART_AID), figure)
 
 
-def draw_charts(shown: list[Shown], *, target_kg: int, threshold: int, catalog: Catalog) -> list[Chart]:
+def draw_charts(shown: list[Shown], *, target_kg: int, threshold: int, catalog: Catalog, language: str = "en") -> list[Chart]:
+    """Both charts, their words in `language` (the catalog's): drawn with a CJK font where one is needed."""
     tables = {t.key: t for t in shown}
-    return [rice_chart(tables["rice"], target_kg, catalog), aid_chart(tables["aid"], threshold, catalog)]
+    with rc_context({"font.family": font_families(language)}):
+        return [rice_chart(tables["rice"], target_kg, catalog), aid_chart(tables["aid"], threshold, catalog)]
+
+
+def font_families(language: str) -> list[str]:
+    """matplotlib's own DejaVu Sans, then for Korean, Chinese or Japanese the system's Noto Sans CJK (Debian:
+    fonts-noto-cjk), so their labels draw as letters, not as empty boxes. A CJK font installed after matplotlib
+    built its font cache is registered here (at most the few Noto Sans CJK files). Without one, DejaVu Sans."""
+    wanted = CJK_FONTS.get(language)
+    if wanted is None:
+        return [BASE_FONT]
+    if wanted not in {f.name for f in font_manager.fontManager.ttflist}:
+        for path in font_manager.findSystemFonts(fontext="ttf"):
+            if Path(path).name.startswith("NotoSansCJK"):
+                font_manager.fontManager.addfont(path)
+    return [BASE_FONT, wanted] if wanted in {f.name for f in font_manager.fontManager.ttflist} else [BASE_FONT]

@@ -10,6 +10,7 @@ case id, which may start with "-".
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,7 +70,8 @@ def show(table: Table, catalog: Catalog, threshold: int) -> Shown:
             if column.kind == "label":
                 cells.append(Cell(catalog(s.LABELS.get(str(value), str(value))) if value is not None else ""))
             elif column.kind == "code":
-                cells.append(Cell("" if value is None else str(value)))
+                total_label = table.total is not None and r == len(table.rows) and value == s.TOTAL  # a month column's "total"
+                cells.append(Cell(catalog(s.TOTAL) if total_label else "" if value is None else str(value)))
             elif (r, i) in hidden:
                 marker = catalog(s.SMALL, threshold=threshold) if hidden[(r, i)] == "small" else catalog(s.WITHHELD)
                 cells.append(Cell(marker))
@@ -139,11 +141,18 @@ def format_text(report: Report, shown: Sequence[Shown], catalog: Catalog, *, acc
     return "\n".join(parts)
 
 
+def csv_text(shown: Shown) -> str:
+    """The table as CSV: a header row, then the rows as shown (figures without thousands separators)."""
+    out = io.StringIO(newline="")
+    csv.writer(out).writerows(shown.csv_rows())
+    return out.getvalue()
+
+
 def write_csv(shown: Shown, directory: Path) -> Path:
-    """`directory`/KEY.csv: a header row, then the rows as shown (figures without thousands separators)."""
+    """`directory`/KEY.csv: `csv_text` in UTF-8."""
     path = directory / f"{shown.key}.csv"
     with path.open("w", encoding="utf-8", newline="") as out:
-        csv.writer(out).writerows(shown.csv_rows())
+        out.write(csv_text(shown))
     return path
 
 

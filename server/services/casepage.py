@@ -13,12 +13,13 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from keys.decisions import CASE_STATES
 from keys.encoding import b64u_encode
 from keys.envelope import IntakeEnvelope, KeyWrap
 from keys.wire import decode_json, to_wire
 from server.errors import BadRequestError
 from server.services import headers
-from server.services.cases import STATES, decisions_of
+from server.services.cases import decisions_of
 from server.services.context import Principal, Services
 from server.storage.models import CaseRow, MessageRow, WrapRow
 
@@ -30,8 +31,8 @@ async def case_page(
 ) -> tuple[list[dict[str, Any]], bytes | None]:
     """Up to `limit` cases after `cursor` in case-id order (random ids: the order says nothing about time)."""
     principal.require("council")
-    if state is not None and state not in STATES:
-        raise BadRequestError(f"state must be one of {', '.join(STATES)}")
+    if state is not None and state not in CASE_STATES:
+        raise BadRequestError(f"state must be one of {', '.join(CASE_STATES)}")
     limit = max(1, min(limit, MAX_PAGE))
     query = select(CaseRow).order_by(CaseRow.case_id).limit(limit + 1)
     if state is not None:

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from keys.council import EpochRecord
+from keys.decisions import CASE_STATES
 from keys.encoding import b64u_encode, canonical_json
 from keys.envelope import IntakeEnvelope, KeyWrap, check_envelope
 from keys.errors import TesseraError
@@ -23,7 +24,6 @@ from server.storage import queries
 from server.storage.db import DbSession, together
 from server.storage.models import CaseRow, ProposalRow, VoteRow, WrapRow
 
-STATES = ("open", "decided", "closed")
 MAX_PAGE = 200
 
 
@@ -158,8 +158,8 @@ async def list_cases(
 ) -> tuple[list[dict[str, Any]], bytes | None]:
     """A page of cases in case-id order (random ids: the order says nothing about time)."""
     principal.require("council")
-    if state is not None and state not in STATES:
-        raise BadRequestError(f"state must be one of {', '.join(STATES)}")
+    if state is not None and state not in CASE_STATES:
+        raise BadRequestError(f"state must be one of {', '.join(CASE_STATES)}")
     limit = max(1, min(limit, MAX_PAGE))
     query = select(CaseRow.case_id, CaseRow.state, CaseRow.day, CaseRow.epoch).order_by(CaseRow.case_id).limit(limit + 1)
     if state is not None:

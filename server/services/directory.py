@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from keys.council import EpochRecord, EpochSignature
+from keys.council import EpochSignature
 from keys.directory import DirectoryEntry, DirectoryState, apply_entries, apply_entry, make_entry
 from keys.errors import DirectoryError
 from keys.wire import decode_json, encode_json
@@ -95,7 +95,3 @@ async def _sync_accounts(session: DbSession, state: DirectoryState) -> None:
             )
         else:
             row.role, row.sign_key, row.box_key, row.revoked = acct.role, acct.keys.sign_key, acct.keys.box_key, acct.revoked
-
-
-def current_council(state: DirectoryState) -> EpochRecord | None:
-    return state.council

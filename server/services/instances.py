@@ -10,7 +10,6 @@ from sqlalchemy.exc import DBAPIError
 from server.storage.db import Database
 from server.storage.models import ServerInstance
 
-HEARTBEAT_INTERVAL = 60
 ALIVE_WINDOW = 150  # seconds without a heartbeat after which an instance counts as gone
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from keys.accounts import AccountKeys
 from keys.directory import DirectoryState, payload_for
-from keys.keystore import write_private_file
+from privatefiles import write_private_file
 from server.errors import ConfigError
 from server.services import audit
 from server.services.context import Services

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ from nacl.utils import random
 from client.app.security import COOKIE, CSRF_FIELD, Gate
 from client.app.server import create_app
 from client.app.state import VAULT, AppConfig, Vault
-from client.home import FAST_KDF_ENV, Home
+from client.home import Home
 from keys.accounts import AccountKeys
 from keys.encoding import b64u_encode
 from tests.hostile.conftest import PASSPHRASE as HARNESS_PASSPHRASE
@@ -77,7 +76,6 @@ class App:
 
 
 def make_home(path: Path, role: str = "helper", account: str = "hana") -> Path:
-    os.environ[FAST_KDF_ENV] = "1"
     keys = AccountKeys.generate()
     state = {
         "v": 1,
@@ -95,8 +93,7 @@ def make_home(path: Path, role: str = "helper", account: str = "hana") -> Path:
 
 
 @pytest.fixture
-async def app(tmp_path: Path, aiohttp_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[App]:
-    monkeypatch.setenv(FAST_KDF_ENV, "1")
+async def app(tmp_path: Path, aiohttp_client: Callable[..., Any]) -> AsyncIterator[App]:
     home = make_home(tmp_path / "home")
     clock = Clock()
     gate = Gate(port=0, clock=clock)
@@ -126,12 +123,10 @@ def _maker(where: Org, aiohttp_client: Callable[..., Any], tmp_path: Path) -> Ca
 async def app_for(
     org: Org,  # noqa: F811 - the fixture imported above
     aiohttp_client: Callable[..., Any],
-    monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> Callable[..., Awaitable[App]]:
     """`await app_for("hana")`: the app on `who`'s home in the organisation after its key ceremony, talking to
     its server through the relay, opened and unlocked (each person's app in-process, own gate and clock)."""
-    monkeypatch.setenv(FAST_KDF_ENV, "1")
     return _maker(org, aiohttp_client, tmp_path)
 
 
@@ -139,11 +134,9 @@ async def app_for(
 async def bare_app_for(
     bare_org: Org,  # noqa: F811 - the fixture imported above
     aiohttp_client: Callable[..., Any],
-    monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> Callable[..., Awaitable[App]]:
     """As `app_for`, in the organisation before its key ceremony (accounts only)."""
-    monkeypatch.setenv(FAST_KDF_ENV, "1")
     return _maker(bare_org, aiohttp_client, tmp_path)
 
 

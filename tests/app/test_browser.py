@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from client.app.state import AppConfig
-from client.home import FAST_KDF_ENV
 from client.samples import photo_with_gps
 from tests.app.conftest import PASSPHRASE
 from tests.app.live import live_app
@@ -27,14 +26,13 @@ from tests.hostile.conftest import CONFIRM, Org
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 LANGUAGES = ["ko", "en"]
 TEXT = {  # what the pages must say, per language (from the catalogs)
-    "ko": {"required": "필수 항목", "outbox_empty": "보낼편지함이 비어 있습니다.", "identity": "신원", "done": "완료"},
-    "en": {"required": "required", "outbox_empty": "The outbox is empty.", "identity": "Identity", "done": "Done"},
+    "ko": {"required": "필수 항목", "outbox_empty": "보낼편지함이 비어 있습니다.", "identity": "신원", "done": "완료",
+           "new_keys": "새 키로 교체했습니다", "aid": "지원 종류별 사건 수와 금액",
+           "rewrapped": "키 감싸기 0개를 추가했습니다"},
+    "en": {"required": "required", "outbox_empty": "The outbox is empty.", "identity": "Identity", "done": "Done",
+           "new_keys": "New keys in place", "aid": "Cases and amounts per kind of aid",
+           "rewrapped": "added 0 key wrap(s)"},
 }
-
-
-@pytest.fixture(autouse=True)
-def _fast_keystores(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(FAST_KDF_ENV, "1")
 
 
 @pytest.fixture
@@ -157,6 +155,19 @@ def test_the_council_triages_decides_and_reveals(browser: Any, org: Org, languag
         assert "박서준" in kim.inner_text("[data-identity]")
         assert words["identity"] in kim.content()
         shot(kim, shots, language, "council-identity")
+        kim.click("a[href='/council/report']")
+        submit(kim, "form[action='/council/report']")
+        kim.wait_for_selector("[data-report] table[data-table='aid']")
+        assert words["aid"] in kim.content()
+        assert kim.evaluate("[...document.querySelectorAll('img.chart')].every(i => i.complete && i.naturalWidth > 0)")
+        shot(kim, shots, language, "council-report")
+        with kim.expect_navigation():
+            kim.click("a[data-printable]")
+        assert kim.locator("figure svg").count() == 2  # the printable page, its charts inline
+        kim.go_back()
+        kim.click("a[href='/council/ceremony']")
+        submit(kim, "form[action='/council/rewrap']")
+        assert words["rewrapped"] in kim.inner_text(".notice")  # every member holds every case key already
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -198,3 +209,10 @@ def test_an_administrator_invites_and_runs_the_key_ceremony(
         admin.click("a[href='/admin/server']")
         admin.wait_for_selector("[data-audit]")
         shot(admin, shots, language, "admin-server")
+        admin.click("a[href='/account/keys']")
+        submit(admin, "form[action='/account/keys/rotate']")  # not confirmed: nothing changes
+        assert admin.locator("[data-rotated]").count() == 0 and admin.locator(".notice.bad").count() == 1
+        admin.check("#sure")
+        submit(admin, "form[action='/account/keys/rotate']")
+        assert words["new_keys"] in admin.inner_text("[data-rotated]")
+        shot(admin, shots, language, "admin-keys")

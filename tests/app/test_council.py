@@ -8,11 +8,14 @@ import asyncio
 import json
 import re
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from client.app.security import SANDBOX_CSP
 from client.samples import photo_with_gps
+from keys.encoding import b64u_encode
 from tests.app.conftest import App
-from tests.hostile.conftest import Org
+from tests.hostile.conftest import Org, run_ceremony
+from tests.hostile.lies import ATTACKER
 from tests.hostile.review import rekey_key_ceremony
 from tests.hostile.test_cases import _forge_for
 
@@ -194,3 +197,39 @@ async def test_an_old_share_is_erased_only_after_the_app_verified_the_rekey(org:
     assert answer.status in (400, 403, 409, 502), answer.status  # the server lied: no attestation
     assert "attestation" in await answer.text()
     assert "share:1" in org.home("kim").section("ceremony")
+
+
+async def test_a_member_replaces_keys_and_another_re_wraps_the_case_keys_to_them(org: Org, app_for: AppFor) -> None:
+    """lee replaces their keys in the app; after the membership change with the same members, kim's Re-wrap
+    button (client/rewrap.py, as `council rewrap`) gives lee's new key the two case keys, and lee reads the case."""
+    lee = await app_for("lee")
+    rotated = await (await lee.post("/account/keys/rotate", {"sure": "on"})).text()
+    assert "data-rotated" in rotated and "You are on the council" in rotated
+    await cli(org, "admin", "council", "redistribute", "--threshold", "2", "--members", "kim,lee,park")
+    await asyncio.to_thread(run_ceremony, org)
+    kim = await app_for("kim")
+    assert "data-rewrap" in await kim.page("/council/ceremony")
+    assert (await kim.post("/council/rewrap")).status == 303
+    page = await kim.page("/council/ceremony")
+    assert "Looked at 2 case(s); added 2 key wrap(s)" in page, page
+    assert (await kim.post("/council/rewrap")).status == 303
+    assert "added 0 key wrap(s)" in await kim.page("/council/ceremony")  # nothing left to wrap
+    lee_again = await app_for("lee")  # a fresh app: the ceremony changed lee's keystore on disk
+    assert "broken leg" in await lee_again.page(f"/council/cases/{org.case}")
+
+
+async def test_re_wrapping_refuses_a_key_outside_the_verified_council(org: Org, app_for: AppFor) -> None:
+    """The server lists an attacker's box key as a member lacking the case keys: nothing is wrapped, the page says
+    the server lied (tests/hostile/test_rewrap.py for the CLI)."""
+    intruder = b64u_encode(ATTACKER.public().box_key)
+
+    def add_intruder(_s: Any, body: dict[str, Any]) -> dict[str, Any]:
+        for item in body["wraps"]:
+            item["missing"] = [*item["missing"], intruder]
+        return body
+
+    org.relay.rewrite("GET", r"/v1/wraps", add_intruder)
+    kim = await app_for("kim")
+    refused = await kim.post("/council/rewrap")
+    assert refused.status == 502 and "The server lied" in await refused.text()
+    assert not org.relay.requests("POST", r"/v1/wraps")

@@ -6,7 +6,6 @@ and there was no `intake amend` or `intake withdraw`."""
 
 from __future__ import annotations
 
-import datetime
 import json
 
 from tests.hostile.conftest import Org
@@ -20,7 +19,7 @@ def test_a_helper_lists_and_reads_her_own_cases(org: Org) -> None:
     listed = {c["case_id"]: c for c in json.loads(org.ok("hana", "cases", "list", "--json"))["cases"]}
     assert set(listed) == {org.case, org.case2}
     food = listed[org.case2]
-    assert (food["kind"], food["region"], food["date"]) == ("food", "Liaoning", datetime.date.today().isoformat())
+    assert (food["kind"], food["region"], food["date"]) == ("food", "Liaoning", org.received_on(org.case2).isoformat())
     assert [(d["action"], d["state"], d["note"]) for d in food["decisions"]] == [("approve", "adopted", "rice for six weeks")]
     assert [m["text"] for m in food["messages"]] == ["delivery on Monday"]
     text = org.ok("hana", "cases", "list")

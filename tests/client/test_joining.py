@@ -32,7 +32,6 @@ def _join_with_env(
     org: Org, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], who: str, invite: str, passphrase: str
 ) -> tuple[int, str]:
     monkeypatch.setenv("TESSERA_PASSPHRASE", passphrase)
-    monkeypatch.setenv("TESSERA_INSECURE_FAST_KDF", "1")
     capsys.readouterr()
     code = main(["--home", str(org.home_path(who)), "--server", org.stack.url, "join", invite, "--name", who])
     return code, capsys.readouterr().err

@@ -47,7 +47,7 @@ def test_csv_round_trips(shown: list[Shown], tmp_path: Path) -> None:
         assert path.name == f"{table.key}.csv"
         assert read_csv(path) == table.csv_rows()
     rice = read_csv(tmp_path / "rice.csv")
-    assert rice[0] == ["month", "RN-01", "RR-02", "RR-03", "total kg", "target kg", "% of target", "shelters reached"]
+    assert rice[0] == ["month", "RN-01", "RR-02", "RR-03", "total kg", "target kg", "percent met", "shelters reached"]
     assert rice[2] == ["2027-02", "2500", "2200", "800", "5500", "5000", "110", "11"]  # plain numbers for spreadsheets
     assert rice[-1][0] == "total"
     aid = {row[0]: row for row in read_csv(tmp_path / "aid.csv")}

@@ -62,7 +62,7 @@ class Org:
         self.state: DirectoryState = chain.state
         self.home = Home(
             tmp_path,
-            "unused",
+            None,
             {
                 "account": "member-1",
                 "role": "council",

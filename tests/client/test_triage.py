@@ -11,12 +11,9 @@ import datetime
 import json
 import os
 import subprocess
-import sys
-from pathlib import Path
 
+from tests import fastcli
 from tests.hostile.conftest import COUNCIL, ENV, FOOD, Org
-
-TODAY = datetime.date.today()
 
 
 def _listed(org: Org, who: str, *filters: str) -> list[dict[str, object]]:
@@ -29,9 +26,10 @@ def test_cases_list_shows_kind_urgency_region_and_the_date(org: Org) -> None:
     medical, food = rows[org.case], rows[org.case2]
     assert (medical["kind"], medical["urgency"], medical["region"]) == ("medical", "high", "Jilin")
     assert (food["kind"], food["urgency"], food["region"]) == ("food", "medium", "Liaoning")
-    assert medical["date"] == TODAY.isoformat()
+    sent_on = org.received_on(org.case)
+    assert medical["date"] == sent_on.isoformat()
     text = org.ok("kim", "cases", "list")
-    assert "medical" in text and "Jilin" in text and TODAY.isoformat() in text
+    assert "medical" in text and "Jilin" in text and sent_on.isoformat() in text
     assert text.index(org.case) < text.index(org.case2)  # the more urgent first
 
 
@@ -45,7 +43,8 @@ def test_filters_and_search_run_on_the_device(org: Org) -> None:
     assert ids("--search", "RICE") == {org.case2}
     assert ids("--state", "open") == {org.case, org.case2}
     assert ids("--state", "decided") == set()
-    tomorrow, yesterday = TODAY + datetime.timedelta(days=1), TODAY - datetime.timedelta(days=1)
+    sent_on = org.received_on(org.case)
+    tomorrow, yesterday = sent_on + datetime.timedelta(days=1), sent_on - datetime.timedelta(days=1)
     assert ids("--since", tomorrow.isoformat()) == set()
     assert ids("--until", yesterday.isoformat()) == set()
     assert ids("--since", yesterday.isoformat(), "--until", tomorrow.isoformat()) == {org.case, org.case2}
@@ -107,9 +106,8 @@ def test_todo_names_the_outbox(org: Org) -> None:
 
 
 def _cli(org: Org, who: str, *argv: str) -> subprocess.Popen[str]:
-    binary = Path(sys.executable).parent / "tessera"
     env = {**os.environ, **ENV}
-    command = [str(binary), "--home", str(org.home_path(who)), "--server", org.stack.url, *argv]
+    command = fastcli.command("--home", str(org.home_path(who)), "--server", org.stack.url, *argv)
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

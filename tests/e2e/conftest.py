@@ -105,7 +105,6 @@ class Cli:
 @pytest.fixture
 def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
     monkeypatch.setenv("TESSERA_PASSPHRASE", PASSPHRASE)
-    monkeypatch.setenv("TESSERA_INSECURE_FAST_KDF", "1")
     return Cli(tmp_path, capsys)
 
 

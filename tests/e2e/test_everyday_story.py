@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from client.samples import photo_with_gps
+from tests import fastcli
 
-from .conftest import BIN, PASSPHRASE, Cli, environment, free_port, init_server, running_server, server_cli
+from .conftest import PASSPHRASE, Cli, environment, free_port, init_server, running_server, server_cli
 from .test_cli import MEDICAL
 
 FOOD = """kind = "food"
@@ -37,10 +38,10 @@ QUICK = ("--interval", "0.3", "--wait", "4")
 
 def run_ceremony(cli: Cli, members: tuple[str, ...]) -> None:
     """Each member's `council ceremony run` as its own process, all at once, to the end."""
-    env = {**environment(), "TESSERA_PASSPHRASE": PASSPHRASE, "TESSERA_INSECURE_FAST_KDF": "1"}
+    env = {**environment(), "TESSERA_PASSPHRASE": PASSPHRASE}
     runs = [
         subprocess.Popen(
-            [str(BIN / "tessera"), "--home", str(cli.root / m), "council", "ceremony", "run", *ACCEPT, *QUICK],
+            fastcli.command("--home", str(cli.root / m), "council", "ceremony", "run", *ACCEPT, *QUICK),
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -54,7 +54,7 @@ def test_an_interrupted_rotation_finishes_on_the_next_run(cli: Cli, tmp_path: Pa
     invite = init_server(data, f"http://127.0.0.1:{port}")
     with running_server(data, port, env=environment()):
         cli.ok("admin", "join", invite, "--name", "admin")
-        import client.commands.account as account
+        import client.rotation as account
 
         def crash(home: Home, keys: object) -> None:
             raise KeyboardInterrupt  # the server took the keys; the device stopped before recording them

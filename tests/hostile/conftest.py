@@ -9,6 +9,7 @@ server and the relay) on its own copy, and people run the real `tessera` CLI aga
 from __future__ import annotations
 
 import contextlib
+import datetime
 import io
 import os
 import shutil
@@ -27,7 +28,7 @@ from tests.forms import FOOD, MEDICAL
 from tests.hostile.relay import Relay, Stack
 
 PASSPHRASE = "six words at least here for everyone"
-ENV = {"TESSERA_PASSPHRASE": PASSPHRASE, "TESSERA_INSECURE_FAST_KDF": "1"}
+ENV = {"TESSERA_PASSPHRASE": PASSPHRASE}
 COUNCIL = ("kim", "lee", "park")
 
 @contextlib.contextmanager
@@ -69,6 +70,12 @@ class Org:
 
     def home(self, who: str) -> Home:
         return Home.open(self.home_path(who), PASSPHRASE)
+
+    def received_on(self, case: str) -> datetime.date:
+        """The day the server received hana's intake `case` (its receipt's day: the shared organisation may have
+        been built before midnight, a test run after it)."""
+        day = int(self.home("hana").section("receipts")[case]["day"])
+        return datetime.date(1970, 1, 1) + datetime.timedelta(days=day)
 
     def run(self, who: str, *argv: str, stdin: str | None = None) -> Run:
         """The real `tessera` command for `who`, talking to the relay."""

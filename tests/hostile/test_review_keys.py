@@ -4,7 +4,7 @@ answer is lost, the next run asks the server whether the new keys sign in, and o
 directory without the rotation (a freeze the threat model allows), it deletes them and rotates to yet another
 pair. The rotation the server did store names keys whose secret no longer exists: the account is locked out of
 its own keys for good (a council member's box key then receives case-key wraps nobody can open). Fixed in
-client/commands/account.py: pending keys go only when the directory verified from the pin names them (promoted)
+client/rotation.py: pending keys go only when the directory verified from the pin names them (promoted)
 or names keys the device holds neither of; else the same rotation is tried again; and a rotation the server
 acknowledges is promoted only once the verified directory holds it.
 """
@@ -29,7 +29,7 @@ def test_review_the_new_keys_of_an_interrupted_rotation_are_not_deleted_on_the_s
     main: the directory holds the first rotation, the keystore holds neither its secret nor anything that signs
     as hana; against the honest server afterwards, `rotate-keys` fails with "the server does not accept this
     account" and nothing can finish it: only the administrator can help (revoke and invite again).
-    Fix (client/commands/account.py `cmd_rotate_keys`): never delete pending keys on a failed request or on a
+    Fix (client/rotation.py `rotate_keys`): never delete pending keys on a failed request or on a
     directory that lacks the rotation; delete them only when the verified directory holds a later rotation of
     this account to other keys or the old keys are shown (by a directory entry signed with them) to be current
     after the pending ones; otherwise keep them, say the server did not answer, and retry the same rotation."""

@@ -2,11 +2,13 @@
 helper sent which case.
 
 The server's view here is everything the relay in front of it received (each request's method, path, body, the
-principal that signed it and the TCP connection it came on) and everything the server stored (every row of its
-database). `links` lists each (helper, case) pair that view ties together: a request signed by the helper that
-names the case, a connection that carried both her signed requests and the case's, a stored row that holds both.
+principal that signed it and the TCP connection it came on), everything the server stored (every row of its
+database) and everything it logged. `links` lists each (helper, case) pair that view ties together: a request
+signed by the helper that names the case, a connection that carried both her signed requests and the case's, a
+stored row that holds both.
 Two helpers each send an intake with a photo; the view must tie neither to her case, and no request signed by a
-helper's account may come while her intake is sent or her inbox is read (its timing would tie them). The same check finds the link
+helper's account may come while her intake is sent, her inbox read, her reply or later file sent (its timing would
+tie them). The same check finds the link
 in an intake sent with `--allow-linked` (signed by the account, as every intake was before tokens): the check
 can fail.
 """
@@ -14,8 +16,11 @@ can fail.
 from __future__ import annotations
 
 import base64
+import logging
 import sqlite3
 from pathlib import Path
+
+import pytest
 
 from client.samples import photo_with_gps
 from keys.encoding import b64u_decode
@@ -70,7 +75,8 @@ def _submit(org: Org, who: str, *extra: str) -> tuple[str, list[Seen]]:
     return out.strip().splitlines()[-1], org.relay.seen[start:]
 
 
-def test_a_live_server_cannot_tell_which_helper_sent_which_case(org: Org) -> None:
+def test_a_live_server_cannot_tell_which_helper_sent_which_case(org: Org, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)  # the server runs in this process: its log records are captured here too
     for who in HELPERS:
         assert "submission token(s) on this device" in org.ok(who, "sync")  # tokens fetched signed in, at sync
     start = len(org.relay.seen)
@@ -81,12 +87,19 @@ def test_a_live_server_cannot_tell_which_helper_sent_which_case(org: Org) -> Non
         assert [s.path for s in during if s.principal in HELPERS] == [], f"{who}'s account spoke while her intake went"
         assert any(s.method == "PUT" and s.principal == f"case:{case}" for s in during), "sent as the case itself"
         assert any("/attachments" in s.path for s in during), "the photo went too, as the case"
-    for who in HELPERS:  # the inbox still works, names nobody, and reads each case as the case on its own connection
+    for who in HELPERS:  # the inbox, a reply and a file added later still work, and name nobody
         before = len(org.relay.seen)
         assert cases[who] in org.ok(who, "inbox")
-        assert [s.path for s in org.relay.seen[before:] if s.principal in HELPERS] == [], f"{who}'s inbox named her"
+        org.ok(who, "messages", "send", cases[who], "--text", "the route is open again")
+        extra = org.root / f"{who}-later.jpg"
+        extra.write_bytes(photo_with_gps())
+        org.ok(who, "attach", cases[who], str(extra))
+        assert [s.path for s in org.relay.seen[before:] if s.principal in HELPERS] == [], f"{who}'s account spoke"
     seen = org.relay.seen[start:]
     assert links(org, seen, cases) == set()
+    logged = [r.getMessage() for r in caplog.records]
+    assert logged, "the server's log was captured"
+    assert [m for m in logged for c in cases.values() for h in HELPERS if c in m and h in m] == []
     assert {s.connection for s in seen if s.principal == f"case:{cases['hana']}"}.isdisjoint(
         {s.connection for s in seen if s.principal == f"case:{cases['mina']}"}
     ), "two cases on one connection"

@@ -1,10 +1,7 @@
-import stat
-from pathlib import Path
-
 import pytest
 
 from keys.errors import KeystoreDamagedError, KeystoreError, KeystoreTruncatedError, KeystoreVersionError, WrongPassphraseError
-from keys.keystore import HEADER_SIZE, KeystorePolicy, open_keystore, read_keystore, seal_keystore, write_keystore
+from keys.keystore import HEADER_SIZE, KeystorePolicy, derive_key, open_keystore, reseal, seal_keystore
 
 POLICY = KeystorePolicy.for_tests()
 PAYLOAD = b'{"x_i":"secret share","seed":"..."}'
@@ -64,15 +61,54 @@ def test_not_a_keystore() -> None:
         open_keystore(b"PK\x03\x04 a zip file", "pw")
 
 
-def test_atomic_write_with_mode_0600(tmp_path: Path) -> None:
-    path = tmp_path / "keystore"
-    write_keystore(path, PAYLOAD, "pw", POLICY)
-    write_keystore(path, PAYLOAD + b"2", "pw", POLICY)
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert read_keystore(path, "pw").payload == PAYLOAD + b"2"
-    assert [p.name for p in tmp_path.iterdir()] == ["keystore"]  # no temporary files left behind
-    with pytest.raises(KeystoreError, match="no keystore"):
-        read_keystore(tmp_path / "missing", "pw")
+def _salt_and_nonce(data: bytes) -> tuple[bytes, bytes]:
+    return data[18:34], data[35:59]  # magic 6, version 2, kdf 1, t 4, m 4, lanes 1 | salt 16 | aead 1 | nonce 24
+
+
+def test_reseal_keeps_the_salt_and_costs_with_a_fresh_nonce_and_old_programs_read_it() -> None:
+    """Unlock once, save often: the key from open_keystore seals new content without Argon2id; the file is the
+    same format (version 1), so `open_keystore` (and any earlier program) opens it with the passphrase."""
+    first = seal_keystore(PAYLOAD, "pw", POLICY)
+    unlocked = open_keystore(first, "pw")
+    second = reseal(PAYLOAD + b"2", unlocked.key)
+    third = reseal(PAYLOAD + b"2", unlocked.key)
+    assert second[:18] == first[:18] and third[:18] == first[:18]  # magic, version 1, Argon2id costs
+    assert _salt_and_nonce(second)[0] == _salt_and_nonce(first)[0] == _salt_and_nonce(third)[0]
+    assert len({_salt_and_nonce(d)[1] for d in (first, second, third)}) == 3
+    assert second != third
+    assert open_keystore(second, "pw").payload == PAYLOAD + b"2"
+    assert open_keystore(third, "pw").key.key == unlocked.key.key
+    with pytest.raises(WrongPassphraseError):
+        open_keystore(second, "wrong")
+
+
+def test_a_resealed_file_detects_every_change() -> None:
+    """The tamper tests again on a file written by reseal: a flipped header byte (salt, costs, nonce), ciphertext
+    byte or checksum byte; and a checksum fixed up after the change still fails the AEAD (header is its AD)."""
+    from keys.hashing import TAG_KEYSTORE_SUM, kdf32
+
+    data = reseal(PAYLOAD, open_keystore(seal_keystore(PAYLOAD, "pw", POLICY), "pw").key)
+    for index in (8, 20, 30, 40, HEADER_SIZE + 3, len(data) - 1):
+        tampered = bytearray(data)
+        tampered[index] ^= 0x01
+        with pytest.raises(KeystoreDamagedError):
+            open_keystore(bytes(tampered), "pw")
+    for index in (25, 40, HEADER_SIZE + 3):  # salt, nonce, ciphertext; the checksum recomputed by the attacker
+        tampered = bytearray(data[:-32])
+        tampered[index] ^= 0x01
+        with pytest.raises(WrongPassphraseError):
+            open_keystore(bytes(tampered) + kdf32(TAG_KEYSTORE_SUM, bytes(tampered)), "pw")
+    with pytest.raises(KeystoreTruncatedError):
+        open_keystore(data[:-1], "pw")
+
+
+def test_derive_key_uses_a_new_salt_each_time_and_names_its_costs() -> None:
+    a, b = derive_key("pw", POLICY), derive_key("pw", POLICY)
+    assert a.salt != b.salt and a.key != b.key and a.policy == POLICY
+    assert "key=" not in repr(a)  # the key never ends up in a log line
+    assert open_keystore(reseal(PAYLOAD, a), "pw").payload == PAYLOAD
+    with pytest.raises(KeystoreError, match="empty passphrase"):
+        derive_key("", POLICY)
 
 
 def test_policy_bounds_and_presets() -> None:

@@ -206,12 +206,18 @@ async def council_record(api: Api) -> tuple[EpochRecord, int, bytes]:
     return state.council, state.seq, state.head
 
 
-async def submit_intake(
-    helper: Member, *, case_file: bytes = b"{}", identity: bytes = b"x", reply_secret: bytes = b"\x01" * 32
+def sealed_intake(
+    helper: Member,
+    record: EpochRecord,
+    seq: int,
+    head: bytes,
+    *,
+    case_file: bytes = b"{}",
+    identity: bytes = b"x",
+    reply_secret: bytes = b"\x01" * 32,
 ) -> IntakeEnvelope:
-    """Seal an intake on the helper's side and upload it."""
-    record, seq, head = await council_record(helper.api)
-    envelope = seal_intake(
+    """An intake sealed on the helper's side to `record`, with the directory head (`seq`, `head`) she saw."""
+    return seal_intake(
         case_id=new_case_id(),
         case_file=case_file,
         identity=identity,
@@ -222,5 +228,13 @@ async def submit_intake(
         head_seq=seq,
         head_hash=head,
     )
+
+
+async def submit_intake(
+    helper: Member, *, case_file: bytes = b"{}", identity: bytes = b"x", reply_secret: bytes = b"\x01" * 32
+) -> IntakeEnvelope:
+    """Seal an intake on the helper's side and upload it."""
+    record, seq, head = await council_record(helper.api)
+    envelope = sealed_intake(helper, record, seq, head, case_file=case_file, identity=identity, reply_secret=reply_secret)
     await helper.api.call("PUT", f"/v1/cases/{b64u_encode(envelope.case_id)}", body=to_wire(envelope))
     return envelope

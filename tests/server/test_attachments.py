@@ -269,7 +269,7 @@ async def test_an_upload_waits_out_the_rate_limit(world: World, tmp_path: Path, 
         world.clock.advance(60)
 
     monkeypatch.setattr(attachments, "_sleep", sleep)
-    home = Home(tmp_path, "x", {"reply_secret": b64u_encode(SECRET), "outbox_key": b64u_encode(bytes(32))})
+    home = Home(tmp_path, None, {"reply_secret": b64u_encode(SECRET), "outbox_key": b64u_encode(bytes(32))})
     video = tmp_path / "video.bin"
     video.write_bytes(os.urandom(5 * CHUNK))  # 6 chunks: with parts of 2, three parts after registering
     monkeypatch.setattr(attachments, "PART_CHUNKS", 2)

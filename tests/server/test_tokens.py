@@ -12,7 +12,7 @@ from client.api import Api, ApiError
 from keys.council import EpochRecord
 from keys.directory import DirectoryEntry, replay_to_pin
 from keys.encoding import b64u_encode
-from keys.envelope import IntakeEnvelope, new_case_id, reply_keys, seal_intake
+from keys.envelope import IntakeEnvelope, reply_keys
 from keys.requests import case_principal
 from keys.tokens import IssueResponse, Token, check_issue_response, finish_tokens, request_tokens
 from keys.wire import from_wire, to_wire
@@ -21,7 +21,7 @@ from server.http.keys import SERVICES
 from server.services import tokens
 from server.services.context import Services
 
-from .conftest import Member, World, council_record
+from .conftest import Member, World, council_record, sealed_intake
 
 SECRET = b"\x07" * 32
 
@@ -99,17 +99,7 @@ async def test_a_token_is_spent_once_and_a_retry_for_the_same_case_passes(world:
 
 
 def _sealed(helper: Member, record: EpochRecord, seq: int, head: bytes) -> IntakeEnvelope:
-    return seal_intake(
-        case_id=new_case_id(),
-        case_file=b"{}",
-        identity=b"x",
-        record=record,
-        author=helper.name,
-        author_keys=helper.keys,
-        reply_secret=SECRET,
-        head_seq=seq,
-        head_hash=head,
-    )
+    return sealed_intake(helper, record, seq, head, reply_secret=SECRET)
 
 
 def _as_case(world: World, envelope: IntakeEnvelope, token: Token | None) -> Api:

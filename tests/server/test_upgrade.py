@@ -14,7 +14,7 @@ from client.api import Api
 from client.enrol import join
 from keys.accounts import AccountKeys
 from keys.invites import Invite
-from keys.keystore import write_private_file
+from privatefiles import write_private_file
 from server.app import create_app, load_server_keys
 from server.config import default_db_url, load_config, write_template
 from server.main import main as server_main
