@@ -19,12 +19,16 @@ def render() -> str:
         "`case` is a helper reaching one of their own cases through that case's reply key, not their account.",
         "Unauthenticated calls to a signed route get 401; a role not listed gets 403.",
         "",
-        "| method | path | " + " | ".join(ROLES) + " | what |",
-        "|---|---|" + "---|" * len(ROLES) + "---|",
+        "The answer column names the response's schema in `/v1/openapi.json` (`components/schemas`, made from",
+        "`server/http/responses.py`) and its status; `bytes` is an `application/octet-stream` body.",
+        "",
+        "| method | path | " + " | ".join(ROLES) + " | what | answer |",
+        "|---|---|" + "---|" * len(ROLES) + "---|---|",
     ]
     for r in ROUTES:
         cells = ["public" if r.roles is None else ("yes" if role in r.roles else "-") for role in ROLES]
-        lines.append(f"| {r.method} | `{r.path}` | " + " | ".join(cells) + f" | {r.summary} |")
+        answer = f"`{r.response.__name__}` " + "/".join(str(s) for s in r.status)
+        lines.append(f"| {r.method} | `{r.path}` | " + " | ".join(cells) + f" | {r.summary} | {answer} |")
     lines += [
         "",
         "Signed requests carry `X-Tessera-Principal` (account name, or `case:<case id>`), `X-Tessera-Time` (unix",

@@ -12,7 +12,6 @@ from keys.attachments import AttachmentList
 from keys.checkpoints import sign_checkpoint
 from keys.decisions import Proposal, Vote
 from keys.encoding import b64u_encode, parse_json
-from keys.envelope import IntakeEnvelope
 from keys.invites import Grant
 from keys.messages import SealedMessage
 from keys.reveal import PartialDecryption, RevealRequest
@@ -53,30 +52,6 @@ from server.services import (
 )
 from server.services.directory import load_entries
 from server.storage.db import read_chain
-
-__all__ = [
-    "AddWraps",
-    "AttachmentList",
-    "AttestRoot",
-    "CeremonyPost",
-    "Cosignature",
-    "Grant",
-    "IntakeEnvelope",
-    "InviteSecret",
-    "IssueRequest",
-    "JoinRequest",
-    "NewAttachment",
-    "OpenCeremony",
-    "OpenRedistribution",
-    "PartialDecryption",
-    "Proposal",
-    "RevealRequest",
-    "RevokeRequest",
-    "RotateRequest",
-    "SealedMessage",
-    "SwitchBatch",
-    "Vote",
-]
 
 T = TypeVar("T")
 

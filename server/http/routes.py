@@ -4,12 +4,21 @@ the roles, the OpenAPI document and docs/api.md are generated from this table, a
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from keys.attachments import CHUNK, CHUNK_OVERHEAD
+from keys.attachments import CHUNK, CHUNK_OVERHEAD, AttachmentList
+from keys.decisions import Proposal, Vote
+from keys.envelope import IntakeEnvelope
+from keys.invites import Grant
+from keys.messages import SealedMessage
+from keys.reveal import PartialDecryption, RevealRequest
+from keys.tokens import IssueRequest
+from keys.witness import Cosignature
 from server.http import handlers as h
+from server.http import responses as r
+from server.http import schemas as b
 from server.services.attachments import MAX_PART_CHUNKS
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -29,23 +38,36 @@ class Route:
     # anonymous submission tokens (protocol doc §10.6): "spend" - a new intake may come as a case principal paying
     # with a token; "show" - a read a token admits without naming anyone (the key directory, before sealing)
     tokens: str = ""
+    # what it answers: a type of server/http/responses.py (JSON) or bytes (application/octet-stream)
+    response: type = field(kw_only=True)
+    status: tuple[int, ...] = (200,)  # the success statuses it answers with
 
 
 PART_LIMIT = MAX_PART_CHUNKS * (CHUNK + CHUNK_OVERHEAD)  # the largest attachment part
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/v1/health", h.health, None, None, "Liveness."),
-    Route("GET", "/v1/openapi.json", h.openapi, None, None, "This API as an OpenAPI 3.1 document."),
+    Route("GET", "/v1/health", h.health, None, None, "Liveness.", response=r.Health),
+    Route("GET", "/v1/openapi.json", h.openapi, None, None, "This API as an OpenAPI 3.1 document.", response=r.OpenApiDocument),
     Route(
         "POST",
         "/v1/invites/grant",
         h.invite_grant,
         None,
-        h.InviteSecret,
+        b.InviteSecret,
         "The grant a joining device signs (needs the invite secret).",
+        response=r.InviteGrantAnswer,
     ),
-    Route("POST", "/v1/join", h.join, None, h.JoinRequest, "Join with an invite: registers the device keys."),
+    Route(
+        "POST",
+        "/v1/join",
+        h.join,
+        None,
+        b.JoinRequest,
+        "Join with an invite: registers the device keys.",
+        response=r.DirectorySeq,
+        status=(201,),
+    ),
     Route(
         "GET",
         "/v1/directory",
@@ -54,25 +76,45 @@ ROUTES: tuple[Route, ...] = (
         None,
         "Key-directory entries after ?after=SEQ, with a signed checkpoint (also for an anonymous token: X-Tessera-Token).",
         tokens="show",
+        response=r.DirectoryAnswer,
     ),
     Route(
         "POST",
         "/v1/directory/cosignatures",
         h.cosign,
         frozenset({"council"}),
-        h.Cosignature,
+        Cosignature,
         "A council member's cosignature of the key-directory head it verified (a witness).",
+        response=r.Ok,
     ),
     Route(
         "POST",
         "/v1/tokens",
         h.issue_tokens,
         frozenset({"helper"}),
-        h.IssueRequest,
+        IssueRequest,
         "Anonymous submission tokens: the blinded nonces evaluated under this period's key, within your budget.",
+        response=r.TokensAnswer,
     ),
-    Route("GET", "/v1/accounts", h.accounts_list, frozenset({"admin", "council"}), None, "Accounts, roles and keys."),
-    Route("POST", "/v1/invites", h.create_invite, frozenset({"admin"}), h.Grant, "Create an invite from a signed grant."),
+    Route(
+        "GET",
+        "/v1/accounts",
+        h.accounts_list,
+        frozenset({"admin", "council"}),
+        None,
+        "Accounts, roles and keys.",
+        response=r.Accounts,
+    ),
+    Route(
+        "POST",
+        "/v1/invites",
+        h.create_invite,
+        frozenset({"admin"}),
+        Grant,
+        "Create an invite from a signed grant.",
+        response=r.CreatedInvite,
+        status=(201,),
+    ),
     Route(
         "GET",
         "/v1/invites",
@@ -80,32 +122,53 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"admin"}),
         None,
         "Invites not used yet and not expired, with their signed grants (no secrets).",
+        response=r.PendingInvites,
     ),
     Route(
         "PUT",
         "/v1/invites/{invite_id}/grant",
         h.resign_invite,
         frozenset({"admin"}),
-        h.Grant,
+        Grant,
         "Your pending invite's grant signed again with your new keys (after rotate-keys); same account, role, expiry.",
+        response=r.InviteId,
     ),
-    Route("POST", "/v1/accounts/{account}/revoke", h.revoke, ALL_ROLES, h.RevokeRequest, "Revoke an account (admin, or itself)."),
+    Route(
+        "POST",
+        "/v1/accounts/{account}/revoke",
+        h.revoke,
+        ALL_ROLES,
+        b.RevokeRequest,
+        "Revoke an account (admin, or itself).",
+        response=r.DirectorySeq,
+    ),
     Route(
         "POST",
         "/v1/accounts/{account}/rotate",
         h.rotate,
         ALL_ROLES,
-        h.RotateRequest,
+        b.RotateRequest,
         "Replace your own device keys (not council).",
+        response=r.DirectorySeq,
     ),
-    Route("POST", "/v1/ceremonies", h.open_ceremony, frozenset({"admin"}), h.OpenCeremony, "Open a key ceremony (DKG)."),
+    Route(
+        "POST",
+        "/v1/ceremonies",
+        h.open_ceremony,
+        frozenset({"admin"}),
+        b.OpenCeremony,
+        "Open a key ceremony (DKG).",
+        response=r.OpenedCeremony,
+        status=(201,),
+    ),
     Route(
         "POST",
         "/v1/ceremonies/redistribute",
         h.open_redistribution,
         frozenset({"admin"}),
-        h.OpenRedistribution,
+        b.OpenRedistribution,
         "Open a council membership change (same key, new shares).",
+        response=r.OpenedCeremony, status=(201,),
     ),
     Route(
         "GET",
@@ -114,6 +177,7 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"admin", "council"}),
         None,
         "The latest council re-key: how many identity headers are switched, who contributed and attested.",
+        response=r.RekeyStatus,
     ),
     Route(
         "GET",
@@ -122,14 +186,16 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council"}),
         None,
         "Old member: the next headers you have not contributed a key switch to, ?after=CASE&limit=N.",
+        response=r.HeadersToSwitch,
     ),
     Route(
         "POST",
         "/v1/rekey/contributions",
         h.rekey_contribute,
         frozenset({"council"}),
-        h.SwitchBatch,
+        b.SwitchBatch,
         "Old member: key-switch contributions with proofs, each verified on arrival.",
+        response=r.Contributed, status=(201,),
     ),
     Route(
         "GET",
@@ -138,17 +204,36 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council"}),
         None,
         "New member: switched headers with what they came from, ?after=CASE&limit=N.",
+        response=r.SwitchedPage,
     ),
     Route(
         "POST",
         "/v1/rekey/attestation",
         h.rekey_attest,
         frozenset({"council"}),
-        h.AttestRoot,
+        b.AttestRoot,
         "New member: sign the Merkle root of all switched headers.",
+        response=r.Attested, status=(201,),
     ),
-    Route("GET", "/v1/wraps", h.my_wraps, frozenset({"council"}), None, "Your case-key wraps, ?after=CASE&limit=N."),
-    Route("POST", "/v1/wraps", h.add_wraps, frozenset({"council"}), h.AddWraps, "Add wraps re-made for new members."),
+    Route(
+        "GET",
+        "/v1/wraps",
+        h.my_wraps,
+        frozenset({"council"}),
+        None,
+        "Your case-key wraps, ?after=CASE&limit=N.",
+        response=r.Wraps,
+    ),
+    Route(
+        "POST",
+        "/v1/wraps",
+        h.add_wraps,
+        frozenset({"council"}),
+        b.AddWraps,
+        "Add wraps re-made for new members.",
+        response=r.Added,
+        status=(201,),
+    ),
     Route(
         "GET",
         "/v1/ceremonies/current",
@@ -156,14 +241,16 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"admin", "council"}),
         None,
         "The latest ceremony and its progress.",
+        response=r.CeremonyStatus,
     ),
     Route(
         "POST",
         "/v1/ceremonies/{ceremony_id}/messages",
         h.ceremony_post,
         frozenset({"council"}),
-        h.CeremonyPost,
+        b.CeremonyPost,
         "Post a round message.",
+        response=r.CeremonyProgress,
     ),
     Route(
         "GET",
@@ -172,18 +259,20 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council"}),
         None,
         "Broadcasts and your shares.",
+        response=r.CeremonyMessages,
     ),
     Route(
         "PUT",
         "/v1/cases/{case_id}",
         h.put_case,
         frozenset({"helper", "case"}),
-        h.IntakeEnvelope,
+        IntakeEnvelope,
         "Submit an intake (idempotent): as principal case:<id>, signed with the envelope's reply key, paying with an "
         "anonymous token (X-Tessera-Token); or signed by a helper's account.",
         tokens="spend",
+        response=r.IntakeAnswer,
     ),
-    Route("GET", "/v1/cases", h.list_cases, frozenset({"council"}), None, "Cases, ?state=&cursor=&limit=."),
+    Route("GET", "/v1/cases", h.list_cases, frozenset({"council"}), None, "Cases, ?state=&cursor=&limit=.", response=r.CaseList),
     Route(
         "GET",
         "/v1/case-pages",
@@ -192,6 +281,7 @@ ROUTES: tuple[Route, ...] = (
         None,
         "Whole cases as GET /v1/cases/{case_id} answers them (your key wrap, decisions, message counts), "
         "?state=&cursor=&limit= (up to 100).",
+        response=r.CasePage,
     ),
     Route(
         "GET",
@@ -200,19 +290,55 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council", "case"}),
         None,
         "A case with your key wrap and its decisions.",
+        response=r.Case,
     ),
-    Route("POST", "/v1/reveals", h.file_reveal, frozenset({"council"}), h.RevealRequest, "File a blinded reveal request."),
-    Route("GET", "/v1/reveals", h.pending_reveals, frozenset({"council"}), None, "Requests you may approve."),
-    Route("GET", "/v1/reveals/{request_id}", h.get_reveal, frozenset({"council"}), None, "Your request and its partials."),
+    Route(
+        "POST",
+        "/v1/reveals",
+        h.file_reveal,
+        frozenset({"council"}),
+        RevealRequest,
+        "File a blinded reveal request.",
+        response=r.RequestId,
+        status=(201,),
+    ),
+    Route(
+        "GET",
+        "/v1/reveals",
+        h.pending_reveals,
+        frozenset({"council"}),
+        None,
+        "Requests you may approve.",
+        response=r.PendingReveals,
+    ),
+    Route(
+        "GET",
+        "/v1/reveals/{request_id}",
+        h.get_reveal,
+        frozenset({"council"}),
+        None,
+        "Your request and its partials.",
+        response=r.Reveal,
+    ),
     Route(
         "POST",
         "/v1/reveals/{request_id}/partials",
         h.post_partial,
         frozenset({"council"}),
-        h.PartialDecryption,
+        PartialDecryption,
         "Approve: post your partial.",
+        response=r.Approvals, status=(201,),
     ),
-    Route("POST", "/v1/cases/{case_id}/proposals", h.propose, frozenset({"council"}), h.Proposal, "Propose a decision."),
+    Route(
+        "POST",
+        "/v1/cases/{case_id}/proposals",
+        h.propose,
+        frozenset({"council"}),
+        Proposal,
+        "Propose a decision.",
+        response=r.ProposalId,
+        status=(201,),
+    ),
     Route(
         "GET",
         "/v1/proposals",
@@ -220,6 +346,7 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council"}),
         None,
         "The open proposals (up to 500), each as signed with its votes as signed.",
+        response=r.OpenProposals,
     ),
     Route(
         "GET",
@@ -228,26 +355,38 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council"}),
         None,
         "A proposal and its votes, as signed (shown to a member before they vote).",
+        response=r.OpenProposal,
     ),
-    Route("POST", "/v1/proposals/{proposal_id}/votes", h.vote, frozenset({"council"}), h.Vote, "Vote on a proposal."),
+    Route(
+        "POST",
+        "/v1/proposals/{proposal_id}/votes",
+        h.vote,
+        frozenset({"council"}),
+        Vote,
+        "Vote on a proposal.",
+        response=r.VoteResult,
+        status=(201,),
+    ),
     Route(
         "POST",
         "/v1/cases/{case_id}/messages",
         h.post_message,
         frozenset({"council", "case"}),
-        h.SealedMessage,
+        SealedMessage,
         "Post a sealed message.",
+        response=r.Seq, status=(201,),
     ),
     Route(
         "GET", "/v1/cases/{case_id}/messages", h.list_messages, frozenset({"council", "case"}), None, "Messages after ?after=SEQ."
-    ),
+    , response=r.Messages),
     Route(
         "POST",
         "/v1/cases/{case_id}/attachments",
         h.new_attachment,
         frozenset({"case"}),
-        h.NewAttachment,
+        b.NewAttachment,
         "Register an attachment (its sealed descriptor and padded size); idempotent.",
+        response=r.AttachmentState, status=(200, 201),
     ),
     Route(
         "GET",
@@ -256,14 +395,16 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council", "case"}),
         None,
         "A case's attachments: sealed descriptors and upload progress, and the helper's signed list of them.",
+        response=r.Attachments,
     ),
     Route(
         "PUT",
         "/v1/cases/{case_id}/attachment-list",
         h.put_attachment_list,
         frozenset({"case"}),
-        h.AttachmentList,
+        AttachmentList,
         "The helper's signed list of all the case's attachments (kept if later than the one held).",
+        response=r.ListSerial,
     ),
     Route(
         "GET",
@@ -272,6 +413,7 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council", "case"}),
         None,
         "One attachment: how many chunks the server holds (resume from there).",
+        response=r.AttachmentState,
     ),
     Route(
         "PUT",
@@ -281,6 +423,7 @@ ROUTES: tuple[Route, ...] = (
         bytes,
         "Upload sealed chunks ?from=N (the next chunk the server lacks), up to 16 per request.",
         max_body=PART_LIMIT,
+        response=r.AttachmentState,
     ),
     Route(
         "GET",
@@ -289,6 +432,7 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council", "case"}),
         None,
         "Download the sealed chunks ?from=N as one stream.",
+        response=bytes,
     ),
     Route(
         "GET",
@@ -297,6 +441,7 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"admin", "council"}),
         None,
         "Audit entries after ?after=SEQ, with a checkpoint.",
+        response=r.AuditPage,
     ),
     Route(
         "GET",
@@ -305,5 +450,6 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"admin", "council"}),
         None,
         "The retention periods and quorum rules this server is configured with.",
+        response=r.Policy,
     ),
 )

@@ -34,8 +34,17 @@ def test_compose_publishes_no_clearnet_port_and_holds_no_secret() -> None:
         and tessera["depends_on"]["postgres"]["condition"] == "service_healthy"
     )
     assert compose["secrets"]["pg_password"]["file"].startswith("./secrets/")
+    # a password or secret is passed only as a file from the secrets, never as a value in the file
+    for name, service in services.items():
+        environment = service.get("environment") or {}
+        if isinstance(environment, list):  # the "- KEY=value" form
+            environment = dict(item.partition("=")[::2] for item in environment)
+        for key, value in environment.items():
+            if re.search(r"(?i)passw|secret|token", key):
+                assert key.endswith("_FILE") and str(value).startswith("/run/secrets/"), f"{name}: {key}"
     text = (DEPLOY / "compose.yaml").read_text()
-    assert not re.search(r"(?i)password\s*[:=]\s*[^\s/]+$", text, re.MULTILINE) or "PASSWORD_FILE" in text
+    for key, value in re.findall(r"(?i)([\w.-]*passw[\w.-]*)[ \t]*[:=][ \t]*([^\s,{}\[\]]+)", text):
+        assert value.startswith("/run/secrets/"), f"{key} has a value in compose.yaml"
     assert (
         "@postgres:5432" in tessera["environment"]["TESSERA_DB_URL"]
         and ":" not in tessera["environment"]["TESSERA_DB_URL"].split("//")[1].split("@")[0]

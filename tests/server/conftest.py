@@ -28,6 +28,7 @@ from keys.wire import from_wire, to_wire
 from server.app import create_app
 from server.config import Config, load_config
 from server.main import initialise
+from tests.conformance import Conformance
 
 PG_URL = os.environ.get("TESSERA_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -108,9 +109,13 @@ def config(server_dir: tuple[Path, str]) -> Config:
 
 
 @pytest.fixture
-async def client(config: Config, clock: FakeClock, aiohttp_client) -> TestClient:  # type: ignore[no-untyped-def]
+async def client(config: Config, clock: FakeClock, aiohttp_client) -> AsyncIterator[TestClient]:  # type: ignore[no-untyped-def]
     # config (and the database behind it) first: torn down after the app, which writes on shutdown
-    return await aiohttp_client(create_app(config, clock=clock))
+    app = create_app(config, clock=clock)
+    conformance = Conformance()  # every answer is checked against the document (tests/conformance.py)
+    app.middlewares.append(conformance.middleware)
+    yield await aiohttp_client(app)
+    assert not conformance.problems, "answers that do not conform to /v1/openapi.json:\n" + "\n".join(conformance.problems)
 
 
 @dataclass
