@@ -22,7 +22,6 @@ from server.http import schemas as b
 from server.services.attachments import MAX_PART_CHUNKS
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-PUBLIC: frozenset[str] = frozenset()
 ALL_ROLES = frozenset({"helper", "council", "admin"})
 
 
