@@ -1,9 +1,7 @@
 """Sealing a filled-in intake on this device and keeping it in the encrypted outbox, with its attachments'
-upload records: what `tessera intake submit` does before it sends, as a library function for the app (and,
-once issue 26 lands, for the CLI's `intake submit`, which does the same steps inline today).
+upload records: what `tessera intake submit` and the app's form do before they send.
 
-Nothing is sent here: the outbox copy leaves only after the server's signed receipt (client/commands/intake.py
-`flush`, `check_receipt`)."""
+Nothing is sent here: the outbox copy leaves only after the server's signed receipt (client/submit.py)."""
 
 from __future__ import annotations
 
@@ -15,16 +13,27 @@ from client.forms import Form, attachment_default
 from client.home import Home
 from keys.attachments import new_attachment_id
 from keys.council import EpochRecord
+from keys.directory import DirectoryState
 from keys.encoding import b64u_decode, b64u_encode, canonical_json
 from keys.envelope import IntakeEnvelope, new_case_id, open_case_file, reply_keys, seal_intake, unwrap_case_key
 from keys.wire import decode_json, encode_json
 
 
-def seal_form(home: Home, form: Form, record: EpochRecord, plans: list[Any], *, attach_as: str | None = None) -> bytes:
+def seal_form(
+    home: Home,
+    form: Form,
+    record: EpochRecord,
+    plans: list[Any],
+    *,
+    attach_as: str | None = None,
+    state: DirectoryState | None = None,
+) -> bytes:
     """Seal `form` to the verified council `record` (from the verified directory, or the copy this device
     verified when last online), keep it in the outbox, and keep an upload record for each of `plans`
     (client/strip.py plans, sealed with the identity or the case file: `attach_as`, else the kind's default).
-    Returns the new case id."""
+    With the verified directory (`state`), the case key goes to the record's active members only; without it the
+    record is all this device knows (client/outbox.py wraps the key again before it is sent). Returns the new
+    case id."""
     pin = home.state["pin"]
     case_id = new_case_id()
     attachment_ids = [new_attachment_id() for _ in plans]  # chosen first: the case file lists them
@@ -39,6 +48,7 @@ def seal_form(home: Home, form: Form, record: EpochRecord, plans: list[Any], *, 
         head_seq=int(pin["seq"]),
         head_hash=b64u_decode(pin["head"], length=32),
         attachment_ids=attachment_ids,
+        readers=None if state is None else [m.box_key for m in state.active_members(record)],
     )
     home.put_outbox(case_id, encode_json(envelope))
     if plans:

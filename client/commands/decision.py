@@ -7,13 +7,12 @@ import sys
 from typing import Any
 
 from client.agenda import open_decisions
-from client.casefiles import member_keys, open_case, read_decision
+from client.casefiles import open_case
+from client.decide import cast_vote, make_proposal, show_proposal
 from client.session import Session, UsageError
 from client.terminal import clean, emit_json, say, table
-from keys.decisions import ACTIONS, Proposal, majority, propose, verify_proposal, vote
-from keys.encoding import b64u_decode, b64u_encode
-from keys.errors import EncodingError, ProofError
-from keys.wire import from_wire, to_wire
+from keys.decisions import ACTIONS
+from keys.encoding import b64u_encode
 
 
 def register(sub: Any) -> None:
@@ -49,22 +48,7 @@ async def cmd_propose(session: Session, args: argparse.Namespace) -> int:
     api = session.api(home)
     state, record = await session.council_state(home, api)
     case = await open_case(api, home, args.case, state)
-    needed = majority(len(record.members)) if args.needed is None else args.needed
-    if not 1 <= needed <= len(record.members):
-        raise UsageError(f"--needed must be from 1 to {len(record.members)} (the council's size)")
-    proposal = propose(
-        case_id=case.case_id,
-        case_key=case.case_key,
-        action=args.action,
-        note=args.note or args.action,
-        epoch=record.epoch,
-        needed=needed,
-        head_seq=state.seq,
-        head_hash=state.head,
-        keys=home.keys,
-    )
-    await api.call("POST", f"/v1/cases/{case.text_id}/proposals", body=to_wire(proposal))
-    print(b64u_encode(proposal.proposal_id))
+    print(await make_proposal(api, home, state, record, case, args.action, args.note or args.action, args.needed))
     return 0
 
 
@@ -77,51 +61,18 @@ async def cmd_vote(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
     if home.role != "council":
         raise UsageError("only council members vote")
-    try:
-        proposal_id = b64u_decode(args.proposal.strip(), length=16, what="proposal id")
-    except EncodingError as exc:
-        raise UsageError(f"{args.proposal!r} is not a proposal id") from exc
     api = session.api(home)
     state = await session.directory(home, api)
-    text = b64u_encode(proposal_id)
-    answer = await api.call("GET", f"/v1/proposals/{text}")
-    wire = answer.get("proposal") if isinstance(answer, dict) else None
-    if isinstance(wire, dict) and wire.get("v") == 1:
-        raise UsageError("this proposal was made by an older version of Tessera, whose votes do not name it: propose it again")
-    proposal = from_wire(Proposal, wire)
-    if proposal.proposal_id != proposal_id:
-        raise ProofError(f"asked for proposal {text}, the server answered with another one")
-    record = state.council_at(proposal.epoch)
-    if record is None or proposal.proposer not in member_keys(record, state):
-        raise ProofError(f"proposal {text} is not signed by a member of the council of its epoch ({proposal.epoch})")
-    verify_proposal(proposal)
-    if state.council is None or proposal.epoch != state.council.epoch:
-        raise UsageError(f"proposal {text} was made for an earlier council (epoch {proposal.epoch}); propose it again")
-    case = await open_case(api, home, proposal.case_id, state)
-    shown = read_decision(
-        {"proposal": wire, "votes": answer.get("votes", []), "state": answer.get("state")},
-        case_id=case.case_id,
-        case_key=case.case_key,
-        directory=state,
-    )
-    if shown["problem"] is not None:
-        raise ProofError(f"proposal {text} does not verify: {shown['problem']}")
-    say(f"proposal {text} by {shown['proposer']} on case {case.text_id} ({case.form.get('kind')}):", one_line=True)
-    say(f"  action: {shown['action']}; adopted with {shown['needed']} yes votes of {len(record.members)}", one_line=True)
-    say(f"  note: {clean(shown['note'])}")
+    shown = await show_proposal(api, home, state, args.proposal)  # checked as client/decide.py says
+    text, case, decision = b64u_encode(shown.proposal.proposal_id), shown.case, shown.decision
+    say(f"proposal {text} by {decision['proposer']} on case {case.text_id} ({case.form.get('kind')}):", one_line=True)
+    say(f"  action: {decision['action']}; adopted with {decision['needed']} yes votes of {shown.council_size}", one_line=True)
+    say(f"  note: {clean(decision['note'])}")
     choice = "yes" if args.yes else "no"
     if sys.stdin.isatty() and input(f"Sign your vote ({choice}) on this proposal? Type yes: ").strip().lower() != "yes":
         print("no vote sent.")
         return 1
-    ballot = vote(proposal=proposal, approve=bool(args.yes), head_seq=state.seq, head_hash=state.head, keys=home.keys)
-    await api.call("POST", f"/v1/proposals/{text}/votes", body=to_wire(ballot))
-    after = await api.call("GET", f"/v1/proposals/{text}")
-    counted = read_decision(
-        {"proposal": wire, "votes": after.get("votes", []) if isinstance(after, dict) else [], "state": "?"},
-        case_id=case.case_id,
-        case_key=case.case_key,
-        directory=state,
-    )
+    counted = await cast_vote(api, home, state, shown, approve=bool(args.yes))
     outcome = {
         "open": "the decision needs more votes",
         "adopted": "the decision is adopted",

@@ -16,12 +16,13 @@ import aiohttp
 from client.api import Api, ServerUnreachableError
 from client.attachments import PendingUpload, flush_uploads
 from client.casefiles import CaseMissingError, OpenedCase, open_case
-from client.commands.attachments import add_attach_options, plan_files, prepare_all, report_plan
-from client.forms import Form, attachment_default, kinds_help, parse_amendment, parse_form, template
+from client.commands.attachments import add_attach_options, plan_files, report_plan
+from client.forms import Form, kinds_help, parse_amendment, parse_form, template
 from client.home import Home
 from client.net import isolated
 from client.outbox import StaleIntakeError
 from client.output import progress
+from client.sealing import seal_form
 from client.session import Session, UsageError
 from client.submit import (
     NoTokenError,
@@ -36,15 +37,13 @@ from client.submit import (
 from client.terminal import emit_json, say, table
 from client.triage import outbox_view
 from keys.addenda import Addendum, AddendumField, addendum_text
-from keys.attachments import new_attachment_id
 from keys.council import EpochRecord
 from keys.directory import DirectoryState
-from keys.encoding import b64u_decode, b64u_encode, canonical_json
-from keys.envelope import new_case_id, open_case_file, reply_keys, seal_intake, unwrap_case_key
+from keys.encoding import b64u_decode, b64u_encode
 from keys.errors import ProofError
 from keys.messages import seal_message
 from keys.tokens import Token
-from keys.wire import encode_json, from_wire, to_wire
+from keys.wire import from_wire, to_wire
 
 ALLOW_LINKED = (
     "when this device has no submission token left, send signed by your account instead of keeping the intake in "
@@ -226,34 +225,8 @@ def _seal(
     home: Home, form: Form, record: EpochRecord, state: DirectoryState | None, plans: list[Any], attach_as: str | None
 ) -> bytes:
     """Seal `form` (and its attachments' plans) into the outbox to the verified council `record`; returns the case
-    id. Online (`state`), the case key goes to its active members only; offline the cached record is all this
-    device knows (client/outbox.py wraps it again before it is sent)."""
-    pin = home.state["pin"]
-    case_id = new_case_id()
-    attachment_ids = [new_attachment_id() for _ in plans]  # chosen first: the case file lists them
-    envelope = seal_intake(
-        case_id=case_id,
-        case_file=canonical_json({"kind": form.kind, "schema": 1, "fields": dict(form.case)}),
-        identity=canonical_json(dict(form.identity)),
-        record=record,
-        author=home.account,
-        author_keys=home.keys,
-        reply_secret=home.reply_secret,
-        head_seq=int(pin["seq"]),
-        head_hash=b64u_decode(pin["head"], length=32),
-        attachment_ids=attachment_ids,
-        readers=None if state is None else [m.box_key for m in state.active_members(record)],
-    )
-    home.put_outbox(case_id, encode_json(envelope))
-    if plans:
-        # the helper's own copy of the case key (through the reply key) seals the attachment descriptors; the
-        # envelope was sealed on this device a moment ago and never came from the server, so the plain opener
-        # is enough here (a case served by the server goes through casefiles.open_case)
-        case_key = unwrap_case_key(reply_keys(home.reply_secret, case_id), case_id, envelope.reply_wrap)
-        signed = open_case_file(envelope, case_key)
-        kind = attach_as or attachment_default(form.kind)
-        prepare_all(home, case_id, case_key, signed.attachment_key, plans, kind, attachment_ids)
-    return case_id
+    id (client/sealing.py, shared with the app)."""
+    return seal_form(home, form, record, plans, attach_as=attach_as, state=state)
 
 
 def cached_council(home: Home) -> EpochRecord:
