@@ -25,6 +25,7 @@ from client.output import progress
 from client.sealing import seal_form
 from client.session import Session, UsageError
 from client.submit import (
+    BOUND,
     NoTokenError,
     anonymous_directory,
     bind,
@@ -435,11 +436,14 @@ async def cmd_outbox_drop(session: Session, args: argparse.Namespace) -> int:
 
 
 def drop_intake(home: Home, case_id: bytes) -> None:
-    """Remove an intake never sent from the outbox, with its attachments' uploads."""
+    """Remove an intake never sent from the outbox, with its attachments' uploads and the submission token bound
+    to it (not put back: the server may have seen it with this intake, and would refuse it for another)."""
     for u in [PendingUpload.from_json(d) for _i, d in home.pending_uploads()]:
         if u.case_id == case_id:
             home.drop_pending_upload(u.descriptor.attachment_id)
     home.drop_outbox(case_id)
+    if home.section(BOUND).pop(b64u_encode(case_id), None) is not None:
+        home.save()
 
 
 async def _send_addendum(session: Session, home: Home, case_text: str, make: Any) -> tuple[OpenedCase, Addendum]:

@@ -66,6 +66,7 @@ def test_review_a_cut_directory_fetch_does_not_seal_to_a_retired_council(cutting
         assert (wire["epoch"], b64u_decode(str(wire["kid"]))) == (current.epoch, current.kid)
     # sealed again from the form to the council verified in the same command, once the directory answered
     assert result.code == 0 and "sealed again to council epoch 2" in result.out, result.err
+    assert org.home("hana").section("intake_tokens") == {}, "the dropped first sealing's token binding went with it"
     (wire,) = sent_envelopes(org)
     assert _narrative_for(org, "nari", wire) == _narrative_for(org, "kim", wire) is not None
     assert not list(org.home("hana").outbox())
