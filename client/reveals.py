@@ -19,7 +19,7 @@ from client.attachments import check_listing, describe_all, list_attachments, re
 from client.casefiles import open_case
 from client.ceremony import share_for
 from client.home import Home
-from client.session import UsageError
+from client.session import HostileServerError, UsageError
 from keys.attachments import Opener
 from keys.council import EpochRecord
 from keys.directory import DirectoryState
@@ -58,9 +58,24 @@ class Pending:
         return max(self.threshold - self.approvals - 1, 0)
 
 
-def requester_of(record: EpochRecord, request: RevealRequest) -> str:
+def requester_of(state: DirectoryState, record: EpochRecord, request: RevealRequest) -> str:
+    """Who signed the request, by the verified council record and directory (not by the server's word)."""
     member = record.member_by_sign_key(request.requester)
-    return member.account if member else "UNKNOWN (not a council member)"
+    if member is None:
+        return "UNKNOWN (not a council member)"
+    return member.account if state.active(member.account) is not None else f"{member.account} (revoked)"
+
+
+def check_requester(state: DirectoryState, record: EpochRecord, request: RevealRequest) -> str:
+    """The requester's account, an active member of the verified council; raises HostileServerError otherwise (a
+    revoked member's keys, perhaps on a seized device, ask for nothing: tests/hostile/test_review_revoked.py)."""
+    member = record.member_by_sign_key(request.requester)
+    if member is None or state.active(member.account) is None:
+        raise HostileServerError(
+            f"the request was made by {requester_of(state, record, request)}: only an active council member may ask "
+            "for a reveal (a revoked member's keys may be in someone else's hands), and nothing was approved"
+        )
+    return member.account
 
 
 def count(value: object) -> int:
@@ -102,9 +117,10 @@ async def pending(api: Api, home: Home, state: DirectoryState, record: EpochReco
         purpose: str | None = None
         problem: str | None = None
         try:
+            check_requester(state, record, request)
             case = await open_case(api, home, request.case_id, state)
             purpose = open_purpose(request, case.case_key)
-        except ProofError as exc:
+        except (ProofError, HostileServerError) as exc:
             problem = str(exc)
         except DecryptionError:
             problem = "the purpose does not open with the case key"
@@ -112,7 +128,7 @@ async def pending(api: Api, home: Home, state: DirectoryState, record: EpochReco
             Pending(
                 request_id=b64u_encode(request.request_id),
                 case_id=b64u_encode(request.case_id),
-                requester=requester_of(record, request),
+                requester=requester_of(state, record, request),
                 purpose=purpose,
                 problem=problem,
                 approvals=count(item.get("approvals")),
@@ -134,6 +150,7 @@ async def approve(api: Api, home: Home, state: DirectoryState, record: EpochReco
     if item is None:
         raise UsageError("no such pending request (it expired, was approved by you already, or the id is wrong)")
     request = from_wire(RevealRequest, item["request"])
+    check_requester(state, record, request)  # a revoked member's request is not approved
     case = await open_case(api, home, request.case_id, state)
     open_purpose(request, case.case_key)  # a purpose that does not open is not approved
     header, vouching = case.identity_header(state)

@@ -13,11 +13,10 @@ from client.attachments import check_listing, describe_all, list_attachments
 from client.casefiles import OpenedCase, open_case
 from client.ceremony import share_for
 from client.commands.attachments import fetch_identity_attachments
+from client.reveals import check_requester, requester_of
 from client.session import HostileServerError, Session, UsageError
 from client.terminal import clean, emit_json, say, table
 from keys.attachments import Opener
-from keys.council import EpochRecord
-from keys.directory import DirectoryState
 from keys.encoding import b64u_decode, b64u_encode
 from keys.envelope import open_identity
 from keys.errors import DecryptionError, ProofError
@@ -62,26 +61,6 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_open)
-
-
-def _requester(state: DirectoryState, record: EpochRecord, request: RevealRequest) -> str:
-    """Who signed the request, by the verified council record and directory (not by the server's word)."""
-    member = record.member_by_sign_key(request.requester)
-    if member is None:
-        return "UNKNOWN (not a council member)"
-    return member.account if state.active(member.account) is not None else f"{member.account} (revoked)"
-
-
-def check_requester(state: DirectoryState, record: EpochRecord, request: RevealRequest) -> str:
-    """The requester's account, an active member of the verified council; raises HostileServerError otherwise (a
-    revoked member's keys, perhaps on a seized device, ask for nothing: tests/hostile/test_review_revoked.py)."""
-    member = record.member_by_sign_key(request.requester)
-    if member is None or state.active(member.account) is None:
-        raise HostileServerError(
-            f"the request was made by {_requester(state, record, request)}: only an active council member may ask for a "
-            "reveal (a revoked member's keys may be in someone else's hands), and nothing was approved"
-        )
-    return member.account
 
 
 async def cmd_request(session: Session, args: argparse.Namespace) -> int:
@@ -130,7 +109,7 @@ async def cmd_pending(session: Session, args: argparse.Namespace) -> int:
             {
                 "request_id": b64u_encode(request.request_id),
                 "case_id": b64u_encode(request.case_id),
-                "requester": _requester(state, record, request),
+                "requester": requester_of(state, record, request),
                 "purpose": purpose,
                 "approvals": item.get("approvals"),
                 "threshold": record.threshold,

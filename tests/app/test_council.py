@@ -233,3 +233,23 @@ async def test_re_wrapping_refuses_a_key_outside_the_verified_council(org: Org, 
     refused = await kim.post("/council/rewrap")
     assert refused.status == 502 and "The server lied" in await refused.text()
     assert not org.relay.requests("POST", r"/v1/wraps")
+
+
+async def test_a_revoked_members_reveal_request_is_not_approved_in_the_app(org: Org, app_for: AppFor) -> None:
+    """The review's revoked-requester attack (tests/hostile/test_review_revoked.py) through the app: lee's device is
+    seized and lee revoked; the server lists a request made with lee's keys. The app names lee as revoked, and an
+    approval posts nothing. Against the old code the app showed "lee" and posted kim's partial (its own copy of the
+    approval skipped the CLI's requester check)."""
+    kim = await app_for("kim")
+    lee = await app_for("lee")
+    asked = await lee.post(f"/council/cases/{org.case}/reveal", {"purpose": "hospital admission tomorrow", "hours": "24"})
+    assert asked.status == 303
+    await cli(org, "admin", "admin", "revoke", "lee")
+    pending = await kim.page("/council/reveals")
+    request = re.search(r'<tr data-request="([^"]+)">', pending)
+    assert request is not None
+    confirm_page = await kim.page(f"/council/reveals/{request.group(1)}/approve")
+    token = re.search(r'name="confirm" value="([^"]+)"', confirm_page)
+    refused = await kim.post(f"/council/reveals/{request.group(1)}/approve", {"confirm": token.group(1) if token else "-"})
+    assert not org.relay.requests("POST", r"/v1/reveals/[^/]+/partials"), "kim's app approved a revoked member's request"
+    assert refused.status >= 400 and "lee (revoked)" in pending
