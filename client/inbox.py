@@ -11,7 +11,6 @@ from typing import Any
 from client.api import Api
 from client.casefiles import CaseMissingError, OpenedCase, open_case
 from client.home import Home
-from client.net import isolated
 from client.threads import open_thread
 from keys.council import EpochRecord
 from keys.directory import DirectoryState
@@ -25,16 +24,13 @@ async def thread_of(case: OpenedCase, state: DirectoryState) -> list[dict[str, A
     return open_thread(answer.get("messages") if isinstance(answer, dict) else None, case, state)
 
 
-async def read_inbox(
-    api: Api, home: Home, state: DirectoryState, *, proxy: str | None = None
-) -> tuple[list[dict[str, Any]], list[str]]:
+async def read_inbox(api: Api, home: Home, state: DirectoryState) -> tuple[list[dict[str, Any]], list[str]]:
     """The helper's cases sent from this device: (cases with their verified outcomes, unverified decisions and
     messages; case ids the server no longer serves although it signed a receipt for them). Each case is read as
-    its own principal on a connection of its own (`proxy`: its own Tor circuit), as `tessera inbox` does."""
+    its own principal, on that case's own connections when `api` has the session's Isolation (client/net.py)."""
     result, missing = [], []
     for case_text in home.state.get("cases", []):
-        async with isolated(proxy) as http:
-            item = await _read_case(Api(api.base, http), home, str(case_text), state)
+        item = await _read_case(api, home, str(case_text), state)
         if item is None:
             missing.append(str(case_text))
         else:

@@ -16,7 +16,7 @@ from typing import Any
 
 from client.api import Api
 from client.attachments import check_listing, describe_all, list_attachments, read_attachment
-from client.casefiles import open_case
+from client.casefiles import OpenedCase, open_case
 from client.ceremony import share_for
 from client.home import Home
 from client.session import HostileServerError, UsageError
@@ -139,23 +139,44 @@ async def pending(api: Api, home: Home, state: DirectoryState, record: EpochReco
     return out
 
 
-async def approve(api: Api, home: Home, state: DirectoryState, record: EpochRecord, request_id: str) -> int:
-    """This member's partial decryption for `request_id`, with its proof. Returns the server's new count."""
-    share = share_for(home.section("ceremony"), record.epoch)
+@dataclass(frozen=True)
+class ToApprove:
+    """A pending request checked for this member's approval: what the member is shown before approving."""
+
+    request: RevealRequest
+    case: OpenedCase
+    requester: str  # an active member of the verified council
+    purpose: str  # opened with the case key
+    approvals: int  # the server's count so far
+
+
+async def to_approve(api: Api, home: Home, state: DirectoryState, record: EpochRecord, request_id: str) -> ToApprove:
+    """The pending request `request_id`, checked before anyone approves it: this member holds a share of the
+    record's key, the requester is an active member (a revoked member's request is not approved), the case opens
+    through the checked opener and the purpose opens with its key. Raises UsageError or HostileServerError."""
     member = record.member_by_sign_key(home.keys.public().sign_key)
-    if share is None or member is None:
+    if share_for(home.section("ceremony"), record.epoch) is None or member is None:
         raise UsageError(f"you hold no share of the council key of epoch {record.epoch}")
     listed = {p["request"]["request_id"]: p for p in (await api.call("GET", "/v1/reveals")).get("requests", [])}
     item = listed.get(request_id)
     if item is None:
         raise UsageError("no such pending request (it expired, was approved by you already, or the id is wrong)")
     request = from_wire(RevealRequest, item["request"])
-    check_requester(state, record, request)  # a revoked member's request is not approved
+    requester = check_requester(state, record, request)
     case = await open_case(api, home, request.case_id, state)
-    open_purpose(request, case.case_key)  # a purpose that does not open is not approved
-    header, vouching = case.identity_header(state)
+    purpose = open_purpose(request, case.case_key)
+    return ToApprove(request, case, requester, purpose, count(item.get("approvals")))
+
+
+async def send_approval(api: Api, home: Home, state: DirectoryState, record: EpochRecord, checked: ToApprove) -> int:
+    """This member's partial decryption for the request `to_approve` checked, with its proof. Returns the
+    server's new count."""
+    share = share_for(home.section("ceremony"), record.epoch)
+    member = record.member_by_sign_key(home.keys.public().sign_key)
+    assert share is not None and member is not None  # to_approve checked both
+    header, vouching = checked.case.identity_header(state)
     partial = approve_reveal(
-        request,
+        checked.request,
         record=record,
         header=header,
         index=member.index,
@@ -164,8 +185,14 @@ async def approve(api: Api, home: Home, state: DirectoryState, record: EpochReco
         now=int(time.time()),
         attested_by=vouching,
     )
-    answer = await api.call("POST", f"/v1/reveals/{request_id}/partials", body=to_wire(partial))
+    rid = b64u_encode(checked.request.request_id)
+    answer = await api.call("POST", f"/v1/reveals/{rid}/partials", body=to_wire(partial))
     return count(answer.get("approvals") if isinstance(answer, dict) else None)
+
+
+async def approve(api: Api, home: Home, state: DirectoryState, record: EpochRecord, request_id: str) -> int:
+    """`to_approve` then `send_approval` (the app, after its confirmation page). Returns the server's new count."""
+    return await send_approval(api, home, state, record, await to_approve(api, home, state, record, request_id))
 
 
 @dataclass(frozen=True)

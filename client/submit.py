@@ -98,10 +98,14 @@ async def anonymous_directory(session: Session, home: Home, http: aiohttp.Client
     return await session.directory(home, Api(session.api(home).base, http, token=token))
 
 
-async def directory_for_cases(session: Session, home: Home, http: aiohttp.ClientSession) -> DirectoryState:
-    """The verified key directory for reading a helper's own cases without naming her (the inbox): read on `http`
-    with a token this device gives up for it. A token used for a read is never spent on an intake, so the read
-    ties to nothing; it costs one of the period's tokens. With none left, read signed in (said on stderr)."""
+async def case_directory(session: Session, home: Home) -> DirectoryState:
+    """The verified key directory for a command about a helper's own cases, read without naming her: on a
+    connection of its own with a token this device gives up for that read. A token used for a read is never
+    spent on an intake, so the read ties to nothing (it costs one of the period's tokens); the case requests
+    after it, made as the case, then follow no request of her account. With no token left, read signed in (said
+    on stderr). Anyone else's is read signed in."""
+    if home.role != "helper":
+        return await session.directory(home, session.api(home))
     now = int(time.time())
     token = take(home, now)
     if token is None:
@@ -112,17 +116,8 @@ async def directory_for_cases(session: Session, home: Home, http: aiohttp.Client
         )
         return await session.directory(home, session.api(home))
     home.save()  # given up before it is shown: never shown twice
-    return await anonymous_directory(session, home, http, token)
-
-
-async def case_directory(session: Session, home: Home) -> DirectoryState:
-    """The verified key directory for a command about one case. A helper's is read naming nobody (a token read on
-    a connection of its own, `directory_for_cases`), so that the case requests after it, made as the case, do
-    not follow a request of her account; anyone else's signed in."""
-    if home.role != "helper":
-        return await session.directory(home, session.api(home))
     async with isolated(session.args.proxy) as http:
-        return await directory_for_cases(session, home, http)
+        return await anonymous_directory(session, home, http, token)
 
 
 async def case_council(session: Session, home: Home) -> tuple[DirectoryState, EpochRecord]:
@@ -216,7 +211,6 @@ __all__ = [
     "case_council",
     "case_directory",
     "check_receipt",
-    "directory_for_cases",
     "send_one",
     "send_sealed",
     "token_for",

@@ -21,11 +21,10 @@ from client.commands.intake import Flushed, cached_council, flush, flush_case_up
 from client.forms import ATTACHMENT_DEFAULT, CHOICE_LABELS, KINDS, FormError, Problem, form_from_strings, label, schema
 from client.home import Home
 from client.inbox import read_inbox, send_message
-from client.net import isolated
 from client.sealing import outbox_summary, seal_form
 from client.session import UsageError
 from client.strip import StripError, plan
-from client.submit import directory_for_cases
+from client.submit import case_directory
 from keys.attachments import new_attachment_id
 from keys.council import EpochRecord
 from keys.encoding import b64u_encode
@@ -221,9 +220,8 @@ async def outbox_send(request: web.Request) -> web.StreamResponse:
 @routes.get("/helper/inbox")
 async def inbox(request: web.Request) -> web.StreamResponse:
     w = work(request, "helper")
-    async with isolated(request.app[CONFIG].proxy) as http:  # names nobody: a token read (client/submit.py)
-        state = await directory_for_cases(w.session, w.home, http)
-    cases, missing = await read_inbox(w.api, w.home, state, proxy=request.app[CONFIG].proxy)
+    state = await case_directory(w.session, w.home)  # names nobody: a token read (client/submit.py)
+    cases, missing = await read_inbox(w.api, w.home, state)
     return render(
         request,
         "helper_inbox.html",

@@ -80,7 +80,7 @@ async def cmd_sync(session: Session, args: argparse.Namespace) -> int:
             f"({', '.join(m.account for m in council.members)}); saved for sealing offline."
         )
     if home.role == "helper":  # the cases she has receipts for are still there (issue 25 item 5)
-        await confirm_cases(home, session.api(home), state, proxy=session.args.proxy)
+        await confirm_cases(home, session.api(home), state)
         # submission tokens fetched now, signed in, so that an intake later needs no signed-in request (§10.6)
         now = int(time.time())
         have = await top_up_quietly(session.api(home), home, state, now=now)

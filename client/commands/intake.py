@@ -17,7 +17,7 @@ from client.api import Api, ServerUnreachableError
 from client.attachments import PendingUpload, flush_uploads
 from client.casefiles import CaseMissingError, OpenedCase, open_case
 from client.commands.attachments import add_attach_options, plan_files, report_plan
-from client.forms import Form, kinds_help, parse_amendment, parse_form, template
+from client.forms import kinds_help, parse_amendment, parse_form, template
 from client.home import Home
 from client.net import isolated
 from client.outbox import StaleIntakeError
@@ -134,7 +134,7 @@ async def cmd_submit(session: Session, args: argparse.Namespace) -> int:
     for p in plans:
         report_plan(p)
     if args.offline:
-        case_id = _seal(home, form, cached_council(home), None, plans, args.attach_as)
+        case_id = seal_form(home, form, cached_council(home), plans, attach_as=args.attach_as)
         return _sealed_only(args, plans, case_id)
     try:
         token = await token_for(session, home)
@@ -146,7 +146,7 @@ async def cmd_submit(session: Session, args: argparse.Namespace) -> int:
         if state is None:
             print("the server does not answer: sealing with the council key verified last time.")
         record = state.council if state is not None and state.council is not None else cached_council(home)
-        case_id = _seal(home, form, record, state, plans, args.attach_as)
+        case_id = seal_form(home, form, record, plans, attach_as=args.attach_as, state=state)
         if token is not None:
             bind(home, case_id, token)
         if state is None:
@@ -156,7 +156,7 @@ async def cmd_submit(session: Session, args: argparse.Namespace) -> int:
             now = state.council if state is not None else None
             if now is not None and (now.kid, now.epoch) != (record.kid, record.epoch):
                 drop_intake(home, case_id)
-                case_id = _seal(home, form, now, state, plans, args.attach_as)
+                case_id = seal_form(home, form, now, plans, attach_as=args.attach_as, state=state)
                 if token is not None:
                     bind(home, case_id, token)
                 print(f"the council changed since this device last verified it: sealed again to council epoch {now.epoch}.")
@@ -222,14 +222,6 @@ def _sealed(home: Home, case_id: bytes) -> bytes:
     raise UsageError(f"intake {b64u_encode(case_id)} is not in the outbox")
 
 
-def _seal(
-    home: Home, form: Form, record: EpochRecord, state: DirectoryState | None, plans: list[Any], attach_as: str | None
-) -> bytes:
-    """Seal `form` (and its attachments' plans) into the outbox to the verified council `record`; returns the case
-    id (client/sealing.py, shared with the app)."""
-    return seal_form(home, form, record, plans, attach_as=attach_as, state=state)
-
-
 def cached_council(home: Home) -> EpochRecord:
     """The council record this device verified from its pinned head the last time it was online."""
     cached = home.state.get("council")
@@ -287,32 +279,26 @@ class Flushed:
 
 
 async def flush_case_uploads(session: Session, home: Home) -> tuple[int, int]:
-    """Resume the unfinished uploads of cases already sent: each case's on a connection of its own, as the case's
-    principal (never the account's), checked against the server key of the directory verified first."""
-    cases = sorted({PendingUpload.from_json(data).case_id for _id, data in home.pending_uploads()})
-    if not cases:
+    """Resume the unfinished uploads of cases already sent, each as the case's principal on that case's own
+    connections (never the account's: Api.as_principal with the session's Isolation), checked against the
+    server key of the directory verified first."""
+    if not any(True for _ in home.pending_uploads()):
         return 0, 0
     state = await case_directory(session, home)
-    done = waiting = 0
-    for case_id in cases:
-        async with isolated(session.args.proxy) as http:
-            d, w = await flush_uploads(Api(session.api(home).base, http), home, state.server_key, case_id=case_id)
-        done, waiting = done + d, waiting + w
-    return done, waiting
+    return await flush_uploads(session.api(home), home, state.server_key)
 
 
-async def confirm_cases(home: Home, api: Api, state: DirectoryState, *, proxy: str | None = None) -> None:
+async def confirm_cases(home: Home, api: Api, state: DirectoryState) -> None:
     """`tessera sync` for a helper: every case she has a receipt for is still served, and passes the checked
     opener. Prints how many; raises ProofError naming those the server no longer serves (tests/hostile/
-    test_cases.py, test_sync_says_when_the_server_lost_a_case). Each case is read as its own principal on a
-    connection of its own (`proxy`: its own Tor circuit), so the reads do not tie the cases to each other or to
-    the account."""
+    test_cases.py, test_sync_says_when_the_server_lost_a_case). Each case is read as its own principal, on that
+    case's own connections (Api.as_principal with the session's Isolation), so the reads do not tie the cases
+    to each other by their connection."""
     cases = [str(c) for c in home.state.get("cases", [])]
     missing = []
     for case_text in cases:
         try:
-            async with isolated(proxy) as http:
-                await open_case(Api(api.base, http), home, case_text, state)
+            await open_case(api, home, case_text, state)
         except CaseMissingError:
             day = home.section("receipts").get(case_text, {}).get("day")
             missing.append(f"{case_text}" + (f" (receipt of day {day})" if day is not None else ""))

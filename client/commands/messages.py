@@ -7,11 +7,9 @@ import sys
 from typing import Any
 
 from client.agenda import mark_outcomes_seen, mark_seen
-from client.api import Api
 from client.casefiles import CaseMissingError, open_case
-from client.net import isolated
 from client.session import Session, UsageError
-from client.submit import case_council, case_directory, directory_for_cases
+from client.submit import case_council, case_directory
 from client.terminal import clean, emit_json, say
 from client.threads import open_thread
 from keys.messages import seal_message
@@ -85,20 +83,17 @@ async def cmd_inbox(session: Session, args: argparse.Namespace) -> int:
     if home.role != "helper":
         raise UsageError("the inbox is for field helpers; council members use `tessera cases list`")
     api = session.api(home)
-    async with isolated(session.args.proxy) as http:  # names nobody: a token read (client/submit.py)
-        state = await directory_for_cases(session, home, http)
+    state = await case_directory(session, home)  # names nobody: a token read (client/submit.py)
     result, missing = [], []
     for case_text in home.state.get("cases", []):
-        # each case read as its own principal on a connection (a Tor circuit) of its own: the reads do not tie
-        # the cases to each other or to the account (protocol doc §10.6)
-        async with isolated(session.args.proxy) as http:
-            try:
-                case = await open_case(Api(api.base, http), home, case_text, state)
-            except CaseMissingError:
-                missing.append(case_text)
-                continue
-            raw = await case.api.call("GET", f"/v1/cases/{case_text}/messages")
-        messages = open_thread(raw.get("messages"), case, state)
+        # each case is read as its own principal, on that case's own connections (Api.as_principal with the
+        # session's Isolation, client/net.py): the reads do not tie the cases to each other or to the account
+        try:
+            case = await open_case(api, home, case_text, state)
+        except CaseMissingError:
+            missing.append(case_text)
+            continue
+        messages = open_thread((await case.api.call("GET", f"/v1/cases/{case_text}/messages")).get("messages"), case, state)
         outcomes, unverified = [], []
         for d in case.decisions():
             if d["verified"] and d["state"] == "adopted":

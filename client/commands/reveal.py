@@ -11,9 +11,8 @@ from typing import Any
 
 from client.attachments import check_listing, describe_all, list_attachments
 from client.casefiles import OpenedCase, open_case
-from client.ceremony import share_for
 from client.commands.attachments import fetch_identity_attachments
-from client.reveals import check_requester, requester_of
+from client.reveals import requester_of, send_approval, to_approve
 from client.session import HostileServerError, Session, UsageError
 from client.terminal import clean, emit_json, say, table
 from keys.attachments import Opener
@@ -25,7 +24,6 @@ from keys.reveal import (
     Blinding,
     PartialDecryption,
     RevealRequest,
-    approve_reveal,
     combine_reveal,
     open_purpose,
     request_reveal,
@@ -136,22 +134,11 @@ async def cmd_approve(session: Session, args: argparse.Namespace) -> int:
         raise UsageError("not at a terminal, so nobody can be asked: to approve, run it again with --yes")
     api = session.api(home)
     state, record = await session.council_state(home, api)
-    share = share_for(home.section("ceremony"), record.epoch)
-    member = record.member_by_sign_key(home.keys.public().sign_key)
-    if share is None or member is None:
-        raise UsageError(f"you hold no share of the council key of epoch {record.epoch}")
-    pending = {p["request"]["request_id"]: p for p in (await api.call("GET", "/v1/reveals"))["requests"]}
-    item = pending.get(args.request)
-    if item is None:
-        raise UsageError("no such pending request (it expired, was approved by you already, or the id is wrong)")
-    request = from_wire(RevealRequest, item["request"])
-    requester = check_requester(state, record, request)
-    case = await open_case(api, home, request.case_id, state)
-    purpose = open_purpose(request, case.case_key)
-    approvals = _count(item.get("approvals"))
+    checked = await to_approve(api, home, state, record, args.request)
+    approvals = checked.approvals
     still = max(record.threshold - approvals - 1, 0)
-    say(f"{requester} asks to reveal the identity in case {case.text_id}.", one_line=True)
-    say(f"purpose: {clean(purpose)}")
+    say(f"{checked.requester} asks to reveal the identity in case {checked.case.text_id}.", one_line=True)
+    say(f"purpose: {clean(checked.purpose)}")
     say(
         f"approvals so far (the server's count): {approvals} of {record.threshold} needed; "
         + (f"{still} more needed after yours." if still else "yours completes the quorum.")
@@ -159,30 +146,13 @@ async def cmd_approve(session: Session, args: argparse.Namespace) -> int:
     if not args.yes and input("Approve? Type yes: ").strip().lower() != "yes":
         print("not approved.")
         return 1
-    header, vouching = case.identity_header(state)
-    partial = approve_reveal(
-        request,
-        record=record,
-        header=header,
-        index=member.index,
-        share=share,
-        keys=home.keys,
-        now=int(time.time()),
-        attested_by=vouching,
-    )
-    answer = await api.call("POST", f"/v1/reveals/{args.request}/partials", body=to_wire(partial))
-    count = _count(answer.get("approvals") if isinstance(answer, dict) else None)
+    count = await send_approval(api, home, state, record, checked)
     left = max(record.threshold - count, 0)
     print(
         f"approved: {count} of the {record.threshold} approvals needed so far (the server's count); "
         + (f"{left} more needed." if left else "the requester can open it now.")
     )
     return 0
-
-
-def _count(value: object) -> int:
-    """A count the server reports (shown as what the server says; nothing is decided on it)."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 255 else 0
 
 
 async def count_identity_attachments(case: OpenedCase) -> int:

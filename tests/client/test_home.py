@@ -5,12 +5,10 @@ Homes written before (a fresh salt on every save) still open; a weaker cost than
 from __future__ import annotations
 
 import stat
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-import keys.keystore
 from client.home import KEYSTORE, Home, HomeError, KdfPolicy, kdf_policy
 from keys.errors import KeystoreError, WrongPassphraseError
 from keys.keystore import KeystorePolicy, open_keystore, seal_keystore
@@ -18,20 +16,6 @@ from privatefiles import write_private_file
 
 PASSPHRASE = "four words for tests"
 STATE = {"v": 1, "account": "hana", "role": "helper", "server": "http://127.0.0.1:9"}
-
-
-@pytest.fixture
-def derivations(monkeypatch: pytest.MonkeyPatch) -> list[KeystorePolicy]:
-    """Every Argon2id derivation from here on, by its cost."""
-    seen: list[KeystorePolicy] = []
-    real: Callable[..., bytes] = keys.keystore._derive
-
-    def counted(passphrase: str, salt: bytes, policy: KeystorePolicy) -> bytes:
-        seen.append(policy)
-        return real(passphrase, salt, policy)
-
-    monkeypatch.setattr(keys.keystore, "_derive", counted)
-    return seen
 
 
 def _header(path: Path) -> bytes:

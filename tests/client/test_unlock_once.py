@@ -8,22 +8,8 @@ from collections.abc import Callable
 import pytest
 
 import client.home
-import keys.keystore
 from keys.keystore import KeystoreKey, KeystorePolicy
 from tests.hostile.conftest import Org
-
-
-@pytest.fixture
-def derivations(monkeypatch: pytest.MonkeyPatch) -> list[KeystorePolicy]:
-    seen: list[KeystorePolicy] = []
-    real: Callable[..., bytes] = keys.keystore._derive
-
-    def counted(passphrase: str, salt: bytes, policy: KeystorePolicy) -> bytes:
-        seen.append(policy)
-        return real(passphrase, salt, policy)
-
-    monkeypatch.setattr(keys.keystore, "_derive", counted)
-    return seen
 
 
 @pytest.fixture
