@@ -41,8 +41,8 @@ demo: $(STAMP) $(MO)
 	$(VENV)/bin/tessera demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check keys server client privatefiles tests bench
-	$(VENV)/bin/mypy keys server client privatefiles
+	$(VENV)/bin/ruff check keys contract server client privatefiles tests bench
+	$(VENV)/bin/mypy keys contract server client privatefiles
 
 bench: $(STAMP)
 	$(PY) -m bench.crypto

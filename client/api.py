@@ -14,7 +14,10 @@ import aiohttp
 from aiohttp_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError
 from yarl import URL
 
+from contract.parse import check_answer
+from contract.routes import ANSWERS, route_of
 from keys.accounts import AccountKeys
+from keys.errors import EncodingError
 from keys.requests import CASE_PRINCIPAL_PREFIX, sign_request
 from keys.tokens import TOKEN_HEADER, Token, token_header
 
@@ -36,6 +39,15 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(f"{message} (HTTP {status})")
         self.status, self.code, self.message = status, code, message
+
+
+class HostileServerError(Exception):
+    """The server sent something that this device's verified records contradict: it lied."""
+
+
+class MalformedAnswerError(HostileServerError):
+    """The server's answer does not have its route's shape (contract/routes.py): a field missing or of another
+    type. Refused before any of it is used, as a lie: an honest server answers as its contract says."""
 
 
 class ServerUnreachableError(Exception):
@@ -209,9 +221,11 @@ class Api:
         if status >= 400:
             self._raise_for(status, payload)
         try:
-            return json.loads(payload) if payload else {}
+            answer = json.loads(payload) if payload else {}
         except ValueError:
             raise ApiError(status, "bad_response", payload[:200].decode("utf-8", "replace")) from None
+        check(method, path, status, answer)
+        return answer
 
     @staticmethod
     def _raise_for(status: int, payload: bytes) -> None:
@@ -222,3 +236,20 @@ class Api:
         except ValueError:
             decoded = {"error": "bad_response", "message": payload[:200].decode("utf-8", "replace")}
         raise ApiError(status, str(decoded.get("error", "error")), str(decoded.get("message", "")))
+
+
+def check(method: str, path: str, status: int, answer: Any) -> None:
+    """Raise MalformedAnswerError unless `answer` (a success) is what its route answers (contract/routes.py)."""
+    template = route_of(method, path)
+    if template is None:  # a programming error: every path this client calls is in the contract
+        raise LookupError(f"{method} {path} is not a route of the API")
+    expected = ANSWERS[(method, template)]
+    where = f"the server's answer to {method} {template}"
+    if status not in expected.status:
+        raise MalformedAnswerError(f"{where} has status {status}, which that route never answers")
+    if expected.type is bytes:
+        raise LookupError(f"{method} {template} answers bytes: read it with Api.stream")
+    try:
+        check_answer(expected.type, answer, "answer")
+    except EncodingError as exc:
+        raise MalformedAnswerError(f"{where} is malformed ({exc})") from None

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from client.api import Api
+from client.api import Api, HostileServerError
 from client.directory import fetch_verified
 from client.home import Home, default_home
 from client.terminal import clean
@@ -41,10 +41,6 @@ class RotationInterruptedError(UsageError):
 
 class KeyChangedError(Exception):
     """A known person's keys changed; compare safety numbers before trusting them again."""
-
-
-class HostileServerError(Exception):
-    """The server sent something that this device's verified records contradict: it lied."""
 
 
 def read_passphrase(args: argparse.Namespace, *, confirm: bool = False) -> str:

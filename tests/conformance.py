@@ -1,5 +1,5 @@
 """Every answer a handler gives is checked against its route's response schema in /v1/openapi.json
-(server/http/responses.py): the server tests run their app with this check as its innermost middleware, so
+(contract/answers.py): the server tests run their app with this check as its innermost middleware, so
 each test that reaches a route also checks what it answered against what the document promises."""
 
 from __future__ import annotations

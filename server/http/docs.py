@@ -20,7 +20,7 @@ def render() -> str:
         "Unauthenticated calls to a signed route get 401; a role not listed gets 403.",
         "",
         "The answer column names the response's schema in `/v1/openapi.json` (`components/schemas`, made from",
-        "`server/http/responses.py`) and its status; `bytes` is an `application/octet-stream` body.",
+        "`contract/answers.py`) and its status; `bytes` is an `application/octet-stream` body.",
         "",
         "| method | path | " + " | ".join(ROLES) + " | what | answer |",
         "|---|---|" + "---|" * len(ROLES) + "---|---|",

@@ -7,7 +7,7 @@ import types
 import typing
 from typing import Any
 
-from server.http.responses import B64
+from contract.answers import B64
 from server.http.routes import ROUTES, Route
 
 B64U = {"type": "string", "pattern": "^[A-Za-z0-9_-]*$", "contentEncoding": "base64url"}

@@ -4,10 +4,11 @@ the roles, the OpenAPI document and docs/api.md are generated from this table, a
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aiohttp import web
 
+from contract.routes import ANSWERS
 from keys.attachments import CHUNK, CHUNK_OVERHEAD, AttachmentList
 from keys.decisions import Proposal, Vote
 from keys.envelope import IntakeEnvelope
@@ -17,7 +18,6 @@ from keys.reveal import PartialDecryption, RevealRequest
 from keys.tokens import IssueRequest
 from keys.witness import Cosignature
 from server.http import handlers as h
-from server.http import responses as r
 from server.http import schemas as b
 from server.services.attachments import MAX_PART_CHUNKS
 
@@ -37,17 +37,24 @@ class Route:
     # anonymous submission tokens (protocol doc §10.6): "spend" - a new intake may come as a case principal paying
     # with a token; "show" - a read a token admits without naming anyone (the key directory, before sealing)
     tokens: str = ""
-    # what it answers: a type of server/http/responses.py (JSON) or bytes (application/octet-stream)
-    response: type = field(kw_only=True)
-    status: tuple[int, ...] = (200,)  # the success statuses it answers with
+
+    @property
+    def response(self) -> type:
+        """What it answers: a type of contract/answers.py (JSON) or bytes (application/octet-stream)."""
+        return ANSWERS[(self.method, self.path)].type
+
+    @property
+    def status(self) -> tuple[int, ...]:
+        """The success statuses it answers with."""
+        return ANSWERS[(self.method, self.path)].status
 
 
 PART_LIMIT = MAX_PART_CHUNKS * (CHUNK + CHUNK_OVERHEAD)  # the largest attachment part
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/v1/health", h.health, None, None, "Liveness.", response=r.Health),
-    Route("GET", "/v1/openapi.json", h.openapi, None, None, "This API as an OpenAPI 3.1 document.", response=r.OpenApiDocument),
+    Route("GET", "/v1/health", h.health, None, None, "Liveness."),
+    Route("GET", "/v1/openapi.json", h.openapi, None, None, "This API as an OpenAPI 3.1 document."),
     Route(
         "POST",
         "/v1/invites/grant",
@@ -55,7 +62,6 @@ ROUTES: tuple[Route, ...] = (
         None,
         b.InviteSecret,
         "The grant a joining device signs (needs the invite secret).",
-        response=r.InviteGrantAnswer,
     ),
     Route(
         "POST",
@@ -64,8 +70,6 @@ ROUTES: tuple[Route, ...] = (
         None,
         b.JoinRequest,
         "Join with an invite: registers the device keys.",
-        response=r.DirectorySeq,
-        status=(201,),
     ),
     Route(
         "GET",
@@ -75,7 +79,6 @@ ROUTES: tuple[Route, ...] = (
         None,
         "Key-directory entries after ?after=SEQ, with a signed checkpoint (also for an anonymous token: X-Tessera-Token).",
         tokens="show",
-        response=r.DirectoryAnswer,
     ),
     Route(
         "POST",
@@ -84,7 +87,6 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council"}),
         Cosignature,
         "A council member's cosignature of the key-directory head it verified (a witness).",
-        response=r.Ok,
     ),
     Route(
         "POST",
@@ -93,7 +95,6 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"helper"}),
         IssueRequest,
         "Anonymous submission tokens: the blinded nonces evaluated under this period's key, within your budget.",
-        response=r.TokensAnswer,
     ),
     Route(
         "GET",
@@ -102,7 +103,6 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"admin", "council"}),
         None,
         "Accounts, roles and keys.",
-        response=r.Accounts,
     ),
     Route(
         "POST",
@@ -111,8 +111,6 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"admin"}),
         Grant,
         "Create an invite from a signed grant.",
-        response=r.CreatedInvite,
-        status=(201,),
     ),
     Route(
         "GET",
@@ -121,7 +119,6 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"admin"}),
         None,
         "Invites not used yet and not expired, with their signed grants (no secrets).",
-        response=r.PendingInvites,
     ),
     Route(
         "PUT",
@@ -130,7 +127,6 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"admin"}),
         Grant,
         "Your pending invite's grant signed again with your new keys (after rotate-keys); same account, role, expiry.",
-        response=r.InviteId,
     ),
     Route(
         "POST",
@@ -139,7 +135,6 @@ ROUTES: tuple[Route, ...] = (
         ALL_ROLES,
         b.RevokeRequest,
         "Revoke an account (admin, or itself).",
-        response=r.DirectorySeq,
     ),
     Route(
         "POST",
@@ -148,7 +143,6 @@ ROUTES: tuple[Route, ...] = (
         ALL_ROLES,
         b.RotateRequest,
         "Replace your own device keys (not council).",
-        response=r.DirectorySeq,
     ),
     Route(
         "POST",
@@ -157,8 +151,6 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"admin"}),
         b.OpenCeremony,
         "Open a key ceremony (DKG).",
-        response=r.OpenedCeremony,
-        status=(201,),
     ),
     Route(
         "POST",
@@ -167,7 +159,6 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"admin"}),
         b.OpenRedistribution,
         "Open a council membership change (same key, new shares).",
-        response=r.OpenedCeremony, status=(201,),
     ),
     Route(
         "GET",
@@ -176,7 +167,6 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"admin", "council"}),
         None,
         "The latest council re-key: how many identity headers are switched, who contributed and attested.",
-        response=r.RekeyStatus,
     ),
     Route(
         "GET",
@@ -185,7 +175,6 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council"}),
         None,
         "Old member: the next headers you have not contributed a key switch to, ?after=CASE&limit=N.",
-        response=r.HeadersToSwitch,
     ),
     Route(
         "POST",
@@ -194,7 +183,6 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council"}),
         b.SwitchBatch,
         "Old member: key-switch contributions with proofs, each verified on arrival.",
-        response=r.Contributed, status=(201,),
     ),
     Route(
         "GET",
@@ -203,7 +191,6 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council"}),
         None,
         "New member: switched headers with what they came from, ?after=CASE&limit=N.",
-        response=r.SwitchedPage,
     ),
     Route(
         "POST",
@@ -212,7 +199,6 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council"}),
         b.AttestRoot,
         "New member: sign the Merkle root of all switched headers.",
-        response=r.Attested, status=(201,),
     ),
     Route(
         "GET",
@@ -221,7 +207,6 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council"}),
         None,
         "Your case-key wraps, ?after=CASE&limit=N.",
-        response=r.Wraps,
     ),
     Route(
         "POST",
@@ -230,8 +215,6 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council"}),
         b.AddWraps,
         "Add wraps re-made for new members.",
-        response=r.Added,
-        status=(201,),
     ),
     Route(
         "GET",
@@ -240,7 +223,6 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"admin", "council"}),
         None,
         "The latest ceremony and its progress.",
-        response=r.CeremonyStatus,
     ),
     Route(
         "POST",
@@ -249,7 +231,6 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council"}),
         b.CeremonyPost,
         "Post a round message.",
-        response=r.CeremonyProgress,
     ),
     Route(
         "GET",
@@ -258,7 +239,6 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council"}),
         None,
         "Broadcasts and your shares.",
-        response=r.CeremonyMessages,
     ),
     Route(
         "PUT",
@@ -269,9 +249,8 @@ ROUTES: tuple[Route, ...] = (
         "Submit an intake (idempotent): as principal case:<id>, signed with the envelope's reply key, paying with an "
         "anonymous token (X-Tessera-Token); or signed by a helper's account.",
         tokens="spend",
-        response=r.IntakeAnswer,
     ),
-    Route("GET", "/v1/cases", h.list_cases, frozenset({"council"}), None, "Cases, ?state=&cursor=&limit=.", response=r.CaseList),
+    Route("GET", "/v1/cases", h.list_cases, frozenset({"council"}), None, "Cases, ?state=&cursor=&limit=."),
     Route(
         "GET",
         "/v1/case-pages",
@@ -280,7 +259,6 @@ ROUTES: tuple[Route, ...] = (
         None,
         "Whole cases as GET /v1/cases/{case_id} answers them (your key wrap, decisions, message counts), "
         "?state=&cursor=&limit= (up to 100).",
-        response=r.CasePage,
     ),
     Route(
         "GET",
@@ -289,7 +267,6 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council", "case"}),
         None,
         "A case with your key wrap and its decisions.",
-        response=r.Case,
     ),
     Route(
         "POST",
@@ -298,8 +275,6 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council"}),
         RevealRequest,
         "File a blinded reveal request.",
-        response=r.RequestId,
-        status=(201,),
     ),
     Route(
         "GET",
@@ -308,7 +283,6 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council"}),
         None,
         "Requests you may approve.",
-        response=r.PendingReveals,
     ),
     Route(
         "GET",
@@ -317,7 +291,6 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council"}),
         None,
         "Your request and its partials.",
-        response=r.Reveal,
     ),
     Route(
         "POST",
@@ -326,7 +299,6 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council"}),
         PartialDecryption,
         "Approve: post your partial.",
-        response=r.Approvals, status=(201,),
     ),
     Route(
         "POST",
@@ -335,8 +307,6 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council"}),
         Proposal,
         "Propose a decision.",
-        response=r.ProposalId,
-        status=(201,),
     ),
     Route(
         "GET",
@@ -345,7 +315,6 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council"}),
         None,
         "The open proposals (up to 500), each as signed with its votes as signed.",
-        response=r.OpenProposals,
     ),
     Route(
         "GET",
@@ -354,7 +323,6 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council"}),
         None,
         "A proposal and its votes, as signed (shown to a member before they vote).",
-        response=r.OpenProposal,
     ),
     Route(
         "POST",
@@ -363,8 +331,6 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council"}),
         Vote,
         "Vote on a proposal.",
-        response=r.VoteResult,
-        status=(201,),
     ),
     Route(
         "POST",
@@ -373,11 +339,10 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council", "case"}),
         SealedMessage,
         "Post a sealed message.",
-        response=r.Seq, status=(201,),
     ),
     Route(
         "GET", "/v1/cases/{case_id}/messages", h.list_messages, frozenset({"council", "case"}), None, "Messages after ?after=SEQ."
-    , response=r.Messages),
+    ),
     Route(
         "POST",
         "/v1/cases/{case_id}/attachments",
@@ -385,7 +350,6 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"case"}),
         b.NewAttachment,
         "Register an attachment (its sealed descriptor and padded size); idempotent.",
-        response=r.AttachmentState, status=(200, 201),
     ),
     Route(
         "GET",
@@ -394,7 +358,6 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council", "case"}),
         None,
         "A case's attachments: sealed descriptors and upload progress, and the helper's signed list of them.",
-        response=r.Attachments,
     ),
     Route(
         "PUT",
@@ -403,7 +366,6 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"case"}),
         AttachmentList,
         "The helper's signed list of all the case's attachments (kept if later than the one held).",
-        response=r.ListSerial,
     ),
     Route(
         "GET",
@@ -412,7 +374,6 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council", "case"}),
         None,
         "One attachment: how many chunks the server holds (resume from there).",
-        response=r.AttachmentState,
     ),
     Route(
         "PUT",
@@ -422,7 +383,6 @@ ROUTES: tuple[Route, ...] = (
         bytes,
         "Upload sealed chunks ?from=N (the next chunk the server lacks), up to 16 per request.",
         max_body=PART_LIMIT,
-        response=r.AttachmentState,
     ),
     Route(
         "GET",
@@ -431,7 +391,6 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"council", "case"}),
         None,
         "Download the sealed chunks ?from=N as one stream.",
-        response=bytes,
     ),
     Route(
         "GET",
@@ -440,7 +399,6 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"admin", "council"}),
         None,
         "Audit entries after ?after=SEQ, with a checkpoint.",
-        response=r.AuditPage,
     ),
     Route(
         "GET",
@@ -449,6 +407,5 @@ ROUTES: tuple[Route, ...] = (
         frozenset({"admin", "council"}),
         None,
         "The retention periods and quorum rules this server is configured with.",
-        response=r.Policy,
     ),
 )

@@ -12,7 +12,7 @@ import server.config
 from keys.decisions import ACTIONS, CASE_STATES
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("keys", "server", "client", "privatefiles")
+PACKAGES = ("keys", "contract", "server", "client", "privatefiles")
 # imports inside a function that are there to keep a heavy module from loading on every start; none is a cycle
 LAZY = {
     ("client.main", "client.demo"),
@@ -111,3 +111,22 @@ def test_actions_and_case_states_have_one_definition() -> None:
     assert server.config.ACTIONS is ACTIONS and server.config.CASE_STATES is CASE_STATES
     # the app's words are markers for the catalogs (they must be literals there): the same values, each translated
     assert words.ACTIONS == ACTIONS and words.CASE_STATES == CASE_STATES
+
+
+def test_layers_import_only_downwards() -> None:
+    """keys/ imports nothing of ours; contract/ only keys/; the server and the client each the two below them and
+    never each other (the contract they share is contract/, not one of them)."""
+    known = _modules()
+    allowed = {
+        "keys": {"keys"},
+        "contract": {"keys", "contract"},
+        "privatefiles": {"keys", "privatefiles"},
+        "server": {"keys", "contract", "privatefiles", "server"},
+        "client": {"keys", "contract", "privatefiles", "client"},
+    }
+    crossing = []
+    for name, path in known.items():
+        top, inner = _imports(name, path, known)
+        layer = name.split(".")[0]
+        crossing += [f"{name} -> {other}" for other in sorted(top | inner) if other.split(".")[0] not in allowed[layer]]
+    assert crossing == []

@@ -1,5 +1,5 @@
 """Response conformance: schemathesis checks what a real in-process server answers against the response
-schemas of /v1/openapi.json (server/http/responses.py) - `response_schema_conformance`, with the status code
+schemas of /v1/openapi.json (contract/answers.py) - `response_schema_conformance`, with the status code
 and content type - on the routes a story of real, signed requests reaches: an organisation with a council, an
 intake, its triage, a reveal, a decision, messages, an attachment uploaded and downloaded, a witness's
 cosignature, submission tokens, an invitation and a council membership change opened.
