@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from client.api import Api, ApiError, ServerUnreachableError
+from client.api import Api, ApiError, HostileServerError, ServerUnreachableError
 from client.home import Home
 from client.output import ByteProgress
-from client.session import HostileServerError, UsageError
+from client.session import UsageError
 from client.strip import Piece, Plan, PlanReader, pieces_from_json, pieces_to_json
 from keys.accounts import AccountKeys
 from keys.attachments import (

@@ -14,9 +14,9 @@ from typing import Any
 
 from nacl.utils import random
 
-from client.api import Api, ApiError
+from client.api import Api, ApiError, HostileServerError
 from client.directory import at_next_position, position, today, verify_answer
-from client.session import HostileServerError, UsageError
+from client.session import UsageError
 from keys.accounts import AccountKeys
 from keys.directory import DirectoryState, payload_for, sign_next
 from keys.encoding import b64u_decode, b64u_encode

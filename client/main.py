@@ -11,7 +11,7 @@ from pathlib import Path
 
 import aiohttp
 
-from client.api import ApiError, ServerUnreachableError
+from client.api import ApiError, HostileServerError, ServerUnreachableError
 from client.attachments import UploadInterruptedError
 from client.commands import (
     account,
@@ -31,7 +31,7 @@ from client.forms import FormError
 from client.home import HomeError
 from client.net import TIMEOUT, Isolation, connector
 from client.outbox import StaleIntakeError
-from client.session import HostileServerError, KeyChangedError, Session, UsageError
+from client.session import KeyChangedError, Session, UsageError
 from client.terminal import clean
 from keys.errors import (
     DirectoryError,

@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from client.session import HostileServerError, UsageError
+from client.api import HostileServerError
+from client.session import UsageError
 from keys.accounts import AccountPublic, fingerprint
 from keys.council import EpochRecord, Participant
 from keys.directory import DirectoryState

@@ -16,10 +16,10 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from client.api import Api
+from client.api import Api, HostileServerError
 from client.casefiles import check_identity_header, parse_attested
 from client.mailbox import erase_old_share, share_for
-from client.session import HostileServerError, UsageError
+from client.session import UsageError
 from keys.accounts import AccountKeys
 from keys.attestation import HeaderAttestation, MerkleTree, sign_attestation, verify_attestation_signature
 from keys.council import EpochRecord

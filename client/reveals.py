@@ -14,12 +14,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from client.api import Api
+from client.api import Api, HostileServerError
 from client.attachments import check_listing, describe_all, list_attachments, read_attachment
 from client.casefiles import OpenedCase, open_case
 from client.ceremony import share_for
 from client.home import Home
-from client.session import HostileServerError, UsageError
+from client.session import UsageError
 from keys.attachments import Opener
 from keys.council import EpochRecord
 from keys.directory import DirectoryState

@@ -12,9 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from client.api import Api
+from client.api import Api, HostileServerError
 from client.home import Home
-from client.session import HostileServerError
 from keys.council import EpochRecord
 from keys.directory import DirectoryState
 from keys.encoding import b64u_decode, b64u_encode

@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from client.api import ApiError
+from client.api import ApiError, HostileServerError
 from client.directory import at_next_position, position, today
 from client.enrol import resign_invites
 from client.home import Home
-from client.session import HostileServerError, KeyChangedError, Session
+from client.session import KeyChangedError, Session
 from keys.accounts import AccountKeys, fingerprint
 from keys.directory import DirectoryState, payload_for, sign_next
 from keys.encoding import b64u_decode, b64u_encode

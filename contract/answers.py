@@ -5,7 +5,10 @@
 These are dataclasses, like every request body and wire type, so one generator describes the whole document:
 msgspec would encode bytes as padded standard base64 where every Tessera format uses unpadded base64url, and
 the `keys/` types (PyNaCl only) cannot be msgspec Structs; two generators would describe the shared wire types
-twice and could disagree.
+twice and could disagree. Nothing builds one: the server answers with JSON objects and a client checks the JSON
+it receives against these types (contract/parse.py). So they are declared without the methods a dataclass makes
+by default (`answer` below): defining sixty frozen dataclasses costs every `tessera` command about 0.1 s at start,
+these a quarter of that.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ from keys.reveal import PartialDecryption, RevealRequest
 from keys.tokens import IssueResponse
 from keys.witness import Cosignature
 
+# a description of an answer's fields, never built (no __init__, __repr__ or __eq__ made for it)
+answer = dataclass(init=False, repr=False, eq=False, kw_only=True)
+
 B64 = NewType("B64", str)  # bytes as unpadded base64url text
 JSONObject = dict[str, Any]  # a JSON object whose shape depends on a kind named next to it
 CaseState = Literal["open", "decided", "closed"]  # server/config.py STATES
@@ -38,12 +44,12 @@ Action = Literal["approve", "decline", "request-info", "close"]  # server/config
 ProposalState = Literal["open", "adopted", "rejected"]
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class Health:
     status: Literal["ok"]
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class OpenApiDocument:
     openapi: Literal["3.1.0"]
     info: JSONObject
@@ -51,7 +57,7 @@ class OpenApiDocument:
     components: JSONObject
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class DirectoryAnswer:
     """Key-directory entries with the server's signed checkpoint of the last one served and witnesses'
     cosignatures up to it."""
@@ -61,28 +67,28 @@ class DirectoryAnswer:
     cosignatures: tuple[Cosignature, ...]
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class InviteGrantAnswer:
     grant: Grant
     directory: DirectoryAnswer
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class DirectorySeq:
     directory_seq: int
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class Ok:
     ok: Literal[True]
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class TokensAnswer:
     response: IssueResponse
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class Account:
     account: str
     role: Literal["helper", "council", "admin"]
@@ -90,36 +96,36 @@ class Account:
     sign_key: B64
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class Accounts:
     accounts: tuple[Account, ...]
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class CreatedInvite:
     invite_id: B64
     secret: str
     grant: Grant
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class PendingInvite:
     invite_id: B64
     expires_day: int
     grant: Grant
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class PendingInvites:
     invites: tuple[PendingInvite, ...]
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class InviteId:
     invite_id: B64
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class OpenedCeremony:
     ceremony_id: B64
     kind: Literal["dkg", "rekey", "redistribute"]
@@ -127,7 +133,7 @@ class OpenedCeremony:
     state: Literal["running"]
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class RekeyStatus:
     """`state` "none" before any re-key; while one runs, its progress; once done, its attestation."""
 
@@ -143,7 +149,7 @@ class RekeyStatus:
     attested_by: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class AttestedSwitch:
     """A switched header as served after its attestation: with the attestation and its Merkle path."""
 
@@ -153,7 +159,7 @@ class AttestedSwitch:
     path: tuple[B64, ...]
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class HeaderToSwitch:
     """A case and its current header: the original one, or (after an earlier re-key) the attested switch."""
 
@@ -162,7 +168,7 @@ class HeaderToSwitch:
     switched: AttestedSwitch | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class HeadersToSwitch:
     old_epoch: int
     new_epoch: int
@@ -170,13 +176,13 @@ class HeadersToSwitch:
     cases: tuple[HeaderToSwitch, ...]
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class CurrentHeader:
     header: IdentityHeader | None = None
     switched: AttestedSwitch | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class Switched:
     case_id: B64
     from_: CurrentHeader  # "from" in JSON
@@ -186,7 +192,7 @@ class Switched:
     RENAMED: ClassVar[dict[str, str]] = {"from_": "from"}
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class SwitchedPage:
     old_epoch: int
     new_epoch: int
@@ -194,38 +200,38 @@ class SwitchedPage:
     cases: tuple[Switched, ...]
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class Contributed:
     accepted: int
     already: int
     switched: int
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class Attested:
     state: Literal["switching", "done"]  # done once the council's threshold signed the same root
     signatures: int
     needed: int
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class Wrap:
     case_id: B64
     sealed: B64
     missing: tuple[B64, ...]  # box keys of current members without a wrap of this case
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class Wraps:
     wraps: tuple[Wrap, ...]
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class Added:
     added: int
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class CeremonyStatus:
     ceremony_id: B64
     state: CeremonyState
@@ -233,12 +239,12 @@ class CeremonyStatus:
     messages: dict[str, int]  # messages posted, per kind
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class CeremonyProgress:
     state: CeremonyState
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class CeremonyMessage:
     seq: int
     kind: str
@@ -246,7 +252,7 @@ class CeremonyMessage:
     body: JSONObject  # the message as signed; its shape is its kind's (keys/ceremony.py, keys/redistribute.py)
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class CeremonyMessages:
     """Broadcasts and the caller's own shares; `index` for a key ceremony, the old and new indices for a
     membership change (null where the caller has none)."""
@@ -261,7 +267,7 @@ class CeremonyMessages:
     old_epoch: int | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class IntakeAnswer:
     case_id: B64
     receipt: B64  # the envelope's digest
@@ -269,7 +275,7 @@ class IntakeAnswer:
     signed_receipt: IntakeReceipt
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class CaseRow:
     case_id: B64
     state: CaseState
@@ -277,20 +283,20 @@ class CaseRow:
     epoch: int
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class CaseList:
     cases: tuple[CaseRow, ...]
     next_cursor: B64 | None
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class CastVote:
     account: str
     approve: bool
     vote: Vote
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class Decision:
     proposal_id: B64
     action: Action
@@ -301,7 +307,7 @@ class Decision:
     votes: tuple[CastVote, ...]
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class Case:
     """A case with the caller's own key wrap (council) and its decisions; `switched` after a re-key replaced
     its identity header."""
@@ -315,13 +321,13 @@ class Case:
     decisions: tuple[Decision, ...]
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class MessageCount:
     count: int
     last_seq: int
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class PagedCase:
     case_id: B64
     state: CaseState
@@ -333,18 +339,18 @@ class PagedCase:
     messages: MessageCount
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class CasePage:
     cases: tuple[PagedCase, ...]
     next_cursor: B64 | None
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class RequestId:
     request_id: B64
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class PendingReveal:
     request: RevealRequest
     requester: str
@@ -352,29 +358,29 @@ class PendingReveal:
     threshold: int
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class PendingReveals:
     requests: tuple[PendingReveal, ...]
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class Reveal:
     request: RevealRequest
     threshold: int
     partials: tuple[PartialDecryption, ...]
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class Approvals:
     approvals: int
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class ProposalId:
     proposal_id: B64
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class OpenProposal:
     proposal_id: B64
     case_id: B64
@@ -384,34 +390,34 @@ class OpenProposal:
     votes: tuple[CastVote, ...]
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class OpenProposals:
     proposals: tuple[OpenProposal, ...]
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class VoteResult:
     state: ProposalState
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class Seq:
     seq: int
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class StoredMessage:
     seq: int
     day: int
     message: SealedMessage
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class Messages:
     messages: tuple[StoredMessage, ...]
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class AttachmentState:
     """An upload's state; once complete, with the server's signed receipt."""
 
@@ -426,18 +432,18 @@ class AttachmentState:
     signed_receipt: AttachmentReceipt | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class Attachments:
     attachments: tuple[AttachmentState, ...]
     list: AttachmentList | None
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class ListSerial:
     serial: int
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class AuditEntry:
     seq: int
     hash: B64
@@ -448,13 +454,13 @@ class AuditEntry:
     detail: JSONObject
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class AuditPage:
     entries: tuple[AuditEntry, ...]
     checkpoint: Checkpoint
 
 
-@dataclass(frozen=True, kw_only=True)
+@answer
 class Policy:
     """Retention in days after the intake day per case state (0 keeps forever), and quorum rules per action."""
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from client.api import ApiError, ServerUnreachableError
+from client.api import ApiError, HostileServerError, ServerUnreachableError
 from client.attachments import UploadInterruptedError
 from client.forms import FormError
 from client.home import HomeError
 from client.outbox import StaleIntakeError
 from client.report.strings import N_
-from client.session import HostileServerError, KeyChangedError, RotationInterruptedError, UsageError
+from client.session import KeyChangedError, RotationInterruptedError, UsageError
 from keys.errors import (
     DirectoryError,
     KeystoreDamagedError,

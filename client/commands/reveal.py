@@ -9,11 +9,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from client.api import HostileServerError
 from client.attachments import check_listing, describe_all, list_attachments
 from client.casefiles import OpenedCase, open_case
 from client.commands.attachments import fetch_identity_attachments
 from client.reveals import requester_of, send_approval, to_approve
-from client.session import HostileServerError, Session, UsageError
+from client.session import Session, UsageError
 from client.terminal import clean, emit_json, say, table
 from keys.attachments import Opener
 from keys.encoding import b64u_decode, b64u_encode

@@ -30,15 +30,17 @@ def test_review_one_member_cannot_adopt_a_decision_alone(org: Org) -> None:
 
     def take_proposal(seen: Any) -> tuple[int, Any]:
         stored["proposal"] = seen.json()
-        return 200, {"proposal_id": stored["proposal"]["proposal_id"], "state": "open"}
+        return 201, {"proposal_id": stored["proposal"]["proposal_id"]}
 
     def serve_proposal(_seen: Any) -> tuple[int, Any]:
         votes = [{"account": "kim", "approve": True, "vote": v} for v in stored.get("votes", [])]
-        return 200, {"proposal": stored["proposal"], "votes": votes, "state": "open", "day": 1}
+        proposal = stored["proposal"]
+        served = {"proposal_id": proposal["proposal_id"], "case_id": org.case, "proposal": proposal, "votes": votes}
+        return 200, {**served, "state": "open", "day": 1}
 
     def take_vote(seen: Any) -> tuple[int, Any]:
         stored.setdefault("votes", []).append(seen.json())
-        return 200, {"state": "adopted"}
+        return 201, {"state": "adopted"}
 
     def with_decision(_s: Any, body: dict[str, Any]) -> dict[str, Any]:
         if "proposal" not in stored:
@@ -48,6 +50,7 @@ def test_review_one_member_cannot_adopt_a_decision_alone(org: Org) -> None:
             "action": "approve",
             "state": "adopted",
             "day": body.get("day"),
+            "proposer": "kim",
             "proposal": stored["proposal"],
             "votes": [{"account": "kim", "approve": True, "vote": v} for v in stored.get("votes", [])],
         }

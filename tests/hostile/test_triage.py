@@ -50,9 +50,18 @@ def test_decision_list_shows_the_signed_action_and_counts_only_signed_votes(org:
     proposal = org.ok("kim", "decision", "propose", org.case, "--action", "decline", "--note", "not now").strip()
     org.ok("kim", "decision", "vote", proposal, "--yes")
 
+    def claim_action(_s: Any, body: dict[str, Any]) -> dict[str, Any]:
+        for p in body["proposals"]:
+            p["action"] = "approve"  # an action beside the signed proposal: no route answers one (contract/answers.py)
+        return body
+
+    hook = org.relay.rewrite("GET", r"/v1/proposals", claim_action)
+    refused = org.run("lee", "decision", "list", "--json")
+    assert refused.code == 3 and "unknown field(s) action" in refused.err, refused.err
+    org.relay._rewrites.remove(hook)
+
     def lie(_s: Any, body: dict[str, Any]) -> dict[str, Any]:
         for p in body["proposals"]:
-            p["action"] = "approve"
             p["votes"] = p["votes"] + [{**v, "account": "lee"} for v in p["votes"]]  # kim's vote again, as lee's
         return body
 
