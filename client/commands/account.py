@@ -8,7 +8,6 @@ from typing import Any
 
 from nacl.utils import random
 
-from client.commands.intake import confirm_cases
 from client.enrol import join
 from client.home import KEYSTORE, Home
 from client.rotation import rotate_keys
@@ -79,9 +78,10 @@ async def cmd_sync(session: Session, args: argparse.Namespace) -> int:
             f"council key of epoch {council.epoch}: {council.threshold} of {len(council.members)} members "
             f"({', '.join(m.account for m in council.members)}); saved for sealing offline."
         )
-    if home.role == "helper":  # the cases she has receipts for are still there (issue 25 item 5)
-        await confirm_cases(home, session.api(home), state)
-        # submission tokens fetched now, signed in, so that an intake later needs no signed-in request (§10.6)
+    if home.role == "helper":
+        # submission tokens fetched now, signed in, so that an intake later needs no signed-in request (§10.6).
+        # Her cases are not read here: reads of them right after her account's would tie them to her by their
+        # timing; `tessera inbox` reads each as itself and says when the server lost one (issue 24)
         now = int(time.time())
         have = await top_up_quietly(session.api(home), home, state, now=now)
         if have is None:

@@ -13,9 +13,9 @@ from typing import Any
 
 import aiohttp
 
-from client.api import Api, ServerUnreachableError
+from client.api import ServerUnreachableError
 from client.attachments import PendingUpload, flush_uploads
-from client.casefiles import CaseMissingError, OpenedCase, open_case
+from client.casefiles import OpenedCase, open_case
 from client.commands.attachments import add_attach_options, plan_files, report_plan
 from client.forms import kinds_help, parse_amendment, parse_form, template
 from client.home import Home
@@ -41,7 +41,6 @@ from keys.addenda import Addendum, AddendumField, addendum_text
 from keys.council import EpochRecord
 from keys.directory import DirectoryState
 from keys.encoding import b64u_decode, b64u_encode
-from keys.errors import ProofError
 from keys.messages import seal_message
 from keys.tokens import Token
 from keys.wire import from_wire, to_wire
@@ -286,30 +285,6 @@ async def flush_case_uploads(session: Session, home: Home) -> tuple[int, int]:
         return 0, 0
     state = await case_directory(session, home)
     return await flush_uploads(session.api(home), home, state.server_key)
-
-
-async def confirm_cases(home: Home, api: Api, state: DirectoryState) -> None:
-    """`tessera sync` for a helper: every case she has a receipt for is still served, and passes the checked
-    opener. Prints how many; raises ProofError naming those the server no longer serves (tests/hostile/
-    test_cases.py, test_sync_says_when_the_server_lost_a_case). Each case is read as its own principal, on that
-    case's own connections (Api.as_principal with the session's Isolation), so the reads do not tie the cases
-    to each other by their connection."""
-    cases = [str(c) for c in home.state.get("cases", [])]
-    missing = []
-    for case_text in cases:
-        try:
-            await open_case(api, home, case_text, state)
-        except CaseMissingError:
-            day = home.section("receipts").get(case_text, {}).get("day")
-            missing.append(f"{case_text}" + (f" (receipt of day {day})" if day is not None else ""))
-    if missing:
-        raise ProofError(
-            f"the server no longer serves {len(missing)} of the {len(cases)} case(s) you sent and it signed receipts for: "
-            f"{', '.join(missing)}. Unless your organisation's retention period has passed for them, the server lost or "
-            "hid them: tell your council"
-        )
-    if cases:
-        print(f"all {len(cases)} case(s) you sent are on the server, as you sealed them.")
 
 
 async def cmd_flush(session: Session, args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from client.agenda import mark_outcomes_seen, mark_seen
+from client.api import HostileServerError
 from client.casefiles import CaseMissingError, open_case
 from client.session import Session, UsageError
 from client.submit import case_council, case_directory
@@ -129,6 +130,12 @@ async def cmd_inbox(session: Session, args: argparse.Namespace) -> int:
             print("(no cases sent from this device yet)")
     if any(c["unverified"] for c in result):
         print("warning: some decisions the server reports do not verify; they are not shown as outcomes.", file=sys.stderr)
-    for case_text in missing:
-        print(f"warning: the server does not serve your case {case_text} (it signed a receipt for it).", file=sys.stderr)
+    if missing:  # issue 25 item 5: a case she holds a signed receipt for is gone
+        days = {c: home.section("receipts").get(c, {}).get("day") for c in missing}
+        named = [c + (f" (receipt of day {days[c]})" if days[c] is not None else "") for c in missing]
+        raise HostileServerError(
+            f"the server no longer serves {len(missing)} of the {len(missing) + len(result)} case(s) you sent and it "
+            f"signed receipts for: {', '.join(named)}. Unless your organisation's retention period has passed for them, "
+            "the server lost or hid them: tell your council"
+        )
     return 0

@@ -198,15 +198,17 @@ def test_a_server_signed_receipt_for_another_case_or_envelope_keeps_the_intake(o
     assert not list(org.home("hana").outbox())
 
 
-def test_sync_says_when_the_server_lost_a_case(org: Org) -> None:
-    """Issue 25 item 5: after the receipt, `tessera sync` checks the helper's cases are still there. Seen against
-    the old code: a server that dropped the case after receipting it went unnoticed (sync said all was well)."""
+def test_the_inbox_says_when_the_server_lost_a_case(org: Org) -> None:
+    """Issue 25 item 5: after the receipt, the helper's client checks her cases are still there. Seen against the
+    old code: a server that dropped the case after receipting it went unnoticed. The check was in `tessera sync`
+    until issue 24 moved it to the inbox, which reads each case as itself (sync speaks as her account)."""
     org.relay.answer("GET", f"/v1/cases/{org.case2}", lambda _s: (404, {"error": "not_found", "message": "no such case"}))
-    result = org.run("hana", "sync")
+    result = org.run("hana", "inbox")
     assert result.code == 3, result.err
-    assert org.case2 in result.err and "no longer serves" in result.err
+    assert org.case2 in result.err and "no longer serves 1 of the 2 case(s)" in result.err
+    assert org.case in result.out  # what could be read is shown first
     org.relay.clear()
-    assert "all 2 case(s) you sent are on the server" in org.ok("hana", "sync")
+    assert org.case2 in org.ok("hana", "inbox")
 
 
 def test_a_helper_does_not_write_on_a_case_the_server_made_up(org: Org) -> None:

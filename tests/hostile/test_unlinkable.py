@@ -95,6 +95,10 @@ def test_a_live_server_cannot_tell_which_helper_sent_which_case(org: Org, caplog
         extra.write_bytes(photo_with_gps())
         org.ok(who, "attach", cases[who], str(extra))
         assert [s.path for s in org.relay.seen[before:] if s.principal in HELPERS] == [], f"{who}'s account spoke"
+    for who in HELPERS:  # sync speaks as her account only: a read of her cases right after would tie them to her
+        before = len(org.relay.seen)
+        org.ok(who, "sync")
+        assert [s.path for s in org.relay.seen[before:] if (s.principal or "").startswith("case:")] == [], "sync read a case"
     seen = org.relay.seen[start:]
     assert links(org, seen, cases) == set()
     logged = [r.getMessage() for r in caplog.records]
