@@ -21,6 +21,7 @@ from keys.keystore import KeystoreKey, KeystorePolicy, derive_key, open_keystore
 from privatefiles import write_private_file
 
 KEYSTORE = "keystore.tsk"
+PASSPHRASE_ENV = "TESSERA_PASSPHRASE"  # noqa: S105 - the name of a variable, not a secret
 OUTBOX = "outbox"
 TAG_OUTBOX = b"outbox"
 

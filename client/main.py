@@ -29,6 +29,7 @@ from client.commands import (
 )
 from client.forms import FormError
 from client.home import HomeError
+from client.launch import EarlyUnlock
 from client.net import TIMEOUT, Isolation, connector
 from client.outbox import StaleIntakeError
 from client.session import KeyChangedError, Session, UsageError
@@ -111,17 +112,18 @@ def _api_message(exc: ApiError) -> str:
     return f"the server refused: {exc.message}"
 
 
-async def _run(args: argparse.Namespace) -> int:
+async def _run(args: argparse.Namespace, early: EarlyUnlock | None) -> int:
     isolation = Isolation(args.proxy)
     async with aiohttp.ClientSession(connector=connector(args.proxy), timeout=TIMEOUT) as http:
         try:
-            result: int = await args.run(Session(args, http, isolation), args)
+            result: int = await args.run(Session(args, http, isolation, early), args)
         finally:
             await isolation.close()
         return result
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, early: EarlyUnlock | None = None) -> int:
+    """Run one command; `early` is the home client/launch.py started unlocking before this module loaded."""
     args = build_parser().parse_args(argv)
     try:
         self_test()
@@ -131,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo(main)
         if args.command == "app":
             return _app(args)
-        return asyncio.run(_run(args))
+        return asyncio.run(_run(args, early))
     except WrongPassphraseError:
         return _fail("wrong passphrase. Try again (check the keyboard layout and Caps Lock).")
     except (KeystoreDamagedError, KeystoreVersionError) as exc:

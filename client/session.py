@@ -15,7 +15,7 @@ import aiohttp
 
 from client.api import Api, HostileServerError
 from client.directory import fetch_verified
-from client.home import Home, default_home
+from client.home import PASSPHRASE_ENV, Home, default_home
 from client.terminal import clean
 from keys.accounts import AccountKeys, fingerprint
 from keys.council import EpochRecord
@@ -25,9 +25,9 @@ from keys.errors import DirectoryError, TesseraError
 from keys.wire import to_wire
 
 if TYPE_CHECKING:
+    from client.launch import EarlyUnlock
     from client.net import Isolation
 
-PASSPHRASE_ENV = "TESSERA_PASSPHRASE"  # noqa: S105 - the name of a variable, not a secret
 MAX_NOTICES = 50  # key changes noted for `tessera todo`, newest kept
 
 
@@ -119,13 +119,20 @@ class Session:
     args: argparse.Namespace
     http: aiohttp.ClientSession
     isolation: Isolation | None = None  # case principals' own connections (client/net.py); None: the account's
+    early: EarlyUnlock | None = None  # the home being unlocked since the program started (client/launch.py)
 
     @property
     def home_path(self) -> Path:
         return Path(self.args.home) if self.args.home else default_home()
 
     def open_home(self) -> Home:
-        return Home.open(self.home_path, read_passphrase(self.args))
+        passphrase = read_passphrase(self.args)
+        early, self.early = self.early, None  # taken once: a second open derives as without it
+        if early is not None:
+            home = early.take(self.home_path, passphrase)
+            if home is not None:
+                return home
+        return Home.open(self.home_path, passphrase)
 
     def api(self, home: Home | None = None, *, server: str | None = None) -> Api:
         base = self.args.server or server or (home.server if home else None)
