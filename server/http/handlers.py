@@ -9,9 +9,9 @@ from aiohttp import web
 
 from keys.accounts import AccountPublic
 from keys.attachments import AttachmentList
-from keys.checkpoints import sign_checkpoint
 from keys.decisions import Proposal, Vote
 from keys.encoding import b64u_encode, parse_json
+from keys.envelope import IntakeEnvelope
 from keys.invites import Grant
 from keys.messages import SealedMessage
 from keys.reveal import PartialDecryption, RevealRequest
@@ -37,10 +37,10 @@ from server.http.schemas import (
 from server.services import (
     accounts,
     attachments,
-    audit,
     casepage,
     cases,
     ceremonies,
+    checkpointed,
     decisions,
     messages,
     redistribution,
@@ -50,8 +50,6 @@ from server.services import (
     witnesses,
     wraps,
 )
-from server.services.directory import load_entries
-from server.storage.db import read_chain
 
 T = TypeVar("T")
 
@@ -66,7 +64,14 @@ async def body_json(request: web.Request) -> Any:
 
 
 async def body_as(request: web.Request, cls: type[T]) -> T:
-    return from_wire(cls, await body_json(request))
+    return (await body_with_wire(request, cls))[0]
+
+
+async def body_with_wire(request: web.Request, cls: type[T]) -> tuple[T, Any]:
+    """The body parsed into `cls`, and the JSON it was parsed from: `from_wire` takes only the canonical wire form,
+    so a service that stores or digests what was signed keeps that JSON instead of encoding the object again."""
+    wire = await body_json(request)
+    return from_wire(cls, wire), wire
 
 
 def query_int(request: web.Request, name: str, default: int) -> int:
@@ -90,7 +95,7 @@ async def invite_grant(request: web.Request) -> web.Response:
     """The grant, with the key directory for the joining device to verify it against before it signs."""
     body = await body_as(request, InviteSecret)
     grant = await accounts.invite_grant(request.app[SERVICES], body.invite_id, body.secret)
-    return reply({"grant": to_wire(grant), "directory": await _directory_answer(request, -1)})
+    return reply({"grant": to_wire(grant), "directory": await checkpointed.directory(request.app[SERVICES], -1)})
 
 
 async def join(request: web.Request) -> web.Response:
@@ -107,23 +112,7 @@ async def join(request: web.Request) -> web.Response:
 
 
 async def directory(request: web.Request) -> web.Response:
-    return reply(await _directory_answer(request, query_int(request, "after", -1)))
-
-
-async def _directory_answer(request: web.Request, after: int) -> dict[str, Any]:
-    services = request.app[SERVICES]
-    async with services.db.read() as session:
-        entries = await load_entries(session, after)
-        head = await read_chain(session, "directory")
-        cosignatures = await witnesses.latest(session)
-    # The checkpoint names the last entry served, so a write landing in between cannot make them disagree.
-    seq, digest = (entries[-1].seq, entries[-1].hash()) if entries else (head.seq, head.head)
-    checkpoint = sign_checkpoint(seq, digest, services.today(), services.server_keys)
-    return {
-        "entries": [to_wire(e) for e in entries],
-        "checkpoint": to_wire(checkpoint),
-        "cosignatures": [to_wire(c) for c in cosignatures if c.seq <= seq],
-    }
+    return reply(await checkpointed.directory(request.app[SERVICES], query_int(request, "after", -1)))
 
 
 async def issue_tokens(request: web.Request) -> web.Response:
@@ -282,8 +271,10 @@ async def ceremony_fetch(request: web.Request) -> web.Response:
 
 async def put_case(request: web.Request) -> web.Response:
     case_id = parse_id(request.match_info["case_id"], "case_id")
-    wire = await body_json(request)  # an IntakeEnvelope: the service parses it and keeps the wire form
-    receipt = await cases.submit_intake(request.app[SERVICES], request[PRINCIPAL], case_id, wire, paid=request.get(PAID))
+    envelope, wire = await body_with_wire(request, IntakeEnvelope)
+    receipt = await cases.submit_intake(
+        request.app[SERVICES], request[PRINCIPAL], case_id, envelope, wire, paid=request.get(PAID)
+    )
     return reply(
         {
             "case_id": b64u_encode(receipt.case_id),
@@ -386,17 +377,8 @@ async def list_messages(request: web.Request) -> web.Response:
 
 
 async def audit_log(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
-    request[PRINCIPAL].require("admin", "council")
-    after = query_int(request, "after", 0)
-    limit = max(1, min(query_int(request, "limit", 1000), 5000))
-    async with services.db.read() as session:
-        rows = await audit.entries_after(session, after, limit)
-        head = await read_chain(session, "audit")
-    # The checkpoint names the last entry of this page (or the head when there is none after `after`).
-    seq, digest = (rows[-1].seq, rows[-1].hash) if rows else (head.seq, head.head)
-    checkpoint = sign_checkpoint(seq, digest, services.today(), services.server_keys, chain="audit")
-    return reply({"entries": [audit.row_json(r) for r in rows], "checkpoint": to_wire(checkpoint)})
+    after, limit = query_int(request, "after", 0), query_int(request, "limit", checkpointed.AUDIT_PAGE)
+    return reply(await checkpointed.audit_page(request.app[SERVICES], request[PRINCIPAL], after, limit))
 
 
 async def policy(request: web.Request) -> web.Response:

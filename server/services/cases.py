@@ -15,7 +15,7 @@ from keys.encoding import b64u_encode, canonical_json
 from keys.envelope import IntakeEnvelope, KeyWrap, check_envelope
 from keys.errors import TesseraError
 from keys.receipts import IntakeReceipt, envelope_digest, sign_receipt
-from keys.wire import decode_json, from_wire
+from keys.wire import decode_json
 from server.errors import BadRequestError, ConflictError, ForbiddenError, NotFoundError, UnauthorizedError
 from server.services import audit, headers, rekey, tokens
 from server.services.auth import Paid
@@ -51,16 +51,21 @@ def member_index(record: EpochRecord, principal: Principal) -> int:
 
 
 async def submit_intake(
-    services: Services, principal: Principal, case_id: bytes, wire: Any, *, paid: Paid | None = None
+    services: Services,
+    principal: Principal,
+    case_id: bytes,
+    envelope: IntakeEnvelope,
+    wire: Any,
+    *,
+    paid: Paid | None = None,
 ) -> Receipt:
-    """Store an intake (`wire`: the parsed JSON of an IntakeEnvelope). The same envelope again returns the
+    """Store an intake: `envelope` parsed from `wire`, the JSON it came as. The same envelope again returns the
     same receipt; another one under the id is a 409.
 
     Who sends it: the case itself (principal `case:<id>`, the request signed with the envelope's reply key; a new
     case paid with an anonymous token, `paid`, spent in the same transaction as the case: protocol doc §10.6), so
     that nothing links a helper's account to the case; or, from clients that have no token, a helper's account."""
     principal.require("helper", "case")
-    envelope = from_wire(IntakeEnvelope, wire)
     # from_wire accepts only the canonical wire form (exact fields, canonical base64url), so `wire` is
     # to_wire(envelope) without encoding it again: the receipt digests it, the stored form is it without
     # the member wraps
