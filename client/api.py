@@ -108,6 +108,12 @@ class Api:
         headers = {"Content-Type": "application/json"} if body is not None else {}
         return await self._when_room(lambda: self._send(method, path, data, dict(headers), query, auth=auth))
 
+    async def call_json(self, method: str, path: str, data: bytes) -> Any:
+        """A signed request whose body is `data`, JSON bytes sent as they are (an intake as it was sealed: the
+        bytes the receipt digests are the bytes this device kept, never decoded and encoded again)."""
+        headers = {"Content-Type": "application/json"}
+        return await self._when_room(lambda: self._send(method, path, data, dict(headers), None, auth=True))
+
     async def put_bytes(self, path: str, data: bytes, *, query: Mapping[str, Any] | None = None) -> Any:
         """A signed PUT of raw bytes; answers JSON."""
         headers = {"Content-Type": "application/octet-stream"}

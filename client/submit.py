@@ -17,7 +17,6 @@ allows it to go signed by her account (`--allow-linked`), which the server then 
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from dataclasses import dataclass
@@ -155,7 +154,7 @@ async def send_sealed(
         state = state or await anonymous_directory(session, home, http, token)
     body = ready_to_send(home, case_id, sealed, state)
     try:
-        answer = await sender.call("PUT", f"/v1/cases/{b64u_encode(case_id)}", body=json.loads(body))
+        answer = await sender.call_json("PUT", f"/v1/cases/{b64u_encode(case_id)}", body)
     except ApiError as exc:
         if exc.status == 409:
             raise UsageError(f"the server holds a different intake under case id {b64u_encode(case_id)}") from exc

@@ -193,9 +193,14 @@ def test_a_server_signed_receipt_for_another_case_or_envelope_keeps_the_intake(o
         assert result.code == 3, result.err
         assert "receipt" in result.err and "outbox" in result.err
         org.relay._answers.remove(hook)
-    assert len(list(org.home("hana").outbox())) == 2
+    kept = dict(org.home("hana").outbox())
+    assert len(kept) == 2
+    start = len(org.relay.seen)
     assert "sent 2" in org.ok("hana", "outbox", "flush")  # an honest server takes both; the outbox empties
     assert not list(org.home("hana").outbox())
+    # each went as the outbox kept it, byte for byte (issue 21: not decoded and encoded again on the way)
+    sent = {b64u_decode(s.path.rsplit("/", 1)[1], length=16): s.body for s in org.relay.seen[start:] if s.method == "PUT"}
+    assert sent == kept
 
 
 def test_the_inbox_says_when_the_server_lost_a_case(org: Org) -> None:
