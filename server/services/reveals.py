@@ -10,10 +10,10 @@ from keys.encoding import b64u_encode
 from keys.envelope import IntakeEnvelope
 from keys.errors import TesseraError
 from keys.reveal import PartialDecryption, RevealRequest, check_request, prepare_request, verify_partial
-from keys.wire import decode_json, encode_json, to_wire
+from keys.wire import decode_json, encode_json
 from server.errors import BadRequestError, ConflictError, NotFoundError
 from server.services import audit, headers
-from server.services.cases import council_record, member_index
+from server.services.cases import council_record, decode_json_obj, member_index
 from server.services.context import DAY, Principal, Services
 from server.storage.models import CaseRow, PartialRow, RevealRow
 
@@ -90,7 +90,12 @@ async def pending(services: Services, principal: Principal) -> list[dict[str, An
             )
             if done is None:
                 out.append(
-                    {"request": to_wire(request), "requester": row.requester, "approvals": count, "threshold": record.threshold}
+                    {
+                        "request": decode_json_obj(row.body),  # served as stored, not encoded again
+                        "requester": row.requester,
+                        "approvals": count,
+                        "threshold": record.threshold,
+                    }
                 )
     return out
 
@@ -113,9 +118,9 @@ async def get_request(services: Services, principal: Principal, request_id: byte
         )
         record = await council_record(services, session)
     return {
-        "request": to_wire(decode_json(RevealRequest, row.body.encode())),
+        "request": decode_json_obj(row.body),  # what was signed, as stored
         "threshold": record.threshold,
-        "partials": [to_wire(decode_json(PartialDecryption, p.body.encode())) for p in partials],
+        "partials": [decode_json_obj(p.body) for p in partials],
     }
 
 
