@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from client.api import Api, ApiError
@@ -36,11 +37,21 @@ async def fetch_verified(
     now: int,
     witness: AccountKeys | None = None,
     require_witnesses: bool = True,
-) -> DirectoryState:
+    known: list[Any] | None = None,
+) -> Verified:
     """The directory as this device verifies it. `witness`: this council member's keys, to cosign the head.
+    `known`: the entries up to the pin as this device verified them before (their JSON, from its sealed home):
+    then only the entries after the pin are fetched, and the chain is replayed from `known` and them.
 
     Raises DirectoryError on a fork, a rollback, a bad or stale checkpoint, or too few fresh witnesses."""
-    answer = await api.call("GET", "/v1/directory")
+    query = {"after": pinned_seq} if known else None
+    answer = await api.call("GET", "/v1/directory", query=query)
+    entries = answer.get("entries") if isinstance(answer, dict) else None
+    if known and isinstance(entries, list):
+        if entries and isinstance(entries[0], dict) and entries[0].get("seq", 0) <= pinned_seq:
+            known = None  # the whole chain after all (a server that ignores ?after=): replayed from genesis, as it is
+        else:
+            answer = {**answer, "entries": [*known, *entries]}
     state, cosignatures = verify_answer(answer, pinned_seq=pinned_seq, pinned_head=pinned_head, now=now)
     if witness is not None:
         mine = await _cosign(api, state, cosignatures, witness, now)
@@ -48,7 +59,15 @@ async def fetch_verified(
             cosignatures.append(mine)
     if require_witnesses:
         check_witnesses(state, cosignatures, now=now)
-    return state
+    return Verified(state, list(answer["entries"]))
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A verified directory and the entries it was replayed from (their JSON as served: this device's cache)."""
+
+    state: DirectoryState
+    entries: list[Any]
 
 
 def verify_answer(answer: Any, *, pinned_seq: int, pinned_head: bytes, now: int) -> tuple[DirectoryState, list[Cosignature]]:
@@ -114,7 +133,8 @@ async def fetch_from_genesis(api: Api, *, now: int, require_witnesses: bool = Fa
     """Trust on first use of the genesis entry (tests and tools that have no pin yet)."""
     answer = await api.call("GET", "/v1/directory")
     first = from_wire(DirectoryEntry, answer["entries"][0])
-    return await fetch_verified(api, pinned_seq=0, pinned_head=first.hash(), now=now, require_witnesses=require_witnesses)
+    verified = await fetch_verified(api, pinned_seq=0, pinned_head=first.hash(), now=now, require_witnesses=require_witnesses)
+    return verified.state
 
 
 async def at_next_position(

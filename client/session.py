@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from client.launch import EarlyUnlock
     from client.net import Isolation
 
+DIRECTORY_CACHE = "directory"  # the verified entries up to the pin (client/directory.py fetch_verified `known`)
 MAX_NOTICES = 50  # key changes noted for `tessera todo`, newest kept
 
 
@@ -166,13 +167,17 @@ class Session:
         keys of a key rotation), which a council member's device also cosigns with.
         """
         pin = home.state["pin"]
-        state = await fetch_verified(
+        cached = home.state.get(DIRECTORY_CACHE)
+        known = cached["entries"] if isinstance(cached, dict) and cached.get("seq") == pin["seq"] else None
+        verified = await fetch_verified(
             api,
             pinned_seq=int(pin["seq"]),
             pinned_head=b64u_decode(pin["head"], length=32),
             now=int(time.time()),
             witness=(signing_keys or home.keys) if home.role == "council" else None,
+            known=known,
         )
+        state = verified.state
         known = home.section("known")
         changed = False
         mine = state.accounts.get(home.account)
@@ -216,8 +221,10 @@ class Session:
             home.state["council"] = to_wire(state.council)  # for sealing offline later
             home.state["council_epoch"] = state.council.epoch
             changed = True
-        if (state.seq, b64u_encode(state.head)) != (pin["seq"], pin["head"]):
+        if (state.seq, b64u_encode(state.head)) != (pin["seq"], pin["head"]) or known is None:
             home.state["pin"] = {"seq": state.seq, "head": b64u_encode(state.head)}
+            # the entries up to the new pin, verified: the next fetch asks only for what comes after it
+            home.state[DIRECTORY_CACHE] = {"seq": state.seq, "entries": verified.entries}
             changed = True
         if changed:
             home.save()

@@ -37,7 +37,7 @@ def rechain(entries: list[DirectoryEntry]) -> list[DirectoryEntry]:
     """Give genuine entries new positions one after the other (what a server does after dropping one)."""
     out: list[DirectoryEntry] = []
     prev = entries[0].prev
-    for seq, entry in enumerate(entries):
+    for seq, entry in enumerate(entries, start=entries[0].seq):  # from the first one's place (genesis, or after a pin)
         moved = replace(entry, seq=seq, prev=prev)
         out.append(moved)
         prev = moved.hash()

@@ -12,6 +12,7 @@ from typing import Any
 from client.samples import CLEAN_JPEG
 from keys.accounts import AccountKeys
 from keys.attachments import sign_attachment_list
+from keys.checkpoints import Checkpoint
 from keys.council import EpochRecord
 from keys.directory import make_entry, payload_for
 from keys.encoding import b64u_decode, b64u_encode
@@ -235,14 +236,14 @@ def test_a_case_sealed_under_a_forked_directory_is_refused(org: Org) -> None:
     server, new = server_keys(org.root), AccountKeys.generate()
 
     def fork(_s: Any, body: dict[str, Any]) -> dict[str, Any]:
-        entries = entries_of(body)
-        last = entries[-1]
+        entries = entries_of(body)  # the entries after her pin (none when nothing new): the head is the checkpoint's
+        head = from_wire(Checkpoint, body["checkpoint"])
         extra = make_entry(
-            seq=last.seq + 1,
-            prev=last.hash(),
+            seq=head.seq + 1,
+            prev=head.head,
             kind="server-key",
             payload=payload_for("server-key", server_key=new.public().sign_key),
-            day=last.day,
+            day=head.day,
             signers=[server, new],
         )
         return directory_answer([*entries, extra], new, body)

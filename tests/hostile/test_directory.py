@@ -113,3 +113,63 @@ def test_a_device_missing_from_the_directory_stops(org: Org) -> None:
     later = org.run("nari", "sync")
     assert result.code == 3 or later.code == 3, (result.err, later.err)
     assert "nari" in result.err + later.err
+
+
+def _directory_reads(org: Org, start: int) -> list[str]:
+    return [s.query for s in org.relay.seen[start:] if s.method == "GET" and s.path == "/v1/directory"]
+
+
+def test_a_device_fetches_only_the_entries_after_its_pin(org: Org) -> None:
+    """Issue 21: the directory is read from the pin on (`?after=`), and the entries before it come from the
+    device's own sealed copy of what it verified; a person who joined since is known all the same."""
+    org.ok("kim", "sync")
+    pin = org.home("kim").state["pin"]["seq"]
+    start = len(org.relay.seen)
+    invite = org.ok("admin", "admin", "invite", "--role", "helper", "--name", "nari").strip()
+    org.ok("nari", "join", invite, "--name", "nari")
+    org.ok("kim", "sync")
+    mine = [s for s in org.relay.seen[start:] if s.principal == "kim" and s.path == "/v1/directory"]
+    assert [s.query for s in mine] == [f"after={pin}"]
+    assert "nari" in org.home("kim").section("known")
+    home = org.home("kim")
+    assert home.state["directory"]["seq"] == home.state["pin"]["seq"] > pin
+
+
+def test_a_server_that_ignores_after_is_replayed_from_genesis(org: Org) -> None:
+    """A server may answer `?after=` with the whole chain; the device then replays it from genesis as before."""
+    org.ok("lee", "sync")
+    park = org.home("park")
+    park.state.pop("directory", None)  # no cached entries: park's device reads the whole chain
+    park.save()
+    captured: list[Any] = []
+    hook = org.relay.rewrite("GET", r"/v1/directory", lambda _s, body: captured.append(body) or body, principal="park")
+    start = len(org.relay.seen)
+    org.ok("park", "sync")
+    org.relay._rewrites.remove(hook)
+    assert _directory_reads(org, start) == [""]
+    full = captured[-1]
+    assert full["entries"][0]["seq"] == 0
+    org.relay.rewrite("GET", r"/v1/directory", lambda _s, _b: full, principal="lee")
+    start = len(org.relay.seen)
+    assert "key directory verified" in org.ok("lee", "sync")
+    assert _directory_reads(org, start)[0].startswith("after=")
+
+
+def test_entries_after_the_pin_that_do_not_continue_it_are_refused(org: Org) -> None:
+    """The server answers `?after=` with entries that do not start from the pinned head (a fork after the pin)."""
+    org.ok("lee", "sync")
+    invite = org.ok("admin", "admin", "invite", "--role", "helper", "--name", "nari").strip()
+    org.ok("nari", "join", invite, "--name", "nari")
+    server = server_keys(org.root)
+
+    def fork(_s: Any, body: dict[str, Any]) -> dict[str, Any]:
+        entries = entries_of(body)
+        assert entries, "nari's joining is after lee's pin"
+        moved = [replace(entries[0], prev=bytes(32)), *entries[1:]]
+        return directory_answer(moved, server, body)
+
+    org.relay.rewrite("GET", r"/v1/directory", fork, principal="lee")
+    result = org.run("lee", "sync")
+    assert result.code == 3, result.err
+    assert "does not chain from the previous head" in result.err, result.err
+    assert "nari" not in org.home("lee").section("known")

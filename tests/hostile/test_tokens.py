@@ -29,7 +29,7 @@ async def _top_up(org: Org, who: str) -> int:
         api = Api(org.stack.url, http, keys=home.keys, principal=home.account)
         pin = home.state["pin"]
         now = int(time.time())
-        state = await fetch_verified(api, pinned_seq=int(pin["seq"]), pinned_head=b64u_decode(pin["head"]), now=now)
+        state = (await fetch_verified(api, pinned_seq=int(pin["seq"]), pinned_head=b64u_decode(pin["head"]), now=now)).state
         return await top_up(api, home, state, now=now)
 
 
