@@ -8,6 +8,7 @@ import importlib.metadata
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -29,7 +30,6 @@ from client.commands import (
 )
 from client.forms import FormError
 from client.home import HomeError
-from client.launch import EarlyUnlock
 from client.net import TIMEOUT, Isolation, connector
 from client.outbox import StaleIntakeError
 from client.session import KeyChangedError, Session, UsageError
@@ -45,6 +45,9 @@ from keys.errors import (
     WrongPassphraseError,
 )
 from keys.group import self_test
+
+if TYPE_CHECKING:
+    from client.launch import EarlyUnlock  # which imports this module once it started the unlock
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2

@@ -18,6 +18,7 @@ LAZY = {
     ("client.main", "client.demo"),
     ("client.main", "client.app.server"),
     ("client.main", "client.home"),
+    ("client.launch", "client.main"),  # the program loads while the keystore's unlock runs in a thread
     ("client.commands.report", "client.report.charts"),
     ("client.commands.report", "client.report.html"),
 }
