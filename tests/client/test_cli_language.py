@@ -1,0 +1,148 @@
+"""Issue 22, the command line's part: `tessera` speaks Korean, Chinese, Japanese or English, the language from
+`--lang` or else the system locale (the app's one function, client/i18n.py); its help, its errors and its
+prompts come from the same catalogs as the app. Command and option names, ids and --json stay as they are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from nacl.utils import random
+
+from client.home import Home
+from client.i18n import _, asked_for, from_environment, language, speaking
+from client.main import main
+from keys.accounts import AccountKeys
+from keys.encoding import b64u_encode
+
+PASSPHRASE = "four words for tests"
+LOCALE_VARIABLES = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
+
+
+def _locale(monkeypatch: pytest.MonkeyPatch, lang: str) -> None:
+    """The machine's locale is `lang` (as a Korean or Japanese desktop sets it), nothing else asked for."""
+    for name in LOCALE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", lang)
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # --help and argparse's refusals
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, err
+
+
+def _home(path: Path, server: str) -> None:
+    keys = AccountKeys.generate()
+    state = {
+        "v": 1,
+        "account": "hana",
+        "role": "helper",
+        "server": server,
+        "sign_seed": b64u_encode(keys.sign_seed),
+        "box_secret": b64u_encode(keys.box_secret),
+        "reply_secret": b64u_encode(random(32)),
+        "outbox_key": b64u_encode(random(32)),
+        "pin": {"seq": 0, "head": b64u_encode(bytes(32))},
+    }
+    Home.create(path, PASSPHRASE, state)
+
+
+def test_lang_ko_gives_the_command_help_in_korean(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _err = _run(capsys, "--lang", "ko", "--help")
+    assert code == 0
+    assert "초대로 가입합니다" in out  # join
+    assert "사건 기록" in out  # intake
+    assert "보내기를 기다리는 봉인된 접수서" in out  # outbox
+    assert "메시지와 도움말의 언어" in out  # --lang itself
+    # command and option names are not translated
+    assert all(word in out for word in ("join", "intake", "outbox", "reveal", "--home", "--passphrase-file", "--lang"))
+    code, out, _err = _run(capsys, "--lang", "ko", "intake", "submit", "--help")
+    assert code == 0
+    assert "작성한 양식 파일" in out and "보낼편지함에 봉인만 합니다" in out and "--offline" in out
+    code, out, _err = _run(capsys, "--lang", "ko", "report", "--help")  # the report's words, from the same catalog
+    assert code == 0 and "사건 파일을 이 기기에서 읽고" in out
+
+
+def test_the_default_is_english_and_lang_wins_over_the_system_locale(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, _err = _run(capsys, "--help")
+    assert code == 0 and "join with an invite" in out  # the suite's LANGUAGE=en (tests/conftest.py)
+    _locale(monkeypatch, "ko_KR.UTF-8")
+    code, out, _err = _run(capsys, "--help")
+    assert code == 0 and "초대로 가입합니다" in out and "join with an invite" not in out
+    code, out, _err = _run(capsys, "--lang", "en", "--help")
+    assert code == 0 and "join with an invite" in out and "초대로 가입합니다" not in out
+    code, out, _err = _run(capsys, "--lang=ja", "intake", "--help")
+    assert code == 0 and "案件を記録する" not in out and "記入した書式を確認し" in out
+
+
+def test_a_wrong_passphrase_in_japanese_under_a_japanese_locale(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _home(tmp_path / "h", "http://127.0.0.1:9")
+    monkeypatch.setenv("TESSERA_PASSPHRASE", "not the right words at all")
+    _locale(monkeypatch, "ja_JP.UTF-8")
+    code, _out, err = _run(capsys, "--home", str(tmp_path / "h"), "whoami")
+    assert code == 1
+    assert err.startswith("tessera: パスフレーズが違います。") and "Caps Lock" in err
+    assert "wrong passphrase" not in err
+
+
+def test_an_unreachable_server_in_chinese_under_a_chinese_locale(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _home(tmp_path / "h", "http://127.0.0.1:9")  # the discard port: nothing listens there
+    monkeypatch.setenv("TESSERA_PASSPHRASE", PASSPHRASE)
+    _locale(monkeypatch, "zh_CN.UTF-8")
+    code, _out, err = _run(capsys, "--home", str(tmp_path / "h"), "sync")
+    assert code == 1
+    assert "无法连接服务器" in err and "发件箱" in err and "--proxy" in err
+    assert "cannot reach http://127.0.0.1:9" in err  # the library's own words are quoted, not translated
+    assert "Check the address" not in err
+
+
+def test_an_unknown_lang_is_refused_saying_which_there_are(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(capsys, "--lang", "fr", "whoami")
+    assert code == 2 and not out
+    assert "--lang" in err and "'fr'" in err and all(f"'{lang}'" in err for lang in ("en", "ko", "zh_Hans", "ja"))
+
+
+def test_a_usage_error_and_a_prompt_in_korean(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _home(tmp_path / "h", "http://127.0.0.1:9")
+    monkeypatch.setenv("TESSERA_PASSPHRASE", PASSPHRASE)
+    code, _out, err = _run(capsys, "--lang", "ko", "--home", str(tmp_path / "h"), "outbox", "drop", "nothing-here")
+    assert code == 2
+    assert "터미널이 아니어서 물어볼 수 없습니다" in err and "--yes" in err  # pytest's stdin is not a terminal
+    code, _out, err = _run(capsys, "--lang", "ko", "--home", str(tmp_path / "h"), "outbox", "drop", "nothing-here", "--yes")
+    assert code == 2 and "보낼편지함에 'nothing-here'(이)라는 것이 없습니다" in err
+    code, out, _err = _run(capsys, "--lang", "ko", "--home", str(tmp_path / "h"), "outbox", "list")
+    assert code == 0 and out.split()[:4] == ["항목", "종류", "사건", "내용"]
+
+
+def test_the_language_is_asked_for_before_the_parser_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    _locale(monkeypatch, "ko_KR.UTF-8")
+    assert asked_for(["--lang", "ja", "whoami"]) == "ja"
+    assert asked_for(["--lang=zh_Hans", "whoami"]) == "zh_Hans"
+    assert asked_for(["app", "--lang", "en"]) == "en"  # `tessera app --lang` speaks the app's language too
+    assert asked_for(["--lang", "fr", "whoami"]) == "ko"  # unknown: the locale's, and the parser refuses it
+    assert asked_for(["messages", "send", "CASE", "--text", "x", "--", "--lang", "ja"]) == "ko"
+    assert asked_for(["whoami"]) == from_environment() == "ko"
+
+
+def test_the_language_is_the_commands_own_and_english_outside_it() -> None:
+    assert language() == "en" and _("sent.") == "sent."
+    with speaking("ja"):
+        assert _("sent.") == "送りました。"
+        assert _("the server refused: {message}", message="gone") == "サーバーが拒否しました：gone"
+        with speaking("klingon"):
+            assert language() == "en"
+    assert language() == "en"
