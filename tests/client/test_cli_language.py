@@ -146,3 +146,18 @@ def test_the_language_is_the_commands_own_and_english_outside_it() -> None:
         with speaking("klingon"):
             assert language() == "en"
     assert language() == "en"
+
+
+def test_the_form_speaks_korean_and_still_parses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, form, _err = _run(capsys, "--lang", "ko", "intake", "new", "food")
+    assert code == 0
+    assert "# 따옴표 사이에 값을 채우세요." in form and "본인이 쓰는 이름" in form  # the app's words for the fields
+    assert 'full_name = ""' in form and "[identity]" in form and "[case]" in form  # names stay as parsed
+    filled = tmp_path / "form.toml"
+    filled.write_text(form.replace("people = 0", 'people = "여섯"'), encoding="utf-8")
+    code, _out, err = _run(capsys, "--lang", "ko", "intake", "submit", "--kind", "food", "--form", str(filled))
+    assert code == 2
+    assert "양식에 문제가 있습니다:" in err
+    assert "  - people: 0 이상의 정수가 필요합니다" in err  # the app's translation of the same check
+    assert "  - full_name: 필수 항목 (본인이 쓰는 이름" in err
+    assert "expected" not in err and "required" not in err
