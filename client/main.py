@@ -13,6 +13,7 @@ import aiohttp
 
 from client.api import ApiError, ServerUnreachableError
 from client.attachments import UploadInterruptedError
+from client.cliparser import Parser
 from client.commands import (
     account,
     admin,
@@ -52,7 +53,7 @@ EXIT_SECURITY = 3
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="tessera",
         description=_("Tessera: end-to-end encrypted case intake. Identities open only with k council members."),
     )
@@ -66,7 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
         choices=LANGUAGES,
         help=_("the language of messages and help: en, ko, zh_Hans or ja (default: the system locale)"),
     )
-    parser.add_argument("--version", action="version", version=f"tessera {_version()}")
+    parser.add_argument(
+        "--version", action="version", version=f"tessera {_version()}", help=_("show the version number and exit")
+    )
+
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for group in (account, todo, admin, council, intake, attachments, cases, reveal, decision, messages, audit, report):
         group.register(sub)

@@ -4,14 +4,17 @@ prompts come from the same catalogs as the app. Command and option names, ids an
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
 from nacl.utils import random
 
+from client.cliparser import wrap_columns
 from client.home import Home
 from client.i18n import _, asked_for, from_environment, language, speaking
-from client.main import main
+from client.main import build_parser, main
+from client.output import display_width
 from keys.accounts import AccountKeys
 from keys.encoding import b64u_encode
 
@@ -37,6 +40,15 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
     return code, out, err
 
 
+def _flat(text: str) -> str:
+    """`text` without its whitespace: help is wrapped to the terminal, so a phrase may span two lines."""
+    return "".join(text.split())
+
+
+def _has(out: str, *phrases: str) -> bool:
+    return all(_flat(p) in _flat(out) for p in phrases)
+
+
 def _home(path: Path, server: str) -> None:
     keys = AccountKeys.generate()
     state = {
@@ -56,31 +68,30 @@ def _home(path: Path, server: str) -> None:
 def test_lang_ko_gives_the_command_help_in_korean(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _err = _run(capsys, "--lang", "ko", "--help")
     assert code == 0
-    assert "초대로 가입합니다" in out  # join
-    assert "사건 기록" in out  # intake
-    assert "보내기를 기다리는 봉인된 접수서" in out  # outbox
-    assert "메시지와 도움말의 언어" in out  # --lang itself
+    assert out.startswith("사용법: tessera ") and "\n옵션:\n" in out and "이 도움말을 보여 주고 끝냅니다" in out
+    assert _has(out, "초대로 가입합니다", "사건 기록", "보내기를 기다리는 봉인된 접수서")  # join, intake, outbox
+    assert _has(out, "메시지와 도움말의 언어")  # --lang itself
     # command and option names are not translated
     assert all(word in out for word in ("join", "intake", "outbox", "reveal", "--home", "--passphrase-file", "--lang"))
     code, out, _err = _run(capsys, "--lang", "ko", "intake", "submit", "--help")
     assert code == 0
-    assert "작성한 양식 파일" in out and "보낼편지함에 봉인만 합니다" in out and "--offline" in out
+    assert _has(out, "작성한 양식 파일", "보낼편지함에 봉인만 합니다") and "--offline" in out
     code, out, _err = _run(capsys, "--lang", "ko", "report", "--help")  # the report's words, from the same catalog
-    assert code == 0 and "사건 파일을 이 기기에서 읽고" in out
+    assert code == 0 and _has(out, "사건 파일을 이 기기에서 읽고")
 
 
 def test_the_default_is_english_and_lang_wins_over_the_system_locale(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     code, out, _err = _run(capsys, "--help")
-    assert code == 0 and "join with an invite" in out  # the suite's LANGUAGE=en (tests/conftest.py)
+    assert code == 0 and out.startswith("usage: tessera ") and _has(out, "join with an invite")  # tests/conftest.py
     _locale(monkeypatch, "ko_KR.UTF-8")
     code, out, _err = _run(capsys, "--help")
-    assert code == 0 and "초대로 가입합니다" in out and "join with an invite" not in out
+    assert code == 0 and _has(out, "초대로 가입합니다") and not _has(out, "join with an invite")
     code, out, _err = _run(capsys, "--lang", "en", "--help")
-    assert code == 0 and "join with an invite" in out and "초대로 가입합니다" not in out
+    assert code == 0 and _has(out, "join with an invite") and not _has(out, "초대로 가입합니다")
     code, out, _err = _run(capsys, "--lang=ja", "intake", "--help")
-    assert code == 0 and "案件を記録する" not in out and "記入した書式を確認し" in out
+    assert code == 0 and out.startswith("使い方: ") and _has(out, "記入した書式を確認し")
 
 
 def test_a_wrong_passphrase_in_japanese_under_a_japanese_locale(
@@ -161,3 +172,48 @@ def test_the_form_speaks_korean_and_still_parses(tmp_path: Path, capsys: pytest.
     assert "  - people: 0 이상의 정수가 필요합니다" in err  # the app's translation of the same check
     assert "  - full_name: 필수 항목 (본인이 쓰는 이름" in err
     assert "expected" not in err and "required" not in err
+
+
+def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command line with a help of its own: (), ("intake",), ("intake", "submit"), ..."""
+    found = [path]
+    for action in parser._actions:  # argparse keeps a parser's subcommands only there
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found += _commands(sub, (*path, name))
+    return found
+
+
+@pytest.mark.parametrize("lang", ["ko", "ja", "zh_Hans", "en"])
+def test_no_line_of_help_is_wider_than_the_terminal(
+    lang: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """argparse wraps by characters; a line of Hangul or kanji is two columns a character (client/cliparser.py)."""
+    monkeypatch.setenv("COLUMNS", "80")
+    with speaking(lang):
+        commands = _commands(build_parser())
+    assert len(commands) > 40
+    for command in commands:
+        code, out, _err = _run(capsys, "--lang", lang, *command, "--help")
+        assert code == 0, command
+        for line in out.splitlines():
+            assert display_width(line) <= 80, (command, line)
+
+
+def test_a_line_breaks_at_spaces_or_between_chinese_and_japanese_characters() -> None:
+    assert wrap_columns("send everything in the outbox (safe to repeat)", 20) == [
+        "send everything in",
+        "the outbox (safe to",
+        "repeat)",
+    ]
+    # Korean words, like English ones, are not cut; `outbox flush` stays one line's worth of columns
+    assert wrap_columns("보낼편지함에 봉인만 합니다. 나중에 `outbox flush`로 보내세요", 24) == [
+        "보낼편지함에 봉인만",
+        "합니다. 나중에 `outbox",
+        "flush`로 보내세요",
+    ]
+    # Japanese breaks between characters, never before 。、） or after （
+    lines = wrap_columns("送信箱に封印するだけにします。後で送ってください（繰り返しても安全）", 16)
+    assert "".join(lines) == "送信箱に封印するだけにします。後で送ってください（繰り返しても安全）"
+    assert all(display_width(line) <= 16 for line in lines)
+    assert not any(line[0] in "。、）" or line[-1] == "（" for line in lines)
