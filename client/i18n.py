@@ -126,6 +126,11 @@ def _(message: str, /, **values: object) -> str:
     return text.format(**values) if values else text
 
 
+def english(message: str, /, **values: object) -> str:
+    """`message` as written, its `{fields}` filled: `_` for a caller that must show the source language."""
+    return message.format(**values) if values else message
+
+
 def pgettext(context: str, message: str) -> str:
     """`message` as used in `context`, where the same English word reads differently in another language (the
     column heading "case", a case id, is not the app's "case" of "sealed with the case file")."""

@@ -153,7 +153,7 @@ def confirm_at_terminal(args: argparse.Namespace) -> Confirm:
     or by typing yes at a terminal."""
 
     def confirm(plan: CeremonyPlan) -> bool:
-        for line in plan.describe():
+        for line in plan.describe(_):
             say(line)
         if args.yes:
             if plan.unverified and not args.accept_unverified:

@@ -15,6 +15,7 @@ from client.home import Home
 from client.i18n import _, asked_for, from_environment, language, speaking
 from client.main import build_parser, main
 from client.output import display_width
+from client.plan import CeremonyPlan, PlanMember
 from keys.accounts import AccountKeys
 from keys.encoding import b64u_encode
 
@@ -217,3 +218,23 @@ def test_a_line_breaks_at_spaces_or_between_chinese_and_japanese_characters() ->
     assert "".join(lines) == "送信箱に封印するだけにします。後で送ってください（繰り返しても安全）"
     assert all(display_width(line) <= 16 for line in lines)
     assert not any(line[0] in "。、）" or line[-1] == "（" for line in lines)
+
+
+def test_the_ceremony_plan_a_member_accepts_is_in_their_language_and_names_line_up() -> None:
+    members = (
+        PlanMember(1, "kim", "12345 67890", verified=True, me=True),
+        PlanMember(2, "이순자", "23456 78901", verified=False, me=False),
+        PlanMember(3, "lee", "34567 89012", verified=True, me=False),
+    )
+    plan = CeremonyPlan(kind="dkg", epoch=1, threshold=2, members=members, current=None)
+    english = plan.describe()
+    assert english[0] == "This is the council's first key ceremony: council epoch 1, 2 of 3 members to reveal."
+    with speaking("ja"):
+        lines = plan.describe(_)
+    assert lines[0] == "これは委員会の最初の鍵の儀式です：委員会 第 1 期、身元開示には委員 3 人中 2 人が必要です。"
+    assert lines[1] == "新しい委員会：" and lines[2].endswith("(あなた)") and lines[3].endswith("(直接会って検証していません)")
+    assert "`tessera verify NAME`" in lines[-1] and "이순자" in lines[-1]
+    # the safety numbers start in the same column, whatever script the names are in
+    columns = {display_width(line[: line.index(m.safety_number)]) for line, m in zip(lines[2:5], members, strict=True)}
+    assert columns == {28}  # "  " + index + "  " + 20 columns of name + " "
+    assert plan.describe() == english  # the app shows and fingerprints the English lines
