@@ -5,6 +5,8 @@ prompts come from the same catalogs as the app. Command and option names, ids an
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from client.output import display_width
 from client.plan import CeremonyPlan, PlanMember
 from keys.accounts import AccountKeys
 from keys.encoding import b64u_encode
+from tests.fastcli import command
 
 PASSPHRASE = "four words for tests"
 LOCALE_VARIABLES = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
@@ -194,11 +197,11 @@ def test_no_line_of_help_is_wider_than_the_terminal(
     with speaking(lang):
         commands = _commands(build_parser())
     assert len(commands) > 40
-    for command in commands:
-        code, out, _err = _run(capsys, "--lang", lang, *command, "--help")
-        assert code == 0, command
+    for words in commands:
+        code, out, _err = _run(capsys, "--lang", lang, *words, "--help")
+        assert code == 0, words
         for line in out.splitlines():
-            assert display_width(line) <= 80, (command, line)
+            assert display_width(line) <= 80, (words, line)
 
 
 def test_a_line_breaks_at_spaces_or_between_chinese_and_japanese_characters() -> None:
@@ -238,3 +241,18 @@ def test_the_ceremony_plan_a_member_accepts_is_in_their_language_and_names_line_
     columns = {display_width(line[: line.index(m.safety_number)]) for line, m in zip(lines[2:5], members, strict=True)}
     assert columns == {28}  # "  " + index + "  " + 20 columns of name + " "
     assert plan.describe() == english  # the app shows and fingerprints the English lines
+
+
+def test_a_tessera_process_speaks_its_locale_and_the_suite_english(tmp_path: Path) -> None:
+    """A real process: its language comes from the environment it was started with (LANG), and the suite's
+    processes get LANGUAGE=en (tests/conftest.py) whatever the machine's locale."""
+    _home(tmp_path / "h", "http://127.0.0.1:9")
+    base = {k: v for k, v in os.environ.items() if k not in LOCALE_VARIABLES and not k.startswith("TESSERA_")}
+    base["TESSERA_PASSPHRASE"] = "not the right words at all"
+    argv = command("--home", str(tmp_path / "h"), "whoami")
+    chinese = subprocess.run(argv, env={**base, "LANG": "zh_CN.UTF-8"}, capture_output=True, text=True, check=False)
+    assert chinese.returncode == 1 and chinese.stderr.startswith("tessera: 密码短语错误。"), chinese.stderr
+    suite = subprocess.run(
+        argv, env={**base, "LANG": "ko_KR.UTF-8", "LANGUAGE": os.environ["LANGUAGE"]}, capture_output=True, text=True, check=False
+    )
+    assert suite.returncode == 1 and suite.stderr.startswith("tessera: wrong passphrase."), suite.stderr
