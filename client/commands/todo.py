@@ -47,7 +47,8 @@ async def cmd_todo(session: Session, args: argparse.Namespace) -> int:
 
         return 0
     for item in agenda.items:
-        say(f"- {item.text}", one_line=True)
+        say(f"- {item.shown(_)}", one_line=True)
+
         if item.command:
             say(f"    {item.command}", one_line=True)
     return 0

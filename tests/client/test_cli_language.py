@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from nacl.utils import random
 
+from client.agenda import Agenda
 from client.cliparser import wrap_columns
 from client.home import Home
-from client.i18n import _, asked_for, from_environment, language, speaking
+from client.i18n import N_, _, asked_for, from_environment, language, speaking
 from client.main import build_parser, main
 from client.output import display_width
 from client.plan import CeremonyPlan, PlanMember
@@ -256,3 +257,15 @@ def test_a_tessera_process_speaks_its_locale_and_the_suite_english(tmp_path: Pat
         argv, env={**base, "LANG": "ko_KR.UTF-8", "LANGUAGE": os.environ["LANGUAGE"]}, capture_output=True, text=True, check=False
     )
     assert suite.returncode == 1 and suite.stderr.startswith("tessera: wrong passphrase."), suite.stderr
+
+
+def test_todo_items_are_shown_in_the_language_and_given_to_scripts_in_english() -> None:
+    agenda = Agenda()
+    waiting = N_("{intakes} intake(s) and {uploads} attachment upload(s) wait in your outbox")
+    agenda.add("outbox", waiting, "tessera outbox flush", intakes=2, uploads=1)
+    item = agenda.items[0]
+    english = "2 intake(s) and 1 attachment upload(s) wait in your outbox"
+    assert item.to_json() == {"kind": "outbox", "text": english, "command": "tessera outbox flush"}
+    with speaking("ko"):
+        assert item.shown(_) == "보낼편지함에 접수서 2건과 첨부 파일 업로드 1건이 기다립니다"
+        assert item.to_json()["text"] == item.text == english
