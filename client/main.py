@@ -30,7 +30,7 @@ from client.commands import (
 )
 from client.forms import FormError
 from client.home import HomeError
-from client.i18n import LANGUAGES, _, asked_for, speaking
+from client.i18n import LANGUAGES, SOURCE, _, asked_for, speaking
 from client.net import TIMEOUT, Isolation, connector
 from client.outbox import StaleIntakeError
 from client.session import HostileServerError, KeyChangedError, Session, UsageError
@@ -204,14 +204,18 @@ def _app(args: argparse.Namespace) -> int:
     if not 1 <= args.idle_minutes <= 24 * 60:
         raise UsageError(_("--idle-minutes must be from 1 to 1440"))
     home = Path(args.home) if args.home else default_home()
-    return run_app(
-        home,
-        server=args.server,
-        proxy=args.proxy,
-        language=args.lang or args.language,
-        idle_minutes=args.idle_minutes,
-        browser=not args.no_browser,
-    )
+    # the app's pages speak the language chosen in the app; the library's own sentences it quotes (errors, a
+    # ceremony's steps) stay English there, as before, whatever language the command speaks
+    with speaking(SOURCE):
+        return run_app(
+            home,
+            server=args.server,
+            proxy=args.proxy,
+            language=args.lang or args.language,
+            idle_minutes=args.idle_minutes,
+            browser=not args.no_browser,
+        )
+
 
 
 def _fail(message: str, code: int = EXIT_ERROR) -> int:

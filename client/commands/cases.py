@@ -159,15 +159,27 @@ async def cmd_list(session: Session, args: argparse.Namespace) -> int:
 def describe_decision(d: dict[str, Any]) -> str:
     """One line for a decision, from what its signatures say (read_decision)."""
     if d["problem"] is not None and d["action"] is None:
-        return f"decision {d['proposal_id']}: NOT VERIFIED, not shown: {d['problem']}"
-    votes = ", ".join(f"{v['account']} {'yes' if v['approve'] else 'no'}" for v in d["votes"]) or "no valid votes"
-    line = f"decision {d['proposal_id']}: {d['action']} ({d['state']}, {d['yes_votes_verified']} of {d['needed']} yes needed)"
-    line += f" by {d['proposer']}: {d['note']} [{votes}]"
+        return _("decision {proposal}: NOT VERIFIED, not shown: {problem}", proposal=d["proposal_id"], problem=d["problem"])
+    ballot = {True: pgettext("vote", "yes"), False: pgettext("vote", "no")}
+    votes = ", ".join(f"{v['account']} {ballot[bool(v['approve'])]}" for v in d["votes"]) or _("no valid votes")
+
+    line = _(
+        "decision {proposal}: {action} ({state}, {yes} of {needed} yes needed) by {proposer}: {note} [{votes}]",
+        proposal=d["proposal_id"],
+        action=d["action"],
+        state=d["state"],
+        yes=d["yes_votes_verified"],
+        needed=d["needed"],
+        proposer=d["proposer"],
+        note=d["note"],
+        votes=votes,
+    )
     if d["problem"] is not None:
-        line += f" NOT VERIFIED: {d['problem']}"
+        line += " " + _("NOT VERIFIED: {problem}", problem=d["problem"])
     elif d["server_state"] != d["state"]:
-        line += f" (the server says {d['server_state']}; the signed votes say {d['state']})"
+        line += " " + _("(the server says {server}; the signed votes say {state})", server=d["server_state"], state=d["state"])
     return line
+
 
 
 async def cmd_show(session: Session, args: argparse.Namespace) -> int:
