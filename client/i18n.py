@@ -5,8 +5,8 @@ running command speaks.
 
 Messages use named `{fields}` (str.format) so a translation may reorder them. A catalog whose .mo was not
 compiled (a checkout installed without `make`) is compiled from its .po in memory, so nobody gets English
-because a build step was skipped. Babel loads only then, or when a locale has to be negotiated: a `tessera`
-command in English starts without it.
+because a build step was skipped. Babel loads only then: `tessera` starts without it.
+
 
 The command's language is a context variable set once by `client.main.main` (`speaking`); everything else
 reads it through `_`. Outside `speaking` (a library call, a test) it is English.
@@ -49,14 +49,17 @@ def from_environment(environ: Mapping[str, str] | None = None) -> str:
 
 
 def pick(wanted: list[str]) -> str:
-    """The first of `wanted` (language codes, most wanted first) that Tessera speaks, else English."""
-    if not wanted:
-        return SOURCE
-    from babel.core import negotiate_locale  # only when there is something to negotiate
+    """The first of `wanted` (language codes, most wanted first, e.g. ko_KR, zh-CN, ja) that Tessera speaks,
+    else English. As Babel's negotiate_locale would, without loading Babel on every start of `tessera`: a code
+    matches a language whatever its case, or by its first part (ko_KR: ko)."""
+    speaks = {language.lower(): language for language in LANGUAGES}
+    for code in wanted:
+        code = _ALIASES.get(code.replace("-", "_"), code.replace("-", "_"))
+        found = speaks.get(code.lower()) or speaks.get(code.split("_")[0].lower())
+        if found is not None:
+            return found
+    return SOURCE
 
-    normalised = [_ALIASES.get(w.replace("-", "_"), w.replace("-", "_")) for w in wanted]
-    found = negotiate_locale(normalised, list(LANGUAGES), sep="_")
-    return found if found in LANGUAGES else SOURCE
 
 
 def asked_for(argv: Sequence[str]) -> str:

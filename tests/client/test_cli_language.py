@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from nacl.utils import random
 from client.agenda import Agenda
 from client.cliparser import wrap_columns
 from client.home import Home
-from client.i18n import N_, _, asked_for, from_environment, language, speaking
+from client.i18n import LOCALE_DIR, N_, _, asked_for, from_environment, language, speaking
 from client.main import build_parser, main
 from client.output import display_width
 from client.plan import CeremonyPlan, PlanMember
@@ -269,3 +270,19 @@ def test_todo_items_are_shown_in_the_language_and_given_to_scripts_in_english() 
     with speaking("ko"):
         assert item.shown(_) == "보낼편지함에 접수서 2건과 첨부 파일 업로드 1건이 기다립니다"
         assert item.to_json()["text"] == item.text == english
+
+
+def test_choosing_the_language_loads_no_babel_on_a_start_of_tessera() -> None:
+    """Every start of `tessera` chooses a language; Babel (tens of milliseconds to import) is for the app and
+    for a catalog never compiled (bench/cli.py measures the start)."""
+    if not (LOCALE_DIR / "ja" / "LC_MESSAGES" / "tessera.mo").exists():
+        pytest.skip("the catalogs are not compiled (`make test` compiles them); an uncompiled one needs Babel")
+    probe = (
+        "import sys; from client.i18n import from_environment, translations; from client.main import build_parser; "
+        "lang = from_environment(); build_parser(); translations(lang).gettext('sent.'); "
+        "print(lang, any(m == 'babel' or m.startswith('babel.') for m in sys.modules))"
+    )
+    env = {**{k: v for k, v in os.environ.items() if k not in LOCALE_VARIABLES}, "LANG": "ja_JP.UTF-8"}
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", probe], env=env, cwd=root, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["ja", "False"]
