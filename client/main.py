@@ -70,8 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--version", action="version", version=f"tessera {_version()}", help=_("show the version number and exit")
     )
-
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(
+dest="command", metavar="COMMAND", required=True)
     for group in (account, todo, admin, council, intake, attachments, cases, reveal, decision, messages, audit, report):
         group.register(sub)
     p = sub.add_parser("demo", help=_("run the whole story against a real local server and explain each step"))
