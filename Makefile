@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml | $(PY)
 # after changing the app's messages: extract them and merge them into each language's catalog, then translate
 catalogs: $(STAMP)
 	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ -k _ --sort-output --project=Tessera -o client/locale/tessera.pot .
-	$(VENV)/bin/pybabel update -i client/locale/tessera.pot -d client/locale -D tessera --no-fuzzy-matching
+	$(VENV)/bin/pybabel update -i client/locale/tessera.pot -d client/locale -D tessera --no-fuzzy-matching --ignore-obsolete
 
 test: $(STAMP) $(MO)
 	$(PY) -m pytest -q --ignore=tests/verify --ignore=tests/hostile

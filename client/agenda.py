@@ -17,6 +17,7 @@ from typing import Any
 from client.api import Api, ApiError
 from client.casefiles import open_case, read_decision
 from client.home import Home
+from client.i18n import N_
 from client.threads import open_thread
 from client.triage import CaseView, council_cases, helper_cases
 from keys.council import EpochRecord
@@ -26,12 +27,22 @@ from keys.errors import DirectoryError, TesseraError
 
 @dataclass
 class Item:
-    """One thing that waits: what, and the command that does it."""
+    """One thing that waits: what (a message of the catalog and its values), and the command that does it."""
 
     kind: str  # key-change, ceremony, rekey, rewrap, reveal-approve, reveal-open, vote, withdrawal, amendment,
     #            message, request-info, outbox, problem
-    text: str
+    message: str
     command: str = ""
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        """What waits, in English (as --json gives it to scripts)."""
+        return self.message.format(**self.values)
+
+    def shown(self, translate: Callable[..., str]) -> str:
+        """What waits, through `translate` (client.i18n's `_`: the command's language)."""
+        return translate(self.message, **self.values)
 
     def to_json(self) -> dict[str, str]:
         return {"kind": self.kind, "text": self.text, "command": self.command}
@@ -41,8 +52,8 @@ class Item:
 class Agenda:
     items: list[Item] = field(default_factory=list)
 
-    def add(self, kind: str, text: str, command: str = "") -> None:
-        self.items.append(Item(kind, text, command))
+    def add(self, kind: str, message: str, command: str = "", /, **values: Any) -> None:
+        self.items.append(Item(kind, message, command, values))
 
 
 async def open_decisions(api: Api, home: Home, state: DirectoryState) -> list[dict[str, Any]]:
@@ -95,15 +106,18 @@ async def todo(
         name = str(notice.get("account"))
         agenda.add(
             "key-change",
-            f"{name} replaced their keys (a rotation signed with their previous keys); compare the new safety number",
+            N_("{name} replaced their keys (a rotation signed with their previous keys); compare the new safety number"),
             f"tessera verify {name}",
+            name=name,
         )
     intakes, uploads = outbox
     if intakes or uploads:
         agenda.add(
             "outbox",
-            f"{intakes} intake(s) and {uploads} attachment upload(s) wait in your outbox",
+            N_("{intakes} intake(s) and {uploads} attachment upload(s) wait in your outbox"),
             "tessera outbox flush   (see them: tessera outbox list)",
+            intakes=intakes,
+            uploads=uploads,
         )
     if home.role == "council":
         await _council(api, home, state, agenda, on_progress)
@@ -131,13 +145,17 @@ async def _ceremony(api: Api, home: Home, state: DirectoryState, agenda: Agenda)
     if home.role == "admin":
         agenda.add(
             "ceremony",
-            f"a key ceremony for council epoch {epoch} is running ({', '.join(names)})",
+            N_("a key ceremony for council epoch {epoch} is running ({names})"),
             "tessera council ceremony status",
+            epoch=epoch,
+            names=", ".join(names),
         )
         return
     dealing = state.council is not None and _member_of(state.council, home.account) and "dealers" in params
     if home.account in names or dealing:
-        agenda.add("ceremony", f"a key ceremony for council epoch {epoch} waits for your part", "tessera council ceremony run")
+        waits = N_("a key ceremony for council epoch {epoch} waits for your part")
+        agenda.add("ceremony", waits, "tessera council ceremony run", epoch=epoch)
+
 
 
 async def _council(
@@ -151,12 +169,13 @@ async def _council(
         if rekey.get("remaining") and _member_of(old, home.account):
             agenda.add(
                 "rekey",
-                f"{rekey['remaining']} case(s) wait for key-switch contributions (the server says)",
+                N_("{count} case(s) wait for key-switch contributions (the server says)"),
                 "tessera council rekey contribute",
+                count=rekey["remaining"],
             )
         if not rekey.get("remaining") and _member_of(record, home.account) and home.account not in rekey.get("attested_by", []):
             agenda.add(
-                "rekey", "every case is switched to the new council key: check and sign them", "tessera council rekey attest"
+                "rekey", N_("every case is switched to the new council key: check and sign them"), "tessera council rekey attest"
             )
     if record is None or not _member_of(record, home.account):
         return
@@ -164,14 +183,16 @@ async def _council(
         # rotated since the council's last membership change: the server takes this member's part only after one
         agenda.add(
             "rekey",
-            "your keys changed since the council's last membership change: until an administrator runs one with the "
-            "same members (and you take part), you cannot approve, vote or read cases",
+            N_(
+                "your keys changed since the council's last membership change: until an administrator runs one with "
+                "the same members (and you take part), you cannot approve, vote or read cases"
+            ),
             "administrator: tessera council redistribute --threshold K --members (the same members)",
         )
         return
     wraps = await api.call("GET", "/v1/wraps", query={"limit": 500})
     if any(item.get("missing") for item in wraps.get("wraps", []) if isinstance(item, dict)):
-        agenda.add("rewrap", "newer council members have no key for some cases yet", "tessera council rewrap")
+        agenda.add("rewrap", N_("newer council members have no key for some cases yet"), "tessera council rewrap")
     reveals = await api.call("GET", "/v1/reveals")
     for item in reveals.get("requests", []) if isinstance(reveals, dict) else []:
         request = item.get("request", {}) if isinstance(item, dict) else {}
@@ -179,38 +200,51 @@ async def _council(
         if rid not in home.section("reveals"):
             agenda.add(
                 "reveal-approve",
-                f"reveal request {rid} on case {request.get('case_id')} waits for your approval",
+                N_("reveal request {request} on case {case} waits for your approval"),
                 f"tessera reveal approve {rid}",
+                request=rid,
+                case=request.get("case_id"),
             )
     for rid, kept in home.section("reveals").items():
         try:
             mine = await api.call("GET", f"/v1/reveals/{rid}")
         except ApiError as exc:
             if exc.status in (404, 410):
-                agenda.add("reveal-open", f"your reveal request {rid} is gone from the server (expired)", "")
+                agenda.add("reveal-open", N_("your reveal request {request} is gone from the server (expired)"), "", request=rid)
                 continue
             raise
         count = len(mine.get("partials", [])) if isinstance(mine, dict) else 0
         if count >= record.threshold:
             agenda.add(
                 "reveal-open",
-                f"your reveal request {rid} on case {kept.get('case')} has {count} approvals "
-                "(the server says; opening checks each)",
+                N_(
+                    "your reveal request {request} on case {case} has {count} approvals (the server says; opening "
+                    "checks each)"
+                ),
                 f"tessera reveal open {rid} --attachments-to DIR",
+                request=rid,
+                case=kept.get("case"),
+                count=count,
             )
     for d in await open_decisions(api, home, state):
         if d.get("problem") is None and d["current_epoch"] and d["state"] == "open" and d["you_voted"] is None:
             agenda.add(
                 "vote",
-                f"decision {d['proposal_id']} on case {d['case_id']} ({d['kind']}): {d['action']}, "
-                f"{d['yes_votes_verified']} of {d['needed']} yes so far",
+                N_("decision {proposal} on case {case} ({kind}): {action}, {yes} of {needed} yes so far"),
                 f"tessera decision vote {d['proposal_id']} --yes|--no",
+                proposal=d["proposal_id"],
+                case=d["case_id"],
+                kind=d["kind"],
+                action=d["action"],
+                yes=d["yes_votes_verified"],
+                needed=d["needed"],
             )
     views = await council_cases(api, home, state, on_progress=on_progress)
     seen = home.section("seen")
     for view in views:
         if view.problem is not None:
-            agenda.add("problem", f"case {view.case_id}: {view.problem}", f"tessera cases show {view.case_id}")
+            show = f"tessera cases show {view.case_id}"
+            agenda.add("problem", N_("case {case}: {problem}"), show, case=view.case_id, problem=view.problem)
             continue
         if view.last_seq <= int(seen.get(view.case_id, 0)):
             continue
@@ -228,17 +262,29 @@ def _new_messages(agenda: Agenda, view: CaseView, messages: list[dict[str, Any]]
         if addendum and addendum["kind"] == "withdrawal":
             agenda.add(
                 "withdrawal",
-                f"the helper asks to withdraw case {view.case_id} ({view.kind}): {addendum['note'] or '-'}",
+                N_("the helper asks to withdraw case {case} ({kind}): {note}"),
                 f"tessera decision propose {view.case_id} --action close --note TEXT",
+                case=view.case_id,
+                kind=view.kind,
+                note=addendum["note"] or "-",
             )
         elif addendum:
-            agenda.add("amendment", f"the helper amended case {view.case_id} ({view.kind})", f"tessera cases show {view.case_id}")
+            agenda.add(
+                "amendment",
+                N_("the helper amended case {case} ({kind})"),
+                f"tessera cases show {view.case_id}",
+                case=view.case_id,
+                kind=view.kind,
+            )
     plain = [m for m in fresh if not m.get("addendum")]
     if plain:
         agenda.add(
             "message",
-            f"{len(plain)} new message(s) on case {view.case_id} ({view.kind})",
+            N_("{count} new message(s) on case {case} ({kind})"),
             f"tessera messages list {view.case_id}",
+            count=len(plain),
+            case=view.case_id,
+            kind=view.kind,
         )
 
 
@@ -251,20 +297,27 @@ async def _helper(
         if not view.sent:
             continue
         if view.problem is not None:
-            agenda.add("problem", f"case {view.case_id}: {view.problem}", "tell your council")
+            agenda.add("problem", N_("case {case}: {problem}"), "tell your council", case=view.case_id, problem=view.problem)
             continue
         for d in view.decisions:
             if d["verified"] and d["state"] == "adopted" and d["proposal_id"] not in decided:
-                what = "the council asks for more information" if d["action"] == "request-info" else f"decided: {d['action']}"
+                asks = d["action"] == "request-info"
                 command = (
                     f"tessera intake amend {view.case_id} --note TEXT"
                     if d["action"] == "request-info"
                     else (f"tessera cases show {view.case_id}")
                 )
                 agenda.add(
-                    "request-info" if d["action"] == "request-info" else "decision",
-                    f"case {view.case_id} ({view.kind}, {view.date}): {what}: {d['note']}",
+                    "request-info" if asks else "decision",
+                    N_("case {case} ({kind}, {date}): the council asks for more information: {note}")
+                    if asks
+                    else N_("case {case} ({kind}, {date}): decided: {action}: {note}"),
                     command,
+                    case=view.case_id,
+                    kind=view.kind,
+                    date=view.date,
+                    action=d["action"],
+                    note=d["note"],
                 )
         last = int(seen.get(view.case_id, 0))
         _new_messages(agenda, view, [m for m in view.messages if isinstance(m.get("seq"), int) and m["seq"] > last], home)

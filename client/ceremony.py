@@ -16,6 +16,7 @@ from typing import Any
 
 from client.api import Api, ApiError
 from client.directory import from_genesis
+from client.i18n import _
 from client.mailbox import Mailbox, StepResult, forget, post_message, share_for, sign_epoch
 from client.plan import Confirm, accept_all, check_participants, make_plan, settle
 from client.redistribution import redistribution_step
@@ -142,12 +143,12 @@ async def _step(
     enc = box.signed("key", DkgKey, lambda m: m.index, lambda m: dkg.signed_by_author(params, m))
     if me not in commitments or me not in enc:
         await _send_kept(api, ceremony_id, secrets[prefix + "sent"])
-        result.actions.append("posted your commitments and your share-encryption key (round 1)")
-        result.waiting_for = "the other members' round 1"
+        result.actions.append(_("posted your commitments and your share-encryption key (round 1)"))
+        result.waiting_for = _("the other members' round 1")
         return result
     missing = [i for i in params.indices if i not in commitments or i not in enc]
     if missing:
-        result.waiting_for = f"round 1 from member(s) {_names(params, missing)}"
+        result.waiting_for = _("round 1 from member(s) {names}", names=_names(params, missing))
         return result
     transcript, enc_keys = dkg.check_round1(params, list(commitments.values()), list(enc.values()))
     if Point.base_mul(secret.key) != enc_keys[me]:
@@ -156,14 +157,14 @@ async def _step(
     echoes = box.parsed("echo", DkgEcho)
     if not any(e.index == me and dkg.echo_is_valid(params, e, transcript) for e in echoes):
         await post_message(api, ceremony_id, "echo", to_wire(dkg.echo(params, me, keys, transcript)))
-        result.actions.append("confirmed the round-1 transcript")
+        result.actions.append(_("confirmed the round-1 transcript"))
         return result
     try:
         dkg.check_echoes(params, transcript, echoes)
     except ProtocolError as exc:
         if "no signed echo yet" not in str(exc):
             raise
-        result.waiting_for = "every member's confirmation of round 1"
+        result.waiting_for = _("every member's confirmation of round 1")
         return result
     # Round 2: shares.
     shares_from = box.signed("share", DkgShare, lambda m: (m.sender, m.recipient), lambda m: dkg.share_is_signed(params, m))
@@ -173,7 +174,7 @@ async def _step(
         save()
     if any((me, j) not in shares_from for j in params.indices if j != me):
         await _send_kept(api, ceremony_id, secrets[prefix + "shares"])
-        result.actions.append("sent your encrypted shares to each member (round 2)")
+        result.actions.append(_("sent your encrypted shares to each member (round 2)"))
     assert secret.polynomial is not None
     shares: dict[int, Scalar] = {me: secret.polynomial.evaluate(me)}
     complaints = box.parsed("complaint", DkgComplaint)
@@ -188,28 +189,28 @@ async def _step(
             complaint = complain(params.sid, keys, secret, message)
             await post_message(api, ceremony_id, "complaint", to_wire(complaint))
             complaints.append(complaint)
-            result.actions.append(f"proved that the share from {_names(params, [dealer])} is bad")
+            result.actions.append(_("proved that the share from {name} is bad", name=_names(params, [dealer])))
     _settle_complaints(params, complaints, commitments, enc_keys)
     missing = [i for i in params.indices if i not in shares]
     if missing:
-        result.waiting_for = f"shares from {_names(params, missing)}"
+        result.waiting_for = _("shares from {names}", names=_names(params, missing))
         return result
     # Finish: own share, the record, and my signature on its directory entry.
     outcome = dkg.finish(params, me, list(commitments.values()), shares)
     if share_for(secrets, params.epoch) is None:
         secrets[f"share:{params.epoch}"] = b64u_encode(outcome.share.encode())
         save()
-        result.actions.append("computed your key share")
+        result.actions.append(_("computed your key share"))
     result.record = outcome.record
     state = await directory()
     if not _published(state, params, me, secrets) and await sign_epoch(api, ceremony_id, keys, outcome.record, state, box):
-        result.actions.append(f"signed council epoch {outcome.record.epoch} in the key directory")
+        result.actions.append(_("signed council epoch {epoch} in the key directory", epoch=outcome.record.epoch))
         state = await directory()
     if _published(state, params, me, secrets):
         forget(secrets, ceremony_id)
         result.done = True
     else:
-        result.waiting_for = "every member's signature on the council record"
+        result.waiting_for = _("every member's signature on the council record")
     return result
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any, Final
 
+from client.i18n import _
 from client.report.strings import N_
 
 SCHEMA_VERSION: Final = 1
@@ -202,17 +203,27 @@ def kinds_help() -> str:
 
 def schema(kind: str) -> tuple[Field, ...]:
     if kind not in KINDS:
-        raise FormError([f"unknown kind {kind!r}; one of: {kinds_help()}"])
+        raise FormError([_("unknown kind {kind}; one of: {kinds}", kind=repr(kind), kinds=kinds_help())])
+
     return KINDS[kind][1]
 
 
 def template(kind: str) -> str:
     """A form to fill in, with every field and its help text."""
     fields = schema(kind)
+    # the comments in the language of the command (`_`): a helper reads them; the names and values stay as parsed
     lines = [
-        f"# Tessera intake form: {kind} ({KINDS[kind][0]}), schema {kind}/{SCHEMA_VERSION}",
-        "# Fill in the values between the quotes. Fields in [identity] are sealed so that only several",
-        "# council members together can ever read them; everything in [case] is readable by each member.",
+        "# "
+        + _(
+            "Tessera intake form: {kind} ({what}), schema {schema}",
+            kind=kind,
+            what=_(KINDS[kind][0]),
+            schema=f"{kind}/{SCHEMA_VERSION}",
+        ),
+        "# " + _("Fill in the values between the quotes."),
+        "# " + _("Fields in [identity] are sealed so that only several council members together can ever read them;"),
+        "# " + _("everything in [case] is readable by each member."),
+
         f'kind = "{kind}"',
         f"schema = {SCHEMA_VERSION}",
     ]
@@ -221,9 +232,9 @@ def template(kind: str) -> str:
         for f in fields:
             if f.section != section:
                 continue
-            need = "required" if f.required else "optional"
-            extra = f"; one of: {', '.join(f.choices)}" if f.choices else ""
-            lines.append(f"# {f.help} ({f.kind}, {need}{extra})")
+            need = _("required") if f.required else _("optional")
+            extra = "; " + _("one of: {choices}", choices=", ".join(f.choices)) if f.choices else ""
+            lines.append(f"# {_(f.help)} ({f.kind}, {need}{extra})")
             lines.append(f"{f.name} = " + ("false" if f.kind == "bool" else "0" if f.kind == "int" else '""'))
     return "\n".join(lines) + "\n"
 
@@ -316,31 +327,34 @@ def parse_form(text: str, kind: str) -> Form:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise FormError([f"the form is not valid TOML: {exc}"]) from None
+        raise FormError([_("the form is not valid TOML: {problem}", problem=exc)]) from None
     fields = schema(kind)
     problems = []
     if data.get("kind", kind) != kind:
-        problems.append(f"kind: the form is for {data.get('kind')!r}, not {kind!r}")
+        problems.append("kind: " + _("the form is for {form}, not {kind}", form=repr(data.get("kind")), kind=repr(kind)))
     if data.get("schema", SCHEMA_VERSION) != SCHEMA_VERSION:
-        problems.append(f"schema: this client reads schema {SCHEMA_VERSION}")
+        problems.append("schema: " + _("this client reads schema {version}", version=SCHEMA_VERSION))
     values: dict[str, dict[str, Any]] = {"identity": {}, "case": {}}
     by_name = {f.name: f for f in fields}
     for section in ("identity", "case"):
         table = data.get(section, {})
         if not isinstance(table, dict):
-            problems.append(f"[{section}] must be a table")
+            problems.append(_("[{section}] must be a table", section=section))
             continue
         for name, value in table.items():
             f = by_name.get(name)
             if f is None:
-                problems.append(f"{name}: not a field of a {kind} form")
+                problems.append(f"{name}: " + _("not a field of a {kind} form", kind=kind))
             elif f.section != section:
-                problems.append(f"{name}: belongs in [{f.section}], not [{section}]")
+                problems.append(f"{name}: " + _("belongs in [{right}], not [{wrong}]", right=f.section, wrong=section))
             else:
                 values[section][name] = value
     unknown_top = set(data) - {"kind", "schema", "identity", "case"}
-    problems += [f"{name}: not a field of a {kind} form (put fields under [identity] or [case])" for name in sorted(unknown_top)]
-    problems += [f"{p.field}: {p.text()}" for p in check_fields(kind, values["identity"], values["case"])]
+    problems += [
+        f"{name}: " + _("not a field of a {kind} form (put fields under [identity] or [case])", kind=kind)
+        for name in sorted(unknown_top)
+    ]
+    problems += [f"{p.field}: {p.text(_)}" for p in check_fields(kind, values["identity"], values["case"])]
     if problems:
         raise FormError(problems)
     return Form(kind=kind, identity=values["identity"], case=values["case"])
@@ -353,29 +367,39 @@ def parse_amendment(text: str, kind: str) -> dict[str, Any]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise FormError([f"the form is not valid TOML: {exc}"]) from None
+        raise FormError([_("the form is not valid TOML: {problem}", problem=exc)]) from None
     by_name = {f.name: f for f in schema(kind)}
     problems = []
     if "identity" in data:
         problems.append(
-            "[identity]: an amendment is readable by every council member alone, so it cannot carry identity details "
-            "(those are sealed only at intake, for k members together); leave them out"
+            "[identity]: "
+            + _(
+                "an amendment is readable by every council member alone, so it cannot carry identity details (those "
+                "are sealed only at intake, for k members together); leave them out"
+            )
         )
     problems += [
-        f"{name}: an amendment form has only a [case] table" for name in sorted(set(data) - {"identity", "case", "kind"})
+        f"{name}: " + _("an amendment form has only a [case] table") for name in sorted(set(data) - {"identity", "case", "kind"})
     ]
     table = data.get("case", {})
     if not isinstance(table, dict):
-        raise FormError([*problems, "[case] must be a table"])
+        raise FormError([*problems, _("[{section}] must be a table", section="case")])
     for name, value in table.items():
         f = by_name.get(name)
         if f is None or f.section != "case":
-            where = f" (it belongs in [{f.section}])" if f is not None else ""
-            problems.append(f"{name}: not a case-file field of a {kind} form{where}")
+            if f is not None:
+                problems.append(
+                    f"{name}: "
+                    + _("not a case-file field of a {kind} form (it belongs in [{section}])", kind=kind, section=f.section)
+                )
+            else:
+                problems.append(f"{name}: " + _("not a case-file field of a {kind} form", kind=kind))
             continue
+
         problem = _check(f, value)
         if problem:
-            problems.append(f"{problem.field}: {problem.text()}")
+            problems.append(f"{problem.field}: {problem.text(_)}")
+
     if problems:
         raise FormError(problems)
     return dict(table)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from client.i18n import _
 from keys import aead
 from keys.accounts import AccountKeys
 from keys.encoding import b64u_decode, b64u_encode, canonical_json
@@ -74,9 +75,9 @@ def _read_keystore(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError as exc:
-        raise KeystoreError(f"no keystore at {path}") from exc
+        raise KeystoreError(_("no keystore at {path}", path=path)) from exc
     except OSError as exc:
-        raise KeystoreError(f"cannot read keystore {path}: {exc.strerror}") from exc
+        raise KeystoreError(_("cannot read keystore {path}: {problem}", path=path, problem=exc.strerror)) from exc
 
 
 @dataclass
@@ -93,7 +94,7 @@ class Home:
     @classmethod
     def create(cls, path: Path, passphrase: str, state: dict[str, Any], *, policy: KdfPolicy | None = None) -> Home:
         if (path / KEYSTORE).exists():
-            raise HomeError(f"{path} holds an account already; use another --home")
+            raise HomeError(_("{path} holds an account already; use another --home", path=path))
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
         role = str(state.get("role", "helper"))
         home = cls(path, derive_key(passphrase, (policy or _kdf_policy).for_role(role)), state)
@@ -106,14 +107,14 @@ class Home:
         (an older program, or the demo's) is sealed again at that cost now, under a new salt: a second derivation,
         once."""
         if not (path / KEYSTORE).exists():
-            raise HomeError(f"no account in {path}: join with `tessera --home {path} join INVITE --name NAME`")
+            raise HomeError(_("no account in {path}: join with `tessera --home {path} join INVITE --name NAME`", path=path))
         unlocked = open_keystore(_read_keystore(path / KEYSTORE), passphrase)
         try:
             state = json.loads(unlocked.payload)
         except ValueError as exc:
-            raise KeystoreError("the keystore content is damaged") from exc
+            raise KeystoreError(_("the keystore content is damaged")) from exc
         if not isinstance(state, dict):
-            raise KeystoreError("the keystore content is damaged")
+            raise KeystoreError(_("the keystore content is damaged"))
         home = cls(path, unlocked.key, state)
         wanted = (policy or _kdf_policy).for_role(home.role)
         if unlocked.key.policy.weaker_than(wanted):
@@ -171,7 +172,7 @@ class Home:
             try:
                 yield case_id, aead.open_sealed(self._outbox_key(), item.read_bytes(), case_id)
             except DecryptionError as exc:
-                raise HomeError(f"outbox item {item.name} is damaged") from exc
+                raise HomeError(_("outbox item {name} is damaged", name=item.name)) from exc
 
     def drop_outbox(self, case_id: bytes) -> None:
         (self.path / OUTBOX / f"{b64u_encode(case_id)}.sealed").unlink(missing_ok=True)
@@ -192,7 +193,7 @@ class Home:
             try:
                 yield attachment_id, aead.open_sealed(self._outbox_key(), item.read_bytes(), b"attachment" + attachment_id)
             except DecryptionError as exc:
-                raise HomeError(f"pending upload {item.name} is damaged") from exc
+                raise HomeError(_("pending upload {name} is damaged", name=item.name)) from exc
 
     def spool_path(self, attachment_id: bytes) -> Path:
         """Where the sealed chunks of a pending upload wait (ciphertext only: the stream key is in the record)."""

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from client.api import HostileServerError
+from client.i18n import english
+from client.output import pad
 from client.session import UsageError
 from keys.accounts import AccountPublic, fingerprint
 from keys.council import EpochRecord, Participant
@@ -52,30 +54,51 @@ class CeremonyPlan:
     def unverified(self) -> list[str]:
         return [m.account for m in self.members if not m.verified and not m.me]
 
-    def describe(self) -> list[str]:
+    def describe(self, _: Callable[..., str] = english) -> list[str]:
+        """The plan in lines, in English or through `_` (the `tessera` command passes client.i18n's, in its
+        language; the app shows and fingerprints the English lines)."""
         what = {
-            "dkg": "the council's first key ceremony",
-            "rekey": "a NEW council key (a re-key): every case will be switched to it",
-            "redistribute": "a change of the council's members or threshold (the council key stays the same)",
+            "dkg": _("the council's first key ceremony"),
+            "rekey": _("a NEW council key (a re-key): every case will be switched to it"),
+            "redistribute": _("a change of the council's members or threshold (the council key stays the same)"),
         }[self.kind]
-        lines = [f"This is {what}: council epoch {self.epoch}, {self.threshold} of {len(self.members)} members to reveal."]
+        lines = [
+            _(
+                "This is {what}: council epoch {epoch}, {threshold} of {count} members to reveal.",
+                what=what,
+                epoch=self.epoch,
+                threshold=self.threshold,
+                count=len(self.members),
+            )
+        ]
         if self.current is not None:
-            names = ", ".join(m.account for m in self.current.members)
-            lines.append(f"It replaces the council of epoch {self.current.epoch}: {names} ({self.current.threshold} needed).")
+            lines.append(
+                _(
+                    "It replaces the council of epoch {epoch}: {names} ({threshold} needed).",
+                    epoch=self.current.epoch,
+                    names=", ".join(m.account for m in self.current.members),
+                    threshold=self.current.threshold,
+                )
+            )
         if self.dealers:
-            lines.append(f"Re-sharing their shares: {', '.join(self.dealers)}.")
-        lines.append("The new council:")
+            lines.append(_("Re-sharing their shares: {names}.", names=", ".join(self.dealers)))
+        lines.append(_("The new council:"))
         for m in self.members:
-            status = "you" if m.me else ("verified in person" if m.verified else "NOT verified in person")
+            status = _("you") if m.me else (_("verified in person") if m.verified else _("NOT verified in person"))
             if m.rotated and not m.verified and not m.me:
-                status += ": new keys since a rotation"
-            lines.append(f"  {m.index:>3}  {m.account:<20} {m.safety_number}  ({status})")
+                status = _("{status}: new keys since a rotation", status=status)
+            # names in any script line up by terminal columns (a Hangul name is twice as wide as its length)
+            lines.append(f"  {m.index:>3}  {pad(m.account, 20)} {m.safety_number}  ({status})")
         if self.unverified:
             lines.append(
-                f"You have not compared safety numbers with {', '.join(self.unverified)}: anyone the administrator "
-                "registered could stand behind these names. Compare them first (`tessera verify NAME`)."
+                _(
+                    "You have not compared safety numbers with {names}: anyone the administrator registered could "
+                    "stand behind these names. Compare them first (`tessera verify NAME`).",
+                    names=", ".join(self.unverified),
+                )
             )
         return lines
+
 
 
 Confirm = Callable[[CeremonyPlan], bool]

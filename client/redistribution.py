@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from client.api import Api, ApiError
+from client.i18n import _
 from client.mailbox import Mailbox, StepResult, erase_old_share, forget, post_message, share_for, sign_epoch
 from client.plan import Confirm, check_participants, make_plan, settle
 from keys import redistribute as rd
@@ -111,7 +112,7 @@ class _Step:
     def finish(self, state: DirectoryState) -> StepResult:
         forget(self.secrets, self.ceremony_id)
         if erase_old_share(self.secrets, state, self.old.epoch, self.keys):
-            self.result.actions.append(f"erased your share of council epoch {self.old.epoch}: it is spent")
+            self.result.actions.append(_("erased your share of council epoch {epoch}: it is spent", epoch=self.old.epoch))
         self.result.done, self.result.record = True, state.council_at(self.params.epoch)
         return self.result
 
@@ -135,12 +136,12 @@ class _Step:
         }
         if self.new_index is not None and self.new_index not in member_keys:
             await self.send_kept("sent")
-            result.actions.append("posted your share-encryption key for the new council")
+            result.actions.append(_("posted your share-encryption key for the new council"))
         # dealers: re-share the old share once every new member's key is in
         if self.old_index is not None and self.old_index in params.dealers and self.prefix + "shares" not in self.secrets:
             waiting = [p.account for p in params.participants if p.index not in member_keys]
             if waiting:
-                result.waiting_for = f"the share-encryption keys of {', '.join(waiting)}"
+                result.waiting_for = _("the share-encryption keys of {names}", names=", ".join(waiting))
                 return result
             share = share_for(self.secrets, old.epoch)
             if share is None:
@@ -155,10 +156,10 @@ class _Step:
         commitments = box.signed("commitment", DkgCommitment, lambda m: m.index, lambda m: _commitment_is_signed(params, old, m))
         if self.old_index in params.dealers and self.old_index not in commitments and self.prefix + "shares" in self.secrets:
             await self.send_kept("shares")
-            result.actions.append("re-shared your share to the new council")
+            result.actions.append(_("re-shared your share to the new council"))
         waiting = [old.member(i).account for i in params.dealers if i not in commitments]
         if waiting:
-            result.waiting_for = f"the re-shared shares of {', '.join(waiting)}"
+            result.waiting_for = _("the re-shared shares of {names}", names=", ".join(waiting))
             return result
         record = rd.expected_record(params, old, list(commitments.values()))
         combining = self.new_index is not None and share_for(self.secrets, params.epoch) is None
@@ -169,11 +170,11 @@ class _Step:
         if self.published(state):
             return self.finish(state)
         if await sign_epoch(self.api, self.ceremony_id, self.keys, record, state, box):
-            result.actions.append(f"signed council epoch {params.epoch} in the key directory")
+            result.actions.append(_("signed council epoch {epoch} in the key directory", epoch=params.epoch))
             state = await directory()
             if self.published(state):
                 return self.finish(state)
-        result.waiting_for = "the signatures of every new member and k current members on the new council record"
+        result.waiting_for = _("the signatures of every new member and k current members on the new council record")
         return result
 
     async def combine(self, box: Mailbox, commitments: dict[int, DkgCommitment], member_keys: dict[int, Point]) -> bool:
@@ -207,12 +208,12 @@ class _Step:
             raise ProtocolError(f"{who} is proven to have cheated in the membership change; it must be opened again without them")
         missing = [old.member(i).account for i in params.dealers if i not in shares]
         if missing:
-            self.result.waiting_for = f"shares from {', '.join(missing)}"
+            self.result.waiting_for = _("shares from {names}", names=", ".join(missing))
             return False
         outcome = rd.finish_redistribution(params, old, self.new_index, list(commitments.values()), shares)
         self.secrets[f"share:{params.epoch}"] = b64u_encode(outcome.share.encode())
         self.save()
-        self.result.actions.append(f"computed your share of council epoch {params.epoch}")
+        self.result.actions.append(_("computed your share of council epoch {epoch}", epoch=params.epoch))
         return True
 
 

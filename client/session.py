@@ -16,6 +16,7 @@ import aiohttp
 from client.api import Api, HostileServerError
 from client.directory import fetch_verified
 from client.home import PASSPHRASE_ENV, Home, default_home
+from client.i18n import _
 from client.terminal import clean
 from keys.accounts import AccountKeys, fingerprint
 from keys.council import EpochRecord
@@ -49,16 +50,18 @@ def read_passphrase(args: argparse.Namespace, *, confirm: bool = False) -> str:
         try:
             return Path(args.passphrase_file).read_text(encoding="utf-8").splitlines()[0]
         except (OSError, IndexError) as exc:
-            raise UsageError(f"cannot read a passphrase from {args.passphrase_file}") from exc
+            raise UsageError(_("cannot read a passphrase from {path}", path=args.passphrase_file)) from exc
     if os.environ.get(PASSPHRASE_ENV):
         return os.environ[PASSPHRASE_ENV]
     if not sys.stdin.isatty():
-        raise UsageError(f"no passphrase: type it at a terminal, or set {PASSPHRASE_ENV}, or use --passphrase-file")
-    first = getpass.getpass("Passphrase: ")
+        raise UsageError(
+            _("no passphrase: type it at a terminal, or set {variable}, or use --passphrase-file", variable=PASSPHRASE_ENV)
+        )
+    first = getpass.getpass(_("Passphrase: "))
     if confirm:
         check_passphrase(first, "helper")
-        if getpass.getpass("Repeat the passphrase: ") != first:
-            raise UsageError("the two passphrases differ")
+        if getpass.getpass(_("Repeat the passphrase: ")) != first:
+            raise UsageError(_("the two passphrases differ"))
     return first
 
 
@@ -71,13 +74,18 @@ def check_passphrase(passphrase: str, role: str) -> None:
     if role in ("council", "admin"):
         if words < 6 and length < 30:
             raise UsageError(
-                f"this account is a {role} account: choose a passphrase of at least six words (or 30 characters); "
-                "nothing was registered, the invite still works"
+                _(
+                    "this account is a {role} account: choose a passphrase of at least six words (or 30 characters); "
+                    "nothing was registered, the invite still works",
+                    role=role,
+                )
             )
     elif words < 4 and length < 20:
         raise UsageError(
-            "choose a longer passphrase: at least four words (or 20 characters); nothing was registered, the invite "
-            "still works"
+            _(
+                "choose a longer passphrase: at least four words (or 20 characters); nothing was registered, the "
+                "invite still works"
+            )
         )
 
 
@@ -106,11 +114,19 @@ def rotated_from(account: AccountState, seen: dict[str, Any]) -> bool:
 def note_rotation(name: str, account: AccountState, *, was_verified: bool) -> None:
     """Say, once, that a known person rotated keys (stderr: commands keep their output for --json)."""
     number = fingerprint(account.keys, name)
-    again = "you had compared the old one in person: compare this one when you can" if was_verified else "compare it in person"
+    again = (
+        _("you had compared the old one in person: compare this one when you can")
+        if was_verified
+        else _("compare it in person")
+    )
     print(
-        f"note: {clean(name, one_line=True)} replaced their keys (a rotation signed with the keys you knew). New safety "
-        f"number: {number}; {again} (`tessera verify {clean(name, one_line=True)}`). Until then ceremonies show them as "
-        "not verified in person.",
+        _(
+            "note: {name} replaced their keys (a rotation signed with the keys you knew). New safety number: {number}; "
+            "{again} (`tessera verify {name}`). Until then ceremonies show them as not verified in person.",
+            name=clean(name, one_line=True),
+            number=number,
+            again=again,
+        ),
         file=sys.stderr,
     )
 
@@ -138,12 +154,12 @@ class Session:
     def api(self, home: Home | None = None, *, server: str | None = None) -> Api:
         base = self.args.server or server or (home.server if home else None)
         if base is None:
-            raise UsageError("which server? give --server URL")
+            raise UsageError(_("which server? give --server URL"))
         if home is None:
             return Api(base, self.http)
         if "pending_keys" in home.state and self.args.command != "rotate-keys":
             raise RotationInterruptedError(
-                "a key rotation on this device was interrupted: run `tessera rotate-keys` to finish it first"
+                _("a key rotation on this device was interrupted: run `tessera rotate-keys` to finish it first")
             )
         isolate = self.isolation.http_for if self.isolation is not None else None
         return Api(base, self.http, keys=home.keys, principal=home.account, isolate=isolate)
@@ -207,9 +223,12 @@ class Session:
                     if name == inspect:
                         continue  # `tessera verify NAME` shows the number before it refuses
                     raise KeyChangedError(
-                        f"the keys of {name} changed since you last saw them, and the key directory does not show a "
-                        f"rotation signed with the keys you knew. Run `tessera verify {name}` to see the new safety "
-                        f"number, compare it with {name} in person, then run `tessera verify {name} --accept`."
+                        _(
+                            "the keys of {name} changed since you last saw them, and the key directory does not show "
+                            "a rotation signed with the keys you knew. Run `tessera verify {name}` to see the new "
+                            "safety number, compare it with {name} in person, then run `tessera verify {name} --accept`.",
+                            name=name,
+                        )
                     )
                 # continuity: a chain of rotations, each signed by the key before it, from the keys this device knew
                 known[name] = {**keys, "verified": False, "rotated": True, "was_verified": bool(seen.get("verified"))}
@@ -237,5 +256,6 @@ class Session:
         """The verified directory and its current council (earlier councils vouch for re-keyed headers)."""
         state = await self.directory(home, api)
         if state.council is None:
-            raise DirectoryError("the council has not held its key ceremony yet: nothing can be sealed to it")
+            raise DirectoryError(_("the council has not held its key ceremony yet: nothing can be sealed to it"))
+
         return state, state.council

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from client.enrol import make_invite, revoke_account
+from client.i18n import _
 from client.session import Session, UsageError
 from client.terminal import emit_json, say, table
 from client.triage import date_text
@@ -18,21 +19,21 @@ from keys.wire import from_wire
 
 
 def register(sub: Any) -> None:
-    admin = sub.add_parser("admin", help="administrators: invite, revoke and list people").add_subparsers(
+    admin = sub.add_parser("admin", help=_("administrators: invite, revoke and list people")).add_subparsers(
         dest="admin_command", required=True
     )
-    p = admin.add_parser("invite", help="print a one-time invite for a new account")
+    p = admin.add_parser("invite", help=_("print a one-time invite for a new account"))
     p.add_argument("--role", required=True, choices=ROLES)
-    p.add_argument("--name", required=True, help="account name for the new person (use a pseudonym)")
-    p.add_argument("--days", type=int, default=7, help="days until the invite expires (1-30, default 7)")
+    p.add_argument("--name", required=True, help=_("account name for the new person (use a pseudonym)"))
+    p.add_argument("--days", type=int, default=7, help=_("days until the invite expires (1-30, default 7)"))
     p.set_defaults(run=cmd_invite)
-    p = admin.add_parser("revoke", help="revoke an account (a lost device, someone who left)")
+    p = admin.add_parser("revoke", help=_("revoke an account (a lost device, someone who left)"))
     p.add_argument("name")
     p.set_defaults(run=cmd_revoke)
-    p = admin.add_parser("accounts", help="every account in the verified key directory: role, active or revoked")
+    p = admin.add_parser("accounts", help=_("every account in the verified key directory: role, active or revoked"))
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_accounts)
-    p = admin.add_parser("invites", help="invites not used yet, each with the administrator who signed it")
+    p = admin.add_parser("invites", help=_("invites not used yet, each with the administrator who signed it"))
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_invites)
 
@@ -40,18 +41,23 @@ def register(sub: Any) -> None:
 async def cmd_invite(session: Session, args: argparse.Namespace) -> int:
     check_account_name(args.name)
     if not 1 <= args.days <= 30:
-        raise UsageError("--days must be from 1 to 30")
+        raise UsageError(_("--days must be from 1 to 30"))
     home = session.open_home()
     if home.role != "admin":
-        raise UsageError("only an administrator can invite")
+        raise UsageError(_("only an administrator can invite"))
     api = session.api(home)
     state = await session.directory(home, api)
     taken = state.accounts.get(args.name)
     if taken is not None:
-        was = "a revoked account" if taken.revoked else f"the {taken.role} account"
+        was = _("a revoked account") if taken.revoked else _("the {role} account", role=taken.role)
         raise UsageError(
-            f"the name {args.name!r} is {was} in the key directory, and a name is never given twice (so every signature "
-            f"stays unambiguous): invite this person under another name, e.g. {args.name}2"
+            _(
+                "the name {name} is {was} in the key directory, and a name is never given twice (so every signature "
+                "stays unambiguous): invite this person under another name, e.g. {example}",
+                name=repr(args.name),
+                was=was,
+                example=f"{args.name}2",
+            )
         )
     pin = home.state["pin"]
     invite = await make_invite(
@@ -73,7 +79,7 @@ async def cmd_revoke(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
     api = session.api(home)
     seq = await revoke_account(api, home.keys, args.name, directory=lambda: session.directory(home, api))
-    say(f"revoked {args.name} (key directory entry {seq}); it can no longer sign in.")
+    say(_("revoked {name} (key directory entry {seq}); it can no longer sign in.", name=args.name, seq=seq))
     return 0
 
 
@@ -82,7 +88,7 @@ async def cmd_accounts(session: Session, args: argparse.Namespace) -> int:
     safety number, and whether this administrator compared it in person."""
     home = session.open_home()
     if home.role != "admin":
-        raise UsageError("only administrators list accounts")
+        raise UsageError(_("only administrators list accounts"))
     state = await session.directory(home, session.api(home))
     known = home.section("known")
     council = {m.account for m in state.council.members} if state.council is not None else set()
@@ -107,14 +113,14 @@ async def cmd_accounts(session: Session, args: argparse.Namespace) -> int:
         [
             (
                 r["account"],
-                str(r["role"]) + (" (on the council)" if r["on_council"] else ""),
+                _("{role} (on the council)", role=r["role"]) if r["on_council"] else str(r["role"]),
                 r["state"],
                 r["safety_number"],
-                "you" if r["account"] == home.account else ("yes" if r["verified"] else "no"),
+                _("you") if r["account"] == home.account else (_("yes") if r["verified"] else _("no")),
             )
             for r in rows
         ],
-        ("account", "role", "state", "safety number", "verified in person"),
+        (_("account"), _("role"), _("state"), _("safety number"), _("verified in person")),
     )
     return 0
 
@@ -124,7 +130,7 @@ async def cmd_invites(session: Session, args: argparse.Namespace) -> int:
     active administrator signed is shown as such (the server made it up or changed it)."""
     home = session.open_home()
     if home.role != "admin":
-        raise UsageError("only administrators list invites")
+        raise UsageError(_("only administrators list invites"))
     api = session.api(home)
     state = await session.directory(home, api)
     answer = await api.call("GET", "/v1/invites")
@@ -161,7 +167,11 @@ async def cmd_invites(session: Session, args: argparse.Namespace) -> int:
         emit_json({"invites": rows})
         return 0
     table(
-        [(r["account"], r["role"], r["issuer"], r["expires"], "yes" if r["signed"] else f"NO: {r['problem']}") for r in rows],
-        ("account", "role", "invited by", "valid until", "signed"),
+        [
+            (r["account"], r["role"], r["issuer"], r["expires"], _("yes") if r["signed"] else _("NO: {why}", why=r["problem"]))
+            for r in rows
+        ],
+        (_("account"), _("role"), _("invited by"), _("valid until"), _("signed")),
     )
+
     return 0

@@ -22,6 +22,7 @@ from client.attachments import (
 from client.casefiles import OpenedCase, open_case, parse_case_id
 from client.forms import ATTACHMENT_DEFAULT, attachment_default
 from client.home import Home
+from client.i18n import _
 from client.session import Session, UsageError
 from client.strip import StripError, plan
 from client.submit import case_directory
@@ -39,33 +40,39 @@ def add_attach_options(p: argparse.ArgumentParser) -> None:
         dest="attach_as",
         action="store_const",
         const="identity",
-        help="seal with the identity: it opens only when k members reveal it (faces, papers with names); "
-        "the default for most kinds of case",
+        help=_(
+            "seal with the identity: it opens only when k members reveal it (faces, papers with names); "
+            "the default for most kinds of case"
+        ),
     )
     which.add_argument(
         "--case-file",
         dest="attach_as",
         action="store_const",
         const="case",
-        help="seal with the case file: every council member can open it (receipts, goods); "
-        f"the default for {', '.join(k for k, v in ATTACHMENT_DEFAULT.items() if v == 'case')}",
+        help=_(
+            "seal with the case file: every council member can open it (receipts, goods); the default for {kinds}",
+            kinds=", ".join(k for k, v in ATTACHMENT_DEFAULT.items() if v == "case"),
+        ),
     )
     p.add_argument(
         "--keep-metadata",
         action="store_true",
-        help="send photos as they are, with EXIF/GPS and other metadata (by default it is removed)",
+        help=_("send photos as they are, with EXIF/GPS and other metadata (by default it is removed)"),
     )
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "attach",
-        help="add photos or documents to one of your cases (cleaned of metadata, sealed, resumable upload)",
-        description="Seal files on this device and upload them to a case you submitted. Photos (JPEG, PNG) lose "
-        "their EXIF, GPS and other metadata first. The default seal depends on the kind of case; an upload "
-        "that is cut off resumes with `tessera outbox flush`.",
+        help=_("add photos or documents to one of your cases (cleaned of metadata, sealed, resumable upload)"),
+        description=_(
+            "Seal files on this device and upload them to a case you submitted. Photos (JPEG, PNG) lose "
+            "their EXIF, GPS and other metadata first. The default seal depends on the kind of case; an upload "
+            "that is cut off resumes with `tessera outbox flush`."
+        ),
     )
-    p.add_argument("case", help="the case id `intake submit` printed")
+    p.add_argument("case", help=_("the case id `intake submit` printed"))
     p.add_argument("files", nargs="+", type=Path, metavar="FILE")
     add_attach_options(p)
     p.add_argument("--json", action="store_true")
@@ -73,19 +80,21 @@ def register(sub: Any) -> None:
 
 
 def register_cases(cases: Any) -> None:
-    p = cases.add_parser("attachments", help="a case's attachments: names, sizes, how each is sealed")
-    p.add_argument("case", help="the case id")
+    p = cases.add_parser("attachments", help=_("a case's attachments: names, sizes, how each is sealed"))
+    p.add_argument("case", help=_("the case id"))
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_list)
     p = cases.add_parser(
         "fetch-attachment",
-        help="download and open one attachment into a file",
-        description="Download, check and decrypt one attachment. Identity attachments open only with the identity: "
-        "use `tessera reveal open REQUEST --attachments-to DIR` once k members approved.",
+        help=_("download and open one attachment into a file"),
+        description=_(
+            "Download, check and decrypt one attachment. Identity attachments open only with the identity: "
+            "use `tessera reveal open REQUEST --attachments-to DIR` once k members approved."
+        ),
     )
-    p.add_argument("case", help="the case id")
-    p.add_argument("attachment", help="the attachment id, as `tessera cases attachments CASE` shows it")
-    p.add_argument("--out", required=True, type=Path, help="file to write (refused if it exists)")
+    p.add_argument("case", help=_("the case id"))
+    p.add_argument("attachment", help=_("the attachment id, as `tessera cases attachments CASE` shows it"))
+    p.add_argument("--out", required=True, type=Path, help=_("file to write (refused if it exists)"))
     p.set_defaults(run=cmd_fetch)
 
 
@@ -96,22 +105,22 @@ def plan_files(files: list[Path], *, keep_metadata: bool) -> list[Any]:
     plans = []
     for path in files:
         if not path.is_file():
-            raise UsageError(f"{path} is not a file")
+            raise UsageError(_("{path} is not a file", path=path))
         try:
             plans.append(plan(path, keep_metadata=keep_metadata))
         except StripError as exc:
-            hint = "" if "--keep-metadata" in str(exc) else " (to send it unchanged, use --keep-metadata)"
+            hint = "" if "--keep-metadata" in str(exc) else " " + _("(to send it unchanged, use --keep-metadata)")
             raise UsageError(f"{path.name}: {exc}{hint}") from exc
         except OSError as exc:
-            raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+            raise UsageError(_("cannot read {path}: {problem}", path=path, problem=exc.strerror)) from exc
     return plans
 
 
 def report_plan(p: Any) -> None:
     if p.removed:
-        say(f"{p.path.name}: removed {', '.join(p.removed)}", one_line=True)
+        say(_("{file}: removed {what}", file=p.path.name, what=", ".join(p.removed)), one_line=True)
     elif p.media_type in ("image/jpeg", "image/png"):
-        say(f"{p.path.name}: no metadata found", one_line=True)
+        say(_("{file}: no metadata found", file=p.path.name), one_line=True)
     if p.warning:
         say(f"{p.path.name}: {p.warning}", one_line=True)
 
@@ -157,8 +166,12 @@ async def send_all(session: Session, home: Home, pending: list[PendingUpload], s
             await upload(api, home, item, server_key=server_key)
         except UploadInterruptedError as exc:
             raise UsageError(
-                f"the upload of {item.name} stopped ({exc}); it is sealed in the outbox and resumes where it stopped "
-                "with `tessera outbox flush`"
+                _(
+                    "the upload of {name} stopped ({problem}); it is sealed in the outbox and resumes where it "
+                    "stopped with `tessera outbox flush`",
+                    name=item.name,
+                    problem=exc,
+                )
             ) from exc
         ids.append(b64u_encode(item.descriptor.attachment_id))
     return ids
@@ -197,7 +210,7 @@ async def cmd_attach(session: Session, args: argparse.Namespace) -> int:
     test_a_helper_does_not_attach_to_a_case_the_server_made_up)."""
     home = session.open_home()
     if home.role != "helper":
-        raise UsageError("attachments are added by the helper who submitted the case")
+        raise UsageError(_("attachments are added by the helper who submitted the case"))
     case_id = parse_case_id(args.case)
     plans = plan_files(args.files, keep_metadata=args.keep_metadata)
     api = session.api(home)
@@ -206,16 +219,18 @@ async def cmd_attach(session: Session, args: argparse.Namespace) -> int:
     kind = args.attach_as or attachment_default(str(case.form.get("kind")))
     for p in plans:
         report_plan(p)
-    ids = [new_attachment_id() for _ in plans]
+    ids = [new_attachment_id() for _plan in plans]
     listing = await signed_list_for(home, case, ids)
     pending = prepare_all(home, case_id, case.case_key, case.signed.attachment_key, plans, kind, ids, listing)
     sent = await send_all(session, home, pending, state.server_key)
     if args.json:
         emit_json({"case_id": case.text_id, "kind": kind, "attachments": sent})
         return 0
-    sealed = "the identity (k members must approve to open)" if kind == "identity" else "the case file"
-    print(f"attached {len(sent)} file(s), sealed with {sealed}.")
-    print("The original files are no longer needed by Tessera: delete them if this device could be seized.")
+    if kind == "identity":
+        print(_("attached {count} file(s), sealed with the identity (k members must approve to open).", count=len(sent)))
+    else:
+        print(_("attached {count} file(s), sealed with the case file.", count=len(sent)))
+    print(_("The original files are no longer needed by Tessera: delete them if this device could be seized."))
     for attachment_id in sent:
         print(attachment_id)
     return 0
@@ -226,7 +241,7 @@ async def cmd_attach(session: Session, args: argparse.Namespace) -> int:
 
 async def _open_case(session: Session, home: Home, case_text: str) -> OpenedCase:
     if home.role not in ("council", "helper"):
-        raise UsageError("attachments are read by council members and by the case's helper")
+        raise UsageError(_("attachments are read by council members and by the case's helper"))
     return await open_case(session.api(home), home, case_text, await case_directory(session, home))
 
 
@@ -246,7 +261,7 @@ async def cmd_list(session: Session, args: argparse.Namespace) -> int:
         if row["kind"] == "sealed":
             row["kind"], row["name"] = "identity", "(sealed with the identity: opens after a reveal)"
     for warning in checked.warnings():
-        print(f"warning: {clean(warning)}", file=sys.stderr)
+        print(_("warning: {problem}", problem=clean(warning)), file=sys.stderr)
     if args.json:
         emit_json({"case_id": case.text_id, "attachments": rows, "hidden": checked.hidden, "injected": checked.injected})
         return 0
@@ -257,11 +272,11 @@ async def cmd_list(session: Session, args: argparse.Namespace) -> int:
                 r["kind"],
                 r["name"],
                 r.get("size", f"~{r['padded_size']}"),
-                "yes" if r["complete"] else "uploading",
+                _("yes") if r["complete"] else _("uploading"),
             )
             for r in rows
         ],
-        ("attachment", "sealed with", "name", "bytes", "complete"),
+        (_("attachment"), _("sealed with"), _("name"), _("bytes"), _("complete")),
     )
     return 0
 
@@ -269,7 +284,7 @@ async def cmd_list(session: Session, args: argparse.Namespace) -> int:
 async def cmd_fetch(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
     if args.out.exists():
-        raise UsageError(f"{args.out} exists; choose another --out")
+        raise UsageError(_("{path} exists; choose another --out", path=args.out))
     attachment_id = _parse_attachment_id(args.attachment)
     case = await _open_case(session, home, args.case)
     try:
@@ -284,15 +299,26 @@ async def cmd_fetch(session: Session, args: argparse.Namespace) -> int:
     except DecryptionError as exc:
         if "keys you hold" in str(exc):
             how = (
-                "through `tessera reveal request` and then `tessera reveal open REQUEST --attachments-to DIR`"
+                _("through `tessera reveal request` and then `tessera reveal open REQUEST --attachments-to DIR`")
                 if home.role == "council"
-                else "by council members together; not from this device"
+                else _("by council members together; not from this device")
             )
-            raise UsageError(f"this attachment is sealed with the identity: it opens only with k approvals, {how}") from exc
+            raise UsageError(
+                _("this attachment is sealed with the identity: it opens only with k approvals, {how}", how=how)
+            ) from exc
         raise
-    say(f"wrote {args.out} ({descriptor.size} bytes, {descriptor.media_type}, sent as {descriptor.name!r})", one_line=True)
+    say(
+        _(
+            "wrote {path} ({size} bytes, {type}, sent as {name})",
+            path=args.out,
+            size=descriptor.size,
+            type=descriptor.media_type,
+            name=repr(descriptor.name),
+        ),
+        one_line=True,
+    )
     if descriptor.removed:
-        say(f"removed on the helper's device before sealing: {', '.join(descriptor.removed)}", one_line=True)
+        say(_("removed on the helper's device before sealing: {what}", what=", ".join(descriptor.removed)), one_line=True)
     return 0
 
 
@@ -304,7 +330,10 @@ def _parse_attachment_id(text: str) -> bytes:
     try:
         return b64u_decode(text.strip(), length=16, what="attachment id")
     except Exception as exc:
-        raise UsageError(f"{text!r} is not an attachment id (as `tessera cases attachments CASE` shows)") from exc
+        raise UsageError(
+            _("{text} is not an attachment id (as `tessera cases attachments CASE` shows)", text=repr(text))
+        ) from exc
+
 
 
 async def fetch_identity_attachments(
@@ -317,8 +346,9 @@ async def fetch_identity_attachments(
     openers = [Opener.for_identity(case.case_id, identity_key), Opener.for_case(case.case_id, case.case_key)]
     checked = check_listing(case.case_id, case.signed, case.signed.reply_sign_key, await list_attachments(api, case.case_id))
     for warning in checked.warnings():
-        print(f"warning: {clean(warning)}", file=sys.stderr)
-    rows = describe_all(checked.rows, case_id=case.case_id, openers=openers, reply_sign_key=case.signed.reply_sign_key)
+        print(_("warning: {problem}", problem=clean(warning)), file=sys.stderr)
+    rows = describe_all(
+checked.rows, case_id=case.case_id, openers=openers, reply_sign_key=case.signed.reply_sign_key)
     written = []
     for row in rows:
         if row["kind"] != "identity" or not row["complete"]:

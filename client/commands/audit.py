@@ -7,6 +7,7 @@ import argparse
 from typing import Any
 
 from client.api import Api
+from client.i18n import _
 from client.session import Session, UsageError
 from client.terminal import emit_json, say, table
 from client.triage import date_text
@@ -18,18 +19,22 @@ from keys.wire import from_wire
 
 
 def register(sub: Any) -> None:
-    audit = sub.add_parser("audit", help="check and read the audit log").add_subparsers(dest="audit_command", required=True)
-    p = audit.add_parser("verify", help="verify the audit chain, its signed checkpoint and the key directory")
+    audit = sub.add_parser("audit", help=_("check and read the audit log")).add_subparsers(
+        dest="audit_command", required=True
+    )
+    p = audit.add_parser("verify", help=_("verify the audit chain, its signed checkpoint and the key directory"))
     p.set_defaults(run=cmd_verify)
     p = audit.add_parser(
         "list",
-        help="council and administrators: read the audit log (verified first), newest last",
-        description="Every entry is shown only after the whole chain and the server's signed checkpoint verified on "
-        "this device. The log names accounts, actions, case ids and days; never a helper on a case.",
+        help=_("council and administrators: read the audit log (verified first), newest last"),
+        description=_(
+            "Every entry is shown only after the whole chain and the server's signed checkpoint verified on "
+            "this device. The log names accounts, actions, case ids and days; never a helper on a case."
+        ),
     )
-    p.add_argument("--last", type=int, default=50, metavar="N", help="show the last N entries (default 50; 0: all)")
-    p.add_argument("--action", help="only actions starting with this, e.g. decision. or account.revoked")
-    p.add_argument("--object", help="only entries about this case id or account")
+    p.add_argument("--last", type=int, default=50, metavar="N", help=_("show the last N entries (default 50; 0: all)"))
+    p.add_argument("--action", help=_("only actions starting with this, e.g. decision. or account.revoked"))
+    p.add_argument("--object", help=_("only entries about this case id or account"))
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_list)
 
@@ -65,8 +70,8 @@ async def cmd_verify(session: Session, args: argparse.Namespace) -> int:
     api = session.api(home)
     state = await session.directory(home, api)  # chain from the pinned head + the directory checkpoint
     entries = await read_verified(api, state)
-    say(f"audit log: {len(entries)} entries, hash chain intact, head signed by the server.")
-    say(f"key directory: {state.seq + 1} entries from your pinned head, signatures and checkpoint valid.")
+    say(_("audit log: {count} entries, hash chain intact, head signed by the server.", count=len(entries)))
+    say(_("key directory: {count} entries from your pinned head, signatures and checkpoint valid.", count=state.seq + 1))
     return 0
 
 
@@ -79,9 +84,9 @@ def _detail(detail: Any) -> str:
 async def cmd_list(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
     if home.role not in ("council", "admin"):
-        raise UsageError("the audit log is read by council members and administrators")
+        raise UsageError(_("the audit log is read by council members and administrators"))
     if args.last < 0:
-        raise UsageError("--last takes a number from 0 (0: every entry)")
+        raise UsageError(_("--last takes a number from 0 (0: every entry)"))
     api = session.api(home)
     entries = await read_verified(api, await session.directory(home, api))
     shown = [
@@ -96,7 +101,8 @@ async def cmd_list(session: Session, args: argparse.Namespace) -> int:
         return 0
     table(
         [(e["seq"], date_text(e["day"]), e["actor"], e["action"], e["object"], _detail(e.get("detail"))) for e in shown],
-        ("seq", "date", "actor", "action", "object", "detail"),
+        (_("seq"), _("date"), _("actor"), _("action"), _("object"), _("detail")),
     )
-    say(f"({len(shown)} of {len(entries)} entries; the whole chain and its signed head verified)")
+    say(_("({shown} of {count} entries; the whole chain and its signed head verified)", shown=len(shown), count=len(entries)))
+
     return 0

@@ -11,6 +11,7 @@ from client.agenda import mark_outcomes_seen
 from client.attachments import check_listing, describe_all, list_attachments
 from client.casefiles import open_case
 from client.commands.attachments import register_cases
+from client.i18n import _, pgettext
 from client.output import progress_done, progress_line
 from client.session import Session, UsageError
 from client.terminal import clean, emit_json, say, table
@@ -31,26 +32,28 @@ from keys.attachments import Opener
 
 
 def register(sub: Any) -> None:
-    cases = sub.add_parser("cases", help="list and read cases (council: all; helpers: your own)").add_subparsers(
+    cases = sub.add_parser("cases", help=_("list and read cases (council: all; helpers: your own)")).add_subparsers(
         dest="cases_command", required=True
     )
     p = cases.add_parser(
         "list",
-        help="cases with kind, urgency, region and date, most urgent first; filters and search run on this device",
-        description="Every case you can read, opened and checked on this device: kind, urgency, region, the date the "
-        "server stored it, its state and its decisions (counted from signed votes). Council members see every case; "
-        "helpers see their own (sent and still in the outbox). Filters take comma-separated values.",
+        help=_("cases with kind, urgency, region and date, most urgent first; filters and search run on this device"),
+        description=_(
+            "Every case you can read, opened and checked on this device: kind, urgency, region, the date the "
+            "server stored it, its state and its decisions (counted from signed votes). Council members see every "
+            "case; helpers see their own (sent and still in the outbox). Filters take comma-separated values."
+        ),
     )
-    p.add_argument("--state", help="open, decided or closed (comma-separated for several)")
-    p.add_argument("--kind", help="e.g. medical or medical,food")
-    p.add_argument("--urgency", help="e.g. high,critical")
-    p.add_argument("--region", help="e.g. Jilin")
-    p.add_argument("--since", metavar="YYYY-MM-DD", help="stored on or after this date")
-    p.add_argument("--until", metavar="YYYY-MM-DD", help="stored on or before this date")
-    p.add_argument("--search", metavar="TEXT", help="cases whose case file (or, for helpers, messages) contains TEXT")
+    p.add_argument("--state", help=_("open, decided or closed (comma-separated for several)"))
+    p.add_argument("--kind", help=_("e.g. medical or medical,food"))
+    p.add_argument("--urgency", help=_("e.g. high,critical"))
+    p.add_argument("--region", help=_("e.g. Jilin"))
+    p.add_argument("--since", metavar="YYYY-MM-DD", help=_("stored on or after this date"))
+    p.add_argument("--until", metavar="YYYY-MM-DD", help=_("stored on or before this date"))
+    p.add_argument("--search", metavar="TEXT", help=_("cases whose case file (or, for helpers, messages) contains TEXT"))
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_list)
-    p = cases.add_parser("show", help="one case: its case file, state, decisions and addenda (never the identity)")
+    p = cases.add_parser("show", help=_("one case: its case file, state, decisions and addenda (never the identity)"))
     p.add_argument("case")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_show)
@@ -66,7 +69,7 @@ def filters_from(args: argparse.Namespace) -> Filters:
     states = split_option(args.state)
     unknown = [s for s in states if s not in ("open", "decided", "closed", "outbox", "missing")]
     if unknown:
-        raise UsageError(f"--state takes open, decided or closed (not {', '.join(unknown)})")
+        raise UsageError(_("--state takes open, decided or closed (not {values})", values=", ".join(unknown)))
     return Filters(
         kinds=split_option(args.kind),
         urgencies=split_option(args.urgency),
@@ -80,13 +83,13 @@ def filters_from(args: argparse.Namespace) -> Filters:
 
 def _progress(done: int, total: int | None) -> None:
     if total is None:
-        progress_line(f"opening cases: {done}")
+        progress_line(_("opening cases: {done}", done=done))
     else:
-        progress_line(f"opening cases: {done} of {total}")
+        progress_line(_("opening cases: {done} of {total}", done=done, total=total))
 
 
 def _waiting(seconds: int) -> None:
-    print(f"the server's request budget for this minute is spent: waiting {seconds} s", file=sys.stderr)
+    print(_("the server's request budget for this minute is spent: waiting {seconds} s", seconds=seconds), file=sys.stderr)
 
 
 async def cmd_list(session: Session, args: argparse.Namespace) -> int:
@@ -100,7 +103,7 @@ async def cmd_list(session: Session, args: argparse.Namespace) -> int:
     elif home.role == "helper":
         views = await helper_cases(api, home, state, on_progress=_progress)
     else:
-        raise UsageError("cases are read by council members and by the helpers who sent them")
+        raise UsageError(_("cases are read by council members and by the helpers who sent them"))
     if home.role == "council":
         await scan_addenda(api, home, state, views)
     progress_done()
@@ -115,27 +118,39 @@ async def cmd_list(session: Session, args: argparse.Namespace) -> int:
             continue
         notes = []
         if v.withdrawal_asked:
-            notes.append("WITHDRAWAL ASKED")
+            notes.append(_("WITHDRAWAL ASKED"))
         if v.amendments:
-            notes.append(f"amended ({v.amendments})")
+            notes.append(_("amended ({count})", count=v.amendments))
         if v.decision_summary() != "-":
             notes.append(v.decision_summary())
         if home.role == "helper" and v.messages:
-            notes.append(f"{len(v.messages)} message(s)")
+            notes.append(_("{count} message(s)", count=len(v.messages)))
         elif v.message_count:
-            notes.append(f"{v.message_count} message(s)")
+            notes.append(_("{count} message(s)", count=v.message_count))
         rows.append((v.case_id, v.date, v.kind or "?", v.urgency, v.region, v.state, "; ".join(notes) or "-"))
-    table(rows, ("case", "date", "kind", "urgency", "region", "state", "decisions, notes"))
+    headers = (pgettext("column", "case"), _("date"), _("kind"), _("urgency"), _("region"), _("state"), _("decisions, notes"))
+    table(rows, headers)
     hidden = len(views) - len(kept)
     if hidden:
-        print(f"({len(kept)} of {len(views)} case(s) shown; the filters left out {hidden})")
+        print(
+            _(
+                "({shown} of {count} case(s) shown; the filters left out {hidden})",
+                shown=len(kept),
+                count=len(views),
+                hidden=hidden,
+            )
+        )
     problems = [v for v in views if v.problem is not None]
     if problems:
-        print(f"warning: {len(problems)} case(s) did not open or verify; they are listed with why.", file=sys.stderr)
+        warning = _("warning: {count} case(s) did not open or verify; they are listed with why.", count=len(problems))
+        print(warning, file=sys.stderr)
+
     if any(FORK in str(v.problem) for v in problems):
         print(
-            "warning: the server showed some people another key directory (a FORK). Do not seal or approve anything; "
-            "tell your council.",
+            _(
+                "warning: the server showed some people another key directory (a FORK). Do not seal or approve "
+                "anything; tell your council."
+            ),
             file=sys.stderr,
         )
     return 0
@@ -144,15 +159,27 @@ async def cmd_list(session: Session, args: argparse.Namespace) -> int:
 def describe_decision(d: dict[str, Any]) -> str:
     """One line for a decision, from what its signatures say (read_decision)."""
     if d["problem"] is not None and d["action"] is None:
-        return f"decision {d['proposal_id']}: NOT VERIFIED, not shown: {d['problem']}"
-    votes = ", ".join(f"{v['account']} {'yes' if v['approve'] else 'no'}" for v in d["votes"]) or "no valid votes"
-    line = f"decision {d['proposal_id']}: {d['action']} ({d['state']}, {d['yes_votes_verified']} of {d['needed']} yes needed)"
-    line += f" by {d['proposer']}: {d['note']} [{votes}]"
+        return _("decision {proposal}: NOT VERIFIED, not shown: {problem}", proposal=d["proposal_id"], problem=d["problem"])
+    ballot = {True: pgettext("vote", "yes"), False: pgettext("vote", "no")}
+    votes = ", ".join(f"{v['account']} {ballot[bool(v['approve'])]}" for v in d["votes"]) or _("no valid votes")
+
+    line = _(
+        "decision {proposal}: {action} ({state}, {yes} of {needed} yes needed) by {proposer}: {note} [{votes}]",
+        proposal=d["proposal_id"],
+        action=d["action"],
+        state=d["state"],
+        yes=d["yes_votes_verified"],
+        needed=d["needed"],
+        proposer=d["proposer"],
+        note=d["note"],
+        votes=votes,
+    )
     if d["problem"] is not None:
-        line += f" NOT VERIFIED: {d['problem']}"
+        line += " " + _("NOT VERIFIED: {problem}", problem=d["problem"])
     elif d["server_state"] != d["state"]:
-        line += f" (the server says {d['server_state']}; the signed votes say {d['state']})"
+        line += " " + _("(the server says {server}; the signed votes say {state})", server=d["server_state"], state=d["state"])
     return line
+
 
 
 async def cmd_show(session: Session, args: argparse.Namespace) -> int:
@@ -160,7 +187,7 @@ async def cmd_show(session: Session, args: argparse.Namespace) -> int:
     reply key (she reads the case file she wrote, the decisions adopted on it and her addenda)."""
     home = session.open_home()
     if home.role not in ("council", "helper"):
-        raise UsageError("cases are read by council members and by the helper who sent them")
+        raise UsageError(_("cases are read by council members and by the helper who sent them"))
     api = session.api(home)
     state = await session.directory(home, api)
     case = await open_case(api, home, args.case, state)
@@ -187,21 +214,40 @@ async def cmd_show(session: Session, args: argparse.Namespace) -> int:
     if args.json:
         emit_json(summary)
         return 0
-    say(f"case {summary['case_id']}: {summary['kind']}, {summary['state']}, stored {summary['date']}", one_line=True)
-    revoked = " (the account was revoked since)" if summary["author_revoked"] else ""
-    who = "you" if home.role == "helper" else summary["submitted_by"]
-    say(f"submitted by {who} (signature checked){revoked}", one_line=True)
+    say(
+        _(
+            "case {case}: {kind}, {state}, stored {date}",
+            case=summary["case_id"],
+            kind=summary["kind"],
+            state=summary["state"],
+            date=summary["date"],
+        ),
+        one_line=True,
+    )
+    if home.role == "helper":
+        submitted = _("submitted by you (signature checked)")
+    else:
+        submitted = _("submitted by {name} (signature checked)", name=summary["submitted_by"])
+    if summary["author_revoked"]:
+        submitted += " " + _("(the account was revoked since)")
+    say(submitted, one_line=True)
     for name, value in summary["case_file"].items():
         say(f"  {clean(name, one_line=True)}: {clean(value)}")
     for a in summary["addenda"]:
-        say(f"addendum of {a['date']}: {describe_addendum(a)}")
+        say(_("addendum of {date}: {addendum}", date=a["date"], addendum=describe_addendum(a)))
     for f in summary["attachments"]:
-        what = f"{f['name']} ({f['size']} bytes)" if f["kind"] == "case" else "sealed with the identity (opens after a reveal)"
-        say(f"attachment {f['attachment_id']}: {what}{'' if f['complete'] else ', still uploading'}", one_line=True)
+        if f["kind"] == "case":
+            what = _("{name} ({size} bytes)", name=f["name"], size=f["size"])
+        else:
+            what = _("sealed with the identity (opens after a reveal)")
+        if not f["complete"]:
+            what = _("{what}, still uploading", what=what)
+        say(_("attachment {id}: {what}", id=f["attachment_id"], what=what), one_line=True)
     for warning in summary["attachment_warnings"]:
-        print(f"warning: {clean(warning)}", file=sys.stderr)
+        print(_("warning: {problem}", problem=clean(warning)), file=sys.stderr)
     for d in summary["decisions"]:
         say(describe_decision(d))
     if summary["messages"]:
-        print(f"{summary['messages']} message(s): `tessera messages list {case.text_id}`")
+        print(_("{count} message(s): `tessera messages list {case}`", count=summary["messages"], case=case.text_id))
+
     return 0

@@ -12,6 +12,7 @@ from typing import Any
 from client import rekey
 from client.ceremony import ceremony_step
 from client.home import Home
+from client.i18n import N_, _
 from client.mailbox import erase_old_share
 from client.output import progress, progress_done, progress_line
 from client.plan import CeremonyPlan, Confirm
@@ -19,72 +20,89 @@ from client.rewrap import rewrap
 from client.session import Session, UsageError
 from client.terminal import clean, emit_json, say
 
+IGNORED = N_("ignored {count} message(s) that their supposed author did not sign (the server's doing)")
+DONE = N_("done: the council key exists and is in the key directory.")
+REKEY_NEXT = N_("a re-key: k members of the old council now run `tessera council rekey contribute`.")
+
 
 def register(sub: Any) -> None:
-    council = sub.add_parser("council", help="the council's key ceremony").add_subparsers(dest="council_command", required=True)
-    ceremony = council.add_parser("ceremony", help="create the council key together (no one ever holds all of it)")
+    council = sub.add_parser("council", help=_("the council's key ceremony")).add_subparsers(
+        dest="council_command", required=True
+    )
+    ceremony = council.add_parser("ceremony", help=_("create the council key together (no one ever holds all of it)"))
     steps = ceremony.add_subparsers(dest="ceremony_command", required=True)
     p = steps.add_parser(
         "start",
-        help="administrator: the council's first key ceremony (once; later: `council redistribute` or `council rekey start`)",
+        help=_(
+            "administrator: the council's first key ceremony (once; later: `council redistribute` or `council rekey start`)"
+        ),
     )
-    p.add_argument("--threshold", type=int, required=True, help="how many members must approve to reveal an identity")
-    p.add_argument("--members", required=True, help="comma-separated account names, e.g. kim,lee,park")
+    p.add_argument("--threshold", type=int, required=True, help=_("how many members must approve to reveal an identity"))
+    p.add_argument("--members", required=True, help=_("comma-separated account names, e.g. kim,lee,park"))
     p.set_defaults(run=cmd_start)
     p = steps.add_parser(
         "step",
-        help="member: do what can be done now; repeat until done",
-        description="Take your part in the running ceremony (the first council key, a re-key, or a membership "
-        "change). The first time, it shows who the new council is (names, safety numbers, whether you compared "
-        "them in person) and the threshold, and asks you to accept; nothing is sent before you do.",
+        help=_("member: do what can be done now; repeat until done"),
+        description=_(
+            "Take your part in the running ceremony (the first council key, a re-key, or a membership "
+            "change). The first time, it shows who the new council is (names, safety numbers, whether you compared "
+            "them in person) and the threshold, and asks you to accept; nothing is sent before you do."
+        ),
     )
     add_confirm_options(p)
     p.set_defaults(run=cmd_step)
     p = steps.add_parser(
         "run",
-        help="member: take part until the ceremony is done, waiting for the others (resumable)",
-        description="Do every step of the running ceremony that you can, wait for the other members, and go on until "
-        "it is done, with a progress line. It shows the new council and asks you to accept it first, as `step` does. "
-        "It stops after --wait minutes without losing anything: run it again and it resumes where it stopped.",
+        help=_("member: take part until the ceremony is done, waiting for the others (resumable)"),
+        description=_(
+            "Do every step of the running ceremony that you can, wait for the other members, and go on until "
+            "it is done, with a progress line. It shows the new council and asks you to accept it first, as `step` "
+            "does. It stops after --wait minutes without losing anything: run it again and it resumes where it stopped."
+        ),
     )
     add_confirm_options(p)
-    p.add_argument("--wait", type=float, default=30, metavar="MINUTES", help="wait for the others at most this long (default 30)")
-    p.add_argument("--interval", type=float, default=5, metavar="SECONDS", help="look again this often (default 5)")
+    p.add_argument(
+        "--wait", type=float, default=30, metavar="MINUTES", help=_("wait for the others at most this long (default 30)")
+    )
+    p.add_argument("--interval", type=float, default=5, metavar="SECONDS", help=_("look again this often (default 5)"))
     p.set_defaults(run=cmd_run)
-    p = council.add_parser("redistribute", help="administrator: change the council's members or threshold, same key")
-    p.add_argument("--threshold", type=int, required=True, help="the new threshold")
-    p.add_argument("--members", required=True, help="the new council, comma-separated (kim,lee,mina)")
-    p.add_argument("--dealers", default="", help="current members who re-share (default: all who are active)")
+    p = council.add_parser("redistribute", help=_("administrator: change the council's members or threshold, same key"))
+    p.add_argument("--threshold", type=int, required=True, help=_("the new threshold"))
+    p.add_argument("--members", required=True, help=_("the new council, comma-separated (kim,lee,mina)"))
+    p.add_argument("--dealers", default="", help=_("current members who re-share (default: all who are active)"))
     p.set_defaults(run=cmd_redistribute)
-    p = council.add_parser("rewrap", help="member: give new members the case keys you hold (after a membership change)")
+    p = council.add_parser("rewrap", help=_("member: give new members the case keys you hold (after a membership change)"))
     p.set_defaults(run=cmd_rewrap)
-    p = steps.add_parser("status", help="where the ceremony stands")
+    p = steps.add_parser("status", help=_("where the ceremony stands"))
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_status)
     rekey = council.add_parser(
-        "rekey", help="replace the council key (a member removed for cause, a share feared lost) and switch every case to it"
+        "rekey",
+        help=_("replace the council key (a member removed for cause, a share feared lost) and switch every case to it"),
     ).add_subparsers(dest="rekey_command", required=True)
-    p = rekey.add_parser("start", help="administrator: open the key ceremony for the new council key")
-    p.add_argument("--threshold", type=int, required=True, help="the new council's threshold")
-    p.add_argument("--members", required=True, help="the new council, comma-separated; leave out whom you remove")
+    p = rekey.add_parser("start", help=_("administrator: open the key ceremony for the new council key"))
+    p.add_argument("--threshold", type=int, required=True, help=_("the new council's threshold"))
+    p.add_argument("--members", required=True, help=_("the new council, comma-separated; leave out whom you remove"))
     p.set_defaults(run=cmd_rekey_start)
-    p = rekey.add_parser("status", help="how far the switch of the cases to the new key got")
+    p = rekey.add_parser("status", help=_("how far the switch of the cases to the new key got"))
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_rekey_status)
     p = rekey.add_parser(
         "forget",
-        help="old council member, after the re-key: erase your share of the old key (checked first; asks for yes)",
-        description="Once the re-key is finished, your share of the old council key only endangers the cases that "
-        "were sealed to it (a backup, a seized disk). This checks the finish yourself (the new council's attestation "
-        "covers every case sealed before the re-key) and then erases it from this device.",
+        help=_("old council member, after the re-key: erase your share of the old key (checked first; asks for yes)"),
+        description=_(
+            "Once the re-key is finished, your share of the old council key only endangers the cases that "
+            "were sealed to it (a backup, a seized disk). This checks the finish yourself (the new council's "
+            "attestation covers every case sealed before the re-key) and then erases it from this device."
+        ),
     )
-    p.add_argument("--yes", action="store_true", help="erase without a question (for scripts)")
+    p.add_argument("--yes", action="store_true", help=_("erase without a question (for scripts)"))
     p.set_defaults(run=cmd_rekey_forget)
     p = rekey.add_parser(
-        "contribute", help="old council member: your key-switch part for every case (k of you); resumes if interrupted"
+        "contribute", help=_("old council member: your key-switch part for every case (k of you); resumes if interrupted")
     )
     p.set_defaults(run=cmd_rekey_contribute)
-    p = rekey.add_parser("attest", help="new council member: check every switched case and sign them (k of you)")
+    p = rekey.add_parser("attest", help=_("new council member: check every switched case and sign them (k of you)"))
     p.set_defaults(run=cmd_rekey_attest)
 
 
@@ -92,29 +110,41 @@ async def cmd_start(session: Session, args: argparse.Namespace) -> int:
     members = [m.strip() for m in args.members.split(",") if m.strip()]
     home = session.open_home()
     if home.role != "admin":
-        raise UsageError("only an administrator opens a ceremony")
+        raise UsageError(_("only an administrator opens a ceremony"))
     api = session.api(home)
     state = await session.directory(home, api)
     if state.council is not None:  # the server would open a re-key: every case switched, reveals wait for it
         council = state.council
         raise UsageError(
-            f"the council already has its key (epoch {council.epoch}: {', '.join(m.account for m in council.members)}, "
-            f"{council.threshold} needed). To change its members or threshold and keep the key, run `tessera council "
-            "redistribute --threshold K --members A,B,C`; for a new council key (a member removed for cause, a share "
-            "feared lost), run `tessera council rekey start --threshold K --members A,B,C`"
+            _(
+                "the council already has its key (epoch {epoch}: {members}, {threshold} needed). To change its members "
+                "or threshold and keep the key, run `tessera council redistribute --threshold K --members A,B,C`; for a "
+                "new council key (a member removed for cause, a share feared lost), run `tessera council rekey start "
+                "--threshold K --members A,B,C`",
+                epoch=council.epoch,
+                members=", ".join(m.account for m in council.members),
+                threshold=council.threshold,
+            )
         )
     answer = await api.call("POST", "/v1/ceremonies", body={"v": 1, "threshold": args.threshold, "members": members})
-    say(f"ceremony opened for {', '.join(members)} (threshold {args.threshold}, epoch {answer['params']['epoch']}).")
-    say("Each member now runs `tessera council ceremony run` (it waits for the others until done).")
+    say(
+        _(
+            "ceremony opened for {members} (threshold {threshold}, epoch {epoch}).",
+            members=", ".join(members),
+            threshold=args.threshold,
+            epoch=answer["params"]["epoch"],
+        )
+    )
+    say(_("Each member now runs `tessera council ceremony run` (it waits for the others until done)."))
     return 0
 
 
 def add_confirm_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--yes", action="store_true", help="accept the ceremony as shown without a question (for scripts)")
+    p.add_argument("--yes", action="store_true", help=_("accept the ceremony as shown without a question (for scripts)"))
     p.add_argument(
         "--accept-unverified",
         action="store_true",
-        help="with --yes: take part although you have not compared safety numbers with every new member",
+        help=_("with --yes: take part although you have not compared safety numbers with every new member"),
     )
 
 
@@ -123,18 +153,23 @@ def confirm_at_terminal(args: argparse.Namespace) -> Confirm:
     or by typing yes at a terminal."""
 
     def confirm(plan: CeremonyPlan) -> bool:
-        for line in plan.describe():
+        for line in plan.describe(_):
             say(line)
         if args.yes:
             if plan.unverified and not args.accept_unverified:
                 raise UsageError(
-                    f"not verified in person: {', '.join(plan.unverified)}. Compare safety numbers with them "
-                    "(`tessera verify NAME`, then `--accept`), or add --accept-unverified to take part anyway"
+                    _(
+                        "not verified in person: {names}. Compare safety numbers with them (`tessera verify NAME`, "
+                        "then `--accept`), or add --accept-unverified to take part anyway",
+                        names=", ".join(plan.unverified),
+                    )
                 )
             return True
         if not sys.stdin.isatty():
-            raise UsageError("to take part, run this again with --yes after reading the above (there is no terminal to ask)")
-        return input("Take part in this ceremony? Type yes: ").strip().lower() == "yes"
+            raise UsageError(
+                _("to take part, run this again with --yes after reading the above (there is no terminal to ask)")
+            )
+        return input(_("Take part in this ceremony? Type yes: ")).strip().lower() == "yes"
 
     return confirm
 
@@ -142,7 +177,7 @@ def confirm_at_terminal(args: argparse.Namespace) -> Confirm:
 async def cmd_step(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
     if home.role != "council":
-        raise UsageError("only council members take part in the ceremony")
+        raise UsageError(_("only council members take part in the ceremony"))
     api = session.api(home)
     result = await ceremony_step(
         api,
@@ -155,15 +190,20 @@ async def cmd_step(session: Session, args: argparse.Namespace) -> int:
     )
     home.save()
     if result.dropped:
-        say(f"ignored {result.dropped} message(s) that their supposed author did not sign (the server's doing)")
+        say(_(IGNORED, count=result.dropped))
     for action in result.actions:
         say(action)
     if result.done:
-        say("done: the council key exists and is in the key directory.")
+        say(_(DONE))
         if (await api.call("GET", "/v1/rekey"))["state"] == "switching":
-            say("a re-key: k members of the old council now run `tessera council rekey contribute`.")
+            say(_(REKEY_NEXT))
     else:
-        say(f"waiting for {result.waiting_for}; run this step again later (or `tessera council ceremony run`, which waits).")
+        say(
+            _(
+                "waiting for {who}; run this step again later (or `tessera council ceremony run`, which waits).",
+                who=result.waiting_for,
+            )
+        )
     return 0
 
 
@@ -172,9 +212,9 @@ async def cmd_run(session: Session, args: argparse.Namespace) -> int:
     --wait minutes passed (exit 1, nothing lost: the next run resumes from what this device kept)."""
     home = session.open_home()
     if home.role != "council":
-        raise UsageError("only council members take part in the ceremony")
+        raise UsageError(_("only council members take part in the ceremony"))
     if not 0 < args.wait <= 24 * 60 or not 0.1 <= args.interval <= 600:
-        raise UsageError("--wait takes 0 to 1440 minutes and --interval 0.1 to 600 seconds")
+        raise UsageError(_("--wait takes 0 to 1440 minutes and --interval 0.1 to 600 seconds"))
     api = session.api(home)
     confirm = confirm_at_terminal(args)
     started = time.monotonic()
@@ -199,20 +239,24 @@ async def cmd_run(session: Session, args: argparse.Namespace) -> int:
         if result.done:
             progress_done()
             if dropped:
-                say(f"ignored {dropped} message(s) that their supposed author did not sign (the server's doing)")
-            say("done: the council key exists and is in the key directory.")
+                say(_(IGNORED, count=dropped))
+            say(_(DONE))
             if (await api.call("GET", "/v1/rekey"))["state"] == "switching":
-                say("a re-key: k members of the old council now run `tessera council rekey contribute`.")
+                say(_(REKEY_NEXT))
             return 0
         waited = time.monotonic() - started
         if time.monotonic() >= deadline:
             progress_done()
             say(
-                f"still waiting for {result.waiting_for} after {waited / 60:.0f} minute(s). Nothing is lost: run "
-                "`tessera council ceremony run` again later; it resumes where it stopped."
+                _(
+                    "still waiting for {who} after {minutes} minute(s). Nothing is lost: run `tessera council ceremony "
+                    "run` again later; it resumes where it stopped.",
+                    who=result.waiting_for,
+                    minutes=f"{waited / 60:.0f}",
+                )
             )
             return 1
-        progress_line(f"waiting for {clean(result.waiting_for, one_line=True)} ({waited:.0f} s)")
+        progress_line(_("waiting for {who} ({seconds} s)", who=clean(result.waiting_for, one_line=True), seconds=f"{waited:.0f}"))
         await asyncio.sleep(args.interval)
 
 
@@ -221,16 +265,22 @@ async def cmd_redistribute(session: Session, args: argparse.Namespace) -> int:
     dealers = [d.strip() for d in args.dealers.split(",") if d.strip()]
     home = session.open_home()
     if home.role != "admin":
-        raise UsageError("only an administrator opens a membership change")
+        raise UsageError(_("only an administrator opens a membership change"))
     body = {"v": 1, "threshold": args.threshold, "members": members, "dealers": dealers}
     answer = await session.api(home).call("POST", "/v1/ceremonies/redistribute", body=body)
     say(
-        f"membership change opened: {', '.join(members)} (threshold {args.threshold}, epoch {answer['params']['epoch']}), "
-        "same council key."
+        _(
+            "membership change opened: {members} (threshold {threshold}, epoch {epoch}), same council key.",
+            members=", ".join(members),
+            threshold=args.threshold,
+            epoch=answer["params"]["epoch"],
+        )
     )
     say(
-        "Current and new members now run `tessera council ceremony run` (it waits until done); then one current member "
-        "runs `tessera council rewrap` so newcomers can read existing cases."
+        _(
+            "Current and new members now run `tessera council ceremony run` (it waits until done); then one current "
+            "member runs `tessera council rewrap` so newcomers can read existing cases."
+        )
     )
     return 0
 
@@ -238,11 +288,17 @@ async def cmd_redistribute(session: Session, args: argparse.Namespace) -> int:
 async def cmd_rewrap(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
     if home.role != "council":
-        raise UsageError("only council members hold case keys")
+        raise UsageError(_("only council members hold case keys"))
     api = session.api(home)
     state, record = await session.council_state(home, api)
-    done = await rewrap(api, home, state, record, lambda n: progress(n, n, "cases re-wrapped"))
-    say(f"looked at {done.looked} case(s); added {done.added} key wrap(s) for new members. The server saw no case key.")
+    done = await rewrap(api, home, state, record, lambda n: progress(n, n, _("cases re-wrapped")))
+    say(
+        _(
+            "looked at {looked} case(s); added {added} key wrap(s) for new members. The server saw no case key.",
+            looked=done.looked,
+            added=done.added,
+        )
+    )
     return 0
 
 
@@ -254,14 +310,17 @@ async def cmd_status(session: Session, args: argparse.Namespace) -> int:
     else:
         params = status["params"]
         say(
-            f"ceremony {status['ceremony_id']}: {status['state']}, threshold {params['threshold']}, "
-            f"members {', '.join(p['account'] for p in params['participants'])}"
+            _(
+                "ceremony {id}: {state}, threshold {threshold}, members {members}",
+                id=status["ceremony_id"],
+                state=status["state"],
+                threshold=params["threshold"],
+                members=", ".join(p["account"] for p in params["participants"]),
+            )
         )
-        say(
-            "messages: " + ", ".join(f"{k} {v}" for k, v in sorted(status["messages"].items()))
-            if status["messages"]
-            else "no messages yet"
-        )
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(status["messages"].items()))
+        say(_("messages: {counts}", counts=counts) if status["messages"] else _("no messages yet"))
+
     return 0
 
 
@@ -269,48 +328,64 @@ async def cmd_rekey_start(session: Session, args: argparse.Namespace) -> int:
     members = [m.strip() for m in args.members.split(",") if m.strip()]
     home = session.open_home()
     if home.role != "admin":
-        raise UsageError("only an administrator opens a re-key")
+        raise UsageError(_("only an administrator opens a re-key"))
     body = {"v": 1, "threshold": args.threshold, "members": members}
     answer = await session.api(home).call("POST", "/v1/ceremonies", body=body)
     if answer.get("kind") != "rekey":
-        say("there was no council yet: this is the first key ceremony, not a re-key.")
-    say(f"re-key opened: new council {', '.join(members)} (threshold {args.threshold}, epoch {answer['params']['epoch']}).")
+        say(_("there was no council yet: this is the first key ceremony, not a re-key."))
     say(
-        "1. The new members run `tessera council ceremony run` (it waits until done: the new key).\n"
-        "2. k members of the old council run `tessera council rekey contribute`.\n"
-        "3. k members of the new council run `tessera council rekey attest`."
+        _(
+            "re-key opened: new council {members} (threshold {threshold}, epoch {epoch}).",
+            members=", ".join(members),
+            threshold=args.threshold,
+            epoch=answer["params"]["epoch"],
+        )
     )
+    say(_("1. The new members run `tessera council ceremony run` (it waits until done: the new key)."))
+    say(_("2. k members of the old council run `tessera council rekey contribute`."))
+    say(_("3. k members of the new council run `tessera council rekey attest`."))
     return 0
 
 
 def _hint_forget(home: Home, status: dict[str, Any]) -> None:
     if home.role == "council" and rekey.old_share_kept(home.section("ceremony"), status):
-        say("your share of the old council key is still on this device: erase it with `tessera council rekey forget`.")
+        say(_("your share of the old council key is still on this device: erase it with `tessera council rekey forget`."))
 
 
 async def cmd_rekey_forget(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
     if home.role != "council":
-        raise UsageError("only council members hold shares")
+        raise UsageError(_("only council members hold shares"))
     api = session.api(home)
     state = await session.directory(home, api)
     status = await api.call("GET", "/v1/rekey")
     old, covered = await rekey.check_rekey_done(api, state, status)
     secrets = home.section("ceremony")
     if f"share:{old.epoch}" not in secrets:
-        say(f"this device holds no share of council epoch {old.epoch}.")
+        say(_("this device holds no share of council epoch {epoch}.", epoch=old.epoch))
         return 0
-    say(f"the re-key to epoch {status['new_epoch']} is finished: the new council attested {covered} switched case(s).")
+    say(
+        _(
+            "the re-key to epoch {epoch} is finished: the new council attested {count} switched case(s).",
+            epoch=status["new_epoch"],
+            count=covered,
+        )
+    )
     if not args.yes:
         if not sys.stdin.isatty():
-            raise UsageError("to erase your share of the old key, run this again with --yes (there is no terminal to ask)")
-        if input(f"Erase your share of council epoch {old.epoch}? It can never be used again. Type yes: ").strip() != "yes":
-            say("kept.")
+            raise UsageError(
+                _("to erase your share of the old key, run this again with --yes (there is no terminal to ask)")
+            )
+        prompt = _("Erase your share of council epoch {epoch}? It can never be used again. Type yes: ", epoch=old.epoch)
+        if input(prompt).strip() != "yes":
+            say(_("kept."))
             return 1
     if not erase_old_share(secrets, state, old.epoch, home.keys):
-        raise UsageError("your share of the new council key does not check against the directory: the old one is kept")
+        raise UsageError(
+            _("your share of the new council key does not check against the directory: the old one is kept")
+        )
     home.save()
-    say(f"erased your share of the old council key (epoch {old.epoch}): it opens nothing any more.")
+    say(_("erased your share of the old council key (epoch {epoch}): it opens nothing any more.", epoch=old.epoch))
     return 0
 
 
@@ -322,46 +397,73 @@ async def cmd_rekey_status(session: Session, args: argparse.Namespace) -> int:
     if args.json:
         emit_json(status)
     elif status["state"] == "none":
-        say("no council re-key has been made.")
+        say(_("no council re-key has been made."))
     elif status["state"] == "done":
-        say(f"the re-key to council epoch {status['new_epoch']} is complete: every case is under the new key.")
+        say(
+            _("the re-key to council epoch {epoch} is complete: every case is under the new key.", epoch=status["new_epoch"])
+        )
     else:
         say(
-            f"re-key from epoch {status['old_epoch']} to {status['new_epoch']}: {status['switched']} of {status['cases']} "
-            f"case(s) switched, {status['remaining']} waiting for contributions."
+            _(
+                "re-key from epoch {old} to {new}: {switched} of {cases} case(s) switched, {remaining} waiting for "
+                "contributions.",
+                old=status["old_epoch"],
+                new=status["new_epoch"],
+                switched=status["switched"],
+                cases=status["cases"],
+                remaining=status["remaining"],
+            )
         )
-        by_member = ", ".join(f"member {m}: {n}" for m, n in sorted(status["contributions"].items())) or "none yet"
-        say(f"contributions: {by_member}")
-        signers = ", ".join(status["attested_by"]) or "nobody yet"
-        say(f"attested by: {signers}")
+        contributions = sorted(status["contributions"].items())
+        by_member = ", ".join(_("member {member}: {count}", member=m, count=n) for m, n in contributions) or _("none yet")
+        say(_("contributions: {list}", list=by_member))
+        signers = ", ".join(status["attested_by"]) or _("nobody yet")
+        say(_("attested by: {names}", names=signers))
     return 0
 
 
 async def cmd_rekey_contribute(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
     if home.role != "council":
-        raise UsageError("only council members contribute to a re-key")
+        raise UsageError(_("only council members contribute to a re-key"))
     api = session.api(home)
     state = await session.directory(home, api)
     count = await rekey.contribute(
-        api, home.keys, home.section("ceremony"), state, lambda done, total: progress(done, total, "cases switched")
+        api, home.keys, home.section("ceremony"), state, lambda done, total: progress(done, total, _("cases switched"))
     )
     status = await api.call("GET", "/v1/rekey")
-    say(f"contributed to {count} case(s); {status.get('remaining', 0)} case(s) still wait for other members.")
+    say(
+        _(
+            "contributed to {count} case(s); {remaining} case(s) still wait for other members.",
+            count=count,
+            remaining=status.get("remaining", 0),
+        )
+    )
     if status["state"] == "switching" and not status["remaining"]:
-        say("every case is switched: k members of the new council now run `tessera council rekey attest`.")
+        say(_("every case is switched: k members of the new council now run `tessera council rekey attest`."))
     return 0
 
 
 async def cmd_rekey_attest(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
     if home.role != "council":
-        raise UsageError("only council members attest")
+        raise UsageError(_("only council members attest"))
     api = session.api(home)
     state = await session.directory(home, api)
-    answer = await rekey.attest(api, home.keys, state, lambda done, total: progress(done, total, "cases checked"))
-    signed = f"{answer['signatures']} of {answer['needed']} signatures"
-    say(f"checked every key switch of {answer['cases']} case(s) and signed them ({signed}).")
+    answer = await rekey.attest(api, home.keys, state, lambda done, total: progress(done, total, _("cases checked")))
+    say(
+        _(
+            "checked every key switch of {cases} case(s) and signed them ({signatures} of {needed} signatures).",
+            cases=answer["cases"],
+            signatures=answer["signatures"],
+            needed=answer["needed"],
+        )
+    )
     if answer["state"] == "done":
-        say("the re-key is complete: the old identity headers are deleted. Old members now run `tessera council rekey forget`.")
+        say(
+            _(
+                "the re-key is complete: the old identity headers are deleted. Old members now run "
+                "`tessera council rekey forget`."
+            )
+        )
     return 0

@@ -9,6 +9,7 @@ from typing import Any
 from client.agenda import open_decisions
 from client.casefiles import open_case
 from client.decide import cast_vote, make_proposal, show_proposal
+from client.i18n import _, pgettext
 from client.session import Session, UsageError
 from client.terminal import clean, emit_json, say, table
 from keys.decisions import ACTIONS
@@ -16,27 +17,29 @@ from keys.encoding import b64u_encode
 
 
 def register(sub: Any) -> None:
-    decision = sub.add_parser("decision", help="propose and vote on what help a case gets").add_subparsers(
+    decision = sub.add_parser("decision", help=_("propose and vote on what help a case gets")).add_subparsers(
         dest="decision_command", required=True
     )
-    p = decision.add_parser("propose", help="propose a decision; prints the proposal id")
+    p = decision.add_parser("propose", help=_("propose a decision; prints the proposal id"))
     p.add_argument("case")
     p.add_argument("--action", required=True, choices=ACTIONS)
-    p.add_argument("--note", default="", help="what exactly (amounts, conditions); the helper reads it if adopted")
+    p.add_argument("--note", default="", help=_("what exactly (amounts, conditions); the helper reads it if adopted"))
     p.add_argument(
         "--needed",
         type=int,
-        help="yes votes that adopt it (default: more than half the council; the server refuses fewer than the "
-        "organisation's rule for the action)",
+        help=_(
+            "yes votes that adopt it (default: more than half the council; the server refuses fewer than the "
+            "organisation's rule for the action)"
+        ),
     )
     p.set_defaults(run=cmd_propose)
-    p = decision.add_parser("vote", help="vote on a proposal (it is shown first)")
+    p = decision.add_parser("vote", help=_("vote on a proposal (it is shown first)"))
     p.add_argument("proposal")
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--yes", action="store_true")
     group.add_argument("--no", action="store_true")
     p.set_defaults(run=cmd_vote)
-    p = decision.add_parser("list", help="open proposals: case, action, votes so far (signed ones only), what you voted")
+    p = decision.add_parser("list", help=_("open proposals: case, action, votes so far (signed ones only), what you voted"))
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_list)
 
@@ -44,7 +47,7 @@ def register(sub: Any) -> None:
 async def cmd_propose(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
     if home.role != "council":
-        raise UsageError("only council members propose decisions")
+        raise UsageError(_("only council members propose decisions"))
     api = session.api(home)
     state, record = await session.council_state(home, api)
     case = await open_case(api, home, args.case, state)
@@ -60,25 +63,51 @@ async def cmd_vote(session: Session, args: argparse.Namespace) -> int:
     opener. Shown by tests/hostile/test_cases.py: test_a_vote_is_signed_only_on_the_proposal_shown."""
     home = session.open_home()
     if home.role != "council":
-        raise UsageError("only council members vote")
+        raise UsageError(_("only council members vote"))
     api = session.api(home)
     state = await session.directory(home, api)
     shown = await show_proposal(api, home, state, args.proposal)  # checked as client/decide.py says
     text, case, decision = b64u_encode(shown.proposal.proposal_id), shown.case, shown.decision
-    say(f"proposal {text} by {decision['proposer']} on case {case.text_id} ({case.form.get('kind')}):", one_line=True)
-    say(f"  action: {decision['action']}; adopted with {decision['needed']} yes votes of {shown.council_size}", one_line=True)
-    say(f"  note: {clean(decision['note'])}")
+    say(
+        _(
+            "proposal {proposal} by {proposer} on case {case} ({kind}):",
+            proposal=text,
+            proposer=decision["proposer"],
+            case=case.text_id,
+            kind=case.form.get("kind"),
+        ),
+        one_line=True,
+    )
+    say(
+        "  "
+        + _(
+            "action: {action}; adopted with {needed} yes votes of {size}",
+            action=decision["action"],
+            needed=decision["needed"],
+            size=shown.council_size,
+        ),
+        one_line=True,
+    )
+    say("  " + _("note: {note}", note=clean(decision["note"])))
     choice = "yes" if args.yes else "no"
-    if sys.stdin.isatty() and input(f"Sign your vote ({choice}) on this proposal? Type yes: ").strip().lower() != "yes":
-        print("no vote sent.")
+    prompt = _("Sign your vote ({choice}) on this proposal? Type yes: ", choice=choice)
+    if sys.stdin.isatty() and input(prompt).strip().lower() != "yes":
+        print(_("no vote sent."))
         return 1
     counted = await cast_vote(api, home, state, shown, approve=bool(args.yes))
     outcome = {
-        "open": "the decision needs more votes",
-        "adopted": "the decision is adopted",
-        "rejected": "the proposal is rejected",
-    }.get(counted["state"], "its votes do not verify")
-    print(f"vote recorded; {outcome} ({counted['yes_votes_verified']} of {counted['needed']} yes votes verified).")
+        "open": _("the decision needs more votes"),
+        "adopted": _("the decision is adopted"),
+        "rejected": _("the proposal is rejected"),
+    }.get(counted["state"]) or _("its votes do not verify")
+    print(
+        _(
+            "vote recorded; {outcome} ({verified} of {needed} yes votes verified).",
+            outcome=outcome,
+            verified=counted["yes_votes_verified"],
+            needed=counted["needed"],
+        )
+    )
     return 0
 
 
@@ -87,7 +116,7 @@ async def cmd_list(session: Session, args: argparse.Namespace) -> int:
     (agenda.open_decisions): the votes shown are the signed ones that verify, "you" is this member's own."""
     home = session.open_home()
     if home.role != "council":
-        raise UsageError("only council members see proposals; helpers see adopted decisions in `tessera cases list`")
+        raise UsageError(_("only council members see proposals; helpers see adopted decisions in `tessera cases list`"))
     api = session.api(home)
     state = await session.directory(home, api)
     items = await open_decisions(api, home, state)
@@ -97,15 +126,16 @@ async def cmd_list(session: Session, args: argparse.Namespace) -> int:
     rows = []
     for d in items:
         if d.get("action") is None:
-            rows.append((d["proposal_id"], d["case_id"], "?", "?", "-", "-", "-", f"NOT VERIFIED: {d['problem']}"))
+            unverified = _("NOT VERIFIED: {problem}", problem=d["problem"])
+            rows.append((d["proposal_id"], d["case_id"], "?", "?", "-", "-", "-", unverified))
             continue
-        votes = f"{d['yes_votes_verified']} of {d['needed']} yes"
+        votes = _("{yes} of {needed} yes", yes=d["yes_votes_verified"], needed=d["needed"])
         nos = sum(1 for v in d["votes"] if not v["approve"])
         if nos:
-            votes += f", {nos} no"
-        note = d["note"] if d["problem"] is None else f"NOT VERIFIED: {d['problem']}"
+            votes += _(", {count} no", count=nos)
+        note = d["note"] if d["problem"] is None else _("NOT VERIFIED: {problem}", problem=d["problem"])
         if d["problem"] is None and not d["current_epoch"]:
-            note = f"made for an earlier council (epoch {d['epoch']}): propose it again. {note}"
+            note = _("made for an earlier council (epoch {epoch}): propose it again. {note}", epoch=d["epoch"], note=note)
         rows.append(
             (
                 d["proposal_id"],
@@ -114,11 +144,13 @@ async def cmd_list(session: Session, args: argparse.Namespace) -> int:
                 d["action"],
                 d["proposer"],
                 votes,
-                d["you_voted"] or "not yet",
+                d["you_voted"] or _("not yet"),
                 note,
             )
         )
-    table(rows, ("proposal", "case", "kind", "action", "proposer", "votes", "you", "note"))
+    headers = (_("proposal"), pgettext("column", "case"), _("kind"), _("action"), _("proposer"), _("votes"), _("you"), _("note"))
+    table(rows, headers)
     if any(d.get("you_voted") is None and d.get("problem") is None for d in items):
-        print("vote with `tessera decision vote PROPOSAL --yes` or `--no` (the proposal is shown before you sign).")
+        print(_("vote with `tessera decision vote PROPOSAL --yes` or `--no` (the proposal is shown before you sign)."))
+
     return 0

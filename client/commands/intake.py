@@ -19,6 +19,7 @@ from client.casefiles import OpenedCase, open_case
 from client.commands.attachments import add_attach_options, plan_files, report_plan
 from client.forms import kinds_help, parse_amendment, parse_form, template
 from client.home import Home
+from client.i18n import N_, _, pgettext
 from client.net import isolated
 from client.outbox import StaleIntakeError
 from client.output import progress
@@ -45,73 +46,79 @@ from keys.messages import seal_message
 from keys.tokens import Token
 from keys.wire import from_wire, to_wire
 
-ALLOW_LINKED = (
+ALLOW_LINKED = N_(
     "when this device has no submission token left, send signed by your account instead of keeping the intake in "
     "the outbox (the server then knows the case is yours)"
 )
 
 
 def register(sub: Any) -> None:
-    intake = sub.add_parser("intake", help="record a case").add_subparsers(dest="intake_command", required=True)
-    p = intake.add_parser("new", help="print an empty form for a kind of case")
-    p.add_argument("kind", help=f"one of: {kinds_help()}")
+    intake = sub.add_parser("intake", help=_("record a case")).add_subparsers(dest="intake_command", required=True)
+    p = intake.add_parser("new", help=_("print an empty form for a kind of case"))
+    p.add_argument("kind", help=_("one of: {kinds}", kinds=kinds_help()))
     p.set_defaults(run=cmd_new)
-    p = intake.add_parser("submit", help="check, seal and send a filled-in form; prints the case id")
-    p.add_argument("--kind", required=True, help=f"one of: {kinds_help()}")
-    p.add_argument("--form", required=True, type=Path, help="the filled-in form file")
-    p.add_argument("--offline", action="store_true", help="only seal it into the outbox; send later with `outbox flush`")
-    p.add_argument("--keep-form", action="store_true", help="do not delete the form file after sealing")
-    p.add_argument("--allow-linked", action="store_true", help=ALLOW_LINKED)
+    p = intake.add_parser("submit", help=_("check, seal and send a filled-in form; prints the case id"))
+    p.add_argument("--kind", required=True, help=_("one of: {kinds}", kinds=kinds_help()))
+    p.add_argument("--form", required=True, type=Path, help=_("the filled-in form file"))
+    p.add_argument("--offline", action="store_true", help=_("only seal it into the outbox; send later with `outbox flush`"))
+    p.add_argument("--keep-form", action="store_true", help=_("do not delete the form file after sealing"))
+    p.add_argument("--allow-linked", action="store_true", help=_(ALLOW_LINKED))
     p.add_argument(
         "--attach",
         action="append",
         type=Path,
         default=[],
         metavar="FILE",
-        help="a photo or document to seal with the case (repeatable); photos lose their metadata first",
+        help=_("a photo or document to seal with the case (repeatable); photos lose their metadata first"),
     )
     add_attach_options(p)
     p.set_defaults(run=cmd_submit)
     p = intake.add_parser(
         "amend",
-        help="add to one of your cases: case-file fields and/or a note (what the council asked for)",
-        description="Seal an amendment to a case you sent: case-file fields from a TOML file with a [case] table "
-        "(some fields of the case's form; `intake new KIND` shows them) and/or a note. Every council member can read "
-        "it, so it never carries identity details. The form file is deleted once the server has it.",
+        help=_("add to one of your cases: case-file fields and/or a note (what the council asked for)"),
+        description=_(
+            "Seal an amendment to a case you sent: case-file fields from a TOML file with a [case] table "
+            "(some fields of the case's form; `intake new KIND` shows them) and/or a note. Every council member can "
+            "read it, so it never carries identity details. The form file is deleted once the server has it."
+        ),
     )
-    p.add_argument("case", help="the case id")
-    p.add_argument("--form", type=Path, help="a TOML file with a [case] table of the fields to add or correct")
-    p.add_argument("--note", default="", help="what you add, in words (e.g. the answer to the council's question)")
-    p.add_argument("--keep-form", action="store_true", help="do not delete the form file after sending")
+    p.add_argument("case", help=_("the case id"))
+    p.add_argument("--form", type=Path, help=_("a TOML file with a [case] table of the fields to add or correct"))
+    p.add_argument("--note", default="", help=_("what you add, in words (e.g. the answer to the council's question)"))
+    p.add_argument("--keep-form", action="store_true", help=_("do not delete the form file after sending"))
     p.set_defaults(run=cmd_amend)
-    p = intake.add_parser("withdraw", help="ask the council to close one of your cases (it sees your signed request)")
-    p.add_argument("case", help="the case id")
-    p.add_argument("--reason", default="", help="why (the council reads it)")
-    p.add_argument("--yes", action="store_true", help="send without asking (needed when not at a terminal)")
+    p = intake.add_parser("withdraw", help=_("ask the council to close one of your cases (it sees your signed request)"))
+    p.add_argument("case", help=_("the case id"))
+    p.add_argument("--reason", default="", help=_("why (the council reads it)"))
+    p.add_argument("--yes", action="store_true", help=_("send without asking (needed when not at a terminal)"))
     p.set_defaults(run=cmd_withdraw)
-    outbox = sub.add_parser("outbox", help="sealed intakes waiting to be sent").add_subparsers(
+    outbox = sub.add_parser("outbox", help=_("sealed intakes waiting to be sent")).add_subparsers(
         dest="outbox_command", required=True
     )
     p = outbox.add_parser(
         "flush",
-        help="send everything in the outbox (safe to repeat)",
-        description="Send every sealed intake, each on a connection of its own and paid with an anonymous submission "
-        "token instead of your account's signature, so the server cannot tell which cases are yours; then the "
-        "unfinished attachment uploads, each case's on its own connection.",
+        help=_("send everything in the outbox (safe to repeat)"),
+        description=_(
+            "Send every sealed intake, each on a connection of its own and paid with an anonymous submission "
+            "token instead of your account's signature, so the server cannot tell which cases are yours; then the "
+            "unfinished attachment uploads, each case's on its own connection."
+        ),
     )
-    p.add_argument("--allow-linked", action="store_true", help=ALLOW_LINKED)
+    p.add_argument("--allow-linked", action="store_true", help=_(ALLOW_LINKED))
     p.set_defaults(run=cmd_flush)
-    p = outbox.add_parser("list", help="what waits in the outbox: intakes not sent yet, unfinished uploads")
+    p = outbox.add_parser("list", help=_("what waits in the outbox: intakes not sent yet, unfinished uploads"))
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_outbox_list)
     p = outbox.add_parser(
         "drop",
-        help="remove one item from the outbox for good (asks first; says what is lost)",
-        description="Remove an intake that was never sent (the case is lost: the outbox holds its only copy) or an "
-        "unfinished attachment upload. ITEM is the id `tessera outbox list` shows.",
+        help=_("remove one item from the outbox for good (asks first; says what is lost)"),
+        description=_(
+            "Remove an intake that was never sent (the case is lost: the outbox holds its only copy) or an "
+            "unfinished attachment upload. ITEM is the id `tessera outbox list` shows."
+        ),
     )
-    p.add_argument("item", help="a case id (an intake) or an attachment id (an upload), as `outbox list` shows")
-    p.add_argument("--yes", action="store_true", help="drop it without asking (needed when not at a terminal)")
+    p.add_argument("item", help=_("a case id (an intake) or an attachment id (an upload), as `outbox list` shows"))
+    p.add_argument("--yes", action="store_true", help=_("drop it without asking (needed when not at a terminal)"))
     p.set_defaults(run=cmd_outbox_drop)
 
 
@@ -124,11 +131,11 @@ async def cmd_submit(session: Session, args: argparse.Namespace) -> int:
     try:
         text = args.form.read_text(encoding="utf-8")
     except OSError as exc:
-        raise UsageError(f"cannot read the form {args.form}: {exc.strerror}") from exc
+        raise UsageError(_("cannot read the form {path}: {problem}", path=args.form, problem=exc.strerror)) from exc
     form = parse_form(text, args.kind)
     home = session.open_home()
     if home.role != "helper":
-        raise UsageError("intakes are submitted by field helpers")
+        raise UsageError(_("intakes are submitted by field helpers"))
     plans = plan_files(args.attach, keep_metadata=args.keep_metadata)  # refuse before anything is sealed
     for p in plans:
         report_plan(p)
@@ -143,7 +150,7 @@ async def cmd_submit(session: Session, args: argparse.Namespace) -> int:
     async with isolated(session.args.proxy) as http:
         state = await _verified_directory(session, home, http, token)
         if state is None:
-            print("the server does not answer: sealing with the council key verified last time.")
+            print(_("the server does not answer: sealing with the council key verified last time."))
         record = state.council if state is not None and state.council is not None else cached_council(home)
         case_id = seal_form(home, form, record, plans, attach_as=args.attach_as, state=state)
         if token is not None:
@@ -158,32 +165,38 @@ async def cmd_submit(session: Session, args: argparse.Namespace) -> int:
                 case_id = seal_form(home, form, now, plans, attach_as=args.attach_as, state=state)
                 if token is not None:
                     bind(home, case_id, token)
-                print(f"the council changed since this device last verified it: sealed again to council epoch {now.epoch}.")
+                print(
+                    _(
+                        "the council changed since this device last verified it: sealed again to council epoch {epoch}.",
+                        epoch=now.epoch,
+                    )
+                )
         if not args.keep_form:
             args.form.unlink()
         if state is None:
             return _sealed_only(args, plans, case_id)
         if plans:
-            print(f"sealed {len(plans)} file(s) into the outbox: the originals are no longer needed by Tessera.")
+            print(_(SEALED_FILES, count=len(plans)))
         if token is None and not args.allow_linked:
-            print(KEPT_UNPAID.format(case=b64u_encode(case_id), flag="tessera outbox flush --allow-linked"), file=sys.stderr)
+            print(_(KEPT_UNPAID, case=b64u_encode(case_id), flag="tessera outbox flush --allow-linked"), file=sys.stderr)
             print(b64u_encode(case_id))
             return 1
         try:
             sent = await send_sealed(session, home, case_id, _sealed(home, case_id), http=http, token=token, state=state)
         except ServerUnreachableError:
-            print("the server did not answer; the intake is sealed in the outbox. Run `tessera outbox flush` later.")
+            print(_("the server did not answer; the intake is sealed in the outbox. Run `tessera outbox flush` later."))
             print(b64u_encode(case_id))
             return 1
     if sent.linked:
-        print("sent signed by your account (--allow-linked): the server knows this case is yours.", file=sys.stderr)
+        print(_("sent signed by your account (--allow-linked): the server knows this case is yours."), file=sys.stderr)
     if sent.uploads_waiting:
-        print("the server stopped answering; what is left is sealed in the outbox. Run `tessera outbox flush` later.")
+        print(_("the server stopped answering; what is left is sealed in the outbox. Run `tessera outbox flush` later."))
     print(b64u_encode(case_id))
     return 0
 
 
-KEPT_UNPAID = (
+SEALED_FILES = N_("sealed {count} file(s) into the outbox: the originals are no longer needed by Tessera.")
+KEPT_UNPAID = N_(
     "intake {case} stays sealed in your outbox: this device has no submission token to send it without your "
     "account (the server gives each helper a few a week; `tessera sync` fetches them). Send it later with "
     "`tessera outbox flush`, or now signed by your account with `{flag}` (then the server knows it is yours)."
@@ -192,11 +205,18 @@ KEPT_UNPAID = (
 
 def _sealed_only(args: argparse.Namespace, plans: list[Any], case_id: bytes) -> int:
     if plans:
-        print(f"sealed {len(plans)} file(s) into the outbox: the originals are no longer needed by Tessera.")
+        print(_(SEALED_FILES, count=len(plans)))
     if not args.keep_form:
         args.form.unlink(missing_ok=True)
-    with_files = f" with {len(plans)} attachment(s)" if plans else ""
-    print(f"sealed into the outbox{with_files}; send it with `tessera outbox flush`. case id: {b64u_encode(case_id)}")
+    if plans:
+        said = _(
+            "sealed into the outbox with {count} attachment(s); send it with `tessera outbox flush`. case id: {case}",
+            count=len(plans),
+            case=b64u_encode(case_id),
+        )
+    else:
+        said = _("sealed into the outbox; send it with `tessera outbox flush`. case id: {case}", case=b64u_encode(case_id))
+    print(said)
     print(b64u_encode(case_id))
     return 0
 
@@ -218,14 +238,14 @@ def _sealed(home: Home, case_id: bytes) -> bytes:
     for pending, sealed in home.outbox():
         if pending == case_id:
             return sealed
-    raise UsageError(f"intake {b64u_encode(case_id)} is not in the outbox")
+    raise UsageError(_("intake {case} is not in the outbox", case=b64u_encode(case_id)))
 
 
 def cached_council(home: Home) -> EpochRecord:
     """The council record this device verified from its pinned head the last time it was online."""
     cached = home.state.get("council")
     if cached is None:
-        raise UsageError("no verified council key on this device yet: connect to the server once before sealing offline")
+        raise UsageError(_("no verified council key on this device yet: connect to the server once before sealing offline"))
     return from_wire(EpochRecord, cached)
 
 
@@ -257,11 +277,11 @@ async def flush(session: Session, home: Home, *, allow_linked: bool = False) -> 
         result.uploaded += sent.uploads_done
         result.uploads_waiting += sent.uploads_waiting
         result.linked += sent.linked
-        progress(n, len(items), "sending")
+        progress(n, len(items), _("sending"))
     if stale:
         said = [str(e) for e in stale]
         raise StaleIntakeError(
-            "\n".join([*said, f"sent {result.sent}; {len(stale)} kept in the outbox, not sent."]),
+            "\n".join([*said, _("sent {sent}; {kept} kept in the outbox, not sent.", sent=result.sent, kept=len(stale))]),
             tuple(c for e in stale for c in e.case_ids),
         )
     return result
@@ -281,7 +301,7 @@ async def flush_case_uploads(session: Session, home: Home) -> tuple[int, int]:
     """Resume the unfinished uploads of cases already sent, each as the case's principal on that case's own
     connections (never the account's: Api.as_principal with the session's Isolation), checked against the
     server key of the directory verified first."""
-    if not any(True for _ in home.pending_uploads()):
+    if not any(True for _upload in home.pending_uploads()):
         return 0, 0
     state = await case_directory(session, home)
     return await flush_uploads(session.api(home), home, state.server_key)
@@ -291,7 +311,13 @@ async def cmd_flush(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
     result = await flush(session, home, allow_linked=args.allow_linked)
     if result.waiting:
-        print(f"sent {result.sent}; {result.waiting} still waiting: the server does not answer. Try again later.")
+        print(
+            _(
+                "sent {sent}; {waiting} still waiting: the server does not answer. Try again later.",
+                sent=result.sent,
+                waiting=result.waiting,
+            )
+        )
         return 1
     try:
         done, unfinished = await flush_case_uploads(session, home)
@@ -299,21 +325,35 @@ async def cmd_flush(session: Session, args: argparse.Namespace) -> int:
         done, unfinished = 0, len(list(home.pending_uploads()))
     uploaded, unfinished = result.uploaded + done, unfinished
     if result.linked:
-        print(f"{result.linked} intake(s) sent signed by your account (--allow-linked): the server knows they are yours.")
+        print(
+            _(
+                "{count} intake(s) sent signed by your account (--allow-linked): the server knows they are yours.",
+                count=result.linked,
+            )
+        )
     if result.no_token:
         print(
-            f"sent {result.sent} intake(s); {result.no_token} kept sealed in the outbox: no submission token to send "
-            "them without your account. `tessera sync` fetches tokens (a few each week); `tessera outbox flush "
-            "--allow-linked` sends them signed by your account (then the server knows they are yours)."
+            _(
+                "sent {sent} intake(s); {kept} kept sealed in the outbox: no submission token to send them without "
+                "your account. `tessera sync` fetches tokens (a few each week); `tessera outbox flush --allow-linked` "
+                "sends them signed by your account (then the server knows they are yours).",
+                sent=result.sent,
+                kept=result.no_token,
+            )
         )
         return 1
     if unfinished:
         print(
-            f"sent {result.sent} intake(s) and {uploaded} attachment(s); {unfinished} attachment(s) still waiting: "
-            "the server stopped answering. Try again later; uploads resume where they stopped."
+            _(
+                "sent {sent} intake(s) and {uploaded} attachment(s); {unfinished} attachment(s) still waiting: the "
+                "server stopped answering. Try again later; uploads resume where they stopped.",
+                sent=result.sent,
+                uploaded=uploaded,
+                unfinished=unfinished,
+            )
         )
         return 1
-    print(f"sent {result.sent} intake(s) and {uploaded} attachment(s); the outbox is empty.")
+    print(_("sent {sent} intake(s) and {uploaded} attachment(s); the outbox is empty.", sent=result.sent, uploaded=uploaded))
     return 0
 
 
@@ -358,41 +398,56 @@ async def cmd_outbox_list(session: Session, args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"items": items})
         return 0
-    table([(i["item"], i["what"], i["case_id"], i["details"]) for i in items], ("item", "what", "case", "details"))
+    headers = (_("item"), _("what"), pgettext("column", "case"), _("details"))
+    table([(i["item"], i["what"], i["case_id"], i["details"]) for i in items], headers)
+
     if items:
-        print("send them with `tessera outbox flush`; remove one for good with `tessera outbox drop ITEM`.")
+        print(_("send them with `tessera outbox flush`; remove one for good with `tessera outbox drop ITEM`."))
     return 0
 
 
 async def cmd_outbox_drop(session: Session, args: argparse.Namespace) -> int:
     """Drop one outbox item after saying what is lost, on a typed yes or --yes (refused without a terminal)."""
     if not args.yes and not sys.stdin.isatty():
-        raise UsageError("not at a terminal, so nobody can be asked: to drop it, run this again with --yes")
+        raise UsageError(_("not at a terminal, so nobody can be asked: to drop it, run this again with --yes"))
     home = session.open_home()
     items = {i["item"]: i for i in outbox_items(home)}
     item = items.get(args.item.strip())
     if item is None:
-        raise UsageError(f"nothing in the outbox is called {args.item!r}; `tessera outbox list` shows what is there")
-    if item["what"] == "intake":
-        warning = (
-            f"Intake {item['case_id']} ({item['details']}) was never sent. Dropping it loses this case for good: the "
-            "outbox holds its only copy (the form was deleted when it was sealed)"
-            + (f", and its {item['attachments']} attachment upload(s) go with it." if item["attachments"] else ".")
+        raise UsageError(
+            _("nothing in the outbox is called {item}; `tessera outbox list` shows what is there", item=repr(args.item))
+        )
+    if item["what"] == "intake" and item["attachments"]:
+        warning = _(
+            "Intake {case} ({details}) was never sent. Dropping it loses this case for good: the outbox holds its only "
+            "copy (the form was deleted when it was sealed), and its {count} attachment upload(s) go with it.",
+            case=item["case_id"],
+            details=item["details"],
+            count=item["attachments"],
+        )
+    elif item["what"] == "intake":
+        warning = _(
+            "Intake {case} ({details}) was never sent. Dropping it loses this case for good: the outbox holds its only "
+            "copy (the form was deleted when it was sealed).",
+            case=item["case_id"],
+            details=item["details"],
         )
     else:
-        warning = (
-            f"The upload of {item['name']} to case {item['case_id']} stops for good and its sealed copy is deleted. The "
-            "case names this attachment, so the council will see it listed as missing."
+        warning = _(
+            "The upload of {name} to case {case} stops for good and its sealed copy is deleted. The case names this "
+            "attachment, so the council will see it listed as missing.",
+            name=item["name"],
+            case=item["case_id"],
         )
     say(warning)
-    if not args.yes and input("Drop it? Type yes: ").strip().lower() != "yes":
-        print("nothing dropped.")
+    if not args.yes and input(_("Drop it? Type yes: ")).strip().lower() != "yes":
+        print(_("nothing dropped."))
         return 1
     if item["what"] == "intake":
         drop_intake(home, b64u_decode(item["case_id"], length=16))
     else:
         home.drop_pending_upload(b64u_decode(item["item"], length=16))
-    print(f"dropped {item['what']} {item['item']}.")
+    print(_("dropped {what} {item}.", what=item["what"], item=item["item"]))
     return 0
 
 
@@ -412,7 +467,7 @@ async def _send_addendum(session: Session, home: Home, case_text: str, make: Any
     key, and post it on the case thread through the case principal (protocol doc §8c). The case goes through the
     checked opener first: nothing is sealed on a case the server made up."""
     if home.role != "helper":
-        raise UsageError("addenda are sent by the helper who sent the case")
+        raise UsageError(_("addenda are sent by the helper who sent the case"))
     state, record = await case_council(session, home)
     case = await open_case(session.api(home), home, case_text, state)
     addendum = make(case)
@@ -430,44 +485,56 @@ async def _send_addendum(session: Session, home: Home, case_text: str, make: Any
 
 async def cmd_amend(session: Session, args: argparse.Namespace) -> int:
     if args.form is None and not args.note.strip():
-        raise UsageError("give --form FILE (case-file fields) and/or --note TEXT")
+        raise UsageError(_("give --form FILE (case-file fields) and/or --note TEXT"))
     text = None
     if args.form is not None:
         try:
             text = args.form.read_text(encoding="utf-8")
         except OSError as exc:
-            raise UsageError(f"cannot read the form {args.form}: {exc.strerror}") from exc
+            raise UsageError(_("cannot read the form {path}: {problem}", path=args.form, problem=exc.strerror)) from exc
     home = session.open_home()
 
     def make(case: OpenedCase) -> Addendum:
         kind = str(case.form.get("kind"))
         fields = parse_amendment(text, kind) if text is not None else {}
         if text is not None and not fields:
-            raise UsageError("the form names no field: put the fields to add or correct under [case]")
+            raise UsageError(_("the form names no field: put the fields to add or correct under [case]"))
         items = tuple(AddendumField(v=1, name=name, value=str(value)) for name, value in fields.items())
         return Addendum(v=1, case_id=case.case_id, kind="amendment", fields=items, note=args.note.strip())
 
     case, addendum = await _send_addendum(session, home, args.case, make)
     if args.form is not None and not args.keep_form:
         args.form.unlink()
-    names = ", ".join(f.name for f in addendum.fields) or "a note"
-    say(f"amended case {case.text_id} ({names}); the council sees it in `tessera todo` and `tessera cases show`.")
+    names = ", ".join(f.name for f in addendum.fields) or _("a note")
+    say(
+        _(
+            "amended case {case} ({names}); the council sees it in `tessera todo` and `tessera cases show`.",
+            case=case.text_id,
+            names=names,
+        )
+    )
     return 0
 
 
 async def cmd_withdraw(session: Session, args: argparse.Namespace) -> int:
     if not args.yes and not sys.stdin.isatty():
-        raise UsageError("not at a terminal, so nobody can be asked: to ask the council to close it, run this with --yes")
+        raise UsageError(_("not at a terminal, so nobody can be asked: to ask the council to close it, run this with --yes"))
     home = session.open_home()
     if not args.yes:
-        say(f"This asks the council to close case {args.case}; they decide (a `close` decision), and nothing is deleted now.")
-        if input("Send the request? Type yes: ").strip().lower() != "yes":
-            print("nothing sent.")
+        say(
+            _(
+                "This asks the council to close case {case}; they decide (a `close` decision), and nothing is deleted now.",
+                case=args.case,
+            )
+        )
+        if input(_("Send the request? Type yes: ")).strip().lower() != "yes":
+            print(_("nothing sent."))
             return 1
 
     def make(case: OpenedCase) -> Addendum:
         return Addendum(v=1, case_id=case.case_id, kind="withdrawal", fields=(), note=args.reason.strip())
 
-    case, _ = await _send_addendum(session, home, args.case, make)
-    say(f"asked the council to close case {case.text_id}; `tessera cases show {case.text_id}` shows their decision.")
+    case, _addendum = await _send_addendum(session, home, args.case, make)
+    say(_("asked the council to close case {case}; `tessera cases show {case}` shows their decision.", case=case.text_id))
+
     return 0

@@ -9,6 +9,7 @@ from typing import Any
 from client.agenda import mark_outcomes_seen, mark_seen
 from client.api import HostileServerError
 from client.casefiles import CaseMissingError, open_case
+from client.i18n import _
 from client.session import Session, UsageError
 from client.submit import case_council, case_directory
 from client.terminal import clean, emit_json, say
@@ -18,17 +19,21 @@ from keys.wire import to_wire
 
 
 def register(sub: Any) -> None:
-    messages = sub.add_parser("messages", help="a case's message thread").add_subparsers(dest="messages_command", required=True)
-    p = messages.add_parser("send", help="send a sealed message on a case")
+    messages = sub.add_parser("messages", help=_("a case's message thread")).add_subparsers(
+        dest="messages_command", required=True
+    )
+    p = messages.add_parser("send", help=_("send a sealed message on a case"))
     p.add_argument("case")
     p.add_argument("--text", required=True)
-    p.add_argument("--council-only", action="store_true", help="a note for council members only (the helper never sees it)")
+    p.add_argument(
+        "--council-only", action="store_true", help=_("a note for council members only (the helper never sees it)")
+    )
     p.set_defaults(run=cmd_send)
-    p = messages.add_parser("list", help="messages on a case")
+    p = messages.add_parser("list", help=_("messages on a case"))
     p.add_argument("case")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_list)
-    p = sub.add_parser("inbox", help="helpers: decisions and messages on your own cases")
+    p = sub.add_parser("inbox", help=_("helpers: decisions and messages on your own cases"))
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_inbox)
 
@@ -38,7 +43,7 @@ async def cmd_send(session: Session, args: argparse.Namespace) -> int:
     the helper signed into the case file (the checked opener verified both)."""
     home = session.open_home()
     if args.council_only and home.role == "helper":
-        raise UsageError("helpers write on the case thread only")
+        raise UsageError(_("helpers write on the case thread only"))
     api = session.api(home)
     state, record = await case_council(session, home)
     case = await open_case(api, home, args.case, state)
@@ -54,7 +59,7 @@ async def cmd_send(session: Session, args: argparse.Namespace) -> int:
         readers=readers,
     )
     await case.api.call("POST", f"/v1/cases/{case.text_id}/messages", body=to_wire(message))
-    print("sent.")
+    print(_("sent."))
     return 0
 
 
@@ -69,10 +74,13 @@ async def cmd_list(session: Session, args: argparse.Namespace) -> int:
         emit_json({"case_id": case.text_id, "messages": items})
     else:
         for m in items:
-            council = " (council only)" if m["thread"] == "council" else ""
-            say(f"[day {clean(m['day'], one_line=True)}] {clean(m['author'], one_line=True)}{council}: {clean(m['text'])}")
+            author = clean(m["author"], one_line=True)
+            if m["thread"] == "council":
+                author = _("{author} (council only)", author=author)
+            day = _("[day {day}]", day=clean(m["day"], one_line=True))
+            say(f"{day} {author}: {clean(m['text'])}")
         if not items:
-            print("(no messages)")
+            print(_("(no messages)"))
     return 0
 
 
@@ -82,7 +90,7 @@ async def cmd_inbox(session: Session, args: argparse.Namespace) -> int:
     any other decision the server reports is named as unverified, without its note."""
     home = session.open_home()
     if home.role != "helper":
-        raise UsageError("the inbox is for field helpers; council members use `tessera cases list`")
+        raise UsageError(_("the inbox is for field helpers; council members use `tessera cases list`"))
     api = session.api(home)
     state = await case_directory(session, home)  # names nobody: a token read (client/submit.py)
     result, missing = [], []
@@ -100,7 +108,9 @@ async def cmd_inbox(session: Session, args: argparse.Namespace) -> int:
             if d["verified"] and d["state"] == "adopted":
                 outcomes.append({"action": d["action"], "note": d["note"], "day": d["day"], "state": "adopted"})
             else:
-                reason = d["problem"] or f"its signed votes do not adopt it ({d['yes_votes_verified']} of {d['needed']} yes)"
+                reason = d["problem"] or (
+                    f"its signed votes do not adopt it ({d['yes_votes_verified']} of {d['needed']} yes)"  # --json: English
+                )
                 unverified.append({"proposal_id": d["proposal_id"], "server_state": d["server_state"], "reason": reason})
         mark_outcomes_seen(home, case.decisions())
         mark_seen(home, case_text, messages)
@@ -118,24 +128,38 @@ async def cmd_inbox(session: Session, args: argparse.Namespace) -> int:
         emit_json({"cases": result})
     else:
         for c in result:
-            say(f"case {c['case_id']} ({c['kind']}): {c['state']}", one_line=True)
+            say(_("case {case} ({kind}): {state}", case=c["case_id"], kind=c["kind"], state=c["state"]), one_line=True)
             for o in c["outcomes"]:
-                say(f"  decision: {o['action']}: {clean(o['note'])}")
+                say("  " + _("decision: {action}: {note}", action=o["action"], note=clean(o["note"])))
             for u in c["unverified"]:
-                claim = f"the server reports decision {u['proposal_id']} as {u['server_state']}"
-                say(f"  UNVERIFIED: {claim}, not shown: {u['reason']}")
+                say(
+                    "  "
+                    + _(
+                        "UNVERIFIED: the server reports decision {proposal} as {state}, not shown: {reason}",
+                        proposal=u["proposal_id"],
+                        state=u["server_state"],
+                        reason=u["reason"],
+                    )
+                )
             for m in c["messages"]:
-                say(f"  message from {clean(m['author'], one_line=True)}: {clean(m['text'])}")
+                say("  " + _("message from {author}: {text}", author=clean(m["author"], one_line=True), text=clean(m["text"])))
         if not result:
-            print("(no cases sent from this device yet)")
+            print(_("(no cases sent from this device yet)"))
     if any(c["unverified"] for c in result):
-        print("warning: some decisions the server reports do not verify; they are not shown as outcomes.", file=sys.stderr)
+        print(
+            _("warning: some decisions the server reports do not verify; they are not shown as outcomes."), file=sys.stderr
+        )
     if missing:  # issue 25 item 5: a case she holds a signed receipt for is gone
         days = {c: home.section("receipts").get(c, {}).get("day") for c in missing}
-        named = [c + (f" (receipt of day {days[c]})" if days[c] is not None else "") for c in missing]
+        named = [c + (_(" (receipt of day {day})", day=days[c]) if days[c] is not None else "") for c in missing]
         raise HostileServerError(
-            f"the server no longer serves {len(missing)} of the {len(missing) + len(result)} case(s) you sent and it "
-            f"signed receipts for: {', '.join(named)}. Unless your organisation's retention period has passed for them, "
-            "the server lost or hid them: tell your council"
+            _(
+                "the server no longer serves {missing} of the {count} case(s) you sent and it signed receipts for: "
+                "{cases}. Unless your organisation's retention period has passed for them, the server lost or hid "
+                "them: tell your council",
+                missing=len(missing),
+                count=len(missing) + len(result),
+                cases=", ".join(named),
+            )
         )
     return 0

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from client.i18n import language, translations
 from client.output import progress
 from client.report import strings as s
 from client.report.build import build_report, choose_period
@@ -24,7 +25,7 @@ DAY = 86400
 
 
 def register(sub: Any) -> None:
-    catalog = Catalog()
+    catalog = Catalog(translations(language()))
     p = sub.add_parser("report", help=catalog(s.HELP_COMMAND), description=catalog(s.HELP_DESCRIPTION))
     p.add_argument("--from", dest="first", metavar="YYYY-MM", help=catalog(s.HELP_FROM))
     p.add_argument("--to", dest="last", metavar="YYYY-MM", help=catalog(s.HELP_TO))
@@ -73,7 +74,8 @@ def _write_outputs(report: Report, shown: list[Shown], catalog: Catalog, out: Pa
 
 
 async def cmd_report(session: Session, args: argparse.Namespace) -> int:
-    catalog = Catalog()
+    catalog = Catalog(translations(language()))  # the report in the command's language (--lang, the locale)
+
     today = int(time.time()) // DAY  # the server's days, UTC
     period, settings = _period(args, today, catalog), _settings(args, catalog)
     home = session.open_home()
@@ -96,8 +98,10 @@ async def cmd_report(session: Session, args: argparse.Namespace) -> int:
         on_progress=lambda done, total: progress(done, total, catalog(s.READING)),
     )
     shown = show_report(report, catalog)
-    if args.json:
-        print(json.dumps({t.key: t.csv_rows() for t in shown}, ensure_ascii=False, indent=2))
+    if args.json:  # for scripts: in English whatever the language
+        english = show_report(report, Catalog())
+        print(json.dumps({t.key: t.csv_rows() for t in english}, ensure_ascii=False, indent=2))
+
     else:
         print(format_text(report, shown, catalog, account=home.account))
     if args.out is not None:

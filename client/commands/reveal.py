@@ -13,6 +13,7 @@ from client.api import HostileServerError
 from client.attachments import check_listing, describe_all, list_attachments
 from client.casefiles import OpenedCase, open_case
 from client.commands.attachments import fetch_identity_attachments
+from client.i18n import _, pgettext
 from client.reveals import requester_of, send_approval, to_approve
 from client.session import Session, UsageError
 from client.terminal import clean, emit_json, say, table
@@ -35,28 +36,28 @@ DEFAULT_HOURS = 72
 
 
 def register(sub: Any) -> None:
-    reveal = sub.add_parser("reveal", help="reveal an identity with the approval of k members").add_subparsers(
+    reveal = sub.add_parser("reveal", help=_("reveal an identity with the approval of k members")).add_subparsers(
         dest="reveal_command", required=True
     )
-    p = reveal.add_parser("request", help="ask the council to reveal a case's identity; prints the request id")
+    p = reveal.add_parser("request", help=_("ask the council to reveal a case's identity; prints the request id"))
     p.add_argument("case")
-    p.add_argument("--purpose", required=True, help="why (sealed: the members read it, the server cannot)")
-    p.add_argument("--hours", type=int, default=DEFAULT_HOURS, help=f"how long approvals are accepted (default {DEFAULT_HOURS})")
+    p.add_argument("--purpose", required=True, help=_("why (sealed: the members read it, the server cannot)"))
+    p.add_argument("--hours", type=int, default=DEFAULT_HOURS, help=_("how long approvals are accepted (default %(default)s)"))
     p.set_defaults(run=cmd_request)
-    p = reveal.add_parser("pending", help="requests you may approve")
+    p = reveal.add_parser("pending", help=_("requests you may approve"))
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_pending)
-    p = reveal.add_parser("approve", help="approve a request: your part of the decryption, with its proof")
+    p = reveal.add_parser("approve", help=_("approve a request: your part of the decryption, with its proof"))
     p.add_argument("request")
-    p.add_argument("--yes", action="store_true", help="approve without asking (needed when not at a terminal)")
+    p.add_argument("--yes", action="store_true", help=_("approve without asking (needed when not at a terminal)"))
     p.set_defaults(run=cmd_approve)
-    p = reveal.add_parser("open", help="your own request: combine the approvals and read the identity")
+    p = reveal.add_parser("open", help=_("your own request: combine the approvals and read the identity"))
     p.add_argument("request")
     p.add_argument(
         "--attachments-to",
         type=Path,
         metavar="DIR",
-        help="also open the case's identity attachments (photos, papers) into this directory",
+        help=_("also open the case's identity attachments (photos, papers) into this directory"),
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_open)
@@ -66,7 +67,7 @@ async def cmd_request(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
     api = session.api(home)
     if not 1 <= args.hours <= 24 * 30:
-        raise UsageError("--hours must be from 1 to 720")
+        raise UsageError(_("--hours must be from 1 to 720"))
     state, record = await session.council_state(home, api)
     case = await open_case(api, home, args.case, state)
     header, _vouching = case.identity_header(state)
@@ -101,7 +102,7 @@ async def cmd_pending(session: Session, args: argparse.Namespace) -> int:
             case = await open_case(api, home, request.case_id, state)
             purpose = open_purpose(request, case.case_key)
         except ProofError as exc:
-            purpose = f"(DO NOT APPROVE: {exc})"
+            purpose = f"(DO NOT APPROVE: {exc})"  # also in --json: English, as a script reads it
         except DecryptionError:
             purpose = "(cannot open)"
         rows.append(
@@ -120,7 +121,7 @@ async def cmd_pending(session: Session, args: argparse.Namespace) -> int:
     else:
         table(
             [(r["request_id"], r["case_id"], r["requester"], f"{r['approvals']}/{r['threshold']}", r["purpose"]) for r in rows],
-            ("request", "case", "requester", "approvals", "purpose"),
+            (_("request"), pgettext("column", "case"), _("requester"), _("approvals"), _("purpose")),
         )
     return 0
 
@@ -132,27 +133,55 @@ async def cmd_approve(session: Session, args: argparse.Namespace) -> int:
     (tests/hostile/test_terminal.py, test_reveal_approve_without_a_terminal_needs_yes)."""
     home = session.open_home()
     if not args.yes and not sys.stdin.isatty():
-        raise UsageError("not at a terminal, so nobody can be asked: to approve, run it again with --yes")
+        raise UsageError(_("not at a terminal, so nobody can be asked: to approve, run it again with --yes"))
     api = session.api(home)
     state, record = await session.council_state(home, api)
     checked = await to_approve(api, home, state, record, args.request)
     approvals = checked.approvals
     still = max(record.threshold - approvals - 1, 0)
-    say(f"{checked.requester} asks to reveal the identity in case {checked.case.text_id}.", one_line=True)
-    say(f"purpose: {clean(checked.purpose)}")
     say(
-        f"approvals so far (the server's count): {approvals} of {record.threshold} needed; "
-        + (f"{still} more needed after yours." if still else "yours completes the quorum.")
+        _(
+            "{requester} asks to reveal the identity in case {case}.",
+            requester=checked.requester,
+            case=checked.case.text_id,
+        ),
+        one_line=True,
     )
-    if not args.yes and input("Approve? Type yes: ").strip().lower() != "yes":
-        print("not approved.")
+    say(_("purpose: {purpose}", purpose=clean(checked.purpose)))
+    if still:
+        said = _(
+            "approvals so far (the server's count): {approvals} of {threshold} needed; {still} more needed after yours.",
+            approvals=approvals,
+            threshold=record.threshold,
+            still=still,
+        )
+    else:
+        said = _(
+            "approvals so far (the server's count): {approvals} of {threshold} needed; yours completes the quorum.",
+            approvals=approvals,
+            threshold=record.threshold,
+        )
+    say(said)
+    if not args.yes and input(_("Approve? Type yes: ")).strip().lower() != "yes":
+        print(_("not approved."))
         return 1
     count = await send_approval(api, home, state, record, checked)
     left = max(record.threshold - count, 0)
-    print(
-        f"approved: {count} of the {record.threshold} approvals needed so far (the server's count); "
-        + (f"{left} more needed." if left else "the requester can open it now.")
-    )
+    if left:
+        done = _(
+            "approved: {count} of the {threshold} approvals needed so far (the server's count); {left} more needed.",
+            count=count,
+            threshold=record.threshold,
+            left=left,
+        )
+    else:
+        done = _(
+            "approved: {count} of the {threshold} approvals needed so far (the server's count); the requester can "
+            "open it now.",
+            count=count,
+            threshold=record.threshold,
+        )
+    print(done)
     return 0
 
 
@@ -179,7 +208,7 @@ async def cmd_open(session: Session, args: argparse.Namespace) -> int:
     api = session.api(home)
     kept = home.section("reveals").get(args.request)
     if kept is None:
-        raise UsageError("this is not a request you made on this device")
+        raise UsageError(_("this is not a request you made on this device"))
     state, record = await session.council_state(home, api)
     answer = await api.call("GET", f"/v1/reveals/{args.request}")
     request = from_wire(RevealRequest, answer["request"])
@@ -211,19 +240,24 @@ async def cmd_open(session: Session, args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"request_id": args.request, "case_id": kept["case"], "identity": identity, "attachments": files})
     else:
-        say(f"identity in case {kept['case']}:", one_line=True)
+        say(_("identity in case {case}:", case=kept["case"]), one_line=True)
         for name, value in identity.items() if isinstance(identity, dict) else []:
             say(f"  {clean(name, one_line=True)}: {clean(value)}")
         for f in files:
-            say(f"  attachment: {f['file']} ({f['size']} bytes)", one_line=True)
+            say("  " + _("attachment: {file} ({size} bytes)", file=f["file"], size=f["size"]), one_line=True)
         if args.attachments_to is not None and not files and not hidden:
-            print("  (no identity attachments)")
+            print("  " + _("(no identity attachments)"))
     if waiting:
         print(
-            f"this case has {waiting} identity attachment(s) (photos, papers): the request stays on this device until you "
-            f"open them with `tessera reveal open {args.request} --attachments-to DIR`.",
+            _(
+                "this case has {count} identity attachment(s) (photos, papers): the request stays on this device until "
+                "you open them with `tessera reveal open {request} --attachments-to DIR`.",
+                count=waiting,
+                request=args.request,
+            ),
             file=sys.stderr,
         )
+
     if hidden:
         raise ProofError(
             f"{len(hidden)} attachment(s) of this case that the helper listed were not served ({', '.join(hidden)}): the "

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from client.agenda import todo
+from client.i18n import _
 from client.output import progress_done, progress_line
 from client.session import Session
 from client.terminal import emit_json, say
@@ -14,33 +15,40 @@ from client.terminal import emit_json, say
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "todo",
-        help="what waits for you: approvals, votes, ceremony steps, new messages, key changes, your outbox",
-        description="Everything here is computed on this device from what it verified (signed votes, opened messages, "
-        "the verified key directory); where only the server can say something, the line says so.",
+        help=_("what waits for you: approvals, votes, ceremony steps, new messages, key changes, your outbox"),
+        description=_(
+            "Everything here is computed on this device from what it verified (signed votes, opened messages, "
+            "the verified key directory); where only the server can say something, the line says so."
+        ),
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_todo)
 
 
 def _progress(done: int, total: int | None) -> None:
-    progress_line(f"reading cases: {done}" + (f" of {total}" if total is not None else ""))
+    if total is None:
+        progress_line(_("reading cases: {done}", done=done))
+    else:
+        progress_line(_("reading cases: {done} of {total}", done=done, total=total))
 
 
 async def cmd_todo(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
     api = session.api(home)
     state = await session.directory(home, api)
-    outbox = (sum(1 for _ in home.outbox()), sum(1 for _ in home.pending_uploads()))
+    outbox = (sum(1 for _item in home.outbox()), sum(1 for _upload in home.pending_uploads()))
     agenda = await todo(api, home, state, outbox=outbox, on_progress=_progress)
     progress_done()
     if args.json:
         emit_json({"items": [i.to_json() for i in agenda.items]})
         return 0
     if not agenda.items:
-        print("nothing waits for you.")
+        print(_("nothing waits for you."))
+
         return 0
     for item in agenda.items:
-        say(f"- {item.text}", one_line=True)
+        say(f"- {item.shown(_)}", one_line=True)
+
         if item.command:
             say(f"    {item.command}", one_line=True)
     return 0
