@@ -328,14 +328,7 @@ class MessageCount:
 
 
 @answer
-class PagedCase:
-    case_id: B64
-    state: CaseState
-    day: int
-    epoch: int
-    envelope: IntakeEnvelope
-    switched: AttestedSwitch | None
-    decisions: tuple[Decision, ...]
+class PagedCase(Case):
     messages: MessageCount
 
 

@@ -11,20 +11,19 @@ import sys
 from pathlib import Path
 
 import pytest
-from nacl.utils import random
 
 from client.agenda import Agenda
 from client.cliparser import wrap_columns
-from client.home import Home
 from client.i18n import LOCALE_DIR, N_, _, asked_for, from_environment, language, speaking
 from client.main import build_parser, main
 from client.output import display_width
 from client.plan import CeremonyPlan, PlanMember
-from keys.accounts import AccountKeys
-from keys.encoding import b64u_encode
+from tests.app.conftest import (
+    PASSPHRASE,  # the one make_home seals with
+    make_home,
+)
 from tests.fastcli import command
 
-PASSPHRASE = "four words for tests"
 LOCALE_VARIABLES = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
 
 
@@ -53,22 +52,6 @@ def _flat(text: str) -> str:
 
 def _has(out: str, *phrases: str) -> bool:
     return all(_flat(p) in _flat(out) for p in phrases)
-
-
-def _home(path: Path, server: str) -> None:
-    keys = AccountKeys.generate()
-    state = {
-        "v": 1,
-        "account": "hana",
-        "role": "helper",
-        "server": server,
-        "sign_seed": b64u_encode(keys.sign_seed),
-        "box_secret": b64u_encode(keys.box_secret),
-        "reply_secret": b64u_encode(random(32)),
-        "outbox_key": b64u_encode(random(32)),
-        "pin": {"seq": 0, "head": b64u_encode(bytes(32))},
-    }
-    Home.create(path, PASSPHRASE, state)
 
 
 def test_lang_ko_gives_the_command_help_in_korean(capsys: pytest.CaptureFixture[str]) -> None:
@@ -103,7 +86,7 @@ def test_the_default_is_english_and_lang_wins_over_the_system_locale(
 def test_a_wrong_passphrase_in_japanese_under_a_japanese_locale(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _home(tmp_path / "h", "http://127.0.0.1:9")
+    make_home(tmp_path / "h")
     monkeypatch.setenv("TESSERA_PASSPHRASE", "not the right words at all")
     _locale(monkeypatch, "ja_JP.UTF-8")
     code, _out, err = _run(capsys, "--home", str(tmp_path / "h"), "whoami")
@@ -115,7 +98,7 @@ def test_a_wrong_passphrase_in_japanese_under_a_japanese_locale(
 def test_an_unreachable_server_in_chinese_under_a_chinese_locale(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _home(tmp_path / "h", "http://127.0.0.1:9")  # the discard port: nothing listens there
+    make_home(tmp_path / "h")  # its server is the discard port: nothing listens there
     monkeypatch.setenv("TESSERA_PASSPHRASE", PASSPHRASE)
     _locale(monkeypatch, "zh_CN.UTF-8")
     code, _out, err = _run(capsys, "--home", str(tmp_path / "h"), "sync")
@@ -134,7 +117,7 @@ def test_an_unknown_lang_is_refused_saying_which_there_are(capsys: pytest.Captur
 def test_a_usage_error_and_a_prompt_in_korean(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _home(tmp_path / "h", "http://127.0.0.1:9")
+    make_home(tmp_path / "h")
     monkeypatch.setenv("TESSERA_PASSPHRASE", PASSPHRASE)
     code, _out, err = _run(capsys, "--lang", "ko", "--home", str(tmp_path / "h"), "outbox", "drop", "nothing-here")
     assert code == 2
@@ -248,7 +231,7 @@ def test_the_ceremony_plan_a_member_accepts_is_in_their_language_and_names_line_
 def test_a_tessera_process_speaks_its_locale_and_the_suite_english(tmp_path: Path) -> None:
     """A real process: its language comes from the environment it was started with (LANG), and the suite's
     processes get LANGUAGE=en (tests/conftest.py) whatever the machine's locale."""
-    _home(tmp_path / "h", "http://127.0.0.1:9")
+    make_home(tmp_path / "h")
     base = {k: v for k, v in os.environ.items() if k not in LOCALE_VARIABLES and not k.startswith("TESSERA_")}
     base["TESSERA_PASSPHRASE"] = "not the right words at all"
     argv = command("--home", str(tmp_path / "h"), "whoami")
