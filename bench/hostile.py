@@ -165,9 +165,19 @@ MIX = {
 
 
 def attackers(
-    port: int, seconds: float, hostile: int, principal: str, spray_pause: float, report: Path, only: str | None = None
+    port: int,
+    seconds: float,
+    hostile: int,
+    principal: str,
+    spray_pause: float,
+    report: Path,
+    only: str | None = None,
+    nice: int = 0,
 ) -> None:
-    """The attacking process: `hostile` slots, each opening one connection after another for `seconds`."""
+    """The attacking process: `hostile` slots, each opening one connection after another for `seconds`. `nice`: its
+    scheduling priority lowered by that much (see --attacker-nice)."""
+    if nice:
+        os.nice(nice)
     mix = {only: 1.0} if only else MIX
     kinds = [kind for kind, share in mix.items() for _ in range(round(share * hostile))]
 
@@ -292,9 +302,11 @@ async def main_async(args: argparse.Namespace) -> int:
                 log_before = log.stat().st_size
                 report = Path(tmp) / "attack.json"
                 attack = multiprocessing.get_context("spawn").Process(
-                    target=attackers, args=(port, args.phase, args.hostile, "admin", args.spray_pause, report, args.only)
+                    target=attackers,
+                    args=(port, args.phase, args.hostile, "admin", args.spray_pause, report, args.only, args.attacker_nice),
                 )
-                print(f"honest with {args.hostile} hostile connections: {args.phase:.0f} s", flush=True)
+                attacked = f"{args.hostile} hostile connections (nice {args.attacker_nice})"
+                print(f"honest with {attacked}: {args.phase:.0f} s", flush=True)
                 attack.start()
                 await asyncio.sleep(2)  # the attackers are connected
                 during: list[int] = []
@@ -384,6 +396,15 @@ def main() -> None:
     parser.add_argument("--body-memory", type=int, default=0, help="the server's body_memory in MiB (default: its own)")
     parser.add_argument("--only", choices=sorted(MIX), help="one kind of attack for all the hostile connections")
     parser.add_argument("--show-log", action="store_true", help="print the end of what the server logged")
+    parser.add_argument(
+        "--attacker-nice",
+        type=int,
+        default=0,
+        metavar="N",
+        help="lower the attacking process's scheduling priority by N (0-19; default 0). Real attackers spend their own "
+        "CPU elsewhere on the network; here they share this machine's cores with the server and the honest clients, "
+        "so a figure with 19 tells what they make the server do, apart from the CPU their own loop takes",
+    )
     args = parser.parse_args()
     if not 0 < args.hostile <= 2000 or not 5 <= args.phase <= 600:
         parser.error("--hostile from 1 to 2000, --phase from 5 to 600 seconds")

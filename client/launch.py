@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from client.home import KEYSTORE, PASSPHRASE_ENV, Home, default_home
+from client.i18n import asked_for, speaking
 
 # commands that never open an existing home: nothing to start for them
 NO_HOME = frozenset({"demo", "app", "join"})
@@ -36,13 +37,15 @@ class EarlyUnlock:
 
     path: Path
     passphrase: str
+    language: str = "en"  # what the command speaks: an error raised here is worded as main() would word it
     _done: threading.Event = field(default_factory=threading.Event)
     _home: Home | None = None
     _error: BaseException | None = None
 
     def run(self) -> None:
         try:
-            self._home = Home.open(self.path, self.passphrase)
+            with speaking(self.language):  # a thread starts with its own context: English unless told
+                self._home = Home.open(self.path, self.passphrase)
         except BaseException as exc:  # handed to the main thread as it is, raised there
             self._error = exc
         finally:
@@ -93,7 +96,7 @@ def start(argv: list[str]) -> EarlyUnlock | None:
         passphrase = os.environ[PASSPHRASE_ENV]
     else:
         return None
-    early = EarlyUnlock(path, passphrase)
+    early = EarlyUnlock(path, passphrase, asked_for(argv))
     threading.Thread(target=early.run, name="tessera-unlock", daemon=True).start()
     return early
 

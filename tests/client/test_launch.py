@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from client.home import HomeError
 from client.launch import EarlyUnlock, start
 from client.main import main
 from keys.errors import WrongPassphraseError
@@ -82,3 +83,13 @@ def test_an_early_unlock_serves_only_its_own_home_and_passphrase(org: Org) -> No
     wrong.run()
     with pytest.raises(WrongPassphraseError):
         wrong.take(path, "another passphrase of six words here")
+
+
+def test_an_error_from_the_early_unlock_speaks_the_commands_language(tmp_path: Path) -> None:
+    """The thread has a context of its own: without the command's language its errors would be English."""
+    early = EarlyUnlock(tmp_path, "any passphrase", "ko")
+    early.run()
+    with pytest.raises(HomeError) as raised:
+        early.take(tmp_path, "any passphrase")
+    assert "no account in" not in str(raised.value) and str(tmp_path) in str(raised.value)
+    assert start(["--lang", "ja", "--home", str(tmp_path), "cases", "list"]) is None  # no keystore: nothing started
