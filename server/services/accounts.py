@@ -111,13 +111,17 @@ async def _store_invite(services: Services, grant: Grant, *, actor: str) -> Issu
         await audit.append(
             session, day=services.today(), actor=actor, action="invite.created", obj=grant.account, detail={"role": grant.role}
         )
+    services.limits.invite_ids.remember(grant.invite_id)  # found at once here; other workers within a second
     return IssuedInvite(grant.invite_id, secret, grant)
 
 
 async def _valid_invite(services: Services, invite_id: bytes, secret: str) -> InviteRow:
-    """The invite, if `secret` is its secret. An invite id nobody issued costs one indexed read and no
-    Argon2id work, so a spray of made-up invites spends nothing a real one needs; checks of a real invite
+    """The invite, if `secret` is its secret. An invite id nobody issued costs no database read of its own (the
+    list of unused ids, read at most once a second: budgets.KnownInvites) and no Argon2id work, so a spray of
+    made-up invites spends nothing a real one needs; checks of a real invite
     have a budget of their own (INVITE_TRIES_PER_MINUTE), which only someone holding its id can spend."""
+    if not await services.limits.invite_ids.may_exist(invite_id, lambda: _unused_invite_ids(services)):
+        raise NotFoundError(_NO_SUCH_INVITE)
     async with services.db.read() as session:
         row = await session.get(InviteRow, invite_id)
     if row is None:
@@ -134,6 +138,12 @@ async def _valid_invite(services: Services, invite_id: bytes, secret: str) -> In
 
 
 _NO_SUCH_INVITE = "no such invite (check that you copied the whole invite)"
+
+
+async def _unused_invite_ids(services: Services) -> frozenset[bytes]:
+    async with services.db.read() as session:
+        rows = await session.execute(select(InviteRow.invite_id).where(InviteRow.used.is_(False)))
+        return frozenset(rows.scalars().all())
 
 
 async def _secret_matches(services: Services, stored: str, secret: str) -> bool:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from nacl.utils import random
@@ -58,10 +60,45 @@ INVITE_TRIES_PER_MINUTE = 10  # per invite: a joining device makes two checks (g
 SECRET_CHECKS_AT_ONCE = 1  # Argon2id verifications running at a time (19 MiB each), off the event loop
 
 
+INVITE_IDS_FRESH = 1.0  # seconds an in-memory list of the unused invites' ids is trusted to say "no such invite"
+
+
+class KnownInvites:
+    """The ids of the unused invites, read from the database at most once every INVITE_IDS_FRESH seconds. An
+    invite check with an id nobody issued (a spray of made-up invites: unauthenticated, as fast as an attacker
+    likes) is answered from this list, not with a database read each: the database then sees at most one read
+    a second from all of them, however many there are. An invite issued since the last read (by this process
+    or another worker) is found once the list is older than that: a real invite never waits more than a second
+    more (`tests/server/test_invite_spray.py`)."""
+
+    def __init__(self) -> None:
+        self._ids: frozenset[bytes] = frozenset()
+        self._read_at = float("-inf")
+        self._reading = asyncio.Lock()
+
+    def remember(self, invite_id: bytes) -> None:
+        """An invite this process just issued."""
+        self._ids = self._ids | {invite_id}
+
+    async def may_exist(self, invite_id: bytes, read: Callable[[], Awaitable[frozenset[bytes]]]) -> bool:
+        """False only when the list, at most INVITE_IDS_FRESH old, does not hold `invite_id`. (Its age is kept
+        on the monotonic clock: a service's clock may be a test's fixed one.)"""
+        now = time.monotonic()
+        if invite_id in self._ids:
+            return True
+        if now - self._read_at < INVITE_IDS_FRESH:
+            return False
+        async with self._reading:  # one read at a time; who waited uses the list the read before them made
+            if now - self._read_at >= INVITE_IDS_FRESH:
+                self._ids, self._read_at = await read(), now
+        return invite_id in self._ids
+
+
 @dataclass
 class Limits:
-    """This process's budgets: requests per principal, secret checks per invite."""
+    """This process's budgets: requests per principal, secret checks per invite, reads for made-up invites."""
 
     requests: Budgets = field(default_factory=Budgets)
     invites: Budgets = field(default_factory=Budgets)
+    invite_ids: KnownInvites = field(default_factory=KnownInvites)
     secret_checks: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(SECRET_CHECKS_AT_ONCE))
