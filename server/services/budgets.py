@@ -60,20 +60,23 @@ INVITE_TRIES_PER_MINUTE = 10  # per invite: a joining device makes two checks (g
 SECRET_CHECKS_AT_ONCE = 1  # Argon2id verifications running at a time (19 MiB each), off the event loop
 
 
-INVITE_IDS_FRESH = 1.0  # seconds an in-memory list of the unused invites' ids is trusted to say "no such invite"
+INVITE_IDS_FRESH = 1.0  # seconds between two reads of the unused invites' ids
 
 
 class KnownInvites:
     """The ids of the unused invites, read from the database at most once every INVITE_IDS_FRESH seconds. An
     invite check with an id nobody issued (a spray of made-up invites: unauthenticated, as fast as an attacker
-    likes) is answered from this list, not with a database read each: the database then sees at most one read
-    a second from all of them, however many there are. An invite issued since the last read (by this process
-    or another worker) is found once the list is older than that: a real invite never waits more than a second
-    more (`tests/server/test_invite_spray.py`)."""
+    likes) is answered from this list, not with a database read each: the database sees at most one read a second
+    from all of them, however many there are.
+
+    An id not in the list waits for a read that begins after it came (up to INVITE_IDS_FRESH), so an invite
+    issued before the check is always found, also one another worker issued a moment ago; one this process
+    issued is in the list at once (`tests/server/test_invite_spray.py`). A made-up invite is answered within
+    about a second: the sprayer waits, not the database."""
 
     def __init__(self) -> None:
         self._ids: frozenset[bytes] = frozenset()
-        self._read_at = float("-inf")
+        self._started = float("-inf")  # when the read that made `_ids` began (monotonic clock)
         self._reading = asyncio.Lock()
 
     def remember(self, invite_id: bytes) -> None:
@@ -81,16 +84,18 @@ class KnownInvites:
         self._ids = self._ids | {invite_id}
 
     async def may_exist(self, invite_id: bytes, read: Callable[[], Awaitable[frozenset[bytes]]]) -> bool:
-        """False only when the list, at most INVITE_IDS_FRESH old, does not hold `invite_id`. (Its age is kept
-        on the monotonic clock: a service's clock may be a test's fixed one.)"""
-        now = time.monotonic()
+        """Whether `invite_id` is an unused invite's, by a list read after this call began (or a newer one). The
+        monotonic clock: a service's clock may be a test's fixed one."""
         if invite_id in self._ids:
             return True
-        if now - self._read_at < INVITE_IDS_FRESH:
-            return False
-        async with self._reading:  # one read at a time; who waited uses the list the read before them made
-            if now - self._read_at >= INVITE_IDS_FRESH:
-                self._ids, self._read_at = await read(), now
+        arrived = time.monotonic()
+        wait = self._started + INVITE_IDS_FRESH - arrived
+        if wait > 0:
+            await asyncio.sleep(wait)
+        async with self._reading:  # one read at a time; who waited uses a read that began after they came
+            if self._started < arrived:
+                self._started = time.monotonic()
+                self._ids = await read()
         return invite_id in self._ids
 
 
