@@ -118,8 +118,7 @@ async def _store_invite(services: Services, grant: Grant, *, actor: str) -> Issu
 async def _valid_invite(services: Services, invite_id: bytes, secret: str) -> InviteRow:
     """The invite, if `secret` is its secret. An invite id nobody issued costs no database read of its own (the
     list of unused ids, read at most once a second: budgets.KnownInvites; such a check waits for the next read)
-    and no Argon2id work, so a spray of
-    made-up invites spends nothing a real one needs; checks of a real invite
+    and no Argon2id work, so a spray of made-up invites spends nothing a real one needs; checks of a real invite
     have a budget of their own (INVITE_TRIES_PER_MINUTE), which only someone holding its id can spend."""
     if not await services.limits.invite_ids.may_exist(invite_id, lambda: _unused_invite_ids(services)):
         raise NotFoundError(_NO_SUCH_INVITE)
