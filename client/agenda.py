@@ -18,6 +18,7 @@ from client.api import Api, ApiError
 from client.casefiles import open_case, read_decision
 from client.home import Home
 from client.i18n import N_
+from client.rekey import fetch_status
 from client.threads import open_thread
 from client.triage import CaseView, council_cases, helper_cases
 from keys.council import EpochRecord
@@ -163,17 +164,17 @@ async def _council(
 ) -> None:
     await _ceremony(api, home, state, agenda)
     record = state.council
-    rekey = await api.call("GET", "/v1/rekey")
-    if isinstance(rekey, dict) and rekey.get("state") == "switching":
-        old = state.council_at(int(rekey.get("old_epoch", -1)))
-        if rekey.get("remaining") and _member_of(old, home.account):
+    switch = await fetch_status(api)
+    if switch["state"] == "switching":
+        old = state.council_at(int(switch.get("old_epoch", -1)))
+        if switch.get("remaining") and _member_of(old, home.account):
             agenda.add(
                 "rekey",
                 N_("{count} case(s) wait for key-switch contributions (the server says)"),
                 "tessera council rekey contribute",
-                count=rekey["remaining"],
+                count=switch["remaining"],
             )
-        if not rekey.get("remaining") and _member_of(record, home.account) and home.account not in rekey.get("attested_by", []):
+        if not switch.get("remaining") and _member_of(record, home.account) and home.account not in switch.get("attested_by", []):
             agenda.add(
                 "rekey", N_("every case is switched to the new council key: check and sign them"), "tessera council rekey attest"
             )

@@ -34,6 +34,13 @@ Directory = Callable[[], Awaitable[DirectoryState]]
 __all__ = ["Directory", "StepResult", "ceremony_step", "share_for", "step_member"]
 
 
+async def open_ceremony(api: Api, *, threshold: int, members: list[str]) -> dict[str, Any]:
+    """An administrator opens the council's key ceremony for `members` with `threshold`: the first one, or a
+    re-key of a working council (the answer's `kind` says which). Returns the server's answer (OpenedCeremony)."""
+    answer: dict[str, Any] = await api.call("POST", "/v1/ceremonies", body={"v": 1, "threshold": threshold, "members": members})
+    return answer
+
+
 async def ceremony_step(
     api: Api,
     keys: AccountKeys,

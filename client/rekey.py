@@ -62,6 +62,13 @@ def councils(state: DirectoryState, status: dict[str, Any]) -> Councils:
     return Councils(old, new, switch_context(old, new))
 
 
+
+async def fetch_status(api: Api) -> dict[str, Any]:
+    """The re-key's status as the server states it (`GET /v1/rekey`, checked against its answer type in
+    client/api.py): "none", "switching" with its progress, or "done" with its attestation."""
+    answer: dict[str, Any] = await api.call("GET", "/v1/rekey")
+    return answer
+
 async def check_rekey_done(api: Api, state: DirectoryState, status: dict[str, Any]) -> tuple[EpochRecord, int]:
     """A finished re-key, as this device verifies it before an old share may go (never the server's `state`):
     the verified directory holds a new council key, the attestation the server names is signed by k members of
@@ -224,7 +231,7 @@ async def contribute(
     api: Api, keys: AccountKeys, secrets: MutableMapping[str, str], state: DirectoryState, progress: Progress
 ) -> int:
     """Post this old member's key-switch contribution for every case not switched yet; returns how many."""
-    status = await api.call("GET", "/v1/rekey")
+    status = await fetch_status(api)
     if status["state"] != "switching":
         raise ProtocolError("no council re-key is running")
     c = councils(state, status)
@@ -266,7 +273,7 @@ async def contribute(
 async def attest(api: Api, keys: AccountKeys, state: DirectoryState, progress: Progress) -> dict[str, Any]:
     """Check every switched header (its origin, the k contributions and their combination), then sign the
     Merkle root over all of them. Raises ProofError naming the first case that does not check out."""
-    status = await api.call("GET", "/v1/rekey")
+    status = await fetch_status(api)
     if status["state"] != "switching":
         raise ProtocolError("no council re-key is running")
     if int(status["remaining"]):

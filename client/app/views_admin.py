@@ -18,6 +18,7 @@ from client.api import ApiError, ServerUnreachableError
 from client.app.pages import fields, go, notice, render, speaker, text, work
 from client.app.state import Work
 from client.auditlog import verify_audit
+from client.ceremony import open_ceremony
 from client.enrol import make_invite, revoke_account
 from client.session import UsageError
 from keys.encoding import b64u_decode
@@ -134,7 +135,7 @@ async def ceremony_start(request: web.Request) -> web.StreamResponse:
         raise UsageError("the threshold must be a whole number") from exc
     if not 1 <= threshold <= len(members):
         raise UsageError("choose the members, and a threshold from 1 to their number")
-    answer = await w.api.call("POST", "/v1/ceremonies", body={"v": 1, "threshold": threshold, "members": members})
+    answer = await open_ceremony(w.api, threshold=threshold, members=members)
     _ = speaker(request)
     what = _("A re-key") if answer.get("kind") == "rekey" else _("The key ceremony")
     notice(request, _("{what} was opened for {members} (threshold {k}).", what=what, members=", ".join(members), k=threshold))

@@ -370,9 +370,7 @@ async def ceremony_page(request: web.Request) -> web.StreamResponse:
 async def _rekey(w: Work) -> dict[str, Any]:
     """The re-key's status (the server's word: what to do next, nothing decided on it), and whether this device
     still holds a share of the old key; erasing it is the member's own step (`rekey_forget`), checked first."""
-    status = await w.api.call("GET", "/v1/rekey")
-    if not isinstance(status, dict):
-        return {}
+    status = await rekey.fetch_status(w.api)
     return {**status, "old_share_kept": rekey.old_share_kept(w.home.section("ceremony"), status)}
 
 
@@ -383,7 +381,7 @@ async def rekey_forget(request: web.Request) -> web.StreamResponse:
     the server's "done"). The button sits under the words saying the share can never be used again."""
     w = work(request, "council")
     state = await w.directory()
-    status = await w.api.call("GET", "/v1/rekey")
+    status = await rekey.fetch_status(w.api)
     _ = speaker(request)
     try:
         erased = await rekey.forget_old_share(w.api, w.home.keys, w.home.section("ceremony"), state, status)

@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from client import rekey
-from client.ceremony import ceremony_step
+from client.ceremony import ceremony_step, open_ceremony
 from client.home import Home
 from client.i18n import N_, _
 from client.mailbox import erase_old_share
@@ -126,7 +126,7 @@ async def cmd_start(session: Session, args: argparse.Namespace) -> int:
                 threshold=council.threshold,
             )
         )
-    answer = await api.call("POST", "/v1/ceremonies", body={"v": 1, "threshold": args.threshold, "members": members})
+    answer = await open_ceremony(api, threshold=args.threshold, members=members)
     say(
         _(
             "ceremony opened for {members} (threshold {threshold}, epoch {epoch}).",
@@ -195,7 +195,7 @@ async def cmd_step(session: Session, args: argparse.Namespace) -> int:
         say(action)
     if result.done:
         say(_(DONE))
-        if (await api.call("GET", "/v1/rekey"))["state"] == "switching":
+        if (await rekey.fetch_status(api))["state"] == "switching":
             say(_(REKEY_NEXT))
     else:
         say(
@@ -241,7 +241,7 @@ async def cmd_run(session: Session, args: argparse.Namespace) -> int:
             if dropped:
                 say(_(IGNORED, count=dropped))
             say(_(DONE))
-            if (await api.call("GET", "/v1/rekey"))["state"] == "switching":
+            if (await rekey.fetch_status(api))["state"] == "switching":
                 say(_(REKEY_NEXT))
             return 0
         waited = time.monotonic() - started
@@ -329,8 +329,7 @@ async def cmd_rekey_start(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
     if home.role != "admin":
         raise UsageError(_("only an administrator opens a re-key"))
-    body = {"v": 1, "threshold": args.threshold, "members": members}
-    answer = await session.api(home).call("POST", "/v1/ceremonies", body=body)
+    answer = await open_ceremony(session.api(home), threshold=args.threshold, members=members)
     if answer.get("kind") != "rekey":
         say(_("there was no council yet: this is the first key ceremony, not a re-key."))
     say(
@@ -358,7 +357,7 @@ async def cmd_rekey_forget(session: Session, args: argparse.Namespace) -> int:
         raise UsageError(_("only council members hold shares"))
     api = session.api(home)
     state = await session.directory(home, api)
-    status = await api.call("GET", "/v1/rekey")
+    status = await rekey.fetch_status(api)
     old, covered = await rekey.check_rekey_done(api, state, status)
     secrets = home.section("ceremony")
     if f"share:{old.epoch}" not in secrets:
@@ -392,7 +391,7 @@ async def cmd_rekey_forget(session: Session, args: argparse.Namespace) -> int:
 async def cmd_rekey_status(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
     api = session.api(home)
-    status = await api.call("GET", "/v1/rekey")
+    status = await rekey.fetch_status(api)
     _hint_forget(home, status)
     if args.json:
         emit_json(status)
@@ -431,7 +430,7 @@ async def cmd_rekey_contribute(session: Session, args: argparse.Namespace) -> in
     count = await rekey.contribute(
         api, home.keys, home.section("ceremony"), state, lambda done, total: progress(done, total, _("cases switched"))
     )
-    status = await api.call("GET", "/v1/rekey")
+    status = await rekey.fetch_status(api)
     say(
         _(
             "contributed to {count} case(s); {remaining} case(s) still wait for other members.",

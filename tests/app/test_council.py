@@ -8,14 +8,12 @@ import asyncio
 import json
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from client.app.security import SANDBOX_CSP
 from client.samples import photo_with_gps
-from keys.encoding import b64u_encode
 from tests.app.conftest import App
 from tests.hostile.conftest import Org, run_ceremony
-from tests.hostile.lies import ATTACKER
+from tests.hostile.lies import ATTACKER, add_to_missing
 from tests.hostile.review import rekey_key_ceremony
 from tests.hostile.test_cases import _forge_for
 
@@ -221,14 +219,7 @@ async def test_a_member_replaces_keys_and_another_re_wraps_the_case_keys_to_them
 async def test_re_wrapping_refuses_a_key_outside_the_verified_council(org: Org, app_for: AppFor) -> None:
     """The server lists an attacker's box key as a member lacking the case keys: nothing is wrapped, the page says
     the server lied (tests/hostile/test_rewrap.py for the CLI)."""
-    intruder = b64u_encode(ATTACKER.public().box_key)
-
-    def add_intruder(_s: Any, body: dict[str, Any]) -> dict[str, Any]:
-        for item in body["wraps"]:
-            item["missing"] = [*item["missing"], intruder]
-        return body
-
-    org.relay.rewrite("GET", r"/v1/wraps", add_intruder)
+    org.relay.rewrite("GET", r"/v1/wraps", add_to_missing(ATTACKER.public().box_key))
     kim = await app_for("kim")
     refused = await kim.post("/council/rewrap")
     assert refused.status == 502 and "The server lied" in await refused.text()

@@ -6,6 +6,7 @@ ciphertexts and the public keys in them. Nothing here holds a member's or a help
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from keys.accounts import AccountKeys
 from keys.checkpoints import sign_checkpoint
 from keys.council import EpochRecord
 from keys.directory import DirectoryEntry
+from keys.encoding import b64u_encode
 from keys.envelope import IntakeEnvelope, SignedCaseFile, wrap_case_key
 from keys.group import default_rng
 from keys.hashing import TAG_AD_CASE_FILE, TAG_AD_IDENTITY, TAG_INTAKE_SIG, digest, kdf32
@@ -51,6 +53,18 @@ def directory_answer(entries: list[DirectoryEntry], server: AccountKeys, origina
     day = int(original["checkpoint"]["day"])
     answer["checkpoint"] = to_wire(sign_checkpoint(entries[-1].seq, entries[-1].hash(), day, server))
     return answer
+
+
+def add_to_missing(box_key: bytes) -> Callable[[Any, dict[str, Any]], dict[str, Any]]:
+    """A rewrite of `GET /v1/wraps` that lists `box_key` as a member lacking every case key (issue 18 item 2)."""
+    intruder = b64u_encode(box_key)
+
+    def rewrite(_s: Any, body: dict[str, Any]) -> dict[str, Any]:
+        for item in body["wraps"]:
+            item["missing"] = [*item["missing"], intruder]
+        return body
+
+    return rewrite
 
 
 def forge_case(

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from keys.encoding import b64u_encode
 from tests.hostile.conftest import Org
-from tests.hostile.lies import ATTACKER
+from tests.hostile.lies import ATTACKER, add_to_missing
 
 
 def test_rewrap_wraps_only_to_the_verified_council(org: Org) -> None:
     """Issue 18 item 2. Seen against the old code: `council rewrap` wrapped every case key to whatever box key the
     server listed as missing."""
     intruder = b64u_encode(ATTACKER.public().box_key)
-
-    def add_intruder(_s: Any, body: dict[str, Any]) -> dict[str, Any]:
-        for item in body["wraps"]:
-            item["missing"] = [*item["missing"], intruder]
-        return body
-
-    org.relay.rewrite("GET", r"/v1/wraps", add_intruder)
+    org.relay.rewrite("GET", r"/v1/wraps", add_to_missing(ATTACKER.public().box_key))
     result = org.run("kim", "council", "rewrap")
     assert result.code == 3, result.err
     assert "server" in result.err
