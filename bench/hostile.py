@@ -266,6 +266,12 @@ async def sample_rss(pid: int, until: float, into: list[int]) -> None:
         await asyncio.sleep(0.5)
 
 
+def pin(pid: int, cpus: set[int]) -> None:
+    """Every thread of process `pid` onto `cpus` (threads started later inherit it)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        os.sched_setaffinity(int(task.name), cpus)
+
+
 async def main_async(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "srv"
@@ -285,6 +291,11 @@ async def main_async(args: argparse.Namespace) -> int:
         with running_server(data, port, env=env) as supervisor:
             found = subprocess.run(["pgrep", "-P", str(supervisor.pid)], capture_output=True, text=True, check=True)
             pid = int(found.stdout.split()[0])
+            if args.pin:
+                first, second = sorted(os.sched_getaffinity(0))[:2]
+                pin(supervisor.pid, {first})
+                pin(pid, {first})
+                pin(os.getpid(), {second})  # the honest clients, and the attacking process started from here
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=args.clients * 2)) as session:
                 org = await build_org(base, session, invite, helpers=max(1, args.clients - 3))
                 rss_start = rss_kib(pid)
@@ -305,7 +316,7 @@ async def main_async(args: argparse.Namespace) -> int:
                     target=attackers,
                     args=(port, args.phase, args.hostile, "admin", args.spray_pause, report, args.only, args.attacker_nice),
                 )
-                attacked = f"{args.hostile} hostile connections (nice {args.attacker_nice})"
+                attacked = f"{args.hostile} hostile connections (nice {args.attacker_nice}{', pinned' if args.pin else ''})"
                 print(f"honest with {attacked}: {args.phase:.0f} s", flush=True)
                 attack.start()
                 await asyncio.sleep(2)  # the attackers are connected
@@ -405,7 +416,15 @@ def main() -> None:
         "CPU elsewhere on the network; here they share this machine's cores with the server and the honest clients, "
         "so a figure with 19 tells what they make the server do, apart from the CPU their own loop takes",
     )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="the server on one CPU and everything else (the honest clients, the attackers) on CPU 1, in every phase: on "
+        "a 2-core machine the closest this bench comes to attackers whose own CPU is spent on other machines",
+    )
     args = parser.parse_args()
+    if args.pin and len(os.sched_getaffinity(0)) < 2:
+        parser.error("--pin needs two CPUs")
     if not 0 < args.hostile <= 2000 or not 5 <= args.phase <= 600:
         parser.error("--hostile from 1 to 2000, --phase from 5 to 600 seconds")
     sys.exit(asyncio.run(main_async(args)))

@@ -35,6 +35,7 @@ from typing import Any
 import aiohttp
 
 from bench.crypto import make_council
+from client.api import Api, check
 from client.home import Home
 from client.report.charts import draw_charts
 from client.report.compute import Settings, compute_report
@@ -56,14 +57,17 @@ PERIOD = Period("2027-01", "2027-12")
 TODAY = day_of(datetime.date(2028, 1, 5))
 
 
-class MemoryServer:
-    """The server's answers as JSON bytes, parsed on every call as client.api.Api parses a response."""
+class MemoryServer(Api):
+    """The server's answers as JSON bytes, parsed and checked on every call as client.api.Api does with a response."""
 
     def __init__(self) -> None:
+        super().__init__("http://127.0.0.1:1", session=None)  # type: ignore[arg-type]  # nothing is sent
         self.answers: dict[str, bytes] = {}
 
     async def call(self, method: str, path: str, *, body: Any = None, query: Any = None, auth: bool = True) -> Any:
-        return json.loads(self.answers[path])
+        answer = json.loads(self.answers[path])
+        check(method, path, 200, answer)
+        return answer
 
 
 def fields_for(rng: random.Random, n: int) -> tuple[str, dict[str, Any]]:
@@ -157,10 +161,10 @@ async def timed_report(server: MemoryServer, home: Home, state: DirectoryState) 
     catalog = Catalog()
     cpu = time.process_time()
     start = time.perf_counter()
-    listed = await list_cases(server)  # type: ignore[arg-type]
+    listed = await list_cases(server)
 
     async def open_one(case_id: str) -> Any:
-        return await open_record(server, home, state, case_id)  # type: ignore[arg-type]
+        return await open_record(server, home, state, case_id)
 
     records, unreadable = await read_cases(listed, open_one, since_day=PERIOD.first_day)
     opened = time.perf_counter()

@@ -23,6 +23,7 @@ from client.threads import open_thread
 from client.triage import CaseView, council_cases, helper_cases
 from keys.council import EpochRecord
 from keys.directory import DirectoryState
+from keys.encoding import b64u_decode
 from keys.errors import DirectoryError, TesseraError
 
 
@@ -61,7 +62,7 @@ async def open_decisions(api: Api, home: Home, state: DirectoryState) -> list[di
     """The open proposals the server lists, each read from its signatures on a case opened through the checked
     opener (`read_decision`), with what this member voted (from their verified vote). A proposal whose case does
     not open, or which does not verify, is returned with `problem` set."""
-    answer = await api.call("GET", "/v1/proposals")
+    answer = await api.open_proposals()
     items = answer.get("proposals") if isinstance(answer, dict) else None
     cases: dict[str, Any] = {}
     out = []
@@ -131,7 +132,7 @@ async def todo(
 
 async def _ceremony(api: Api, home: Home, state: DirectoryState, agenda: Agenda) -> None:
     try:
-        status = await api.call("GET", "/v1/ceremonies/current")
+        status = await api.ceremony_status()
     except ApiError as exc:
         if exc.status == 404:
             return
@@ -191,10 +192,10 @@ async def _council(
             "administrator: tessera council redistribute --threshold K --members (the same members)",
         )
         return
-    wraps = await api.call("GET", "/v1/wraps", query={"limit": 500})
+    wraps = await api.wraps(limit=500)
     if any(item.get("missing") for item in wraps.get("wraps", []) if isinstance(item, dict)):
         agenda.add("rewrap", N_("newer council members have no key for some cases yet"), "tessera council rewrap")
-    reveals = await api.call("GET", "/v1/reveals")
+    reveals = await api.pending_reveals()
     for item in reveals.get("requests", []) if isinstance(reveals, dict) else []:
         request = item.get("request", {}) if isinstance(item, dict) else {}
         rid = str(request.get("request_id"))
@@ -208,7 +209,7 @@ async def _council(
             )
     for rid, kept in home.section("reveals").items():
         try:
-            mine = await api.call("GET", f"/v1/reveals/{rid}")
+            mine = await api.reveal(b64u_decode(rid, what="request id"))
         except ApiError as exc:
             if exc.status in (404, 410):
                 agenda.add("reveal-open", N_("your reveal request {request} is gone from the server (expired)"), "", request=rid)
@@ -250,7 +251,7 @@ async def _council(
         if view.last_seq <= int(seen.get(view.case_id, 0)):
             continue
         case = await open_case(api, home, view.case_id, state)
-        thread = await api.call("GET", f"/v1/cases/{view.case_id}/messages", query={"after": int(seen.get(view.case_id, 0))})
+        thread = await api.messages(case.case_id, after=int(seen.get(view.case_id, 0)))
         _new_messages(agenda, view, open_thread(thread.get("messages"), case, state), home)
 
 

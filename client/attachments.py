@@ -61,11 +61,6 @@ class UploadInterruptedError(Exception):
     """The server stopped answering during an upload; it resumes with `tessera outbox flush`."""
 
 
-def _path(case_id: bytes, attachment_id: bytes | None = None) -> str:
-    base = f"/v1/cases/{b64u_encode(case_id)}/attachments"
-    return base if attachment_id is None else f"{base}/{b64u_encode(attachment_id)}"
-
-
 # -- sealing and the pending-upload record -------------------------------------------------------
 
 
@@ -195,7 +190,7 @@ async def upload(api: Api, home: Home, pending: PendingUpload, *, server_key: by
     """
     home.put_pending_upload(pending.descriptor.attachment_id, pending.to_json())
     as_case = api.as_principal(case_principal(pending.case_id), reply_keys(home.reply_secret, pending.case_id))
-    path = _path(pending.case_id, pending.descriptor.attachment_id)
+    at = (pending.case_id, pending.descriptor.attachment_id)
     body = {
         "v": 1,
         "attachment_id": b64u_encode(pending.descriptor.attachment_id),
@@ -203,7 +198,7 @@ async def upload(api: Api, home: Home, pending: PendingUpload, *, server_key: by
         "padded_size": pending.descriptor.layout.padded,
     }
     try:
-        state = await _retrying(lambda: _within_budget(lambda: as_case.call("POST", _path(pending.case_id), body=body)))
+        state = await _retrying(lambda: _within_budget(lambda: as_case.new_attachment(pending.case_id, body)))
     except ApiError as exc:
         attachment = b64u_encode(pending.descriptor.attachment_id)
         kept = f"it stays in your outbox: `tessera outbox flush` tries again, `tessera outbox drop {attachment}` removes it"
@@ -214,8 +209,8 @@ async def upload(api: Api, home: Home, pending: PendingUpload, *, server_key: by
         raise
     if pending.listing is not None:
         # registered first: a list naming an attachment the server never registered would look like one it hides
-        listing_path, listing = f"/v1/cases/{b64u_encode(pending.case_id)}/attachment-list", to_wire(pending.listing)
-        await _retrying(lambda: _within_budget(lambda: as_case.call("PUT", listing_path, body=listing)))
+        listing = pending.listing
+        await _retrying(lambda: _within_budget(lambda: as_case.put_attachment_list(pending.case_id, listing)))
     layout = pending.descriptor.layout
     server_has = int(state["received"])
     attachment = b64u_encode(pending.descriptor.attachment_id)
@@ -255,7 +250,7 @@ async def upload(api: Api, home: Home, pending: PendingUpload, *, server_key: by
                         # remembered before it is sent: the server may store it and the answer be lost
                         pending.sent[first + len(chunks) - 1] = last_digest
                         home.put_pending_upload(pending.descriptor.attachment_id, pending.to_json())
-                        task = asyncio.ensure_future(_put_part(as_case, path, first, chunks, part_digest))
+                        task = asyncio.ensure_future(_put_part(as_case, at, first, chunks, part_digest))
                         window.append((first, chunks, part_digest, task))
                 if not window:
                     break
@@ -266,7 +261,7 @@ async def upload(api: Api, home: Home, pending: PendingUpload, *, server_key: by
                     if exc.status != 409:
                         raise
                     # it overtook the part before it (which has landed by now): send it again
-                    state = await _after_conflict(as_case, path, first, chunks, part_digest, exc)
+                    state = await _after_conflict(as_case, at, first, chunks, part_digest, exc)
                 server_has = int(state["received"])
                 progress.add(layout.chunk_plain * len(chunks))
         except FileChangedError:
@@ -369,19 +364,19 @@ def _spooled_parts(
         first += count
 
 
-async def _put_part(as_case: Api, path: str, first: int, chunks: list[bytes], part_digest: bytes) -> Any:
+async def _put_part(as_case: Api, at: tuple[bytes, bytes], first: int, chunks: list[bytes], part_digest: bytes) -> Any:
     """Send one part. After a dropped connection ask the server what it holds (the part may have landed)."""
     unreachable = 0
     while True:
         try:
-            return await _within_budget(lambda: as_case.put_pieces(f"{path}/chunks", chunks, part_digest, query={"from": first}))
+            return await _within_budget(lambda: as_case.put_chunks(*at, chunks, part_digest, first=first))
         except ServerUnreachableError:
             unreachable += 1
             if unreachable == RETRIES:
                 raise UploadInterruptedError("the server stopped answering") from None
             await _sleep(min(2**unreachable, 10) * BACKOFF)
             try:
-                state = await _within_budget(lambda: as_case.call("GET", path))
+                state = await _within_budget(lambda: as_case.attachment(*at))
             except ServerUnreachableError:
                 continue
             if int(state["received"]) > first:
@@ -389,13 +384,13 @@ async def _put_part(as_case: Api, path: str, first: int, chunks: list[bytes], pa
 
 
 async def _after_conflict(
-    as_case: Api, path: str, first: int, chunks: list[bytes], part_digest: bytes, conflict: ApiError
+    as_case: Api, at: tuple[bytes, bytes], first: int, chunks: list[bytes], part_digest: bytes, conflict: ApiError
 ) -> Any:
-    state = await _within_budget(lambda: as_case.call("GET", path))
+    state = await _within_budget(lambda: as_case.attachment(*at))
     if int(state["received"]) >= first + len(chunks):
         return state
     if int(state["received"]) == first:
-        return await _put_part(as_case, path, first, chunks, part_digest)
+        return await _put_part(as_case, at, first, chunks, part_digest)
     raise conflict
 
 
@@ -456,7 +451,7 @@ class Listing:
 
 
 async def list_attachments(api: Api, case_id: bytes) -> Listing:
-    answer = await api.call("GET", _path(case_id))
+    answer = await api.attachments(case_id)
     rows = answer.get("attachments") if isinstance(answer, dict) else None
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise ApiError(200, "bad_response", "the server's list of attachments is malformed")
@@ -561,7 +556,7 @@ def describe_all(
 async def _descriptor(
     api: Api, *, case_id: bytes, attachment_id: bytes, openers: list[Opener], reply_sign_key: bytes
 ) -> AttachmentDescriptor:
-    state = await api.call("GET", _path(case_id, attachment_id))
+    state = await api.attachment(case_id, attachment_id)
     if not state["complete"]:
         raise UsageError(f"this attachment is still being uploaded ({state['received']} of {state['chunks']} chunks)")
     return open_descriptor(
@@ -590,7 +585,7 @@ async def _open_chunks(
     while opener.index < opener.layout.count:
         buffer = bytearray()
         try:
-            async for block in api.stream(f"{_path(case_id, attachment_id)}/chunks", query={"from": opener.index}):
+            async for block in api.chunks(case_id, attachment_id, first=opener.index):
                 buffer += block
                 while len(buffer) >= size:
                     plain = opener.open(bytes(buffer[:size]))

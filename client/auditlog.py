@@ -21,7 +21,7 @@ async def verify_audit(api: Api, state: DirectoryState) -> int:
         raise DirectoryError("the key directory names no server key")
     seq, head, retried = 0, bytes(32), False
     for _page in range(100_000):  # bounded
-        answer = await api.call("GET", "/v1/audit", query={"after": seq, "limit": PAGE})
+        answer = await api.audit(after=seq, limit=PAGE)
         checkpoint = from_wire(Checkpoint, answer["checkpoint"])
         if not answer["entries"]:
             if checkpoint.seq > seq and not retried:  # an entry was appended while we read: once more

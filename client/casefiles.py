@@ -138,14 +138,14 @@ async def open_case(api: Api, home: Home, case: str | bytes, state: DirectorySta
         api = api.as_principal(case_principal(case_id), keys)
         own = OwnCase(account=home.account, reply_secret=home.reply_secret)
         try:
-            raw = await api.call("GET", f"/v1/cases/{text}")
+            raw = await api.case(case_id)
         except ApiError as exc:
             if exc.status in (401, 404):  # a case principal for a case the server lacks cannot authenticate
                 raise CaseMissingError(f"the server has no case {text} that you submitted from this device") from exc
             raise
     elif home.role == "council":
         keys = home.keys
-        raw = await api.call("GET", f"/v1/cases/{text}")
+        raw = await api.case(case_id)
     else:
         raise UsageError("cases are read by council members and by the helper who submitted them")
     return _open(api, keys, case_id, raw, state, own)

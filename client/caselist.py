@@ -72,7 +72,7 @@ async def fetch_rows(api: Api) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     cursor = None
     for _page in range(10_000):  # bounded: 2 million cases
-        page = await api.call("GET", "/v1/cases", query={"cursor": cursor, "limit": PAGE})
+        page = await api.cases(cursor=cursor, limit=PAGE)
         rows += [r for r in page.get("cases", []) if isinstance(r, dict)]
         cursor = page.get("next_cursor")
         if cursor is None:

@@ -37,8 +37,7 @@ __all__ = ["Directory", "StepResult", "ceremony_step", "share_for", "step_member
 async def open_ceremony(api: Api, *, threshold: int, members: list[str]) -> dict[str, Any]:
     """An administrator opens the council's key ceremony for `members` with `threshold`: the first one, or a
     re-key of a working council (the answer's `kind` says which). Returns the server's answer (OpenedCeremony)."""
-    answer: dict[str, Any] = await api.call("POST", "/v1/ceremonies", body={"v": 1, "threshold": threshold, "members": members})
-    return answer
+    return await api.open_ceremony(threshold=threshold, members=members)
 
 
 async def ceremony_step(
@@ -56,9 +55,9 @@ async def ceremony_step(
     member verified in person (`tessera verify NAME --accept`); `confirm` is asked once per ceremony; `save()`
     makes `secrets` durable and is called before anything that depends on them is sent."""
     state = await directory()
-    status = await api.call("GET", "/v1/ceremonies/current")
+    status = await api.ceremony_status()
     ceremony_id = str(status["ceremony_id"])
-    mailbox = await api.call("GET", f"/v1/ceremonies/{ceremony_id}/messages", query={"after": 0})
+    mailbox = await api.ceremony_messages(ceremony_id, after=0)
     if mailbox.get("kind") == "redistribute":
         return await redistribution_step(
             api,

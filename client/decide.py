@@ -17,7 +17,7 @@ from keys.decisions import ACTIONS, Proposal, majority, proposal_digest, propose
 from keys.directory import DirectoryState
 from keys.encoding import b64u_decode, b64u_encode
 from keys.errors import EncodingError, ProofError
-from keys.wire import from_wire, to_wire
+from keys.wire import from_wire
 
 
 async def make_proposal(
@@ -41,7 +41,7 @@ async def make_proposal(
         head_hash=state.head,
         keys=home.keys,
     )
-    await api.call("POST", f"/v1/cases/{case.text_id}/proposals", body=to_wire(proposal))
+    await api.propose(proposal)
     return b64u_encode(proposal.proposal_id)
 
 
@@ -66,7 +66,7 @@ async def show_proposal(api: Api, home: Home, state: DirectoryState, proposal_te
     except EncodingError as exc:
         raise UsageError(f"{proposal_text!r} is not a proposal id") from exc
     text = b64u_encode(proposal_id)
-    answer = await api.call("GET", f"/v1/proposals/{text}")
+    answer = await api.proposal(proposal_id)
     wire = answer.get("proposal") if isinstance(answer, dict) else None
     if isinstance(wire, dict) and wire.get("v") == 1:
         raise UsageError("this proposal was made by an older version of Tessera, whose votes do not name it: propose it again")
@@ -96,9 +96,8 @@ async def cast_vote(api: Api, home: Home, state: DirectoryState, shown: Shown, *
     """Sign a vote on the digest of the proposal `shown` and post it; returns the decision as counted again
     from the signed votes."""
     ballot = vote(proposal=shown.proposal, approve=approve, head_seq=state.seq, head_hash=state.head, keys=home.keys)
-    text = b64u_encode(shown.proposal.proposal_id)
-    await api.call("POST", f"/v1/proposals/{text}/votes", body=to_wire(ballot))
-    after = await api.call("GET", f"/v1/proposals/{text}")
+    await api.vote(ballot)
+    after = await api.proposal(shown.proposal.proposal_id)
     return read_decision(
         {"proposal": shown.wire, "votes": after.get("votes", []) if isinstance(after, dict) else [], "state": "?"},
         case_id=shown.case.case_id,

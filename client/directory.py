@@ -21,7 +21,7 @@ from keys.checkpoints import Checkpoint, verify_checkpoint
 from keys.directory import DirectoryEntry, DirectoryState, replay_to_pin
 from keys.encoding import b64u_encode
 from keys.errors import DirectoryError, TesseraError
-from keys.wire import from_wire, to_wire
+from keys.wire import from_wire
 from keys.witness import DAY, Cosignature, check_witnesses, cosign
 
 T = TypeVar("T")
@@ -44,8 +44,7 @@ async def fetch_verified(
     then only the entries after the pin are fetched, and the chain is replayed from `known` and them.
 
     Raises DirectoryError on a fork, a rollback, a bad or stale checkpoint, or too few fresh witnesses."""
-    query = {"after": pinned_seq} if known else None
-    answer = await api.call("GET", "/v1/directory", query=query)  # its shape checked in client/api.py
+    answer = await api.directory(after=pinned_seq if known else None)  # its shape checked in client/api.py
     entries = answer["entries"]
     if known and not (entries and entries[0]["seq"] <= pinned_seq):  # else the whole chain after all: from genesis
         answer = {**answer, "entries": [*known, *entries]}
@@ -111,7 +110,7 @@ async def _cosign(
     if any(c.signer == me and c.seq >= state.seq and c.time > now - COSIGN_EVERY for c in cosignatures):
         return None
     made = cosign(state, keys, now=hour)
-    await api.call("POST", "/v1/directory/cosignatures", body=to_wire(made))
+    await api.cosign(made)
     return made
 
 
@@ -128,7 +127,7 @@ def _in_council(state: DirectoryState, sign_key: bytes) -> bool:
 
 async def fetch_from_genesis(api: Api, *, now: int, require_witnesses: bool = False) -> DirectoryState:
     """Trust on first use of the genesis entry (tests and tools that have no pin yet)."""
-    answer = await api.call("GET", "/v1/directory")
+    answer = await api.directory()
     first = from_wire(DirectoryEntry, answer["entries"][0])
     verified = await fetch_verified(api, pinned_seq=0, pinned_head=first.hash(), now=now, require_witnesses=require_witnesses)
     return verified.state

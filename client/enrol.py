@@ -60,7 +60,7 @@ async def join(
     DirectoryError or ApiError; nothing is registered unless the grant checks."""
     secret = {"v": 1, "invite_id": b64u_encode(invite.invite_id), "secret": invite.secret}
     for attempt in range(ATTEMPTS):
-        answer: Any = await api.call("POST", "/v1/invites/grant", body=secret, auth=False)
+        answer: Any = await api.invite_grant(invite.invite_id, invite.secret)
         grant = from_wire(Grant, answer.get("grant"))
         state, _ = verify_answer(answer.get("directory"), pinned_seq=invite.head_seq, pinned_head=invite.head_hash, now=now)
         check_grant(grant, invite, state, name=name, today=now // 86_400)
@@ -77,7 +77,7 @@ async def join(
             "signature": to_wire(sign_next("account-added", payload, keys, state, day=day)),
         }
         try:
-            joined = await api.call("POST", "/v1/join", body=body, auth=False)
+            joined = await api.join(body)
         except ApiError as exc:
             if exc.code != "directory_moved" or attempt == ATTEMPTS - 1:
                 raise
@@ -95,7 +95,7 @@ async def revoke_account(api: Api, keys: AccountKeys, account: str, *, directory
         day = today()
         signature = sign_next("account-revoked", payload, keys, state, day=day)
         body = {"v": 2, **position(state, day), "signature": to_wire(signature)}
-        return await api.call("POST", f"/v1/accounts/{account}/revoke", body=body)
+        return await api.revoke(account, body)
 
     return int((await at_next_position(directory, post))["directory_seq"])
 
@@ -116,7 +116,7 @@ async def make_invite(
     grant = sign_grant(
         invite_id=random(16), account=account, role=role, expires_day=today + days, issuer=admin_name, keys=admin_keys
     )
-    answer = await api.call("POST", "/v1/invites", body=to_wire(grant))
+    answer = await api.create_invite(grant)
     try:
         invite_id = b64u_decode(answer["invite_id"], length=16)
     except (KeyError, TypeError, TesseraError) as exc:
@@ -140,7 +140,7 @@ async def resign_invites(api: Api, *, admin_name: str, old_sign_key: bytes | Non
     joining device checks the grant against its issuer's current key). Only grants whose signature checks
     against this administrator's previous key (`old_sign_key`) are signed again: never one the server made up.
     Returns how many were signed again."""
-    answer = await api.call("GET", "/v1/invites")
+    answer = await api.pending_invites()
     count = 0
     for item in answer.get("invites", []) if isinstance(answer, dict) else []:
         try:
@@ -158,6 +158,6 @@ async def resign_invites(api: Api, *, admin_name: str, old_sign_key: bytes | Non
             issuer=admin_name,
             keys=keys,
         )
-        await api.call("PUT", f"/v1/invites/{b64u_encode(grant.invite_id)}/grant", body=to_wire(again))
+        await api.resign_invite(again)
         count += 1
     return count

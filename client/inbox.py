@@ -15,12 +15,11 @@ from client.threads import open_thread
 from keys.council import EpochRecord
 from keys.directory import DirectoryState
 from keys.messages import seal_message
-from keys.wire import to_wire
 
 
 async def thread_of(case: OpenedCase, state: DirectoryState) -> list[dict[str, Any]]:
     """The case's messages, opened and checked (`open_thread`): a helper sees the case thread only."""
-    answer = await case.api.call("GET", f"/v1/cases/{case.text_id}/messages")
+    answer = await case.api.messages(case.case_id)
     return open_thread(answer.get("messages") if isinstance(answer, dict) else None, case, state)
 
 
@@ -77,4 +76,4 @@ async def send_message(home: Home, record: EpochRecord, case: OpenedCase, text: 
         author_keys=case.keys,
         readers=readers,
     )
-    await case.api.call("POST", f"/v1/cases/{case.text_id}/messages", body=to_wire(message))
+    await case.api.post_message(case.case_id, message)

@@ -33,7 +33,7 @@ class StepResult:
 
 async def post_message(api: Api, ceremony_id: str, kind: str, message: Any) -> None:
     body = canonical_json(message).decode()
-    await api.call("POST", f"/v1/ceremonies/{ceremony_id}/messages", body={"v": 1, "kind": kind, "body": body})
+    await api.post_ceremony_message(ceremony_id, kind, body)
 
 
 def share_for(secrets: MutableMapping[str, Any], epoch: int) -> Scalar | None:

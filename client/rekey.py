@@ -66,7 +66,7 @@ def councils(state: DirectoryState, status: dict[str, Any]) -> Councils:
 async def fetch_status(api: Api) -> dict[str, Any]:
     """The re-key's status as the server states it (`GET /v1/rekey`, checked against its answer type in
     client/api.py): "none", "switching" with its progress, or "done" with its attestation."""
-    answer: dict[str, Any] = await api.call("GET", "/v1/rekey")
+    answer: dict[str, Any] = await api.rekey_status()
     return answer
 
 async def check_rekey_done(api: Api, state: DirectoryState, status: dict[str, Any]) -> tuple[EpochRecord, int]:
@@ -103,7 +103,7 @@ async def check_rekey_done(api: Api, state: DirectoryState, status: dict[str, An
     sealed_before = 0
     cursor = None
     for _ in range(MAX_PAGES):
-        page = await api.call("GET", "/v1/cases", query={"cursor": cursor, "limit": PAGE})
+        page = await api.cases(cursor=cursor, limit=PAGE)
         sealed_before += sum(1 for row in page.get("cases", []) if int(row.get("epoch", new.epoch)) < new.epoch)
         cursor = page.get("next_cursor")
         if cursor is None:
@@ -249,7 +249,7 @@ async def contribute(
     sending: asyncio.Task[Any] | None = None
     try:
         while True:
-            page = await api.call("GET", "/v1/rekey/headers", query={"after": after, "limit": PAGE})
+            page = await api.rekey_headers(after=after, limit=PAGE)
             items = page["cases"]
             if not items:
                 break
@@ -257,7 +257,7 @@ async def contribute(
             if sending is not None:
                 await sending
                 progress(done, max(total, done))
-            sending = asyncio.create_task(api.call("POST", "/v1/rekey/contributions", body={"v": 1, "contributions": batch}))
+            sending = asyncio.create_task(api.contribute(batch))
             done += len(batch)
             after = items[-1]["case_id"]
         if sending is not None:
@@ -289,7 +289,7 @@ async def attest(api: Api, keys: AccountKeys, state: DirectoryState, progress: P
     workers = Workers(Work(state, c), total, parallel=True)
     # each page is checked (off the event loop) while the next one is fetched
     try:
-        page = await api.call("GET", "/v1/rekey/switched", query={"limit": PAGE})
+        page = await api.switched(limit=PAGE)
         while True:
             if int(page["remaining"]):
                 raise ProtocolError("cases were added to the switch meanwhile; run attest again later")
@@ -298,7 +298,7 @@ async def attest(api: Api, keys: AccountKeys, state: DirectoryState, progress: P
                 break
             checking = asyncio.create_task(workers.map(leaves_for, items))
             try:
-                page = await api.call("GET", "/v1/rekey/switched", query={"after": items[-1]["case_id"], "limit": PAGE})
+                page = await api.switched(after=items[-1]["case_id"], limit=PAGE)
             finally:
                 leaves.extend(await checking)
             progress(len(leaves), max(total, len(leaves)))
@@ -309,7 +309,7 @@ async def attest(api: Api, keys: AccountKeys, state: DirectoryState, progress: P
     tree = MerkleTree(leaves)
     signature = sign_attestation(c.new, tree.root, tree.size, keys)
     body = {"v": 1, "root": b64u_encode(tree.root), "size": tree.size, "signature": to_wire(signature)}
-    answer: dict[str, Any] = await api.call("POST", "/v1/rekey/attestation", body=body)
+    answer: dict[str, Any] = await api.attest(body)
     return {**answer, "cases": tree.size}
 
 

@@ -36,7 +36,7 @@ from keys.reveal import (
     open_purpose,
     request_reveal,
 )
-from keys.wire import from_wire, to_wire
+from keys.wire import from_wire
 
 MAX_HOURS = 24 * 30
 
@@ -104,13 +104,13 @@ async def ask(api: Api, home: Home, state: DirectoryState, record: EpochRecord, 
     rid = b64u_encode(request.request_id)
     home.section("reveals")[rid] = {"blinding": b64u_encode(blinding.encode()), "case": opened.text_id}
     home.save()
-    await api.call("POST", "/v1/reveals", body=to_wire(request))
+    await api.file_reveal(request)
     return rid
 
 
 async def pending(api: Api, home: Home, state: DirectoryState, record: EpochRecord) -> list[Pending]:
     """Requests this member may approve, each with its purpose opened from a case that passed the checked opener."""
-    answer = await api.call("GET", "/v1/reveals")
+    answer = await api.pending_reveals()
     out = []
     for item in answer.get("requests", []) if isinstance(answer, dict) else []:
         request = from_wire(RevealRequest, item.get("request"))
@@ -157,7 +157,7 @@ async def to_approve(api: Api, home: Home, state: DirectoryState, record: EpochR
     member = record.member_by_sign_key(home.keys.public().sign_key)
     if share_for(home.section("ceremony"), record.epoch) is None or member is None:
         raise UsageError(f"you hold no share of the council key of epoch {record.epoch}")
-    listed = {p["request"]["request_id"]: p for p in (await api.call("GET", "/v1/reveals")).get("requests", [])}
+    listed = {p["request"]["request_id"]: p for p in (await api.pending_reveals()).get("requests", [])}
     item = listed.get(request_id)
     if item is None:
         raise UsageError("no such pending request (it expired, was approved by you already, or the id is wrong)")
@@ -185,8 +185,7 @@ async def send_approval(api: Api, home: Home, state: DirectoryState, record: Epo
         now=int(time.time()),
         attested_by=vouching,
     )
-    rid = b64u_encode(checked.request.request_id)
-    answer = await api.call("POST", f"/v1/reveals/{rid}/partials", body=to_wire(partial))
+    answer = await api.post_partial(partial)
     return count(answer.get("approvals") if isinstance(answer, dict) else None)
 
 
@@ -226,7 +225,7 @@ async def open_request(
     kept = home.section("reveals").get(request_id)
     if kept is None:
         raise UsageError("this is not a request you made on this device")
-    answer = await api.call("GET", f"/v1/reveals/{request_id}")
+    answer = await api.reveal(b64u_decode(request_id, what="request id"))
     request = from_wire(RevealRequest, answer["request"])
     partials = [from_wire(PartialDecryption, p) for p in answer.get("partials", [])]
     case = await open_case(api, home, kept["case"], state)

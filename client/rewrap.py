@@ -53,7 +53,7 @@ async def rewrap(
     after: str | None = None
     done = added = 0
     for _ in range(MAX_PAGES):
-        page = (await api.call("GET", "/v1/wraps", query={"after": after, "limit": PAGE}))["wraps"]
+        page = (await api.wraps(after=after, limit=PAGE))["wraps"]
         if not page:
             break
         batch = []
@@ -70,7 +70,7 @@ async def rewrap(
                         {"case_id": item["case_id"], "recipient": b64u_encode(recipient), "sealed": b64u_encode(made.sealed)}
                     )
         for start in range(0, len(batch), POST_BATCH):
-            answer = await api.call("POST", "/v1/wraps", body={"v": 1, "wraps": batch[start : start + POST_BATCH]})
+            answer = await api.add_wraps(batch[start : start + POST_BATCH])
             added += int(answer["added"])
         done += len(page)
         after = page[-1]["case_id"]

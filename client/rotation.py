@@ -74,7 +74,7 @@ async def rotate_keys(session: Session, home: Home, *, on_retry: Callable[[], No
             **position(state, day),
             "signatures": [to_wire(sign_next("account-rotated", payload, k, state, day=day)) for k in (old, new)],
         }
-        return await api.call("POST", f"/v1/accounts/{home.account}/rotate", body=body)
+        return await api.rotate(home.account, body)
 
     answer = await at_next_position(lambda: session.directory(home, api), post)
     if not await _rotation_done(session, home, new):  # promoted on the verified directory, not on the answer

@@ -8,15 +8,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from client.commands.attachments import prepare_all
+from client.attaching import prepare_all
 from client.forms import Form, attachment_default
 from client.home import Home
+from client.i18n import _
+from client.session import UsageError
 from keys.attachments import new_attachment_id
 from keys.council import EpochRecord
 from keys.directory import DirectoryState
 from keys.encoding import b64u_decode, b64u_encode, canonical_json
 from keys.envelope import IntakeEnvelope, new_case_id, open_case_file, reply_keys, seal_intake, unwrap_case_key
-from keys.wire import decode_json, encode_json
+from keys.wire import decode_json, encode_json, from_wire
 
 
 def seal_form(
@@ -71,3 +73,11 @@ def outbox_summary(home: Home) -> list[dict[str, Any]]:
         data = json.loads(form.body)
         out.append({"case_id": b64u_encode(case_id), "kind": data.get("kind"), "fields": data.get("fields", {})})
     return out
+
+
+def cached_council(home: Home) -> EpochRecord:
+    """The council record this device verified from its pinned head the last time it was online."""
+    cached = home.state.get("council")
+    if cached is None:
+        raise UsageError(_("no verified council key on this device yet: connect to the server once before sealing offline"))
+    return from_wire(EpochRecord, cached)

@@ -26,8 +26,10 @@ import aiohttp
 from client.api import Api, ApiError, ServerUnreachableError
 from client.attachments import flush_uploads
 from client.home import Home
+from client.i18n import _
 from client.net import isolated
-from client.outbox import ready_to_send
+from client.outbox import StaleIntakeError, ready_to_send
+from client.output import progress
 from client.session import Session, UsageError
 from client.tokens import take, top_up
 from keys.council import EpochRecord
@@ -154,7 +156,7 @@ async def send_sealed(
         state = state or await anonymous_directory(session, home, http, token)
     body = ready_to_send(home, case_id, sealed, state)
     try:
-        answer = await sender.call_json("PUT", f"/v1/cases/{b64u_encode(case_id)}", body)
+        answer = await sender.put_case(case_id, body)
     except ApiError as exc:
         if exc.status == 409:
             raise UsageError(f"the server holds a different intake under case id {b64u_encode(case_id)}") from exc
@@ -214,3 +216,61 @@ __all__ = [
     "send_sealed",
     "token_for",
 ]
+
+
+async def flush(session: Session, home: Home, *, allow_linked: bool = False) -> Flushed:
+    """Send every outbox intake, each on a connection of its own paying with its token (client/submit.py), and
+    its attachments after it. Idempotent: a retry spends the same token and gets the same receipt.
+
+    An item leaves the outbox only after its signed receipt verified; else it stays and ProofError says why
+    (exit 3). Each is first checked against the verified directory's current council (client/outbox.py):
+    rewrapped on this device when the council changed but kept its key; kept, and StaleIntakeError raised after
+    the others were sent, when the council re-keyed since it was sealed. Intakes with no token to pay stay (unless
+    `allow_linked`): counted in `Flushed.no_token`."""
+    items = list(home.outbox())
+    result = Flushed()
+    stale = []
+    for n, (case_id, sealed) in enumerate(items, start=1):
+        try:
+            sent = await send_one(session, home, case_id, sealed, allow_linked=allow_linked)
+        except StaleIntakeError as exc:
+            stale.append(exc)
+            continue
+        except NoTokenError:
+            result.no_token += 1
+            continue
+        except ServerUnreachableError:
+            result.waiting = len(items) - result.sent - len(stale) - result.no_token
+            return result
+        result.sent += 1
+        result.uploaded += sent.uploads_done
+        result.uploads_waiting += sent.uploads_waiting
+        result.linked += sent.linked
+        progress(n, len(items), _("sending"))
+    if stale:
+        said = [str(e) for e in stale]
+        raise StaleIntakeError(
+            "\n".join([*said, _("sent {sent}; {kept} kept in the outbox, not sent.", sent=result.sent, kept=len(stale))]),
+            tuple(c for e in stale for c in e.case_ids),
+        )
+    return result
+
+
+@dataclass(slots=True)
+class Flushed:
+    sent: int = 0
+    waiting: int = 0  # intakes not sent: the server stopped answering
+    no_token: int = 0  # intakes kept: no submission token (and linked sending not allowed)
+    linked: int = 0  # sent signed by the account (--allow-linked)
+    uploaded: int = 0
+    uploads_waiting: int = 0
+
+
+async def flush_case_uploads(session: Session, home: Home) -> tuple[int, int]:
+    """Resume the unfinished uploads of cases already sent, each as the case's principal on that case's own
+    connections (never the account's: Api.as_principal with the session's Isolation), checked against the
+    server key of the directory verified first."""
+    if not any(True for _upload in home.pending_uploads()):
+        return 0, 0
+    state = await case_directory(session, home)
+    return await flush_uploads(session.api(home), home, state.server_key)

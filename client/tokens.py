@@ -53,7 +53,7 @@ async def top_up(api: Api, home: Home, state: DirectoryState, *, now: int) -> in
     if key is None:
         return held(home, now)  # the server has not published this period's key yet: nothing to ask for
     request, pending = request_tokens(key, BATCH)
-    answer = await api.call("POST", "/v1/tokens", body=to_wire(request))
+    answer = await api.issue_tokens(request)
     response = from_wire(IssueResponse, answer.get("response") if isinstance(answer, dict) else None)
     check_issue_response(response, request, key)  # the directory's key, never one the server sent along
     made = finish_tokens(pending, response)

@@ -249,8 +249,7 @@ async def council_cases(
     seen: set[str] = set()
 
     def fetch(cursor: str | None) -> Awaitable[Any]:
-        query = {"state": server_state, "cursor": cursor, "limit": PAGE}
-        return within_budget(lambda: api.call("GET", "/v1/case-pages", query=query), on_wait=on_wait)
+        return within_budget(lambda: api.case_page(state=server_state, cursor=cursor, limit=PAGE), on_wait=on_wait)
 
     pending: asyncio.Future[Any] | None = asyncio.ensure_future(fetch(None))
     try:
@@ -294,7 +293,7 @@ async def helper_cases(
             try:
                 case = await open_case(api, home, case_text, state)
                 view = view_of(case, day=day if isinstance(day, int) else None)
-                thread = await case.api.call("GET", f"/v1/cases/{case_text}/messages")
+                thread = await case.api.messages(case.case_id)
                 view.messages = open_thread(thread.get("messages") if isinstance(thread, dict) else None, case, state)
             except CaseMissingError:
                 view = unreadable(
@@ -340,7 +339,7 @@ async def scan_addenda(api: Api, home: Home, state: DirectoryState, views: list[
             continue
         known = memory.get(view.case_id, {"scanned": 0, "withdrawal": False, "amendments": 0})
         if view.last_seq > int(known["scanned"]):
-            thread = await api.call("GET", f"/v1/cases/{view.case_id}/messages", query={"after": int(known["scanned"])})
+            thread = await api.messages(view.opened.case_id, after=int(known["scanned"]))
             fresh = open_thread(thread.get("messages") if isinstance(thread, dict) else None, view.opened, state)
             seqs = [m["seq"] for m in fresh if isinstance(m.get("seq"), int)]
             known = {

@@ -8,6 +8,7 @@ Invites are signed grants (client/enrol.py `make_invite`) and revocations are si
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import segno
@@ -16,7 +17,6 @@ from markupsafe import Markup
 
 from client.api import ApiError, ServerUnreachableError
 from client.app.pages import fields, go, notice, render, speaker, text, work
-from client.app.state import Work
 from client.auditlog import verify_audit
 from client.ceremony import open_ceremony
 from client.enrol import make_invite, revoke_account
@@ -96,9 +96,9 @@ async def revoke(request: web.Request) -> web.StreamResponse:
     go("/admin/people")
 
 
-async def _status(w: Work, path: str) -> dict[str, Any] | None:
+async def _status(read: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any] | None:
     try:
-        answer = await w.api.call("GET", path)
+        answer = await read()
     except ApiError as exc:
         if exc.status == 404:
             return None
@@ -115,8 +115,8 @@ async def ceremony(request: web.Request) -> web.StreamResponse:
     return render(
         request,
         "admin_ceremony.html",
-        ceremony=await _status(w, "/v1/ceremonies/current"),
-        rekey=await _status(w, "/v1/rekey"),
+        ceremony=await _status(w.api.ceremony_status),
+        rekey=await _status(w.api.rekey_status),
         council=current,
         candidates=council_accounts,
     )
@@ -147,13 +147,13 @@ async def server(request: web.Request) -> web.StreamResponse:
     w = work(request, "admin")
     started = time.monotonic()
     try:
-        health = await w.api.call("GET", "/v1/health", auth=False)
+        health = await w.api.health()
         latency: int | None = round((time.monotonic() - started) * 1000)
     except ServerUnreachableError:
         health, latency = None, None
     state = await w.directory()
     entries = await verify_audit(w.api, state)
-    policy = await _status(w, "/v1/policy")
+    policy = await _status(w.api.policy)
     return render(
         request,
         "admin_server.html",

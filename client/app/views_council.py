@@ -423,7 +423,7 @@ async def rekey_attest(request: web.Request) -> web.StreamResponse:
 
 async def _ceremony_status(w: Work) -> dict[str, Any] | None:
     try:
-        answer = await w.api.call("GET", "/v1/ceremonies/current")
+        answer = await w.api.ceremony_status()
     except ApiError as exc:
         if exc.status == 404:
             return None

@@ -14,17 +14,16 @@ from aiohttp import web
 from client.api import ServerUnreachableError
 from client.app.pages import fields, go, notice, read_multipart, render, speaker, text, tidy_uploads, work
 from client.app.state import CONFIG, Work
+from client.attaching import prepare_all, signed_list_for
 from client.attachments import PendingUpload, UploadInterruptedError, upload
 from client.casefiles import open_case
-from client.commands.attachments import prepare_all, signed_list_for
-from client.commands.intake import Flushed, cached_council, flush, flush_case_uploads
 from client.forms import ATTACHMENT_DEFAULT, CHOICE_LABELS, KINDS, FormError, Problem, form_from_strings, label, schema
 from client.home import Home
 from client.inbox import read_inbox, send_message
-from client.sealing import outbox_summary, seal_form
+from client.sealing import cached_council, outbox_summary, seal_form
 from client.session import UsageError
 from client.strip import StripError, plan
-from client.submit import case_directory
+from client.submit import Flushed, case_directory, flush, flush_case_uploads
 from keys.attachments import new_attachment_id
 from keys.council import EpochRecord
 from keys.encoding import b64u_encode

@@ -133,7 +133,7 @@ async def cmd_invites(session: Session, args: argparse.Namespace) -> int:
         raise UsageError(_("only administrators list invites"))
     api = session.api(home)
     state = await session.directory(home, api)
-    answer = await api.call("GET", "/v1/invites")
+    answer = await api.pending_invites()
     rows = []
     for item in answer.get("invites", []) if isinstance(answer, dict) else []:
         try:

@@ -48,7 +48,7 @@ async def read_verified(api: Api, state: DirectoryState) -> list[dict[str, Any]]
     entries: list[dict[str, Any]] = []
     seq, head, retried = 0, bytes(32), False
     while True:  # page by page; each page's checkpoint is the server's signature on its last entry
-        answer = await api.call("GET", "/v1/audit", query={"after": seq, "limit": 5000})
+        answer = await api.audit(after=seq, limit=5000)
         checkpoint = from_wire(Checkpoint, answer["checkpoint"])
         if not answer["entries"]:
             if checkpoint.seq > seq and not retried:  # an entry was appended while we read: once more

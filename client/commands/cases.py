@@ -205,7 +205,7 @@ async def cmd_show(session: Session, args: argparse.Namespace) -> int:
     )
     summary["attachments"] = [{k: f.get(k) for k in ("attachment_id", "kind", "name", "size", "complete")} for f in files]
     summary["attachment_warnings"] = checked.warnings()
-    thread = await case.api.call("GET", f"/v1/cases/{case.text_id}/messages")
+    thread = await case.api.messages(case.case_id)
     messages = open_thread(thread.get("messages") if isinstance(thread, dict) else None, case, state)
     summary["addenda"] = [{"date": date_text(m["day"]), **m["addendum"]} for m in messages if m["addendum"]]
     summary["messages"] = len(messages)

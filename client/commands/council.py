@@ -266,8 +266,7 @@ async def cmd_redistribute(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
     if home.role != "admin":
         raise UsageError(_("only an administrator opens a membership change"))
-    body = {"v": 1, "threshold": args.threshold, "members": members, "dealers": dealers}
-    answer = await session.api(home).call("POST", "/v1/ceremonies/redistribute", body=body)
+    answer = await session.api(home).open_redistribution(threshold=args.threshold, members=members, dealers=dealers)
     say(
         _(
             "membership change opened: {members} (threshold {threshold}, epoch {epoch}), same council key.",
@@ -304,7 +303,7 @@ async def cmd_rewrap(session: Session, args: argparse.Namespace) -> int:
 
 async def cmd_status(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
-    status = await session.api(home).call("GET", "/v1/ceremonies/current")
+    status = await session.api(home).ceremony_status()
     if args.json:
         emit_json(status)
     else:

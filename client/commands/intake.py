@@ -7,44 +7,39 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from client.api import ServerUnreachableError
-from client.attachments import PendingUpload, flush_uploads
+from client.attaching import plan_files
+from client.attachments import PendingUpload
 from client.casefiles import OpenedCase, open_case
-from client.commands.attachments import add_attach_options, plan_files, report_plan
+from client.commands.attachments import add_attach_options, report_plan
 from client.forms import kinds_help, parse_amendment, parse_form, template
 from client.home import Home
 from client.i18n import N_, _, pgettext
 from client.net import isolated
-from client.outbox import StaleIntakeError
-from client.output import progress
-from client.sealing import seal_form
+from client.sealing import cached_council, seal_form
 from client.session import Session, UsageError
 from client.submit import (
     BOUND,
-    NoTokenError,
     anonymous_directory,
     bind,
     case_council,
-    case_directory,
-    send_one,
+    flush,
+    flush_case_uploads,
     send_sealed,
     token_for,
 )
 from client.terminal import emit_json, say, table
 from client.triage import outbox_view
 from keys.addenda import Addendum, AddendumField, addendum_text
-from keys.council import EpochRecord
 from keys.directory import DirectoryState
 from keys.encoding import b64u_decode, b64u_encode
 from keys.messages import seal_message
 from keys.tokens import Token
-from keys.wire import from_wire, to_wire
 
 ALLOW_LINKED = N_(
     "when this device has no submission token left, send signed by your account instead of keeping the intake in "
@@ -241,72 +236,6 @@ def _sealed(home: Home, case_id: bytes) -> bytes:
     raise UsageError(_("intake {case} is not in the outbox", case=b64u_encode(case_id)))
 
 
-def cached_council(home: Home) -> EpochRecord:
-    """The council record this device verified from its pinned head the last time it was online."""
-    cached = home.state.get("council")
-    if cached is None:
-        raise UsageError(_("no verified council key on this device yet: connect to the server once before sealing offline"))
-    return from_wire(EpochRecord, cached)
-
-
-async def flush(session: Session, home: Home, *, allow_linked: bool = False) -> Flushed:
-    """Send every outbox intake, each on a connection of its own paying with its token (client/submit.py), and
-    its attachments after it. Idempotent: a retry spends the same token and gets the same receipt.
-
-    An item leaves the outbox only after its signed receipt verified; else it stays and ProofError says why
-    (exit 3). Each is first checked against the verified directory's current council (client/outbox.py):
-    rewrapped on this device when the council changed but kept its key; kept, and StaleIntakeError raised after
-    the others were sent, when the council re-keyed since it was sealed. Intakes with no token to pay stay (unless
-    `allow_linked`): counted in `Flushed.no_token`."""
-    items = list(home.outbox())
-    result = Flushed()
-    stale = []
-    for n, (case_id, sealed) in enumerate(items, start=1):
-        try:
-            sent = await send_one(session, home, case_id, sealed, allow_linked=allow_linked)
-        except StaleIntakeError as exc:
-            stale.append(exc)
-            continue
-        except NoTokenError:
-            result.no_token += 1
-            continue
-        except ServerUnreachableError:
-            result.waiting = len(items) - result.sent - len(stale) - result.no_token
-            return result
-        result.sent += 1
-        result.uploaded += sent.uploads_done
-        result.uploads_waiting += sent.uploads_waiting
-        result.linked += sent.linked
-        progress(n, len(items), _("sending"))
-    if stale:
-        said = [str(e) for e in stale]
-        raise StaleIntakeError(
-            "\n".join([*said, _("sent {sent}; {kept} kept in the outbox, not sent.", sent=result.sent, kept=len(stale))]),
-            tuple(c for e in stale for c in e.case_ids),
-        )
-    return result
-
-
-@dataclass(slots=True)
-class Flushed:
-    sent: int = 0
-    waiting: int = 0  # intakes not sent: the server stopped answering
-    no_token: int = 0  # intakes kept: no submission token (and linked sending not allowed)
-    linked: int = 0  # sent signed by the account (--allow-linked)
-    uploaded: int = 0
-    uploads_waiting: int = 0
-
-
-async def flush_case_uploads(session: Session, home: Home) -> tuple[int, int]:
-    """Resume the unfinished uploads of cases already sent, each as the case's principal on that case's own
-    connections (never the account's: Api.as_principal with the session's Isolation), checked against the
-    server key of the directory verified first."""
-    if not any(True for _upload in home.pending_uploads()):
-        return 0, 0
-    state = await case_directory(session, home)
-    return await flush_uploads(session.api(home), home, state.server_key)
-
-
 async def cmd_flush(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
     result = await flush(session, home, allow_linked=args.allow_linked)
@@ -479,7 +408,7 @@ async def _send_addendum(session: Session, home: Home, case_text: str, make: Any
         author_keys=case.keys,
         readers=[*(m.box_key for m in record.members), case.signed.reply_box_key],
     )
-    await case.api.call("POST", f"/v1/cases/{case.text_id}/messages", body=to_wire(message))
+    await case.api.post_message(case.case_id, message)
     return case, addendum
 
 

@@ -15,7 +15,6 @@ from client.submit import case_council, case_directory
 from client.terminal import clean, emit_json, say
 from client.threads import open_thread
 from keys.messages import seal_message
-from keys.wire import to_wire
 
 
 def register(sub: Any) -> None:
@@ -58,7 +57,7 @@ async def cmd_send(session: Session, args: argparse.Namespace) -> int:
         author_keys=case.keys,
         readers=readers,
     )
-    await case.api.call("POST", f"/v1/cases/{case.text_id}/messages", body=to_wire(message))
+    await case.api.post_message(case.case_id, message)
     print(_("sent."))
     return 0
 
@@ -68,7 +67,7 @@ async def cmd_list(session: Session, args: argparse.Namespace) -> int:
     api = session.api(home)
     state = await case_directory(session, home)
     case = await open_case(api, home, args.case, state)
-    items = open_thread((await case.api.call("GET", f"/v1/cases/{case.text_id}/messages")).get("messages"), case, state)
+    items = open_thread((await case.api.messages(case.case_id)).get("messages"), case, state)
     mark_seen(home, case.text_id, items)  # `tessera todo` names only messages after these
     if args.json:
         emit_json({"case_id": case.text_id, "messages": items})
@@ -102,7 +101,7 @@ async def cmd_inbox(session: Session, args: argparse.Namespace) -> int:
         except CaseMissingError:
             missing.append(case_text)
             continue
-        messages = open_thread((await case.api.call("GET", f"/v1/cases/{case_text}/messages")).get("messages"), case, state)
+        messages = open_thread((await case.api.messages(case.case_id)).get("messages"), case, state)
         outcomes, unverified = [], []
         for d in case.decisions():
             if d["verified"] and d["state"] == "adopted":

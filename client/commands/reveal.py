@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from client.api import HostileServerError
+from client.attaching import fetch_identity_attachments
 from client.attachments import check_listing, describe_all, list_attachments
 from client.casefiles import OpenedCase, open_case
-from client.commands.attachments import fetch_identity_attachments
 from client.i18n import _, pgettext
 from client.reveals import requester_of, send_approval, to_approve
 from client.session import Session, UsageError
@@ -30,7 +30,7 @@ from keys.reveal import (
     open_purpose,
     request_reveal,
 )
-from keys.wire import from_wire, to_wire
+from keys.wire import from_wire
 
 DEFAULT_HOURS = 72
 
@@ -83,7 +83,7 @@ async def cmd_request(session: Session, args: argparse.Namespace) -> int:
     rid = b64u_encode(request.request_id)
     home.section("reveals")[rid] = {"blinding": b64u_encode(blinding.encode()), "case": case.text_id}
     home.save()  # keep b before the server knows the request
-    await api.call("POST", "/v1/reveals", body=to_wire(request))
+    await api.file_reveal(request)
     print(rid)
     return 0
 
@@ -94,7 +94,7 @@ async def cmd_pending(session: Session, args: argparse.Namespace) -> int:
     home = session.open_home()
     api = session.api(home)
     state, record = await session.council_state(home, api)
-    answer = await api.call("GET", "/v1/reveals")
+    answer = await api.pending_reveals()
     rows = []
     for item in answer["requests"]:
         request = from_wire(RevealRequest, item["request"])
@@ -210,7 +210,7 @@ async def cmd_open(session: Session, args: argparse.Namespace) -> int:
     if kept is None:
         raise UsageError(_("this is not a request you made on this device"))
     state, record = await session.council_state(home, api)
-    answer = await api.call("GET", f"/v1/reveals/{args.request}")
+    answer = await api.reveal(b64u_decode(args.request, what="request id"))
     request = from_wire(RevealRequest, answer["request"])
     partials = [from_wire(PartialDecryption, p) for p in answer["partials"]]
     if b64u_encode(request.request_id) != args.request:

@@ -91,7 +91,7 @@ async def list_cases(api: Api) -> list[dict[str, Any]]:
     seen: set[str] = set()
     cursor = None
     while True:
-        page = await api.call("GET", "/v1/cases", query={"cursor": cursor, "limit": PAGE})
+        page = await api.cases(cursor=cursor, limit=PAGE)
         try:
             cases, cursor = page["cases"], page["next_cursor"]
             for row in cases:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from client.api import ApiError
+from client.api import Api, ApiError
 from client.home import Home
 from client.report import strings as s
 from client.report.source import list_cases, open_record, read_cases
@@ -34,22 +34,23 @@ MEDICAL = {
 }
 
 
-class FakeServer:
+class FakeServer(Api):
     """Answers GET /v1/cases and GET /v1/cases/ID from a dict, as a hostile or busy server might."""
 
     def __init__(self) -> None:
-        self.cases: dict[str, dict[str, Any]] = {}
+        super().__init__("http://127.0.0.1:1", session=None)  # type: ignore[arg-type]  # nothing is sent
+        self.stored: dict[str, dict[str, Any]] = {}
         self.refuse: dict[str, list[ApiError]] = {}
 
     async def call(self, method: str, path: str, *, body: Any = None, query: Any = None, auth: bool = True) -> Any:
         assert method == "GET"
         if path == "/v1/cases":
-            rows = [{"case_id": c, "state": raw["state"], "day": raw["day"], "epoch": 1} for c, raw in self.cases.items()]
+            rows = [{"case_id": c, "state": raw["state"], "day": raw["day"], "epoch": 1} for c, raw in self.stored.items()]
             return {"cases": rows, "next_cursor": None}
         case_id = path.rsplit("/", 1)[1]
         if self.refuse.get(case_id):
             raise self.refuse[case_id].pop(0)
-        return json.loads(json.dumps(self.cases[case_id]))
+        return json.loads(json.dumps(self.stored[case_id]))
 
 
 class Org:
@@ -88,7 +89,7 @@ class Org:
     def serve(self, envelope: IntakeEnvelope, *, day: int = 20000, decisions: list[dict[str, Any]] | None = None) -> str:
         case_id = b64u_encode(envelope.case_id)
         mine = next(w for w in envelope.wraps if w.recipient == self.reader.public().box_key)
-        self.server.cases[case_id] = {
+        self.server.stored[case_id] = {
             "case_id": case_id,
             "state": "decided" if decisions else "open",
             "day": day,
@@ -123,8 +124,8 @@ class Org:
 
     async def read(self, since_day: int = 0) -> tuple[dict[str, Any], dict[str, str]]:
         records, unreadable = await read_cases(
-            await list_cases(self.server),  # type: ignore[arg-type]
-            lambda case_id: open_record(self.server, self.home, self.state, case_id),  # type: ignore[arg-type]
+            await list_cases(self.server),
+            lambda case_id: open_record(self.server, self.home, self.state, case_id),
             since_day=since_day,
         )
         return {r.case_id: r for r in records}, {u.case_id: u.reason for u in unreadable}
@@ -171,7 +172,7 @@ async def test_cases_that_cannot_be_read_are_counted_with_their_reason(org: Org)
     stranger = Org(org.home.path)  # another council: its wraps do not open with this member's key
     foreign = stranger.seal(MEDICAL)
     foreign_id = b64u_encode(foreign.case_id)
-    org.server.cases[foreign_id] = {
+    org.server.stored[foreign_id] = {
         "case_id": foreign_id,
         "state": "open",
         "day": 20000,
@@ -189,7 +190,7 @@ async def test_cases_that_cannot_be_read_are_counted_with_their_reason(org: Org)
     withheld = org.serve(org.seal(MEDICAL))
     org.server.refuse[withheld] = [ApiError(404, "not_found", "no key wrap for you on this case")]
     broken = org.serve(org.seal(MEDICAL))
-    del org.server.cases[broken]["envelope"]["kid"]
+    del org.server.stored[broken]["envelope"]["kid"]
     fine = org.serve(org.seal(MEDICAL))
     records, unreadable = await org.read()
     assert set(records) == {fine}
@@ -220,9 +221,9 @@ async def test_it_waits_out_the_rate_limit_and_gives_up_after_a_while(org: Org) 
         slept.append(seconds)
 
     async def opener(case_id: str) -> Any:
-        return await open_record(org.server, org.home, org.state, case_id)  # type: ignore[arg-type]
+        return await open_record(org.server, org.home, org.state, case_id)
 
-    rows = await list_cases(org.server)  # type: ignore[arg-type]
+    rows = await list_cases(org.server)
     records, _ = await read_cases(rows, opener, since_day=0, on_wait=waits.append, sleep=sleep, clock=lambda: 120.0 + 45)
     assert len(records) == 1 and waits == [16] and slept == [16]  # 45 s into a minute: on again 1 s after it ends
     org.server.refuse[case_id] = [ApiError(429, "rate_limited", "busy")] * 10
@@ -241,4 +242,4 @@ async def test_a_malformed_case_list_is_a_clear_error(org: Org) -> None:
 
         org.server.call = bad  # type: ignore[method-assign]
         with pytest.raises(ProtocolError, match="malformed"):
-            await list_cases(org.server)  # type: ignore[arg-type]
+            await list_cases(org.server)

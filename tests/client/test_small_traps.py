@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-import client.commands.attachments
+import client.attaching
 from client.main import main
 from tests.hostile.conftest import Org
 
@@ -95,7 +95,7 @@ def test_a_stopped_upload_says_how_to_resume(org: Org, monkeypatch: pytest.Monke
     async def stopped(*_args: Any, **_kwargs: Any) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(client.commands.attachments, "upload", stopped)
+    monkeypatch.setattr(client.attaching, "upload", stopped)
     receipt = org.write("receipt.txt", "pharmacy receipt, 40 USD")
     result = org.run("hana", "attach", org.case2, str(receipt))
     assert result.code == 130 and "tessera outbox flush" in result.err and "resumes" in result.err

@@ -13,8 +13,8 @@ import pillow_heif
 import pytest
 from PIL import Image, ImageOps, PngImagePlugin
 
+from client.attaching import plan_files
 from client.attachments import PendingUpload, prepare_upload
-from client.commands.attachments import plan_files
 from client.samples import CLEAN_JPEG, CLEAN_PNG, LATITUDE, exif_with_gps, photo_with_gps
 from client.session import UsageError
 from client.strip import PlanReader, StripError, pieces_from_json, pieces_to_json, plan, sniff

@@ -108,6 +108,24 @@ def test_the_app_does_not_import_the_command_line() -> None:
     assert "client.main" not in top
 
 
+def test_shared_logic_lives_in_library_modules() -> None:
+    """What the command line and the app share lives in client's library modules: nothing but the command line's
+    entry (client/main.py) imports a command module, and a command module takes from another only its argparse
+    wiring and printing, never a step of the work (issue 21)."""
+    known = _modules()
+    wiring = {"register", "register_cases", "add_attach_options", "report_plan"}
+    problems = []
+    for name, path in known.items():
+        if not name.startswith("client.") or name == "client.main":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("client.commands"):
+                taken = {alias.name for alias in node.names}
+                if not name.startswith("client.commands.") or not taken <= wiring:
+                    problems.append(f"{name} imports {sorted(taken)} from {node.module}")
+    assert not problems, "\n".join(problems)
+
+
 def test_actions_and_case_states_have_one_definition() -> None:
     assert server.config.ACTIONS is ACTIONS and server.config.CASE_STATES is CASE_STATES
     # the app's words are markers for the catalogs (they must be literals there): the same values, each translated

@@ -8,16 +8,17 @@ from typing import Any
 import pytest
 
 import client.attachments as attachments
-from client.api import ApiError
+from client.api import Api, ApiError
 
 LIMITED = ApiError(429, "rate_limited", "more than 600 requests this minute; wait a minute")
 OVERTAKEN = ApiError(409, "conflict", "the server holds chunks 0..7; continue from chunk 8")
 
 
-class Server:
+class Server(Api):
     """Answers the status with 429 `limited` times, then with `received`; records every call."""
 
     def __init__(self, limited: int, received: int) -> None:
+        super().__init__("http://127.0.0.1:1", session=None)  # type: ignore[arg-type]  # nothing is sent
         self.limited, self.received = limited, received
         self.calls: list[str] = []
 
@@ -28,7 +29,7 @@ class Server:
             raise LIMITED
         return {"received": self.received}
 
-    async def put_pieces(self, path: str, chunks: list[bytes], digest: bytes, *, query: dict[str, int]) -> dict[str, int]:
+    async def put_pieces(self, path: str, chunks: list[bytes], digest: bytes, *, query: Any = None) -> dict[str, int]:
         self.calls.append("PUT")
         self.received = query["from"] + len(chunks)
         return {"received": self.received}
@@ -47,7 +48,7 @@ def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 async def test_the_status_after_an_overtaken_part_waits_out_the_budget(waits: list[float]) -> None:
     server = Server(limited=2, received=8)  # the part before has landed; this one (8..15) must go again
-    state = await attachments._after_conflict(server, "/p", 8, [b"x"] * 8, b"d", OVERTAKEN)  # type: ignore[arg-type]
+    state = await attachments._after_conflict(server, (b"c" * 16, b"a" * 16), 8, [b"x"] * 8, b"d", OVERTAKEN)
     assert state == {"received": 16}
     assert server.calls == ["GET", "GET", "GET", "PUT"]
     assert waits == [attachments.RATE_WAIT * attachments.BACKOFF] * 2
@@ -56,6 +57,6 @@ async def test_the_status_after_an_overtaken_part_waits_out_the_budget(waits: li
 async def test_the_budget_is_waited_out_a_bounded_number_of_times(waits: list[float]) -> None:
     server = Server(limited=attachments.RATE_WAITS + 1, received=8)
     with pytest.raises(ApiError) as caught:
-        await attachments._after_conflict(server, "/p", 8, [b"x"] * 8, b"d", OVERTAKEN)  # type: ignore[arg-type]
+        await attachments._after_conflict(server, (b"c" * 16, b"a" * 16), 8, [b"x"] * 8, b"d", OVERTAKEN)
     assert caught.value.status == 429
     assert len(waits) == attachments.RATE_WAITS and server.calls == ["GET"] * (attachments.RATE_WAITS + 1)
