@@ -170,7 +170,7 @@ def run(size: int, rounds: int, *, backup: bool = True) -> None:
     from client.demo import Demo
     from client.home import KdfPolicy, use_kdf_policy
     from client.main import main as tessera
-    from tests.e2e.conftest import environment, free_port, init_server, running_server
+    from tests.support.processes import environment, free_port, init_server, running_server
 
     env = {**environment(), "TESSERA_PASSPHRASE": PASSPHRASE, "TESSERA_RATE_LIMIT": "100000"}
     me = [sys.executable, "-m", "bench.attachments", "--child"]

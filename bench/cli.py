@@ -69,7 +69,7 @@ def main() -> None:
     from client.home import KEYSTORE, Home, KdfPolicy, use_kdf_policy
     from client.main import main as tessera
     from keys.keystore import open_keystore
-    from tests.e2e.conftest import environment, free_port, init_server, running_server
+    from tests.support.processes import environment, free_port, init_server, running_server
 
     env = {**environment(), "TESSERA_PASSPHRASE": PASSPHRASE, "TESSERA_RATE_LIMIT": "100000"}
     with tempfile.TemporaryDirectory(prefix="tessera-bench-cli-") as tmp:

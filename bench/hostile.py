@@ -42,8 +42,8 @@ from keys.directory import DirectoryEntry
 from keys.encoding import b64u_encode
 from keys.invites import Invite
 from keys.wire import from_wire
-from tests.e2e.conftest import free_port, running_server
-from tests.e2e.org import Org, build_org
+from tests.support.org import Org, build_org
+from tests.support.processes import free_port, running_server
 
 BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"  # loopback only

@@ -41,8 +41,8 @@ from client.api import Api
 from keys.encoding import b64u_encode
 from keys.invites import Invite
 from keys.wire import to_wire
-from tests.e2e.conftest import free_port, running_server
-from tests.e2e.org import Org, build_org
+from tests.support.org import Org, build_org
+from tests.support.processes import free_port, running_server
 
 BIN = Path(sys.executable).parent
 

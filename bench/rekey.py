@@ -27,8 +27,8 @@ from keys.directory import DirectoryEntry, DirectoryState, replay_to_pin
 from keys.encoding import b64u_encode
 from keys.invites import Invite
 from keys.wire import from_wire, to_wire
-from tests.e2e.conftest import free_port, init_server, running_server
-from tests.e2e.org import build_org
+from tests.support.org import build_org
+from tests.support.processes import free_port, init_server, running_server
 
 TARGET_CASES = 100_000
 

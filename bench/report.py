@@ -193,8 +193,8 @@ async def timed_report(server: MemoryServer, home: Home, state: DirectoryState) 
 async def over_http(count: int) -> None:
     """Fetch and open `count` cases from a real `tessera-server run` (SQLite, per-minute limit lifted) through
     client.api.Api and the report's own adapter: the server's share of a report, without the limit."""
-    from tests.e2e.conftest import free_port, running_server
-    from tests.e2e.org import build_org
+    from tests.support.org import build_org
+    from tests.support.processes import free_port, running_server
 
     bin_dir = Path(sys.executable).parent
     with tempfile.TemporaryDirectory() as tmp:

@@ -26,8 +26,8 @@ from keys.invites import Invite
 from keys.messages import seal_message
 from keys.reveal import PartialDecryption, approve_reveal, combine_reveal, request_reveal
 from keys.wire import from_wire, to_wire
-from tests.e2e.conftest import free_port, running_server
-from tests.e2e.org import Org, Person, build_org
+from tests.support.org import Org, Person, build_org
+from tests.support.processes import free_port, running_server
 
 BIN = Path(sys.executable).parent
 

@@ -32,8 +32,8 @@ from keys.directory import DirectoryState
 from keys.encoding import b64u_encode, canonical_json
 from keys.invites import Invite
 from keys.wire import to_wire
-from tests.e2e.conftest import free_port, running_server
-from tests.e2e.org import Org, build_org
+from tests.support.org import Org, build_org
+from tests.support.processes import free_port, running_server
 
 BIN = Path(sys.executable).parent
 

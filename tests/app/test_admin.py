@@ -14,8 +14,8 @@ import pytest
 from client import rotation
 from keys.accounts import AccountKeys, fingerprint
 from keys.encoding import b64u_encode
-from tests.app.conftest import App
-from tests.hostile.conftest import CONFIRM, Org
+from tests.support.app import App
+from tests.support.harness import CONFIRM, Org
 
 AppFor = Callable[..., Awaitable[App]]
 

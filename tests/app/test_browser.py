@@ -19,9 +19,9 @@ import pytest
 
 from client.app.state import AppConfig
 from client.samples import photo_with_gps
-from tests.app.conftest import PASSPHRASE
 from tests.app.live import live_app
-from tests.hostile.conftest import CONFIRM, Org
+from tests.support.app import PASSPHRASE
+from tests.support.harness import CONFIRM, Org
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 LANGUAGES = ["ko", "en"]

@@ -11,11 +11,10 @@ from collections.abc import Awaitable, Callable
 
 from client.app.security import SANDBOX_CSP
 from client.samples import photo_with_gps
-from tests.app.conftest import App
-from tests.hostile.conftest import Org, run_ceremony
-from tests.hostile.lies import ATTACKER, add_to_missing
+from tests.hostile.lies import ATTACKER, add_to_missing, forge_for
 from tests.hostile.review import rekey_key_ceremony
-from tests.hostile.test_cases import _forge_for
+from tests.support.app import App
+from tests.support.harness import Org, run_ceremony
 
 AppFor = Callable[..., Awaitable[App]]
 
@@ -113,7 +112,7 @@ async def test_a_reveal_is_approved_after_its_confirmation_and_shown_once(org: O
 
 
 async def test_a_case_the_server_made_up_is_listed_as_such_and_nothing_is_sent_on_it(org: Org, app_for: AppFor) -> None:
-    _forge_for(org, "kim")
+    forge_for(org, "kim")
     kim = await app_for("kim")
     page = await kim.page("/council/cases")
     assert "Does not open or check" in page

@@ -11,8 +11,8 @@ import aiohttp
 
 from client.app.security import CSRF_HEADER
 from client.samples import photo_with_gps
-from tests.app.conftest import App
-from tests.hostile.conftest import Org
+from tests.support.app import App
+from tests.support.harness import Org
 
 FOOD = {
     "full_name": "김영희",

@@ -17,7 +17,7 @@ from babel.messages.pofile import read_po
 from client.app.i18n import LANGUAGES, LOCALE_DIR, Speaker, from_environment, load_catalog
 from client.app.pages import LANG_COOKIE
 from client.app.security import CSRF_FIELD
-from tests.app.conftest import App
+from tests.support.app import App
 
 ROOT = Path(__file__).resolve().parents[2]
 FIELD = re.compile(r"\{([a-z_]+)\}")

@@ -17,8 +17,8 @@ import pytest
 
 from client.app.security import SANDBOX_CSP
 from client.report.charts import font_families
-from tests.app.conftest import App
-from tests.hostile.conftest import Org
+from tests.support.app import App
+from tests.support.harness import Org
 
 AppFor = Callable[..., Awaitable[App]]
 

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from client.app.security import COOKIE, CSP, CSRF_FIELD, OPEN_WINDOW
-from tests.app.conftest import PASSPHRASE, App
+from tests.support.app import PASSPHRASE, App
 
 
 def unlock_form(app: App, **override: str) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tests.hostile.conftest import Org
+from tests.support.harness import Org
 
 
 def test_ceremony_start_on_a_working_council_refuses_and_changes_nothing(org: Org) -> None:

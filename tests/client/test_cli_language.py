@@ -18,11 +18,8 @@ from client.i18n import LOCALE_DIR, N_, _, asked_for, from_environment, language
 from client.main import build_parser, main
 from client.output import display_width
 from client.plan import CeremonyPlan, PlanMember
-from tests.app.conftest import (
-    PASSPHRASE,  # the one make_home seals with
-    make_home,
-)
 from tests.fastcli import command
+from tests.support.app import PASSPHRASE, make_home
 
 LOCALE_VARIABLES = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from tests.hostile.conftest import Org
+from tests.support.harness import Org
 
 
 def test_a_helper_lists_and_reads_her_own_cases(org: Org) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from client.main import main
-from tests.hostile.conftest import Org
+from tests.support.harness import Org
 
 
 def test_a_typo_in_join_name_does_not_spend_the_invite(bare_org: Org) -> None:

@@ -9,7 +9,7 @@ import json
 
 from keys.accounts import AccountKeys
 from keys.encoding import b64u_encode
-from tests.hostile.conftest import MEDICAL, Org
+from tests.support.harness import MEDICAL, Org
 
 
 def test_a_rotation_signed_by_the_old_key_locks_nobody_out(org: Org) -> None:

@@ -15,7 +15,7 @@ from client.launch import EarlyUnlock, start
 from client.main import main
 from keys.errors import WrongPassphraseError
 from keys.keystore import KeystorePolicy
-from tests.hostile.conftest import ENV, Org, _environment
+from tests.support.harness import ENV, Org, cli_environment
 
 
 def _argv(org: Org, who: str, *command: str) -> list[str]:
@@ -31,7 +31,7 @@ def _main(argv: list[str], early: EarlyUnlock | None) -> tuple[int, str, str]:
 
 def test_the_command_uses_the_home_unlocked_early(org: Org, derivations: list[KeystorePolicy]) -> None:
     argv = _argv(org, "kim", "cases", "list")
-    with _environment():
+    with cli_environment():
         early = start(argv)
         assert early is not None
         code, out, err = _main(argv, early)
@@ -44,7 +44,7 @@ def test_a_passphrase_file_starts_it_too_and_a_wrong_one_fails_as_always(org: Or
     wrong = tmp_path / "wrong"
     wrong.write_text("not the passphrase at all, no\n", encoding="utf-8")
     argv = ["--passphrase-file", str(wrong), *_argv(org, "kim", "cases", "list")]
-    with _environment():
+    with cli_environment():
         os.environ.pop("TESSERA_PASSPHRASE", None)
         early = start(argv)
         assert early is not None
@@ -57,12 +57,12 @@ def test_a_passphrase_file_starts_it_too_and_a_wrong_one_fails_as_always(org: Or
     [("--help",), ("cases", "--help"), ("--version",), ("demo",), ("app", "--no-browser"), ("join", "INVITE"), ()],
 )
 def test_nothing_starts_where_no_home_opens(org: Org, command: tuple[str, ...]) -> None:
-    with _environment():
+    with cli_environment():
         assert start(_argv(org, "kim", *command)) is None
 
 
 def test_nothing_starts_without_a_keystore_or_a_passphrase_that_needs_no_prompt(org: Org, tmp_path: Path) -> None:
-    with _environment():
+    with cli_environment():
         assert start(["--home", str(tmp_path), "cases", "list"]) is None  # no keystore there
         os.environ.pop("TESSERA_PASSPHRASE", None)
         assert start(_argv(org, "kim", "cases", "list")) is None  # it will be typed at the prompt

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from client.attachments import PendingUpload
-from tests.hostile.conftest import FOOD, Org
+from tests.support.harness import FOOD, Org
 
 RECEIPT = b"pharmacy receipt, 40 USD\n" * 40_000  # about 1 MiB: two chunks
 

@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 
 from keys.encoding import b64u_encode, canonical_json
-from tests.e2e.conftest import Cli, cli
-from tests.server.conftest import World, client, clock, config, server_dir, submit_intake, world
+from tests.e2e.conftest import cli
+from tests.server.conftest import client, clock, config, server_dir, world
+from tests.support.processes import Cli
+from tests.support.world import World, submit_intake
 
 __all__ = ["backend", "cli", "client", "clock", "config", "server_dir", "world"]
 

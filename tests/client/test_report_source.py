@@ -21,8 +21,8 @@ from keys.directory import DirectoryState
 from keys.encoding import b64u_encode, canonical_json
 from keys.envelope import IntakeEnvelope, new_case_id, seal_intake, unwrap_case_key
 from keys.wire import to_wire
-from tests.keys.conftest import Council, run_dkg
 from tests.keys.test_directory import council_chain
+from tests.support.council import Council, run_dkg
 
 MEDICAL = {
     "region": "Jilin",

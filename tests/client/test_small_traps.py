@@ -10,7 +10,7 @@ import pytest
 
 import client.attaching
 from client.main import main
-from tests.hostile.conftest import Org
+from tests.support.harness import Org
 
 
 def test_reveal_open_without_attachments_to_keeps_the_request_for_the_photos(org: Org, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ also none hidden behind an import inside a function; the decision actions and ca
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
 import client.app.words as words
@@ -149,3 +150,35 @@ def test_layers_import_only_downwards() -> None:
         layer = name.split(".")[0]
         crossing += [f"{name} -> {other}" for other in sorted(top | inner) if other.split(".")[0] not in allowed[layer]]
     assert crossing == []
+
+
+def _test_imports() -> list[tuple[str, str, list[str]]]:
+    """(file, module, names) of every `from tests... import` in tests/ and bench/."""
+    found = []
+    for path in sorted([*(ROOT / "tests").rglob("*.py"), *(ROOT / "bench").rglob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tests"):
+                found.append((str(path.relative_to(ROOT)), node.module or "", [a.name for a in node.names]))
+    return found
+
+
+def _is_fixture(module: str, name: str) -> bool:
+    return type(getattr(importlib.import_module(module), name, None)).__name__ == "FixtureFunctionDefinition"
+
+
+def test_test_support_is_one_importable_place() -> None:
+    """Helpers that tests and benches share live in tests/support (issue 21): a bench imports from tests only
+    tests.support; nobody imports a private name of another test module; from a conftest only its fixtures are
+    imported (by another conftest or a test that uses them)."""
+    problems = []
+    for where, module, names in _test_imports():
+        if where.startswith("bench/") and not module.startswith("tests.support"):
+            problems.append(f"{where}: a bench imports {module}")
+        private = [n for n in names if n.startswith("_")]
+        if private:
+            problems.append(f"{where}: imports the private {', '.join(private)} of {module}")
+        if module.endswith(".conftest"):
+            helpers = [n for n in names if not _is_fixture(module, n)]
+            if helpers:
+                problems.append(f"{where}: imports {', '.join(helpers)} from {module}, not a fixture (tests/support)")
+    assert not problems, "\n".join(problems)

@@ -13,7 +13,7 @@ import os
 import subprocess
 
 from tests import fastcli
-from tests.hostile.conftest import COUNCIL, ENV, FOOD, Org
+from tests.support.harness import COUNCIL, ENV, FOOD, Org
 
 
 def _listed(org: Org, who: str, *filters: str) -> list[dict[str, object]]:

@@ -9,7 +9,7 @@ import pytest
 
 import client.home
 from keys.keystore import KeystoreKey, KeystorePolicy
-from tests.hostile.conftest import Org
+from tests.support.harness import Org
 
 
 @pytest.fixture

@@ -18,8 +18,7 @@ import pytest
 import client.attachments
 from client.samples import CLEAN_JPEG, LATITUDE, photo_with_gps
 from keys.attachments import CHUNK, CHUNK_OVERHEAD
-
-from .conftest import Cli, build_organisation, reveal
+from tests.support.processes import Cli, build_organisation, reveal
 
 FORM = """kind = "medical"
 schema = 1

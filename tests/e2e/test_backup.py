@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.forms import MEDICAL
-from tests.server.conftest import _drop_pg, _pg_available
-
-from .conftest import Cli, build_organisation, environment, free_port, init_server, running_server, server_cli
+from tests.support.processes import Cli, build_organisation, environment, free_port, init_server, running_server, server_cli
+from tests.support.world import drop_pg, pg_available
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -24,12 +23,12 @@ def database(request: pytest.FixtureRequest) -> Iterator[tuple[str | None, str |
     if request.param == "sqlite":
         yield None, None
         return
-    first, second = _pg_available(), _pg_available()
+    first, second = pg_available(), pg_available()
     if first is None or second is None:
         pytest.skip("no PostgreSQL server answers (set TESSERA_TEST_PG_URL)")
     yield first, second
-    _drop_pg(first)
-    _drop_pg(second)
+    drop_pg(first)
+    drop_pg(second)
 
 
 def _copy_data_dir(source: Path, target: Path, db_url: str | None) -> None:

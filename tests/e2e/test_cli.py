@@ -22,8 +22,7 @@ from keys.envelope import IntakeEnvelope
 from keys.messages import seal_message
 from keys.wire import from_wire, to_wire
 from tests.forms import MEDICAL
-
-from .conftest import PASSPHRASE, Cli, environment, free_port, running_server, server_cli, step_until_done
+from tests.support.processes import PASSPHRASE, Cli, environment, free_port, running_server, server_cli, step_until_done
 
 
 @pytest.fixture(scope="module")

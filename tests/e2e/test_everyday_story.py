@@ -16,8 +16,8 @@ import pytest
 
 from client.samples import photo_with_gps
 from tests import fastcli
+from tests.support.processes import PASSPHRASE, Cli, environment, free_port, init_server, running_server, server_cli
 
-from .conftest import PASSPHRASE, Cli, environment, free_port, init_server, running_server, server_cli
 from .test_cli import MEDICAL
 
 FOOD = """kind = "food"

@@ -10,15 +10,9 @@ from pathlib import Path
 
 from client.home import Home
 from tests.forms import MEDICAL
+from tests.support.processes import PASSPHRASE, Cli, build_organisation, reveal, step_until_done
 
 from ..disk import on_disk
-from .conftest import (
-    PASSPHRASE,
-    Cli,
-    build_organisation,
-    reveal,
-    step_until_done,
-)
 
 
 def test_a_lost_share_is_replaced_by_redistribution(cli: Cli, tmp_path: Path, live_server: tuple[str, str, Path]) -> None:

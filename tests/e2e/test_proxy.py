@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .conftest import Cli, environment, free_port, running_server, server_cli
+from tests.support.processes import Cli, environment, free_port, running_server, server_cli
 
 
 class Socks5:

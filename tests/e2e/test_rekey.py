@@ -24,9 +24,9 @@ from keys.keyswitch import SwitchedHeader
 from keys.sharing import lagrange_coefficients
 from keys.wire import from_wire
 from tests.forms import MEDICAL
+from tests.support.processes import PASSPHRASE, Cli, build_organisation, reveal, step_until_done
 
 from ..disk import on_disk
-from .conftest import PASSPHRASE, Cli, build_organisation, reveal, step_until_done
 
 
 def _old_secrets(cli: Cli, who: str) -> tuple[int, Scalar]:

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from server.config import CONFIG_NAME, load_config
+from tests.support.processes import Cli, build_organisation, environment, free_port, init_server, running_server, server_cli
 
-from .conftest import Cli, build_organisation, environment, free_port, init_server, running_server, server_cli
 from .test_cli import MEDICAL
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"

@@ -12,8 +12,7 @@ import pytest
 from client.api import Api, ApiError
 from client.home import Home
 from tests.forms import MEDICAL
-
-from .conftest import PASSPHRASE, Cli, build_organisation, environment, free_port, init_server, running_server
+from tests.support.processes import PASSPHRASE, Cli, build_organisation, environment, free_port, init_server, running_server
 
 
 def test_a_helper_rotates_its_keys(cli: Cli, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .conftest import BIN, Cli, build_organisation, environment, free_port, init_server, running_server, server_cli
+from tests.support.processes import BIN, Cli, build_organisation, environment, free_port, init_server, running_server, server_cli
 
 
 def test_rotation_keeps_every_client_verifying(cli: Cli, tmp_path: Path) -> None:

@@ -26,8 +26,7 @@ from keys.encoding import b64u_decode, b64u_encode
 from keys.invites import Invite
 from keys.requests import sign_request
 from keys.wire import from_wire
-
-from .conftest import BIN, environment, free_port, running_server, server_cli, server_log, wait_healthy
+from tests.support.processes import BIN, environment, free_port, running_server, server_cli, server_log, wait_healthy
 
 
 def test_init_prints_an_invite_and_refuses_to_overwrite(tmp_path: Path) -> None:

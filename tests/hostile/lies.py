@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keys import aead
 from keys.accounts import AccountKeys
@@ -22,6 +22,9 @@ from keys.group import default_rng
 from keys.hashing import TAG_AD_CASE_FILE, TAG_AD_IDENTITY, TAG_INTAKE_SIG, digest, kdf32
 from keys.kem import encapsulate, header_digest
 from keys.wire import encode_json, from_wire, signing_bytes, to_wire
+
+if TYPE_CHECKING:
+    from tests.support.harness import Org
 
 ATTACKER = AccountKeys.generate()  # the keys a hostile server substitutes for people's keys
 
@@ -110,3 +113,14 @@ def forge_case(
     answer["envelope"] = to_wire(forged)
     answer["switched"] = None
     return answer, case_key
+
+
+def forge_for(org: Org, principal: str) -> None:
+    """The relay serves `principal` hana's first case with its case file signed by ATTACKER instead of her."""
+    record = from_wire(EpochRecord, org.home("kim").state["council"])
+    org.relay.rewrite(
+        "GET",
+        f"/v1/cases/{org.case}",
+        lambda _s, body: forge_case(body, record, author="hana", author_keys=ATTACKER)[0],
+        principal=principal,
+    )

@@ -19,9 +19,9 @@ from aiohttp import web
 from keys.encoding import b64u_decode, b64u_encode, canonical_json
 from keys.receipts import envelope_digest, sign_receipt
 from keys.wire import to_wire
-from tests.hostile.conftest import COUNCIL, Org, run_ceremony
 from tests.hostile.lies import server_keys
 from tests.hostile.relay import Relay, Stack, principal_matches
+from tests.support.harness import COUNCIL, Org, run_ceremony
 
 # Every test_review_* test shows an attack that works against main: it fails there with an AssertionError (the
 # attack's evidence). The mark keeps `make verify` green until the fix; `pytest --runxfail` shows each failure, and

@@ -16,7 +16,7 @@ from keys.encoding import b64u_decode
 from keys.envelope import IntakeEnvelope
 from keys.messages import seal_message
 from keys.wire import from_wire, to_wire
-from tests.hostile.conftest import Org
+from tests.support.harness import Org
 
 
 def _post_as(org: Org, who: str, case: str, text: str, *, author: str) -> None:

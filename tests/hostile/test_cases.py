@@ -19,9 +19,9 @@ from keys.encoding import b64u_decode, b64u_encode
 from keys.receipts import envelope_digest, sign_receipt
 from keys.wire import from_wire, to_wire
 from tests.forms import FOOD
-from tests.hostile.conftest import Org
-from tests.hostile.lies import ATTACKER, directory_answer, entries_of, forge_case, server_keys
+from tests.hostile.lies import ATTACKER, directory_answer, entries_of, forge_for, server_keys
 from tests.hostile.relay import ANONYMOUS
+from tests.support.harness import Org
 
 CASE = r"/v1/cases/[^/]+"
 
@@ -98,22 +98,12 @@ def test_a_message_of_another_case_is_not_listed_in_this_thread(org: Org) -> Non
     assert not [m for m in shown if m["verified"] and "check the route" in m["text"]]
 
 
-def _forge_for(org: Org, principal: str) -> None:
-    record = _record(org)
-    org.relay.rewrite(
-        "GET",
-        f"/v1/cases/{org.case}",
-        lambda _s, body: forge_case(body, record, author="hana", author_keys=ATTACKER)[0],
-        principal=principal,
-    )
-
-
 def test_a_helper_does_not_attach_to_a_case_the_server_made_up(org: Org) -> None:
     """Issue 25 item 4. Seen against the old code: the helper's `attach --identity` sealed an identity photo to
     the attachment key named by a case file the server signed with its own key."""
     photo = org.root / "passport.jpg"
     photo.write_bytes(CLEAN_JPEG)
-    _forge_for(org, f"case:{org.case}")
+    forge_for(org, f"case:{org.case}")
     result = org.run("hana", "attach", org.case, str(photo), "--identity")
     assert result.code == 3, result.err
     assert not org.relay.requests("POST", f"{CASE}/attachments")
@@ -122,7 +112,7 @@ def test_a_helper_does_not_attach_to_a_case_the_server_made_up(org: Org) -> None
 def test_members_do_not_act_on_a_case_the_server_made_up(org: Org) -> None:
     """Issue 25 item 4. Seen against the old code: `messages send`, `decision propose` and `reveal request`
     sealed the message, the note and the purpose to keys the server holds."""
-    _forge_for(org, "kim")
+    forge_for(org, "kim")
     for argv, route in (
         (("messages", "send", org.case, "--text", "where is she now"), f"{CASE}/messages"),
         (("decision", "propose", org.case, "--action", "approve", "--note", "pay the hospital"), f"{CASE}/proposals"),
@@ -220,7 +210,7 @@ def test_the_inbox_says_when_the_server_lost_a_case(org: Org) -> None:
 def test_a_helper_does_not_write_on_a_case_the_server_made_up(org: Org) -> None:
     """Issue 25 item 4. Seen against the old code: the helper's `messages send` sealed her message to the reply
     key of a case file the server signed with its own key."""
-    _forge_for(org, f"case:{org.case}")
+    forge_for(org, f"case:{org.case}")
     result = org.run("hana", "messages", "send", org.case, "--text", "she moved to the second shelter")
     assert result.code == 3, result.err
     assert "made it up" in result.err

@@ -14,7 +14,7 @@ from typing import Any
 from keys.ceremony import DealerSecret
 from keys.encoding import b64u_decode, b64u_encode
 from tests.disk import on_disk
-from tests.hostile.conftest import CONFIRM, COUNCIL, Org, run_ceremony
+from tests.support.harness import CONFIRM, COUNCIL, Org, run_ceremony
 
 
 def _flip(text: str) -> str:

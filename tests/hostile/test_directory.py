@@ -14,9 +14,9 @@ from keys.invites import Grant
 from keys.wire import from_wire, to_wire
 from keys.witness import DAY
 from tests.forms import FOOD
-from tests.hostile.conftest import COUNCIL, Org, run_ceremony
 from tests.hostile.lies import directory_answer, entries_of, rechain, server_keys
 from tests.hostile.relay import ANONYMOUS
+from tests.support.harness import COUNCIL, Org, run_ceremony
 
 
 def _rekey(org: Org) -> None:

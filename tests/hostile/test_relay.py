@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.hostile.conftest import Org
+from tests.support.harness import Org
 
 
 def test_an_honest_relay_forwards_every_request_unchanged(org: Org) -> None:

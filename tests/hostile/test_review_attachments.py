@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from client.samples import CLEAN_JPEG
-from tests.hostile.conftest import Org
+from tests.support.harness import Org
 
 CHUNKS = r"/v1/cases/[^/]+/attachments/[^/]+/chunks"
 REGISTER = r"/v1/cases/[^/]+/attachments"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.hostile.conftest import Org
+from tests.support.harness import Org
 
 NOTE = "pay 5000 USD in cash to the broker"
 

@@ -19,9 +19,9 @@ from keys.checkpoints import sign_checkpoint
 from keys.council import EpochRecord
 from keys.wire import from_wire, to_wire
 from keys.witness import DAY
-from tests.hostile.conftest import FOOD, Org, run_ceremony
 from tests.hostile.lies import entries_of, rechain, server_keys
 from tests.hostile.review import receipting, rekey_key_ceremony, sent_envelopes
+from tests.support.harness import FOOD, Org, run_ceremony
 
 LATER = 40 * DAY  # how long after the re-key hana submits
 

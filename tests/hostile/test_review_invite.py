@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.hostile.conftest import Org
+from tests.support.harness import Org
 
 
 def test_review_an_invite_names_the_grant_the_administrator_signed(org: Org) -> None:

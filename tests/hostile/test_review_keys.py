@@ -15,8 +15,8 @@ from typing import Any
 
 from keys.accounts import AccountKeys
 from keys.encoding import b64u_decode
-from tests.hostile.conftest import Org
 from tests.hostile.review import cutting_org
+from tests.support.harness import Org
 
 __all__ = ["cutting_org"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.hostile.conftest import Org, Run
+from tests.support.harness import Org, Run
 
 
 def _attempt(org: Org, who: str, *argv: str) -> Run:

@@ -15,9 +15,9 @@ from keys.council import EpochRecord
 from keys.encoding import b64u_decode
 from keys.envelope import IntakeEnvelope, open_case_file, unwrap_case_key
 from keys.wire import from_wire
-from tests.hostile.conftest import FOOD, Org
 from tests.hostile.relay import ANONYMOUS, CASES
 from tests.hostile.review import cutting_org, receipting, rekey_key_ceremony, sent_envelopes
+from tests.support.harness import FOOD, Org
 
 __all__ = ["cutting_org"]
 

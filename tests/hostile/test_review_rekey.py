@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.hostile.conftest import Org
 from tests.hostile.review import rekey_key_ceremony
+from tests.support.harness import Org
 
 
 def test_review_old_shares_are_not_erased_before_the_cases_are_switched(org: Org) -> None:

@@ -19,7 +19,7 @@ from keys.encoding import b64u_decode, b64u_encode
 from keys.envelope import IntakeEnvelope, open_case_file, open_identity, unwrap_case_key
 from keys.reveal import PartialDecryption, combine_reveal, request_reveal
 from keys.wire import from_wire, to_wire
-from tests.hostile.conftest import FOOD, Org
+from tests.support.harness import FOOD, Org
 
 
 def _served_case(org: Org, who: str, case: str) -> dict[str, Any]:

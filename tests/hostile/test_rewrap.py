@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from keys.encoding import b64u_encode
-from tests.hostile.conftest import Org
 from tests.hostile.lies import ATTACKER, add_to_missing
+from tests.support.harness import Org
 
 
 def test_rewrap_wraps_only_to_the_verified_council(org: Org) -> None:

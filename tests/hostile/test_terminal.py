@@ -4,7 +4,7 @@ the server sends (or another person wrote) can drive the terminal."""
 from __future__ import annotations
 
 from tests.forms import FOOD
-from tests.hostile.conftest import Org
+from tests.support.harness import Org
 
 ESCAPES = "\x1b[2J\x1b]0;owned\x07\x9b31m"
 

@@ -18,7 +18,7 @@ from keys.encoding import b64u_decode
 from keys.errors import ProofError
 from keys.tokens import IssueRequest, generate_token_key, issue_tokens
 from keys.wire import from_wire, to_wire
-from tests.hostile.conftest import Org
+from tests.support.harness import Org
 
 
 async def _top_up(org: Org, who: str) -> int:

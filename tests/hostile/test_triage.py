@@ -10,8 +10,8 @@ from typing import Any
 
 from keys.council import EpochRecord
 from keys.wire import from_wire
-from tests.hostile.conftest import Org
 from tests.hostile.lies import ATTACKER, forge_case
+from tests.support.harness import Org
 
 PAGES = r"/v1/case-pages"
 

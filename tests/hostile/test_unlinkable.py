@@ -25,8 +25,8 @@ import pytest
 from client.samples import photo_with_gps
 from keys.encoding import b64u_decode
 from tests.forms import FOOD
-from tests.hostile.conftest import Org
 from tests.hostile.relay import Seen
+from tests.support.harness import Org
 
 HELPERS = ("hana", "mina")
 

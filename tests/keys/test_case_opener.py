@@ -24,8 +24,8 @@ from keys.envelope import (
 from keys.errors import DecryptionError, DirectoryError, ProofError
 from keys.hashing import TAG_AD_CASE_FILE, TAG_INTAKE_SIG, kdf32
 from keys.wire import encode_json, signing_bytes, to_wire
+from tests.support.council import Council
 
-from .conftest import Council
 from .test_directory import Chain
 
 HANA, MINA = AccountKeys.generate(), AccountKeys.generate()

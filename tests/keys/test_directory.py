@@ -21,8 +21,7 @@ from keys.hashing import TAG_LOG_SIG
 from keys.invites import SERVER_ISSUER, sign_grant
 from keys.tokens import generate_token_key
 from keys.wire import decode_json, encode_json
-
-from .conftest import Council, run_dkg
+from tests.support.council import Council, run_dkg
 
 DAY = 20_000
 

@@ -12,8 +12,7 @@ from keys.group import Point, Scalar
 from keys.hashing import TAG_DKG_COMMITMENT, TAG_DKG_COMPLAINT, TAG_DKG_SHARE
 from keys.sharing import Polynomial, lagrange_coefficients
 from keys.wire import from_wire, signing_bytes, to_wire
-
-from .conftest import Council, dkg_params, participants, run_dkg
+from tests.support.council import Council, dkg_params, participants, run_dkg
 
 
 def setup(k: int = 3, n: int = 5):  # type: ignore[no-untyped-def]

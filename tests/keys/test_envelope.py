@@ -21,8 +21,7 @@ from keys.envelope import (
 from keys.errors import DecryptionError, EncodingError, InvalidPointError, ProofError, ProtocolError
 from keys.kem import check_header
 from keys.wire import decode_json, encode_json, from_wire, to_wire
-
-from .conftest import Council
+from tests.support.council import Council
 
 HELPER = AccountKeys.generate()
 REPLY_SECRET = b"\x07" * 32

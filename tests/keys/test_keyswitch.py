@@ -12,8 +12,7 @@ from keys.keyswitch import SwitchedHeader, combine_switch, contribute_switch, sw
 from keys.proofs import prove_dleq
 from keys.reveal import AttestedHeader, PartialDecryption, RevealRequest, approve_reveal, combine_reveal, request_reveal
 from keys.wire import signing_bytes
-
-from .conftest import Council, run_dkg, sealed_intake
+from tests.support.council import Council, run_dkg, sealed_intake
 
 NOW = 1_800_000_000
 

@@ -10,8 +10,7 @@ from keys.council import EpochRecord
 from keys.errors import ProtocolError, QuorumError
 from keys.group import Point, Scalar
 from keys.reveal import approve_reveal, combine_reveal, request_reveal
-
-from .conftest import Council, participants, run_dkg, sealed_intake
+from tests.support.council import Council, participants, run_dkg, sealed_intake
 
 NOW = 1_800_000_000
 

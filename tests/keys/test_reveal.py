@@ -19,8 +19,7 @@ from keys.reveal import (
     verify_partial,
 )
 from keys.sharing import lagrange_coefficients
-
-from .conftest import Council, sealed_intake
+from tests.support.council import Council, sealed_intake
 
 NOW = 1_800_000_000
 LATER = NOW + 7 * 86400

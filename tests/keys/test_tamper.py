@@ -20,8 +20,7 @@ from keys.errors import TesseraError
 from keys.keyswitch import contribute_switch, verify_contribution
 from keys.reveal import approve_reveal, check_request, prepare_request, request_reveal, verify_partial
 from keys.wire import from_wire, to_wire
-
-from .conftest import Council, dkg_params, run_dkg, sealed_intake
+from tests.support.council import Council, dkg_params, run_dkg, sealed_intake
 
 NOW = 1_800_000_000
 

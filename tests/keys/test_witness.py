@@ -9,8 +9,8 @@ from keys.errors import DirectoryError
 from keys.hashing import TAG_COSIGN
 from keys.wire import signing_bytes
 from keys.witness import FRESHNESS, check_witnesses, cosign, witness_of
+from tests.support.council import Council
 
-from .conftest import Council
 from .test_directory import Chain, council_chain
 
 NOW = 1_900_000_000 + 30 * 86_400  # the council chain's entries are dated day 20,000; this is a month later

@@ -32,8 +32,7 @@ from keys.wire import from_wire
 from server.config import Config, load_config
 from server.http.keys import SERVICES
 from server.services.retention import shred_expired
-
-from .conftest import Member, World, submit_intake
+from tests.support.world import Member, World, submit_intake
 
 SECRET = b"\x01" * 32
 

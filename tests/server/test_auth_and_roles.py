@@ -13,8 +13,7 @@ from keys.accounts import AccountKeys
 from keys.encoding import b64u_encode
 from keys.requests import case_principal, sign_request
 from server.http.routes import ROUTES
-
-from .conftest import Member, World
+from tests.support.world import Member, World
 
 DUMMY_ID = b64u_encode(b"\x00" * 16)
 

@@ -13,8 +13,7 @@ from keys.encoding import b64u_encode
 from keys.envelope import new_case_id, seal_intake
 from keys.requests import sign_request
 from keys.wire import to_wire
-
-from .conftest import Member, World, council_record
+from tests.support.world import Member, World, council_record
 
 
 async def audit_count(member: Member) -> int:

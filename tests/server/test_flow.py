@@ -19,8 +19,7 @@ from keys.messages import SealedMessage, open_message, seal_message
 from keys.requests import case_principal
 from keys.reveal import PartialDecryption, approve_reveal, combine_reveal, request_reveal
 from keys.wire import encode_json, from_wire, to_wire
-
-from .conftest import World, council_record
+from tests.support.world import World, council_record
 
 
 async def test_join_and_ceremony(world: World) -> None:

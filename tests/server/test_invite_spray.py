@@ -15,8 +15,7 @@ from keys.encoding import b64u_encode
 from server.services import accounts
 from server.services import budgets as budgets_module
 from server.services.budgets import KnownInvites
-
-from .conftest import World
+from tests.support.world import World
 
 
 async def test_made_up_invites_are_answered_without_a_database_read_each(

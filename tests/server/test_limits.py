@@ -17,8 +17,7 @@ from server.http import bodies, serving
 from server.http.bodies import BodyBudget, RefusedError
 from server.http.keys import BODIES, SERVICES
 from server.http.quietlog import LINES_PER_MINUTE, QuietLog, quiet_aiohttp_log
-
-from .conftest import Member, World
+from tests.support.world import Member, World
 
 
 async def exchange(world: World, data: bytes, *, then: bytes = b"", pause: float = 0.0, close: bool = False) -> bytes:

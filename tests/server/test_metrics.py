@@ -15,9 +15,8 @@ from server.config import load_config
 from server.errors import ConfigError
 from server.http.keys import METRICS, SERVICES
 from server.http.metrics import SAMPLE_INTERVAL
-from tests.e2e.conftest import environment, free_port, running_server, server_cli, server_log
-
-from .conftest import FakeClock, World
+from tests.support.processes import environment, free_port, running_server, server_cli, server_log
+from tests.support.world import FakeClock, World
 
 
 async def test_the_api_port_never_answers_metrics(world: World) -> None:

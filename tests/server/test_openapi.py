@@ -4,8 +4,7 @@ from typing import Any
 
 from server.http.docs import render
 from server.http.routes import ROUTES
-
-from .conftest import World
+from tests.support.world import World
 
 
 async def test_openapi_document_lists_every_route_with_its_schema(world: World) -> None:

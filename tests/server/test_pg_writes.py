@@ -28,8 +28,8 @@ from server.storage import merge, queries
 from server.storage.db import Database, asyncpg_dsn
 from server.storage.merged import MergedBatch
 from server.storage.models import AccountRow, CaseRow
+from tests.support.world import World, drop_pg, pg_available
 
-from .conftest import World, _drop_pg, _pg_available
 from .test_replay import organisation, put, sealed_intake, signed
 
 RATE = queries.RATE_UPSERT["postgresql"]
@@ -39,7 +39,7 @@ NONCE = queries.NONCE_INSERT["postgresql"]
 @pytest.fixture
 async def pg(tmp_path: Path) -> AsyncIterator[tuple[Database, str]]:
     """A new organisation's database on PostgreSQL: (the server's Database, a plain URL for other connections)."""
-    url = await asyncio.to_thread(_pg_available)
+    url = await asyncio.to_thread(pg_available)
     if url is None:
         pytest.skip("no PostgreSQL server answers (set TESSERA_TEST_PG_URL)")
     await asyncio.to_thread(initialise, tmp_path / "server", db_url=url, url="http://tessera.test", admin_name="admin")
@@ -48,7 +48,7 @@ async def pg(tmp_path: Path) -> AsyncIterator[tuple[Database, str]]:
         yield db, url
     finally:
         await db.close()
-        await asyncio.to_thread(_drop_pg, url)
+        await asyncio.to_thread(drop_pg, url)
 
 
 async def outside(url: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:

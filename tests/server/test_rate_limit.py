@@ -17,8 +17,7 @@ from server.config import Config, load_config
 from server.http.keys import SERVICES
 from server.services.budgets import INVITE_TRIES_PER_MINUTE
 from tests.disk import on_disk
-
-from .conftest import World, submit_intake
+from tests.support.world import World, submit_intake
 
 LIMIT = 15
 SECRET = b"\x07" * 32

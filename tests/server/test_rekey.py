@@ -22,8 +22,7 @@ from keys.keyswitch import contribute_switch, switch_context
 from keys.reveal import PartialDecryption, approve_reveal, combine_reveal, request_reveal
 from keys.sharing import lagrange_coefficients
 from keys.wire import from_wire, to_wire
-
-from .conftest import Member, World, submit_intake
+from tests.support.world import Member, World, submit_intake
 
 
 async def _state(member: Member) -> DirectoryState:

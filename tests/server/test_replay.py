@@ -28,8 +28,7 @@ from server.services import audit, cases
 from server.services.auth import Admission, authenticate, nonce_digest
 from server.services.context import Services
 from server.storage.db import FIRST_WRITE
-
-from .conftest import Member, World, council_record
+from tests.support.world import Member, World, council_record
 
 LIMIT = 40  # requests per principal and minute here: enough for enrolment, small enough to reach
 

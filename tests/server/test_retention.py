@@ -21,9 +21,9 @@ from server.config import Config, load_config
 from server.http.keys import SERVICES
 from server.services.retention import shred_expired
 from server.storage.models import CaseRow, WrapRow
+from tests.support.world import World, council_record, submit_intake
 
 from ..disk import on_disk, on_disk_postgres
-from .conftest import World, council_record, submit_intake
 
 
 @pytest.fixture

@@ -16,8 +16,7 @@ from keys.envelope import IntakeEnvelope, reply_keys, unwrap_case_key
 from keys.receipts import IntakeReceipt, envelope_digest, verify_receipt
 from keys.requests import case_principal
 from keys.wire import encode_json, from_wire, to_wire
-
-from .conftest import World, council_record, submit_intake
+from tests.support.world import World, council_record, submit_intake
 
 REPLY_SECRET = b"\x01" * 32
 

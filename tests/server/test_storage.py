@@ -17,8 +17,7 @@ from server.http.keys import SERVICES
 from server.services import audit
 from server.storage.db import Database
 from server.storage.models import AuditRow, Base
-
-from .conftest import World
+from tests.support.world import World
 
 
 def test_migrated_schema_equals_the_models(server_dir: tuple[Path, str]) -> None:

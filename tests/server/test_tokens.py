@@ -20,8 +20,7 @@ from server.errors import UnauthorizedError
 from server.http.keys import SERVICES
 from server.services import tokens
 from server.services.context import Services
-
-from .conftest import Member, World, council_record, sealed_intake
+from tests.support.world import Member, World, council_record, sealed_intake
 
 SECRET = b"\x07" * 32
 

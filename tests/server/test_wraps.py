@@ -8,8 +8,7 @@ from client.api import ApiError
 from keys.accounts import AccountKeys
 from keys.encoding import b64u_decode, b64u_encode
 from keys.envelope import KeyWrap, new_case_id, unwrap_case_key, wrap_case_key
-
-from .conftest import World, submit_intake
+from tests.support.world import World, submit_intake
 
 
 async def test_wrap_batches(world: World) -> None:

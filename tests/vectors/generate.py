@@ -355,7 +355,7 @@ def build_tokens_vector() -> dict[str, Any]:
 
 def build_envelope_vector() -> dict[str, Any]:
     """Decryption-only: an envelope sealed once; its sealed boxes use libsodium's internal randomness."""
-    from tests.keys.conftest import run_dkg
+    from tests.support.council import run_dkg
 
     council = run_dkg(2, 3)
     helper = AccountKeys.generate()
@@ -382,7 +382,7 @@ def build_envelope_vector() -> dict[str, Any]:
 
 def build_envelope_v3_vector() -> dict[str, Any]:
     """Decryption-only, as `build_envelope_vector`: a version-3 case file, which lists its intake attachments."""
-    from tests.keys.conftest import run_dkg
+    from tests.support.council import run_dkg
 
     council = run_dkg(2, 3)
     envelope = seal_intake(

@@ -19,8 +19,8 @@ from schemathesis.specs.openapi.checks import ignored_auth, positive_data_accept
 
 from keys.invites import Invite
 from keys.requests import sign_request
-from tests.e2e.conftest import environment, free_port, running_server, server_cli
-from tests.e2e.org import Person, build_org
+from tests.support.org import Person, build_org
+from tests.support.processes import environment, free_port, running_server, server_cli
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,8 @@ from keys.requests import case_principal, sign_request
 from keys.reveal import request_reveal
 from keys.wire import to_wire
 from server.http.routes import ROUTES
-from tests.server.conftest import Member, World, council_record
 from tests.server.test_auth_and_roles import concrete
+from tests.support.world import Member, World, council_record
 
 UNAUTHORIZED = {"error": "unauthorized", "message": "authentication failed"}
 

@@ -22,8 +22,8 @@ from keys.encoding import b64u_encode
 from keys.envelope import IntakeEnvelope, open_case_file, unwrap_case_key
 from keys.invites import Invite
 from keys.wire import from_wire, to_wire
-from tests.e2e.conftest import BIN, environment, free_port, server_cli, wait_healthy
-from tests.e2e.org import Org, build_org
+from tests.support.org import Org, build_org
+from tests.support.processes import BIN, environment, free_port, server_cli, wait_healthy
 
 CLIENTS = 50
 

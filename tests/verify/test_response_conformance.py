@@ -51,8 +51,8 @@ from server.app import create_app
 from server.config import load_config
 from server.http.routes import ROUTES
 from server.main import initialise
-from tests.e2e.conftest import free_port
-from tests.e2e.org import Org, build_org
+from tests.support.org import Org, build_org
+from tests.support.processes import free_port
 
 T = TypeVar("T")
 CHECKS = [response_schema_conformance, status_code_conformance, content_type_conformance]

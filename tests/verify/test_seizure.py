@@ -14,7 +14,7 @@ from pathlib import Path
 
 from client.forms import KINDS
 from keys.encoding import b64u_encode
-from tests.e2e.conftest import (
+from tests.support.processes import (
     Cli,
     build_organisation,
     environment,
