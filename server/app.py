@@ -16,6 +16,7 @@ from keys.directory import DirectoryState
 from keys.group import self_test
 from server.config import Config
 from server.errors import ConfigError
+from server.http.adapter import adapt
 from server.http.bodies import BodyBudget
 from server.http.keys import BODIES, METRICS, OPENAPI, QUIET, SERVICES
 from server.http.metrics import SAMPLE_INTERVAL, Metrics
@@ -72,7 +73,7 @@ def create_app(config: Config, *, clock: Clock | None = None) -> web.Application
     # bodies are read by the authentication middleware (server/http/bodies.py), never by request.read()
     app = web.Application(middlewares=[errors, authentication], client_max_size=config.max_body)
     for route in ROUTES:
-        app.router.add_route(route.method, route.path, route.handler)
+        app.router.add_route(route.method, route.path, adapt(route))  # parses its body, serialises its answer
     app[OPENAPI] = document()
     app[BODIES] = BodyBudget(config.body_memory)
     app[METRICS] = Metrics()

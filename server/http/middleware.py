@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from keys.errors import EncodingError, TesseraError
 from keys.hashing import digest
@@ -28,7 +29,7 @@ from server.errors import (
 )
 from server.http.bodies import RefusedError, raw_hasher, read_body, too_large
 from server.http.keys import BODIES, BODY, METRICS, PAID, PRINCIPAL, QUIET, RAW_BODY, SERVICES
-from server.http.routes import ROUTES, Handler, Route
+from server.http.routes import ROUTES, Route
 from server.services.auth import Claim, TokenClaim, check_headers, check_token_headers, check_token_read
 from server.services.context import Principal
 from server.storage.db import FIRST_WRITE

@@ -1,10 +1,13 @@
-"""The route table: every route with the roles that may call it. The authentication middleware enforces
-the roles, the OpenAPI document and docs/api.md are generated from this table, and the tests walk it."""
+"""The route table: every route with the roles that may call it, the body it takes and what it answers. The
+authentication middleware enforces the roles, one adapter (server/http/adapter.py) parses each body into its
+route's type and serialises each handler's answer with the route's status, the OpenAPI document and docs/api.md
+are generated from this table, and the tests walk it."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -19,9 +22,11 @@ from keys.tokens import IssueRequest
 from keys.witness import Cosignature
 from server.http import handlers as h
 from server.http import schemas as b
+from server.http.adapter import Reply
 from server.services.attachments import MAX_PART_CHUNKS
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# (request) or (request, body) -> the answer: a JSON object, a Reply, or a stream (server/http/adapter.py)
+Handler = Callable[..., Awaitable[dict[str, Any] | Reply | web.StreamResponse]]
 ALL_ROLES = frozenset({"helper", "council", "admin"})
 
 
@@ -37,6 +42,7 @@ class Route:
     # anonymous submission tokens (protocol doc §10.6): "spend" - a new intake may come as a case principal paying
     # with a token; "show" - a read a token admits without naming anyone (the key directory, before sealing)
     tokens: str = ""
+    as_sent: bool = False  # the handler gets a Body: the parsed value with the JSON as sent (stored, digested)
 
     @property
     def response(self) -> type:
@@ -249,6 +255,7 @@ ROUTES: tuple[Route, ...] = (
         "Submit an intake (idempotent): as principal case:<id>, signed with the envelope's reply key, paying with an "
         "anonymous token (X-Tessera-Token); or signed by a helper's account.",
         tokens="spend",
+        as_sent=True,
     ),
     Route("GET", "/v1/cases", h.list_cases, frozenset({"council"}), None, "Cases, ?state=&cursor=&limit=."),
     Route(

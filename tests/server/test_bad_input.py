@@ -20,11 +20,13 @@ async def audit_count(member: Member) -> int:
     return len((await member.api.call("GET", "/v1/audit"))["entries"])
 
 
-async def raw_put(world: World, member: Member, path: str, body: bytes) -> tuple[int, dict]:  # type: ignore[type-arg]
+async def raw_send(world: World, member: Member, method: str, path: str, body: bytes) -> tuple[int, dict]:  # type: ignore[type-arg]
     headers = sign_request(
-        member.keys, principal=member.name, method="PUT", path=path, query="", body=body, timestamp=int(world.clock())
+        member.keys, principal=member.name, method=method, path=path, query="", body=body, timestamp=int(world.clock())
     ).as_dict()
-    async with world.client.put(path, data=io.BytesIO(body), headers={**headers, "Content-Type": "application/json"}) as response:
+    async with world.client.request(
+        method, path, data=io.BytesIO(body), headers={**headers, "Content-Type": "application/json"}
+    ) as response:
         return response.status, await response.json()
 
 
@@ -69,13 +71,42 @@ async def test_malformed_intakes_are_refused_and_nothing_is_written(world: World
         "other case id in path": json.dumps(to_wire(replace(envelope, case_id=new_case_id()))).encode(),
     }
     for name, body in bad_bodies.items():
-        status, answer = await raw_put(world, helper, path, body)
+        status, answer = await raw_send(world, helper, "PUT", path, body)
         assert status == 400, (name, status, answer)
         assert set(answer) == {"error", "message"} and answer["message"], name
-    status, answer = await raw_put(world, helper, path, b"x" * (1024 * 1024 + 1))
+    status, answer = await raw_send(world, helper, "PUT", path, b"x" * (1024 * 1024 + 1))
     assert status == 413 and answer["error"] == "too_large"
     assert (await members[0].api.call("GET", "/v1/cases"))["cases"] == []
     assert await audit_count(admin) == before
+
+
+async def test_malformed_bodies_on_other_routes_are_refused_and_nothing_is_written(world: World, ready) -> None:  # type: ignore[no-untyped-def]
+    """The adapter parses every JSON body the same way (server/http/adapter.py): after authentication, before
+    the handler, so a case that exists, a signed request and a malformed body still answer 400."""
+    members, helper, envelope = ready
+    kim = members[0]
+    admin = await world.admin()
+    await helper.api.call("PUT", f"/v1/cases/{b64u_encode(envelope.case_id)}", body=to_wire(envelope))
+    before = await audit_count(admin)
+    case = b64u_encode(envelope.case_id)
+    routes = [
+        (kim, "POST", f"/v1/cases/{case}/messages"),
+        (kim, "POST", f"/v1/cases/{case}/proposals"),
+        (kim, "POST", "/v1/reveals"),
+        (kim, "POST", "/v1/wraps"),
+        (admin, "POST", "/v1/invites"),
+        (helper, "POST", "/v1/accounts/helper1/revoke"),
+        (helper, "POST", "/v1/join"),  # public: no signature checked, the same parse
+    ]
+    for member, method, path in routes:
+        for body in (b"{nope", b"[]", b'{"v":1}', b'{"v":1,"extra":1}'):
+            status, answer = await raw_send(world, member, method, path, body)
+            assert status == 400, (path, body, status, answer)
+            assert set(answer) == {"error", "message"} and answer["message"], (path, body)
+    assert await audit_count(admin) == before
+    assert (await kim.api.call("GET", f"/v1/cases/{case}/messages"))["messages"] == []
+    assert (await kim.api.call("GET", "/v1/proposals"))["proposals"] == []
+    assert (await kim.api.call("GET", "/v1/reveals"))["requests"] == []
 
 
 async def test_bad_ids_and_queries(world: World, ready) -> None:  # type: ignore[no-untyped-def]
