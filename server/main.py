@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -254,17 +254,27 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     # serve: no access log (no address or user agent, ever), connection and header limits (server/http/serving.py);
     # SIGTERM/SIGINT finish in-flight requests.
-    asyncio.run(
-        serve(
-            app,
-            config.listen_host,
-            config.listen_port,
-            max_connections=config.max_connections,
-            reuse_port=args.reuse_port,
-            started=started,
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(
+            serve(
+                app,
+                config.listen_host,
+                config.listen_port,
+                max_connections=config.max_connections,
+                reuse_port=args.reuse_port,
+                started=started,
+            )
         )
-    )
     return 0
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop where it is installed (the `server` extra installs it), else asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 GC_YOUNG = 20_000  # allocations between collections of the youngest generation (CPython's default: 700)
