@@ -520,7 +520,10 @@ class Api:
 
 
 def _name(text: str) -> str:
-    """A name (an account, a ceremony id) as one path segment: nothing in it can reach another route."""
+    """A name (an account, a ceremony id the server gave) as one path segment: nothing in it can reach another
+    route (`/` is quoted; an empty name, `.` and `..` are refused, since a URL resolves them as path steps)."""
+    if text in ("", ".", ".."):
+        raise EncodingError(f"{text!r} is not a name this API takes")
     return quote(text, safe="")
 
 

@@ -206,12 +206,15 @@ def check_receipt(answer: object, *, case_id: bytes, envelope_json: bytes, state
 
 
 __all__ = [
+    "Flushed",
     "NoTokenError",
     "Sent",
     "ServerUnreachableError",
     "case_council",
     "case_directory",
     "check_receipt",
+    "flush",
+    "flush_case_uploads",
     "send_one",
     "send_sealed",
     "token_for",

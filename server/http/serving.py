@@ -26,6 +26,7 @@ import logging
 import resource
 import signal
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 from aiohttp import web
 
@@ -74,9 +75,10 @@ class _Refuse(asyncio.Protocol):
     """A connection past the cap: one fixed answer, then closed."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        transport.write(_BUSY)
-        transport.close()
+        # a stream transport (uvloop's is not an asyncio.Transport subclass: no isinstance check here)
+        writer = cast(asyncio.WriteTransport, transport)
+        writer.write(_BUSY)
+        writer.close()
 
 
 class CappedFactory:

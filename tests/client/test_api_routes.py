@@ -18,6 +18,7 @@ import pytest
 import client.api
 from client.api import Api
 from contract.routes import ANSWERS, route_of
+from keys.errors import EncodingError
 
 ROOT = Path(__file__).resolve().parents[2]
 TRANSPORT = {"call", "call_json", "put_bytes", "put_pieces", "stream"}
@@ -108,6 +109,10 @@ def test_ids_in_paths_cannot_reach_another_route() -> None:
     api = Recorder()
     asyncio.run(api.rotate("../../v1/invites", {}))
     assert api.sent == [("POST", "/v1/accounts/{account}/rotate")]
+    for step in ("", ".", ".."):
+        with pytest.raises(EncodingError, match="not a name"):
+            asyncio.run(api.ceremony_messages(step))
+    assert len(api.sent) == 1  # nothing more was sent
 
 
 def _client_modules() -> list[Path]:

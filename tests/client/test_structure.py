@@ -177,6 +177,8 @@ def test_test_support_is_one_importable_place() -> None:
         private = [n for n in names if n.startswith("_")]
         if private:
             problems.append(f"{where}: imports the private {', '.join(private)} of {module}")
+        if where.startswith("tests/support/") and module.endswith(".conftest"):
+            problems.append(f"{where}: test support imports {module} (support comes before fixtures)")
         if module.endswith(".conftest"):
             helpers = [n for n in names if not _is_fixture(module, n)]
             if helpers:

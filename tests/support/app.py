@@ -17,7 +17,6 @@ from client.app.state import VAULT, AppConfig, Vault
 from client.home import Home
 from keys.accounts import AccountKeys
 from keys.encoding import b64u_encode
-from tests.hostile.conftest import bare_org, org, templates  # noqa: F401 - the hostile suite's organisation, built once
 from tests.support.harness import PASSPHRASE as HARNESS_PASSPHRASE
 from tests.support.harness import Org
 
