@@ -266,3 +266,20 @@ def test_choosing_the_language_loads_no_babel_on_a_start_of_tessera() -> None:
     root = Path(__file__).resolve().parents[2]
     done = subprocess.run([sys.executable, "-c", probe], env=env, cwd=root, capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["ja", "False"]
+
+
+def test_every_module_that_marks_messages_is_extracted() -> None:
+    """A module that marks messages (`_(`, `N_(`, `pgettext(`) is in babel.cfg: else `make catalogs` drops its
+    translations as obsolete and the user reads English (it happened when code moved into client/attaching.py)."""
+    from babel.util import pathmatch
+
+    root = Path(__file__).resolve().parents[2]
+    patterns = [line[len("[python: ") : -1] for line in (root / "babel.cfg").read_text().splitlines() if line.startswith("[python: ")]
+    marked = []
+    for path in sorted((root / "client").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if "from client.i18n import" in text and any(f"{mark}(" in text for mark in (" _", "(_", " N_", "pgettext")):
+            marked.append(path.relative_to(root).as_posix())
+    assert marked, "found no module that marks messages: the scan is broken"
+    missed = [m for m in marked if not any(pathmatch(p, m) for p in patterns)]
+    assert not missed, f"not extracted by babel.cfg: {missed}"
