@@ -274,7 +274,8 @@ def test_every_module_that_marks_messages_is_extracted() -> None:
     from babel.util import pathmatch
 
     root = Path(__file__).resolve().parents[2]
-    patterns = [line[len("[python: ") : -1] for line in (root / "babel.cfg").read_text().splitlines() if line.startswith("[python: ")]
+    lines = (root / "babel.cfg").read_text().splitlines()
+    patterns = [line[len("[python: ") : -1] for line in lines if line.startswith("[python: ")]
     marked = []
     for path in sorted((root / "client").rglob("*.py")):
         text = path.read_text(encoding="utf-8")
