@@ -58,7 +58,6 @@ async def join(
     `before_register(grant)` runs once the grant checked and before anything is sent that spends the invite
     (the CLI checks the passphrase against the role there). Raises HostileServerError, UsageError,
     DirectoryError or ApiError; nothing is registered unless the grant checks."""
-    secret = {"v": 1, "invite_id": b64u_encode(invite.invite_id), "secret": invite.secret}
     for attempt in range(ATTEMPTS):
         answer: Any = await api.invite_grant(invite.invite_id, invite.secret)
         grant = from_wire(Grant, answer.get("grant"))
@@ -69,8 +68,9 @@ async def join(
         public = keys.public()
         day = now // 86_400
         body = {
-            **secret,
             "v": 2,
+            "invite_id": b64u_encode(invite.invite_id),
+            "secret": invite.secret,
             "sign_key": b64u_encode(public.sign_key),
             "box_key": b64u_encode(public.box_key),
             **position(state, day),

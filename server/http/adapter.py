@@ -73,8 +73,10 @@ def respond(route: Route, result: dict[str, Any] | Reply) -> web.Response:
     return web.json_response(data, status=status, dumps=_dumps)
 
 
-def parse_body(route: Route, cls: type, request: web.Request) -> Any:
-    """The body of `request`, of type `cls` (the route's), as the route's handler takes it."""
+def parse_body(route: Route, request: web.Request) -> Any:
+    """The body of `request`, of its route's type (`route.body`), as the route's handler takes it."""
+    cls = route.body
+    assert cls is not None
     if cls is bytes:
         return request[RAW_BODY]  # read, size-checked and hashed by the authentication middleware
     wire = parse_json(request[BODY], what="request body")  # read by the authentication middleware
@@ -84,13 +86,13 @@ def parse_body(route: Route, cls: type, request: web.Request) -> Any:
 
 def adapt(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """aiohttp's handler for `route`: parse its body, call its handler, serialise the answer."""
-    handler, cls = route.handler, route.body
+    handler = route.handler
 
     async def adapted(request: web.Request) -> web.StreamResponse:
-        if cls is None:
+        if route.body is None:
             result = await handler(request)
         else:
-            result = await handler(request, parse_body(route, cls, request))
+            result = await handler(request, parse_body(route, request))
         if isinstance(result, web.StreamResponse):
             if route.response is not bytes:
                 raise AnswerError(f"{route.method} {route.path} answers JSON: its handler returns the answer, not a response")

@@ -163,7 +163,9 @@ def _test_imports() -> list[tuple[str, str, list[str]]]:
 
 
 def _is_fixture(module: str, name: str) -> bool:
-    return type(getattr(importlib.import_module(module), name, None)).__name__ == "FixtureFunctionDefinition"
+    value = getattr(importlib.import_module(module), name, None)
+    # pytest 8.4 and later wrap a fixture in a FixtureFunctionDefinition; earlier ones mark the function
+    return type(value).__name__ == "FixtureFunctionDefinition" or hasattr(value, "_pytestfixturefunction")
 
 
 def test_test_support_is_one_importable_place() -> None:
